@@ -1,0 +1,30 @@
+// Package media is pivotua's RTP engine for G.711 calls.
+//
+// It owns the RTP port range (even ports only, round robin, the odd port above
+// each left for RTCP), one unconnected UDP socket per session, symmetric RTP
+// (sending to the address the peer's packets really come from), the media
+// timeout, the receive path (header parsing, loss estimation per RFC 3550
+// Appendix A.1, a hook for DTMF and recording consumers), prompt playback and
+// per-session statistics.
+//
+// # Goroutines and their owners
+//
+//   - One send clock per Engine (engine_clock.go) serves every session: it
+//     wakes each millisecond on a schedule fixed to the engine's start, and each
+//     session sits in one of 20 phase slots, so a session sends once every
+//     20 ms and the packets of many sessions are spread over the 20 ms instead
+//     of leaving in one burst. After a stall the clock sends the missed frames
+//     (at most five per session) and beyond that skips ahead, advancing the RTP
+//     timestamp. The clock alone owns each session's sender state
+//     (sequence number, timestamp, marker, playback position, packet buffer).
+//   - One read goroutine per session drains its socket from Open to Close and
+//     alone owns the receiver state (latched source, sequence tracking).
+//   - API callers (flow) talk to both through atomics; fields shared between
+//     goroutines say who writes them, who reads them and how.
+//
+// The per-packet paths allocate nothing, log nothing and hold no lock across
+// a system call.
+//
+// media knows no SIP and no HTTP: it never imports sip, flow or httpfetch,
+// only codec. flow composes one SIP dialog and one media Session into a leg.
+package media

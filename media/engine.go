@@ -1,0 +1,164 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultMediaTimeout applies when Config.MediaTimeout is zero.
+const DefaultMediaTimeout = 30 * time.Second
+
+// Config is the engine's configuration, usually read from the config file.
+type Config struct {
+	// IP is the local address every RTP socket binds to; LocalAddr reports it.
+	IP netip.Addr
+	// PortMin and PortMax bound the RTP ports, inclusive. Only even ports are
+	// used; the odd port above each is kept free for RTCP.
+	PortMin, PortMax int
+	// MediaTimeout ends a started session (Done closes, Err is
+	// ErrMediaTimeout) when no RTP arrived for this long, counted from Start,
+	// from resuming with SetSending(true), or from the last packet. Zero means
+	// DefaultMediaTimeout; a negative value disables the timeout.
+	MediaTimeout time.Duration
+	// Logger receives session-level events (never one line per packet).
+	// Nil discards them.
+	Logger *slog.Logger
+}
+
+// Engine owns the RTP port range and the one send clock shared by all its
+// sessions. It is safe for concurrent use.
+type Engine struct {
+	ip      netip.Addr // immutable
+	network string     // "udp4" or "udp6"; immutable
+	log     *slog.Logger
+	ports   *rtpPortAllocator
+	clock   *sendClock
+	origin  time.Time // monotonic base of every engine-relative time (nanos since origin)
+
+	mu       sync.Mutex // guards sessions and closed; never held across a syscall
+	sessions map[*Session]struct{}
+	closed   bool
+}
+
+// NewEngine validates cfg and starts the shared send clock.
+func NewEngine(cfg Config) (*Engine, error) {
+	if !cfg.IP.IsValid() {
+		return nil, fmt.Errorf("%w: IP is not set", ErrInvalidConfig)
+	}
+	ports, err := newRTPPortAllocator(cfg.PortMin, cfg.PortMax)
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.MediaTimeout
+	if timeout == 0 {
+		timeout = DefaultMediaTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ip := cfg.IP.Unmap()
+	network := "udp4"
+	if ip.Is6() {
+		network = "udp6"
+	}
+	e := &Engine{
+		ip:       ip,
+		network:  network,
+		log:      log,
+		ports:    ports,
+		origin:   time.Now(),
+		sessions: make(map[*Session]struct{}),
+	}
+	e.clock = newSendClock(e.origin, timeout, log)
+	go e.clock.run()
+	return e, nil
+}
+
+// now is the engine-relative monotonic time in nanoseconds; it never allocates.
+func (e *Engine) now() int64 { return int64(time.Since(e.origin)) }
+
+// Open allocates an even port from the range, binds an unconnected UDP socket
+// on it and starts draining it at once. The session sends nothing until Start.
+func (e *Engine) Open() (*Session, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	var lastErr error
+	for range e.ports.count {
+		port, ok := e.ports.reserve()
+		if !ok {
+			break
+		}
+		local := netip.AddrPortFrom(e.ip, uint16(port))
+		conn, err := net.ListenUDP(e.network, net.UDPAddrFromAddrPort(local))
+		if err != nil {
+			e.ports.release(port)
+			if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EACCES) {
+				return nil, fmt.Errorf("media: bind %s: %w", local, err)
+			}
+			lastErr = err // someone else holds it: try the next port
+			continue
+		}
+		s := newSession(e, conn, local, port)
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			conn.Close()
+			e.ports.release(port)
+			return nil, ErrClosed
+		}
+		e.sessions[s] = struct{}{}
+		e.mu.Unlock()
+		go s.readLoop()
+		e.log.Debug("rtp session opened", "local", local)
+		return s, nil
+	}
+	if lastErr != nil {
+		return nil, fmt.Errorf("%w (last bind error: %w)", ErrNoPorts, lastErr)
+	}
+	return nil, ErrNoPorts
+}
+
+// forget drops a closed session from the registry.
+func (e *Engine) forget(s *Session) {
+	e.mu.Lock()
+	delete(e.sessions, s)
+	e.mu.Unlock()
+}
+
+// Close closes every session and stops the send clock. Open fails afterwards.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	open := make([]*Session, 0, len(e.sessions))
+	for s := range e.sessions {
+		open = append(open, s)
+	}
+	e.mu.Unlock()
+	for _, s := range open {
+		s.Close()
+	}
+	e.clock.stop()
+	return nil
+}
+
+// randomStart returns the random SSRC, sequence number and timestamp a session
+// keeps for its whole life (RFC 3550 §5.1: initial values should be random).
+func randomStart() (ssrc uint32, seq uint16, ts uint32) {
+	return rand.Uint32(), uint16(rand.Uint32()), rand.Uint32()
+}

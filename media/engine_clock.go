@@ -1,0 +1,220 @@
+package media
+
+import (
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// phaseSlots spreads sessions over the 20 ms frame: a session in slot k
+	// sends at k ms, k+20 ms, ... so N sessions cost N/20 sends per wake-up
+	// instead of N sends in one burst.
+	phaseSlots = 20
+	// tickInterval is the clock's schedule step; phaseSlots*tickInterval is
+	// one G.711 frame (codec.FrameDuration).
+	tickInterval = time.Millisecond
+	// maxCatchUpTicks bounds catch-up after a stall to 100 ms, i.e. at most five
+	// frames per session sent back to back; older deadlines are skipped.
+	maxCatchUpTicks = 5 * phaseSlots
+	// timeoutCheckEvery is how often the clock looks for media timeouts.
+	timeoutCheckEvery = 250 * time.Millisecond
+)
+
+// sendClock is the one goroutine that sends RTP for every started session of
+// an Engine. Deadlines come from a fixed schedule (tick n is due at
+// origin + n ms), never from "sleep after work", so pacing does not drift and a
+// stall is followed by catch-up.
+type sendClock struct {
+	origin  time.Time     // immutable
+	timeout time.Duration // media timeout, <0 disabled; immutable
+	log     *slog.Logger
+
+	// slots hold the started sessions by phase. Writers (add, remove) copy the
+	// slice under mu and publish it; run reads the published slices without a
+	// lock, so no lock is held while it sends.
+	slots [phaseSlots]atomic.Pointer[[]*Session]
+
+	mu       sync.Mutex // guards slot writes and nextSlot
+	nextSlot int
+
+	wake    chan struct{} // add signals a sleeping clock (cap 1)
+	quit    chan struct{} // closed by stop
+	stopped chan struct{} // closed when run returns
+	once    sync.Once
+}
+
+func newSendClock(origin time.Time, timeout time.Duration, log *slog.Logger) *sendClock {
+	c := &sendClock{
+		origin:  origin,
+		timeout: timeout,
+		log:     log,
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	for i := range c.slots {
+		c.slots[i].Store(new([]*Session))
+	}
+	return c
+}
+
+// add puts s in the next phase slot, round robin, unless it has one already.
+func (c *sendClock) add(s *Session) {
+	c.mu.Lock()
+	if s.slot >= 0 {
+		c.mu.Unlock()
+		return
+	}
+	k := c.nextSlot
+	c.nextSlot = (c.nextSlot + 1) % phaseSlots
+	s.slot = k
+	old := *c.slots[k].Load()
+	next := append(slices.Clip(old), s)
+	c.slots[k].Store(&next)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// remove takes s out of its slot; the clock may still serve it once from a
+// slice it loaded before, which sendTick tolerates.
+func (c *sendClock) remove(s *Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := s.slot
+	if k < 0 {
+		return
+	}
+	s.slot = -1
+	old := *c.slots[k].Load()
+	i := slices.Index(old, s)
+	if i < 0 {
+		return
+	}
+	next := make([]*Session, 0, len(old)-1)
+	next = append(next, old[:i]...)
+	next = append(next, old[i+1:]...)
+	c.slots[k].Store(&next)
+}
+
+func (c *sendClock) stop() {
+	c.once.Do(func() { close(c.quit) })
+	<-c.stopped
+}
+
+func (c *sendClock) since() time.Duration { return time.Since(c.origin) }
+
+// run is the clock goroutine.
+func (c *sendClock) run() {
+	defer close(c.stopped)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var tick int64 // next tick to serve; due at origin + tick*tickInterval
+	var lastCheck time.Duration
+	for {
+		now := c.since()
+		skip, until := planTicks(tick, now)
+		if skip > 0 {
+			c.skip(tick, skip)
+			tick += skip
+		}
+		for ; tick <= until; tick++ {
+			c.serve(int(tick % phaseSlots))
+		}
+		if now-lastCheck >= timeoutCheckEvery {
+			lastCheck = now
+			c.checkTimeouts(now)
+		}
+
+		next, busy := c.nextBusyTick(tick)
+		if !busy {
+			// No started session: sleep until one is added.
+			select {
+			case <-c.wake:
+				tick = int64(c.since()/tickInterval) + 1
+				continue
+			case <-c.quit:
+				return
+			}
+		}
+		tick = next // empty slots have nothing to send
+		wait := time.Duration(next)*tickInterval - c.since()
+		if wait <= 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-c.wake:
+		case <-c.quit:
+			timer.Stop()
+			return
+		}
+	}
+}
+
+// planTicks says, for the next tick to serve and the time now, how many
+// overdue ticks to skip (beyond the catch-up bound) and the last tick due now.
+func planTicks(tick int64, now time.Duration) (skip, until int64) {
+	until = int64(now / tickInterval)
+	if due := until - tick + 1; due > maxCatchUpTicks {
+		skip = due - maxCatchUpTicks
+	}
+	return skip, until
+}
+
+// nextBusyTick finds the first tick from tick on whose slot holds a session.
+func (c *sendClock) nextBusyTick(tick int64) (int64, bool) {
+	for i := range int64(phaseSlots) {
+		if len(*c.slots[(tick+i)%phaseSlots].Load()) > 0 {
+			return tick + i, true
+		}
+	}
+	return 0, false
+}
+
+func (c *sendClock) serve(slot int) {
+	for _, s := range *c.slots[slot].Load() {
+		s.sendTick()
+	}
+}
+
+// skip drops count ticks from tick on: each session loses the frames its slot
+// had in them, and its timestamp jumps over them so the stream stays on time.
+func (c *sendClock) skip(tick, count int64) {
+	full, rest := count/phaseSlots, count%phaseSlots
+	for i := range int64(phaseSlots) {
+		frames := full
+		if i < rest {
+			frames++
+		}
+		if frames == 0 {
+			continue
+		}
+		for _, s := range *c.slots[(tick+i)%phaseSlots].Load() {
+			s.skipFrames(uint32(frames))
+		}
+	}
+}
+
+func (c *sendClock) checkTimeouts(now time.Duration) {
+	for k := range c.slots {
+		for _, s := range *c.slots[k].Load() {
+			if s.finished.Load() {
+				c.remove(s)
+				continue
+			}
+			if c.timeout > 0 && s.mediaTimedOut(int64(now), int64(c.timeout)) {
+				c.remove(s)
+				if s.finish(ErrMediaTimeout) {
+					c.log.Info("rtp media timeout", "local", s.local, "remote", s.Stats().Remote, "timeout", c.timeout)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package media
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+func TestPortAllocatorHandsOutEvenPortsRoundRobin(t *testing.T) {
+	a, err := newRTPPortAllocator(10001, 10008) // even ports 10002..10008
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for {
+		p, ok := a.reserve()
+		if !ok {
+			break
+		}
+		got = append(got, p)
+	}
+	want := []int{10002, 10004, 10006, 10008}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	a.release(10004)
+	if p, ok := a.reserve(); !ok || p != 10004 {
+		t.Fatalf("after release: %d %v", p, ok)
+	}
+	// A freed port goes to the back of the line.
+	a.release(10002)
+	a.release(10006)
+	if p, _ := a.reserve(); p != 10006 {
+		t.Errorf("round robin gave %d, want 10006 (next in line)", p)
+	}
+	if p, _ := a.reserve(); p != 10002 {
+		t.Errorf("round robin gave %d, want 10002", p)
+	}
+}
+
+func TestPortAllocatorRejectsBadRanges(t *testing.T) {
+	for _, r := range [][2]int{{0, 100}, {2000, 1000}, {3001, 3001}, {60000, 70000}} {
+		if _, err := newRTPPortAllocator(r[0], r[1]); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("range %v: %v", r, err)
+		}
+	}
+}
+
+func TestEngineOpenUsesEvenPortsAndRunsOut(t *testing.T) {
+	e := newTestEngine(t, 3, nil)
+	var open []*Session
+	var err error
+	for range 4 {
+		var s *Session
+		if s, err = e.Open(); err != nil {
+			break
+		}
+		open = append(open, s)
+		t.Cleanup(func() { s.Close() })
+	}
+	if !errors.Is(err, ErrNoPorts) {
+		t.Fatalf("Open past the range: %v", err)
+	}
+	if len(open) == 0 {
+		t.Fatal("no port could be bound")
+	}
+	lo, hi := e.ports.first, e.ports.first+2*(e.ports.count-1)
+	for _, s := range open {
+		p := int(s.LocalAddr().Port())
+		if p%2 != 0 || p < lo || p > hi {
+			t.Errorf("port %d: want even in %d-%d", p, lo, hi)
+		}
+		if s.LocalAddr().Addr() != loopback {
+			t.Errorf("local addr %s", s.LocalAddr())
+		}
+	}
+	freed := open[0].LocalAddr()
+	open[0].Close()
+	s, err := e.Open()
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	defer s.Close()
+	if s.LocalAddr() != freed {
+		t.Errorf("reused %s, want the freed %s", s.LocalAddr(), freed)
+	}
+}
+
+func TestEngineCloseClosesSessions(t *testing.T) {
+	e := newTestEngine(t, 4, nil)
+	a := openSession(t, e)
+	b := openSession(t, e)
+	peer := newTestPeer(t)
+	if err := a.Start(Params{Remote: peer.addr(), Law: codec.PCMU}); err != nil {
+		t.Fatal(err)
+	}
+	peer.next(2 * time.Second)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Session{a, b} {
+		select {
+		case <-s.Done():
+		default:
+			t.Error("session open after Engine.Close")
+		}
+	}
+	if _, err := e.Open(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Open after Close: %v", err)
+	}
+}
+
+func TestNewEngineRejectsMissingIP(t *testing.T) {
+	if _, err := NewEngine(Config{PortMin: 20000, PortMax: 20010}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestPlanTicksBoundsCatchUp(t *testing.T) {
+	for _, c := range []struct {
+		tick      int64
+		now       time.Duration
+		skip, end int64
+	}{
+		{tick: 10, now: 9 * time.Millisecond, skip: 0, end: 9},               // early: nothing due
+		{tick: 10, now: 10*time.Millisecond + 300*time.Microsecond, end: 10}, // one due
+		{tick: 0, now: 99 * time.Millisecond, end: 99},                       // 100 due: all sent
+		{tick: 0, now: 500 * time.Millisecond, skip: 401, end: 500},          // stall: keep the last 100
+	} {
+		skip, end := planTicks(c.tick, c.now)
+		if skip != c.skip || end != c.end {
+			t.Errorf("planTicks(%d, %v) = %d, %d; want %d, %d", c.tick, c.now, skip, end, c.skip, c.end)
+		}
+	}
+}
+
+func TestClockSkipAdvancesTimestampsBySkippedFrames(t *testing.T) {
+	e := newTestEngine(t, 8, nil)
+	c := newSendClock(time.Now(), -1, e.log) // not running: the test owns the sessions' sender state
+	var ss []*Session
+	for range 3 {
+		s := openSession(t, e)
+		c.add(s) // slots 0, 1, 2
+		ss = append(ss, s)
+	}
+	before := []uint32{ss[0].tx.ts, ss[1].tx.ts, ss[2].tx.ts}
+	c.skip(0, 2*phaseSlots+1) // slot 0 misses 3 frames, the others 2
+	for i, want := range []uint32{3, 2, 2} {
+		if d := ss[i].tx.ts - before[i]; d != want*codec.FrameSamples {
+			t.Errorf("slot %d: timestamp advanced %d, want %d", i, d, want*codec.FrameSamples)
+		}
+		if !ss[i].tx.marker {
+			t.Errorf("slot %d: no marker after the skip", i)
+		}
+	}
+}

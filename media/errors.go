@@ -1,0 +1,30 @@
+package media
+
+import "errors"
+
+var (
+	// ErrNoPorts is returned by Engine.Open when every even port in the range
+	// is in use or cannot be bound.
+	ErrNoPorts = errors.New("media: no free RTP port")
+
+	// ErrMediaTimeout is a session's Err after no RTP arrived for the media
+	// timeout; its Done channel is closed then.
+	ErrMediaTimeout = errors.New("media: RTP timeout")
+
+	// ErrClosed is returned by calls on a closed session or engine, and is a
+	// session's Err after Close.
+	ErrClosed = errors.New("media: closed")
+
+	// ErrBusy is returned by Play while another Play runs on the same session:
+	// callers serialise their prompts.
+	ErrBusy = errors.New("media: already playing")
+
+	// ErrNotStarted is returned by Play before the session was started.
+	ErrNotStarted = errors.New("media: session not started")
+
+	// ErrInvalidConfig is wrapped by NewEngine for a bad Config.
+	ErrInvalidConfig = errors.New("media: invalid config")
+
+	// ErrInvalidParams is wrapped by Start for bad Params.
+	ErrInvalidParams = errors.New("media: invalid session params")
+)

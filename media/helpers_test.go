@@ -1,0 +1,166 @@
+package media
+
+import (
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// newTestEngine starts an engine on 127.0.0.1 with a random port range of
+// ports ports (other tests on the box may hold some: Open skips those).
+func newTestEngine(t testing.TB, ports int, mod func(*Config)) *Engine {
+	t.Helper()
+	base := 20000 + 2*rand.IntN(18000)
+	cfg := Config{IP: loopback, PortMin: base, PortMax: base + 2*ports - 1, MediaTimeout: -1}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatalf("NewEngine: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func openSession(t testing.TB, e *Engine) *Session {
+	t.Helper()
+	s, err := e.Open()
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// receivedPacket is one datagram a testPeer decoded, copied out of its buffer.
+type receivedPacket struct {
+	header  rtp.Header
+	payload []byte
+	at      time.Time
+	from    netip.AddrPort
+}
+
+// testPeer is the far end: a real UDP socket that decodes what it receives.
+type testPeer struct {
+	t       testing.TB
+	conn    *net.UDPConn
+	packets chan receivedPacket
+}
+
+func newTestPeer(t testing.TB) *testPeer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+	if err != nil {
+		t.Fatalf("peer listen: %v", err)
+	}
+	p := &testPeer{t: t, conn: conn, packets: make(chan receivedPacket, 8192)}
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			var pkt rtp.Packet
+			if err := pkt.Unmarshal(buf[:n]); err != nil {
+				continue
+			}
+			rp := receivedPacket{header: pkt.Header.Clone(), payload: append([]byte(nil), pkt.Payload...), at: time.Now(), from: from}
+			select {
+			case p.packets <- rp:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return p
+}
+
+func (p *testPeer) addr() netip.AddrPort {
+	return p.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// next returns the next packet or fails the test after timeout.
+func (p *testPeer) next(timeout time.Duration) receivedPacket {
+	p.t.Helper()
+	select {
+	case rp := <-p.packets:
+		return rp
+	case <-time.After(timeout):
+		p.t.Fatalf("peer %s: no RTP within %v", p.addr(), timeout)
+		return receivedPacket{}
+	}
+}
+
+// quiet reports whether no packet arrives for d.
+func (p *testPeer) quiet(d time.Duration) bool {
+	select {
+	case <-p.packets:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+func (p *testPeer) drain() {
+	for {
+		select {
+		case <-p.packets:
+		default:
+			return
+		}
+	}
+}
+
+// send writes one RTP packet from the peer's socket to to.
+func (p *testPeer) send(to netip.AddrPort, ssrc uint32, seq uint16, ts uint32, payload []byte) {
+	p.t.Helper()
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc}, Payload: payload}
+	b, err := pkt.Marshal()
+	if err != nil {
+		p.t.Fatalf("marshal: %v", err)
+	}
+	if _, err := p.conn.WriteToUDPAddrPort(b, to); err != nil {
+		p.t.Fatalf("peer send: %v", err)
+	}
+}
+
+// tonePrompt is a sine of d at freq Hz: every frame differs from silence.
+func tonePrompt(freq float64, d time.Duration) *codec.Prompt {
+	n := int(d.Seconds() * codec.SampleRate)
+	pcm := make([]int16, n)
+	for i := range pcm {
+		pcm[i] = int16(8000 * math.Sin(2*math.Pi*freq*float64(i)/codec.SampleRate))
+	}
+	return codec.NewPrompt(pcm)
+}
+
+func silenceFrame(l codec.Law) []byte {
+	f := make([]byte, codec.FrameSamples)
+	for i := range f {
+		f[i] = codec.SilenceByte(l)
+	}
+	return f
+}
+
+// waitFor polls cond until it holds or fails the test after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

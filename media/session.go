@@ -1,0 +1,238 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+const (
+	rtpHeaderSize    = 12 // RFC 3550 §5.1, without CSRCs or extensions
+	packetBufferSize = rtpHeaderSize + codec.FrameSamples
+	readBufferSize   = 1500
+)
+
+// Params describe the far end of a session, from the SDP offer/answer.
+type Params struct {
+	// Remote is where to send until packets arrive (symmetric RTP then sends
+	// to their real source). An invalid or unspecified address sends nothing
+	// until the peer's first packet.
+	Remote netip.AddrPort
+	// Law is the G.711 variant to send.
+	Law codec.Law
+	// PayloadType is the RTP payload type to send; for the static G.711 types
+	// it equals uint8(Law), and zero with PCMA means 8.
+	PayloadType uint8
+	// EventPayloadType is the negotiated RFC 4733 telephone-event type, 0 for
+	// none. Kept for the DTMF consumers; the sender does not use it yet.
+	EventPayloadType uint8
+}
+
+// sendConfig is what Start hands the clock: immutable once published.
+type sendConfig struct {
+	law              codec.Law
+	payloadType      uint8
+	eventPayloadType uint8
+	silence          [codec.FrameSamples]byte
+}
+
+// Session is one RTP stream pair on its own port. Its methods are safe for
+// concurrent use, except that Play calls are serialised by the caller (a
+// second concurrent Play gets ErrBusy).
+type Session struct {
+	e     *Engine
+	conn  *net.UDPConn   // unconnected, so ICMP errors cannot break sends
+	local netip.AddrPort // immutable
+	port  int            // immutable
+	ssrc  uint32         // our SSRC; immutable
+
+	// Control state. Written by API callers, read by the clock and the reader
+	// through atomics.
+	cfg          atomic.Pointer[sendConfig]     // nil until Start; replaced by each Start
+	sending      atomic.Bool                    // SetSending; true from Open
+	play         atomic.Pointer[playback]       // set by Play, cleared by Play or by the clock when done
+	remote       atomic.Pointer[netip.AddrPort] // send address: Start declares it, the reader latches it (under mu)
+	startGen     atomic.Uint32                  // bumped by Start (under mu); the reader re-latches when it changes
+	activityBase atomic.Int64                   // engine nanos of the last Start or resume; timeout base with lastReceived
+	receiver     atomic.Pointer[func(h *rtp.Header, payload []byte)]
+	finished     atomic.Bool // set just before done closes; the clock stops serving the session
+
+	// Statistics. Sent counters are written by the clock, received ones by
+	// the reader; Stats reads them all atomically.
+	packetsSent, bytesSent, sendErrors          atomic.Uint64
+	packetsReceived, bytesReceived, packetsLost atomic.Uint64
+	lastReceived                                atomic.Int64 // engine nanos, 0 = never
+	remoteSSRC                                  atomic.Uint32
+
+	mu     sync.Mutex // serialises Start, Close and latch changes; never held across a syscall
+	closed bool
+
+	slot int // phase slot, -1 when not on the clock; guarded by the clock's mu
+
+	tx txState // owned by the clock goroutine (and by Open before it starts)
+	rx rxState // owned by the read goroutine
+
+	done       chan struct{} // closed once, by finish
+	err        error         // written once before done closes; read after it
+	doneOnce   sync.Once
+	readerDone chan struct{} // closed when readLoop returns
+}
+
+func newSession(e *Engine, conn *net.UDPConn, local netip.AddrPort, port int) *Session {
+	ssrc, seq, ts := randomStart()
+	s := &Session{
+		e:          e,
+		conn:       conn,
+		local:      local,
+		port:       port,
+		ssrc:       ssrc,
+		slot:       -1,
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	s.sending.Store(true)
+	s.tx = txState{
+		header: rtp.Header{Version: 2, SSRC: ssrc},
+		buf:    make([]byte, packetBufferSize),
+		seq:    seq,
+		ts:     ts,
+		marker: true,
+	}
+	return s
+}
+
+// LocalAddr is the address the session receives on, for the SDP.
+func (s *Session) LocalAddr() netip.AddrPort { return s.local }
+
+// Start begins sending: the playing prompt's frames, or silence when nothing
+// plays. It may be called again (re-INVITE: new remote, law or payload type);
+// SSRC, sequence and timestamp continue, the next packet carries the marker
+// bit and the sender re-latches to the first source that sends after it.
+func (s *Session) Start(p Params) error {
+	if p.Law != codec.PCMU && p.Law != codec.PCMA {
+		return fmt.Errorf("%w: law %d", ErrInvalidParams, p.Law)
+	}
+	pt := p.PayloadType
+	if pt == 0 && p.Law == codec.PCMA {
+		pt = uint8(codec.PCMA)
+	}
+	if pt > 127 || p.EventPayloadType > 127 {
+		return fmt.Errorf("%w: payload type %d/%d", ErrInvalidParams, pt, p.EventPayloadType)
+	}
+	cfg := &sendConfig{law: p.Law, payloadType: pt, eventPayloadType: p.EventPayloadType}
+	silence := codec.SilenceByte(p.Law)
+	for i := range cfg.silence {
+		cfg.silence[i] = silence
+	}
+	if pb := s.play.Load(); pb != nil {
+		pb.prompt.Frames(p.Law) // encode now, not on the clock, if the law changes mid-prompt
+	}
+	remote := netip.AddrPortFrom(p.Remote.Addr().Unmap(), p.Remote.Port())
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.finished.Load() {
+		return s.errOrClosed()
+	}
+	s.remote.Store(&remote)
+	s.activityBase.Store(s.e.now())
+	s.cfg.Store(cfg)
+	s.startGen.Add(1)
+	s.e.clock.add(s)
+	return nil
+}
+
+// SetSending turns sending on or off (hold). While off no RTP leaves, but the
+// clock keeps running: the timestamp and a playing prompt advance, and the
+// media timeout is suspended. Turning it back on sets the marker bit and
+// restarts the media timeout window.
+func (s *Session) SetSending(on bool) {
+	if was := s.sending.Swap(on); on && !was {
+		s.activityBase.Store(s.e.now())
+	}
+}
+
+// SetReceiver installs fn to be called on the read goroutine for every
+// accepted RTP packet (after Start, from the latched source). h and payload
+// are only valid during the call: copy what you keep. fn must not block and
+// must not call Close. A nil fn removes the hook.
+func (s *Session) SetReceiver(fn func(h *rtp.Header, payload []byte)) {
+	if fn == nil {
+		s.receiver.Store(nil)
+		return
+	}
+	s.receiver.Store(&fn)
+}
+
+// Done is closed on media timeout or Close.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err is nil while the session runs, then ErrMediaTimeout or ErrClosed.
+func (s *Session) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+func (s *Session) errOrClosed() error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return ErrClosed
+}
+
+// finish closes done with err once; it reports whether this call did it.
+func (s *Session) finish(err error) bool {
+	first := false
+	s.doneOnce.Do(func() {
+		s.err = err
+		s.finished.Store(true)
+		close(s.done)
+		first = true
+	})
+	return first
+}
+
+// mediaTimedOut is called by the clock.
+func (s *Session) mediaTimedOut(now, timeout int64) bool {
+	if !s.sending.Load() {
+		return false
+	}
+	last := max(s.activityBase.Load(), s.lastReceived.Load())
+	return now-last > timeout
+}
+
+// Close stops sending and receiving, unblocks Play, closes Done and frees
+// the port. It waits for the read goroutine, so a receiver hook is not called
+// after Close returns. Closing twice is harmless.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.e.clock.remove(s)
+	s.finish(ErrClosed)
+	err := s.conn.Close()
+	<-s.readerDone
+	s.e.ports.release(s.port)
+	s.e.forget(s)
+	s.e.log.Debug("rtp session closed", "local", s.local, "err", s.err)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("media: close %s: %w", s.local, err)
+	}
+	return nil
+}

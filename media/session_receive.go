@@ -1,0 +1,208 @@
+package media
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// rxState is the receiver state of a session, owned by its read goroutine.
+type rxState struct {
+	header  rtp.Header     // reused by every Unmarshal, so parsing does not allocate
+	gen     uint32         // startGen the latch belongs to; 0 = never latched
+	addr    netip.AddrPort // latched source
+	ssrc    uint32         // latched SSRC
+	seq     seqTracker
+	carried uint64 // loss of the peer's earlier streams (SSRC changes, restarts)
+}
+
+// readLoop is the session's read goroutine: it drains the socket from Open
+// until Close, so nothing piles up in the kernel before Start.
+func (s *Session) readLoop() {
+	defer close(s.readerDone)
+	buf := make([]byte, readBufferSize)
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				time.Sleep(time.Millisecond) // unexpected: do not spin
+			}
+			continue
+		}
+		s.receivePacket(buf[:n], from)
+	}
+}
+
+// receivePacket handles one datagram and reports whether it was accepted as
+// RTP from the peer. Before Start everything is drained and dropped. It never
+// allocates for well-formed packets.
+func (s *Session) receivePacket(data []byte, from netip.AddrPort) bool {
+	gen := s.startGen.Load()
+	if gen == 0 || !plausibleRTP(data) {
+		return false
+	}
+	h := &s.rx.header
+	n, err := h.Unmarshal(data)
+	if err != nil {
+		return false
+	}
+	end := len(data)
+	if h.Padding { // RFC 3550 §5.1: the last octet counts the padding, itself included
+		pad := int(data[end-1])
+		if pad == 0 || n+pad > end {
+			return false
+		}
+		end -= pad
+	}
+	payload := data[n:end]
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if !s.latch(gen, from, h.SSRC) {
+		return false
+	}
+
+	rx := &s.rx
+	rx.seq.update(h.SequenceNumber, &rx.carried)
+	s.packetsLost.Store(rx.carried + rx.seq.lost())
+	s.packetsReceived.Add(1)
+	s.bytesReceived.Add(uint64(len(payload)))
+	s.lastReceived.Store(max(s.e.now(), 1))
+	if fn := s.receiver.Load(); fn != nil {
+		(*fn)(h, payload)
+	}
+	return true
+}
+
+// plausibleRTP rejects, before pion parses them, datagrams that are not RTP
+// version 2 or whose header runs past the end, so that garbage costs no
+// error allocations, and RTCP multiplexed on the port (RFC 5761 §4: packet
+// types 200-204 read as payload types 72-76 with the marker set).
+func plausibleRTP(data []byte) bool {
+	if len(data) < rtpHeaderSize || data[0]>>6 != 2 {
+		return false
+	}
+	if pt := data[1] & 0x7f; pt >= 64 && pt <= 95 {
+		return false
+	}
+	n := rtpHeaderSize + 4*int(data[0]&0x0f)
+	if data[0]&0x10 != 0 { // RFC 3550 §5.3.1 header extension
+		if len(data) < n+4 {
+			return false
+		}
+		n += 4 + 4*int(binary.BigEndian.Uint16(data[n+2:]))
+	}
+	return len(data) >= n
+}
+
+// latch implements symmetric RTP: the first packet after each Start fixes the
+// source we send to; afterwards the peer may move to a new address only with
+// the SSRC it had (NAT rebinding), and other sources are ignored.
+func (s *Session) latch(gen uint32, from netip.AddrPort, ssrc uint32) bool {
+	rx := &s.rx
+	if rx.gen == gen {
+		if from == rx.addr {
+			if ssrc != rx.ssrc { // the peer restarted its stream on the same address
+				rx.seq.restart(&rx.carried)
+				rx.ssrc = ssrc
+				s.remoteSSRC.Store(ssrc)
+			}
+			return true
+		}
+		if ssrc != rx.ssrc {
+			return false // a stranger
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.startGen.Load() != gen {
+		return false // a newer Start: the next packet latches for it
+	}
+	if rx.gen == 0 || ssrc != rx.ssrc {
+		rx.seq.restart(&rx.carried)
+	}
+	rx.gen, rx.addr, rx.ssrc = gen, from, ssrc
+	s.remoteSSRC.Store(ssrc)
+	latched := new(netip.AddrPort) // one allocation per latch change, not per packet
+	*latched = from
+	s.remote.Store(latched)
+	return true
+}
+
+// seqTracker estimates loss from sequence numbers per RFC 3550 Appendix A.1
+// (without probation): extended highest sequence number against packets
+// received.
+type seqTracker struct {
+	started  bool
+	baseSeq  uint32 // first extended sequence number of this stream
+	maxSeq   uint16
+	cycles   uint32 // count of sequence wraps, shifted by 16
+	badSeq   uint32 // RFC 3550 A.1: a big jump is accepted if the next packet follows it
+	received uint64
+}
+
+const (
+	seqMod      = 1 << 16
+	maxDropout  = 3000 // RFC 3550 A.1
+	maxMisorder = 100
+)
+
+// restart ends the current stream, carrying its loss into *carried.
+func (t *seqTracker) restart(carried *uint64) {
+	*carried += t.lost()
+	*t = seqTracker{}
+}
+
+func (t *seqTracker) init(seq uint16) {
+	t.started = true
+	t.baseSeq = uint32(seq)
+	t.maxSeq = seq
+	t.cycles = 0
+	t.badSeq = seqMod + 1 // never matches a 16-bit number
+	t.received = 0
+}
+
+func (t *seqTracker) update(seq uint16, carried *uint64) {
+	if !t.started {
+		t.init(seq)
+		t.received = 1
+		return
+	}
+	udelta := seq - t.maxSeq
+	switch {
+	case udelta < maxDropout: // in order, gaps allowed
+		if seq < t.maxSeq {
+			t.cycles += seqMod
+		}
+		t.maxSeq = seq
+	case uint32(udelta) <= seqMod-maxMisorder: // a very large jump
+		if uint32(seq) != t.badSeq {
+			t.badSeq = (uint32(seq) + 1) & (seqMod - 1)
+			return // wait for the next packet to confirm the new sequence
+		}
+		// Two sequential packets: the peer restarted without telling us.
+		*carried += t.lost()
+		t.init(seq)
+	default: // duplicate or reordered
+	}
+	t.received++
+}
+
+// lost is expected minus received, clamped at zero (duplicates can make it
+// negative).
+func (t *seqTracker) lost() uint64 {
+	if !t.started {
+		return 0
+	}
+	expected := uint64(t.cycles) + uint64(t.maxSeq) - uint64(t.baseSeq) + 1
+	if t.received >= expected {
+		return 0
+	}
+	return expected - t.received
+}

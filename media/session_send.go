@@ -1,0 +1,125 @@
+package media
+
+import (
+	"errors"
+	"net/netip"
+	"syscall"
+
+	"github.com/pion/rtp"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+// txState is the sender state of a session. Only the clock goroutine reads
+// or writes it once the session is on the clock.
+type txState struct {
+	header rtp.Header // Version and SSRC fixed; PayloadType, Marker, SequenceNumber, Timestamp per packet
+	buf    []byte     // packetBufferSize bytes, reused for every packet
+	seq    uint16     // next sequence number
+	ts     uint32     // timestamp of the next frame
+	marker bool       // the next packet starts a talk spurt
+
+	cfg       *sendConfig // last config seen; a new one (Start) sets the marker
+	play      *playback   // last playback seen; a new one sets the marker
+	finishing *playback   // its last frame is in buf; completed after the write
+}
+
+// sendTick is one frame time of a session: called by the clock goroutine
+// every 20 ms. The send is split in buildFrame and afterWrite so that a later
+// batching sender (sendmmsg) can collect packets between the two.
+func (s *Session) sendTick() {
+	pkt, dst, ok := s.buildFrame()
+	if !ok {
+		return
+	}
+	_, err := s.conn.WriteToUDPAddrPort(pkt, dst)
+	s.afterWrite(len(pkt)-rtpHeaderSize, err)
+}
+
+// buildFrame advances the stream by one frame and, if a packet should leave,
+// writes it to tx.buf and returns it with its destination. It never allocates.
+func (s *Session) buildFrame() (pkt []byte, dst netip.AddrPort, ok bool) {
+	tx := &s.tx
+	cfg := s.cfg.Load()
+	if cfg == nil || s.finished.Load() {
+		return nil, dst, false
+	}
+	if cfg != tx.cfg {
+		tx.cfg = cfg
+		tx.marker = true
+		tx.header.PayloadType = cfg.payloadType
+	}
+
+	payload := cfg.silence[:]
+	if pb := s.play.Load(); pb != nil && !pb.stop.Load() {
+		if pb != tx.play {
+			tx.play = pb
+			tx.marker = true
+		}
+		var last bool
+		payload, last = pb.nextFrame(cfg.law)
+		if last {
+			tx.finishing = pb
+		}
+	}
+
+	if r := s.remote.Load(); r != nil {
+		dst = *r
+	}
+	if !s.sending.Load() || !dst.IsValid() || dst.Addr().IsUnspecified() || dst.Port() == 0 {
+		// Nothing leaves, but time goes on: RFC 3550 §5.1, the timestamp
+		// keeps counting while no packets are sent.
+		tx.ts += codec.FrameSamples
+		tx.marker = true
+		s.completePlayback()
+		return nil, dst, false
+	}
+
+	h := &tx.header
+	h.Marker = tx.marker
+	h.SequenceNumber = tx.seq
+	h.Timestamp = tx.ts
+	n, err := h.MarshalTo(tx.buf)
+	if err != nil { // cannot happen: buf fits a header without CSRCs
+		return nil, dst, false
+	}
+	n += copy(tx.buf[n:], payload)
+	tx.seq++
+	tx.ts += codec.FrameSamples
+	tx.marker = false
+	return tx.buf[:n], dst, true
+}
+
+// afterWrite counts the packet and completes a playback whose last frame it
+// carried, so Play returns only once that frame is on the wire.
+func (s *Session) afterWrite(payloadLen int, err error) {
+	switch {
+	case err == nil:
+		s.packetsSent.Add(1)
+		s.bytesSent.Add(uint64(payloadLen))
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// A stale ICMP error surfacing on the socket: the packet went out.
+		s.packetsSent.Add(1)
+		s.bytesSent.Add(uint64(payloadLen))
+	default:
+		s.sendErrors.Add(1)
+	}
+	s.completePlayback()
+}
+
+func (s *Session) completePlayback() {
+	if pb := s.tx.finishing; pb != nil {
+		s.tx.finishing = nil
+		s.play.CompareAndSwap(pb, nil) // first, so the next Play is not ErrBusy
+		close(pb.done)
+	}
+}
+
+// skipFrames jumps the stream over frames the clock could not send in time
+// (after a stall longer than the catch-up bound): the timestamp advances by
+// their samples and the next packet starts a talk spurt. A playing prompt
+// resumes where it was, so no speech is lost.
+func (s *Session) skipFrames(frames uint32) {
+	s.tx.ts += frames * codec.FrameSamples
+	s.tx.marker = true
+}
