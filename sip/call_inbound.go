@@ -1,0 +1,440 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// CallInfo is what the INVITE says about the call, as plain values.
+type CallInfo struct {
+	CallID                   string
+	FromUser, FromHost       string
+	FromDisplay              string
+	ToUser, ToHost           string
+	RequestUser, RequestHost string
+	AssertedUser             string // P-Asserted-Identity user part; empty without one
+	AssertedDisplay          string
+	CustomHeaders            map[string]string // the INVITE's X- headers, names as sent
+	Transport                string            // "udp" or "tcp"
+	Source                   string            // host:port the INVITE came from
+	UserAgent                string
+}
+
+// InboundCall is one INVITE dialog where pivotua is the UAS. Its methods are
+// safe to call from the handler goroutine while sipgo delivers ACK, BYE,
+// CANCEL and re-INVITEs on others.
+type InboundCall struct {
+	srv  *Server
+	dlg  *sipgo.DialogServerSession
+	req  *sip.Request
+	info CallInfo
+	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
+	offer *remoteOffer
+
+	// mu guards the fields below.
+	mu       sync.Mutex
+	final    bool // a final response went out (or is going out)
+	answered bool // that final response was 2xx
+	local    localSDP
+	media    MediaDesc
+	onMedia  func(MediaDesc)
+	reinvite chan *sip.Request // ACKs for a pending re-INVITE 200; nil when none pending
+	lastAck  *sip.Request      // the ACK that confirmed the dialog
+	hungUp   bool
+}
+
+func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*InboundCall, int, string) {
+	c := &InboundCall{srv: s, req: req, info: callInfoOf(req)}
+	if len(req.Body()) > 0 {
+		if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
+			return nil, 415, "Unsupported Media Type: only application/sdp"
+		}
+		off, err := parseRemoteSDP(req.Body())
+		if err != nil {
+			return nil, 488, "Not Acceptable Here: " + err.Error()
+		}
+		md, err := off.negotiate()
+		if err != nil {
+			return nil, 488, "Not Acceptable Here: " + err.Error()
+		}
+		c.offer, c.media = &off, md
+	}
+	ua := s.dialogUA[strings.ToLower(req.Transport())]
+	if ua == nil {
+		ua = s.dialogUA["udp"]
+	}
+	dlg, err := ua.ReadInvite(req, tx)
+	if err != nil {
+		if errors.Is(err, sipgo.ErrDialogInviteNoContact) {
+			return nil, 400, "Bad Request: missing Contact"
+		}
+		return nil, 400, "Bad Request: " + err.Error()
+	}
+	c.dlg = dlg
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	c.local.sessionID = binary.BigEndian.Uint64(id[:]) >> 1
+	c.local.version = 1
+	return c, 0, ""
+}
+
+func callInfoOf(req *sip.Request) CallInfo {
+	info := CallInfo{
+		CallID:      callID(req),
+		RequestUser: req.Recipient.User,
+		RequestHost: req.Recipient.Host,
+		Transport:   strings.ToLower(req.Transport()),
+		Source:      req.Source(),
+	}
+	if f := req.From(); f != nil {
+		info.FromUser, info.FromHost, info.FromDisplay = f.Address.User, f.Address.Host, f.DisplayName
+	}
+	if t := req.To(); t != nil {
+		info.ToUser, info.ToHost = t.Address.User, t.Address.Host
+	}
+	if h := req.GetHeader("P-Asserted-Identity"); h != nil {
+		var u sip.Uri
+		// A PAI may list a sip: and a tel: URI; the first is enough for caller ID.
+		first, _, _ := strings.Cut(h.Value(), ",")
+		if name, err := sip.ParseAddressValue(strings.TrimSpace(first), &u, nil); err == nil {
+			info.AssertedUser, info.AssertedDisplay = u.User, name
+		}
+	}
+	if h := req.GetHeader("User-Agent"); h != nil {
+		info.UserAgent = h.Value()
+	}
+	for _, h := range req.Headers() {
+		if n := h.Name(); len(n) > 2 && (n[0] == 'X' || n[0] == 'x') && n[1] == '-' {
+			if info.CustomHeaders == nil {
+				info.CustomHeaders = map[string]string{}
+			}
+			info.CustomHeaders[n] = h.Value()
+		}
+	}
+	return info
+}
+
+// Info describes the call as the INVITE did.
+func (c *InboundCall) Info() CallInfo { return c.info }
+
+// HasOffer reports whether the INVITE carried SDP (false: delayed offer).
+func (c *InboundCall) HasOffer() bool { return c.offer != nil }
+
+// Done is closed when the dialog ends: CANCEL, BYE either way, or a failed transaction.
+func (c *InboundCall) Done() <-chan struct{} { return c.dlg.Context().Done() }
+
+// Answered reports whether a 2xx was sent.
+func (c *InboundCall) Answered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.answered
+}
+
+// OnMediaChange registers fn to be called (on a sipgo goroutine) when a
+// re-INVITE changes the remote media: hold, resume, a new address or codec.
+func (c *InboundCall) OnMediaChange(fn func(MediaDesc)) {
+	c.mu.Lock()
+	c.onMedia = fn
+	c.mu.Unlock()
+}
+
+// Ring sends 180 Ringing; it does nothing once a final response went out.
+func (c *InboundCall) Ring() error {
+	c.mu.Lock()
+	final := c.final
+	c.mu.Unlock()
+	if final {
+		return nil
+	}
+	if err := c.dlg.Respond(180, "Ringing", nil); err != nil {
+		return c.ended(err)
+	}
+	return nil
+}
+
+// Answer sends 200 OK with SDP for local (the RTP address to advertise) and
+// retransmits it until the ACK arrives (RFC 3261 §13.3.1.4). It returns the
+// negotiated remote media: from the INVITE's offer, or for a delayed-offer
+// INVITE from the answer in the ACK. Answering twice returns the same media.
+func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDesc, error) {
+	c.mu.Lock()
+	if c.final {
+		answered, md := c.answered, c.media
+		c.mu.Unlock()
+		if answered {
+			return md, nil
+		}
+		return MediaDesc{}, ErrAlreadyAnswered
+	}
+	c.final, c.answered = true, true
+	c.local.addr = local
+	var body []byte
+	var err error
+	if c.offer != nil {
+		body, err = c.local.answer(c.media)
+	} else {
+		body, err = c.local.offer()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return MediaDesc{}, err
+	}
+
+	// RespondSDP blocks until the ACK (or 64*T1); watch ctx beside it.
+	done := make(chan error, 1)
+	go func() { done <- c.dlg.RespondSDP(body) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return MediaDesc{}, ctx.Err()
+	}
+	if err != nil {
+		if strings.Contains(err.Error(), "No ACK") {
+			_ = c.bye(context.Background())
+			return MediaDesc{}, ErrNoAck
+		}
+		return MediaDesc{}, c.ended(err)
+	}
+	if c.offer != nil {
+		return c.media, nil
+	}
+	c.mu.Lock()
+	ack := c.lastAck
+	c.mu.Unlock()
+	var ackBody []byte
+	if ack != nil {
+		ackBody = ack.Body()
+	}
+	off, err := parseRemoteSDP(ackBody)
+	if err == nil {
+		var md MediaDesc
+		if md, err = off.negotiate(); err == nil {
+			c.mu.Lock()
+			c.media = md
+			c.mu.Unlock()
+			return md, nil
+		}
+	}
+	// RFC 3261 §13.3.1.4 leaves a bad answer in the ACK to the UAS: end the call.
+	_ = c.bye(context.Background())
+	return MediaDesc{}, fmt.Errorf("answer in ACK: %w", err)
+}
+
+// Reject sends a final non-2xx response. It fails once a final response was sent.
+func (c *InboundCall) Reject(code int, reason string) error {
+	if code < 300 || code > 699 {
+		return fmt.Errorf("reject: %d is not a final error status", code)
+	}
+	c.mu.Lock()
+	if c.final {
+		c.mu.Unlock()
+		return ErrAlreadyAnswered
+	}
+	c.final = true
+	c.mu.Unlock()
+	if err := c.dlg.Respond(code, reason, nil); err != nil {
+		return c.ended(err)
+	}
+	return nil
+}
+
+// Hangup ends the call: BYE when answered, 480 Temporarily Unavailable when not.
+func (c *InboundCall) Hangup(ctx context.Context) error {
+	c.mu.Lock()
+	final, answered := c.final, c.answered
+	c.mu.Unlock()
+	if !final {
+		err := c.Reject(480, "Temporarily Unavailable")
+		if errors.Is(err, ErrAlreadyAnswered) {
+			return c.Hangup(ctx)
+		}
+		return err
+	}
+	if !answered {
+		return nil
+	}
+	return c.bye(ctx)
+}
+
+func (c *InboundCall) bye(ctx context.Context) error {
+	c.mu.Lock()
+	if c.hungUp {
+		c.mu.Unlock()
+		return nil
+	}
+	c.hungUp = true
+	c.mu.Unlock()
+	select {
+	case <-c.Done():
+		return nil // the remote ended it first
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, 32*time.Second)
+	defer cancel()
+	err := c.dlg.Bye(ctx)
+	// Whatever the far end answered, the dialog is over for us.
+	_ = c.dlg.Close()
+	return err
+}
+
+// ended maps an error from a dialog operation to ErrCallEnded when the dialog is gone.
+func (c *InboundCall) ended(err error) error {
+	select {
+	case <-c.Done():
+		return fmt.Errorf("%w: %v", ErrCallEnded, err)
+	default:
+		return err
+	}
+}
+
+// run calls the handler and makes sure the call ends properly whatever it did.
+func (c *InboundCall) run(h Handler) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log.Error("call handler panicked", "call_id", c.info.CallID, "panic", r)
+		}
+		c.mu.Lock()
+		final, answered := c.final, c.answered
+		c.mu.Unlock()
+		switch {
+		case !final:
+			_ = c.Reject(500, "Server Internal Error")
+		case answered:
+			_ = c.bye(context.Background())
+		}
+	}()
+	h(c)
+}
+
+func (c *InboundCall) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	c.mu.Lock()
+	if c.reinvite != nil {
+		select {
+		case c.reinvite <- req:
+		default:
+		}
+	}
+	if c.lastAck == nil {
+		c.lastAck = req
+	}
+	c.mu.Unlock()
+	_ = c.dlg.ReadAck(req, tx)
+}
+
+func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := c.dlg.ReadBye(req, tx); err != nil {
+		c.srv.respond(req, tx, 500, "Server Internal Error")
+	}
+}
+
+// handleReinvite answers a re-INVITE (RFC 3261 §14.2): the new offer's direction
+// is complemented (RFC 3264 §6.1), so a hold (sendonly) is answered recvonly.
+func (c *InboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	if err := c.dlg.ReadRequest(req, tx); err != nil {
+		c.srv.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	c.mu.Lock()
+	if !c.answered {
+		c.mu.Unlock()
+		// RFC 3261 §14.2: a re-INVITE before our final answer to the first one.
+		c.srv.respond(req, tx, 491, "Request Pending")
+		return
+	}
+	var md MediaDesc
+	var body []byte
+	var err error
+	if len(req.Body()) > 0 {
+		var off remoteOffer
+		if off, err = parseRemoteSDP(req.Body()); err == nil {
+			md, err = off.negotiate()
+		}
+		if err != nil {
+			c.mu.Unlock()
+			c.srv.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 pivotua "`+err.Error()+`"`))
+			return
+		}
+		c.local.version++
+		body, err = c.local.answer(md)
+	} else {
+		// A re-INVITE without SDP asks us to offer; the answer comes in the ACK.
+		c.local.version++
+		body, err = c.local.offer()
+	}
+	if err != nil {
+		c.mu.Unlock()
+		c.srv.respond(req, tx, 500, "Server Internal Error")
+		return
+	}
+	acks := make(chan *sip.Request, 1)
+	c.reinvite = acks
+	c.mu.Unlock()
+
+	res := sip.NewSDPResponseFromRequest(req, body)
+	ua := c.srv.dialogUA[strings.ToLower(req.Transport())]
+	if ua == nil {
+		ua = c.srv.dialogUA["udp"]
+	}
+	res.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
+	ack := c.respond2xxUntilAck(tx, res, acks)
+
+	c.mu.Lock()
+	c.reinvite = nil
+	if len(req.Body()) == 0 && ack != nil {
+		var off remoteOffer
+		if off, err = parseRemoteSDP(ack.Body()); err == nil {
+			md, err = off.negotiate()
+		}
+		if err != nil {
+			c.mu.Unlock()
+			return
+		}
+	} else if len(req.Body()) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.media = md
+	fn := c.onMedia
+	c.mu.Unlock()
+	if fn != nil {
+		fn(md)
+	}
+}
+
+// respond2xxUntilAck sends a 2xx and retransmits it with T1 doubling to T2
+// until its ACK arrives (RFC 3261 §13.3.1.4), for at most 64*T1.
+func (c *InboundCall) respond2xxUntilAck(tx sip.ServerTransaction, res *sip.Response, acks <-chan *sip.Request) *sip.Request {
+	if err := tx.Respond(res); err != nil {
+		return nil
+	}
+	interval := sip.T1
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	deadline := time.After(64 * sip.T1)
+	for {
+		select {
+		case ack := <-acks:
+			return ack
+		case <-timer.C:
+			if strings.EqualFold(res.Transport(), "udp") || res.Transport() == "" {
+				_ = tx.Respond(res)
+			}
+			interval = min(2*interval, sip.T2)
+			timer.Reset(interval)
+		case <-deadline:
+			return nil
+		case <-c.Done():
+			return nil
+		}
+	}
+}

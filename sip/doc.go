@@ -1,0 +1,10 @@
+// Package sip is pivotua's signalling layer, built on sipgo: it listens on UDP
+// and TCP, answers INVITE/ACK/BYE/CANCEL/OPTIONS and re-INVITEs, negotiates
+// SDP (offer/answer for PCMU, PCMA and RFC 4733 telephone-event), and enforces
+// the trunk ACL and the call limit.
+//
+// It knows no media bytes: it reports the remote media address and codec as a
+// MediaDesc and takes the local RTP address to advertise. It never imports
+// media, flow or any other pivotua package; flow composes a SIP dialog and a
+// media session into a call leg.
+package sip

@@ -1,0 +1,20 @@
+package sip
+
+import "errors"
+
+var (
+	// ErrNoSDP means a message that had to carry a session description did not.
+	ErrNoSDP = errors.New("no session description")
+	// ErrNoAudio means the SDP had no usable audio stream (no m=audio with a port, or not RTP/AVP).
+	ErrNoAudio = errors.New("no usable audio stream in SDP")
+	// ErrNoCommonCodec means the offer shared neither PCMU nor PCMA with us (answered 488).
+	ErrNoCommonCodec = errors.New("no common codec: pivotua speaks PCMU and PCMA")
+	// ErrBadAddress means the SDP's connection address is not an IP address.
+	ErrBadAddress = errors.New("SDP connection address is not an IP address")
+	// ErrCallEnded means the call ended (CANCEL, BYE, transaction failure) before the operation completed.
+	ErrCallEnded = errors.New("call ended")
+	// ErrAlreadyAnswered means a final response was already sent for this INVITE.
+	ErrAlreadyAnswered = errors.New("call already has a final response")
+	// ErrNoAck means no ACK arrived for our 200 OK within 64*T1 (RFC 3261 §13.3.1.4).
+	ErrNoAck = errors.New("no ACK for 200 OK")
+)

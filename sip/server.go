@@ -1,0 +1,346 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Config is the signalling part of pivotua's config file.
+type Config struct {
+	// Listen holds transport URLs such as "udp://127.0.0.1:5060" and "tcp://127.0.0.1:5060".
+	// Port 0 binds an ephemeral port (tests); Addrs reports what was bound.
+	Listen []string
+	// ExternalIP is the host put in Contact headers; empty means each listener's own address.
+	ExternalIP string
+	// AllowCIDRs lists the sources allowed to send INVITE; empty allows any.
+	AllowCIDRs []netip.Prefix
+	// MaxCalls caps concurrent calls; INVITEs beyond it get 503. 0 means no cap.
+	MaxCalls int
+	// UserAgent is sent in User-Agent and Server headers.
+	UserAgent string
+	Logger    *slog.Logger
+}
+
+// Handler runs one inbound call. It is called on the INVITE's own goroutine and
+// must not return before the call has a final response; when it returns, the
+// server sends BYE (answered) or 500 (unanswered) if the handler did not.
+type Handler func(c *InboundCall)
+
+// Listener is one bound signalling socket.
+type Listener struct {
+	Transport string // "udp" or "tcp"
+	Addr      netip.AddrPort
+}
+
+// Server answers SIP on every configured listener and hands new calls to a Handler.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	handler Handler
+
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	// dialogUA per transport, so Contact carries the right transport and port. Written in Listen only.
+	dialogUA map[string]*sipgo.DialogUA
+
+	listeners []Listener
+	closers   []func() error
+
+	// calls maps sipgo dialog IDs to live calls; guarded by mu.
+	mu    sync.Mutex
+	calls map[string]*InboundCall
+
+	active   atomic.Int64
+	draining atomic.Bool
+}
+
+// NewServer validates cfg and prepares a server; Listen binds it.
+func NewServer(cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("sip: nil handler")
+	}
+	if len(cfg.Listen) == 0 {
+		return nil, errors.New("sip: no listen address")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "pivotua"
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{}}, nil
+}
+
+// ParseListen splits "udp://127.0.0.1:5060" into its transport and address.
+func ParseListen(s string) (transport string, addr netip.AddrPort, err error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", addr, fmt.Errorf("listen %q: want udp://IP:PORT or tcp://IP:PORT", s)
+	}
+	transport = strings.ToLower(u.Scheme)
+	if transport != "udp" && transport != "tcp" {
+		return "", addr, fmt.Errorf("listen %q: transport %q is not udp or tcp", s, u.Scheme)
+	}
+	addr, err = netip.ParseAddrPort(u.Host)
+	if err != nil {
+		return "", addr, fmt.Errorf("listen %q: %v", s, err)
+	}
+	return transport, addr, nil
+}
+
+// Listen binds every listener and starts serving on them in the background.
+// It returns once all sockets are bound, so a client may call at once.
+func (s *Server) Listen() error {
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent))
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	s.ua = ua
+	// sipgo logs every transport hiccup at info level; keep it to warnings.
+	quiet := s.log.With("component", "sipgo")
+	s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	for _, l := range s.cfg.Listen {
+		transport, addr, err := ParseListen(l)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		bound, err := s.bind(transport, addr)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.listeners = append(s.listeners, Listener{Transport: transport, Addr: bound})
+	}
+	host := s.cfg.ExternalIP
+	if host == "" {
+		host = s.listeners[0].Addr.Addr().String()
+	}
+	s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(quiet))
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("sip: %w", err)
+	}
+	for _, l := range s.listeners {
+		if _, ok := s.dialogUA[l.Transport]; ok {
+			continue
+		}
+		h := s.cfg.ExternalIP
+		if h == "" {
+			h = l.Addr.Addr().String()
+		}
+		contact := sip.ContactHeader{Address: sip.Uri{User: "pivotua", Host: h, Port: int(l.Addr.Port())}}
+		if l.Transport == "tcp" {
+			contact.Address.UriParams = sip.NewParams()
+			contact.Address.UriParams.Add("transport", "tcp")
+		}
+		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: s.client, ContactHDR: contact}
+	}
+	s.srv.OnInvite(s.onInvite)
+	s.srv.OnAck(s.onAck)
+	s.srv.OnBye(s.onBye)
+	s.srv.OnCancel(s.onCancel)
+	s.srv.OnOptions(s.onOptions)
+	return nil
+}
+
+func (s *Server) bind(transport string, addr netip.AddrPort) (netip.AddrPort, error) {
+	switch transport {
+	case "udp":
+		pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		if err != nil {
+			return addr, fmt.Errorf("sip: listen udp %s: %w", addr, err)
+		}
+		s.closers = append(s.closers, pc.Close)
+		go func() { _ = s.srv.ServeUDP(pc) }()
+		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), nil
+	default:
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		if err != nil {
+			return addr, fmt.Errorf("sip: listen tcp %s: %w", addr, err)
+		}
+		s.closers = append(s.closers, ln.Close)
+		go func() { _ = s.srv.ServeTCP(ln) }()
+		return ln.Addr().(*net.TCPAddr).AddrPort(), nil
+	}
+}
+
+// Listeners reports the bound sockets (with real ports when 0 was configured).
+func (s *Server) Listeners() []Listener { return s.listeners }
+
+// ActiveCalls is the number of calls between INVITE and their end.
+func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
+
+// Drain makes the server refuse new INVITEs with 503 (and answer OPTIONS 503)
+// while live calls go on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Close stops listening. Live calls are not touched: end them first.
+func (s *Server) Close() {
+	for _, c := range s.closers {
+		_ = c()
+	}
+	if s.ua != nil {
+		_ = s.ua.Close()
+	}
+}
+
+// Hangup sends BYE on every live call (used at shutdown after the grace period).
+func (s *Server) HangupAll(ctx context.Context) {
+	s.mu.Lock()
+	calls := make([]*InboundCall, 0, len(s.calls))
+	for _, c := range s.calls {
+		calls = append(calls, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Hangup(ctx) }()
+	}
+	wg.Wait()
+}
+
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "call_id", callID(req), "code", code, "error", err)
+	}
+}
+
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func sourceAddr(req *sip.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	return a.Unmap(), err == nil
+}
+
+func (s *Server) allowed(req *sip.Request) bool {
+	if len(s.cfg.AllowCIDRs) == 0 {
+		return true
+	}
+	src, ok := sourceAddr(req)
+	if !ok {
+		return false
+	}
+	for _, p := range s.cfg.AllowCIDRs {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) lookup(req *sip.Request) *InboundCall {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	// RFC 3261 §17.2.1: 100 Trying at once, before anything that may take time.
+	s.respond(req, tx, 100, "Trying")
+
+	if to := req.To(); to != nil {
+		if tag, _ := to.Params.Get("tag"); tag != "" {
+			if c := s.lookup(req); c != nil {
+				c.handleReinvite(req, tx)
+				return
+			}
+			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+			return
+		}
+	}
+	if !s.allowed(req) {
+		s.log.Info("INVITE refused by allow_cidrs", "call_id", callID(req), "source", req.Source())
+		s.respond(req, tx, 403, "Forbidden")
+		return
+	}
+	if s.draining.Load() {
+		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	if n := s.active.Add(1); s.cfg.MaxCalls > 0 && n > int64(s.cfg.MaxCalls) {
+		s.active.Add(-1)
+		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	defer s.active.Add(-1)
+
+	c, code, reason := s.newInboundCall(req, tx)
+	if c == nil {
+		s.respond(req, tx, code, reason, sip.NewHeader("Warning", `399 pivotua "`+reason+`"`))
+		return
+	}
+	s.mu.Lock()
+	s.calls[c.dlg.ID] = c
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, c.dlg.ID)
+		s.mu.Unlock()
+	}()
+	c.run(s.handler)
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c := s.lookup(req); c != nil {
+		c.handleAck(req, tx)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.handleBye(req, tx)
+}
+
+// onCancel sees only CANCELs that matched no INVITE transaction (sipgo answers
+// the others itself, with 200 to the CANCEL and 487 to the INVITE).
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.draining.Load() {
+		s.respond(req, tx, 503, "Service Unavailable")
+		return
+	}
+	s.respond(req, tx, 200, "OK",
+		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
+		sip.NewHeader("Accept", "application/sdp"))
+}
