@@ -1,0 +1,171 @@
+package httpfetch
+
+import (
+	"slices"
+	"strings"
+)
+
+// CallParams is what the pivot request tells the developer's server about the
+// call. Empty strings and empty maps are not sent.
+type CallParams struct {
+	AccountID string
+	CallID    string
+	// Caller ID from P-Asserted-Identity, else From (the flow decides).
+	CallerIDName, CallerIDNumber string
+	// User parts and hosts of the From, To and Request-URI.
+	From, FromRealm, To, ToRealm, Request, RequestRealm string
+	Language                                            string // kazoo only, e.g. "en-us"
+	CallStatus                                          string // "ringing" / "in-progress"; kazoo sends Call-Status only when set
+
+	CustomSIPHeaders      map[string]string // the INVITE's X- headers (kazoo only)
+	CustomApplicationVars map[string]string // kazoo only
+	// Digits is keyed by collection name: kazoo sends the whole object,
+	// twiml sends Digits["default"].
+	Digits map[string]string
+
+	RecordingURL, RecordingDuration               string
+	DialCallStatus, DialCallSid, DialCallDuration string
+	// Variables are TwiML <Set> variables, sent under their own names.
+	Variables map[string]string
+}
+
+// Request formats (PivotRequest.Format).
+const (
+	FormatKazoo = "kazoo"
+	FormatTwiML = "twiml"
+)
+
+// Request body formats (PivotRequest.BodyFormat, POST only).
+const (
+	BodyForm = "form"
+	BodyJSON = "json"
+)
+
+const (
+	kazooAPIVersion = "4.x"
+	twimlAPIVersion = "2010-04-01"
+	// Kazoo always reports inbound: pivot only runs on the inbound leg.
+	directionInbound = "inbound"
+	defaultDigits    = "default"
+)
+
+// paramField is one top-level parameter: a string, or an object when object
+// is non-nil.
+type paramField struct {
+	name   string
+	value  string
+	object []paramPair // sorted by key
+}
+
+// paramPair is a name and a value, used for object members and for the
+// flattened (PHP-style) form of a parameter set.
+type paramPair struct{ key, value string }
+
+// paramSet collects fields; the first field added under a name wins, which is
+// how base parameters beat Kazoo's user vars on a clash.
+type paramSet struct{ fields []paramField }
+
+func (s *paramSet) has(name string) bool {
+	for i := range s.fields {
+		if s.fields[i].name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *paramSet) add(name, value string) {
+	if name == "" || value == "" || s.has(name) {
+		return
+	}
+	s.fields = append(s.fields, paramField{name: name, value: value})
+}
+
+func (s *paramSet) addObject(name string, m map[string]string) {
+	if name == "" || s.has(name) {
+		return
+	}
+	var members []paramPair
+	for k, v := range m {
+		if k != "" && v != "" {
+			members = append(members, paramPair{k, v})
+		}
+	}
+	if len(members) == 0 {
+		return
+	}
+	slices.SortFunc(members, func(a, b paramPair) int { return strings.Compare(a.key, b.key) })
+	s.fields = append(s.fields, paramField{name: name, object: members})
+}
+
+// addVariables adds TwiML <Set> variables in key order so that the result
+// does not depend on map iteration.
+func (s *paramSet) addVariables(vars map[string]string) {
+	if len(vars) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		s.add(k, vars[k])
+	}
+}
+
+// sorted returns the fields in name order, which makes encodings stable.
+func (s *paramSet) sorted() []paramField {
+	slices.SortFunc(s.fields, func(a, b paramField) int { return strings.Compare(a.name, b.name) })
+	return s.fields
+}
+
+// buildParams returns the parameter set for format (FormatKazoo or
+// FormatTwiML), sorted by name.
+func buildParams(format string, p *CallParams) []paramField {
+	s := paramSet{fields: make([]paramField, 0, 24+len(p.Variables))}
+	if format == FormatTwiML {
+		s.add("AccountSid", p.AccountID)
+		s.add("ApiVersion", twimlAPIVersion)
+		s.add("CallSid", p.CallID)
+		s.add("CallStatus", p.CallStatus)
+		s.add("CallerName", p.CallerIDName)
+		s.add("CallerNumber", p.CallerIDNumber)
+		s.add("Direction", directionInbound)
+		s.add("From", p.From)
+		s.add("FromRealm", p.FromRealm)
+		s.add("To", p.To)
+		s.add("ToRealm", p.ToRealm)
+	} else {
+		s.add("Account-ID", p.AccountID)
+		s.add("Api-Version", kazooAPIVersion)
+		s.add("Call-ID", p.CallID)
+		s.add("Call-Status", p.CallStatus)
+		s.add("Caller-ID-Name", p.CallerIDName)
+		s.add("Caller-ID-Number", p.CallerIDNumber)
+		s.addObject("Custom-Application-Vars", p.CustomApplicationVars)
+		s.addObject("Custom-SIP-Headers", p.CustomSIPHeaders)
+		// Kazoo JSON flows keep digits per collection_name, so the base
+		// Digits is an object; the string user var below never replaces it.
+		s.addObject("Digits", p.Digits)
+		s.add("Direction", directionInbound)
+		s.add("From", p.From)
+		s.add("From-Realm", p.FromRealm)
+		s.add("Language", p.Language)
+		s.add("Recording-Duration", p.RecordingDuration)
+		s.add("Recording-Url", p.RecordingURL)
+		s.add("Request", p.Request)
+		s.add("Request-Realm", p.RequestRealm)
+		s.add("To", p.To)
+		s.add("To-Realm", p.ToRealm)
+	}
+	// Kazoo's user vars: merged whatever the format, TwiML names, base wins.
+	s.add("Digits", p.Digits[defaultDigits])
+	s.add("RecordingUrl", p.RecordingURL)
+	s.add("RecordingDuration", p.RecordingDuration)
+	s.add("DialCallStatus", p.DialCallStatus)
+	s.add("DialCallSid", p.DialCallSid)
+	s.add("DialCallDuration", p.DialCallDuration)
+	s.addVariables(p.Variables)
+	return s.sorted()
+}

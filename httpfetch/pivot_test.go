@@ -1,0 +1,338 @@
+package httpfetch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// receivedRequest is what a test server saw.
+type receivedRequest struct {
+	method, url string // url rebuilt as the server sees it: scheme, host, request URI
+	header      http.Header
+	body        []byte
+}
+
+// recordingServer answers every request with handler after recording it.
+type recordingServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	received []receivedRequest
+}
+
+func newRecordingServer(t *testing.T, handler http.HandlerFunc) *recordingServer {
+	t.Helper()
+	s := &recordingServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.received = append(s.received, receivedRequest{r.Method, "http://" + r.Host + r.RequestURI, r.Header.Clone(), body})
+		s.mu.Unlock()
+		handler(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *recordingServer) requests() []receivedRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]receivedRequest(nil), s.received...)
+}
+
+func replyXML(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	io.WriteString(w, "<Response><Hangup/></Response>")
+}
+
+func TestSignaturesValidateOnTheReceivingServer(t *testing.T) {
+	const key = "0a1b2c3d"
+	srv := newRecordingServer(t, replyXML)
+	c := NewClient()
+	for _, tt := range []struct{ method, format, bodyFormat string }{
+		{"GET", "kazoo", ""}, {"POST", "kazoo", "form"}, {"POST", "kazoo", "json"},
+		{"GET", "twiml", ""}, {"POST", "twiml", "form"}, {"POST", "twiml", "json"},
+	} {
+		t.Run(tt.method+" "+tt.format+" "+tt.bodyFormat, func(t *testing.T) {
+			srv.mu.Lock()
+			srv.received = nil
+			srv.mu.Unlock()
+			u := strings.Replace(srv.URL, "http://", "http://demo:pw@", 1) + "/ivr?app=1#frag"
+			doc, err := c.FetchDocument(t.Context(), PivotRequest{
+				URL: u, Method: tt.method, Format: tt.format, BodyFormat: tt.bodyFormat, SigningKey: key, Params: goldenParams,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := srv.requests()
+			if len(got) != 1 {
+				t.Fatalf("server saw %d requests", len(got))
+			}
+			r := got[0]
+			if r.url != doc.RequestURL || doc.URL != doc.RequestURL {
+				t.Errorf("server saw %s, Document says %s (final %s)", r.url, doc.RequestURL, doc.URL)
+			}
+			if strings.Contains(doc.RequestURL, "pw@") || strings.Contains(doc.RequestURL, "#") {
+				t.Errorf("credentials or fragment in %s", doc.RequestURL)
+			}
+			if user, pass, ok := (&http.Request{Header: r.header}).BasicAuth(); !ok || user != "demo" || pass != "pw" {
+				t.Errorf("basic auth = %q %q %v", user, pass, ok)
+			}
+			if string(r.body) != string(doc.RequestBody) || r.method != doc.RequestMethod {
+				t.Errorf("body/method differ from the Document")
+			}
+			var form url.Values
+			if tt.method == "POST" && tt.bodyFormat == "form" {
+				if form, err = url.ParseQuery(string(r.body)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.bodyFormat == "json" && !ValidateTwilioBodySHA256(r.url, r.body) {
+				t.Error("bodySHA256 does not match")
+			}
+			if !ValidateTwilioSignature(key, r.url, form, r.header.Get(HeaderTwilioSignature)) {
+				t.Error("X-Twilio-Signature does not validate")
+			}
+			if !ValidatePivotSignature(key, r.url, r.body, r.header.Get(HeaderPivotSignature), time.Now(), time.Minute) {
+				t.Error("X-Pivot-Signature does not validate")
+			}
+			if doc.Status != 200 || doc.ContentType != "text/xml" || string(doc.Body) != "<Response><Hangup/></Response>" {
+				t.Errorf("doc = %d %q %q", doc.Status, doc.ContentType, doc.Body)
+			}
+			if doc.RequestHeader.Get(HeaderPivotSignature) == "" || doc.Elapsed <= 0 {
+				t.Errorf("Document lacks request headers or Elapsed: %+v", doc)
+			}
+		})
+	}
+}
+
+func TestFetchDocumentEnforcesTheWholeRequestDeadline(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		handler    func(release chan struct{}) http.HandlerFunc
+		wantStatus int
+	}{
+		{"no response", func(release chan struct{}) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}
+		}, 0},
+		{"body stalls after the headers", func(release chan struct{}) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"module":`)
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}
+		}, 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			srv := newRecordingServer(t, tt.handler(release))
+			t.Cleanup(func() { close(release) }) // runs before srv.Close
+			c := NewClient()
+			start := time.Now()
+			doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL + "/slow", Timeout: 200 * time.Millisecond, Params: goldenParams})
+			elapsed := time.Since(start)
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("err = %v, want ErrTimeout", err)
+			}
+			if elapsed > 2*time.Second {
+				t.Errorf("took %v for a 200ms deadline", elapsed)
+			}
+			if !strings.Contains(err.Error(), srv.URL+"/slow") {
+				t.Errorf("error does not name the URL: %v", err)
+			}
+			if doc.Status != tt.wantStatus || !strings.HasPrefix(doc.RequestURL, srv.URL+"/slow?Account-ID=") {
+				t.Errorf("doc status %d URL %s", doc.Status, doc.RequestURL)
+			}
+		})
+	}
+}
+
+func TestFetchDocumentNon2xxKeepsTheResponse(t *testing.T) {
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "down for maintenance")
+	})
+	doc, err := NewClient().FetchDocument(t.Context(), PivotRequest{URL: srv.URL, Method: "POST", Params: goldenParams})
+	if !errors.Is(err, ErrStatus) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("err = %v, want ErrStatus naming 503", err)
+	}
+	if doc.Status != 503 || string(doc.Body) != "down for maintenance" || doc.ContentType != "text/plain" {
+		t.Errorf("doc = %d %q %q", doc.Status, doc.Body, doc.ContentType)
+	}
+	if string(doc.RequestBody) != goldenKazooQuery {
+		t.Errorf("request body not kept: %q", doc.RequestBody)
+	}
+}
+
+func TestFetchDocumentOverSize(t *testing.T) {
+	big := strings.Repeat("x", 100)
+	for _, tt := range []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"Content-Length over the cap", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, big) }},
+		{"chunked body over the cap", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, big[:50])
+			w.(http.Flusher).Flush()
+			io.WriteString(w, big[50:])
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRecordingServer(t, tt.handler)
+			doc, err := NewClient(WithMaxDocumentBytes(10)).FetchDocument(t.Context(), PivotRequest{URL: srv.URL})
+			if !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("err = %v, want ErrTooLarge", err)
+			}
+			if doc.Status != 200 || len(doc.Body) > 10 {
+				t.Errorf("doc status %d body %d bytes", doc.Status, len(doc.Body))
+			}
+		})
+	}
+}
+
+func TestFetchDocumentConnectRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	u := "http://" + addr + "/ivr"
+	doc, err := NewClient().FetchDocument(t.Context(), PivotRequest{URL: u, Method: "POST", SigningKey: "k", Params: goldenParams})
+	if !errors.Is(err, ErrConnect) {
+		t.Fatalf("err = %v, want ErrConnect", err)
+	}
+	if !strings.Contains(err.Error(), u) {
+		t.Errorf("error does not name the URL: %v", err)
+	}
+	if doc.Status != 0 || doc.RequestURL != u || doc.RequestMethod != "POST" ||
+		string(doc.RequestBody) != goldenKazooQuery || doc.RequestHeader.Get(HeaderTwilioSignature) == "" {
+		t.Errorf("doc = %+v", doc)
+	}
+}
+
+func TestFetchDocumentCallerCancel(t *testing.T) {
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err := NewClient().FetchDocument(ctx, PivotRequest{URL: srv.URL})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestFetchDocumentRedirects(t *testing.T) {
+	const key = "k"
+	var srv *recordingServer
+	srv = newRecordingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/found":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		case "/temporary":
+			http.Redirect(w, r, "/final", http.StatusTemporaryRedirect)
+		case "/loop":
+			http.Redirect(w, r, "/loop", http.StatusFound)
+		default:
+			replyXML(w, r)
+		}
+	})
+	c := NewClient()
+	reset := func() { srv.mu.Lock(); srv.received = nil; srv.mu.Unlock() }
+
+	t.Run("GET follows and re-signs", func(t *testing.T) {
+		reset()
+		doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL + "/found", SigningKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if doc.URL != srv.URL+"/final" || doc.Status != 200 {
+			t.Errorf("final URL %s status %d", doc.URL, doc.Status)
+		}
+		rs := srv.requests()
+		last := rs[len(rs)-1]
+		if !ValidateTwilioSignature(key, last.url, nil, last.header.Get(HeaderTwilioSignature)) ||
+			!ValidatePivotSignature(key, last.url, nil, last.header.Get(HeaderPivotSignature), time.Now(), time.Minute) {
+			t.Error("redirected request is not signed for its URL")
+		}
+	})
+	t.Run("POST does not follow 302", func(t *testing.T) {
+		reset()
+		doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL + "/found", Method: "POST", Params: goldenParams})
+		if !errors.Is(err, ErrStatus) || doc.Status != http.StatusFound {
+			t.Fatalf("err = %v status %d", err, doc.Status)
+		}
+		if n := len(srv.requests()); n != 1 {
+			t.Errorf("%d requests", n)
+		}
+	})
+	t.Run("POST follows 307 with the body", func(t *testing.T) {
+		reset()
+		doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL + "/temporary", Method: "POST", SigningKey: key, Params: goldenParams})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := srv.requests()
+		last := rs[len(rs)-1]
+		form, _ := url.ParseQuery(string(last.body))
+		if len(rs) != 2 || last.method != "POST" || string(last.body) != goldenKazooQuery || doc.URL != srv.URL+"/final" {
+			t.Fatalf("requests %d, last %s %q", len(rs), last.method, last.body)
+		}
+		if !ValidateTwilioSignature(key, last.url, form, last.header.Get(HeaderTwilioSignature)) {
+			t.Error("re-sent POST is not signed for its URL")
+		}
+	})
+	t.Run("stops after five", func(t *testing.T) {
+		reset()
+		doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL + "/loop"})
+		if !errors.Is(err, ErrStatus) || doc.Status != http.StatusFound {
+			t.Fatalf("err = %v status %d", err, doc.Status)
+		}
+		if n := len(srv.requests()); n != MaxRedirects+1 {
+			t.Errorf("%d requests, want %d", n, MaxRedirects+1)
+		}
+	})
+}
+
+func TestWithHTTPClientLeavesTheCallersClientAlone(t *testing.T) {
+	var calls atomic.Int32
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { calls.Add(1); return nil }}
+	srv := newRecordingServer(t, replyXML)
+	c := NewClient(WithHTTPClient(hc))
+	if _, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	if hc.CheckRedirect == nil || c.http == hc {
+		t.Error("the caller's client was modified or shared")
+	}
+}
+
+func BenchmarkBuildPivotRequest(b *testing.B) {
+	c := NewClient()
+	r := PivotRequest{URL: "https://hooks.example.com/ivr?app=1", Method: "POST", SigningKey: "0a1b2c3d4e5f", Params: goldenParams}
+	now := time.Unix(1700000000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.preparePivotRequest(&r, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
