@@ -1,0 +1,237 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/httpfetch"
+)
+
+// DocumentFetcher fetches a pivot document; *httpfetch.Client implements it.
+type DocumentFetcher interface {
+	FetchDocument(ctx context.Context, r httpfetch.PivotRequest) (*httpfetch.Document, error)
+}
+
+// MediaFetcher downloads audio for play/<Play>; *httpfetch.Client implements it.
+type MediaFetcher interface {
+	FetchMedia(ctx context.Context, url string) (*httpfetch.Media, error)
+}
+
+// Speaker renders text to speech; *codec.SpeechCache implements it.
+type Speaker interface {
+	Prompt(ctx context.Context, r codec.SpeechRequest) (*codec.Prompt, error)
+}
+
+// Deps are what a Call needs from the rest of the process; they are shared by all calls.
+type Deps struct {
+	Documents DocumentFetcher
+	Media     MediaFetcher
+	Speech    Speaker
+	Prompts   *PromptCache   // decoded media shared by all calls; nil decodes on every play
+	TTSEngine string         // engine for tts/<Say> that name none; "" leaves the Speaker's default
+	Debug     func(Exchange) // receives pivot exchanges (see Exchange); nil = none
+	Logger    *slog.Logger   // nil = slog.Default()
+}
+
+const (
+	// ringDelay is how long a pivot fetch may take before an unanswered call gets 180 Ringing.
+	ringDelay = time.Second
+	// maxPlayLoops bounds play loop_count and <Play loop="0">.
+	maxPlayLoops = 1000
+	// maxSpeechChars is Kazoo's pivot.tts_texts_size.
+	maxSpeechChars = codec.MaxSpeechText
+)
+
+// Call is the state machine of one inbound call. Everything in it is owned by the goroutine that runs
+// Run; nothing else may touch a Call while Run is running.
+type Call struct {
+	ch         Channel
+	info       CallInfo
+	accountID  string
+	signingKey string // the account's api_key; signs every pivot request
+	deps       Deps
+	log        *slog.Logger
+
+	answered    bool              // we answered (or played, which answers)
+	finished    bool              // we sent the final response or BYE ourselves
+	activity    int               // counts plays and pauses that took time; guards redirect loops
+	cavs        map[string]string // custom application vars (set_variables)
+	digits      map[string]string // DTMF by collection name; cleared after each pivot request is sent
+	variables   map[string]string // TwiML <Set> variables
+	iteration   int               // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
+	documentURL string            // URL of the document being run; base for relative TwiML URLs
+}
+
+// NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
+// signingKey.
+func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
+	info := ch.Info()
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Call{
+		ch:         ch,
+		info:       info,
+		accountID:  accountID,
+		signingKey: signingKey,
+		deps:       deps,
+		log:        logger.With("call_id", info.CallID),
+		cavs:       map[string]string{},
+		digits:     map[string]string{},
+		variables:  map[string]string{},
+	}
+}
+
+// Run executes flow on the call until the flow ends (the call is then hung up), a module ends the call,
+// the far end hangs up (ch.Done closes) or ctx is cancelled (the call is hung up).
+func (c *Call) Run(ctx context.Context, flow *Node) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.ch.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer c.finish()
+
+	if errs := ValidateNode(flow, "flow"); len(errs) > 0 {
+		c.log.Error("callflow is invalid", "errors", errors.Join(errs...))
+		c.endCall()
+		return
+	}
+	for n := flow; n != nil && ctx.Err() == nil; {
+		action, errs := compileNode(n, "")
+		if len(errs) > 0 { // every node was validated on arrival; this is a bug, not input
+			c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
+			c.endCall()
+			return
+		}
+		out := action.run(ctx, c, n)
+		switch {
+		case out.stop:
+			return
+		case out.next != nil:
+			n = out.next
+		default:
+			n = nextNode(n, out.child)
+		}
+	}
+}
+
+// finish hangs up a call that is still up when Run returns: the flow or document ran out, or ctx ended.
+func (c *Call) finish() {
+	if !c.finished && !c.ended() {
+		c.hangup()
+	}
+}
+
+// ended reports whether the call is over (far end hung up, media timeout, or our own hangup completed).
+func (c *Call) ended() bool {
+	select {
+	case <-c.ch.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Call) answer(ctx context.Context) error {
+	if c.answered {
+		return nil
+	}
+	if err := c.ch.Answer(ctx); err != nil {
+		if !c.ended() && ctx.Err() == nil {
+			c.log.Warn("answer failed", "err", err)
+		}
+		return err
+	}
+	c.answered = true
+	return nil
+}
+
+func (c *Call) hangup() {
+	c.finished = true
+	if err := c.ch.Hangup(); err != nil && !c.ended() {
+		c.log.Warn("hangup failed", "err", err)
+	}
+}
+
+// reject ends an unanswered call with a final response; an answered one can only be hung up.
+func (c *Call) reject(code int, reason string) {
+	if c.answered {
+		c.hangup()
+		return
+	}
+	c.finished = true
+	if err := c.ch.Reject(code, reason); err != nil && !c.ended() {
+		c.log.Warn("reject failed, hanging up", "code", code, "err", err)
+		c.hangup()
+	}
+}
+
+// endCall ends the call after a failure: 503 before answer, BYE after.
+func (c *Call) endCall() {
+	c.reject(503, "Service Unavailable")
+}
+
+// playPrompt answers and plays p loops times (0 = until the call ends); false when the call ended.
+func (c *Call) playPrompt(ctx context.Context, p *codec.Prompt, loops int) bool {
+	if err := c.answer(ctx); err != nil {
+		return false
+	}
+	if p.Duration() <= 0 {
+		return true
+	}
+	for i := 0; loops == 0 || i < loops; i++ {
+		c.activity++
+		if err := c.ch.Play(ctx, p); err != nil {
+			if c.ended() || ctx.Err() != nil {
+				return false
+			}
+			c.log.Warn("play failed", "err", err)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// wait lets d pass; false when the call ended first.
+func (c *Call) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	c.activity++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// speak renders text with the configured engine unless r names one.
+func (c *Call) speak(ctx context.Context, r codec.SpeechRequest) (*codec.Prompt, error) {
+	if c.deps.Speech == nil {
+		return nil, errors.New("no text-to-speech configured")
+	}
+	if r.Engine == "" {
+		r.Engine = c.deps.TTSEngine
+	}
+	p, err := c.deps.Speech.Prompt(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("text to speech (%s): %w", r.Engine, err)
+	}
+	return p, nil
+}

@@ -1,0 +1,40 @@
+package flow
+
+import "errors"
+
+var (
+	// ErrInvalidJSON reports a Kazoo JSON document that is not well-formed JSON (a json_errors debug record).
+	ErrInvalidJSON = errors.New("invalid JSON")
+	// ErrInvalidXML reports a TwiML document that is not well-formed XML or whose root is not <Response>.
+	ErrInvalidXML = errors.New("invalid XML")
+	// ErrEmptyDocument reports a pivot response with an empty (or all-whitespace) body.
+	ErrEmptyDocument = errors.New("empty document")
+	// ErrTooManyRedirects reports a TwiML Redirect chain that kept fetching documents without playing
+	// anything to the caller.
+	ErrTooManyRedirects = errors.New("too many redirects without media")
+)
+
+// ValidationError is one problem found in a callflow node or a TwiML document, with the path of the
+// offending value: "flow.children._.data.text", "data.voice_url", "Response/Say[2]@loop".
+type ValidationError struct {
+	Path    string
+	Message string
+}
+
+func (e *ValidationError) Error() string {
+	if e.Path == "" {
+		return e.Message
+	}
+	return e.Path + ": " + e.Message
+}
+
+// validationErrors flattens err (possibly an errors.Join) into its parts.
+func validationErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -1,0 +1,246 @@
+package flow
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// dataReader reads one module's "data" object field by field, recording a *ValidationError for each
+// field of the wrong type or out of range. Unknown fields are ignored: Kazoo schemas allow extra
+// properties. A null field counts as absent.
+type dataReader struct {
+	fields map[string]json.RawMessage
+	path   string // of the data object, e.g. "flow.children._.data"
+	errs   []error
+}
+
+func newDataReader(raw json.RawMessage, path string) *dataReader {
+	d := &dataReader{path: path}
+	if len(raw) == 0 || isJSONNull(raw) {
+		return d
+	}
+	obj, ok := jsonObject(raw)
+	if !ok {
+		d.errs = append(d.errs, &ValidationError{Path: path, Message: "must be an object"})
+		return d
+	}
+	d.fields = obj
+	return d
+}
+
+func (d *dataReader) fail(field, msg string) {
+	d.errs = append(d.errs, &ValidationError{Path: joinPath(d.path, field), Message: msg})
+}
+
+// raw returns a field's JSON, or false when it is absent or null.
+func (d *dataReader) raw(field string) (json.RawMessage, bool) {
+	v, ok := d.fields[field]
+	if !ok || isJSONNull(v) {
+		return nil, false
+	}
+	return v, true
+}
+
+func (d *dataReader) required(field string) bool {
+	if _, ok := d.raw(field); !ok {
+		d.fail(field, "required")
+		return false
+	}
+	return true
+}
+
+func (d *dataReader) str(field, def string) string {
+	v, ok := d.raw(field)
+	if !ok {
+		return def
+	}
+	s, ok := jsonString(v)
+	if !ok {
+		d.fail(field, "must be a string")
+		return def
+	}
+	return s
+}
+
+// enum reads a string that must be one of allowed, compared case-insensitively; it returns the
+// allowed spelling.
+func (d *dataReader) enum(field, def string, allowed ...string) string {
+	v, ok := d.raw(field)
+	if !ok {
+		return def
+	}
+	s, ok := jsonString(v)
+	if ok {
+		for _, a := range allowed {
+			if strings.EqualFold(s, a) {
+				return a
+			}
+		}
+	}
+	d.fail(field, "must be one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+// integer reads a JSON number without a fraction within [lo, hi].
+func (d *dataReader) integer(field string, def, lo, hi int64) int64 {
+	v, ok := d.raw(field)
+	if !ok {
+		return def
+	}
+	n, ok := jsonInteger(v)
+	switch {
+	case !ok:
+		d.fail(field, "must be an integer")
+		return def
+	case n < lo || n > hi:
+		if hi == math.MaxInt64 {
+			d.fail(field, fmt.Sprintf("must be at least %d", lo))
+		} else {
+			d.fail(field, fmt.Sprintf("must be between %d and %d", lo, hi))
+		}
+		return def
+	}
+	return n
+}
+
+func (d *dataReader) boolean(field string, def bool) bool {
+	v, ok := d.raw(field)
+	if !ok {
+		return def
+	}
+	switch string(bytes.TrimSpace(v)) {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	d.fail(field, "must be a boolean")
+	return def
+}
+
+// httpURL reads a string that must be an absolute http or https URL.
+func (d *dataReader) httpURL(field string) string {
+	s := d.str(field, "")
+	if s == "" {
+		if _, present := d.raw(field); present {
+			d.fail(field, "must be an http or https URL")
+		}
+		return ""
+	}
+	if !isHTTPURL(s) {
+		d.fail(field, "must be an http or https URL")
+		return ""
+	}
+	return s
+}
+
+// dtmfKeys reads a list of DTMF keys ("1", "#", ...) and returns them as one string.
+func (d *dataReader) dtmfKeys(field string) string {
+	v, ok := d.raw(field)
+	if !ok {
+		return ""
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(v, &list); err != nil {
+		d.fail(field, "must be a list of DTMF keys")
+		return ""
+	}
+	var keys strings.Builder
+	for i, item := range list {
+		s, ok := jsonString(item)
+		if !ok || len(s) != 1 || !isDTMFKey(s[0]) {
+			d.fail(fmt.Sprintf("%s[%d]", field, i), "must be one of 0-9, *, #")
+			continue
+		}
+		keys.WriteString(s)
+	}
+	return keys.String()
+}
+
+// maxText reads a string of at most max characters.
+func (d *dataReader) maxText(field string, max int) string {
+	s := d.str(field, "")
+	if utf8.RuneCountInString(s) > max {
+		d.fail(field, fmt.Sprintf("must be at most %d characters", max))
+		return ""
+	}
+	return s
+}
+
+func isDTMFKey(c byte) bool {
+	return c >= '0' && c <= '9' || c == '*' || c == '#'
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")
+}
+
+func isJSONNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+func jsonObject(raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return nil, false
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(t, &obj); err != nil {
+		return nil, false
+	}
+	return obj, true
+}
+
+func jsonString(raw json.RawMessage) (string, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '"' {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(t, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func jsonInteger(raw json.RawMessage) (int64, bool) {
+	t := string(bytes.TrimSpace(raw))
+	if t == "" || (t[0] != '-' && (t[0] < '0' || t[0] > '9')) {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// jsonScalarString renders a JSON string, number or boolean as a string.
+func jsonScalarString(raw json.RawMessage) (string, bool) {
+	if s, ok := jsonString(raw); ok {
+		return s, true
+	}
+	t := string(bytes.TrimSpace(raw))
+	switch {
+	case t == "true" || t == "false":
+		return t, true
+	case t != "" && (t[0] == '-' || t[0] >= '0' && t[0] <= '9'):
+		if _, err := strconv.ParseFloat(t, 64); err == nil {
+			return t, true
+		}
+	}
+	return "", false
+}

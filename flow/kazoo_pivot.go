@@ -1,0 +1,263 @@
+package flow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/pivotua/pivotua/httpfetch"
+)
+
+const (
+	// fetchGrace is how long past req_timeout_ms we wait for httpfetch before giving up ourselves.
+	fetchGrace = 250 * time.Millisecond
+	// maxIdleRedirects bounds TwiML follow-ups that play nothing (a Redirect loop would otherwise
+	// hammer the webhook forever).
+	maxIdleRedirects = 20
+)
+
+// pivotAction fetches the developer's voice_url and runs what comes back (module "pivot").
+type pivotAction struct {
+	voiceURL   string
+	method     string // GET or POST
+	format     string // kazoo or twiml: the request parameter naming
+	bodyFormat string // form or json (POST only)
+	timeout    time.Duration
+	debug      bool
+	cdrURL     string
+}
+
+func parsePivot(d *dataReader) kazooAction {
+	a := &pivotAction{}
+	if d.required("voice_url") {
+		a.voiceURL = d.httpURL("voice_url")
+	}
+	a.method = strings.ToUpper(d.enum("method", "get", "get", "post"))
+	a.format = d.enum("req_format", "kazoo", "kazoo", "twiml")
+	a.bodyFormat = d.enum("req_body_format", "form", "form", "json")
+	a.timeout = time.Duration(d.integer("req_timeout_ms", 5000, 1, 30000)) * time.Millisecond
+	a.debug = d.boolean("debug", false)
+	a.cdrURL = d.httpURL("cdr_url")
+	return a
+}
+
+// pivotDocument is a fetched, parsed and validated response: exactly one field is set.
+type pivotDocument struct {
+	kazoo *Node
+	twiml *TwiML
+}
+
+// run is one pivot cycle: the first request (iteration 1) and the TwiML follow-ups it leads to. A Kazoo
+// document replaces the running flow; any failure takes the "_" child.
+func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
+	target, method := a.voiceURL, a.method
+	c.iteration = 0
+	idle := 0
+	for {
+		c.iteration++
+		doc, err := c.fetchPivotDocument(ctx, a, target, method)
+		if ctx.Err() != nil || c.ended() {
+			return stopFlow()
+		}
+		if err != nil {
+			return c.pivotFailover(n, err)
+		}
+		if doc.kazoo != nil {
+			return replaceFlow(doc.kazoo)
+		}
+		before := c.activity
+		out := c.runTwiML(ctx, doc.twiml)
+		if out.stop {
+			return stopFlow()
+		}
+		if c.activity == before {
+			if idle++; idle >= maxIdleRedirects {
+				return c.pivotFailover(n, ErrTooManyRedirects)
+			}
+		} else {
+			idle = 0
+		}
+		target, method = out.redirect, out.method
+	}
+}
+
+// pivotFailover continues with the pivot node's "_" child, or ends the call when there is none.
+func (c *Call) pivotFailover(n *Node, reason error) kazooOutcome {
+	if n.Children["_"] != nil {
+		c.log.Warn("pivot failed, continuing with the _ child", "iteration", c.iteration, "reason", reason)
+		return continueWith("_")
+	}
+	c.log.Warn("pivot failed and there is no _ child, ending the call", "iteration", c.iteration, "reason", reason)
+	c.endCall()
+	return stopFlow()
+}
+
+// fetchPivotDocument sends one pivot request and parses and validates the response.
+func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, method string) (pivotDocument, error) {
+	req := c.pivotRequest(a, target, method)
+	start := time.Now()
+	resp, err := c.fetchWithRing(ctx, req)
+	clear(c.digits) // Kazoo erases collected digits once a request has been sent
+	ex := c.exchange(req, resp, time.Since(start))
+	if err == nil && resp == nil {
+		err = ErrEmptyDocument
+	}
+	if err != nil {
+		ex.Err = err
+		c.report(a, ex)
+		return pivotDocument{}, err
+	}
+	c.documentURL = target
+	contentType := resp.ContentType
+	if contentType == "" && resp.Header != nil {
+		contentType = resp.Header.Get("Content-Type")
+	}
+	doc, err := parsePivotDocument(contentType, resp.Body)
+	if err != nil {
+		ex.Err = err
+		ex.ErrorKind, ex.Errors = classifyDocumentError(err)
+	}
+	c.report(a, ex)
+	return doc, err
+}
+
+func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.PivotRequest {
+	status := "ringing"
+	if c.answered {
+		status = "in-progress"
+	}
+	return httpfetch.PivotRequest{
+		URL:        target,
+		Method:     method,
+		Format:     a.format,
+		BodyFormat: a.bodyFormat,
+		Timeout:    a.timeout,
+		SigningKey: c.signingKey,
+		Params: httpfetch.CallParams{
+			AccountID:             c.accountID,
+			CallID:                c.info.CallID,
+			CallerIDName:          c.info.CallerIDName,
+			CallerIDNumber:        c.info.CallerIDNumber,
+			From:                  c.info.From,
+			FromRealm:             c.info.FromRealm,
+			To:                    c.info.To,
+			ToRealm:               c.info.ToRealm,
+			Request:               c.info.Request,
+			RequestRealm:          c.info.RequestRealm,
+			Language:              "en-us",
+			CallStatus:            status,
+			CustomSIPHeaders:      maps.Clone(c.info.CustomSIPHeaders),
+			CustomApplicationVars: nilIfEmpty(c.cavs),
+			Digits:                nilIfEmpty(c.digits),
+			Variables:             nilIfEmpty(c.variables),
+		},
+	}
+}
+
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+// fetchWithRing fetches the document, sending 180 Ringing from this goroutine (the call's owner) when
+// the fetch takes longer than ringDelay on an unanswered call.
+func (c *Call) fetchWithRing(ctx context.Context, req httpfetch.PivotRequest) (*httpfetch.Document, error) {
+	if c.deps.Documents == nil {
+		return nil, errors.New("no document fetcher configured")
+	}
+	fctx, cancel := context.WithTimeout(ctx, req.Timeout+fetchGrace)
+	defer cancel()
+	type result struct {
+		doc *httpfetch.Document
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		doc, err := c.deps.Documents.FetchDocument(fctx, req)
+		done <- result{doc, err}
+	}()
+	ring := time.NewTimer(ringDelay)
+	defer ring.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.doc, r.err
+		case <-ring.C:
+			if !c.answered {
+				if err := c.ch.Ring(); err != nil && !c.ended() {
+					c.log.Warn("ringing failed", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (c *Call) exchange(req httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
+	ex := Exchange{CallID: c.info.CallID, Iteration: c.iteration, Method: req.Method, URL: req.URL, Elapsed: elapsed}
+	if resp == nil {
+		return ex
+	}
+	if resp.RequestMethod != "" {
+		ex.Method = resp.RequestMethod
+	}
+	if resp.RequestURL != "" {
+		ex.URL = resp.RequestURL
+	}
+	if resp.Elapsed > 0 {
+		ex.Elapsed = resp.Elapsed
+	}
+	ex.RequestHeader, ex.RequestBody = resp.RequestHeader, resp.RequestBody
+	ex.Status, ex.ResponseHeader, ex.ResponseBody = resp.Status, resp.Header, resp.Body
+	return ex
+}
+
+// report hands an exchange to the debug hook: always for a document error, otherwise when debug is on.
+func (c *Call) report(a *pivotAction, ex Exchange) {
+	if c.deps.Debug == nil || (!a.debug && ex.ErrorKind == "") {
+		return
+	}
+	c.deps.Debug(ex)
+}
+
+// parsePivotDocument picks the interpreter by Content-Type (product.md "The response") and parses and
+// validates the whole document.
+func parsePivotDocument(contentType string, body []byte) (pivotDocument, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return pivotDocument{}, ErrEmptyDocument
+	}
+	mediaType, _, _ := strings.Cut(contentType, ";")
+	switch strings.ToLower(strings.TrimSpace(mediaType)) {
+	case "application/json":
+		return parseKazooDocument(body)
+	case "", "text/xml", "application/xml":
+		return parseTwiMLDocument(body)
+	}
+	if looksLikeTwiML(body) {
+		return parseTwiMLDocument(body)
+	}
+	return parseKazooDocument(body)
+}
+
+func parseKazooDocument(body []byte) (pivotDocument, error) {
+	n, err := ParseNode(body, "")
+	if err != nil {
+		return pivotDocument{}, err
+	}
+	if errs := ValidateNode(n, ""); len(errs) > 0 {
+		return pivotDocument{}, errors.Join(errs...)
+	}
+	return pivotDocument{kazoo: n}, nil
+}
+
+func parseTwiMLDocument(body []byte) (pivotDocument, error) {
+	t, err := ParseTwiML(body)
+	if err != nil {
+		return pivotDocument{}, err
+	}
+	return pivotDocument{twiml: t}, nil
+}

@@ -1,0 +1,270 @@
+package flow
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pivotFlow is a pivot node for url with extra data fields and, when fallback is set, a "_" child that
+// rejects with 480 "Fallback" (an event no other path produces).
+func pivotFlow(url, extra string, fallback bool) string {
+	doc := fmt.Sprintf(`{"module":"pivot","data":{"voice_url":%q%s}`, url, extra)
+	if fallback {
+		doc += `,"children":{"_":{"module":"response","data":{"code":480,"message":"Fallback"}}}`
+	}
+	return doc + "}"
+}
+
+func TestPivotRunsKazooTTSThenPlay(t *testing.T) {
+	media := serveWAV(t)
+	app := newWebhook(t, serveDocs(map[string][2]string{
+		"/ivr": {"application/json", `{"module":"tts","data":{"text":"Hello from pivot"},"children":{"_":{"module":"play","data":{"id":"` + media.URL + `/a.wav"}}}}`},
+	}))
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", true)))
+
+	equalEvents(t, ch.Kinds(), []string{"answer", "play", "play", "hangup"})
+	if got := ch.Events()[2]; got != "play 500ms" {
+		t.Errorf("second play = %q, want the 500 ms WAV", got)
+	}
+	reqs := app.Requests()
+	if len(reqs) != 1 || reqs[0].Method != "GET" {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	form := reqs[0].Form
+	for key, want := range map[string]string{
+		"Account-ID": testAccountID, "Call-ID": "call-1@pivotua.test", "Call-Status": "ringing",
+		"Request": "3004", "Custom-SIP-Headers[X-Foo]": "bar", "Language": "en-us",
+	} {
+		if got := form.Get(key); got != want {
+			t.Errorf("%s = %q, want %q (query %s)", key, got, want, reqs[0].Query)
+		}
+	}
+	if reqs[0].Header.Get("X-Pivot-Signature") == "" {
+		t.Error("request is not signed")
+	}
+}
+
+func TestPivotFailsOverToUnderscoreChild(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		url     string
+		extra   string
+		kind    string // debug error kind reported even with debug off
+	}{
+		{name: "server down", url: downURL + "/ivr"},
+		{name: "timeout", extra: `,"req_timeout_ms":100`, handler: func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+		}},
+		{name: "500", handler: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) }},
+		{name: "empty body", handler: func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("Content-Type", "application/json") }},
+		{name: "invalid JSON", kind: ErrorKindJSON, handler: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"module":"tts",`)
+		}},
+		{name: "schema-invalid document", kind: ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"module":"tts","data":{"voice":"female"},"children":{"_":{"module":"hangup"}}}`)
+		}},
+		{name: "unparsable XML", kind: ErrorKindJSON, handler: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/xml")
+			io.WriteString(w, `<Response><Say>hi</Response>`)
+		}},
+		{name: "invalid TwiML", kind: ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, `<Response><Say>hi</Say><Gather/></Response>`)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := tt.url
+			if tt.handler != nil {
+				url = newWebhook(t, tt.handler).URL + "/ivr"
+			}
+			var got exchanges
+			ch := newFakeChannel()
+			start := time.Now()
+			runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(url, tt.extra, true)))
+			equalEvents(t, ch.Events(), []string{"reject 480 Fallback"})
+			if elapsed := time.Since(start); elapsed > 5100*time.Millisecond {
+				t.Errorf("failover took %v", elapsed)
+			}
+			ex := got.all()
+			if tt.kind == "" {
+				if len(ex) != 0 {
+					t.Errorf("debug records with debug off: %+v", ex)
+				}
+				return
+			}
+			if len(ex) != 1 || ex[0].ErrorKind != tt.kind || len(ex[0].Errors) == 0 || ex[0].Iteration != 1 || ex[0].CallID != "call-1@pivotua.test" {
+				t.Fatalf("debug records = %+v, want one %s", ex, tt.kind)
+			}
+		})
+	}
+}
+
+func TestPivotTimeoutFailsOverWithinDeadline(t *testing.T) {
+	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	ch := newFakeChannel()
+	start := time.Now()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL, `,"req_timeout_ms":300`, true)))
+	if elapsed := time.Since(start); elapsed > 800*time.Millisecond {
+		t.Errorf("failover after %v, want within req_timeout_ms + 500 ms", elapsed)
+	}
+	equalEvents(t, ch.Events(), []string{"reject 480 Fallback"})
+}
+
+func TestPivotFailureWithoutUnderscoreChildRejects503(t *testing.T) {
+	app := newWebhook(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) })
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL, "", false)))
+	equalEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
+}
+
+func TestPivotFailureAfterAnswerHangsUp(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{
+		"/ivr": {"text/xml", `<Response><Say>Hello</Say><Redirect>missing</Redirect></Response>`},
+	}))
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
+	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+}
+
+func TestPivotRingsWhileSlowWebhookAnswers(t *testing.T) {
+	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(1300 * time.Millisecond)
+		}
+		io.WriteString(w, `<Response><Hangup/></Response>`)
+	})
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/slow", "", false)))
+	equalEvents(t, ch.Events(), []string{"ring", "hangup"})
+
+	fast := newFakeChannel()
+	runFlow(t, newTestCall(t, fast, nil), mustNode(t, pivotFlow(app.URL+"/fast", "", false)))
+	equalEvents(t, fast.Events(), []string{"hangup"})
+}
+
+func TestNestedPivotStartsANewCycle(t *testing.T) {
+	var app *webhook
+	app = newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/first":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"module":"pivot","data":{"voice_url":"%s/second","req_format":"twiml","method":"post","debug":true}}`, app.URL)
+		case "/second":
+			io.WriteString(w, `<Response><Redirect>third</Redirect></Response>`)
+		case "/third":
+			io.WriteString(w, `<Response><Say>done</Say></Response>`)
+		}
+	})
+	var got exchanges
+	ch := newFakeChannel()
+	// The first pivot's "_" child is dropped once its document replaces the flow.
+	runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(app.URL+"/first", `,"debug":true`, true)))
+	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+
+	var iterations []int
+	for _, ex := range got.all() {
+		iterations = append(iterations, ex.Iteration)
+	}
+	if !slices.Equal(iterations, []int{1, 1, 2}) {
+		t.Errorf("iterations = %v, want [1 1 2]", iterations)
+	}
+	reqs := app.Requests()
+	if len(reqs) != 3 || reqs[1].Method != "POST" || reqs[1].Form.Get("CallSid") != "call-1@pivotua.test" {
+		t.Fatalf("requests = %+v", reqs)
+	}
+}
+
+func TestPivotDebugRecordsEveryExchange(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Hangup/></Response>`}}))
+	var got exchanges
+	runFlow(t, newTestCall(t, newFakeChannel(), got.add), mustNode(t, pivotFlow(app.URL+"/ivr", `,"debug":true`, false)))
+	ex := got.all()
+	if len(ex) != 1 {
+		t.Fatalf("exchanges = %+v", ex)
+	}
+	e := ex[0]
+	if e.Method != "GET" || !strings.HasPrefix(e.URL, app.URL+"/ivr?") || e.Status != 200 ||
+		string(e.ResponseBody) != `<Response><Hangup/></Response>` || e.ErrorKind != "" || e.Err != nil || e.Elapsed <= 0 {
+		t.Errorf("exchange = %+v", e)
+	}
+
+	// Without debug a good exchange is not reported.
+	var none exchanges
+	runFlow(t, newTestCall(t, newFakeChannel(), none.add), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
+	if len(none.all()) != 0 {
+		t.Errorf("exchanges without debug = %+v", none.all())
+	}
+}
+
+func TestDigitsAreClearedAfterARequest(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{
+		"/one": {"text/xml", `<Response><Redirect>two</Redirect></Response>`},
+		"/two": {"text/xml", `<Response><Hangup/></Response>`},
+	}))
+	ch := newFakeChannel()
+	c := newTestCall(t, ch, nil)
+	c.digits["default"] = "1234"
+	runFlow(t, c, mustNode(t, pivotFlow(app.URL+"/one", "", false)))
+	reqs := app.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	if got := reqs[0].Form.Get("Digits[default]"); got != "1234" {
+		t.Errorf("first request Digits[default] = %q (query %s)", got, reqs[0].Query)
+	}
+	for key := range reqs[1].Form {
+		if strings.HasPrefix(key, "Digits") {
+			t.Errorf("second request still carries %s", key)
+		}
+	}
+}
+
+func TestRedirectLoopWithoutMediaFailsOver(t *testing.T) {
+	app := newWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `<Response><Redirect>/loop</Redirect></Response>`)
+	})
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/loop", "", true)))
+	equalEvents(t, ch.Events(), []string{"reject 480 Fallback"})
+	if n := len(app.Requests()); n != maxIdleRedirects {
+		t.Errorf("%d requests, want %d", n, maxIdleRedirects)
+	}
+}
+
+func TestCallEndsWhenCallerHangsUpDuringFetch(t *testing.T) {
+	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	ch := newFakeChannel()
+	time.AfterFunc(100*time.Millisecond, ch.remoteHangup)
+	start := time.Now()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL, "", true)))
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("Run returned %v after the caller hung up", elapsed)
+	}
+	equalEvents(t, ch.Events(), nil)
+}

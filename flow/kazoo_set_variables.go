@@ -1,0 +1,49 @@
+package flow
+
+import "context"
+
+// setVariablesAction sets custom application vars (module "set_variables"); they travel in every later
+// pivot request as Custom-Application-Vars. A null value removes a variable.
+type setVariablesAction struct {
+	set   map[string]string
+	unset []string
+}
+
+func parseSetVariables(d *dataReader) kazooAction {
+	a := &setVariablesAction{}
+	raw, ok := d.raw("custom_application_vars")
+	if !ok {
+		return a
+	}
+	vars, ok := jsonObject(raw)
+	if !ok {
+		d.fail("custom_application_vars", "must be an object")
+		return a
+	}
+	for _, key := range sortedKeys(vars) {
+		if isJSONNull(vars[key]) {
+			a.unset = append(a.unset, key)
+			continue
+		}
+		v, ok := jsonScalarString(vars[key])
+		if !ok {
+			d.fail("custom_application_vars."+key, "must be a string, number or boolean")
+			continue
+		}
+		if a.set == nil {
+			a.set = map[string]string{}
+		}
+		a.set[key] = v
+	}
+	return a
+}
+
+func (a *setVariablesAction) run(_ context.Context, c *Call, _ *Node) kazooOutcome {
+	for k, v := range a.set {
+		c.cavs[k] = v
+	}
+	for _, k := range a.unset {
+		delete(c.cavs, k)
+	}
+	return continueWith("_")
+}

@@ -1,0 +1,30 @@
+package flow
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestSetVariablesReachTheNextPivotRequest(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"application/json", `{"module":"hangup"}`}}))
+	ch := newFakeChannel()
+	c := newTestCall(t, ch, nil)
+	c.cavs["old"] = "gone"
+	flow := fmt.Sprintf(`{"module":"set_variables","data":{"custom_application_vars":{"step":"2","count":3,"vip":true,"old":null}},
+		"children":{"_":{"module":"pivot","data":{"voice_url":"%s/ivr","method":"post"}}}}`, app.URL)
+	runFlow(t, c, mustNode(t, flow))
+	equalEvents(t, ch.Events(), []string{"hangup"})
+	reqs := app.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	form := reqs[0].Form
+	for key, want := range map[string]string{"Custom-Application-Vars[step]": "2", "Custom-Application-Vars[count]": "3", "Custom-Application-Vars[vip]": "true"} {
+		if got := form.Get(key); got != want {
+			t.Errorf("%s = %q, want %q (form %v)", key, got, want, form)
+		}
+	}
+	if form.Has("Custom-Application-Vars[old]") {
+		t.Error("a null value did not remove the variable")
+	}
+}

@@ -1,0 +1,152 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/sip"
+)
+
+// inboundLeg is the Channel of one inbound call: its SIP dialog and its RTP
+// session. The call's goroutine (the interpreter) calls its methods; sipgo
+// goroutines deliver re-INVITEs through OnMediaChange, and watch() turns the
+// end of either half into the end of the call.
+type inboundLeg struct {
+	sip       *sip.InboundCall
+	media     *media.Session // opened with the leg so the port drains from the start
+	advertise netip.Addr     // the address put in our SDP
+	log       *slog.Logger
+
+	answerOnce sync.Once
+	answerErr  error
+
+	// ctx is cancelled when the call is over, whichever side ended it.
+	ctx    context.Context
+	finish context.CancelFunc
+}
+
+var _ Channel = (*inboundLeg)(nil)
+
+func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.Addr, log *slog.Logger) (*inboundLeg, error) {
+	sess, err := engine.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open media session: %w", err)
+	}
+	if !advertise.IsValid() || advertise.IsUnspecified() {
+		advertise = sess.LocalAddr().Addr()
+	}
+	l := &inboundLeg{sip: call, media: sess, advertise: advertise, log: log}
+	l.ctx, l.finish = context.WithCancel(context.Background())
+	go l.watch()
+	return l, nil
+}
+
+// watch ends the call when the dialog ends (BYE, CANCEL) or the media times out.
+func (l *inboundLeg) watch() {
+	select {
+	case <-l.sip.Done():
+	case <-l.media.Done():
+		if errors.Is(l.media.Err(), media.ErrMediaTimeout) {
+			l.log.Info("media timeout: no RTP from the caller, hanging up")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = l.sip.Hangup(ctx)
+			cancel()
+		}
+	case <-l.ctx.Done():
+	}
+	l.finish()
+}
+
+// close frees the media session; the leg is unusable afterwards.
+func (l *inboundLeg) close() {
+	l.finish()
+	_ = l.media.Close()
+}
+
+func (l *inboundLeg) Info() CallInfo {
+	in := l.sip.Info()
+	name, number := in.FromDisplay, in.FromUser
+	if in.AssertedUser != "" {
+		name, number = in.AssertedDisplay, in.AssertedUser
+	}
+	if name == "" {
+		name = number
+	}
+	return CallInfo{
+		CallID: in.CallID, From: in.FromUser, FromRealm: in.FromHost, To: in.ToUser, ToRealm: in.ToHost,
+		Request: in.RequestUser, RequestRealm: in.RequestHost, CallerIDName: name, CallerIDNumber: number,
+		CustomSIPHeaders: in.CustomHeaders,
+	}
+}
+
+func (l *inboundLeg) Ring() error { return l.sip.Ring() }
+
+func (l *inboundLeg) Answer(ctx context.Context) error {
+	l.answerOnce.Do(func() {
+		local := netip.AddrPortFrom(l.advertise, l.media.LocalAddr().Port())
+		md, err := l.sip.Answer(ctx, local)
+		if err != nil {
+			l.answerErr = fmt.Errorf("answer: %w", err)
+			l.finish()
+			return
+		}
+		if err := l.applyMedia(md); err != nil {
+			l.answerErr = err
+			return
+		}
+		l.sip.OnMediaChange(func(md sip.MediaDesc) {
+			if err := l.applyMedia(md); err != nil {
+				l.log.Warn("re-INVITE media not applied", "error", err)
+			}
+		})
+	})
+	return l.answerErr
+}
+
+func (l *inboundLeg) applyMedia(md sip.MediaDesc) error {
+	err := l.media.Start(media.Params{
+		Remote:           md.Addr,
+		Law:              codec.Law(md.PayloadType),
+		PayloadType:      md.PayloadType,
+		EventPayloadType: md.EventPayloadType,
+	})
+	if err != nil {
+		return fmt.Errorf("start media: %w", err)
+	}
+	l.media.SetSending(md.Direction.WeSend())
+	return nil
+}
+
+func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt) error {
+	if err := l.Answer(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(l.ctx, cancel) // the call's end stops the prompt
+	defer stop()
+	return l.media.Play(ctx, p)
+}
+
+func (l *inboundLeg) Reject(code int, reason string) error {
+	err := l.sip.Reject(code, reason)
+	l.finish()
+	return err
+}
+
+func (l *inboundLeg) Hangup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := l.sip.Hangup(ctx)
+	l.finish()
+	return err
+}
+
+func (l *inboundLeg) Done() <-chan struct{} { return l.ctx.Done() }

@@ -1,0 +1,169 @@
+package flow
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+const (
+	// maxDocumentBytes bounds a Kazoo JSON or TwiML document (httpfetch caps the body too).
+	maxDocumentBytes = 1 << 20
+	// maxNodeDepth bounds how deeply callflow children may nest.
+	maxNodeDepth = 32
+	// maxModuleNameLen is Kazoo's callflows.action limit on "module".
+	maxModuleNameLen = 64
+)
+
+// Node is one Kazoo callflow action: a module, its data, and the children it may continue with ("_" is
+// the default branch). A pivot returns a bare Node, not wrapped in "flow".
+type Node struct {
+	Module   string           `json:"module"`
+	Data     json.RawMessage  `json:"data,omitempty"`
+	Children map[string]*Node `json:"children,omitempty"`
+}
+
+// ParseNode parses a Kazoo JSON callflow node. path names the node in errors ("" for a pivot response,
+// "callflows[2].flow" for a config file). A document that is not JSON gives an error wrapping
+// ErrInvalidJSON; a node whose module, data or children have the wrong JSON type gives *ValidationError
+// values joined with errors.Join. ParseNode does not check module data: call ValidateNode for that.
+func ParseNode(b []byte, path string) (*Node, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, ErrEmptyDocument
+	}
+	if len(b) > maxDocumentBytes {
+		return nil, fmt.Errorf("%w: document is over %d bytes", ErrInvalidJSON, maxDocumentBytes)
+	}
+	var top json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidJSON, err)
+	}
+	var errs []error
+	n := buildNode(top, path, 0, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return n, nil
+}
+
+func buildNode(raw json.RawMessage, path string, depth int, errs *[]error) *Node {
+	obj, ok := jsonObject(raw)
+	if !ok {
+		addError(errs, path, "must be an object")
+		return nil
+	}
+	n := &Node{}
+	if m, ok := obj["module"]; ok && !isJSONNull(m) {
+		if s, ok := jsonString(m); ok {
+			n.Module = s
+		} else {
+			addError(errs, joinPath(path, "module"), "must be a string")
+		}
+	}
+	if d, ok := obj["data"]; ok && !isJSONNull(d) {
+		if _, ok := jsonObject(d); ok {
+			n.Data = d
+		} else {
+			addError(errs, joinPath(path, "data"), "must be an object")
+		}
+	}
+	c, ok := obj["children"]
+	if !ok || isJSONNull(c) {
+		return n
+	}
+	children, ok := jsonObject(c)
+	switch {
+	case !ok:
+		addError(errs, joinPath(path, "children"), "must be an object")
+	case depth >= maxNodeDepth && len(children) > 0:
+		addError(errs, joinPath(path, "children"), fmt.Sprintf("nested deeper than %d levels", maxNodeDepth))
+	default:
+		for _, key := range sortedKeys(children) {
+			child := buildNode(children[key], joinPath(path, "children."+key), depth+1, errs)
+			if child == nil {
+				continue
+			}
+			if n.Children == nil {
+				n.Children = make(map[string]*Node, len(children))
+			}
+			n.Children[key] = child
+		}
+	}
+	return n
+}
+
+// ValidateNode checks a node and all its children before anything runs: module names, each module's
+// data schema, nesting. Every problem is a *ValidationError carrying its path below path.
+func ValidateNode(n *Node, path string) []error {
+	var errs []error
+	validateNode(n, path, 0, &errs)
+	return errs
+}
+
+func validateNode(n *Node, path string, depth int, errs *[]error) {
+	if n == nil {
+		addError(errs, path, "must be an object")
+		return
+	}
+	if depth > maxNodeDepth {
+		addError(errs, path, fmt.Sprintf("nested deeper than %d levels", maxNodeDepth))
+		return
+	}
+	if _, derrs := compileNode(n, path); len(derrs) > 0 {
+		*errs = append(*errs, derrs...)
+	}
+	for _, key := range sortedKeys(n.Children) {
+		validateNode(n.Children[key], joinPath(path, "children."+key), depth+1, errs)
+	}
+}
+
+// compileNode checks a node's module and data (not its children) and returns the action that runs it.
+func compileNode(n *Node, path string) (kazooAction, []error) {
+	modulePath := joinPath(path, "module")
+	switch {
+	case n.Module == "":
+		return nil, []error{&ValidationError{Path: modulePath, Message: "required"}}
+	case len(n.Module) > maxModuleNameLen || !utf8.ValidString(n.Module):
+		return nil, []error{&ValidationError{Path: modulePath, Message: fmt.Sprintf("must be at most %d characters", maxModuleNameLen)}}
+	}
+	parse, known := kazooModule(n.Module)
+	switch {
+	case !known:
+		return nil, []error{&ValidationError{Path: modulePath, Message: fmt.Sprintf("unknown module %q", n.Module)}}
+	case parse == nil:
+		return nil, []error{&ValidationError{Path: modulePath, Message: fmt.Sprintf("module %q is not supported yet", n.Module)}}
+	}
+	d := newDataReader(n.Data, joinPath(path, "data"))
+	skip := d.boolean("skip_module", false)
+	action := parse(d)
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	if skip {
+		return skipAction{}, nil
+	}
+	return action, nil
+}
+
+func addError(errs *[]error, path, msg string) {
+	*errs = append(*errs, &ValidationError{Path: path, Message: msg})
+}
+
+func joinPath(path, elem string) string {
+	if path == "" {
+		return elem
+	}
+	return path + "." + elem
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

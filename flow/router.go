@@ -1,0 +1,51 @@
+package flow
+
+import "regexp"
+
+// Route is one configured callflow: the numbers and patterns it answers and the flow it runs.
+type Route struct {
+	AccountID string
+	Numbers   []string         // exact matches on the user part
+	Patterns  []*regexp.Regexp // tried in order after every route's numbers
+	Flow      *Node
+}
+
+// Router maps a dialled user to a callflow. It is immutable and safe for concurrent use.
+type Router struct {
+	routes   []Route
+	byNumber map[string]int // index into routes; the first route listing a number wins
+}
+
+// NewRouter indexes routes in order (config file order decides ties).
+func NewRouter(routes []Route) *Router {
+	r := &Router{routes: append([]Route(nil), routes...), byNumber: map[string]int{}}
+	for i, rt := range r.routes {
+		for _, num := range rt.Numbers {
+			if _, taken := r.byNumber[num]; !taken {
+				r.byNumber[num] = i
+			}
+		}
+	}
+	return r
+}
+
+// Match finds the callflow for a call: the Request-URI user against every route's numbers, then the
+// patterns in order; then the same for the To user. false means no callflow (the caller answers 404).
+func (r *Router) Match(requestUser, toUser string) (*Route, bool) {
+	for _, user := range [2]string{requestUser, toUser} {
+		if user == "" {
+			continue
+		}
+		if i, ok := r.byNumber[user]; ok {
+			return &r.routes[i], true
+		}
+		for i := range r.routes {
+			for _, p := range r.routes[i].Patterns {
+				if p.MatchString(user) {
+					return &r.routes[i], true
+				}
+			}
+		}
+	}
+	return nil, false
+}

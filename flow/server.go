@@ -1,0 +1,73 @@
+package flow
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+
+	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/sip"
+)
+
+// ServerConfig wires the per-call state machine to the rest of the process.
+type ServerConfig struct {
+	Router    *Router
+	APIKeys   map[string]string // account ID -> api_key (signs that account's requests)
+	Engine    *media.Engine
+	Advertise netip.Addr // address put in our SDP; invalid = the RTP socket's own
+	Documents DocumentFetcher
+	Media     MediaFetcher
+	Speech    Speaker
+	Logger    *slog.Logger
+}
+
+// Server turns inbound SIP calls into running callflows.
+type Server struct {
+	cfg  ServerConfig
+	deps Deps
+	log  *slog.Logger
+}
+
+// NewServer prepares a Server; its HandleCall is the sip.Handler.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{
+		cfg: cfg,
+		log: cfg.Logger,
+		deps: Deps{
+			Documents: cfg.Documents, Media: cfg.Media, Speech: cfg.Speech,
+			Prompts: NewPromptCache(256), Logger: cfg.Logger,
+		},
+	}
+}
+
+var _ sip.Handler = (*Server)(nil).HandleCall
+
+// HandleCall routes the call by the Request-URI user (then the To user) and
+// runs its callflow; no route gets 404, no free RTP port 503.
+func (s *Server) HandleCall(c *sip.InboundCall) {
+	info := c.Info()
+	log := s.log.With("call_id", info.CallID)
+	route, ok := s.cfg.Router.Match(info.RequestUser, info.ToUser)
+	if !ok {
+		log.Info("no callflow for the number: 404", "request", info.RequestUser, "to", info.ToUser, "from", info.FromUser)
+		_ = c.Reject(404, "Not Found")
+		return
+	}
+	log = log.With("account_id", route.AccountID)
+	leg, err := newInboundLeg(c, s.cfg.Engine, s.cfg.Advertise, log)
+	if err != nil {
+		log.Error("cannot take the call: 503", "error", err)
+		_ = c.Reject(503, "Service Unavailable")
+		return
+	}
+	defer leg.close()
+	log.Info("call start", "request", info.RequestUser, "from", info.FromUser, "transport", info.Transport, "source", info.Source)
+	deps := s.deps
+	deps.Logger = s.log.With("account_id", route.AccountID) // NewCall adds call_id
+	NewCall(leg, route.AccountID, s.cfg.APIKeys[route.AccountID], deps).Run(context.Background(), route.Flow)
+	st := leg.media.Stats()
+	log.Info("call end", "rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost)
+}

@@ -1,0 +1,18 @@
+package flow
+
+import (
+	"testing"
+	"time"
+)
+
+func TestGatherParsesTwilioDefaults(t *testing.T) {
+	p := &twimlParser{}
+	root, err := parseXMLTree([]byte(`<Gather><Say>a</Say><Pause/></Gather>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := parseGatherVerb(p, root, "Response/Gather[1]")
+	if len(p.errs) > 0 || g.method != "POST" || g.timeout != 5*time.Second || g.finishOnKey != "#" || g.numDigits != 0 || len(g.verbs) != 2 || g.action != "" {
+		t.Errorf("gather = %+v, errors %v", g, p.errs)
+	}
+}

@@ -1,0 +1,35 @@
+package flow
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestPlayResolvesRelativeURLAndLoops(t *testing.T) {
+	wav := testWAV(t)
+	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/app/ivr":
+			w.Header().Set("Content-Type", "text/xml")
+			w.Write([]byte(`<Response><Play loop="3">sounds/a.wav</Play><Play>/missing.wav</Play></Response>`))
+		case "/app/sounds/a.wav":
+			w.Header().Set("Content-Type", "audio/wav")
+			w.Write(wav)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/app/ivr", "", false)))
+	equalEvents(t, ch.Events(), []string{"answer", "play 500ms", "play 500ms", "play 500ms", "hangup"})
+}
+
+func TestPlayLoopZeroStopsAtTheCap(t *testing.T) {
+	media := serveWAV(t)
+	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Play loop="0">` + media.URL + `/a.wav</Play></Response>`}}))
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
+	if n := len(ch.Events()); n != maxPlayLoops+2 {
+		t.Errorf("%d events, want answer, %d plays and hangup", n, maxPlayLoops)
+	}
+}

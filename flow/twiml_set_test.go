@@ -1,0 +1,23 @@
+package flow
+
+import "testing"
+
+func TestSetVariablesGoWithLaterRequests(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{
+		"/one": {"text/xml", `<Response><Say>hi</Say><Set><Variable key="lang" value="fr"/></Set><Redirect><Variable key="menu" value="main"/>two</Redirect></Response>`},
+		"/two": {"text/xml", `<Response><Hangup/></Response>`},
+	}))
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/one", `,"req_format":"twiml"`, false)))
+	reqs := app.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	form := reqs[1].Form
+	if form.Get("lang") != "fr" || form.Get("menu") != "main" || form.Get("CallStatus") != "in-progress" {
+		t.Errorf("second request form = %v", form)
+	}
+	if reqs[0].Form.Has("lang") {
+		t.Error("first request already had the variable")
+	}
+}
