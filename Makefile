@@ -1,0 +1,50 @@
+# pivotua: `make run` starts it on the embedded demo config; `make test` runs every test.
+GO      ?= go
+BIN     := bin/pivotua
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 20s
+
+.PHONY: all build run test unit e2e deps lint bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pivotua
+
+run: build deps
+	./$(BIN) serve
+
+# System packages (SIPp, flite, espeak-ng, lame, sox, tshark), installed only when missing.
+deps:
+	@./scripts/install-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Every test: unit tests with the race detector, then the end-to-end tests that
+# drive the real binary with SIPp (they run in cmd/pivotua and need root for nothing).
+test: deps lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+unit: lint
+	$(GO) test -race -count=1 -short ./...
+
+e2e: deps
+	$(GO) test -count=1 -run 'TestE2E' -v ./cmd/pivotua
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Each fuzz target for FUZZTIME.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

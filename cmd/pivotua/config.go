@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/sip"
+	"go.yaml.in/yaml/v4"
+)
+
+// Config is the config file of product.md, as written (YAML or JSON).
+// Durations and addresses stay strings here; validate parses them so that
+// every problem is reported with its path.
+type Config struct {
+	Node       string           `yaml:"node" json:"node"`
+	SIP        SIPConfig        `yaml:"sip" json:"sip"`
+	RTP        RTPConfig        `yaml:"rtp" json:"rtp"`
+	HTTP       HTTPConfig       `yaml:"http" json:"http"`
+	Store      StoreConfig      `yaml:"store" json:"store"`
+	TTS        TTSConfig        `yaml:"tts" json:"tts"`
+	Recordings RecordingsConfig `yaml:"recordings" json:"recordings"`
+	Log        LogConfig        `yaml:"log" json:"log"`
+	Accounts   []AccountConfig  `yaml:"accounts" json:"accounts"`
+	Callflows  []CallflowConfig `yaml:"callflows" json:"callflows"`
+	Trunks     []TrunkConfig    `yaml:"trunks" json:"trunks"`
+}
+
+type SIPConfig struct {
+	Listen     []string        `yaml:"listen" json:"listen"`
+	ExternalIP string          `yaml:"external_ip" json:"external_ip"`
+	AllowCIDRs []string        `yaml:"allow_cidrs" json:"allow_cidrs"`
+	MaxCalls   int             `yaml:"max_calls" json:"max_calls"`
+	RateLimit  RateLimitConfig `yaml:"rate_limit" json:"rate_limit"`
+}
+
+type RateLimitConfig struct {
+	Requests    int      `yaml:"requests" json:"requests"`
+	Window      string   `yaml:"window" json:"window"`
+	Block       string   `yaml:"block" json:"block"`
+	ExemptCIDRs []string `yaml:"exempt_cidrs" json:"exempt_cidrs"`
+}
+
+type RTPConfig struct {
+	IP           string `yaml:"ip" json:"ip"`
+	PortMin      int    `yaml:"port_min" json:"port_min"`
+	PortMax      int    `yaml:"port_max" json:"port_max"`
+	MediaTimeout string `yaml:"media_timeout" json:"media_timeout"`
+}
+
+type HTTPConfig struct {
+	Listen string `yaml:"listen" json:"listen"`
+}
+
+type StoreConfig struct {
+	Driver string `yaml:"driver" json:"driver"`
+	DSN    string `yaml:"dsn" json:"dsn"`
+}
+
+type TTSConfig struct {
+	Engine string `yaml:"engine" json:"engine"`
+}
+
+type RecordingsConfig struct {
+	Dir string `yaml:"dir" json:"dir"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level" json:"level"`   // debug | info | warn | error
+	Format string `yaml:"format" json:"format"` // text | json
+}
+
+type AccountConfig struct {
+	ID     string `yaml:"id" json:"id"`
+	Name   string `yaml:"name" json:"name"`
+	APIKey string `yaml:"api_key" json:"api_key"`
+}
+
+type CallflowConfig struct {
+	AccountID string   `yaml:"account_id" json:"account_id"`
+	Numbers   []string `yaml:"numbers" json:"numbers"`
+	Patterns  []string `yaml:"patterns" json:"patterns"`
+	Flow      any      `yaml:"flow" json:"flow"`
+}
+
+type TrunkConfig struct {
+	Name     string `yaml:"name" json:"name"`
+	URI      string `yaml:"uri" json:"uri"`
+	Username string `yaml:"username" json:"username"`
+	Password string `yaml:"password" json:"password"`
+}
+
+// Settings is a validated Config, parsed into the types the packages take.
+type Settings struct {
+	Node         string
+	SIPListen    []string
+	ExternalIP   string
+	AllowCIDRs   []netip.Prefix
+	MaxCalls     int
+	RTPIP        netip.Addr
+	PortMin      int
+	PortMax      int
+	MediaTimeout time.Duration
+	HTTPListen   string
+	TTSEngine    string
+	Recordings   string
+	StoreDriver  string
+	StoreDSN     string
+	LogLevel     string
+	LogFormat    string
+	Accounts     map[string]AccountConfig
+	Routes       []flow.Route
+}
+
+// ConfigError is one problem in a config file, named by its path.
+type ConfigError struct {
+	Path    string
+	Message string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Path == "" {
+		return e.Message
+	}
+	return e.Path + ": " + e.Message
+}
+
+// errUnreadable marks a config file that could not be read or parsed at all.
+var errUnreadable = errors.New("config unreadable")
+
+func defaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Node: "pivotua@" + host,
+		SIP: SIPConfig{
+			Listen:   []string{"udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"},
+			MaxCalls: 5000,
+			RateLimit: RateLimitConfig{
+				Requests: 100, Window: "2s", Block: "5m",
+			},
+		},
+		RTP:        RTPConfig{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s"},
+		HTTP:       HTTPConfig{Listen: "127.0.0.1:8000"},
+		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db"},
+		TTS:        TTSConfig{Engine: "flite"},
+		Recordings: RecordingsConfig{Dir: "data/recordings"},
+		Log:        LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// parseConfig reads YAML (JSON is YAML too) over the defaults; unknown keys are errors.
+func parseConfig(data []byte) (Config, error) {
+	cfg := defaultConfig()
+	if len(bytes.TrimSpace(data)) == 0 {
+		return cfg, fmt.Errorf("%w: the file is empty", errUnreadable)
+	}
+	if err := yaml.Load(data, &cfg, yaml.WithKnownFields()); err != nil {
+		return cfg, fmt.Errorf("%w: %v", errUnreadable, err)
+	}
+	return cfg, nil
+}
+
+// loadConfigFile reads and validates a config file. Relative paths in it are
+// resolved against the file's folder.
+func loadConfigFile(path string) (*Settings, []error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, []error{fmt.Errorf("%w: %v", errUnreadable, err)}
+	}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		return nil, []error{fmt.Errorf("%s: %w", path, err)}
+	}
+	return cfg.validate(filepath.Dir(path))
+}
+
+var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// validate checks every field and callflow and returns all problems at once.
+// baseDir anchors relative paths ("" keeps them relative to the working directory).
+func (c Config) validate(baseDir string) (*Settings, []error) {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &ConfigError{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	duration := func(path, v string) time.Duration {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(path, "%q is not a positive duration such as 15s or 5m", v)
+		}
+		return d
+	}
+	prefixes := func(path string, list []string) []netip.Prefix {
+		var out []netip.Prefix
+		for i, s := range list {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				if a, aerr := netip.ParseAddr(s); aerr == nil {
+					p = netip.PrefixFrom(a, a.BitLen())
+				} else {
+					bad(fmt.Sprintf("%s[%d]", path, i), "%q is not a CIDR such as 203.0.113.0/24", s)
+					continue
+				}
+			}
+			out = append(out, p.Masked())
+		}
+		return out
+	}
+	resolve := func(p string) string {
+		if baseDir == "" || p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(baseDir, p)
+	}
+
+	s := &Settings{
+		Node: c.Node, ExternalIP: c.SIP.ExternalIP, MaxCalls: c.SIP.MaxCalls,
+		PortMin: c.RTP.PortMin, PortMax: c.RTP.PortMax, HTTPListen: c.HTTP.Listen,
+		TTSEngine: c.TTS.Engine, Recordings: resolve(c.Recordings.Dir),
+		StoreDriver: c.Store.Driver, StoreDSN: c.Store.DSN,
+		LogLevel: c.Log.Level, LogFormat: c.Log.Format,
+		Accounts: map[string]AccountConfig{},
+	}
+	if s.Node == "" {
+		host, _ := os.Hostname()
+		s.Node = "pivotua@" + host
+	}
+	if len(c.SIP.Listen) == 0 {
+		bad("sip.listen", "at least one listener is required, e.g. udp://127.0.0.1:5060")
+	}
+	for i, l := range c.SIP.Listen {
+		if _, _, err := sip.ParseListen(l); err != nil {
+			bad(fmt.Sprintf("sip.listen[%d]", i), "%v", err)
+		}
+	}
+	s.SIPListen = c.SIP.Listen
+	if c.SIP.ExternalIP != "" {
+		if _, err := netip.ParseAddr(c.SIP.ExternalIP); err != nil {
+			bad("sip.external_ip", "%q is not an IP address", c.SIP.ExternalIP)
+		}
+	}
+	s.AllowCIDRs = prefixes("sip.allow_cidrs", c.SIP.AllowCIDRs)
+	if c.SIP.MaxCalls < 0 {
+		bad("sip.max_calls", "must be 0 (no cap) or more, not %d", c.SIP.MaxCalls)
+	}
+	if c.SIP.RateLimit.Requests < 0 {
+		bad("sip.rate_limit.requests", "must be 0 (off) or more, not %d", c.SIP.RateLimit.Requests)
+	}
+	duration("sip.rate_limit.window", c.SIP.RateLimit.Window)
+	duration("sip.rate_limit.block", c.SIP.RateLimit.Block)
+	prefixes("sip.rate_limit.exempt_cidrs", c.SIP.RateLimit.ExemptCIDRs)
+
+	ip, err := netip.ParseAddr(c.RTP.IP)
+	if err != nil {
+		bad("rtp.ip", "%q is not an IP address", c.RTP.IP)
+	}
+	s.RTPIP = ip
+	if c.RTP.PortMin < 1024 || c.RTP.PortMin > 65534 {
+		bad("rtp.port_min", "must be between 1024 and 65534, not %d", c.RTP.PortMin)
+	}
+	if c.RTP.PortMax > 65535 || c.RTP.PortMax < c.RTP.PortMin+1 {
+		bad("rtp.port_max", "must be above port_min (%d) and at most 65535, not %d", c.RTP.PortMin, c.RTP.PortMax)
+	}
+	s.MediaTimeout = duration("rtp.media_timeout", c.RTP.MediaTimeout)
+	if _, err := netip.ParseAddrPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "%q is not IP:PORT", c.HTTP.Listen)
+	}
+	switch c.Store.Driver {
+	case "sqlite", "postgres":
+	default:
+		bad("store.driver", "%q is not sqlite or postgres", c.Store.Driver)
+	}
+	if c.Store.Driver == "sqlite" {
+		s.StoreDSN = resolve(c.Store.DSN)
+	}
+	switch c.TTS.Engine {
+	case "flite", "espeak-ng":
+	default:
+		bad("tts.engine", "%q is not flite or espeak-ng", c.TTS.Engine)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+
+	for i, a := range c.Accounts {
+		p := fmt.Sprintf("accounts[%d]", i)
+		if !accountIDPattern.MatchString(a.ID) {
+			bad(p+".id", "%q is not 32 lowercase hex characters", a.ID)
+		}
+		if a.APIKey == "" {
+			bad(p+".api_key", "required: it signs requests and is exchanged for API tokens")
+		}
+		if _, dup := s.Accounts[a.ID]; dup {
+			bad(p+".id", "account %s is listed twice", a.ID)
+		}
+		s.Accounts[a.ID] = a
+	}
+	for i, cf := range c.Callflows {
+		p := fmt.Sprintf("callflows[%d]", i)
+		route := flow.Route{AccountID: cf.AccountID, Numbers: cf.Numbers}
+		if _, ok := s.Accounts[cf.AccountID]; !ok {
+			bad(p+".account_id", "%q is not one of the accounts", cf.AccountID)
+		}
+		if len(cf.Numbers) == 0 && len(cf.Patterns) == 0 {
+			bad(p, "needs numbers or patterns to match calls")
+		}
+		for j, pat := range cf.Patterns {
+			re, err := regexp.Compile(pat)
+			if err != nil {
+				bad(fmt.Sprintf("%s.patterns[%d]", p, j), "invalid regular expression: %v", err)
+				continue
+			}
+			route.Patterns = append(route.Patterns, re)
+		}
+		if cf.Flow == nil {
+			bad(p+".flow", "required: the callflow to run")
+			continue
+		}
+		raw, err := json.Marshal(cf.Flow)
+		if err != nil {
+			bad(p+".flow", "cannot be read as a callflow: %v", err)
+			continue
+		}
+		node, err := flow.ParseNode(raw, p+".flow")
+		if err != nil {
+			bad(p+".flow", "%v", err)
+			continue
+		}
+		for _, verr := range flow.ValidateNode(node, p+".flow") {
+			errs = append(errs, verr)
+		}
+		route.Flow = node
+		s.Routes = append(s.Routes, route)
+	}
+	for i, t := range c.Trunks {
+		p := fmt.Sprintf("trunks[%d]", i)
+		if t.Name == "" {
+			bad(p+".name", "required")
+		}
+		if !strings.HasPrefix(t.URI, "sip:") && !strings.HasPrefix(t.URI, "sips:") {
+			bad(p+".uri", "%q is not a sip: URI", t.URI)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}

@@ -1,0 +1,653 @@
+package main
+
+// End-to-end tests: the real pivotua binary (built with -race) answers SIPp,
+// fetches a webhook served by the test, and the audio it sends is captured on
+// the test's own RTP socket and judged by tone detection.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pivotua/pivotua/codec"
+)
+
+// e2eBinary is the pivotua binary TestMain builds for the end-to-end tests.
+var e2eBinary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "pivotua-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	e2eBinary = filepath.Join(dir, "pivotua")
+	build := exec.Command("go", "build", "-race", "-o", e2eBinary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build pivotua for e2e tests:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const e2eAccount = "4b31dd1d32ce6d249897c06332375d65"
+
+func needE2E(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Fatal("sipp is not installed: run `make deps` (Debian package sip-tester)")
+	}
+}
+
+// freePort finds a port free for both UDP and TCP on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+var rtpRangeMu sync.Mutex
+var nextRTPBase = 30000
+
+// rtpRange hands each pivotua instance its own RTP ports, so a test never sees
+// packets meant for the previous one.
+func rtpRange() (int, int) {
+	rtpRangeMu.Lock()
+	defer rtpRangeMu.Unlock()
+	base := nextRTPBase
+	nextRTPBase += 200
+	return base, base + 198
+}
+
+type pivotuaInstance struct {
+	sipPort int
+	httpURL string
+	cmd     *exec.Cmd
+	log     *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startPivotua runs the binary on a config whose only callflow answers 3004 with flow.
+func startPivotua(t *testing.T, flow any) *pivotuaInstance {
+	t.Helper()
+	dir := t.TempDir()
+	sipPort, httpPort := freePort(t), freePort(t)
+	pmin, pmax := rtpRange()
+	cfg := defaultConfig()
+	cfg.Node = "e2e"
+	cfg.SIP.Listen = []string{fmt.Sprintf("udp://127.0.0.1:%d", sipPort), fmt.Sprintf("tcp://127.0.0.1:%d", sipPort)}
+	cfg.RTP.PortMin, cfg.RTP.PortMax = pmin, pmax
+	cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	cfg.Log.Level = "debug"
+	cfg.Accounts = []AccountConfig{{ID: e2eAccount, Name: "e2e", APIKey: "e2e-key"}}
+	cfg.Callflows = []CallflowConfig{{AccountID: e2eAccount, Numbers: []string{"3004"}, Flow: flow}}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pivotua.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inst := &pivotuaInstance{sipPort: sipPort, httpURL: "http://" + cfg.HTTP.Listen, log: &syncBuffer{}}
+	inst.cmd = exec.Command(e2eBinary, "serve", "--config", path)
+	inst.cmd.Dir = dir
+	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log
+	if err := inst.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.stop(t) })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := http.Get(inst.httpURL + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return inst
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pivotua did not come up:\n%s", inst.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and fails the test if pivotua did not exit cleanly
+// (a data race found by the -race build makes it exit 66).
+func (p *pivotuaInstance) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("pivotua exited with %v:\n%s", err, p.log.String())
+		}
+	case <-time.After(40 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Errorf("pivotua did not stop on SIGTERM:\n%s", p.log.String())
+	}
+	if strings.Contains(p.log.String(), "DATA RACE") || strings.Contains(p.log.String(), "panic") {
+		t.Errorf("pivotua log shows a race or panic:\n%s", p.log.String())
+	}
+}
+
+type scenarioData struct {
+	Service   string
+	RTPPort   int
+	Codec     int
+	CodecName string
+	Expect    int
+}
+
+// runSIPp renders testdata/sipp/<name> and runs one call of it against p.
+func runSIPp(t *testing.T, p *pivotuaInstance, name string, data scenarioData, extra ...string) error {
+	t.Helper()
+	if data.Service == "" {
+		data.Service = "3004"
+	}
+	if data.CodecName == "" {
+		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
+	}
+	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	scen := filepath.Join(dir, name)
+	f, err := os.Create(scen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tmpl.Execute(f, data); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	args := []string{
+		fmt.Sprintf("127.0.0.1:%d", p.sipPort), "-sf", scen, "-m", "1",
+		"-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freePort(t)),
+		"-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sipp", append(args, extra...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		errLogs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+		var details strings.Builder
+		for _, l := range errLogs {
+			b, _ := os.ReadFile(l)
+			details.Write(b)
+		}
+		return fmt.Errorf("sipp %s: %v\n%s\nerrors log:\n%s\npivotua log:\n%s", name, err, lastLines(string(out), 30), details.String(), p.log.String())
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// rtpCapture is the caller's RTP socket: it keeps every packet pivotua sends.
+type rtpCapture struct {
+	conn *net.UDPConn
+	mu   sync.Mutex
+	pkts []capturedPacket
+	done chan struct{}
+}
+
+type capturedPacket struct {
+	at      time.Time
+	header  rtp.Header
+	payload []byte
+}
+
+func newRTPCapture(t *testing.T) *rtpCapture {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &rtpCapture{conn: conn, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			var p rtp.Packet
+			if p.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			c.mu.Lock()
+			c.pkts = append(c.pkts, capturedPacket{at: time.Now(), header: p.Header, payload: bytes.Clone(p.Payload)})
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-c.done })
+	return c
+}
+
+func (c *rtpCapture) port() int { return c.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (c *rtpCapture) packets() []capturedPacket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]capturedPacket(nil), c.pkts...)
+}
+
+// audio checks the stream is one well-formed RTP stream of payload type pt
+// (one SSRC, consecutive sequence numbers, timestamps 160 apart) and decodes it.
+func (c *rtpCapture) audio(t *testing.T, pt uint8) []int16 {
+	t.Helper()
+	pkts := c.packets()
+	if len(pkts) == 0 {
+		t.Fatal("pivotua sent no RTP")
+	}
+	ssrc := pkts[0].header.SSRC
+	var pcm []int16
+	frame := make([]int16, codec.FrameSamples)
+	for i, p := range pkts {
+		h := p.header
+		if h.SSRC != ssrc {
+			t.Fatalf("packet %d: SSRC %08x, the stream started with %08x", i, h.SSRC, ssrc)
+		}
+		if h.PayloadType != pt {
+			t.Fatalf("packet %d: payload type %d, want %d", i, h.PayloadType, pt)
+		}
+		if i > 0 {
+			prev := pkts[i-1].header
+			if h.SequenceNumber != prev.SequenceNumber+1 {
+				t.Fatalf("packet %d: sequence %d after %d", i, h.SequenceNumber, prev.SequenceNumber)
+			}
+			// Timestamps advance by 160 per frame; across a hold they may jump further ahead.
+			if d := h.Timestamp - prev.Timestamp; d < 160 || d%160 != 0 {
+				t.Fatalf("packet %d: timestamp %d after %d", i, h.Timestamp, prev.Timestamp)
+			}
+		}
+		if len(p.payload) != codec.FrameSamples {
+			t.Fatalf("packet %d: %d payload bytes, want 160 (20 ms)", i, len(p.payload))
+		}
+		n := codec.DecodeFrame(codec.Law(pt), frame, p.payload)
+		pcm = append(pcm, frame[:n]...)
+	}
+	return pcm
+}
+
+// toneShare is the share of a frame's energy at freq (1.0 for a pure tone).
+func toneShare(frame []int16, freq float64) float64 {
+	var s1, s2, energy float64
+	coeff := 2 * math.Cos(2*math.Pi*freq/codec.SampleRate)
+	for _, v := range frame {
+		x := float64(v)
+		s0 := x + coeff*s1 - s2
+		s2, s1 = s1, s0
+		energy += x * x
+	}
+	if energy == 0 {
+		return 0
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return power / (energy * float64(len(frame)) / 2)
+}
+
+type frameKind int
+
+const (
+	silentFrame frameKind = iota
+	toneFrame
+	otherSound
+)
+
+// classify labels each 20 ms frame as silence, the tone at freq, or other sound (speech).
+func classify(pcm []int16, freq float64) []frameKind {
+	var kinds []frameKind
+	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
+		f := pcm[i : i+codec.FrameSamples]
+		var rms float64
+		for _, v := range f {
+			rms += float64(v) * float64(v)
+		}
+		rms = math.Sqrt(rms / float64(len(f)))
+		switch {
+		case rms < 100:
+			kinds = append(kinds, silentFrame)
+		case toneShare(f, freq) > 0.8:
+			kinds = append(kinds, toneFrame)
+		default:
+			kinds = append(kinds, otherSound)
+		}
+	}
+	return kinds
+}
+
+func count(kinds []frameKind, k frameKind) int {
+	n := 0
+	for _, v := range kinds {
+		if v == k {
+			n++
+		}
+	}
+	return n
+}
+
+func firstIndex(kinds []frameKind, k frameKind) int {
+	for i, v := range kinds {
+		if v == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// webhook is the developer's server: it answers every pivot request with doc
+// and keeps the requests' parameters.
+type webhook struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []url.Values
+	delay    time.Duration
+}
+
+func newWebhook(t *testing.T, doc func(w *webhook) any) *webhook {
+	t.Helper()
+	w := &webhook{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/tone.wav", func(rw http.ResponseWriter, r *http.Request) {
+		// 1.6 s of 1 kHz at 16 kHz, so the prompt is resampled on the way.
+		var buf bytes.Buffer
+		_ = codec.EncodeWAV(&buf, toneAt(1000, 1600*time.Millisecond, 16000), 16000)
+		rw.Header().Set("Content-Type", "audio/wav")
+		rw.Write(buf.Bytes())
+	})
+	mux.HandleFunc("/voice", func(rw http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.mu.Lock()
+		w.requests = append(w.requests, r.Form)
+		delay := w.delay
+		w.mu.Unlock()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(doc(w))
+	})
+	w.Server = httptest.NewServer(mux)
+	t.Cleanup(w.Close)
+	return w
+}
+
+func (w *webhook) received() []url.Values {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]url.Values(nil), w.requests...)
+}
+
+// toneAt makes a sine at any sample rate (codec.Tone is 8 kHz only).
+func toneAt(freq float64, d time.Duration, rate int) []int16 {
+	n := int(d.Seconds() * float64(rate))
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(0.4 * 32767 * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
+	}
+	return out
+}
+
+func pivotFlow(voiceURL string, fallback any) map[string]any {
+	f := map[string]any{
+		"module": "pivot",
+		"data":   map[string]any{"voice_url": voiceURL, "method": "get", "req_format": "kazoo", "req_timeout_ms": 3000},
+	}
+	if fallback != nil {
+		f["children"] = map[string]any{"_": fallback}
+	}
+	return f
+}
+
+func speechThenTone(w *webhook) any {
+	return map[string]any{
+		"module": "tts", "data": map[string]any{"text": "Hello from the end to end test."},
+		"children": map[string]any{"_": map[string]any{
+			"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav"},
+		}},
+	}
+}
+
+// assertSpeechThenTone checks the caller heard speech first, then about 1.6 s of the 1 kHz tone.
+func assertSpeechThenTone(t *testing.T, pcm []int16) {
+	t.Helper()
+	kinds := classify(pcm, 1000)
+	tones, speech := count(kinds, toneFrame), count(kinds, otherSound)
+	if tones < 70 || tones > 85 {
+		t.Errorf("heard %d frames of the 1 kHz tone, want about 80 (1.6 s)", tones)
+	}
+	if speech < 25 {
+		t.Errorf("heard %d frames of speech, want the TTS sentence (over 0.5 s)", speech)
+	}
+	if s, tn := firstIndex(kinds, otherSound), firstIndex(kinds, toneFrame); s < 0 || tn < 0 || s > tn {
+		t.Errorf("speech should come before the tone: first speech frame %d, first tone frame %d", s, tn)
+	}
+}
+
+func TestE2EKazooFlowPlaysSpeechThenTone(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice?app=e2e", nil))
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	assertSpeechThenTone(t, capture.audio(t, 0))
+
+	reqs := hook.received()
+	if len(reqs) != 1 {
+		t.Fatalf("webhook got %d requests, want 1", len(reqs))
+	}
+	q := reqs[0]
+	want := map[string]string{
+		"app": "e2e", "Account-ID": e2eAccount, "Api-Version": "4.x", "Direction": "inbound",
+		"Request": "3004", "To": "3004", "From": "1000", "Caller-ID-Number": "1000", "Caller-ID-Name": "Alice",
+		"Custom-SIP-Headers[X-Test-Header]": "hello",
+	}
+	for k, v := range want {
+		if got := q.Get(k); got != v {
+			t.Errorf("pivot request %s = %q, want %q (all: %v)", k, got, v, q)
+		}
+	}
+	if q.Get("Call-ID") == "" {
+		t.Errorf("pivot request has no Call-ID: %v", q)
+	}
+}
+
+func TestE2EPCMAOverTCP(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 8}, "-t", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	assertSpeechThenTone(t, capture.audio(t, 8))
+}
+
+func TestE2EFailoverWhenWebhookDown(t *testing.T) {
+	needE2E(t)
+	media := newWebhook(t, speechThenTone) // serves only the tone here
+	down := fmt.Sprintf("http://127.0.0.1:%d/voice", freePort(t))
+	p := startPivotua(t, pivotFlow(down, map[string]any{"module": "play", "data": map[string]any{"id": media.URL + "/tone.wav"}}))
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if tones := count(classify(capture.audio(t, 0), 1000), toneFrame); tones < 70 {
+		t.Errorf("the _ child should play the tone: heard %d tone frames, want about 80", tones)
+	}
+}
+
+func TestE2EUnknownNumberGets404(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{Service: "5555", RTPPort: 9, Expect: 404}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(hook.received()); n != 0 {
+		t.Errorf("an unrouted call must not reach the webhook; it got %d requests", n)
+	}
+}
+
+func TestE2EFailedFlowWithoutFallbackGets503(t *testing.T) {
+	needE2E(t)
+	down := fmt.Sprintf("http://127.0.0.1:%d/voice", freePort(t))
+	p := startPivotua(t, pivotFlow(down, nil))
+	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: 9, Expect: 503}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestE2ECancelWhileRinging(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	hook.delay = 4 * time.Second // slow webhook: pivotua rings after 1 s, the caller gives up
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_cancel.xml", scenarioData{RTPPort: capture.port()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(capture.packets()); n != 0 {
+		t.Errorf("a cancelled call must get no media; got %d RTP packets", n)
+	}
+}
+
+func TestE2EDelayedOffer(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_delayed_offer.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	assertSpeechThenTone(t, capture.audio(t, 0))
+}
+
+func TestE2EHoldStopsMediaAndResumeRestartsIt(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, func(w *webhook) any {
+		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav", "loop_count": 3}}
+	})
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_hold.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	pkts := capture.packets()
+	var longest time.Duration
+	for i := 1; i < len(pkts); i++ {
+		longest = max(longest, pkts[i].at.Sub(pkts[i-1].at))
+	}
+	// SIPp holds for about 1 s: no RTP may flow then (we answered recvonly).
+	if longest < 700*time.Millisecond {
+		t.Errorf("longest gap in RTP was %v; during the 1 s hold pivotua must not send", longest)
+	}
+	capture.audio(t, 0) // and the stream stays one well-formed stream across the hold
+}
+
+func TestE2ECallerHangsUpMidPrompt(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, func(w *webhook) any {
+		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav", "loop_count": 5}}
+	})
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_caller_bye.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	byeDone := time.Now()
+	time.Sleep(600 * time.Millisecond)
+	for _, pk := range capture.packets() {
+		if pk.at.After(byeDone.Add(100 * time.Millisecond)) {
+			t.Fatalf("RTP still arriving %v after the caller's BYE was answered", pk.at.Sub(byeDone))
+		}
+	}
+}
+
+func TestE2EOptions(t *testing.T) {
+	needE2E(t)
+	p := startPivotua(t, pivotFlow("http://127.0.0.1:1/voice", nil))
+	if err := runSIPp(t, p, "options.xml", scenarioData{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,128 @@
+// Command pivotua is a SIP user agent that runs Kazoo Pivot (JSON) and TwiML
+// call scripts fetched over HTTP. It only parses flags and config and wires the
+// packages together; the logic lives in flow, sip, media, codec and httpfetch.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+//go:embed default.yaml
+var defaultConfigYAML []byte
+
+const usage = `pivotua: a SIP user agent that runs Kazoo Pivot and TwiML call scripts.
+
+Usage:
+  pivotua [serve] [--config FILE]   run (without --config: the embedded demo config)
+  pivotua check-config FILE         validate a config file and every callflow in it
+  pivotua version                   print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(args, stderr)
+	case "check-config":
+		return runCheckConfig(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "pivotua", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "pivotua: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+// runCheckConfig exits 0 printing "ok", 1 with one line per problem, 2 when unreadable.
+func runCheckConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: pivotua check-config FILE")
+		return 2
+	}
+	_, errs := loadConfigFile(args[0])
+	if len(errs) == 0 {
+		fmt.Fprintln(stdout, "ok")
+		return 0
+	}
+	code := 1
+	for _, err := range errs {
+		if errors.Is(err, errUnreadable) {
+			code = 2
+		}
+		fmt.Fprintln(stderr, err)
+	}
+	return code
+}
+
+func runServe(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (YAML or JSON); default: the embedded demo config")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var (
+		settings *Settings
+		errs     []error
+	)
+	if *configPath == "" {
+		cfg, err := parseConfig(defaultConfigYAML)
+		if err != nil {
+			errs = []error{err}
+		} else {
+			settings, errs = cfg.validate("")
+		}
+	} else {
+		settings, errs = loadConfigFile(*configPath)
+	}
+	if len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(stderr, "pivotua: config:", err)
+		}
+		return 1
+	}
+	log := newLogger(stderr, settings.LogLevel, settings.LogFormat)
+	slog.SetDefault(log) // libraries (sipgo) log through the default logger
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal starts the drain, a second one kills at once.
+	go func() { <-ctx.Done(); stop() }()
+	if err := serve(ctx, settings, log); err != nil {
+		log.Error("pivotua stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pivotua's tests and runtime use, only those missing.
+# Idempotent: a machine that has them all does nothing and needs no network.
+set -euo pipefail
+packages=(sip-tester flite espeak-ng lame sox libsox-fmt-all tshark)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+# tshark asks whether non-root users may capture; answer no, without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
