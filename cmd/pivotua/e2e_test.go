@@ -123,8 +123,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startPivotua runs the binary on a config whose only callflow answers 3004 with flow.
-func startPivotua(t *testing.T, flow any) *pivotuaInstance {
+// startPivotua runs the binary on a config whose only callflow answers 3004 with flow;
+// adjust may change the config further.
+func startPivotua(t *testing.T, flow any, adjust ...func(*Config)) *pivotuaInstance {
 	t.Helper()
 	dir := t.TempDir()
 	sipPort, httpPort := freePort(t), freePort(t)
@@ -137,6 +138,9 @@ func startPivotua(t *testing.T, flow any) *pivotuaInstance {
 	cfg.Log.Level = "debug"
 	cfg.Accounts = []AccountConfig{{ID: e2eAccount, Name: "e2e", APIKey: "e2e-key"}}
 	cfg.Callflows = []CallflowConfig{{AccountID: e2eAccount, Numbers: []string{"3004"}, Flow: flow}}
+	for _, f := range adjust {
+		f(&cfg)
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +206,12 @@ type scenarioData struct {
 
 // runSIPp renders testdata/sipp/<name> and runs one call of it against p.
 func runSIPp(t *testing.T, p *pivotuaInstance, name string, data scenarioData, extra ...string) error {
+	_, err := runSIPpIn(t, t.TempDir(), p, name, data, extra...)
+	return err
+}
+
+// runSIPpIn is runSIPp in a given folder, where SIPp leaves its trace files; it returns their text.
+func runSIPpIn(t *testing.T, dir string, p *pivotuaInstance, name string, data scenarioData, extra ...string) (string, error) {
 	t.Helper()
 	if data.Service == "" {
 		data.Service = "3004"
@@ -213,7 +223,6 @@ func runSIPp(t *testing.T, p *pivotuaInstance, name string, data scenarioData, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	scen := filepath.Join(dir, name)
 	f, err := os.Create(scen)
 	if err != nil {
@@ -241,9 +250,15 @@ func runSIPp(t *testing.T, p *pivotuaInstance, name string, data scenarioData, e
 			b, _ := os.ReadFile(l)
 			details.Write(b)
 		}
-		return fmt.Errorf("sipp %s: %v\n%s\nerrors log:\n%s\npivotua log:\n%s", name, err, lastLines(string(out), 30), details.String(), p.log.String())
+		return "", fmt.Errorf("sipp %s: %v\n%s\nerrors log:\n%s\npivotua log:\n%s", name, err, lastLines(string(out), 30), details.String(), p.log.String())
 	}
-	return nil
+	var traces strings.Builder
+	logs, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		traces.Write(b)
+	}
+	return traces.String(), nil
 }
 
 func lastLines(s string, n int) string {
@@ -649,5 +664,52 @@ func TestE2EOptions(t *testing.T) {
 	p := startPivotua(t, pivotFlow("http://127.0.0.1:1/voice", nil))
 	if err := runSIPp(t, p, "options.xml", scenarioData{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestE2EOKRetransmittedUntilACK(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	capture := newRTPCapture(t)
+	trace, err := runSIPpIn(t, t.TempDir(), p, "uac_ack_late.xml", scenarioData{RTPPort: capture.port(), Codec: 0}, "-trace_msg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RFC 3261 §13.3.1.4: the 200 is retransmitted from T1 (500 ms) until the ACK arrives.
+	// (sipgo v1.7.2 then waits T2 = 4 s rather than doubling, so 1.2 s sees one retransmission.)
+	oks := 0
+	for _, msg := range strings.Split(trace, "----------") {
+		if strings.Contains(msg, "message received") && strings.Contains(msg, "SIP/2.0 200 OK") && strings.Contains(msg, "CSeq: 1 INVITE") {
+			oks++
+		}
+	}
+	if oks < 2 {
+		t.Errorf("SIPp received the 200 OK %d times in 1.2 s without ACK; want the first and its retransmission", oks)
+	}
+	assertSpeechThenTone(t, capture.audio(t, 0))
+}
+
+func TestE2EMediaTimeoutHangsUpASilentCaller(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, func(w *webhook) any {
+		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav", "loop_count": 10}}
+	})
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil), func(c *Config) { c.RTP.MediaTimeout = "2s" })
+	capture := newRTPCapture(t)
+	start := time.Now()
+	// SIPp sends no RTP, so pivotua must give up after 2 s and send BYE, long before the 16 s prompt ends.
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the call lasted %v; the 2 s media timeout should have ended it", took)
+	}
+	pkts := capture.packets()
+	if len(pkts) == 0 {
+		t.Fatal("no RTP before the timeout")
+	}
+	if played := pkts[len(pkts)-1].at.Sub(pkts[0].at); played < 1500*time.Millisecond || played > 4*time.Second {
+		t.Errorf("pivotua sent RTP for %v; want about the 2 s media timeout", played)
 	}
 }
