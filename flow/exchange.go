@@ -16,6 +16,7 @@ const (
 // every request of a callflow with debug: true, and one for every document that failed to parse or
 // validate whether or not debug is on.
 type Exchange struct {
+	AccountID string
 	CallID    string
 	Iteration int // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
 

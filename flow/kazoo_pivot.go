@@ -221,6 +221,7 @@ func (c *Call) report(a *pivotAction, ex Exchange) {
 	if c.deps.Debug == nil || (!a.debug && ex.ErrorKind == "") {
 		return
 	}
+	ex.AccountID = c.accountID
 	c.deps.Debug(ex)
 }
 

@@ -18,6 +18,7 @@ type ServerConfig struct {
 	Documents DocumentFetcher
 	Media     MediaFetcher
 	Speech    Speaker
+	Debug     func(Exchange) // the debug store's sink; nil keeps no records
 	Logger    *slog.Logger
 }
 
@@ -38,7 +39,7 @@ func NewServer(cfg ServerConfig) *Server {
 		log: cfg.Logger,
 		deps: Deps{
 			Documents: cfg.Documents, Media: cfg.Media, Speech: cfg.Speech,
-			Prompts: NewPromptCache(256), Logger: cfg.Logger,
+			Prompts: NewPromptCache(256), Debug: cfg.Debug, Logger: cfg.Logger,
 		},
 	}
 }
