@@ -2,7 +2,7 @@
 # Installs the Debian packages pivotua's tests and runtime use, only those missing.
 # Idempotent: a machine that has them all does nothing and needs no network.
 set -euo pipefail
-packages=(sip-tester flite espeak-ng lame sox libsox-fmt-all tshark)
+packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

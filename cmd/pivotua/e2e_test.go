@@ -27,6 +27,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/sip"
 )
 
 // e2eBinary is the pivotua binary TestMain builds for the end-to-end tests.
@@ -127,7 +128,6 @@ func (b *syncBuffer) String() string {
 // adjust may change the config further.
 func startPivotua(t *testing.T, flow any, adjust ...func(*Config)) *pivotuaInstance {
 	t.Helper()
-	dir := t.TempDir()
 	sipPort, httpPort := freePort(t), freePort(t)
 	pmin, pmax := rtpRange()
 	cfg := defaultConfig()
@@ -141,6 +141,18 @@ func startPivotua(t *testing.T, flow any, adjust ...func(*Config)) *pivotuaInsta
 	for _, f := range adjust {
 		f(&cfg)
 	}
+	return startPivotuaWithConfig(t, cfg)
+}
+
+// startPivotuaWithConfig runs the binary on cfg (its SIP listeners must share one port).
+func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
+	t.Helper()
+	dir := t.TempDir()
+	_, sipAddr, err := sip.ParseListen(cfg.SIP.Listen[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sipPort := int(sipAddr.Port())
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
