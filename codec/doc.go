@@ -1,12 +1,14 @@
 // Package codec owns pivotua's audio as data: G.711 µ-law/A-law framing,
 // WAV and MP3 decoding to 8 kHz mono PCM, the resampler that gets it there,
 // tone generation and Goertzel detection, prompts encoded once per law and
-// shared by every call, and text-to-speech through external engines (flite,
-// espeak-ng) behind a render-once cache.
+// shared by every call, text-to-speech through external engines (flite,
+// espeak-ng) behind a render-once cache, and recording files (streamed WAV,
+// MP3 by lame).
 //
 // Everything here is a pure function or a self-contained stream: no network,
 // no SIP, no RTP. The only processes it starts are the TTS engines and lame
-// (which decodes MP3s more reliably than go-mp3, and MPEG-2.5 at all).
+// (which decodes MP3s more reliably than go-mp3, and MPEG-2.5 at all, and
+// encodes recordings to MP3).
 //
 // codec imports none of pivotua's other packages; media and flow import it.
 package codec

@@ -1,6 +1,9 @@
 // Package httpfetch owns every outbound HTTP request pivotua makes: the pivot
 // request that fetches a developer's voice_url (Kazoo Pivot / TwiML webhook),
-// and the download of media prompts (WAV, MP3) behind an in-memory HTTP cache.
+// the download of media prompts (WAV, MP3) behind an in-memory HTTP cache, and
+// recording uploads through an on-disk spool ([Uploader]: a job is persisted
+// before Enqueue returns and retried with backoff, across restarts, until the
+// target accepts it; a recording is never dropped).
 //
 // It imports none of pivotua's other packages (standard library only), so the
 // call-flow engine can depend on it and tests can drive it alone.

@@ -22,3 +22,17 @@ var ErrStatus = errors.New("httpfetch: unexpected HTTP status")
 
 // ErrTooLarge means the response body is larger than the configured cap.
 var ErrTooLarge = errors.New("httpfetch: response too large")
+
+// ErrBadUpload means an Upload is missing a field or holds a value outside
+// its set (ID, File, URL, Method, ContentType), or RecordingUploadURL was
+// given an empty call-id or extension.
+var ErrBadUpload = errors.New("httpfetch: bad upload")
+
+// ErrUploadExists means an upload with the same ID is already pending.
+var ErrUploadExists = errors.New("httpfetch: upload already pending")
+
+// ErrUploaderClosed means Start was called on an Uploader after Close.
+var ErrUploaderClosed = errors.New("httpfetch: uploader closed")
+
+// ErrUploaderStarted means Start was called twice.
+var ErrUploaderStarted = errors.New("httpfetch: uploader already started")
