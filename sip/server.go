@@ -114,18 +114,22 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
+	// Bind every socket first, but serve none until the handlers and the dialog
+	// UAs they read are in place: a request may arrive the moment one is served.
+	var serve []func()
 	for _, l := range s.cfg.Listen {
 		transport, addr, err := ParseListen(l)
 		if err != nil {
 			s.Close()
 			return err
 		}
-		bound, err := s.bind(transport, addr)
+		bound, start, err := s.bind(transport, addr)
 		if err != nil {
 			s.Close()
 			return err
 		}
 		s.listeners = append(s.listeners, Listener{Transport: transport, Addr: bound})
+		serve = append(serve, start)
 	}
 	host := s.cfg.ExternalIP
 	if host == "" {
@@ -156,27 +160,29 @@ func (s *Server) Listen() error {
 	s.srv.OnBye(s.onBye)
 	s.srv.OnCancel(s.onCancel)
 	s.srv.OnOptions(s.onOptions)
+	s.srv.OnInfo(s.onInfo)
+	for _, start := range serve {
+		go start()
+	}
 	return nil
 }
 
-func (s *Server) bind(transport string, addr netip.AddrPort) (netip.AddrPort, error) {
+func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPort, serve func(), err error) {
 	switch transport {
 	case "udp":
 		pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 		if err != nil {
-			return addr, fmt.Errorf("sip: listen udp %s: %w", addr, err)
+			return addr, nil, fmt.Errorf("sip: listen udp %s: %w", addr, err)
 		}
 		s.closers = append(s.closers, pc.Close)
-		go func() { _ = s.srv.ServeUDP(pc) }()
-		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), nil
+		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(pc) }, nil
 	default:
 		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
 		if err != nil {
-			return addr, fmt.Errorf("sip: listen tcp %s: %w", addr, err)
+			return addr, nil, fmt.Errorf("sip: listen tcp %s: %w", addr, err)
 		}
 		s.closers = append(s.closers, ln.Close)
-		go func() { _ = s.srv.ServeTCP(ln) }()
-		return ln.Addr().(*net.TCPAddr).AddrPort(), nil
+		return ln.Addr().(*net.TCPAddr).AddrPort(), func() { _ = s.srv.ServeTCP(ln) }, nil
 	}
 }
 
@@ -329,6 +335,15 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c.handleBye(req, tx)
 }
 
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.handleInfo(req, tx)
+}
+
 // onCancel sees only CANCELs that matched no INVITE transaction (sipgo answers
 // the others itself, with 200 to the CANCEL and 487 to the INVITE).
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
@@ -341,6 +356,6 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 200, "OK",
-		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
+		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"),
 		sip.NewHeader("Accept", "application/sdp"))
 }
