@@ -2,9 +2,12 @@ package media
 
 import (
 	"encoding/binary"
+	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -14,9 +17,14 @@ import (
 // benchSession is a session whose sender state the caller drives directly:
 // it is configured like Start would, but never put on the engine's clock.
 func benchSession(tb testing.TB, remote netip.AddrPort) *Session {
+	return benchSessionEvents(tb, remote, 0)
+}
+
+// benchSessionEvents is benchSession with a telephone-event payload type.
+func benchSessionEvents(tb testing.TB, remote netip.AddrPort, eventPT uint8) *Session {
 	e := newTestEngine(tb, 4, nil)
 	s := openSession(tb, e)
-	cfg := &sendConfig{law: codec.PCMU, payloadType: 0}
+	cfg := &sendConfig{law: codec.PCMU, payloadType: 0, eventPayloadType: eventPT}
 	for i := range cfg.silence {
 		cfg.silence[i] = codec.SilenceByte(codec.PCMU)
 	}
@@ -86,6 +94,124 @@ func BenchmarkReceivePacket(b *testing.B) {
 	}
 }
 
+// receiveBench feeds frames to s's receive path as one stream, advancing
+// sequence number and timestamp per packet.
+type receiveBench struct {
+	s      *Session
+	from   netip.AddrPort
+	pkts   [][]byte
+	i      int
+	seq    uint16
+	ts     uint32
+	events bool // the packets are one telephone-event each: new timestamp every 10
+}
+
+func newReceiveBench(tb testing.TB, s *Session, pt uint8, payloads [][]byte) *receiveBench {
+	rb := &receiveBench{s: s, from: netip.MustParseAddrPort("127.0.0.1:4000")}
+	for _, p := range payloads {
+		rb.pkts = append(rb.pkts, marshalRTP(tb, rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SSRC: 77}, Payload: p}))
+	}
+	rb.next() // the first packet latches (one allocation, once)
+	return rb
+}
+
+func (rb *receiveBench) next() bool {
+	pkt := rb.pkts[rb.i]
+	rb.i = (rb.i + 1) % len(rb.pkts)
+	rb.seq++
+	if !rb.events || rb.seq%10 == 0 {
+		rb.ts += codec.FrameSamples
+	}
+	binary.BigEndian.PutUint16(pkt[2:], rb.seq)
+	binary.BigEndian.PutUint32(pkt[4:], rb.ts)
+	return rb.s.receivePacket(pkt, rb.from)
+}
+
+// run drives the receive path. The real read goroutine blocks in the
+// socket read between packets, which lets a recording's writer goroutine
+// run; a tight loop would starve it (it waits in this P's run queue), so
+// the loop yields every few packets as the read would.
+func (rb *receiveBench) run(b *testing.B) {
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if !rb.next() {
+			b.Fatal("packet refused")
+		}
+		if n++; n%8 == 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// dtmfBenchFrames is speech-like input for the in-band detector: a key
+// press, noise and silence, so every branch of the classifier runs.
+func dtmfBenchFrames() [][]byte {
+	pcm := dtmfTonePCM('5', 200*time.Millisecond, 0.2, 0, 0)
+	pcm = append(pcm, noise(1600, 0.1, 9)...)
+	pcm = append(pcm, vowel(130, 200*time.Millisecond, 1)...)
+	pcm = append(pcm, make([]int16, 1600)...)
+	return encodeFrames(codec.PCMU, pcm)
+}
+
+// BenchmarkReceivePacketRecording is the receive path with a recording
+// active: decode, place by timestamp, copy into the writer's buffer.
+func BenchmarkReceivePacketRecording(b *testing.B) {
+	s := benchSession(b, netip.MustParseAddrPort("127.0.0.1:9"))
+	rec, err := s.StartRecording(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rec.Stop()
+	newReceiveBench(b, s, 0, [][]byte{make([]byte, codec.FrameSamples)}).run(b)
+}
+
+// BenchmarkReceivePacketInband is the receive path with in-band DTMF
+// detection (no telephone-event negotiated, OnDigit set).
+func BenchmarkReceivePacketInband(b *testing.B) {
+	s := benchSession(b, netip.MustParseAddrPort("127.0.0.1:9"))
+	s.OnDigit(func(Digit) {})
+	newReceiveBench(b, s, 0, dtmfBenchFrames()).run(b)
+}
+
+// BenchmarkReceivePacketInbandRecording is both at once.
+func BenchmarkReceivePacketInbandRecording(b *testing.B) {
+	s := benchSession(b, netip.MustParseAddrPort("127.0.0.1:9"))
+	s.OnDigit(func(Digit) {})
+	rec, err := s.StartRecording(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rec.Stop()
+	newReceiveBench(b, s, 0, dtmfBenchFrames()).run(b)
+}
+
+// BenchmarkReceivePacketTelephoneEvent is the receive path for RFC 4733
+// packets.
+func BenchmarkReceivePacketTelephoneEvent(b *testing.B) {
+	s := benchSessionEvents(b, netip.MustParseAddrPort("127.0.0.1:9"), 101)
+	s.OnDigit(func(Digit) {})
+	rb := newReceiveBench(b, s, 101, [][]byte{eventPayload('5', false, 160)})
+	rb.events = true
+	rb.run(b)
+}
+
+// BenchmarkBuildFrameDuringDigits is the send path while SendDigits runs.
+func BenchmarkBuildFrameDuringDigits(b *testing.B) {
+	s := benchSessionEvents(b, netip.MustParseAddrPort("127.0.0.1:9"), 101)
+	steps, _ := parseDigits("0123456789")
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.tx.dtmfFinishing != nil || s.dtmf.Load() == nil {
+			s.completeDTMF()
+			s.dtmf.Store(&dtmfSend{steps: steps, toneFrames: 5, done: make(chan struct{})})
+		}
+		if _, _, ok := s.buildFrame(); !ok {
+			b.Fatal("no packet")
+		}
+	}
+}
+
 func TestHotPathsDoNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race")
@@ -105,5 +231,38 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("receive path: %v allocs per packet", n)
+	}
+
+	// With in-band detection and a recording (whose writer keeps up: the
+	// packets come at the pace of a call, ten per test run here).
+	s2 := benchSession(t, newSink(t))
+	s2.OnDigit(func(Digit) {})
+	rec, err := s2.StartRecording(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Stop()
+	rb := newReceiveBench(t, s2, 0, dtmfBenchFrames())
+	if n := testing.AllocsPerRun(50, func() {
+		for range 10 {
+			rb.next()
+		}
+		time.Sleep(time.Millisecond)
+	}); n != 0 {
+		t.Errorf("receive path with in-band detection and recording: %v allocs per 10 packets", n)
+	}
+
+	// Telephone-events in, and out.
+	s3 := benchSessionEvents(t, newSink(t), 101)
+	s3.OnDigit(func(Digit) {})
+	rb3 := newReceiveBench(t, s3, 101, [][]byte{eventPayload('5', false, 160)})
+	rb3.events = true
+	if n := testing.AllocsPerRun(200, func() { rb3.next() }); n != 0 {
+		t.Errorf("receive path for telephone-events: %v allocs per packet", n)
+	}
+	steps, _ := parseDigits("0123456789")
+	s3.dtmf.Store(&dtmfSend{steps: steps, toneFrames: 5, done: make(chan struct{})})
+	if n := testing.AllocsPerRun(100, s3.sendTick); n != 0 {
+		t.Errorf("send path during SendDigits: %v allocs per packet", n)
 	}
 }

@@ -4,8 +4,9 @@
 // each left for RTCP), one unconnected UDP socket per session, symmetric RTP
 // (sending to the address the peer's packets really come from), the media
 // timeout, the receive path (header parsing, loss estimation per RFC 3550
-// Appendix A.1, a hook for DTMF and recording consumers), prompt playback and
-// per-session statistics.
+// Appendix A.1, a hook for other consumers), prompt playback, DTMF in both
+// directions (RFC 4733 telephone-events, in-band Goertzel detection as a
+// fallback), recording what the caller sends, and per-session statistics.
 //
 // # Goroutines and their owners
 //
@@ -17,9 +18,16 @@
 //     (at most five per session) and beyond that skips ahead, advancing the RTP
 //     timestamp. The clock alone owns each session's sender state
 //     (sequence number, timestamp, marker, playback position, packet buffer).
+//     SendDigits hands it a job: while a key is sent its RFC 4733 packets
+//     take the audio frames' places on the same SSRC, sequence and clock.
 //   - One read goroutine per session drains its socket from Open to Close and
-//     alone owns the receiver state (latched source, sequence tracking).
-//   - API callers (flow) talk to both through atomics; fields shared between
+//     alone owns the receiver state (latched source, sequence tracking, the
+//     telephone-event tracker, the in-band detector). It calls OnDigit, and
+//     decodes audio into an active Recording's buffer.
+//   - One writer goroutine per Recording takes that buffer in chunks and
+//     alone writes to the recording's io.Writer, so no file I/O happens on
+//     the read goroutine and none ever on the clock.
+//   - API callers (flow) talk to them through atomics; fields shared between
 //     goroutines say who writes them, who reads them and how.
 //
 // The per-packet paths allocate nothing, log nothing and hold no lock across

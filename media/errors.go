@@ -15,9 +15,18 @@ var (
 	// session's Err after Close.
 	ErrClosed = errors.New("media: closed")
 
-	// ErrBusy is returned by Play while another Play runs on the same session:
-	// callers serialise their prompts.
-	ErrBusy = errors.New("media: already playing")
+	// ErrBusy is returned by Play while another Play runs on the same session,
+	// by SendDigits while another SendDigits runs, and by StartRecording
+	// while a recording is active: callers serialise them.
+	ErrBusy = errors.New("media: busy")
+
+	// ErrNoTelephoneEvent is returned by SendDigits when the session has no
+	// negotiated RFC 4733 telephone-event payload type.
+	ErrNoTelephoneEvent = errors.New("media: no telephone-event negotiated")
+
+	// ErrInvalidDigit is wrapped by SendDigits for a character that is not a
+	// DTMF key or pause; the message names it.
+	ErrInvalidDigit = errors.New("media: invalid DTMF digit")
 
 	// ErrNotStarted is returned by Play before the session was started.
 	ErrNotStarted = errors.New("media: session not started")

@@ -164,3 +164,93 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// sendHeader writes one RTP packet with the given header from the peer's
+// socket to to.
+func (p *testPeer) sendHeader(to netip.AddrPort, h rtp.Header, payload []byte) {
+	p.t.Helper()
+	h.Version = 2
+	b, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+	if err != nil {
+		p.t.Fatalf("marshal: %v", err)
+	}
+	if _, err := p.conn.WriteToUDPAddrPort(b, to); err != nil {
+		p.t.Fatalf("peer send: %v", err)
+	}
+}
+
+// dtmfTonePCM is key's two Q.23 tones for d, each at amplitude amp (a
+// fraction of full scale), and lowDB/highDB further gains in dB (for twist).
+func dtmfTonePCM(key byte, d time.Duration, amp, lowDB, highDB float64) []int16 {
+	var row, col int
+	for r := range dtmfKeys {
+		for c := range dtmfKeys[r] {
+			if dtmfKeys[r][c] == key {
+				row, col = r, c
+			}
+		}
+	}
+	low := codec.Tone(dtmfRowHz[row], d, amp*math.Pow(10, lowDB/20))
+	high := codec.Tone(dtmfColHz[col], d, amp*math.Pow(10, highDB/20))
+	for i := range low {
+		low[i] += high[i]
+	}
+	return low
+}
+
+// mixPCM adds the samples of the others to dst, saturating.
+func mixPCM(dst []int16, others ...[]int16) []int16 {
+	for _, o := range others {
+		for i := range min(len(dst), len(o)) {
+			dst[i] = int16(max(math.MinInt16, min(math.MaxInt16, int32(dst[i])+int32(o[i]))))
+		}
+	}
+	return dst
+}
+
+// encodeFrames cuts pcm into G.711 frames of law, the last one padded.
+func encodeFrames(l codec.Law, pcm []int16) [][]byte {
+	return codec.NewPrompt(pcm).Frames(l)
+}
+
+// digitCollector gathers what OnDigit reports.
+type digitCollector struct{ ch chan Digit }
+
+func collectDigits(s *Session) *digitCollector {
+	c := &digitCollector{ch: make(chan Digit, 64)}
+	s.OnDigit(func(d Digit) { c.ch <- d })
+	return c
+}
+
+// expect waits for the keys in order, then checks no other digit follows
+// within quiet.
+func (c *digitCollector) expect(t *testing.T, keys string, timeout, quiet time.Duration) []Digit {
+	t.Helper()
+	var got []Digit
+	deadline := time.After(timeout)
+	for len(got) < len(keys) {
+		select {
+		case d := <-c.ch:
+			got = append(got, d)
+		case <-deadline:
+			t.Fatalf("got digits %q, want %q", digitKeys(got), keys)
+		}
+	}
+	if digitKeys(got) != keys {
+		t.Fatalf("got digits %q, want %q", digitKeys(got), keys)
+	}
+	select {
+	case d := <-c.ch:
+		t.Fatalf("extra digit %q after %q", d.Key, keys)
+	case <-time.After(quiet):
+	}
+	return got
+}
+
+func digitKeys(ds []Digit) string {
+	b := make([]byte, len(ds))
+	for i, d := range ds {
+		b[i] = d.Key
+	}
+	return string(b)
+}

@@ -31,7 +31,9 @@ type Params struct {
 	// it equals uint8(Law), and zero with PCMA means 8.
 	PayloadType uint8
 	// EventPayloadType is the negotiated RFC 4733 telephone-event type, 0 for
-	// none. Kept for the DTMF consumers; the sender does not use it yet.
+	// none: received events on it are reported to OnDigit and SendDigits
+	// sends on it. With 0, OnDigit listens for in-band tones instead and
+	// SendDigits fails with ErrNoTelephoneEvent.
 	EventPayloadType uint8
 }
 
@@ -62,7 +64,11 @@ type Session struct {
 	startGen     atomic.Uint32                  // bumped by Start (under mu); the reader re-latches when it changes
 	activityBase atomic.Int64                   // engine nanos of the last Start or resume; timeout base with lastReceived
 	receiver     atomic.Pointer[func(h *rtp.Header, payload []byte)]
-	finished     atomic.Bool // set just before done closes; the clock stops serving the session
+	onDigit      atomic.Pointer[func(Digit)] // OnDigit; called by the reader
+	dtmf         atomic.Pointer[dtmfSend]    // set by SendDigits, cleared by the clock when done (or SendDigits on session end)
+	recording    atomic.Pointer[Recording]   // set by StartRecording, cleared by Stop; fed by the reader
+	finished     atomic.Bool                 // set just before done closes; the clock stops serving the session
+	endedAt      atomic.Int64                // engine nanos when done closed, 0 before; set by finish, read by Recording.Stop
 
 	// Statistics. Sent counters are written by the clock, received ones by
 	// the reader; Stats reads them all atomically.
@@ -196,6 +202,7 @@ func (s *Session) finish(err error) bool {
 	first := false
 	s.doneOnce.Do(func() {
 		s.err = err
+		s.endedAt.Store(max(s.e.now(), 1))
 		s.finished.Store(true)
 		close(s.done)
 		first = true

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/pivotua/pivotua/codec"
 )
 
 // rxState is the receiver state of a session, owned by its read goroutine.
@@ -19,6 +21,10 @@ type rxState struct {
 	ssrc    uint32         // latched SSRC
 	seq     seqTracker
 	carried uint64 // loss of the peer's earlier streams (SSRC changes, restarts)
+
+	events eventTracker          // RFC 4733 events seen
+	tones  toneDetector          // in-band DTMF, when no telephone-event was negotiated
+	pcm    [readBufferSize]int16 // the packet's audio, decoded once for tones and recording
 }
 
 // readLoop is the session's read goroutine: it drains the socket from Open
@@ -73,7 +79,9 @@ func (s *Session) receivePacket(data []byte, from netip.AddrPort) bool {
 	s.packetsLost.Store(rx.carried + rx.seq.lost())
 	s.packetsReceived.Add(1)
 	s.bytesReceived.Add(uint64(len(payload)))
-	s.lastReceived.Store(max(s.e.now(), 1))
+	now := max(s.e.now(), 1)
+	s.lastReceived.Store(now)
+	s.consume(h, payload, now)
 	if fn := s.receiver.Load(); fn != nil {
 		(*fn)(h, payload)
 	}
@@ -205,4 +213,55 @@ func (t *seqTracker) lost() uint64 {
 		return 0
 	}
 	return expected - t.received
+}
+
+// consume routes an accepted packet to DTMF detection and the recording by
+// payload type: the negotiated telephone-event type to the RFC 4733
+// tracker; G.711 audio (PT 0, 8, or the negotiated audio type) to the
+// recording and, when no telephone-event was negotiated, the in-band
+// detector; anything else (comfort noise, SIPp's PT 96/97, strangers) is
+// ignored. The audio is decoded once, into rx.pcm, and only if someone
+// listens.
+func (s *Session) consume(h *rtp.Header, payload []byte, now int64) {
+	cfg := s.cfg.Load()
+	if cfg == nil {
+		return
+	}
+	pt := h.PayloadType
+	if cfg.eventPayloadType != 0 && pt == cfg.eventPayloadType {
+		s.receiveEvent(h, payload)
+		return
+	}
+	var law codec.Law
+	switch pt {
+	case uint8(codec.PCMU):
+		law = codec.PCMU
+	case uint8(codec.PCMA):
+		law = codec.PCMA
+	case cfg.payloadType:
+		law = cfg.law
+	default:
+		return
+	}
+	rec := s.recording.Load()
+	var onDigit *func(Digit)
+	if cfg.eventPayloadType == 0 {
+		onDigit = s.onDigit.Load()
+	}
+	if rec == nil && onDigit == nil {
+		return
+	}
+	pcm := s.rx.pcm[:codec.DecodeFrame(law, s.rx.pcm[:], payload)]
+	if rec != nil {
+		rec.receive(h.SSRC, h.Timestamp, pcm, now)
+	}
+	if onDigit != nil {
+		for rest := pcm; len(rest) > 0; {
+			n, key, dur := s.rx.tones.write(rest)
+			rest = rest[n:]
+			if key != 0 {
+				(*onDigit)(Digit{Key: key, Duration: dur, Source: DigitSourceInband})
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"io"
 	"net/netip"
 	"testing"
 
@@ -75,6 +76,12 @@ func FuzzReceivePacket(f *testing.F) {
 	from := netip.MustParseAddrPort("127.0.0.1:9")
 	var calls int
 	s.SetReceiver(func(h *rtp.Header, p []byte) { calls += len(p) & 1 })
+	s.OnDigit(func(Digit) { calls++ }) // in-band detection runs on PT 0 and 8
+	rec, err := s.StartRecording(io.Discard)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { rec.Stop() })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		accepted := s.receivePacket(data, from)
 		if accepted && len(data) < rtpHeaderSize {

@@ -22,6 +22,9 @@ type txState struct {
 	cfg       *sendConfig // last config seen; a new one (Start) sets the marker
 	play      *playback   // last playback seen; a new one sets the marker
 	finishing *playback   // its last frame is in buf; completed after the write
+
+	event         [telephoneEventSize]byte // payload of the event packet being sent
+	dtmfFinishing *dtmfSend                // its last packet is in buf; completed after the write
 }
 
 // sendTick is one frame time of a session: called by the clock goroutine
@@ -37,7 +40,9 @@ func (s *Session) sendTick() {
 }
 
 // buildFrame advances the stream by one frame and, if a packet should leave,
-// writes it to tx.buf and returns it with its destination. It never allocates.
+// writes it to tx.buf and returns it with its destination. The frame is a
+// telephone-event packet while SendDigits sends a key, else the playing
+// prompt's next frame or silence. It never allocates.
 func (s *Session) buildFrame() (pkt []byte, dst netip.AddrPort, ok bool) {
 	tx := &s.tx
 	cfg := s.cfg.Load()
@@ -47,20 +52,33 @@ func (s *Session) buildFrame() (pkt []byte, dst netip.AddrPort, ok bool) {
 	if cfg != tx.cfg {
 		tx.cfg = cfg
 		tx.marker = true
-		tx.header.PayloadType = cfg.payloadType
 	}
 
-	payload := cfg.silence[:]
-	if pb := s.play.Load(); pb != nil && !pb.stop.Load() {
-		if pb != tx.play {
-			tx.play = pb
-			tx.marker = true
+	var payload []byte
+	pt, ts, marker := cfg.payloadType, tx.ts, tx.marker
+	isEvent := false
+	if job := s.dtmf.Load(); job != nil {
+		var ev telephoneEvent
+		if ev, marker, isEvent = s.nextDTMF(job, cfg); isEvent {
+			// The prompt is not advanced: it resumes after the key.
+			payload = tx.event[:putTelephoneEvent(tx.event[:], ev)]
+			pt, ts = cfg.eventPayloadType, job.eventTS
 		}
-		var last bool
-		payload, last = pb.nextFrame(cfg.law)
-		if last {
-			tx.finishing = pb
+	}
+	if !isEvent {
+		payload = cfg.silence[:]
+		if pb := s.play.Load(); pb != nil && !pb.stop.Load() {
+			if pb != tx.play {
+				tx.play = pb
+				tx.marker = true
+			}
+			var last bool
+			payload, last = pb.nextFrame(cfg.law)
+			if last {
+				tx.finishing = pb
+			}
 		}
+		marker = tx.marker
 	}
 
 	if r := s.remote.Load(); r != nil {
@@ -72,21 +90,25 @@ func (s *Session) buildFrame() (pkt []byte, dst netip.AddrPort, ok bool) {
 		tx.ts += codec.FrameSamples
 		tx.marker = true
 		s.completePlayback()
+		s.completeDTMF()
 		return nil, dst, false
 	}
 
 	h := &tx.header
-	h.Marker = tx.marker
+	h.PayloadType = pt
+	h.Marker = marker
 	h.SequenceNumber = tx.seq
-	h.Timestamp = tx.ts
+	h.Timestamp = ts
 	n, err := h.MarshalTo(tx.buf)
 	if err != nil { // cannot happen: buf fits a header without CSRCs
 		return nil, dst, false
 	}
 	n += copy(tx.buf[n:], payload)
 	tx.seq++
-	tx.ts += codec.FrameSamples
-	tx.marker = false
+	tx.ts += codec.FrameSamples // the audio clock runs on under an event
+	if !isEvent {
+		tx.marker = false
+	}
 	return tx.buf[:n], dst, true
 }
 
@@ -105,6 +127,7 @@ func (s *Session) afterWrite(payloadLen int, err error) {
 		s.sendErrors.Add(1)
 	}
 	s.completePlayback()
+	s.completeDTMF()
 }
 
 func (s *Session) completePlayback() {
