@@ -48,6 +48,7 @@ type InboundCall struct {
 	local    localSDP
 	media    MediaDesc
 	onMedia  func(MediaDesc)
+	onDigit  func(byte)        // DTMF by SIP INFO
 	reinvite chan *sip.Request // ACKs for a pending re-INVITE 200; nil when none pending
 	lastAck  *sip.Request      // the ACK that confirmed the dialog
 	hungUp   bool

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // An offer as Zoiper sends it: session-level c=, several codecs, telephone-event.
@@ -170,4 +172,31 @@ func FuzzParseRemoteSDP(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestParseDTMFInfo(t *testing.T) {
+	tests := []struct {
+		contentType, body string
+		want              byte
+		ok                bool
+	}{
+		{"application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", '5', true},
+		{"application/dtmf-relay", "signal= #\nduration=100", '#', true},
+		{"Application/DTMF-Relay; charset=x", "Signal=*\r\n", '*', true},
+		{"application/dtmf-relay", "Signal=11\r\n", '#', true},
+		{"application/dtmf", "7", '7', true},
+		{"application/dtmf-relay", "Signal=b\r\n", 'B', true},
+		{"application/dtmf-relay", "Signal=x\r\n", 0, false},
+		{"application/dtmf-relay", "Duration=160\r\n", 0, false},
+		{"application/media_control+xml", "<x/>", 0, false},
+	}
+	for _, tt := range tests {
+		req := sip.NewRequest(sip.INFO, sip.Uri{User: "3004", Host: "127.0.0.1"})
+		req.AppendHeader(sip.NewHeader("Content-Type", tt.contentType))
+		req.SetBody([]byte(tt.body))
+		got, ok := parseDTMFInfo(req)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s %q: got %q %v, want %q %v", tt.contentType, tt.body, got, ok, tt.want, tt.ok)
+		}
+	}
 }
