@@ -1,0 +1,118 @@
+package debugapi
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+)
+
+// listRow is one call in GET /v2/accounts/{ACCOUNT_ID}/pivot/debug, as Kazoo's first_iteration view
+// plus debug_id. status_code is a string ("404") and absent when no response arrived.
+type listRow struct {
+	CallID          string `json:"call_id"`
+	Created         int64  `json:"created"`
+	Iteration       int    `json:"iteration"`
+	Node            string `json:"node"`
+	StatusCode      string `json:"status_code,omitempty"`
+	HasSchemaErrors bool   `json:"has_schema_errors"`
+	HasJSONErrors   bool   `json:"has_json_errors"`
+	URI             string `json:"uri"`
+	DebugID         string `json:"debug_id"`
+}
+
+func isRead(r *http.Request) bool { return r.Method == http.MethodGet || r.Method == http.MethodHead }
+
+// listCalls serves GET /v2/accounts/{ACCOUNT_ID}/pivot/debug: one row per call, newest first.
+func (a *API) listCalls(w http.ResponseWriter, r *http.Request) {
+	rp := a.newReply(w, r)
+	if !isRead(r) {
+		rp.methodNotAllowed(http.MethodGet)
+		return
+	}
+	account, ok := a.authorize(rp, r)
+	if !ok {
+		return
+	}
+	values := r.URL.Query()
+	q, err := ParseListQuery(values)
+	if err != nil {
+		var pe *paramError
+		if errors.As(err, &pe) {
+			rp.badParam(pe)
+			return
+		}
+		rp.fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	page, err := a.cfg.Store.ListCalls(r.Context(), account, q)
+	if err != nil {
+		a.log.Error("debug api: listing calls", "account_id", account, "error", err)
+		rp.fail(http.StatusInternalServerError, "the debug store failed; try again")
+		return
+	}
+	rows := make([]listRow, 0, len(page.Calls))
+	for _, c := range page.Calls {
+		rows = append(rows, listRow{
+			CallID: c.CallID, Created: GregorianSeconds(c.Created), Iteration: c.Iteration, Node: c.Node,
+			StatusCode: statusString(c.StatusCode), HasSchemaErrors: c.HasSchemaErrors,
+			HasJSONErrors: c.HasJSONErrors, URI: c.URI, DebugID: c.DebugID(),
+		})
+	}
+	n := len(rows)
+	env := envelope{PageSize: &n}
+	if s, given := first(values, "start_key"); given {
+		env.StartKey = s
+	}
+	if page.Next != nil {
+		env.NextStartKey = EncodeStartKey(*page.Next)
+	}
+	rp.send(http.StatusOK, env, rows)
+}
+
+// debugIDPattern is Kazoo's debug_id: "YYYYMM-<call_id>".
+var debugIDPattern = regexp.MustCompile(`^[0-9]{6}-(.+)$`)
+
+// maxCallIDLen bounds the call id read from the path; no SIP Call-ID we store is longer.
+const maxCallIDLen = 1024
+
+// callDetail serves GET /v2/accounts/{ACCOUNT_ID}/pivot/debug/{CALL_ID}: every record of the call, in
+// order. CALL_ID is the call-id (URL-encoded) or its debug_id, which reads only that month's records
+// as Kazoo reads only that month's MODb.
+func (a *API) callDetail(w http.ResponseWriter, r *http.Request) {
+	rp := a.newReply(w, r)
+	if !isRead(r) {
+		rp.methodNotAllowed(http.MethodGet)
+		return
+	}
+	account, ok := a.authorize(rp, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("call_id")
+	if id == "" || len(id) > maxCallIDLen {
+		rp.fail(http.StatusNotFound, "no pivot debug records for this call")
+		return
+	}
+	records, err := a.cfg.Store.CallRecords(r.Context(), account, id)
+	if err == nil && len(records) == 0 {
+		if m := debugIDPattern.FindStringSubmatch(id); m != nil {
+			var all []Record
+			all, err = a.cfg.Store.CallRecords(r.Context(), account, m[1])
+			for _, rec := range all {
+				if rec.DebugID() == id {
+					records = append(records, rec)
+				}
+			}
+		}
+	}
+	if err != nil {
+		a.log.Error("debug api: reading a call", "account_id", account, "call_id", id, "error", err)
+		rp.fail(http.StatusInternalServerError, "the debug store failed; try again")
+		return
+	}
+	if len(records) == 0 {
+		rp.fail(http.StatusNotFound, "no pivot debug records for this call")
+		return
+	}
+	rp.ok(http.StatusOK, records)
+}

@@ -1,0 +1,18 @@
+package debugapi
+
+import "errors"
+
+var (
+	// ErrUnknownDriver means the store driver is neither sqlite nor postgres.
+	ErrUnknownDriver = errors.New("debug store: unknown driver")
+	// ErrBadDSN means the store's data source name cannot be used.
+	ErrBadDSN = errors.New("debug store: bad dsn")
+	// ErrMigration means the schema could not be brought up to date.
+	ErrMigration = errors.New("debug store: migration failed")
+	// ErrInvalidRecord means a record lacks what every record needs (id, account_id, call_id).
+	ErrInvalidRecord = errors.New("debug store: invalid record")
+	// ErrBadStartKey means a start_key was not one this API handed out.
+	ErrBadStartKey = errors.New("bad start_key")
+	// ErrRecorderClosed means Close ran out of time before every record was written.
+	ErrRecorderClosed = errors.New("debug recorder: closed with records unwritten")
+)

@@ -1,0 +1,81 @@
+package debugapi
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
+)
+
+// sqliteDialect is the embedded store's schema. created_us is Unix microseconds: the API shows
+// seconds, but the order of one call's records and the list's keyset need the finer clock.
+var sqliteDialect = &dialect{
+	name: "sqlite",
+	migrations: []migration{{
+		version: 1,
+		name:    "pivot debug records and call summaries",
+		statements: []string{
+			`CREATE TABLE pivot_debug_records (
+				seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				id TEXT NOT NULL UNIQUE,
+				account_id TEXT NOT NULL,
+				call_id TEXT NOT NULL,
+				iteration INTEGER NOT NULL,
+				created_us INTEGER NOT NULL,
+				node TEXT NOT NULL,
+				kind INTEGER NOT NULL,
+				fields TEXT NOT NULL)`,
+			`CREATE INDEX pivot_debug_records_call ON pivot_debug_records (account_id, call_id, iteration, created_us)`,
+			`CREATE INDEX pivot_debug_records_created ON pivot_debug_records (created_us)`,
+			`CREATE TABLE pivot_debug_calls (
+				account_id TEXT NOT NULL,
+				call_id TEXT NOT NULL,
+				created_us INTEGER NOT NULL,
+				last_us INTEGER NOT NULL,
+				iteration INTEGER NOT NULL,
+				node TEXT NOT NULL,
+				uri TEXT NOT NULL,
+				status_code INTEGER NOT NULL,
+				has_json_errors INTEGER NOT NULL,
+				has_schema_errors INTEGER NOT NULL,
+				PRIMARY KEY (account_id, call_id))`,
+			`CREATE INDEX pivot_debug_calls_list ON pivot_debug_calls (account_id, created_us, call_id)`,
+			`CREATE INDEX pivot_debug_calls_last ON pivot_debug_calls (last_us)`,
+		},
+	}},
+}
+
+// sqlitePathEscaper keeps a file name intact inside a file: URI.
+var sqlitePathEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+// OpenSQLite opens (creating it and its folder when missing) the SQLite database at path, in WAL mode
+// so the API reads while the recorder writes, and brings its schema up to date.
+func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: sqlite needs a file path", ErrBadDSN)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("debug store: %w", err)
+		}
+	}
+	// busy_timeout: a second connection (or process) waits for the write lock instead of failing;
+	// _txlock=immediate takes that lock at BEGIN, so a transaction never fails half-way on it.
+	dsn := "file:" + sqlitePathEscaper.Replace(path) +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("debug store: sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("debug store: sqlite %s: %w", path, err)
+	}
+	return openSQL(ctx, db, sqliteDialect)
+}

@@ -1,0 +1,354 @@
+package debugapi
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+)
+
+// storeBackend is one implementation under the shared suite: newDSN gives a fresh, empty database.
+type storeBackend struct {
+	newDSN func(t *testing.T) string
+	open   func(ctx context.Context, dsn string) (*SQLStore, error)
+}
+
+func (b storeBackend) fresh(t *testing.T) (*SQLStore, string) {
+	t.Helper()
+	dsn := b.newDSN(t)
+	s, err := b.open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dsn
+}
+
+// runStoreSuite is every store behaviour, run against SQLite and PostgreSQL alike.
+func runStoreSuite(t *testing.T, b storeBackend) {
+	ctx := context.Background()
+
+	t.Run("MigrationsApplyOnceAndReopen", func(t *testing.T) {
+		s, dsn := b.fresh(t)
+		if err := s.Append(ctx, withIDs(exchangeRecords(accountA, "kept", 1, baseTime, 200))); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		for i := 0; i < 2; i++ {
+			again, err := b.open(ctx, dsn)
+			if err != nil {
+				t.Fatalf("reopen %d: %v", i, err)
+			}
+			v, err := again.SchemaVersion(ctx)
+			if err != nil || v != len(again.dialect.migrations) {
+				t.Fatalf("schema version = %d, %v; want %d", v, err, len(again.dialect.migrations))
+			}
+			var rows int
+			if err := again.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil || rows != v {
+				t.Fatalf("schema_migrations rows = %d, %v; want %d", rows, err, v)
+			}
+			recs, err := again.CallRecords(ctx, accountA, "kept")
+			if err != nil || len(recs) != 2 {
+				t.Fatalf("records after reopen = %d, %v", len(recs), err)
+			}
+			again.Close()
+		}
+	})
+
+	t.Run("ConcurrentOpensMigrateOnce", func(t *testing.T) {
+		dsn := b.newDSN(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := b.open(ctx, dsn)
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("open %d: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("CallRecordsInOrderWithEveryField", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		call := "829597750@10.26.0.158"
+		it1 := withIDs(exchangeRecords(accountA, call, 1, baseTime, 200))
+		it2 := withIDs(exchangeRecords(accountA, call, 2, baseTime.Add(time.Second), 200))
+		errRec := Record{
+			AccountID: accountA, CallID: call, Iteration: 2, Created: baseTime.Add(time.Second + 12*time.Millisecond),
+			Node: "pivotua@test", Kind: KindError, URI: it2[0].URI, RespBody: `{"module":"nope"}`,
+			SchemaErrors: SchemaErrors{"flow.module": {"enum": {Message: `unknown module "nope"`}}},
+		}
+		errRec = withIDs([]Record{errRec})[0]
+		// Stored out of order, in three batches: the read order does not depend on arrival.
+		for _, batch := range [][]Record{{errRec, it2[1]}, {it2[0]}, it1} {
+			if err := s.Append(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.CallRecords(ctx, accountA, call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Record{it1[0], it1[1], it2[0], it2[1], errRec}
+		if len(got) != len(want) {
+			t.Fatalf("got %d records, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Errorf("record %d:\n got %+v\nwant %+v", i, got[i], want[i])
+			}
+		}
+	})
+
+	t.Run("AppendIsIdempotentByID", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		recs := withIDs(exchangeRecords(accountA, "retried", 1, baseTime, 503))
+		for i := 0; i < 3; i++ {
+			if err := s.Append(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ := s.CallRecords(ctx, accountA, "retried")
+		if len(got) != 2 {
+			t.Fatalf("%d records after 3 appends of the same 2", len(got))
+		}
+		calls := allCalls(t, s, accountA)
+		if len(calls) != 1 || calls[0].StatusCode != 503 {
+			t.Fatalf("calls = %+v", calls)
+		}
+	})
+
+	t.Run("AppendRefusesRecordsWithoutKeys", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		err := s.Append(ctx, []Record{{AccountID: accountA, CallID: "x"}})
+		if err == nil {
+			t.Fatal("a record without id was stored")
+		}
+	})
+
+	t.Run("ListShowsFirstIterationPerCall", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		var recs []Record
+		recs = append(recs, exchangeRecords(accountA, "ok", 1, baseTime, 200)...)
+		recs = append(recs, exchangeRecords(accountA, "ok", 2, baseTime.Add(2*time.Second), 404)...)
+		recs = append(recs, exchangeRecords(accountA, "notfound", 1, baseTime.Add(time.Minute), 404)...)
+		recs = append(recs, exchangeRecords(accountA, "timeout", 1, baseTime.Add(2*time.Minute), 0)...)
+		// debug off: only the error record of iteration 3 exists.
+		recs = append(recs, Record{AccountID: accountA, CallID: "badjson", Iteration: 3, Created: baseTime.Add(3 * time.Minute),
+			Node: "pivotua@other", Kind: KindError, URI: "http://x/bad", RespBody: "{", JSONErrors: &JSONErrors{Message: "invalid JSON"}})
+		if err := s.Append(ctx, withIDs(recs)); err != nil {
+			t.Fatal(err)
+		}
+		// A late record of an earlier iteration still makes it the call's first.
+		p, err := s.ListCalls(ctx, accountA, ListQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range p.Calls {
+			ids = append(ids, c.CallID)
+		}
+		if want := []string{"badjson", "timeout", "notfound", "ok"}; !reflect.DeepEqual(ids, want) {
+			t.Fatalf("order = %v, want %v (newest first)", ids, want)
+		}
+		byID := map[string]CallSummary{}
+		for _, c := range p.Calls {
+			byID[c.CallID] = c
+		}
+		ok := byID["ok"]
+		if ok.Iteration != 1 || ok.StatusCode != 200 || ok.URI != exchangeRecords(accountA, "ok", 1, baseTime, 200)[0].URI ||
+			!ok.Created.Equal(baseTime) || ok.HasJSONErrors || ok.HasSchemaErrors || ok.Node != "pivotua@test" {
+			t.Errorf("ok = %+v", ok)
+		}
+		if byID["timeout"].StatusCode != 0 {
+			t.Errorf("timeout status = %d, want 0 (no response)", byID["timeout"].StatusCode)
+		}
+		bad := byID["badjson"]
+		if !bad.HasJSONErrors || bad.HasSchemaErrors || bad.Iteration != 3 || bad.URI != "http://x/bad" || bad.Node != "pivotua@other" {
+			t.Errorf("badjson = %+v", bad)
+		}
+		if p.Next != nil {
+			t.Errorf("next = %+v on the only page", p.Next)
+		}
+	})
+
+	t.Run("PagingReturnsEachCallOnce", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		const calls = 250
+		var recs []Record
+		for i := 0; i < calls; i++ {
+			// Groups of 25 calls share one created second, and the first 10 of each share the microsecond.
+			at := baseTime.Add(time.Duration(i/25) * time.Second)
+			if i%25 >= 10 {
+				at = at.Add(time.Duration(i%25) * time.Millisecond)
+			}
+			recs = append(recs, exchangeRecords(accountA, fmt.Sprintf("call-%03d@host", i), 1, at, 200)...)
+		}
+		if err := s.Append(ctx, withIDs(recs)); err != nil {
+			t.Fatal(err)
+		}
+		for _, asc := range []bool{false, true} {
+			for _, size := range []int{1, 7, 50, 250, 1000} {
+				seen := map[string]int{}
+				var prev *CallSummary
+				q := ListQuery{Limit: size, Ascending: asc}
+				pages := 0
+				for {
+					p, err := s.ListCalls(ctx, accountA, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					pages++
+					if len(p.Calls) > size {
+						t.Fatalf("page of %d rows for limit %d", len(p.Calls), size)
+					}
+					for i := range p.Calls {
+						c := p.Calls[i]
+						seen[c.CallID]++
+						if prev != nil {
+							after := c.Created.After(prev.Created) || (c.Created.Equal(prev.Created) && c.CallID > prev.CallID)
+							if after != asc {
+								t.Fatalf("asc=%v: %s (%v) after %s (%v)", asc, c.CallID, c.Created, prev.CallID, prev.Created)
+							}
+						}
+						prev = &c
+					}
+					if p.Next == nil {
+						break
+					}
+					q.Start = p.Next
+				}
+				if len(seen) != calls {
+					t.Fatalf("asc=%v size=%d: saw %d calls, want %d", asc, size, len(seen), calls)
+				}
+				for id, n := range seen {
+					if n != 1 {
+						t.Fatalf("asc=%v size=%d: %s seen %d times", asc, size, id, n)
+					}
+				}
+				if want := (calls + size - 1) / size; pages != want {
+					t.Errorf("asc=%v size=%d: %d pages, want %d", asc, size, pages, want)
+				}
+			}
+		}
+	})
+
+	t.Run("CreatedRangeIsInclusive", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		var recs []Record
+		for i := 0; i < 5; i++ {
+			recs = append(recs, exchangeRecords(accountA, fmt.Sprintf("min-%d", i), 1, baseTime.Add(time.Duration(i)*time.Minute), 200)...)
+		}
+		if err := s.Append(ctx, withIDs(recs)); err != nil {
+			t.Fatal(err)
+		}
+		from := baseTime.Add(time.Minute).Truncate(time.Second)
+		to := baseTime.Add(3 * time.Minute).Truncate(time.Second).Add(time.Second - time.Microsecond)
+		p, err := s.ListCalls(ctx, accountA, ListQuery{From: from, To: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range p.Calls {
+			ids = append(ids, c.CallID)
+		}
+		if want := []string{"min-3", "min-2", "min-1"}; !reflect.DeepEqual(ids, want) {
+			t.Fatalf("range = %v, want %v", ids, want)
+		}
+	})
+
+	t.Run("AccountsAreIsolated", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		recs := append(exchangeRecords(accountA, "shared-id", 1, baseTime, 200), exchangeRecords(accountB, "shared-id", 1, baseTime, 500)...)
+		recs = append(recs, exchangeRecords(accountB, "b-only", 1, baseTime, 200)...)
+		if err := s.Append(ctx, withIDs(recs)); err != nil {
+			t.Fatal(err)
+		}
+		a := allCalls(t, s, accountA)
+		if len(a) != 1 || a[0].CallID != "shared-id" || a[0].StatusCode != 200 {
+			t.Fatalf("account A sees %+v", a)
+		}
+		if got, _ := s.CallRecords(ctx, accountA, "b-only"); len(got) != 0 {
+			t.Fatalf("account A reads B's call: %+v", got)
+		}
+		got, _ := s.CallRecords(ctx, accountA, "shared-id")
+		for _, r := range got {
+			if r.AccountID != accountA || (r.Kind == KindResponse && r.StatusCode != 200) {
+				t.Fatalf("account A got B's record %+v", r)
+			}
+		}
+	})
+
+	t.Run("PurgeDropsOldRecordsAndCalls", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		old := baseTime.Add(-40 * 24 * time.Hour)
+		recs := exchangeRecords(accountA, "old", 1, old, 200)
+		recs = append(recs, exchangeRecords(accountA, "new", 1, baseTime, 200)...)
+		// A call that spans the cutoff keeps its newer records and its row.
+		recs = append(recs, exchangeRecords(accountA, "spans", 1, old, 200)...)
+		recs = append(recs, exchangeRecords(accountA, "spans", 2, baseTime, 200)...)
+		if err := s.Append(ctx, withIDs(recs)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Purge(ctx, baseTime.Add(-31*24*time.Hour))
+		if err != nil || n != 4 {
+			t.Fatalf("purged %d, %v; want 4", n, err)
+		}
+		var ids []string
+		for _, c := range allCalls(t, s, accountA) {
+			ids = append(ids, c.CallID)
+		}
+		if want := []string{"spans", "new"}; !reflect.DeepEqual(ids, want) {
+			t.Fatalf("calls after purge = %v, want %v", ids, want)
+		}
+		if got, _ := s.CallRecords(ctx, accountA, "spans"); len(got) != 2 || got[0].Iteration != 2 {
+			t.Fatalf("spans after purge = %+v", got)
+		}
+		if n, err := s.Purge(ctx, baseTime.Add(-31*24*time.Hour)); err != nil || n != 0 {
+			t.Fatalf("second purge = %d, %v", n, err)
+		}
+	})
+
+	t.Run("ConcurrentAppendsAndReads", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 20; i++ {
+					recs := withIDs(exchangeRecords(accountA, fmt.Sprintf("w%d-%d", w, i), 1, baseTime.Add(time.Duration(i)*time.Second), 200))
+					if err := s.Append(ctx, recs); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 20; i++ {
+					if _, err := s.ListCalls(ctx, accountA, ListQuery{Limit: 10}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if n := len(allCalls(t, s, accountA)); n != 80 {
+			t.Fatalf("%d calls, want 80", n)
+		}
+	})
+}
