@@ -35,6 +35,9 @@ type Deps struct {
 	TTSEngine string         // engine for tts/<Say> that name none; "" leaves the Speaker's default
 	Debug     func(Exchange) // receives pivot exchanges (see Exchange); nil = none
 	Logger    *slog.Logger   // nil = slog.Default()
+
+	Recordings string   // folder recordings are written to before any upload
+	Uploads    Uploader // delivers finished recordings; nil keeps them local only
 }
 
 const (
@@ -63,6 +66,8 @@ type Call struct {
 	digits      map[string]string // DTMF by collection name; cleared after each pivot request is sent
 	variables   map[string]string // TwiML <Set> variables
 	iteration   int               // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
+	typeAhead   []byte            // keys pressed and not collected yet (see dtmf.go)
+	recording   recordingResult   // the last record_caller's result, sent with the next request
 	documentURL string            // URL of the document being run; base for relative TwiML URLs
 }
 
@@ -181,8 +186,9 @@ func (c *Call) endCall() {
 	c.reject(503, "Service Unavailable")
 }
 
-// playPrompt answers and plays p loops times (0 = until the call ends); false when the call ended.
-func (c *Call) playPrompt(ctx context.Context, p *codec.Prompt, loops int) bool {
+// playPrompt answers and plays p loops times (0 = until the call ends); a key among terminators stops
+// it (every key is kept for collect_dtmf). false when the call ended.
+func (c *Call) playPrompt(ctx context.Context, p *codec.Prompt, loops int, terminators string) bool {
 	if err := c.answer(ctx); err != nil {
 		return false
 	}
@@ -191,7 +197,11 @@ func (c *Call) playPrompt(ctx context.Context, p *codec.Prompt, loops int) bool 
 	}
 	for i := 0; loops == 0 || i < loops; i++ {
 		c.activity++
-		if err := c.ch.Play(ctx, p); err != nil {
+		interrupted, err := c.playOnce(ctx, p, terminators)
+		if interrupted {
+			return true
+		}
+		if err != nil {
 			if c.ended() || ctx.Err() != nil {
 				return false
 			}

@@ -2,6 +2,8 @@ package flow
 
 import (
 	"context"
+	"io"
+	"time"
 
 	"github.com/pivotua/pivotua/codec"
 )
@@ -21,4 +23,19 @@ type Channel interface {
 	Reject(code int, reason string) error            // final non-2xx; only before answer
 	Hangup() error                                   // BYE if answered, else 480 Temporarily Unavailable
 	Done() <-chan struct{}                           // the call ended (remote BYE/CANCEL, media timeout, our hangup)
+
+	// Digits delivers the caller's DTMF keys in order, whichever way they came (RFC 4733, SIP INFO,
+	// in-band tones). Only the call's goroutine reads it.
+	Digits() <-chan byte
+	// SendDigits plays DTMF to the caller as RFC 4733 events; 'w' is a 0.5 s pause.
+	SendDigits(ctx context.Context, digits string, toneDuration time.Duration) error
+	// StartRecording writes what the caller says from now on to w, as 8 kHz 16-bit little-endian mono PCM.
+	StartRecording(w io.Writer) (Recording, error)
+}
+
+// Recording is a recording of the caller in progress.
+type Recording interface {
+	// Stop ends the recording once everything received so far (the tail) is written; it returns the
+	// number of samples written.
+	Stop() (samples int64, err error)
 }

@@ -2,8 +2,10 @@ package flow
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +25,7 @@ type fakeChannel struct {
 	answered bool
 	done     chan struct{}
 	once     sync.Once
+	keys     chan byte // what the caller presses (see press)
 }
 
 var _ Channel = (*fakeChannel)(nil)
@@ -35,7 +38,46 @@ func newFakeChannel() *fakeChannel {
 			CallerIDName: "Alice", CallerIDNumber: "alice", CustomSIPHeaders: map[string]string{"X-Foo": "bar"},
 		},
 		done: make(chan struct{}),
+		keys: make(chan byte, 64),
 	}
+}
+
+// press delivers keys as if the caller pressed them.
+func (f *fakeChannel) press(keys string) {
+	for i := 0; i < len(keys); i++ {
+		f.keys <- keys[i]
+	}
+}
+
+func (f *fakeChannel) Digits() <-chan byte { return f.keys }
+
+func (f *fakeChannel) SendDigits(ctx context.Context, digits string, toneDuration time.Duration) error {
+	if err := f.Answer(ctx); err != nil {
+		return err
+	}
+	f.record(fmt.Sprintf("send_dtmf %s %v", digits, toneDuration))
+	return nil
+}
+
+// StartRecording "records" a 440 Hz tone for as long as the recording runs.
+func (f *fakeChannel) StartRecording(w io.Writer) (Recording, error) {
+	f.record("record")
+	return &fakeRecording{w: w, start: time.Now()}, nil
+}
+
+type fakeRecording struct {
+	w     io.Writer
+	start time.Time
+}
+
+func (r *fakeRecording) Stop() (int64, error) {
+	pcm := codec.Tone(440, time.Since(r.start), 0.5)
+	buf := make([]byte, 2*len(pcm))
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(buf[2*i:], uint16(v))
+	}
+	_, err := r.w.Write(buf)
+	return int64(len(pcm)), err
 }
 
 func (f *fakeChannel) record(event string) {

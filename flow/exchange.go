@@ -18,7 +18,8 @@ const (
 type Exchange struct {
 	AccountID string
 	CallID    string
-	Iteration int // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
+	Debug     bool // the callflow asked for debug records; false: only the document error is to be kept
+	Iteration int  // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
 
 	Method        string // GET or POST
 	URL           string // as sent, GET parameters included

@@ -36,7 +36,13 @@ func kazooModule(name string) (parse func(*dataReader) kazooAction, known bool) 
 		return parseSetVariables, true
 	case "pivot":
 		return parsePivot, true
-	case "collect_dtmf", "record_caller", "send_dtmf", "resources", "sip_uri":
+	case "collect_dtmf":
+		return parseCollectDTMF, true
+	case "record_caller":
+		return parseRecordCaller, true
+	case "send_dtmf":
+		return parseSendDTMF, true
+	case "resources", "sip_uri":
 		return nil, true
 	}
 	return nil, false

@@ -140,11 +140,12 @@ func (d *dataReader) httpURL(field string) string {
 	return s
 }
 
-// dtmfKeys reads a list of DTMF keys ("1", "#", ...) and returns them as one string.
-func (d *dataReader) dtmfKeys(field string) string {
+// dtmfKeys reads a list of DTMF keys ("1", "#", ...) and returns them as one string; def when the field
+// is absent (an empty list means no keys).
+func (d *dataReader) dtmfKeys(field, def string) string {
 	v, ok := d.raw(field)
 	if !ok {
-		return ""
+		return def
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(v, &list); err != nil {

@@ -97,10 +97,12 @@ func (c *Call) pivotFailover(n *Node, reason error) kazooOutcome {
 
 // fetchPivotDocument sends one pivot request and parses and validates the response.
 func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, method string) (pivotDocument, error) {
+	c.flushTypeAhead()
 	req := c.pivotRequest(a, target, method)
 	start := time.Now()
 	resp, err := c.fetchWithRing(ctx, req)
-	clear(c.digits) // Kazoo erases collected digits once a request has been sent
+	clear(c.digits)                 // Kazoo erases collected digits once a request has been sent
+	c.recording = recordingResult{} // and a recording is reported once
 	ex := c.exchange(req, resp, time.Since(start))
 	if err == nil && resp == nil {
 		err = ErrEmptyDocument
@@ -129,6 +131,7 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 	if c.answered {
 		status = "in-progress"
 	}
+	recURL, recDuration := c.recording.params()
 	return httpfetch.PivotRequest{
 		URL:        target,
 		Method:     method,
@@ -152,6 +155,8 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			CustomSIPHeaders:      maps.Clone(c.info.CustomSIPHeaders),
 			CustomApplicationVars: nilIfEmpty(c.cavs),
 			Digits:                nilIfEmpty(c.digits),
+			RecordingURL:          recURL,
+			RecordingDuration:     recDuration,
 			Variables:             nilIfEmpty(c.variables),
 		},
 	}
@@ -221,7 +226,7 @@ func (c *Call) report(a *pivotAction, ex Exchange) {
 	if c.deps.Debug == nil || (!a.debug && ex.ErrorKind == "") {
 		return
 	}
-	ex.AccountID = c.accountID
+	ex.AccountID, ex.Debug = c.accountID, a.debug
 	c.deps.Debug(ex)
 }
 

@@ -8,7 +8,7 @@ import (
 type playAction struct {
 	url         string
 	loops       int
-	terminators string // DTMF keys that stop playback (kept for DTMF support)
+	terminators string // DTMF keys that stop playback (barge-in)
 }
 
 func parsePlay(d *dataReader) kazooAction {
@@ -17,7 +17,7 @@ func parsePlay(d *dataReader) kazooAction {
 		a.url = d.httpURL("id")
 	}
 	a.loops = int(d.integer("loop_count", 1, 1, maxPlayLoops))
-	a.terminators = d.dtmfKeys("terminators")
+	a.terminators = d.dtmfKeys("terminators", allDTMFKeys)
 	return a
 }
 
@@ -30,7 +30,7 @@ func (a *playAction) run(ctx context.Context, c *Call, _ *Node) kazooOutcome {
 		c.log.Warn("play: media unavailable, skipping", "url", a.url, "err", err)
 		return continueWith("_")
 	}
-	if !c.playPrompt(ctx, p, a.loops) {
+	if !c.playPrompt(ctx, p, a.loops, a.terminators) {
 		return stopFlow()
 	}
 	return continueWith("_")

@@ -9,7 +9,7 @@ import (
 // ttsAction speaks text (module "tts", and "say" as its alias).
 type ttsAction struct {
 	speech      codec.SpeechRequest
-	terminators string // DTMF keys that stop playback (kept for DTMF support)
+	terminators string // DTMF keys that stop playback (barge-in)
 }
 
 func parseTTS(d *dataReader) kazooAction {
@@ -23,7 +23,7 @@ func parseTTS(d *dataReader) kazooAction {
 	a.speech.Voice = d.str("voice", "female")
 	a.speech.Language = d.str("language", "en-US")
 	a.speech.Engine = d.enum("engine", "", "flite", "espeak-ng")
-	a.terminators = d.dtmfKeys("terminators")
+	a.terminators = d.dtmfKeys("terminators", allDTMFKeys)
 	return a
 }
 
@@ -36,7 +36,7 @@ func (a *ttsAction) run(ctx context.Context, c *Call, _ *Node) kazooOutcome {
 		c.log.Warn("tts failed, skipping", "err", err)
 		return continueWith("_")
 	}
-	if !c.playPrompt(ctx, p, 1) {
+	if !c.playPrompt(ctx, p, 1, a.terminators) {
 		return stopFlow()
 	}
 	return continueWith("_")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -27,12 +28,20 @@ type inboundLeg struct {
 	answerOnce sync.Once
 	answerErr  error
 
+	// digits carries keys from the media read goroutine (RFC 4733, in-band) and from sipgo (INFO)
+	// to the call's goroutine.
+	digits chan byte
+
 	// ctx is cancelled when the call is over, whichever side ended it.
 	ctx    context.Context
 	finish context.CancelFunc
 }
 
 var _ Channel = (*inboundLeg)(nil)
+
+// digitBuffer is how many keys may wait for the call's goroutine; a caller cannot press faster than
+// the interpreter reads for long, so a full buffer means nobody is listening and the key is dropped.
+const digitBuffer = 64
 
 func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.Addr, log *slog.Logger) (*inboundLeg, error) {
 	sess, err := engine.Open()
@@ -42,8 +51,10 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 	if !advertise.IsValid() || advertise.IsUnspecified() {
 		advertise = sess.LocalAddr().Addr()
 	}
-	l := &inboundLeg{sip: call, media: sess, advertise: advertise, log: log}
+	l := &inboundLeg{sip: call, media: sess, advertise: advertise, log: log, digits: make(chan byte, digitBuffer)}
 	l.ctx, l.finish = context.WithCancel(context.Background())
+	sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
+	call.OnDigit(func(k byte) { l.deliverDigit(k, "sip-info") })
 	go l.watch()
 	return l, nil
 }
@@ -128,11 +139,16 @@ func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt) error {
 	if err := l.Answer(ctx); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := l.bound(ctx)
 	defer cancel()
-	stop := context.AfterFunc(l.ctx, cancel) // the call's end stops the prompt
-	defer stop()
 	return l.media.Play(ctx, p)
+}
+
+// bound derives a context that also ends when the call ends, so media operations stop with it.
+func (l *inboundLeg) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(l.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 func (l *inboundLeg) Reject(code int, reason string) error {
@@ -150,3 +166,27 @@ func (l *inboundLeg) Hangup() error {
 }
 
 func (l *inboundLeg) Done() <-chan struct{} { return l.ctx.Done() }
+
+func (l *inboundLeg) deliverDigit(k byte, source string) {
+	select {
+	case l.digits <- k:
+		l.log.Debug("dtmf", "key", string(k), "source", source)
+	default:
+		l.log.Warn("dtmf dropped: nobody is reading keys", "key", string(k), "source", source)
+	}
+}
+
+func (l *inboundLeg) Digits() <-chan byte { return l.digits }
+
+func (l *inboundLeg) SendDigits(ctx context.Context, digits string, toneDuration time.Duration) error {
+	if err := l.Answer(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	return l.media.SendDigits(ctx, digits, toneDuration)
+}
+
+func (l *inboundLeg) StartRecording(w io.Writer) (Recording, error) {
+	return l.media.StartRecording(w)
+}

@@ -19,7 +19,10 @@ type ServerConfig struct {
 	Media     MediaFetcher
 	Speech    Speaker
 	Debug     func(Exchange) // the debug store's sink; nil keeps no records
-	Logger    *slog.Logger
+	// Recordings is the folder recordings are written to; Uploads delivers them.
+	Recordings string
+	Uploads    Uploader
+	Logger     *slog.Logger
 }
 
 // Server turns inbound SIP calls into running callflows.
@@ -40,6 +43,7 @@ func NewServer(cfg ServerConfig) *Server {
 		deps: Deps{
 			Documents: cfg.Documents, Media: cfg.Media, Speech: cfg.Speech,
 			Prompts: NewPromptCache(256), Debug: cfg.Debug, Logger: cfg.Logger,
+			Recordings: cfg.Recordings, Uploads: cfg.Uploads,
 		},
 	}
 }

@@ -10,7 +10,7 @@ import (
 type playVerb struct {
 	url         string // absolute, or relative to the document
 	loop        int
-	terminators string // Kazoo extra; kept for DTMF support
+	terminators string // Kazoo extra: keys that stop the prompt (none by default, as in Twilio)
 }
 
 func parsePlayVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
@@ -50,7 +50,7 @@ func (v *playVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	if loops == 0 || loops > maxPlayLoops {
 		loops = maxPlayLoops
 	}
-	if !c.playPrompt(ctx, prompt, loops) {
+	if !c.playPrompt(ctx, prompt, loops, v.terminators) {
 		return twimlStop
 	}
 	return twimlOutcome{}

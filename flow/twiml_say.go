@@ -16,7 +16,7 @@ var languageTag = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 type sayVerb struct {
 	speech      codec.SpeechRequest
 	loop        int
-	terminators string // Kazoo extra; kept for DTMF support
+	terminators string // Kazoo extra: keys that stop the speech (none by default, as in Twilio)
 }
 
 func parseSayVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
@@ -81,7 +81,7 @@ func (v *sayVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		c.log.Warn("<Say> failed, skipping", "err", err)
 		return twimlOutcome{}
 	}
-	if !c.playPrompt(ctx, prompt, v.loop) {
+	if !c.playPrompt(ctx, prompt, v.loop, v.terminators) {
 		return twimlStop
 	}
 	return twimlOutcome{}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -61,8 +62,9 @@ type HTTPConfig struct {
 }
 
 type StoreConfig struct {
-	Driver string `yaml:"driver" json:"driver"`
-	DSN    string `yaml:"dsn" json:"dsn"`
+	Driver    string `yaml:"driver" json:"driver"`
+	DSN       string `yaml:"dsn" json:"dsn"`
+	Retention string `yaml:"retention" json:"retention"` // how long debug records are kept; default 744h (31 days)
 }
 
 type TTSConfig struct {
@@ -114,6 +116,7 @@ type Settings struct {
 	Recordings   string
 	StoreDriver  string
 	StoreDSN     string
+	Retention    time.Duration
 	LogLevel     string
 	LogFormat    string
 	Accounts     map[string]AccountConfig
@@ -149,7 +152,7 @@ func defaultConfig() Config {
 		},
 		RTP:        RTPConfig{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s"},
 		HTTP:       HTTPConfig{Listen: "127.0.0.1:8000"},
-		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db"},
+		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h"},
 		TTS:        TTSConfig{Engine: "flite"},
 		Recordings: RecordingsConfig{Dir: "data/recordings"},
 		Log:        LogConfig{Level: "info", Format: "text"},
@@ -278,9 +281,15 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	default:
 		bad("store.driver", "%q is not sqlite or postgres", c.Store.Driver)
 	}
-	if c.Store.Driver == "sqlite" {
+	switch {
+	case c.Store.DSN == "":
+		bad("store.dsn", "required: a file for sqlite, postgres://user:pass@host:5432/db for postgres")
+	case c.Store.Driver == "sqlite":
 		s.StoreDSN = resolve(c.Store.DSN)
+	case c.Store.Driver == "postgres" && !strings.HasPrefix(c.Store.DSN, "postgres://") && !strings.HasPrefix(c.Store.DSN, "postgresql://"):
+		bad("store.dsn", "%q is not a postgres:// URL", redactDSN(c.Store.DSN))
 	}
+	s.Retention = duration("store.retention", c.Store.Retention)
 	switch c.TTS.Engine {
 	case "flite", "espeak-ng":
 	default:
@@ -360,4 +369,15 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// redactDSN hides a password in a DSN quoted back in an error.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return dsn
 }

@@ -22,9 +22,6 @@ import (
 // the spoken welcome, the demo chime (E5 then A5) and the spoken goodbye.
 func TestE2EDemoAppHeardByBaresip(t *testing.T) {
 	needE2E(t)
-	if _, err := exec.LookPath("baresip"); err != nil {
-		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
-	}
 	cfg, err := parseConfig(defaultConfigYAML)
 	if err != nil {
 		t.Fatal(err)
@@ -37,82 +34,7 @@ func TestE2EDemoAppHeardByBaresip(t *testing.T) {
 	pivot["data"].(map[string]any)["voice_url"] = fmt.Sprintf("http://127.0.0.1:%d/demo/voice", httpPort)
 	p := startPivotuaWithConfig(t, cfg)
 
-	dir := t.TempDir()
-	bsPort := freePort(t)
-	rtpMin, _ := rtpRange()
-	var silence []int16 = make([]int16, 20*codec.SampleRate)
-	in, err := os.Create(filepath.Join(dir, "in.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := codec.EncodeWAV(in, silence, codec.SampleRate); err != nil {
-		t.Fatal(err)
-	}
-	in.Close()
-	conf := strings.Join([]string{
-		fmt.Sprintf("sip_listen 127.0.0.1:%d", bsPort),
-		"audio_source aufile," + filepath.Join(dir, "in.wav"),
-		"audio_player alsa,null", "audio_alert alsa,null",
-		"net_interface 127.0.0.1",
-		fmt.Sprintf("rtp_ports %d-%d", rtpMin, rtpMin+100),
-		"module_path /usr/lib/baresip/modules",
-		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so", "module account.so", "module menu.so",
-		"snd_path " + filepath.Join(dir, "rec"),
-	}, "\n") + "\n"
-	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	account := fmt.Sprintf("<sip:e2e@127.0.0.1:%d>;regint=0;answermode=auto\n", bsPort)
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", fmt.Sprintf("/dial sip:3004@127.0.0.1:%d", sipPort), "-t", "40")
-	bs.Stdin = nil
-	out, err := bs.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs.Stderr = bs.Stdout
-	if err := bs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var transcript strings.Builder
-	terminated := false
-	sc := bufio.NewScanner(out)
-	sc.Split(scanLinesOrStatus)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.Contains(line, "audio=") {
-			transcript.WriteString(line + "\n")
-		}
-		if strings.Contains(line, "terminated") {
-			terminated = true
-			break // the demo hung up: pivotua sent BYE at the end of the flow
-		}
-	}
-	_ = bs.Process.Signal(os.Interrupt)
-	_ = bs.Wait()
-	if !terminated {
-		t.Fatalf("baresip's call did not end with pivotua's BYE:\n%s\npivotua:\n%s", transcript.String(), p.log.String())
-	}
-	heard, _ := filepath.Glob(filepath.Join(dir, "rec", "*-dec.wav"))
-	if len(heard) != 1 {
-		t.Fatalf("baresip recorded %v", heard)
-	}
-	data, err := os.ReadFile(heard[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm, rate, err := codec.DecodeWAV(data)
-	if err != nil || rate != codec.SampleRate {
-		t.Fatalf("baresip recording: rate %d, %v", rate, err)
-	}
+	pcm := runBaresip(t, p, make([]int16, 20*codec.SampleRate))
 	// One letter per 20 ms: s speech, E and A the chime's notes, _ silence.
 	var timeline strings.Builder
 	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
@@ -137,6 +59,90 @@ func TestE2EDemoAppHeardByBaresip(t *testing.T) {
 	if !want.MatchString(timeline.String()) {
 		t.Errorf("what baresip heard, per 20 ms (s speech, E/A chime notes, _ silence):\n%s", timeline.String())
 	}
+}
+
+// runBaresip has baresip (an independent softphone) call 3004 on p, sending in as its voice; it
+// returns what baresip heard (8 kHz mono) once the call ended with pivotua's BYE or baresip's own
+// hangup when in ran out.
+func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
+	t.Helper()
+	if _, err := exec.LookPath("baresip"); err != nil {
+		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
+	}
+	dir := t.TempDir()
+	bsPort := freePort(t)
+	rtpMin, _ := rtpRange()
+	f, err := os.Create(filepath.Join(dir, "in.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := codec.EncodeWAV(f, in, codec.SampleRate); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	conf := strings.Join([]string{
+		fmt.Sprintf("sip_listen 127.0.0.1:%d", bsPort),
+		"audio_source aufile," + filepath.Join(dir, "in.wav"),
+		"audio_player alsa,null", "audio_alert alsa,null",
+		"net_interface 127.0.0.1",
+		fmt.Sprintf("rtp_ports %d-%d", rtpMin, rtpMin+100),
+		"module_path /usr/lib/baresip/modules",
+		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so", "module account.so", "module menu.so",
+		"snd_path " + filepath.Join(dir, "rec"),
+	}, "\n") + "\n"
+	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	account := fmt.Sprintf("<sip:e2e@127.0.0.1:%d>;regint=0;answermode=auto\n", bsPort)
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", fmt.Sprintf("/dial sip:3004@127.0.0.1:%d", p.sipPort), "-t", "40")
+	out, err := bs.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs.Stderr = bs.Stdout
+	if err := bs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var transcript strings.Builder
+	terminated := false
+	sc := bufio.NewScanner(out)
+	sc.Split(scanLinesOrStatus)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, "audio=") {
+			transcript.WriteString(line + "\n")
+		}
+		if strings.Contains(line, "terminated") {
+			terminated = true
+			break
+		}
+	}
+	_ = bs.Process.Signal(os.Interrupt)
+	_ = bs.Wait()
+	if !terminated {
+		t.Fatalf("baresip's call did not end:\n%s\npivotua:\n%s", transcript.String(), p.log.String())
+	}
+	heard, _ := filepath.Glob(filepath.Join(dir, "rec", "*-dec.wav"))
+	if len(heard) != 1 {
+		t.Fatalf("baresip recorded %v", heard)
+	}
+	data, err := os.ReadFile(heard[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, rate, err := codec.DecodeWAV(data)
+	if err != nil || rate != codec.SampleRate {
+		t.Fatalf("baresip recording: rate %d, %v", rate, err)
+	}
+	return pcm
 }
 
 // scanLinesOrStatus splits baresip's output on newlines and on the carriage

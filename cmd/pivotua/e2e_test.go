@@ -214,6 +214,8 @@ type scenarioData struct {
 	Codec     int
 	CodecName string
 	Expect    int
+	PCAP      string // for uac_pcap.xml: the caller's RTP to replay
+	NoEvents  bool   // for uac_pcap.xml: offer no telephone-event (DTMF only in-band)
 }
 
 // runSIPp renders testdata/sipp/<name> and runs one call of it against p.

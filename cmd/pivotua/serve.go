@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,14 @@ const drainGrace = 30 * time.Second
 // serve runs pivotua until ctx ends, then drains: new INVITEs get 503, live
 // calls get up to drainGrace, and whatever is left is hung up.
 func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
+	// Opened first so its deferred Close runs last: every debug record of the
+	// last calls is flushed after SIP and media have stopped.
+	debug, err := openDebug(ctx, s, log)
+	if err != nil {
+		return fmt.Errorf("debug store: %w", err)
+	}
+	defer debug.Close()
+
 	engine, err := media.NewEngine(media.Config{
 		IP: s.RTPIP, PortMin: s.PortMin, PortMax: s.PortMax, MediaTimeout: s.MediaTimeout, Logger: log,
 	})
@@ -33,6 +42,16 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	defer engine.Close()
 
 	fetcher := httpfetch.NewClient(httpfetch.WithUserAgent("pivotua/" + version))
+	// Recordings are written under recordings.dir; the spool beside them survives restarts, and
+	// whatever it holds is delivered first.
+	uploads, err := httpfetch.NewUploader(filepath.Join(s.Recordings, ".spool"),
+		httpfetch.WithUploadLogger(log), httpfetch.WithUploadUserAgent("pivotua/"+version))
+	if err != nil {
+		return fmt.Errorf("recordings: %w", err)
+	}
+	if err := uploads.Start(ctx); err != nil {
+		return fmt.Errorf("recordings: %w", err)
+	}
 	accounts := make(map[string]string, len(s.Accounts))
 	for id, a := range s.Accounts {
 		accounts[id] = a.APIKey
@@ -42,14 +61,17 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		advertise = netip.MustParseAddr(s.ExternalIP)
 	}
 	calls := flow.NewServer(flow.ServerConfig{
-		Router:    flow.NewRouter(s.Routes),
-		APIKeys:   accounts,
-		Engine:    engine,
-		Advertise: advertise,
-		Documents: fetcher,
-		Media:     fetcher,
-		Speech:    codec.NewSpeechCache(s.TTSEngine, 2048),
-		Logger:    log,
+		Router:     flow.NewRouter(s.Routes),
+		APIKeys:    accounts,
+		Engine:     engine,
+		Advertise:  advertise,
+		Documents:  fetcher,
+		Media:      fetcher,
+		Speech:     codec.NewSpeechCache(s.TTSEngine, 2048),
+		Debug:      debug.Record,
+		Recordings: s.Recordings,
+		Uploads:    uploads,
+		Logger:     log,
 	})
 
 	sipSrv, err := sip.NewServer(sip.Config{
@@ -79,6 +101,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		return err
 	}
 	demo.register(mux)
+	debug.Register(mux)
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -112,6 +135,9 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = httpSrv.Shutdown(sctx)
+	if err := uploads.Close(sctx); err != nil {
+		log.Warn("recording uploads still pending; they resume at the next start", "error", err)
+	}
 	log.Info("stopped")
 	return nil
 }

@@ -1,0 +1,71 @@
+package flow
+
+import (
+	"context"
+	"strings"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+// allDTMFKeys are the keys that stop tts and play by default, as in Kazoo's schemas.
+const allDTMFKeys = "1234567890*#"
+
+// maxTypeAhead bounds the keys kept between being pressed and being collected.
+const maxTypeAhead = 128
+
+// pressed keeps a key the caller pressed until collect_dtmf (or a pivot request) consumes it.
+func (c *Call) pressed(k byte) {
+	if len(c.typeAhead) < maxTypeAhead {
+		c.typeAhead = append(c.typeAhead, k)
+	}
+}
+
+// drainDigits moves every key already delivered by the channel into the type-ahead.
+func (c *Call) drainDigits() {
+	for {
+		select {
+		case k := <-c.ch.Digits():
+			c.pressed(k)
+		default:
+			return
+		}
+	}
+}
+
+// takeTypeAhead hands over the keys pressed but not collected yet.
+func (c *Call) takeTypeAhead() []byte {
+	c.drainDigits()
+	keys := c.typeAhead
+	c.typeAhead = nil
+	return keys
+}
+
+// flushTypeAhead adds keys pressed during prompts to the "default" collection before a pivot
+// request, as Kazoo does with DTMF received during tts and play.
+func (c *Call) flushTypeAhead() {
+	if keys := c.takeTypeAhead(); len(keys) > 0 {
+		c.digits["default"] += string(keys)
+	}
+}
+
+// playOnce plays p once while listening for keys: each key joins the type-ahead, and a key among
+// terminators stops the prompt at once (barge-in). It reports whether a terminator cut it short.
+func (c *Call) playOnce(ctx context.Context, p *codec.Prompt, terminators string) (interrupted bool, err error) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.ch.Play(pctx, p) }()
+	for {
+		select {
+		case err := <-done:
+			return false, err
+		case k := <-c.ch.Digits():
+			c.pressed(k)
+			if strings.IndexByte(terminators, k) >= 0 {
+				cancel()
+				<-done
+				return true, nil
+			}
+		}
+	}
+}

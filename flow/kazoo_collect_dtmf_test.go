@@ -1,0 +1,116 @@
+package flow
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestCollectDTMFSendsDigitsByCollectionToTheNextPivot(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{"/next": {"application/json", `{"module":"hangup"}`}}))
+	ch := newFakeChannel()
+	c := newTestCall(t, ch, nil)
+	flow := fmt.Sprintf(`{"module":"collect_dtmf","data":{"max_digits":4,"collection_name":"pin","timeout":2000},
+		"children":{"_":{"module":"pivot","data":{"voice_url":"%s/next"}}}}`, app.URL)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		ch.press("1234")
+	}()
+	runFlow(t, c, mustNode(t, flow))
+	reqs := app.Requests()
+	if len(reqs) != 1 || reqs[0].Form.Get("Digits[pin]") != "1234" {
+		t.Fatalf("want Digits[pin]=1234 in the next request, got %+v", reqs)
+	}
+}
+
+func TestCollectDTMFStopsAtTheTerminatorAndOnTimeouts(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    string
+		presses string
+		want    string
+	}{
+		{"terminator ends and is not collected", `{"max_digits":10,"timeout":1000}`, "42#9", "42"},
+		{"max_digits ends", `{"max_digits":2,"timeout":1000}`, "789", "78"},
+		{"interdigit timeout ends", `{"max_digits":10,"timeout":1000,"interdigit_timeout":100}`, "5", "5"},
+		{"first-key timeout collects nothing", `{"max_digits":3,"timeout":100}`, "", ""},
+		{"a terminators list replaces #", `{"max_digits":9,"timeout":1000,"terminators":["*"]}`, "1#2*", "1#2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := newFakeChannel()
+			c := newTestCall(t, ch, nil)
+			ch.press(tt.presses)
+			node := mustNode(t, `{"module":"collect_dtmf","data":`+tt.data+`}`)
+			runFlow(t, c, node)
+			if got := c.digits["default"]; got != tt.want {
+				t.Errorf("collected %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestKeysPressedDuringAPromptStopItAndAreCollectedNext(t *testing.T) {
+	ch := newFakeChannel()
+	ch.playTime = 2 * time.Second
+	c := newTestCall(t, ch, nil)
+	flow := `{"module":"tts","data":{"text":"press one for sales"},
+		"children":{"_":{"module":"collect_dtmf","data":{"max_digits":1,"collection_name":"menu","timeout":500}}}}`
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		ch.press("1")
+	}()
+	start := time.Now()
+	runFlow(t, c, mustNode(t, flow))
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the key should cut the 2 s prompt short; the flow took %v", took)
+	}
+	if got := c.digits["menu"]; got != "1" {
+		t.Errorf("collected %q, want the key pressed during the prompt", got)
+	}
+}
+
+func TestKeysPressedDuringPromptsGoToDefaultWithoutCollectDTMF(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{"/next": {"application/json", `{"module":"hangup"}`}}))
+	ch := newFakeChannel()
+	ch.playTime = 300 * time.Millisecond
+	c := newTestCall(t, ch, nil)
+	// terminators [] : keys do not stop the prompt, yet they are kept, as Kazoo does.
+	flow := fmt.Sprintf(`{"module":"tts","data":{"text":"hello","terminators":[]},
+		"children":{"_":{"module":"pivot","data":{"voice_url":"%s/next"}}}}`, app.URL)
+	ch.press("7")
+	runFlow(t, c, mustNode(t, flow))
+	if reqs := app.Requests(); len(reqs) != 1 || reqs[0].Form.Get("Digits[default]") != "7" {
+		t.Fatalf("want Digits[default]=7, got %+v", reqs)
+	}
+	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+}
+
+func TestCollectDTMFValidation(t *testing.T) {
+	for _, doc := range []string{
+		`{"module":"collect_dtmf","data":{"max_digits":0}}`,
+		`{"module":"collect_dtmf","data":{"terminator":"x"}}`,
+		`{"module":"collect_dtmf","data":{"terminators":["##"]}}`,
+		`{"module":"collect_dtmf","data":{"collection_name":""}}`,
+		`{"module":"send_dtmf","data":{"digits":"12x"}}`,
+		`{"module":"send_dtmf","data":{}}`,
+		`{"module":"record_caller","data":{"url":"ftp://x/y"}}`,
+		`{"module":"record_caller","data":{"url":"http://x/y","time_limit":2}}`,
+		`{"module":"record_caller","data":{"url":"http://x/y","format":"ogg"}}`,
+	} {
+		n, err := ParseNode([]byte(doc), "flow")
+		if err != nil {
+			continue
+		}
+		if errs := ValidateNode(n, "flow"); len(errs) == 0 {
+			t.Errorf("%s should fail validation", doc)
+		}
+	}
+}
+
+func TestSendDTMFPlaysDigitsToTheCaller(t *testing.T) {
+	ch := newFakeChannel()
+	c := newTestCall(t, ch, nil)
+	runFlow(t, c, mustNode(t, `{"module":"send_dtmf","data":{"digits":"12w#","duration_ms":80}}`))
+	equalEvents(t, ch.Events(), []string{"answer", "send_dtmf 12w# 80ms", "hangup"})
+}

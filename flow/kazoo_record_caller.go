@@ -1,0 +1,151 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/httpfetch"
+)
+
+// Uploader delivers finished recordings to their URL and never drops one (*httpfetch.Uploader).
+type Uploader interface {
+	Enqueue(up httpfetch.Upload) error
+}
+
+// recordingResult is what the next pivot request reports about the last recording.
+type recordingResult struct {
+	url      string
+	duration int // seconds
+}
+
+// recordCallerAction records what the caller says (module "record_caller") until any key, the time
+// limit or hangup, then uploads the file to <url>/<call-id>.<ext> (Kazoo's naming).
+type recordCallerAction struct {
+	url       string
+	format    string // mp3 | wav
+	method    string // PUT | POST
+	timeLimit time.Duration
+}
+
+// finishTimeout bounds converting and queueing a recording after the call or the flow moved on.
+const finishTimeout = 2 * time.Minute
+
+func parseRecordCaller(d *dataReader) kazooAction {
+	a := &recordCallerAction{}
+	if _, ok := d.raw("url"); ok {
+		a.url = d.httpURL("url")
+	}
+	a.format = d.enum("format", "mp3", "mp3", "wav")
+	a.method = strings.ToUpper(d.enum("method", "put", "put", "post", "PUT", "POST"))
+	a.timeLimit = time.Duration(d.integer("time_limit", 3600, 5, 10800)) * time.Second
+	return a
+}
+
+func (a *recordCallerAction) run(ctx context.Context, c *Call, _ *Node) kazooOutcome {
+	if err := c.answer(ctx); err != nil {
+		return stopFlow()
+	}
+	c.drainDigits() // keys pressed before the recording started do not stop it
+	c.activity++
+	res, hungUp, err := a.record(ctx, c)
+	if err != nil {
+		c.log.Error("record_caller failed", "err", err)
+	} else {
+		c.recording = res
+	}
+	if hungUp {
+		return stopFlow()
+	}
+	return continueWith("_")
+}
+
+// record makes the recording and hands it to the uploader; hungUp reports that the call ended during it.
+func (a *recordCallerAction) record(ctx context.Context, c *Call) (res recordingResult, hungUp bool, err error) {
+	dir := filepath.Join(c.deps.Recordings, c.accountID)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return res, false, fmt.Errorf("recordings folder: %w", err)
+	}
+	base := fmt.Sprintf("%s-%d", fileSafe(c.info.CallID), time.Now().UnixNano())
+	wavPath := filepath.Join(dir, base+".wav")
+	w, err := codec.CreateWAV(wavPath, codec.SampleRate)
+	if err != nil {
+		return res, false, err
+	}
+	rec, err := c.ch.StartRecording(w)
+	if err != nil {
+		w.Close()
+		return res, false, err
+	}
+	limit := time.NewTimer(a.timeLimit)
+	defer limit.Stop()
+	reason := "time limit"
+	select {
+	case k := <-c.ch.Digits():
+		reason = "key " + string(k) // the key ends the recording and is not collected
+	case <-limit.C:
+	case <-ctx.Done():
+		reason, hungUp = "hangup", true
+	}
+	samples, stopErr := rec.Stop() // returns once the tail is written
+	if err := w.Close(); err != nil || stopErr != nil {
+		return res, hungUp, fmt.Errorf("finish %s: stop %v, close %v", wavPath, stopErr, err)
+	}
+	res.duration = int((samples + codec.SampleRate/2) / codec.SampleRate)
+	c.log.Info("recording stopped", "reason", reason, "seconds", res.duration, "file", wavPath)
+
+	// The call may be gone: finishing the file must not depend on it.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	file, ext, contentType := wavPath, "wav", "audio/wav"
+	if a.format == "mp3" {
+		mp3Path := filepath.Join(dir, base+".mp3")
+		if err := codec.EncodeMP3File(fctx, wavPath, mp3Path); err != nil {
+			// Deliver the WAV rather than nothing.
+			c.log.Error("mp3 encoding failed, uploading the wav instead", "err", err)
+		} else {
+			file, ext, contentType = mp3Path, "mp3", "audio/mpeg"
+		}
+	}
+	if a.url == "" || c.deps.Uploads == nil {
+		res.url = "file://" + file
+		return res, hungUp, nil
+	}
+	target, err := httpfetch.RecordingUploadURL(a.url, c.info.CallID, ext)
+	if err != nil {
+		return res, hungUp, err
+	}
+	err = c.deps.Uploads.Enqueue(httpfetch.Upload{
+		ID: base, File: file, URL: target, Method: a.method, ContentType: contentType,
+		CallID: c.info.CallID, AccountID: c.accountID,
+	})
+	if err != nil {
+		return res, hungUp, fmt.Errorf("queue upload of %s: %w", file, err)
+	}
+	res.url = target
+	return res, hungUp, nil
+}
+
+// fileSafe keeps a call-id usable as a file name.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// recordingParams returns Recording-Url and Recording-Duration of the last recording, if any.
+func (r recordingResult) params() (url, duration string) {
+	if r.url == "" {
+		return "", ""
+	}
+	return r.url, strconv.Itoa(r.duration)
+}
