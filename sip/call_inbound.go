@@ -45,6 +45,7 @@ type InboundCall struct {
 	mu       sync.Mutex
 	final    bool // a final response went out (or is going out)
 	answered bool // that final response was 2xx
+	status   int  // the final status we sent; 0 when none (e.g. the caller cancelled first)
 	local    localSDP
 	media    MediaDesc
 	onMedia  func(MediaDesc)
@@ -134,6 +135,14 @@ func (c *InboundCall) HasOffer() bool { return c.offer != nil }
 // Done is closed when the dialog ends: CANCEL, BYE either way, or a failed transaction.
 func (c *InboundCall) Done() <-chan struct{} { return c.dlg.Context().Done() }
 
+// FinalStatus is the final response we sent: 200 when answered, the error
+// status when rejected, 0 when none went out (the caller cancelled first).
+func (c *InboundCall) FinalStatus() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
 // Answered reports whether a 2xx was sent.
 func (c *InboundCall) Answered() bool {
 	c.mu.Lock()
@@ -177,7 +186,7 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 		}
 		return MediaDesc{}, ErrAlreadyAnswered
 	}
-	c.final, c.answered = true, true
+	c.final, c.answered, c.status = true, true, 200
 	c.local.addr = local
 	var body []byte
 	var err error
@@ -241,7 +250,7 @@ func (c *InboundCall) Reject(code int, reason string) error {
 		c.mu.Unlock()
 		return ErrAlreadyAnswered
 	}
-	c.final = true
+	c.final, c.status = true, code
 	c.mu.Unlock()
 	if err := c.dlg.Respond(code, reason, nil); err != nil {
 		return c.ended(err)
@@ -388,22 +397,24 @@ func (c *InboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction)
 	}
 	res.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
 	ack := c.respond2xxUntilAck(tx, res, acks)
-
 	c.mu.Lock()
 	c.reinvite = nil
-	if len(req.Body()) == 0 && ack != nil {
-		var off remoteOffer
-		if off, err = parseRemoteSDP(ack.Body()); err == nil {
+	c.mu.Unlock()
+	if len(req.Body()) == 0 {
+		// We offered in the 200; the answer came in the ACK (or never did: nothing changes).
+		if ack == nil {
+			return
+		}
+		off, err := parseRemoteSDP(ack.Body())
+		if err == nil {
 			md, err = off.negotiate()
 		}
 		if err != nil {
-			c.mu.Unlock()
+			c.srv.log.Info("re-INVITE answer in ACK not usable", "call_id", c.info.CallID, "error", err)
 			return
 		}
-	} else if len(req.Body()) == 0 {
-		c.mu.Unlock()
-		return
 	}
+	c.mu.Lock()
 	c.media = md
 	fn := c.onMedia
 	c.mu.Unlock()

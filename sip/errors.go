@@ -17,4 +17,12 @@ var (
 	ErrAlreadyAnswered = errors.New("call already has a final response")
 	// ErrNoAck means no ACK arrived for our 200 OK within 64*T1 (RFC 3261 §13.3.1.4).
 	ErrNoAck = errors.New("no ACK for 200 OK")
+	// ErrBusy is wrapped by Dial's *DialError when the callee answered 486 or 600.
+	ErrBusy = errors.New("callee busy")
+	// ErrNoAnswer is wrapped by Dial's *DialError for 408, 480 or no answer within the ring timeout.
+	ErrNoAnswer = errors.New("no answer")
+	// ErrDeclined is wrapped by Dial's *DialError for any other final failure (4xx-6xx, transport, bad SDP).
+	ErrDeclined = errors.New("call failed")
+	// ErrCanceled is wrapped by Dial's *DialError when the dial was called off and CANCEL sent.
+	ErrCanceled = errors.New("dial canceled")
 )

@@ -30,6 +30,9 @@ type Config struct {
 	// UserAgent is sent in User-Agent and Server headers.
 	UserAgent string
 	Logger    *slog.Logger
+	// Guard is what every request must pass before sipgo and the handlers
+	// see it: size and header caps, RFC 3261 checks, rate limit, scanners.
+	Guard GuardConfig
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
@@ -57,10 +60,13 @@ type Server struct {
 
 	listeners []Listener
 	closers   []func() error
+	guard     *guard // set in Listen, read by the handlers and the UDP sockets
 
 	// calls maps sipgo dialog IDs to live calls; guarded by mu.
 	mu    sync.Mutex
 	calls map[string]*InboundCall
+	// outbound maps our own Call-IDs to Dial legs (call_outbound.go); guarded by mu.
+	outbound map[string]*OutboundCall
 
 	active   atomic.Int64
 	draining atomic.Bool
@@ -103,13 +109,22 @@ func ParseListen(s string) (transport string, addr netip.AddrPort, err error) {
 // Listen binds every listener and starts serving on them in the background.
 // It returns once all sockets are bound, so a client may call at once.
 func (s *Server) Listen() error {
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent))
+	// The guard judges input before sipgo parses it (UDP) or handles it (TCP);
+	// sipgo's own lines about unparsable input go to its summary, not the log.
+	s.guard = newGuard(s.cfg.Guard, s.cfg.UserAgent, s.log.With("component", "sip-guard"))
+	quiet := slog.New(summarizingHandler{next: s.log.Handler(), summary: s.guard.summary}).With("component", "sipgo")
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent),
+		sipgo.WithUserAgentParser(s.guard.parser),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet),
+			// Late retransmissions and stray responses: nothing to act on.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				s.log.Debug("unmatched SIP response", "response", r.StartLine(), "source", r.Source())
+			})))
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
 	s.ua = ua
-	// sipgo logs every transport hiccup at info level; keep it to warnings.
-	quiet := s.log.With("component", "sipgo")
 	s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
@@ -155,12 +170,14 @@ func (s *Server) Listen() error {
 		}
 		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: s.client, ContactHDR: contact}
 	}
-	s.srv.OnInvite(s.onInvite)
-	s.srv.OnAck(s.onAck)
-	s.srv.OnBye(s.onBye)
-	s.srv.OnCancel(s.onCancel)
-	s.srv.OnOptions(s.onOptions)
-	s.srv.OnInfo(s.onInfo)
+	// Every handler runs behind the guard (guard.go); methods we do not serve get 405.
+	s.srv.OnInvite(s.guarded(s.onInvite))
+	s.srv.OnAck(s.guarded(s.onAck))
+	s.srv.OnBye(s.guarded(s.onBye))
+	s.srv.OnCancel(s.guarded(s.onCancel))
+	s.srv.OnOptions(s.guarded(s.onOptions))
+	s.srv.OnInfo(s.guarded(s.onInfo))
+	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()
 	}
@@ -175,7 +192,8 @@ func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPo
 			return addr, nil, fmt.Errorf("sip: listen udp %s: %w", addr, err)
 		}
 		s.closers = append(s.closers, pc.Close)
-		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(pc) }, nil
+		// sipgo reads through the guard, which judges each datagram first.
+		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(newGuardedPacketConn(pc, s.guard)) }, nil
 	default:
 		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
 		if err != nil {
@@ -284,6 +302,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 				c.handleReinvite(req, tx)
 				return
 			}
+			if s.outboundInDialog(req, tx) {
+				return
+			}
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 			return
 		}
@@ -312,7 +333,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Lock()
 	s.calls[c.dlg.ID] = c
 	s.mu.Unlock()
+	s.guard.callStarted(c.info.CallID) // its in-dialog requests are not rate-counted
 	defer func() {
+		s.guard.callEnded(c.info.CallID)
 		s.mu.Lock()
 		delete(s.calls, c.dlg.ID)
 		s.mu.Unlock()
@@ -323,13 +346,17 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if c := s.lookup(req); c != nil {
 		c.handleAck(req, tx)
+		return
 	}
+	s.outboundInDialog(req, tx)
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c := s.lookup(req)
 	if c == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		if !s.outboundInDialog(req, tx) {
+			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		}
 		return
 	}
 	c.handleBye(req, tx)
@@ -338,7 +365,9 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	c := s.lookup(req)
 	if c == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		if !s.outboundInDialog(req, tx) {
+			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		}
 		return
 	}
 	c.handleInfo(req, tx)

@@ -1,0 +1,488 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// DefaultRingTimeout applies when OutboundRequest.RingTimeout is zero.
+const DefaultRingTimeout = 30 * time.Second
+
+// cancelGrace is how long Dial waits, after sending CANCEL, for the 487 (or a
+// 200 that crossed the CANCEL) before it reports the outcome anyway; sipgo
+// finishes the transaction in the background.
+const cancelGrace = 2 * time.Second
+
+// OutboundRequest describes one outbound leg (Dial's B leg).
+type OutboundRequest struct {
+	// Target is the sip: URI to call; a ";transport=tcp" parameter sends the
+	// INVITE over TCP, else UDP. It goes out from our listening port.
+	Target string
+	// FromUser and FromDisplay are the caller ID: From is
+	// "FromDisplay" <sip:FromUser@our host>.
+	FromUser, FromDisplay string
+	// Username and Password answer a 401 or 407 digest challenge.
+	Username, Password string
+	// LocalRTP is the RTP address offered in the INVITE's SDP.
+	LocalRTP netip.AddrPort
+	// RingTimeout cancels the INVITE when no final response came in time;
+	// zero means DefaultRingTimeout.
+	RingTimeout time.Duration
+	// OnProgress is called (on a goroutine of Dial) for each 180/183 the
+	// callee sends. It must not block.
+	OnProgress func(Progress)
+}
+
+// Progress is a provisional response of the callee.
+type Progress struct {
+	Code   int
+	Reason string
+	// EarlyMedia is the negotiated remote media of a 18x with SDP (RFC 3261
+	// §13.2.1: an early answer to our offer); nil without SDP.
+	EarlyMedia *MediaDesc
+}
+
+// DialError is Dial's error for an INVITE that got no 2xx. It wraps
+// ErrBusy, ErrNoAnswer, ErrDeclined or ErrCanceled.
+type DialError struct {
+	Code   int // the final response's status code; 0 when none came (timeout, CANCEL, transport error)
+	Reason string
+	kind   error
+}
+
+func (e *DialError) Error() string {
+	if e.Code != 0 {
+		return fmt.Sprintf("%v: %d %s", e.kind, e.Code, e.Reason)
+	}
+	if e.Reason != "" {
+		return fmt.Sprintf("%v: %s", e.kind, e.Reason)
+	}
+	return e.kind.Error()
+}
+
+func (e *DialError) Unwrap() error { return e.kind }
+
+// dialFailure maps a final non-2xx status to its DialError: 486 and 600
+// busy; 408 and 480 no answer; every other 4xx-6xx declined.
+func dialFailure(code int, reason string) *DialError {
+	kind := ErrDeclined
+	switch code {
+	case 486, 600:
+		kind = ErrBusy
+	case 408, 480:
+		kind = ErrNoAnswer
+	case 487:
+		kind = ErrCanceled
+	}
+	return &DialError{Code: code, Reason: reason, kind: kind}
+}
+
+// OutboundCall is one INVITE dialog where pivotua is the UAC: an answered
+// Dial leg. Its methods are safe for concurrent use.
+type OutboundCall struct {
+	srv    *Server
+	dlg    *sipgo.DialogClientSession
+	callID string
+	ua     *sipgo.DialogUA
+
+	mu       sync.Mutex // guards the fields below
+	local    localSDP
+	media    MediaDesc
+	onMedia  func(MediaDesc)
+	reinvite chan *sip.Request // ACKs for our pending re-INVITE 200; nil when none pending
+	hungUp   bool
+}
+
+// Dial sends an INVITE with an SDP offer for r.LocalRTP and waits for the
+// answer. It returns the answered call (2xx, ACK sent), or a *DialError:
+// ErrBusy (486, 600), ErrNoAnswer (408, 480, or no answer within
+// RingTimeout, after which it sends CANCEL), ErrCanceled (ctx ended: CANCEL
+// sent), ErrDeclined (any other final status, a transport failure, or an
+// unusable SDP answer, in which case the call was answered and hung up).
+// Digest challenges (401, 407) are answered with r.Username/Password.
+func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, error) {
+	if s.client == nil {
+		return nil, errors.New("sip: Dial before Listen")
+	}
+	var target sip.Uri
+	if err := sip.ParseUri(strings.TrimSpace(r.Target), &target); err != nil {
+		return nil, &DialError{Reason: fmt.Sprintf("bad target %q: %v", r.Target, err), kind: ErrDeclined}
+	}
+	if target.Host == "" {
+		return nil, &DialError{Reason: fmt.Sprintf("bad target %q: no host", r.Target), kind: ErrDeclined}
+	}
+	transport := "udp"
+	if target.UriParams != nil {
+		if t, ok := target.UriParams.Get("transport"); ok && strings.EqualFold(t, "tcp") {
+			transport = "tcp"
+		}
+	}
+	ua := s.dialogUA[transport]
+	if ua == nil {
+		return nil, &DialError{Reason: "no " + transport + " listener for " + r.Target, kind: ErrDeclined}
+	}
+	ringTimeout := r.RingTimeout
+	if ringTimeout <= 0 {
+		ringTimeout = DefaultRingTimeout
+	}
+
+	oc := &OutboundCall{srv: s, callID: newCallID(), ua: ua}
+	oc.local.sessionID = randomSessionID()
+	oc.local.version = 1
+	oc.local.addr = r.LocalRTP
+	offer, err := oc.local.offer()
+	if err != nil {
+		return nil, err
+	}
+
+	req := sip.NewRequest(sip.INVITE, target)
+	req.SetTransport(strings.ToUpper(transport))
+	host := ua.ContactHDR.Address.Host
+	from := &sip.FromHeader{DisplayName: r.FromDisplay, Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}, Params: sip.NewParams()}
+	callIDHdr := sip.CallIDHeader(oc.callID)
+	cseq := &sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE}
+	maxFwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&callIDHdr)
+	req.AppendHeader(cseq)
+	req.AppendHeader(&maxFwd)
+	req.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
+	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+
+	// Registered before the INVITE leaves, so a fast BYE or re-INVITE finds us.
+	s.mu.Lock()
+	if s.outbound == nil {
+		s.outbound = map[string]*OutboundCall{}
+	}
+	s.outbound[oc.callID] = oc
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		delete(s.outbound, oc.callID)
+		s.mu.Unlock()
+	}
+
+	dlg, err := ua.WriteInvite(context.Background(), req)
+	if err != nil {
+		forget()
+		return nil, &DialError{Reason: "send INVITE: " + err.Error(), kind: ErrDeclined}
+	}
+	oc.dlg = dlg
+	context.AfterFunc(dlg.Context(), forget)
+
+	waitCtx, cancelWait := context.WithCancelCause(context.Background())
+	defer cancelWait(nil)
+	type answer struct {
+		md  MediaDesc
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		var md MediaDesc
+		var mdErr error
+		err := dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{
+			Username: r.Username,
+			Password: r.Password,
+			OnResponse: func(res *sip.Response) error {
+				switch {
+				case res.StatusCode == 180 || res.StatusCode == 183:
+					p := Progress{Code: res.StatusCode, Reason: res.Reason}
+					if off, err := parseRemoteSDP(res.Body()); err == nil {
+						if early, err := off.negotiate(); err == nil {
+							p.EarlyMedia = &early
+						}
+					}
+					if r.OnProgress != nil {
+						r.OnProgress(p)
+					}
+				case res.IsSuccess():
+					off, err := parseRemoteSDP(res.Body())
+					if err == nil {
+						md, err = off.negotiate()
+					}
+					mdErr = err
+				}
+				return nil
+			},
+		})
+		// A 2xx may cross our CANCEL (RFC 3261 §9.1): the dialog is then up and
+		// must be acknowledged and ended.
+		if err != nil && dlg.InviteResponse != nil && dlg.InviteResponse.IsSuccess() {
+			_ = dlg.Ack(context.Background())
+			bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = dlg.Bye(bctx)
+			cancel()
+		}
+		if err == nil {
+			if ackErr := dlg.Ack(context.Background()); ackErr != nil {
+				err = ackErr
+			} else if mdErr != nil {
+				bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = dlg.Bye(bctx)
+				cancel()
+				err = &DialError{Code: 200, Reason: "unusable SDP answer: " + mdErr.Error(), kind: ErrDeclined}
+			}
+		}
+		if err != nil {
+			_ = dlg.Close()
+		}
+		answered <- answer{md, err}
+	}()
+
+	ring := time.NewTimer(ringTimeout)
+	defer ring.Stop()
+	var stopped error // ErrNoAnswer or ErrCanceled once we sent CANCEL
+	select {
+	case a := <-answered:
+		return oc.finishDial(a.md, a.err, nil)
+	case <-ring.C:
+		stopped = ErrNoAnswer
+	case <-ctx.Done():
+		stopped = ErrCanceled
+	}
+	cancelWait(errors.New("dial stopped"))
+	grace := time.NewTimer(cancelGrace)
+	defer grace.Stop()
+	select {
+	case a := <-answered:
+		return oc.finishDial(a.md, a.err, stopped)
+	case <-grace.C:
+		return nil, &DialError{Reason: "CANCEL sent, no final response yet", kind: stopped}
+	}
+}
+
+// finishDial turns WaitAnswer's result into Dial's; stopped is set when we
+// sent CANCEL (ring timeout or ctx).
+func (oc *OutboundCall) finishDial(md MediaDesc, err error, stopped error) (*OutboundCall, error) {
+	if err == nil {
+		if stopped != nil { // answered just as we gave up: keep to our word
+			_ = oc.Hangup(context.Background())
+			return nil, &DialError{Reason: "answered after CANCEL", kind: stopped}
+		}
+		oc.mu.Lock()
+		oc.media = md
+		oc.mu.Unlock()
+		return oc, nil
+	}
+	var de *DialError
+	if errors.As(err, &de) {
+		return nil, de
+	}
+	var res *sipgo.ErrDialogResponse
+	if errors.As(err, &res) && res.Res != nil {
+		if stopped != nil && res.Res.StatusCode == 487 {
+			return nil, &DialError{Code: 487, Reason: res.Res.Reason, kind: stopped}
+		}
+		return nil, dialFailure(res.Res.StatusCode, res.Res.Reason)
+	}
+	if stopped != nil {
+		return nil, &DialError{Reason: err.Error(), kind: stopped}
+	}
+	if errors.Is(err, sip.ErrTransactionTimeout) {
+		return nil, &DialError{Code: 408, Reason: "no response (timer B)", kind: ErrNoAnswer}
+	}
+	return nil, &DialError{Reason: err.Error(), kind: ErrDeclined}
+}
+
+func newCallID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "@pivotua"
+}
+
+func randomSessionID() uint64 {
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return binary.BigEndian.Uint64(id[:]) >> 1
+}
+
+// CallID is the outbound dialog's own Call-ID (Twilio's DialCallSid).
+func (oc *OutboundCall) CallID() string { return oc.callID }
+
+// Media is the negotiated remote media (from the 2xx, or the latest re-INVITE).
+func (oc *OutboundCall) Media() MediaDesc {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	return oc.media
+}
+
+// Done is closed when the dialog ends: BYE either way.
+func (oc *OutboundCall) Done() <-chan struct{} { return oc.dlg.Context().Done() }
+
+// OnMediaChange registers fn to be called (on a sipgo goroutine) when a
+// re-INVITE from the callee changes the remote media.
+func (oc *OutboundCall) OnMediaChange(fn func(MediaDesc)) {
+	oc.mu.Lock()
+	oc.onMedia = fn
+	oc.mu.Unlock()
+}
+
+// Hangup sends BYE (once) and waits for its answer, at most until ctx ends.
+func (oc *OutboundCall) Hangup(ctx context.Context) error {
+	oc.mu.Lock()
+	if oc.hungUp {
+		oc.mu.Unlock()
+		return nil
+	}
+	oc.hungUp = true
+	oc.mu.Unlock()
+	select {
+	case <-oc.Done():
+		return nil
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, 32*time.Second)
+	defer cancel()
+	err := oc.dlg.Bye(ctx)
+	_ = oc.dlg.Close()
+	return err
+}
+
+// lookupOutbound finds the outbound dialog an in-dialog request belongs to:
+// our Call-IDs are ours alone.
+func (s *Server) lookupOutbound(req *sip.Request) *OutboundCall {
+	id := callID(req)
+	if id == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outbound[id]
+}
+
+// outboundInDialog handles an in-dialog request (BYE, re-INVITE, ACK, INFO)
+// for one of our outbound legs; false when it belongs to none.
+func (s *Server) outboundInDialog(req *sip.Request, tx sip.ServerTransaction) bool {
+	oc := s.lookupOutbound(req)
+	if oc == nil || oc.dlg == nil {
+		return false
+	}
+	switch req.Method {
+	case sip.BYE:
+		if err := oc.dlg.ReadBye(req, tx); err != nil {
+			s.respond(req, tx, 500, "Server Internal Error")
+		}
+	case sip.INVITE:
+		oc.handleReinvite(req, tx)
+	case sip.ACK:
+		oc.mu.Lock()
+		if oc.reinvite != nil {
+			select {
+			case oc.reinvite <- req:
+			default:
+			}
+		}
+		oc.mu.Unlock()
+	default:
+		s.respond(req, tx, 200, "OK")
+	}
+	return true
+}
+
+// handleReinvite answers the callee's re-INVITE like the inbound side does:
+// the offer's direction is complemented (RFC 3264 §6.1).
+func (oc *OutboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	if err := oc.dlg.ReadRequest(req, tx); err != nil {
+		oc.srv.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	oc.mu.Lock()
+	var md MediaDesc
+	var body []byte
+	var err error
+	if len(req.Body()) > 0 {
+		var off remoteOffer
+		if off, err = parseRemoteSDP(req.Body()); err == nil {
+			md, err = off.negotiate()
+		}
+		if err != nil {
+			oc.mu.Unlock()
+			oc.srv.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 pivotua "`+err.Error()+`"`))
+			return
+		}
+		oc.local.version++
+		body, err = oc.local.answer(md)
+	} else {
+		oc.local.version++
+		body, err = oc.local.offer()
+	}
+	if err != nil {
+		oc.mu.Unlock()
+		oc.srv.respond(req, tx, 500, "Server Internal Error")
+		return
+	}
+	acks := make(chan *sip.Request, 1)
+	oc.reinvite = acks
+	oc.mu.Unlock()
+
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(sip.HeaderClone(&oc.ua.ContactHDR))
+	ack := respond2xxUntilAck(tx, res, acks, oc.Done())
+
+	oc.mu.Lock()
+	oc.reinvite = nil
+	if len(req.Body()) == 0 {
+		if ack == nil {
+			oc.mu.Unlock()
+			return
+		}
+		var off remoteOffer
+		if off, err = parseRemoteSDP(ack.Body()); err == nil {
+			md, err = off.negotiate()
+		}
+		if err != nil {
+			oc.mu.Unlock()
+			return
+		}
+	}
+	oc.media = md
+	fn := oc.onMedia
+	oc.mu.Unlock()
+	if fn != nil {
+		fn(md)
+	}
+}
+
+// respond2xxUntilAck sends a 2xx and retransmits it with T1 doubling to T2
+// until its ACK arrives (RFC 3261 §13.3.1.4), for at most 64*T1.
+func respond2xxUntilAck(tx sip.ServerTransaction, res *sip.Response, acks <-chan *sip.Request, done <-chan struct{}) *sip.Request {
+	if err := tx.Respond(res); err != nil {
+		return nil
+	}
+	interval := sip.T1
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	deadline := time.After(64 * sip.T1)
+	for {
+		select {
+		case ack := <-acks:
+			return ack
+		case <-timer.C:
+			if strings.EqualFold(res.Transport(), "udp") || res.Transport() == "" {
+				_ = tx.Respond(res)
+			}
+			interval = min(2*interval, sip.T2)
+			timer.Reset(interval)
+		case <-deadline:
+			return nil
+		case <-done:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,345 @@
+package sip
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Guard defaults.
+const (
+	// DefaultMaxMessageBytes caps one SIP message (a UDP datagram can carry no
+	// more). On UDP sipgo's read buffer (sip.TransportBufferReadSize, 32 KiB)
+	// is the effective cap when it is smaller.
+	DefaultMaxMessageBytes = 65535
+	// DefaultMaxHeaders caps the header fields of one message.
+	DefaultMaxHeaders = 256
+)
+
+// GuardConfig is what the guard in front of sipgo enforces on every request.
+type GuardConfig struct {
+	MaxMessageBytes int // 0: DefaultMaxMessageBytes
+	MaxHeaders      int // 0: DefaultMaxHeaders
+	RateLimit       RateLimit
+}
+
+// scannerUserAgents are the User-Agent substrings of SIP scanners, whose
+// requests are dropped without an answer (noise reduction, not security).
+var scannerUserAgents = []string{
+	"friendly-scanner", "sipvicious", "sipcli", "vaxsipuseragent", "iwar", "sip-scan", "sundayddr", "nmap nse",
+}
+
+func isScanner(userAgent string) bool {
+	ua := strings.ToLower(userAgent)
+	for _, s := range scannerUserAgents {
+		if strings.Contains(ua, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// guard judges requests before sipgo and pivotua see them: on UDP it reads
+// each datagram first (guardedPacketConn), on TCP it runs as handler middleware
+// on what sipgo parsed. It answers a fault statelessly with 4xx/5xx and a
+// Warning naming it, or drops what cannot or should not be answered.
+type guard struct {
+	cfg       GuardConfig
+	userAgent string
+	limiter   *rateLimiter
+	summary   *inputSummary
+	parser    *sip.Parser // sipgo's, to refuse here what it would drop with an ERROR line
+
+	mu   sync.Mutex     // guards live
+	live map[string]int // Call-IDs of live inbound calls: their requests are not rate-counted
+}
+
+func newGuard(cfg GuardConfig, userAgent string, log *slog.Logger) *guard {
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxHeaders <= 0 {
+		cfg.MaxHeaders = DefaultMaxHeaders
+	}
+	p := sip.NewParser()
+	p.MaxMessageLength = cfg.MaxMessageBytes
+	return &guard{
+		cfg: cfg, userAgent: userAgent, limiter: newRateLimiter(cfg.RateLimit),
+		summary: newInputSummary(log), parser: p, live: map[string]int{},
+	}
+}
+
+func (g *guard) callStarted(callID string) {
+	g.mu.Lock()
+	g.live[callID]++
+	g.mu.Unlock()
+}
+
+func (g *guard) callEnded(callID string) {
+	g.mu.Lock()
+	if g.live[callID]--; g.live[callID] <= 0 {
+		delete(g.live, callID)
+	}
+	g.mu.Unlock()
+}
+
+// counted reports whether a request counts against its source's rate limit:
+// out-of-dialog requests do; ACK, BYE and requests of a live call do not.
+func (g *guard) counted(method, callID string) bool {
+	if method == "ACK" || method == "BYE" {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.live[callID] == 0
+}
+
+// admit applies the scanner filter and the rate limit; false means drop silently.
+func (g *guard) admit(src netip.Addr, srcText, method, callID, userAgent string, msg []byte) bool {
+	if isScanner(userAgent) {
+		g.summary.note("scanner", srcText, userAgent, msg)
+		return false
+	}
+	if !g.counted(method, callID) {
+		return true
+	}
+	ok, blockedNow := g.limiter.allow(src)
+	if blockedNow {
+		g.summary.log.Warn("SIP source blocked by rate_limit", "source", src.String(),
+			"requests", g.cfg.RateLimit.Requests, "window", g.cfg.RateLimit.Window, "block", g.cfg.RateLimit.Block)
+	}
+	if !ok {
+		g.summary.note("rate-limited", srcText, "", msg)
+	}
+	return ok
+}
+
+// inspectDatagram judges one UDP datagram from src. It returns the bytes to
+// hand to sipgo (nil: none) and a stateless response to send back (nil: none)
+// with its destination.
+func (g *guard) inspectDatagram(data []byte, src netip.AddrPort, limit int) (pass, reply []byte, replyTo netip.AddrPort) {
+	pass, reply, h := g.judgeDatagram(data, src, limit)
+	if reply != nil {
+		replyTo = responseAddr(h, src)
+	}
+	return pass, reply, replyTo
+}
+
+// responseAddr is where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4):
+// the source address, and the port of the top Via's sent-by (5060 when it
+// has none) unless the Via asks for rport.
+func responseAddr(h *sipHead, src netip.AddrPort) netip.AddrPort {
+	hop := splitOutsideQuotes(h.first("via"), ',')[0]
+	parts := splitOutsideQuotes(hop, ';')
+	for _, p := range parts[1:] {
+		if strings.EqualFold(strings.TrimSpace(p), "rport") {
+			return src
+		}
+	}
+	// sent-by follows "SIP/2.0/UDP" (LWS allowed around the slashes).
+	f := strings.Fields(strings.ReplaceAll(parts[0], "/", " / "))
+	if len(f) == 0 {
+		return src
+	}
+	sentBy := f[len(f)-1]
+	port := uint16(5060)
+	if i := strings.LastIndexByte(sentBy, ':'); i >= 0 && !strings.HasSuffix(sentBy, "]") {
+		if p, err := strconv.ParseUint(sentBy[i+1:], 10, 16); err == nil && p > 0 {
+			port = uint16(p)
+		}
+	}
+	return netip.AddrPortFrom(src.Addr(), port)
+}
+
+func (g *guard) judgeDatagram(data []byte, src netip.AddrPort, limit int) (pass, reply []byte, h *sipHead) {
+	srcText := src.String()
+	if len(data) > limit {
+		g.summary.note("oversize", srcText, fmt.Sprintf("%d bytes over the %d-byte cap", len(data), limit), data)
+		return nil, nil, nil
+	}
+	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
+		return data, nil, nil // RFC 5626 keep-alive: sipgo answers it
+	}
+	if bytes.HasPrefix(data, []byte("SIP/")) {
+		if !validStatusLine(data) {
+			g.summary.note("bad-response", srcText, "malformed Status-Line", data)
+			return nil, nil, nil
+		}
+		if _, err := g.parser.ParseSIP(data); err != nil {
+			g.summary.note("bad-response", srcText, err.Error(), data)
+			return nil, nil, nil
+		}
+		return data, nil, nil
+	}
+	h, err := scanRequest(data, g.cfg.MaxHeaders)
+	if err != nil {
+		g.summary.note("malformed", srcText, err.Error(), data)
+		return nil, nil, nil
+	}
+	if !g.admit(src.Addr().Unmap(), srcText, h.method, h.first("call-id"), h.first("user-agent"), data) {
+		return nil, nil, nil
+	}
+	if !answerable(h) {
+		g.summary.note("unanswerable", srcText, "no Via or CSeq to answer with", data)
+		return nil, nil, nil
+	}
+	if f := checkRequest(h); f != nil {
+		return nil, g.refuse(h, f, srcText, data), h
+	}
+	// RFC 3261 §18.3: octets past Content-Length are discarded (RFC 4475 §3.1.1.8).
+	contentLength := -1
+	if cl := h.get("content-length"); len(cl) == 1 {
+		contentLength, _ = strconv.Atoi(cl[0])
+	}
+	data = h.canonical(contentLength)
+	if _, err := g.parser.ParseSIP(data); err != nil {
+		return nil, g.refuse(h, badRequest("unparsable: %v", err), srcText, data), h
+	}
+	return data, nil, h
+}
+
+// refuse logs a refused request and builds its stateless answer (none for ACK).
+func (g *guard) refuse(h *sipHead, f *fault, src string, data []byte) []byte {
+	g.summary.note("refused-"+strconv.Itoa(f.code), src, f.warning, data)
+	if h.method == "ACK" {
+		return nil // RFC 3261 §17.2.3: ACK is never answered
+	}
+	return statelessResponse(h, f, g.userAgent)
+}
+
+// answerable: a client matches a response by its top Via branch and CSeq
+// (RFC 3261 §17.1.3), so without both no answer would reach a transaction.
+func answerable(h *sipHead) bool {
+	return len(h.get("via")) > 0 && len(h.get("cseq")) > 0 && !strings.ContainsAny(strings.Join(h.get("via"), "")+h.first("cseq"), "\r\n")
+}
+
+func validStatusLine(data []byte) bool {
+	line := firstLine(data)
+	parts := strings.SplitN(line, " ", 3)
+	if len(parts) < 2 || !strings.EqualFold(parts[0], "SIP/2.0") || len(parts[1]) != 3 || !isDigits(parts[1]) {
+		return false
+	}
+	return parts[1][0] >= '1' && parts[1][0] <= '6'
+}
+
+// statelessResponse builds a response to h from its own Via, From, To,
+// Call-ID and CSeq (RFC 3261 §8.2.6.2), with a Warning naming the fault.
+func statelessResponse(h *sipHead, f *fault, server string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", f.code, f.reason)
+	for _, v := range h.get("via") {
+		b.WriteString("Via: " + v + "\r\n")
+	}
+	if v := h.first("from"); v != "" {
+		b.WriteString("From: " + v + "\r\n")
+	}
+	if v := h.first("to"); v != "" {
+		if !strings.Contains(strings.ToLower(v), "tag=") {
+			var tag [6]byte
+			_, _ = rand.Read(tag[:])
+			v += ";tag=" + hex.EncodeToString(tag[:])
+		}
+		b.WriteString("To: " + v + "\r\n")
+	}
+	if v := h.first("call-id"); v != "" {
+		b.WriteString("Call-ID: " + v + "\r\n")
+	}
+	b.WriteString("CSeq: " + h.first("cseq") + "\r\n")
+	b.WriteString("Warning: " + warningValue(f.warning) + "\r\n")
+	for _, e := range f.extra {
+		b.WriteString(e + "\r\n")
+	}
+	b.WriteString("Server: " + server + "\r\nContent-Length: 0\r\n\r\n")
+	return b.Bytes()
+}
+
+// warningValue is an RFC 3261 §20.43 Warning: 399 (miscellaneous) with the
+// text as a quoted string.
+func warningValue(text string) string {
+	text = strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' {
+			return '\''
+		}
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, text)
+	if len(text) > 200 {
+		text = text[:200]
+	}
+	return `399 pivotua "` + strings.ToValidUTF8(text, "?") + `"`
+}
+
+// headOf reads what sipgo parsed back into a sipHead, for the TCP path.
+func headOf(req *sip.Request) *sipHead {
+	h := &sipHead{method: string(req.Method), uri: req.Recipient.String(), version: req.SipVersion}
+	for _, hd := range req.Headers() {
+		name := strings.ToLower(hd.Name())
+		if long, ok := compactHeaders[name]; ok {
+			name = long
+		}
+		h.fields = append(h.fields, headerField{name: name, value: hd.Value()})
+	}
+	return h
+}
+
+// inspectParsed judges a request sipgo parsed from a stream (TCP): the same
+// rules as for datagrams, minus framing, which sipgo's stream parser owns.
+func (g *guard) inspectParsed(req *sip.Request) (f *fault, drop bool) {
+	src, _ := sourceAddr(req)
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	if !g.admit(src, req.Source(), string(req.Method), callID(req), ua, nil) {
+		return nil, true
+	}
+	h := headOf(req)
+	if f = checkRequest(h); f != nil {
+		g.summary.note("refused-"+strconv.Itoa(f.code), req.Source(), f.warning, []byte(req.StartLine()))
+		return f, req.IsAck()
+	}
+	return nil, false
+}
+
+// guarded wraps a request handler with the guard. UDP requests were judged
+// as datagrams before sipgo parsed them; the rest are judged here.
+func (s *Server) guarded(next sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if !strings.EqualFold(req.Transport(), "udp") {
+			f, drop := s.guard.inspectParsed(req)
+			if drop {
+				return
+			}
+			if f != nil {
+				hdrs := []sip.Header{sip.NewHeader("Warning", warningValue(f.warning))}
+				for _, e := range f.extra {
+					name, value, _ := strings.Cut(e, ":")
+					hdrs = append(hdrs, sip.NewHeader(name, strings.TrimSpace(value)))
+				}
+				s.respond(req, tx, f.code, f.reason, hdrs...)
+				return
+			}
+		}
+		next(req, tx)
+	}
+}
+
+// onUnsupported answers methods pivotua does not serve (REGISTER, MESSAGE,
+// unknown ones) with 405 and Allow, without sipgo's warning per request.
+func (s *Server) onUnsupported(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	s.respond(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+}

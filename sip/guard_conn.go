@@ -1,0 +1,40 @@
+package sip
+
+import (
+	"net"
+)
+
+// guardedPacketConn is the UDP socket as sipgo sees it: every datagram is
+// judged by the guard before sipgo parses it, and refusals are answered from
+// here, so hostile input costs one read and, at most, one small write.
+type guardedPacketConn struct {
+	net.PacketConn
+	guard *guard
+	buf   []byte // read buffer; used only by sipgo's single reader goroutine
+}
+
+func newGuardedPacketConn(pc net.PacketConn, g *guard) *guardedPacketConn {
+	return &guardedPacketConn{PacketConn: pc, guard: g, buf: make([]byte, 65536)}
+}
+
+// ReadFrom returns the next datagram the guard lets through.
+func (c *guardedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	limit := min(c.guard.cfg.MaxMessageBytes, len(b))
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(c.buf)
+		if err != nil {
+			return n, addr, err
+		}
+		ua, ok := addr.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		pass, reply, to := c.guard.inspectDatagram(c.buf[:n], ua.AddrPort(), limit)
+		if reply != nil {
+			_, _ = c.PacketConn.WriteTo(reply, net.UDPAddrFromAddrPort(to))
+		}
+		if pass != nil {
+			return copy(b, pass), addr, nil
+		}
+	}
+}
