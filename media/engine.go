@@ -42,8 +42,9 @@ type Engine struct {
 	clock   *sendClock
 	origin  time.Time // monotonic base of every engine-relative time (nanos since origin)
 
-	mu       sync.Mutex // guards sessions and closed; never held across a syscall
+	mu       sync.Mutex // guards sessions, closed and ended; never held across a syscall
 	sessions map[*Session]struct{}
+	ended    Totals // what closed sessions sent and received (see Totals)
 	closed   bool
 }
 
@@ -132,8 +133,10 @@ func (e *Engine) Open() (*Session, error) {
 
 // forget drops a closed session from the registry.
 func (e *Engine) forget(s *Session) {
+	st := s.Stats() // final: the clock and the reader are done with s
 	e.mu.Lock()
 	delete(e.sessions, s)
+	e.ended.add(st)
 	e.mu.Unlock()
 }
 

@@ -67,6 +67,8 @@ type Session struct {
 	onDigit      atomic.Pointer[func(Digit)] // OnDigit; called by the reader
 	dtmf         atomic.Pointer[dtmfSend]    // set by SendDigits, cleared by the clock when done (or SendDigits on session end)
 	recording    atomic.Pointer[Recording]   // set by StartRecording, cleared by Stop; fed by the reader
+	feed         atomic.Pointer[bridgeFeed]  // set by NewBridge, cleared by Bridge.Stop: the clock sends what it holds
+	relay        atomic.Pointer[bridgeFeed]  // set by NewBridge, cleared by Bridge.Stop: the reader hands it what arrives
 	finished     atomic.Bool                 // set just before done closes; the clock stops serving the session
 	endedAt      atomic.Int64                // engine nanos when done closed, 0 before; set by finish, read by Recording.Stop
 

@@ -85,6 +85,9 @@ func (s *Session) receivePacket(data []byte, from netip.AddrPort) bool {
 	if fn := s.receiver.Load(); fn != nil {
 		(*fn)(h, payload)
 	}
+	if f := s.relay.Load(); f != nil {
+		f.push(h, payload)
+	}
 	return true
 }
 

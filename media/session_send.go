@@ -25,6 +25,8 @@ type txState struct {
 
 	event         [telephoneEventSize]byte // payload of the event packet being sent
 	dtmfFinishing *dtmfSend                // its last packet is in buf; completed after the write
+
+	feed *bridgeFeed // last bridge feed seen; a new one sets the marker
 }
 
 // sendTick is one frame time of a session: called by the clock goroutine
@@ -65,7 +67,15 @@ func (s *Session) buildFrame() (pkt []byte, dst netip.AddrPort, ok bool) {
 			pt, ts = cfg.eventPayloadType, job.eventTS
 		}
 	}
-	if !isEvent {
+	f := s.feed.Load()
+	if f != tx.feed { // bridged or unbridged: a new talk spurt
+		tx.feed = f
+		tx.marker = true
+	}
+	if !isEvent && f != nil {
+		// Bridged: the other leg's audio and events replace prompts (bridge.go).
+		payload, pt, ts, marker, isEvent = f.next(tx, cfg)
+	} else if !isEvent {
 		payload = cfg.silence[:]
 		if pb := s.play.Load(); pb != nil && !pb.stop.Load() {
 			if pb != tx.play {

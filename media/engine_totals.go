@@ -1,0 +1,30 @@
+package media
+
+// Totals counts RTP over the engine's life, for metrics: sessions that have
+// closed plus the live ones, summed when asked rather than on the packet path.
+type Totals struct {
+	PacketsSent, PacketsReceived, PacketsLost uint64
+	Sessions                                  int // live sessions
+}
+
+func (t *Totals) add(st Stats) {
+	t.PacketsSent += st.PacketsSent
+	t.PacketsReceived += st.PacketsReceived
+	t.PacketsLost += st.PacketsLost
+}
+
+// Totals reports the engine-wide counts.
+func (e *Engine) Totals() Totals {
+	e.mu.Lock()
+	t := e.ended
+	live := make([]*Session, 0, len(e.sessions))
+	for s := range e.sessions {
+		live = append(live, s)
+	}
+	e.mu.Unlock()
+	for _, s := range live {
+		t.add(s.Stats())
+	}
+	t.Sessions = len(live)
+	return t
+}
