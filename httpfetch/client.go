@@ -109,10 +109,8 @@ func WithHTTPClient(hc *http.Client) Option {
 // NewClient returns a Client with a connection pool sized for many calls
 // hitting the same webhook host.
 func NewClient(opts ...Option) *Client {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 64
 	c := &Client{
-		http:             &http.Client{Transport: transport},
+		http:             &http.Client{Transport: NewGuardedTransport(nil)},
 		userAgent:        DefaultUserAgent,
 		maxDocumentBytes: DefaultMaxDocumentBytes,
 		maxMediaBytes:    DefaultMaxMediaBytes,

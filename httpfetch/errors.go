@@ -36,3 +36,7 @@ var ErrUploaderClosed = errors.New("httpfetch: uploader closed")
 
 // ErrUploaderStarted means Start was called twice.
 var ErrUploaderStarted = errors.New("httpfetch: uploader already started")
+
+// ErrDenied means the destination's resolved address is in the deny-list
+// (fetch.deny_cidrs); it is wrapped in ErrConnect.
+var ErrDenied = errors.New("httpfetch: destination address denied")
