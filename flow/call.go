@@ -38,6 +38,11 @@ type Deps struct {
 
 	Recordings string   // folder recordings are written to before any upload
 	Uploads    Uploader // delivers finished recordings; nil keeps them local only
+	// RecordingLinks serves <Record> recordings on the HTTP listener; nil reports them as file:// URLs.
+	RecordingLinks RecordingLinker
+	Observer       Observer // metrics; nil counts nothing
+
+	Dial DialDeps // outbound legs for Dial, resources and sip_uri (dial.go)
 }
 
 const (
@@ -67,8 +72,10 @@ type Call struct {
 	variables   map[string]string // TwiML <Set> variables
 	iteration   int               // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
 	typeAhead   []byte            // keys pressed and not collected yet (see dtmf.go)
-	recording   recordingResult   // the last record_caller's result, sent with the next request
+	recording   recordingResult   // the last recording's result, sent with the next request
+	recordings  int               // recordings made so far (names later uploads apart)
 	documentURL string            // URL of the document being run; base for relative TwiML URLs
+	dial        dialResult        // the last Dial's result, sent with the next request
 }
 
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ type fakeChannel struct {
 	done     chan struct{}
 	once     sync.Once
 	keys     chan byte // what the caller presses (see press)
+	voice    []int16   // what the caller says into a recording (see StartRecording)
 }
 
 var _ Channel = (*fakeChannel)(nil)
@@ -59,25 +61,69 @@ func (f *fakeChannel) SendDigits(ctx context.Context, digits string, toneDuratio
 	return nil
 }
 
-// StartRecording "records" a 440 Hz tone for as long as the recording runs.
+// StartRecording "records" the caller in real time, 20 ms at a time: f.voice from the start of the
+// recording, then silence; with no voice, a 440 Hz tone for as long as the recording runs.
 func (f *fakeChannel) StartRecording(w io.Writer) (Recording, error) {
 	f.record("record")
-	return &fakeRecording{w: w, start: time.Now()}, nil
+	f.mu.Lock()
+	voice := f.voice
+	f.mu.Unlock()
+	r := &fakeRecording{w: w, start: time.Now(), voice: voice, stop: make(chan struct{}), done: make(chan struct{})}
+	go r.run()
+	return r, nil
 }
 
 type fakeRecording struct {
 	w     io.Writer
 	start time.Time
+	voice []int16 // nil: a tone throughout
+
+	stop, done chan struct{}
+	once       sync.Once
+	written    int64 // by run, read after done
+	err        error
+}
+
+// run writes what the caller "said" up to the wall clock every 20 ms, and the tail at Stop.
+func (r *fakeRecording) run() {
+	defer close(r.done)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			r.writeUpTo(time.Since(r.start))
+		case <-r.stop:
+			r.writeUpTo(time.Since(r.start))
+			return
+		}
+	}
+}
+
+func (r *fakeRecording) writeUpTo(d time.Duration) {
+	end := int64(d * codec.SampleRate / time.Second)
+	if end <= r.written || r.err != nil {
+		return
+	}
+	buf := make([]byte, 2*(end-r.written))
+	for i := r.written; i < end; i++ {
+		var v int16
+		switch {
+		case r.voice == nil:
+			v = int16(0.5 * 32767 * math.Sin(2*math.Pi*440*float64(i)/codec.SampleRate))
+		case i < int64(len(r.voice)):
+			v = r.voice[i]
+		}
+		binary.LittleEndian.PutUint16(buf[2*(i-r.written):], uint16(v))
+	}
+	_, r.err = r.w.Write(buf)
+	r.written = end
 }
 
 func (r *fakeRecording) Stop() (int64, error) {
-	pcm := codec.Tone(440, time.Since(r.start), 0.5)
-	buf := make([]byte, 2*len(pcm))
-	for i, v := range pcm {
-		binary.LittleEndian.PutUint16(buf[2*i:], uint16(v))
-	}
-	_, err := r.w.Write(buf)
-	return int64(len(pcm)), err
+	r.once.Do(func() { close(r.stop) })
+	<-r.done
+	return r.written, r.err
 }
 
 func (f *fakeChannel) record(event string) {

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/pivotua/pivotua/codec"
 )
@@ -67,5 +68,25 @@ func (c *Call) playOnce(ctx context.Context, p *codec.Prompt, terminators string
 				return true, nil
 			}
 		}
+	}
+}
+
+// waitForKey lets d pass unless the caller presses a key first (it joins the type-ahead). ok is false
+// when the call ended.
+func (c *Call) waitForKey(ctx context.Context, d time.Duration) (pressed, ok bool) {
+	if d <= 0 {
+		return false, ctx.Err() == nil
+	}
+	c.activity++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false, true
+	case k := <-c.ch.Digits():
+		c.pressed(k)
+		return true, true
+	case <-ctx.Done():
+		return false, false
 	}
 }

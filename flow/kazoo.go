@@ -42,8 +42,10 @@ func kazooModule(name string) (parse func(*dataReader) kazooAction, known bool) 
 		return parseRecordCaller, true
 	case "send_dtmf":
 		return parseSendDTMF, true
-	case "resources", "sip_uri":
-		return nil, true
+	case "resources":
+		return parseResources, true
+	case "sip_uri":
+		return parseSIPURI, true
 	}
 	return nil, false
 }

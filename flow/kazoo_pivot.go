@@ -56,10 +56,15 @@ func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 	target, method := a.voiceURL, a.method
 	c.iteration = 0
 	idle := 0
+	final := false // the caller hung up: the request is still made (Twilio does), its document not run
 	for {
 		c.iteration++
-		doc, err := c.fetchPivotDocument(ctx, a, target, method)
-		if ctx.Err() != nil || c.ended() {
+		fctx := ctx
+		if final {
+			fctx = context.WithoutCancel(ctx)
+		}
+		doc, err := c.fetchPivotDocument(fctx, a, target, method)
+		if final || ctx.Err() != nil || c.ended() {
 			return stopFlow()
 		}
 		if err != nil {
@@ -80,7 +85,7 @@ func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 		} else {
 			idle = 0
 		}
-		target, method = out.redirect, out.method
+		target, method, final = out.redirect, out.method, out.final
 	}
 }
 
@@ -101,8 +106,12 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 	req := c.pivotRequest(a, target, method)
 	start := time.Now()
 	resp, err := c.fetchWithRing(ctx, req)
+	if c.deps.Observer != nil {
+		c.deps.Observer.PivotRequest(pivotStatus(resp, err), time.Since(start))
+	}
 	clear(c.digits)                 // Kazoo erases collected digits once a request has been sent
 	c.recording = recordingResult{} // and a recording is reported once
+	c.dial = dialResult{}           // and so is a Dial's result
 	ex := c.exchange(req, resp, time.Since(start))
 	if err == nil && resp == nil {
 		err = ErrEmptyDocument
@@ -128,7 +137,10 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 
 func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.PivotRequest {
 	status := "ringing"
-	if c.answered {
+	switch {
+	case c.ended():
+		status = "completed"
+	case c.answered:
 		status = "in-progress"
 	}
 	recURL, recDuration := c.recording.params()
@@ -157,6 +169,9 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			Digits:                nilIfEmpty(c.digits),
 			RecordingURL:          recURL,
 			RecordingDuration:     recDuration,
+			DialCallStatus:        c.dial.status,
+			DialCallSid:           c.dial.sid,
+			DialCallDuration:      c.dial.durationParam(),
 			Variables:             nilIfEmpty(c.variables),
 		},
 	}

@@ -84,7 +84,7 @@ func TestPivotFailsOverToUnderscoreChild(t *testing.T) {
 			io.WriteString(w, `<Response><Say>hi</Response>`)
 		}},
 		{name: "invalid TwiML", kind: ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
-			io.WriteString(w, `<Response><Say>hi</Say><Gather/></Response>`)
+			io.WriteString(w, `<Response><Say>hi</Say><Gather input="speech"/></Response>`)
 		}},
 	}
 	for _, tt := range tests {

@@ -2,8 +2,6 @@ package flow
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,45 +65,19 @@ func (a *recordCallerAction) run(ctx context.Context, c *Call, _ *Node) kazooOut
 
 // record makes the recording and hands it to the uploader; hungUp reports that the call ended during it.
 func (a *recordCallerAction) record(ctx context.Context, c *Call) (res recordingResult, hungUp bool, err error) {
-	dir := filepath.Join(c.deps.Recordings, c.accountID)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return res, false, fmt.Errorf("recordings folder: %w", err)
-	}
-	base := fmt.Sprintf("%s-%d", fileSafe(c.info.CallID), time.Now().UnixNano())
-	wavPath := filepath.Join(dir, base+".wav")
-	w, err := codec.CreateWAV(wavPath, codec.SampleRate)
+	rec, hungUp, err := c.recordCaller(ctx, recordingJob{stopOnKey: func(byte) bool { return true }, limit: a.timeLimit})
 	if err != nil {
-		return res, false, err
+		return res, hungUp, err
 	}
-	rec, err := c.ch.StartRecording(w)
-	if err != nil {
-		w.Close()
-		return res, false, err
-	}
-	limit := time.NewTimer(a.timeLimit)
-	defer limit.Stop()
-	reason := "time limit"
-	select {
-	case k := <-c.ch.Digits():
-		reason = "key " + string(k) // the key ends the recording and is not collected
-	case <-limit.C:
-	case <-ctx.Done():
-		reason, hungUp = "hangup", true
-	}
-	samples, stopErr := rec.Stop() // returns once the tail is written
-	if err := w.Close(); err != nil || stopErr != nil {
-		return res, hungUp, fmt.Errorf("finish %s: stop %v, close %v", wavPath, stopErr, err)
-	}
-	res.duration = int((samples + codec.SampleRate/2) / codec.SampleRate)
-	c.log.Info("recording stopped", "reason", reason, "seconds", res.duration, "file", wavPath)
+	res.duration = rec.seconds()
 
 	// The call may be gone: finishing the file must not depend on it.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
-	file, ext, contentType := wavPath, "wav", "audio/wav"
+	file, ext, contentType := rec.path(), "wav", "audio/wav"
 	if a.format == "mp3" {
-		mp3Path := filepath.Join(dir, base+".mp3")
-		if err := codec.EncodeMP3File(fctx, wavPath, mp3Path); err != nil {
+		mp3Path := filepath.Join(rec.dir, rec.base+".mp3")
+		if err := codec.EncodeMP3File(fctx, rec.path(), mp3Path); err != nil {
 			// Deliver the WAV rather than nothing.
 			c.log.Error("mp3 encoding failed, uploading the wav instead", "err", err)
 		} else {
@@ -116,19 +88,8 @@ func (a *recordCallerAction) record(ctx context.Context, c *Call) (res recording
 		res.url = "file://" + file
 		return res, hungUp, nil
 	}
-	target, err := httpfetch.RecordingUploadURL(a.url, c.info.CallID, ext)
-	if err != nil {
-		return res, hungUp, err
-	}
-	err = c.deps.Uploads.Enqueue(httpfetch.Upload{
-		ID: base, File: file, URL: target, Method: a.method, ContentType: contentType,
-		CallID: c.info.CallID, AccountID: c.accountID,
-	})
-	if err != nil {
-		return res, hungUp, fmt.Errorf("queue upload of %s: %w", file, err)
-	}
-	res.url = target
-	return res, hungUp, nil
+	res.url, err = c.enqueueUpload(a.url, rec.base, file, ext, contentType, a.method)
+	return res, hungUp, err
 }
 
 // fileSafe keeps a call-id usable as a file name.

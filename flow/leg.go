@@ -23,6 +23,7 @@ type inboundLeg struct {
 	sip       *sip.InboundCall
 	media     *media.Session // opened with the leg so the port drains from the start
 	advertise netip.Addr     // the address put in our SDP
+	obs       Observer       // nil counts nothing
 	log       *slog.Logger
 
 	answerOnce sync.Once
@@ -43,7 +44,7 @@ var _ Channel = (*inboundLeg)(nil)
 // the interpreter reads for long, so a full buffer means nobody is listening and the key is dropped.
 const digitBuffer = 64
 
-func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.Addr, log *slog.Logger) (*inboundLeg, error) {
+func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.Addr, obs Observer, log *slog.Logger) (*inboundLeg, error) {
 	sess, err := engine.Open()
 	if err != nil {
 		return nil, fmt.Errorf("open media session: %w", err)
@@ -51,7 +52,7 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 	if !advertise.IsValid() || advertise.IsUnspecified() {
 		advertise = sess.LocalAddr().Addr()
 	}
-	l := &inboundLeg{sip: call, media: sess, advertise: advertise, log: log, digits: make(chan byte, digitBuffer)}
+	l := &inboundLeg{sip: call, media: sess, advertise: advertise, obs: obs, log: log, digits: make(chan byte, digitBuffer)}
 	l.ctx, l.finish = context.WithCancel(context.Background())
 	sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
 	call.OnDigit(func(k byte) { l.deliverDigit(k, "sip-info") })
@@ -168,6 +169,9 @@ func (l *inboundLeg) Hangup() error {
 func (l *inboundLeg) Done() <-chan struct{} { return l.ctx.Done() }
 
 func (l *inboundLeg) deliverDigit(k byte, source string) {
+	if l.obs != nil {
+		l.obs.DTMF(source)
+	}
 	select {
 	case l.digits <- k:
 		l.log.Debug("dtmf", "key", string(k), "source", source)

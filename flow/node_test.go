@@ -17,7 +17,7 @@ func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
 		{"valid pivot", `{"module":"pivot","data":{"voice_url":"http://127.0.0.1:9000/ivr"}}`, "", nil},
 		{"missing module", `{"data":{}}`, "", []string{"module: required"}},
 		{"unknown module", `{"module":"x"}`, "flow", []string{`flow.module: unknown module "x"`}},
-		{"later module", `{"module":"resources","data":{}}`, "", []string{`module: module "resources" is not supported yet`}},
+		{"sip_uri without uri", `{"module":"sip_uri","data":{"timeout":0}}`, "", []string{"data.uri: required", "data.timeout: must be between 1 and 600"}},
 		{"pivot without voice_url", `{"module":"pivot","data":{}}`, "", []string{"data.voice_url: required"}},
 		{"pivot bad fields", `{"module":"pivot","data":{"voice_url":"ftp://x/y","method":"put","req_format":"xml","req_body_format":"xml","req_timeout_ms":30001,"debug":"yes","cdr_url":"nope"}}`, "", []string{
 			"data.voice_url: must be an http or https URL",

@@ -22,7 +22,14 @@ type ServerConfig struct {
 	// Recordings is the folder recordings are written to; Uploads delivers them.
 	Recordings string
 	Uploads    Uploader
-	Logger     *slog.Logger
+	// RecordingLinks gives TwiML <Record> recordings their URL on the HTTP listener.
+	RecordingLinks RecordingLinker
+	Observer       Observer // metrics; nil counts nothing
+	Logger         *slog.Logger
+	// Outbound places Dial's outbound legs (the *sip.Server); nil refuses every Dial. Trunks are where
+	// numbers go.
+	Outbound OutboundSIP
+	Trunks   []Trunk
 }
 
 // Server turns inbound SIP calls into running callflows.
@@ -43,7 +50,8 @@ func NewServer(cfg ServerConfig) *Server {
 		deps: Deps{
 			Documents: cfg.Documents, Media: cfg.Media, Speech: cfg.Speech,
 			Prompts: NewPromptCache(256), Debug: cfg.Debug, Logger: cfg.Logger,
-			Recordings: cfg.Recordings, Uploads: cfg.Uploads,
+			Recordings: cfg.Recordings, Uploads: cfg.Uploads, RecordingLinks: cfg.RecordingLinks, Observer: cfg.Observer,
+			Dial: DialDeps{Outbound: cfg.Outbound, Trunks: cfg.Trunks, Engine: cfg.Engine, Advertise: cfg.Advertise},
 		},
 	}
 }
@@ -55,6 +63,9 @@ var _ sip.Handler = (*Server)(nil).HandleCall
 func (s *Server) HandleCall(c *sip.InboundCall) {
 	info := c.Info()
 	log := s.log.With("call_id", info.CallID)
+	if s.cfg.Observer != nil {
+		defer func() { s.cfg.Observer.CallEnded(callOutcome(c.FinalStatus())) }()
+	}
 	route, ok := s.cfg.Router.Match(info.RequestUser, info.ToUser)
 	if !ok {
 		log.Info("no callflow for the number: 404", "request", info.RequestUser, "to", info.ToUser, "from", info.FromUser)
@@ -62,7 +73,7 @@ func (s *Server) HandleCall(c *sip.InboundCall) {
 		return
 	}
 	log = log.With("account_id", route.AccountID)
-	leg, err := newInboundLeg(c, s.cfg.Engine, s.cfg.Advertise, log)
+	leg, err := newInboundLeg(c, s.cfg.Engine, s.cfg.Advertise, s.cfg.Observer, log)
 	if err != nil {
 		log.Error("cannot take the call: 503", "error", err)
 		_ = c.Reject(503, "Service Unavailable")

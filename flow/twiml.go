@@ -34,6 +34,9 @@ type twimlOutcome struct {
 	redirect string // absolute URL of the next document
 	method   string // GET or POST for redirect
 	stop     bool   // the call is over, or the document asked to end it
+	// final: the caller hung up, yet redirect is still requested (Twilio's <Record> action after a
+	// hangup); the document that comes back is not run.
+	final bool
 }
 
 var twimlStop = twimlOutcome{stop: true}
@@ -44,7 +47,11 @@ func (c *Call) runTwiML(ctx context.Context, doc *TwiML) twimlOutcome {
 		if ctx.Err() != nil || c.ended() {
 			return twimlStop
 		}
-		if out := v.run(ctx, c, i); out.stop || out.redirect != "" {
+		out := v.run(ctx, c, i)
+		// Twilio hears keys only while a <Gather> (or <Record>) listens: others are not kept for later
+		// verbs or sent as Digits.
+		c.takeTypeAhead()
+		if out.stop || out.redirect != "" {
 			return out
 		}
 	}
@@ -102,17 +109,15 @@ func (p *twimlParser) verb(e *xmlElement, path string) twimlVerb {
 	case "Set":
 		return parseSetVerb(p, e, path)
 	case "Gather":
-		parseGatherVerb(p, e, path)
+		return parseGatherVerb(p, e, path)
 	case "Record":
-		parseRecordVerb(p, e, path)
+		return parseRecordVerb(p, e, path)
 	case "Dial":
-		parseDialVerb(p, e, path)
+		return parseDialVerb(p, e, path)
 	default:
 		p.fail(path, fmt.Sprintf("unknown verb <%s>", e.name))
 		return nil
 	}
-	p.fail(path, fmt.Sprintf("<%s> is not supported yet", e.name))
-	return nil
 }
 
 // looksLikeTwiML reports whether body's first element is <Response>.

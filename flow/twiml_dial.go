@@ -1,20 +1,25 @@
 package flow
 
 import (
+	"context"
 	"strings"
 	"time"
 )
 
-// dialVerb is <Dial> with Twilio's defaults: a number as text, or <Number> and <Sip> nouns. It is
-// parsed and validated now; bridging is later work, so a document using it fails validation.
+// dialVerb is <Dial> with Twilio's defaults: a number as text (sent through a trunk), or <Number> and
+// <Sip> nouns, rung at once; the first to answer is bridged to the caller (dial.go).
 type dialVerb struct {
-	action       string
-	method       string
-	timeout      time.Duration
-	timeLimit    time.Duration
-	callerID     string
-	hangupOnStar bool
-	targets      []dialTarget
+	action         string
+	method         string
+	timeout        time.Duration
+	timeLimit      time.Duration
+	callerID       string
+	hangupOnStar   bool
+	answerOnBridge bool
+	record         string // recordNone, recordFromAnswer, recordFromRinging
+	dual           bool
+	trunk          string // pivotua extra: the trunk numbers go through; "" = the first
+	targets        []dialTarget
 }
 
 type dialTarget struct {
@@ -26,15 +31,19 @@ type dialTarget struct {
 func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "timeLimit", "callerId", "hangupOnStar", "record",
 		"answerOnBridge", "ringTone", "trim", "recordingStatusCallback", "recordingStatusCallbackMethod",
-		"recordingStatusCallbackEvent", "hangupOn", "strategy", "continueOnFail")
-	v := &dialVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path), callerID: a["callerId"]}
+		"recordingStatusCallbackEvent", "hangupOn", "strategy", "continueOnFail", "trunk")
+	v := &dialVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path), callerID: strings.TrimSpace(a["callerId"])}
 	v.timeout = time.Duration(p.intAttr(a, path, "timeout", 30, 1, 600, "must be an integer between 1 and 600")) * time.Second
 	v.timeLimit = time.Duration(p.intAttr(a, path, "timeLimit", 14400, 1, 14400, "must be an integer between 1 and 14400")) * time.Second
 	v.hangupOnStar = p.boolAttr(a, path, "hangupOnStar", false)
-	p.boolAttr(a, path, "answerOnBridge", false)
+	v.answerOnBridge = p.boolAttr(a, path, "answerOnBridge", false)
 	p.boolAttr(a, path, "continueOnFail", true)
 	p.enumAttr(a, path, "strategy", "simultaneous", "simultaneous", "single")
-	if number := strings.TrimSpace(e.text); number != "" {
+	rec := p.enumAttr(a, path, "record", recordNone, recordNone, recordFromAnswer, recordFromRinging,
+		recordFromAnswer+"-dual", recordFromRinging+"-dual")
+	v.record, v.dual = strings.TrimSuffix(rec, "-dual"), strings.HasSuffix(rec, "-dual")
+	v.trunk = strings.TrimSpace(a["trunk"])
+	if number := normaliseNumber(e.text); number != "" {
 		v.targets = append(v.targets, dialTarget{number: number})
 	}
 	p.eachChild(e, path, func(child *xmlElement, cpath string) {
@@ -42,17 +51,19 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 		case "Number":
 			p.attrs(child, cpath, "sendDigits", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
-			number := strings.TrimSpace(child.text)
+			number := normaliseNumber(child.text)
 			if number == "" {
 				p.fail(cpath, "number required")
+			} else if strings.ContainsAny(number, "@:;<> \t") {
+				p.fail(cpath, "must be a phone number")
 			}
 			v.targets = append(v.targets, dialTarget{number: number})
 		case "Sip":
 			ca := p.attrs(child, cpath, "username", "password", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
 			uri := strings.TrimSpace(child.text)
-			if !strings.HasPrefix(strings.ToLower(uri), "sip:") && !strings.HasPrefix(strings.ToLower(uri), "sips:") {
-				p.fail(cpath, "must be a sip: or sips: URI")
+			if msg := checkSIPURI(uri); msg != "" {
+				p.fail(cpath, msg)
 			}
 			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"]})
 		default:
@@ -63,4 +74,67 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 		p.fail(path, "a number, <Number> or <Sip> is required")
 	}
 	return v
+}
+
+// checkSIPURI returns why s is not a usable sip: URI, or "".
+func checkSIPURI(s string) string {
+	lower := strings.ToLower(s)
+	if !strings.HasPrefix(lower, "sip:") {
+		if strings.HasPrefix(lower, "sips:") {
+			return "sips: is not supported: use sip: (UDP or TCP)"
+		}
+		return "must be a sip: URI"
+	}
+	host := s[len("sip:"):]
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host = host[i+1:]
+	}
+	if host == "" || strings.HasPrefix(host, ";") || strings.HasPrefix(host, ":") {
+		return "must be a sip: URI with a host"
+	}
+	return ""
+}
+
+// plan resolves the targets: numbers through the trunk, <Sip> as written. A number without a trunk is
+// left out (logged); with no target left the Dial fails.
+func (v *dialVerb) plan(c *Call) dialPlan {
+	pl := dialPlan{
+		callerID: v.callerID, timeout: v.timeout, timeLimit: v.timeLimit, hangupOnStar: v.hangupOnStar,
+		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge,
+	}
+	for _, t := range v.targets {
+		if t.sipURI != "" {
+			pl.targets = append(pl.targets, dialEndpoint{uri: t.sipURI, username: t.username, password: t.password})
+			continue
+		}
+		ep, err := trunkURI(c.deps.Dial.Trunks, v.trunk, t.number)
+		if err != nil {
+			c.log.Warn("<Dial> number not dialled", "number", t.number, "err", err)
+			continue
+		}
+		pl.targets = append(pl.targets, ep)
+	}
+	return pl
+}
+
+// run bridges the caller to the first target that answers. Afterwards the call goes on with the action
+// URL (DialCallStatus, DialCallSid, DialCallDuration) or, without one, the next verb; a caller who hung
+// up ends the document.
+func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
+	c.activity++
+	res := c.bridgeDial(ctx, v.plan(c))
+	c.dial = res
+	c.log.Info("<Dial> done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
+	if res.callerHungUp || c.ended() {
+		return twimlStop
+	}
+	if v.action == "" {
+		return twimlOutcome{}
+	}
+	target, err := c.resolveURL(v.action)
+	if err != nil {
+		c.log.Warn("<Dial> action URL unusable, ending the document", "url", v.action, "err", err)
+		return twimlStop
+	}
+	return twimlOutcome{redirect: target, method: v.method}
 }

@@ -1,22 +1,35 @@
 package flow
 
 import (
+	"context"
 	"math"
 	"time"
 )
 
-// gatherVerb is <Gather> with Twilio's defaults. It is parsed and validated now; running it (DTMF
-// collection) is later work, so a document using it fails validation.
+// gatherVerb is <Gather> with Twilio's defaults: nested <Say>, <Play> and <Pause> play until the first
+// key (barge-in), then keys are collected until numDigits, finishOnKey or timeout seconds without a
+// key. With at least one digit the action is requested with Digits; with none the next verb runs.
 type gatherVerb struct {
 	action      string // "" = the document's URL
 	method      string
-	timeout     time.Duration
-	finishOnKey string // "" = none
-	numDigits   int    // 0 = unlimited
-	verbs       []twimlVerb
+	timeout     time.Duration // after the prompts, and between keys
+	finishOnKey string        // "" = none
+	numDigits   int           // 0 = unlimited
+	// actionOnEmptyResult requests the action even without digits (Twilio and SignalWire attribute).
+	actionOnEmptyResult bool
+	prompts             []gatherPrompt
 }
 
-func parseGatherVerb(p *twimlParser, e *xmlElement, path string) *gatherVerb {
+// gatherPrompt is a verb that may be nested in <Gather>: it plays until the caller presses any key
+// (the key stays in the type-ahead for the Gather). false when the call ended.
+type gatherPrompt interface {
+	prompt(ctx context.Context, c *Call) bool
+}
+
+// anyKey lets every key barge in on a <Gather>'s prompts.
+const anyKey = allDTMFKeys + "ABCD"
+
+func parseGatherVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "finishOnKey", "numDigits", "input", "language",
 		"hints", "speechTimeout", "speechModel", "profanityFilter", "enhanced", "actionOnEmptyResult",
 		"partialResultCallback", "partialResultCallbackMethod")
@@ -27,19 +40,65 @@ func parseGatherVerb(p *twimlParser, e *xmlElement, path string) *gatherVerb {
 		p.fail(path+"@finishOnKey", "must be one DTMF key or empty")
 	}
 	v.numDigits = p.intAttr(a, path, "numDigits", 0, 1, math.MaxInt32, "must be a positive integer")
-	p.enumAttr(a, path, "input", "dtmf", "dtmf", "speech", "dtmf speech", "speech dtmf")
+	if p.enumAttr(a, path, "input", "dtmf", "dtmf", "speech", "dtmf speech", "speech dtmf") == "speech" {
+		p.fail(path+"@input", "speech recognition is not supported: input must include dtmf")
+	}
+	v.actionOnEmptyResult = p.boolAttr(a, path, "actionOnEmptyResult", false)
 	p.noText(e, path)
 	p.eachChild(e, path, func(child *xmlElement, cpath string) {
+		var verb twimlVerb
 		switch child.name {
 		case "Say":
-			v.verbs = append(v.verbs, parseSayVerb(p, child, cpath))
+			verb = parseSayVerb(p, child, cpath)
 		case "Play":
-			v.verbs = append(v.verbs, parsePlayVerb(p, child, cpath))
+			verb = parsePlayVerb(p, child, cpath)
 		case "Pause":
-			v.verbs = append(v.verbs, parsePauseVerb(p, child, cpath))
+			verb = parsePauseVerb(p, child, cpath)
 		default:
 			p.fail(cpath, "<"+child.name+"> is not allowed in <Gather>")
+			return
 		}
+		v.prompts = append(v.prompts, verb.(gatherPrompt))
 	})
 	return v
+}
+
+func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
+	if c.answer(ctx) != nil {
+		return twimlStop
+	}
+	c.activity++
+	c.takeTypeAhead() // keys pressed before the Gather listens do not count (Twilio)
+	for _, p := range v.prompts {
+		if len(c.typeAhead) > 0 {
+			break // barge-in: the first key ends the prompts
+		}
+		if !p.prompt(ctx, c) {
+			return twimlStop
+		}
+	}
+	max := v.numDigits
+	if max == 0 {
+		max = math.MaxInt
+	}
+	digits, ok := c.collectDigits(ctx, max, v.timeout, v.timeout, v.finishOnKey)
+	c.takeTypeAhead() // keys after the finishing one belong to nobody
+	if !ok {
+		return twimlStop
+	}
+	c.log.Info("<Gather>", "digits", digits)
+	if digits == "" && !v.actionOnEmptyResult {
+		return twimlOutcome{} // no input: the next verb runs
+	}
+	action := v.action
+	if action == "" {
+		action = c.documentURL
+	}
+	target, err := c.resolveURL(action)
+	if err != nil {
+		c.log.Warn("<Gather> action unusable, continuing", "action", action, "err", err)
+		return twimlOutcome{}
+	}
+	c.digits["default"] = digits
+	return twimlOutcome{redirect: target, method: v.method}
 }

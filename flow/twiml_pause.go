@@ -31,3 +31,12 @@ func (v *pauseVerb) run(ctx context.Context, c *Call, index int) twimlOutcome {
 	}
 	return twimlOutcome{}
 }
+
+// prompt is <Pause> nested in <Gather>: silence that any key ends.
+func (v *pauseVerb) prompt(ctx context.Context, c *Call) bool {
+	if c.answer(ctx) != nil {
+		return false
+	}
+	_, ok := c.waitForKey(ctx, v.length)
+	return ok
+}

@@ -33,3 +33,16 @@ func TestPlayLoopZeroStopsAtTheCap(t *testing.T) {
 		t.Errorf("%d events, want answer, %d plays and hangup", n, maxPlayLoops)
 	}
 }
+
+func TestPlayDigitsSendsDTMFBeforeAnyAudio(t *testing.T) {
+	media := serveWAV(t)
+	for doc, want := range map[string][]string{
+		`<Play digits="1w2#"/>`:                             {"answer", "send_dtmf 1w2# 100ms", "hangup"},
+		`<Play digits="ww9">` + media.URL + `/a.wav</Play>`: {"answer", "send_dtmf ww9 100ms", "play 500ms", "hangup"},
+	} {
+		app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response>` + doc + `</Response>`}}))
+		ch := newFakeChannel()
+		runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
+		equalEvents(t, ch.Events(), want)
+	}
+}

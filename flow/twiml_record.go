@@ -1,9 +1,21 @@
 package flow
 
-import "time"
+import (
+	"context"
+	"strings"
+	"time"
 
-// recordVerb is <Record> with Twilio's defaults (Kazoo's ceilings). It is parsed and validated now;
-// recording is later work, so a document using it fails validation.
+	"github.com/pivotua/pivotua/codec"
+)
+
+// recordBeep is Twilio's (and Kazoo's) beep before a recording: 500 ms at 440 Hz.
+var recordBeep = codec.NewPrompt(codec.Tone(440, 500*time.Millisecond, 0.4))
+
+// recordVerb is <Record> with Twilio's defaults (Kazoo's ceilings). It records the caller until a key
+// of finishOnKey, timeout seconds of silence, maxLength or a hangup; the file is kept under
+// recordings.dir and served by the HTTP listener (or uploaded to the Kazoo extra recordingUrl), and the
+// action gets RecordingUrl, RecordingDuration and Digits. An empty recording requests nothing: the
+// next verb runs.
 type recordVerb struct {
 	action       string
 	method       string
@@ -15,7 +27,7 @@ type recordVerb struct {
 	recordingURL string // Kazoo extra: where to upload
 }
 
-func parseRecordVerb(p *twimlParser, e *xmlElement, path string) *recordVerb {
+func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "finishOnKey", "maxLength", "playBeep", "trim",
 		"recordingUrl", "recordingStatusCallback", "recordingStatusCallbackMethod",
 		"recordingStatusCallbackEvent", "transcribe", "transcribeCallback")
@@ -26,7 +38,81 @@ func parseRecordVerb(p *twimlParser, e *xmlElement, path string) *recordVerb {
 	v.playBeep = p.boolAttr(a, path, "playBeep", true)
 	v.trim = p.enumAttr(a, path, "trim", "trim-silence", "trim-silence", "do-not-trim")
 	v.recordingURL = p.urlAttr(a, path, "recordingUrl")
+	if v.recordingURL != "" && !isHTTPURL(v.recordingURL) {
+		p.fail(path+"@recordingUrl", "must be an absolute http or https URL")
+	}
+	p.boolAttr(a, path, "transcribe", false)
 	p.noChildren(e, path)
 	p.noText(e, path)
 	return v
+}
+
+func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
+	if c.answer(ctx) != nil {
+		return twimlStop
+	}
+	c.activity++
+	if v.playBeep {
+		if _, err := c.playOnce(ctx, recordBeep, ""); err != nil && (c.ended() || ctx.Err() != nil) {
+			return twimlStop
+		}
+	}
+	c.takeTypeAhead() // keys pressed before the recording started do not end it
+	rec, hungUp, err := c.recordCaller(ctx, recordingJob{
+		stopOnKey:    func(k byte) bool { return strings.IndexByte(v.finishOnKey, k) >= 0 },
+		limit:        v.maxLength,
+		silenceLimit: v.timeout,
+	})
+	next := twimlOutcome{}
+	if hungUp {
+		next = twimlStop
+	}
+	if err != nil {
+		c.log.Error("<Record> failed", "err", err)
+		return next
+	}
+	if v.trim == "trim-silence" {
+		if err := rec.trimSilence(); err != nil {
+			c.log.Warn("<Record> trim failed, keeping the whole recording", "err", err)
+		}
+	}
+	if rec.empty() { // Twilio: no action request, the next verb runs
+		c.log.Info("<Record> is empty: no action request", "seconds", rec.duration().Seconds())
+		rec.remove()
+		return next
+	}
+	recURL, err := v.publish(c, rec)
+	if err != nil {
+		c.log.Error("<Record> recording cannot be delivered", "err", err)
+		return next
+	}
+	action := v.action
+	if action == "" {
+		action = c.documentURL
+	}
+	target, err := c.resolveURL(action)
+	if err != nil {
+		c.log.Warn("<Record> action unusable, continuing", "action", action, "err", err)
+		return next
+	}
+	c.recording = recordingResult{url: recURL, duration: rec.seconds()}
+	switch {
+	case hungUp:
+		c.digits["default"] = "hangup"
+	case rec.reason == "key":
+		c.digits["default"] = string(rec.key)
+	}
+	return twimlOutcome{redirect: target, method: v.method, final: hungUp}
+}
+
+// publish makes the recording reachable and returns its RecordingUrl: the upload target when the
+// document names a recordingUrl, else the file's URL on the HTTP listener.
+func (v *recordVerb) publish(c *Call, rec *callerRecording) (string, error) {
+	if v.recordingURL != "" && c.deps.Uploads != nil {
+		return c.enqueueUpload(v.recordingURL, rec.base, rec.path(), "wav", "audio/wav", "PUT")
+	}
+	if c.deps.RecordingLinks != nil {
+		return c.deps.RecordingLinks.RecordingURL(c.accountID, rec.base+".wav"), nil
+	}
+	return "file://" + rec.path(), nil
 }

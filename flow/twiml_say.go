@@ -70,19 +70,27 @@ func sayVoice(p *twimlParser, a map[string]string, path string) string {
 }
 
 func (v *sayVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
-	if c.answer(ctx) != nil {
+	if !v.say(ctx, c, v.terminators) {
 		return twimlStop
+	}
+	return twimlOutcome{}
+}
+
+// prompt is <Say> nested in <Gather>: any key stops it.
+func (v *sayVerb) prompt(ctx context.Context, c *Call) bool { return v.say(ctx, c, anyKey) }
+
+// say answers and speaks; a key among terminators stops it. false when the call ended.
+func (v *sayVerb) say(ctx context.Context, c *Call, terminators string) bool {
+	if c.answer(ctx) != nil {
+		return false
 	}
 	prompt, err := c.speak(ctx, v.speech)
 	if err != nil {
 		if ctx.Err() != nil {
-			return twimlStop
+			return false
 		}
 		c.log.Warn("<Say> failed, skipping", "err", err)
-		return twimlOutcome{}
+		return true
 	}
-	if !c.playPrompt(ctx, prompt, v.loop, v.terminators) {
-		return twimlStop
-	}
-	return twimlOutcome{}
+	return c.playPrompt(ctx, prompt, v.loop, terminators)
 }

@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/pivotua/pivotua/httpfetch"
 )
@@ -32,5 +34,17 @@ func TestSayCutsLongText(t *testing.T) {
 	}
 	if n := len(doc.verbs[0].(*sayVerb).speech.Text); n != maxSpeechChars {
 		t.Errorf("text is %d characters", n)
+	}
+}
+
+func TestSayLoopZeroRepeatsUntilTheCallerHangsUp(t *testing.T) {
+	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Say loop="0">again</Say><Hangup/></Response>`}}))
+	ch := newFakeChannel()
+	ch.playTime = 50 * time.Millisecond
+	time.AfterFunc(600*time.Millisecond, ch.remoteHangup)
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
+	kinds := ch.Kinds()
+	if len(kinds) < 5 || kinds[0] != "answer" || slices.Contains(kinds, "hangup") {
+		t.Errorf("events %q: want the speech repeated until the caller hung up", kinds)
 	}
 }

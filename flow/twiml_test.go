@@ -26,8 +26,8 @@ func TestParseTwiMLReportsEveryProblemWithItsPath(t *testing.T) {
 		{"nesting", `<Response><Pause><Say>x</Say></Pause></Response>`, []string{"Response/Pause[1]/Say[1]: <Say> is not allowed in <Pause>"}},
 		{"pause range", `<Response><Pause length="3601"/></Response>`, []string{"Response/Pause[1]@length: must be an integer between 0 and 3600"}},
 		{"reject reason", `<Response><Reject reason="nope"/></Response>`, []string{"Response/Reject[1]@reason: must be one of rejected, busy"}},
-		{"play", `<Response><Play digits="1w2">a.wav</Play><Play/><Play>ftp://h/a.wav</Play></Response>`, []string{
-			"Response/Play[1]@digits: not supported yet",
+		{"play", `<Response><Play digits="1w2x">a.wav</Play><Play/><Play>ftp://h/a.wav</Play><Play digits="wwww3"/></Response>`, []string{
+			"Response/Play[1]@digits: must be DTMF keys (0-9, *, #, A-D) and w pauses",
 			"Response/Play[2]: URL required",
 			"Response/Play[3]: must be an http or https URL"}},
 		{"redirect", `<Response><Redirect method="PUT"><Variable value="x"/></Redirect></Response>`, []string{
@@ -38,17 +38,23 @@ func TestParseTwiMLReportsEveryProblemWithItsPath(t *testing.T) {
 			"Response/Set[1]@x: unknown attribute",
 			"Response/Set[1]/Say[1]: <Say> is not allowed in <Set>"}},
 		{"text in response", `<Response>hello<Hangup/></Response>`, []string{"Response: <Response> must not contain text"}},
-		{"gather", `<Response><Gather numDigits="0"><Say>a</Say><Dial>1</Dial></Gather></Response>`, []string{
+		{"gather", `<Response><Gather numDigits="0" finishOnKey="#*" timeout="0"><Say>a</Say><Dial>1</Dial></Gather><Gather input="speech"/><Gather input="dtmf speech"/></Response>`, []string{
+			"Response/Gather[1]@timeout: must be an integer between 1 and 3600",
+			"Response/Gather[1]@finishOnKey: must be one DTMF key or empty",
 			"Response/Gather[1]@numDigits: must be a positive integer",
 			"Response/Gather[1]/Dial[1]: <Dial> is not allowed in <Gather>",
-			"Response/Gather[1]: <Gather> is not supported yet"}},
-		{"record", `<Response><Record maxLength="4000"/></Response>`, []string{
+			"Response/Gather[2]@input: speech recognition is not supported: input must include dtmf"}},
+		{"record", `<Response><Record maxLength="4000" timeout="-1" playBeep="yes" trim="x" finishOnKey="q" recordingUrl="/rel"/><Record>text</Record><Record action="a" timeout="0" finishOnKey="" transcribe="false"/></Response>`, []string{
+			"Response/Record[1]@timeout: must be an integer between 0 and 3600",
+			"Response/Record[1]@finishOnKey: must be DTMF keys (0-9, *, #)",
 			"Response/Record[1]@maxLength: must be an integer between 1 and 3600",
-			"Response/Record[1]: <Record> is not supported yet"}},
+			"Response/Record[1]@playBeep: must be one of true, false",
+			"Response/Record[1]@trim: must be one of trim-silence, do-not-trim",
+			"Response/Record[1]@recordingUrl: must be an absolute http or https URL",
+			"Response/Record[2]: <Record> must not contain text"}},
 		{"dial", `<Response><Dial><Sip>tel:123</Sip><Client>bob</Client></Dial></Response>`, []string{
-			"Response/Dial[1]/Sip[1]: must be a sip: or sips: URI",
-			"Response/Dial[1]/Client[1]: <Client> is not supported in <Dial>",
-			"Response/Dial[1]: <Dial> is not supported yet"}},
+			"Response/Dial[1]/Sip[1]: must be a sip: URI",
+			"Response/Dial[1]/Client[1]: <Client> is not supported in <Dial>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

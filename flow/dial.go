@@ -1,0 +1,413 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/sip"
+)
+
+// Trunk is a carrier Dial sends numbers to (config "trunks"): a number N
+// becomes sip:N@<the trunk URI's host, port and parameters>, authenticated
+// with Username/Password when the trunk challenges.
+type Trunk struct {
+	Name, URI, Username, Password string
+}
+
+// OutboundSIP places outbound legs; *sip.Server implements it.
+type OutboundSIP interface {
+	Dial(ctx context.Context, r sip.OutboundRequest) (*sip.OutboundCall, error)
+}
+
+// DialDeps are what Dial needs beyond the inbound leg.
+type DialDeps struct {
+	Outbound  OutboundSIP
+	Trunks    []Trunk
+	Engine    *media.Engine // RTP sessions of the outbound legs
+	Advertise netip.Addr    // address put in our SDP; invalid = the RTP socket's own
+}
+
+// Dial's record modes (Twilio's record attribute).
+const (
+	recordNone        = "do-not-record"
+	recordFromAnswer  = "record-from-answer"
+	recordFromRinging = "record-from-ringing"
+)
+
+// dialPlan is one Dial, from TwiML <Dial> or the resources and sip_uri modules.
+type dialPlan struct {
+	targets        []dialEndpoint // rung at once; the first to answer wins
+	callerID       string         // From user; "" = the caller's number
+	timeout        time.Duration  // ring timeout
+	timeLimit      time.Duration  // longest bridged call; 0 = none
+	hangupOnStar   bool           // the caller's * ends the bridge (the caller stays)
+	record         string         // recordNone, recordFromAnswer, recordFromRinging
+	dual           bool           // record each party on its own channel
+	answerOnBridge bool           // leave the caller unanswered (180/183) until the callee answers
+}
+
+// dialEndpoint is a resolved target: a SIP URI and its digest credentials.
+type dialEndpoint struct {
+	uri, username, password string
+}
+
+// dialResult is what the next pivot request reports about the last Dial.
+type dialResult struct {
+	status       string // completed, busy, no-answer, failed, canceled; "" before any Dial
+	sid          string // the answered leg's Call-ID
+	duration     int    // seconds bridged
+	callerHungUp bool
+}
+
+func (r dialResult) durationParam() string {
+	if r.status == "" {
+		return ""
+	}
+	return strconv.Itoa(r.duration)
+}
+
+// trunkURI resolves a number to a SIP URI through the trunk named name (the
+// first trunk when name is "").
+func trunkURI(trunks []Trunk, name, number string) (dialEndpoint, error) {
+	if len(trunks) == 0 {
+		return dialEndpoint{}, errors.New("no trunk is configured for numbers")
+	}
+	t := trunks[0]
+	if name != "" {
+		found := false
+		for _, tr := range trunks {
+			if tr.Name == name {
+				t, found = tr, true
+				break
+			}
+		}
+		if !found {
+			return dialEndpoint{}, fmt.Errorf("no trunk named %q", name)
+		}
+	}
+	if msg := checkSIPURI(t.URI); msg != "" {
+		return dialEndpoint{}, fmt.Errorf("trunk %q: uri %q %s", t.Name, t.URI, msg)
+	}
+	hostPart := t.URI[len("sip:"):]
+	if i := strings.LastIndexByte(hostPart, '@'); i >= 0 {
+		hostPart = hostPart[i+1:]
+	}
+	return dialEndpoint{uri: "sip:" + number + "@" + hostPart, username: t.Username, password: t.Password}, nil
+}
+
+// bridgeChannel is a Channel whose media can be bridged: the real inbound leg.
+type bridgeChannel interface {
+	Channel
+	bridgeSession() *media.Session
+	// earlyMedia sends 183 with SDP and starts media toward the unanswered caller.
+	earlyMedia(ctx context.Context) error
+}
+
+type dialAnswer struct {
+	leg *outboundLeg
+	err error
+}
+
+type dialProgress struct {
+	leg *outboundLeg
+	p   sip.Progress
+}
+
+// bridgeDial rings plan's targets at once, bridges the caller to the first that
+// answers (CANCEL to the rest) and returns when either side hangs up, the
+// time limit passes or the caller presses * (hangupOnStar). It runs on the
+// call's goroutine.
+func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
+	res := dialResult{status: "failed"}
+	d := c.deps.Dial
+	bc, ok := c.ch.(bridgeChannel)
+	if !ok || d.Outbound == nil || d.Engine == nil {
+		c.log.Warn("dial: no outbound SIP configured")
+		return res
+	}
+	if len(plan.targets) == 0 {
+		return res
+	}
+	if !plan.answerOnBridge {
+		if err := c.answer(ctx); err != nil {
+			res.callerHungUp = true
+			return res
+		}
+	}
+	callerID, display := plan.callerID, ""
+	if callerID == "" {
+		callerID, display = c.info.CallerIDNumber, c.info.CallerIDName
+	}
+	dctx, cancelAll := context.WithCancel(ctx)
+	defer cancelAll()
+	progress := make(chan dialProgress, 32)
+	answers := make(chan dialAnswer, len(plan.targets))
+	pending := 0
+	var failures []error
+	for _, t := range plan.targets {
+		leg, local, err := openOutboundLeg(d, t)
+		if err != nil {
+			failures = append(failures, err)
+			continue
+		}
+		pending++
+		req := sip.OutboundRequest{
+			Target: t.uri, FromUser: callerID, FromDisplay: display,
+			Username: t.username, Password: t.password,
+			LocalRTP: local, RingTimeout: plan.timeout,
+			OnProgress: func(p sip.Progress) {
+				select {
+				case progress <- dialProgress{leg, p}:
+				default:
+				}
+			},
+		}
+		go func() {
+			oc, err := d.Outbound.Dial(dctx, req)
+			leg.call = oc
+			answers <- dialAnswer{leg, err}
+		}()
+		c.log.Info("dial: ringing", "target", t.uri)
+	}
+
+	caller := bc.bridgeSession()
+	var winner, early *outboundLeg
+	var bridge *media.Bridge
+	rang, callerGone := false, false
+	for winner == nil && pending > 0 && !callerGone {
+		select {
+		case pe := <-progress:
+			if !c.answered && !rang {
+				rang = true
+				if err := c.ch.Ring(); err != nil && !c.ended() {
+					c.log.Warn("ringing failed", "err", err)
+				}
+			}
+			if pe.p.EarlyMedia == nil || early != nil {
+				continue
+			}
+			// The callee's ringback or announcement: passed to the caller (answered, or
+			// unanswered with answerOnBridge, in a 183 of our own).
+			if err := pe.leg.startMedia(*pe.p.EarlyMedia); err != nil {
+				continue
+			}
+			if !c.answered {
+				if err := bc.earlyMedia(ctx); err != nil {
+					c.log.Debug("dial: no early media toward the caller", "err", err)
+					continue
+				}
+			}
+			if br, err := media.NewBridge(caller, pe.leg.sess); err == nil {
+				early, bridge = pe.leg, br
+			}
+		case a := <-answers:
+			pending--
+			if a.err != nil {
+				failures = append(failures, a.err)
+				c.log.Info("dial: target failed", "target", a.leg.target.uri, "err", a.err)
+				if a.leg == early {
+					bridge.Stop()
+					early, bridge = nil, nil
+				}
+				a.leg.close()
+				continue
+			}
+			winner = a.leg
+		case <-c.ch.Done():
+			callerGone = true
+		}
+	}
+	cancelAll() // CANCEL every other target
+	if pending > 0 {
+		go reapDialLegs(answers, pending)
+	}
+	if winner == nil {
+		if bridge != nil {
+			bridge.Stop()
+		}
+		if c.ended() {
+			res.status, res.callerHungUp = "canceled", true
+			return res
+		}
+		res.status = dialFailureStatus(failures)
+		return res
+	}
+	defer winner.close()
+	res.sid = winner.call.CallID()
+	c.log.Info("dial: answered", "target", winner.target.uri, "dial_call_id", res.sid)
+	if bridge != nil && early != winner {
+		bridge.Stop()
+		bridge = nil
+	}
+	if err := winner.startMedia(winner.call.Media()); err != nil {
+		c.log.Warn("dial: callee media", "err", err)
+		return res
+	}
+	winner.call.OnMediaChange(func(md sip.MediaDesc) {
+		if err := winner.startMedia(md); err != nil {
+			c.log.Warn("dial: callee re-INVITE media not applied", "err", err)
+		}
+	})
+	if err := c.answer(ctx); err != nil {
+		if bridge != nil {
+			bridge.Stop()
+		}
+		res.status, res.callerHungUp = "canceled", true
+		return res
+	}
+	if bridge == nil {
+		br, err := media.NewBridge(caller, winner.sess)
+		if err != nil {
+			c.log.Error("dial: bridge", "err", err)
+			return res
+		}
+		bridge = br
+	}
+	defer bridge.Stop()
+	answeredAt := time.Now()
+	rec := c.startDialRecording(bridge, plan)
+
+	var limit <-chan time.Time
+	if plan.timeLimit > 0 {
+		t := time.NewTimer(plan.timeLimit)
+		defer t.Stop()
+		limit = t.C
+	}
+	calleeDone := winner.done()
+	res.status = "completed"
+wait:
+	for {
+		select {
+		case <-c.ch.Done():
+			res.callerHungUp = true
+			break wait
+		case <-ctx.Done():
+			res.callerHungUp = true
+			break wait
+		case <-calleeDone:
+			c.log.Info("dial: the callee hung up")
+			break wait
+		case <-limit:
+			c.log.Info("dial: time limit reached", "limit", plan.timeLimit)
+			break wait
+		case k := <-c.ch.Digits(): // relayed in the media already; here only * matters
+			if k == '*' && plan.hangupOnStar {
+				c.log.Info("dial: the caller pressed *, ending the bridge")
+				break wait
+			}
+		}
+	}
+	res.duration = int(time.Since(answeredAt).Round(time.Second) / time.Second)
+	bridge.Stop()
+	winner.close() // BYE to the callee at once when the caller hung up (deferred close is then a no-op)
+	if rec != nil {
+		rec.finish(c, res.duration)
+	}
+	return res
+}
+
+// reapDialLegs collects the targets still ringing after the dial was decided:
+// each gets CANCEL (its context ended); one that answered anyway is hung up.
+func reapDialLegs(answers <-chan dialAnswer, n int) {
+	for range n {
+		a := <-answers
+		a.leg.close()
+	}
+}
+
+// dialFailureStatus is DialCallStatus when no target answered: busy if any
+// was busy, else no-answer if any rang out, else canceled or failed.
+func dialFailureStatus(failures []error) string {
+	status := "failed"
+	rank := map[string]int{"busy": 4, "no-answer": 3, "canceled": 2, "failed": 1}
+	for _, err := range failures {
+		s := "failed"
+		switch {
+		case errors.Is(err, sip.ErrBusy):
+			s = "busy"
+		case errors.Is(err, sip.ErrNoAnswer):
+			s = "no-answer"
+		case errors.Is(err, sip.ErrCanceled):
+			s = "canceled"
+		}
+		if rank[s] > rank[status] {
+			status = s
+		}
+	}
+	return status
+}
+
+// dialRecording is a Dial's recording of both parties in progress.
+type dialRecording struct {
+	rec  *media.BridgeRecording
+	file io.Closer
+	path string
+	name string
+}
+
+func (c *Call) startDialRecording(br *media.Bridge, plan dialPlan) *dialRecording {
+	if plan.record == recordNone || plan.record == "" {
+		return nil
+	}
+	dir := filepath.Join(c.deps.Recordings, c.accountID)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		c.log.Error("dial recording: folder", "err", err)
+		return nil
+	}
+	name := fmt.Sprintf("%s-dial-%d.wav", fileSafe(c.info.CallID), time.Now().UnixNano())
+	path := filepath.Join(dir, name)
+	channels := 1
+	if plan.dual {
+		channels = 2
+	}
+	w, err := createWAVChannels(path, channels)
+	if err != nil {
+		c.log.Error("dial recording: create", "err", err)
+		return nil
+	}
+	rec, err := br.Record(w, plan.dual)
+	if err != nil {
+		_ = w.Close()
+		c.log.Error("dial recording: start", "err", err)
+		return nil
+	}
+	return &dialRecording{rec: rec, file: w, path: path, name: name}
+}
+
+// finish stops the recording, closes the file and reports it as RecordingUrl.
+func (r *dialRecording) finish(c *Call, seconds int) {
+	_, err := r.rec.Stop()
+	if cerr := r.file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		c.log.Error("dial recording: write", "err", err)
+		return
+	}
+	url := "file://" + r.path
+	if c.deps.RecordingLinks != nil {
+		url = c.deps.RecordingLinks.RecordingURL(c.accountID, r.name)
+	}
+	c.recording = recordingResult{url: url, duration: seconds}
+	c.log.Info("dial recording saved", "path", r.path)
+}
+
+// normaliseNumber drops the spaces, dashes, dots and parentheses people write
+// in phone numbers.
+func normaliseNumber(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '(' || r == ')' || r == '.' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+}

@@ -1,0 +1,274 @@
+package flow
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/httpfetch"
+)
+
+// RecordingLinker gives a recording stored under Deps.Recordings the URL it is served at (TwiML
+// <Record> reports it as RecordingUrl); cmd/pivotua's recording server implements it.
+type RecordingLinker interface {
+	// RecordingURL returns the absolute URL of the file named file in the account's recordings folder.
+	RecordingURL(accountID, file string) string
+}
+
+const (
+	// voiceRMS is the frame level above which the caller counts as speaking (about -41 dBFS): well over
+	// line noise and G.711's idle pattern, well under quiet speech.
+	voiceRMS = 300
+	// trimMargin is the audio kept around the speech when a recording is trimmed, so a word's soft
+	// start and end are not cut.
+	trimMargin = 200 * time.Millisecond
+	// minRecording is the shortest recording that is not empty (Twilio sends no action for less).
+	minRecording = time.Second
+)
+
+// recordingJob says when a recording of the caller stops: a key for which stopOnKey is true, the
+// limit, silenceLimit of continuous silence (0 = never), or the end of the call.
+type recordingJob struct {
+	stopOnKey    func(byte) bool
+	limit        time.Duration
+	silenceLimit time.Duration
+}
+
+// callerRecording is a finished WAV file of the caller (8 kHz 16-bit mono) and what ended it.
+type callerRecording struct {
+	dir, base string // the file is dir/base.wav
+	samples   int64
+	reason    string // "key", "limit", "silence", "hangup"
+	key       byte   // the key that ended it, for reason "key"
+	speech    speechSpan
+}
+
+func (r *callerRecording) path() string { return filepath.Join(r.dir, r.base+".wav") }
+
+func (r *callerRecording) duration() time.Duration {
+	return time.Duration(r.samples) * time.Second / codec.SampleRate
+}
+
+// seconds is the duration rounded to whole seconds, as RecordingDuration and Recording-Duration report it.
+func (r *callerRecording) seconds() int {
+	return int((r.samples + codec.SampleRate/2) / codec.SampleRate)
+}
+
+// recordCaller records the caller into a new WAV file under recordings.dir/<account>/ until job says
+// stop. hungUp reports that the call ended during it; the file is complete either way.
+func (c *Call) recordCaller(ctx context.Context, job recordingJob) (rec *callerRecording, hungUp bool, err error) {
+	dir := filepath.Join(c.deps.Recordings, c.accountID)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, false, fmt.Errorf("recordings folder: %w", err)
+	}
+	rec = &callerRecording{dir: dir, base: fmt.Sprintf("%s-%d", fileSafe(c.info.CallID), time.Now().UnixNano())}
+	w, err := codec.CreateWAV(rec.path(), codec.SampleRate)
+	if err != nil {
+		return nil, false, err
+	}
+	meter := newLevelMeter(w, job.silenceLimit)
+	running, err := c.ch.StartRecording(meter)
+	if err != nil {
+		w.Close()
+		os.Remove(rec.path())
+		return nil, false, err
+	}
+	c.recordings++
+	limit := time.NewTimer(job.limit)
+	defer limit.Stop()
+	rec.reason = "limit"
+wait:
+	for {
+		select {
+		case k := <-c.ch.Digits():
+			if job.stopOnKey(k) { // the key ends the recording and is not collected
+				rec.reason, rec.key = "key", k
+				break wait
+			}
+		case <-limit.C:
+			break wait
+		case <-meter.silent:
+			rec.reason = "silence"
+			break wait
+		case <-ctx.Done():
+			rec.reason, hungUp = "hangup", true
+			break wait
+		}
+	}
+	samples, stopErr := running.Stop() // returns once the tail is written
+	if err := w.Close(); err != nil || stopErr != nil {
+		return nil, hungUp, fmt.Errorf("finish %s: stop %v, close %v", rec.path(), stopErr, err)
+	}
+	rec.samples, rec.speech = samples, meter.span()
+	c.log.Info("recording stopped", "reason", rec.reason, "seconds", rec.seconds(), "file", rec.path())
+	return rec, hungUp, nil
+}
+
+// trimSilence cuts the silence before the first and after the last speech (keeping trimMargin of it)
+// out of the file. A recording without speech is left alone.
+func (r *callerRecording) trimSilence() error {
+	if !r.speech.found() {
+		return nil
+	}
+	margin := int64(trimMargin * codec.SampleRate / time.Second)
+	from, to := max(0, r.speech.from-margin), min(r.samples, r.speech.to+margin)
+	if from == 0 && to == r.samples {
+		return nil
+	}
+	src, err := os.Open(r.path())
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := r.path() + ".trim"
+	os.Remove(tmp) // a leftover of a crash; CreateWAV never truncates
+	w, err := codec.CreateWAV(tmp, codec.SampleRate)
+	if err != nil {
+		return err
+	}
+	// CreateWAV wrote src's 44-byte canonical header; the samples follow it.
+	_, err = io.Copy(w, io.NewSectionReader(src, wavHeaderSize+2*from, 2*(to-from)))
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, r.path())
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("trim %s: %w", r.path(), err)
+	}
+	r.samples = to - from
+	r.speech = speechSpan{from: r.speech.from - from, to: r.speech.to - from}
+	return nil
+}
+
+// wavHeaderSize is the header codec.CreateWAV writes.
+const wavHeaderSize = 44
+
+// empty reports whether the recording holds no speech or is shorter than minRecording.
+func (r *callerRecording) empty() bool {
+	return !r.speech.found() || r.duration() < minRecording
+}
+
+// remove deletes the file (an empty recording is not kept). Nothing refers to it, so a failure only
+// leaves a stray file behind.
+func (r *callerRecording) remove() { _ = os.Remove(r.path()) }
+
+// uploadName is the name a recording is uploaded under: the call-id for the call's first recording
+// (Kazoo's <url>/<call-id>.<ext>), then <call-id>-2, -3, ... so later ones do not overwrite it.
+func (c *Call) uploadName() string {
+	if c.recordings <= 1 {
+		return c.info.CallID
+	}
+	return c.info.CallID + "-" + strconv.Itoa(c.recordings)
+}
+
+// enqueueUpload hands file to the spool for delivery to <base>/<uploadName>.<ext>; it returns that URL.
+func (c *Call) enqueueUpload(base, id, file, ext, contentType, method string) (string, error) {
+	target, err := httpfetch.RecordingUploadURL(base, c.uploadName(), ext)
+	if err != nil {
+		return "", err
+	}
+	err = c.deps.Uploads.Enqueue(httpfetch.Upload{
+		ID: id, File: file, URL: target, Method: method, ContentType: contentType,
+		CallID: c.info.CallID, AccountID: c.accountID,
+	})
+	if err != nil {
+		return "", fmt.Errorf("queue upload of %s: %w", file, err)
+	}
+	return target, nil
+}
+
+// speechSpan is where the caller spoke in a recording, in samples from its start: from the start of
+// the first frame over voiceRMS to the end of the last one. to == 0: no speech.
+type speechSpan struct{ from, to int64 }
+
+func (s speechSpan) found() bool { return s.to > 0 }
+
+// levelMeter passes a recording's PCM (16-bit little-endian mono, as Channel.StartRecording writes
+// it) to w and measures its level per 20 ms frame: it finds where the caller spoke and closes silent
+// once silenceLimit has passed without speech (since the start, or since the last speech).
+//
+// Write is called by the recording's writer goroutine only; span may be called by the call's
+// goroutine once the recording stopped. mu guards the speech fields for that hand-over.
+type levelMeter struct {
+	w            io.Writer
+	silenceLimit int64 // samples; 0 = never close silent
+	silent       chan struct{}
+
+	// Written by Write only.
+	odd        []byte  // a byte of a sample split across writes
+	sumSquares float64 // of the frame being measured
+	inFrame    int64   // samples in it so far
+	pos        int64   // samples measured (whole frames) plus inFrame
+	closed     bool
+
+	mu     sync.Mutex
+	speech speechSpan
+}
+
+func newLevelMeter(w io.Writer, silenceLimit time.Duration) *levelMeter {
+	return &levelMeter{
+		w:            w,
+		silenceLimit: int64(silenceLimit * codec.SampleRate / time.Second),
+		silent:       make(chan struct{}),
+	}
+}
+
+func (m *levelMeter) Write(p []byte) (int, error) {
+	n, err := m.w.Write(p)
+	m.measure(p[:n])
+	return n, err
+}
+
+func (m *levelMeter) measure(p []byte) {
+	if len(m.odd) > 0 && len(p) > 0 {
+		m.sample(int16(binary.LittleEndian.Uint16([]byte{m.odd[0], p[0]})))
+		m.odd, p = nil, p[1:]
+	}
+	for ; len(p) >= 2; p = p[2:] {
+		m.sample(int16(binary.LittleEndian.Uint16(p)))
+	}
+	if len(p) == 1 {
+		m.odd = []byte{p[0]}
+	}
+}
+
+func (m *levelMeter) sample(x int16) {
+	m.sumSquares += float64(x) * float64(x)
+	m.inFrame++
+	m.pos++
+	if m.inFrame < codec.FrameSamples {
+		return
+	}
+	loud := m.sumSquares/float64(m.inFrame) >= voiceRMS*voiceRMS
+	m.sumSquares, m.inFrame = 0, 0
+	m.mu.Lock()
+	if loud {
+		if !m.speech.found() {
+			m.speech.from = m.pos - codec.FrameSamples
+		}
+		m.speech.to = m.pos
+	}
+	quietSince := m.speech.to
+	m.mu.Unlock()
+	if m.silenceLimit > 0 && !m.closed && m.pos-quietSince >= m.silenceLimit {
+		m.closed = true
+		close(m.silent)
+	}
+}
+
+// span returns where the caller spoke.
+func (m *levelMeter) span() speechSpan {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.speech
+}
