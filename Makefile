@@ -4,8 +4,9 @@ BIN     := bin/pivotua
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 20s
+SOAK_MINUTES ?= 5
 
-.PHONY: all build run test unit e2e deps lint bench fuzz clean
+.PHONY: all build run test unit e2e deps lint bench fuzz soak clean
 
 all: build
 
@@ -38,13 +39,18 @@ e2e: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Each fuzz target for FUZZTIME.
+# Each fuzz target for FUZZTIME (-short: no end-to-end binary build). Not part of `make test`.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  for f in $$($(GO) test -short -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -short -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The soak test for SOAK_MINUTES: SIPp drives mixed calls at the real binary, then goroutines, open
+# files, RTP ports and memory must return to baseline. `make test` runs a one-minute form of it.
+soak: deps
+	SOAK_MINUTES=$(SOAK_MINUTES) $(GO) test -count=1 -run 'TestE2ESoak' -v -timeout $$(( $(SOAK_MINUTES) * 60 + 600 ))s ./cmd/pivotua
 
 clean:
 	rm -rf bin

@@ -22,17 +22,21 @@ import (
 // Durations and addresses stay strings here; validate parses them so that
 // every problem is reported with its path.
 type Config struct {
-	Node       string           `yaml:"node" json:"node"`
-	SIP        SIPConfig        `yaml:"sip" json:"sip"`
-	RTP        RTPConfig        `yaml:"rtp" json:"rtp"`
-	HTTP       HTTPConfig       `yaml:"http" json:"http"`
-	Store      StoreConfig      `yaml:"store" json:"store"`
-	TTS        TTSConfig        `yaml:"tts" json:"tts"`
-	Recordings RecordingsConfig `yaml:"recordings" json:"recordings"`
-	Log        LogConfig        `yaml:"log" json:"log"`
-	Accounts   []AccountConfig  `yaml:"accounts" json:"accounts"`
-	Callflows  []CallflowConfig `yaml:"callflows" json:"callflows"`
-	Trunks     []TrunkConfig    `yaml:"trunks" json:"trunks"`
+	Node string    `yaml:"node" json:"node"`
+	SIP  SIPConfig `yaml:"sip" json:"sip"`
+	// ShutdownGrace is how long live calls may go on after SIGTERM before they
+	// get BYE (default 30s); new INVITEs get 503 meanwhile.
+	ShutdownGrace string           `yaml:"shutdown_grace" json:"shutdown_grace"`
+	Fetch         FetchConfig      `yaml:"fetch" json:"fetch"`
+	RTP           RTPConfig        `yaml:"rtp" json:"rtp"`
+	HTTP          HTTPConfig       `yaml:"http" json:"http"`
+	Store         StoreConfig      `yaml:"store" json:"store"`
+	TTS           TTSConfig        `yaml:"tts" json:"tts"`
+	Recordings    RecordingsConfig `yaml:"recordings" json:"recordings"`
+	Log           LogConfig        `yaml:"log" json:"log"`
+	Accounts      []AccountConfig  `yaml:"accounts" json:"accounts"`
+	Callflows     []CallflowConfig `yaml:"callflows" json:"callflows"`
+	Trunks        []TrunkConfig    `yaml:"trunks" json:"trunks"`
 }
 
 type SIPConfig struct {
@@ -41,6 +45,20 @@ type SIPConfig struct {
 	AllowCIDRs []string        `yaml:"allow_cidrs" json:"allow_cidrs"`
 	MaxCalls   int             `yaml:"max_calls" json:"max_calls"`
 	RateLimit  RateLimitConfig `yaml:"rate_limit" json:"rate_limit"`
+	// MaxMessageBytes caps one SIP message (default 65535; on UDP sipgo reads
+	// at most 32 KiB per datagram whatever this says).
+	MaxMessageBytes int `yaml:"max_message_bytes" json:"max_message_bytes"`
+}
+
+// FetchConfig governs pivotua's outbound HTTP: webhooks, media, recording uploads.
+type FetchConfig struct {
+	// DenyCIDRs are destinations pivotua never connects to, checked on the
+	// resolved address (no DNS-rebinding bypass, every redirect hop). Empty by
+	// default because the demo app lives on 127.0.0.1; when developers you do
+	// not trust write the webhooks, deny at least 127.0.0.0/8, 10.0.0.0/8,
+	// 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16 (cloud metadata), ::1/128,
+	// fc00::/7 and fe80::/10.
+	DenyCIDRs []string `yaml:"deny_cidrs" json:"deny_cidrs"`
 }
 
 type RateLimitConfig struct {
@@ -121,6 +139,12 @@ type Settings struct {
 	LogFormat    string
 	Accounts     map[string]AccountConfig
 	Routes       []flow.Route
+	Trunks       []flow.Trunk
+	// RateLimit and MaxMessageBytes feed sip.GuardConfig.
+	RateLimit       sip.RateLimit
+	MaxMessageBytes int
+	DenyCIDRs       []netip.Prefix
+	ShutdownGrace   time.Duration
 }
 
 // ConfigError is one problem in a config file, named by its path.
@@ -142,10 +166,12 @@ var errUnreadable = errors.New("config unreadable")
 func defaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Node: "pivotua@" + host,
+		Node:          "pivotua@" + host,
+		ShutdownGrace: "30s",
 		SIP: SIPConfig{
-			Listen:   []string{"udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"},
-			MaxCalls: 5000,
+			Listen:          []string{"udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"},
+			MaxCalls:        5000,
+			MaxMessageBytes: sip.DefaultMaxMessageBytes,
 			RateLimit: RateLimitConfig{
 				Requests: 100, Window: "2s", Block: "5m",
 			},
@@ -257,9 +283,18 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	if c.SIP.RateLimit.Requests < 0 {
 		bad("sip.rate_limit.requests", "must be 0 (off) or more, not %d", c.SIP.RateLimit.Requests)
 	}
-	duration("sip.rate_limit.window", c.SIP.RateLimit.Window)
-	duration("sip.rate_limit.block", c.SIP.RateLimit.Block)
-	prefixes("sip.rate_limit.exempt_cidrs", c.SIP.RateLimit.ExemptCIDRs)
+	s.RateLimit = sip.RateLimit{
+		Requests: c.SIP.RateLimit.Requests,
+		Window:   duration("sip.rate_limit.window", c.SIP.RateLimit.Window),
+		Block:    duration("sip.rate_limit.block", c.SIP.RateLimit.Block),
+		Exempt:   prefixes("sip.rate_limit.exempt_cidrs", c.SIP.RateLimit.ExemptCIDRs),
+	}
+	if c.SIP.MaxMessageBytes < 1024 || c.SIP.MaxMessageBytes > 65535 {
+		bad("sip.max_message_bytes", "must be between 1024 and 65535, not %d", c.SIP.MaxMessageBytes)
+	}
+	s.MaxMessageBytes = c.SIP.MaxMessageBytes
+	s.DenyCIDRs = prefixes("fetch.deny_cidrs", c.Fetch.DenyCIDRs)
+	s.ShutdownGrace = duration("shutdown_grace", c.ShutdownGrace)
 
 	ip, err := netip.ParseAddr(c.RTP.IP)
 	if err != nil {
@@ -364,6 +399,7 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		if !strings.HasPrefix(t.URI, "sip:") && !strings.HasPrefix(t.URI, "sips:") {
 			bad(p+".uri", "%q is not a sip: URI", t.URI)
 		}
+		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password})
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -19,11 +19,8 @@ import (
 	"github.com/pivotua/pivotua/sip"
 )
 
-// drainGrace is how long live calls may go on after SIGTERM before they get BYE.
-const drainGrace = 30 * time.Second
-
 // serve runs pivotua until ctx ends, then drains: new INVITEs get 503, live
-// calls get up to drainGrace, and whatever is left is hung up.
+// calls get up to shutdown_grace, and whatever is left is hung up.
 func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	// Opened first so its deferred Close runs last: every debug record of the
 	// last calls is flushed after SIP and media have stopped.
@@ -41,15 +38,31 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	}
 	defer engine.Close()
 
-	fetcher := httpfetch.NewClient(httpfetch.WithUserAgent("pivotua/" + version))
+	var sipSrv *sip.Server // set below; metrics read it only when scraped
+	met := newMetrics(metricSources{
+		activeCalls: func() int {
+			if sipSrv == nil {
+				return 0
+			}
+			return sipSrv.ActiveCalls()
+		},
+		rtp:          engine.Totals,
+		debugWritten: func() uint64 { return debug.recorder.Stats().Written },
+	})
+
+	// fetch.deny_cidrs is checked on the resolved address at connect time, for webhooks, media and uploads.
+	fetcher := httpfetch.NewClient(httpfetch.WithUserAgent("pivotua/"+version), httpfetch.WithDenyCIDRs(s.DenyCIDRs))
 	// Recordings are written under recordings.dir; the spool beside them survives restarts, and
 	// whatever it holds is delivered first.
 	uploads, err := httpfetch.NewUploader(filepath.Join(s.Recordings, ".spool"),
-		httpfetch.WithUploadLogger(log), httpfetch.WithUploadUserAgent("pivotua/"+version))
+		httpfetch.WithUploadLogger(log), httpfetch.WithUploadUserAgent("pivotua/"+version),
+		httpfetch.WithUploadObserver(met.uploadEvent),
+		httpfetch.WithUploadHTTPClient(&http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}))
 	if err != nil {
 		return fmt.Errorf("recordings: %w", err)
 	}
-	if err := uploads.Start(ctx); err != nil {
+	// Not ctx: recordings that end during the drain after SIGTERM must still go out.
+	if err := uploads.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("recordings: %w", err)
 	}
 	accounts := make(map[string]string, len(s.Accounts))
@@ -60,27 +73,36 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	if s.ExternalIP != "" {
 		advertise = netip.MustParseAddr(s.ExternalIP)
 	}
-	calls := flow.NewServer(flow.ServerConfig{
-		Router:     flow.NewRouter(s.Routes),
-		APIKeys:    accounts,
-		Engine:     engine,
-		Advertise:  advertise,
-		Documents:  fetcher,
-		Media:      fetcher,
-		Speech:     codec.NewSpeechCache(s.TTSEngine, 2048),
-		Debug:      debug.Record,
-		Recordings: s.Recordings,
-		Uploads:    uploads,
-		Logger:     log,
-	})
+	// Record's files are served at unguessable links on the HTTP listener.
+	recordings := newRecordingServer(s.Recordings, publicHTTPBase(s.HTTPListen, s.ExternalIP), accounts)
 
-	sipSrv, err := sip.NewServer(sip.Config{
+	// The SIP server comes first: flow dials its outbound legs through it.
+	var calls *flow.Server
+	sipSrv, err = sip.NewServer(sip.Config{
 		Listen: s.SIPListen, ExternalIP: s.ExternalIP, AllowCIDRs: s.AllowCIDRs,
 		MaxCalls: s.MaxCalls, UserAgent: "pivotua/" + version, Logger: log,
-	}, calls.HandleCall)
+		Guard: sip.GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: s.RateLimit},
+	}, func(c *sip.InboundCall) { calls.HandleCall(c) })
 	if err != nil {
 		return err
 	}
+	calls = flow.NewServer(flow.ServerConfig{
+		Router:         flow.NewRouter(s.Routes),
+		APIKeys:        accounts,
+		Engine:         engine,
+		Advertise:      advertise,
+		Documents:      fetcher,
+		Media:          fetcher,
+		Speech:         codec.NewSpeechCache(s.TTSEngine, 2048),
+		Debug:          debug.Record,
+		Recordings:     s.Recordings,
+		Observer:       met,
+		Uploads:        uploads,
+		Outbound:       sipSrv,
+		RecordingLinks: recordings,
+		Trunks:         s.Trunks,
+		Logger:         log,
+	})
 	if err := sipSrv.Listen(); err != nil {
 		return err
 	}
@@ -88,6 +110,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", met.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if draining.Load() {
@@ -102,6 +125,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	}
 	demo.register(mux)
 	debug.Register(mux)
+	recordings.register(mux)
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -121,23 +145,32 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	<-ctx.Done()
 	draining.Store(true)
 	sipSrv.Drain()
-	log.Info("draining: new calls get 503", "active_calls", sipSrv.ActiveCalls(), "grace", drainGrace)
-	deadline := time.Now().Add(drainGrace)
-	for sipSrv.ActiveCalls() > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	log.Info("draining: new calls get 503", "active_calls", sipSrv.ActiveCalls(), "grace", s.ShutdownGrace)
+	waitUntil(s.ShutdownGrace, func() bool { return sipSrv.ActiveCalls() == 0 })
 	if n := sipSrv.ActiveCalls(); n > 0 {
 		log.Info("grace period over: hanging up", "active_calls", n)
 		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		sipSrv.HangupAll(hctx)
 		cancel()
+		waitUntil(5*time.Second, func() bool { return sipSrv.ActiveCalls() == 0 })
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = httpSrv.Shutdown(sctx)
-	if err := uploads.Close(sctx); err != nil {
+	// Recordings of the last calls get a moment to go out; whatever remains stays in the spool.
+	waitUntil(10*time.Second, func() bool { return uploads.Stats().Pending == 0 })
+	uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ucancel()
+	if err := uploads.Close(uctx); err != nil {
 		log.Warn("recording uploads still pending; they resume at the next start", "error", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// waitUntil polls done until it holds or d has passed.
+func waitUntil(d time.Duration, done func() bool) {
+	for end := time.Now().Add(d); !done() && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -1,0 +1,551 @@
+package main
+
+// End-to-end tests of Dial: SIPp calls pivotua (the A leg), pivotua calls a
+// SIPp UAS or baresip (the B leg) and bridges them. Each party's audio is a
+// Go RTP peer that sends a tone and records what it hears on one socket
+// (symmetric RTP latches pivotua to it), so audio is judged both ways.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+// dialPeer is one party's phone audio: it sends a tone in law to whoever
+// sent it RTP first (pivotua), from the socket it receives on, and keeps
+// what it hears.
+type dialPeer struct {
+	conn   *net.UDPConn
+	law    codec.Law
+	freq   float64
+	remote atomic.Pointer[netip.AddrPort]
+	digit  chan byte // keys to send as RFC 4733 events (PT 101)
+
+	mu   sync.Mutex
+	pkts []capturedPacket
+	done chan struct{}
+}
+
+func newDialPeer(t *testing.T, law codec.Law, freq float64) *dialPeer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dialPeer{conn: conn, law: law, freq: freq, digit: make(chan byte, 4), done: make(chan struct{})}
+	go p.read()
+	go p.send()
+	t.Cleanup(func() { close(p.done); conn.Close() })
+	return p
+}
+
+func (p *dialPeer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (p *dialPeer) read() {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		var pkt rtp.Packet
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		if p.remote.Load() == nil {
+			p.remote.Store(&from)
+		}
+		p.mu.Lock()
+		p.pkts = append(p.pkts, capturedPacket{at: time.Now(), header: pkt.Header, payload: append([]byte(nil), pkt.Payload...)})
+		p.mu.Unlock()
+	}
+}
+
+// send streams the tone every 20 ms once pivotua's address is known; a key
+// in digit replaces the audio with an RFC 4733 event (5 packets and 3 ends).
+func (p *dialPeer) send() {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	seq, ts, ssrc := uint16(1), uint32(0), uint32(0x5eed0000+p.freq)
+	var pos int
+	tone := toneAt(p.freq, time.Second, codec.SampleRate)
+	frame := make([]byte, codec.FrameSamples)
+	var event []byte
+	var eventTS uint32
+	eventPkts := 0
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+		to := p.remote.Load()
+		if to == nil {
+			continue
+		}
+		h := rtp.Header{Version: 2, SSRC: ssrc, SequenceNumber: seq, Timestamp: ts, PayloadType: uint8(p.law)}
+		payload := frame
+		if eventPkts == 0 {
+			select {
+			case k := <-p.digit:
+				event, eventTS, eventPkts = []byte{k - '0', 10, 0, 0}, ts, 8
+				h.Marker = true
+			default:
+			}
+		}
+		if eventPkts > 0 {
+			i := 8 - eventPkts
+			dur := uint16(min(i+1, 5) * codec.FrameSamples)
+			event[1] = 10
+			if i >= 5 {
+				event[1] |= 0x80
+			}
+			event[2], event[3] = byte(dur>>8), byte(dur)
+			h.PayloadType, h.Timestamp, payload = 101, eventTS, event
+			eventPkts--
+		} else {
+			for i := range frame {
+				frame[i] = 0
+			}
+			codec.EncodeFrame(p.law, frame, tone[pos:pos+codec.FrameSamples])
+			pos = (pos + codec.FrameSamples) % (len(tone) - codec.FrameSamples)
+		}
+		b, _ := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+		_, _ = p.conn.WriteToUDPAddrPort(b, *to)
+		seq++
+		ts += codec.FrameSamples
+	}
+}
+
+// heard decodes the audio packets pivotua sent this party (payload type pt).
+func (p *dialPeer) heard(pt uint8) []int16 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pcm []int16
+	frame := make([]int16, 480)
+	for _, pk := range p.pkts {
+		if pk.header.PayloadType == pt {
+			n := codec.DecodeFrame(codec.Law(pt), frame, pk.payload)
+			pcm = append(pcm, frame[:n]...)
+		}
+	}
+	return pcm
+}
+
+// events returns the RFC 4733 event codes pivotua sent this party on pt, one per event.
+func (p *dialPeer) events(pt uint8) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var keys []byte
+	var lastTS uint32
+	for i, pk := range p.pkts {
+		if pk.header.PayloadType != pt || len(pk.payload) < 4 {
+			continue
+		}
+		if len(keys) == 0 || pk.header.Timestamp != lastTS || i == 0 {
+			keys = append(keys, pk.payload[0])
+			lastTS = pk.header.Timestamp
+		}
+	}
+	return keys
+}
+
+// twimlHook serves TwiML documents by path and keeps each request's form.
+type twimlHook struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs map[string][]url.Values
+}
+
+func newTwiMLHook(t *testing.T, docs map[string]string) *twimlHook {
+	t.Helper()
+	h := &twimlHook{reqs: map[string][]url.Values{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		h.mu.Lock()
+		h.reqs[r.URL.Path] = append(h.reqs[r.URL.Path], r.Form)
+		h.mu.Unlock()
+		doc, ok := docs[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, doc)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *twimlHook) requests(path string) []url.Values {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]url.Values(nil), h.reqs[path]...)
+}
+
+func dialTwiMLFlow(voiceURL string) map[string]any {
+	return map[string]any{"module": "pivot", "data": map[string]any{"voice_url": voiceURL, "method": "get", "req_format": "twiml", "req_timeout_ms": 3000}}
+}
+
+// uasData fills the uas_*.xml templates.
+type uasData struct {
+	RTPPort       int
+	Codec         int
+	CodecName     string
+	HangupAfterMs int
+	Username      string
+	Password      string
+}
+
+// sippUAS is a SIPp callee running in the background.
+type sippUAS struct {
+	port int
+	done chan error
+	dir  string
+}
+
+// startUAS runs one call of testdata/sipp/<name> as a callee on a free port.
+func startUAS(t *testing.T, name string, data uasData) *sippUAS {
+	t.Helper()
+	if data.CodecName == "" {
+		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
+	}
+	dir := t.TempDir()
+	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scen := filepath.Join(dir, name)
+	f, err := os.Create(scen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tmpl.Execute(f, data); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	u := &sippUAS{port: freePort(t), done: make(chan error, 1), dir: dir}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	cmd := exec.CommandContext(ctx, "sipp", "-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(u.port),
+		"-mp", strconv.Itoa(freePort(t)), "-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error")
+	cmd.Dir = dir
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		err := cmd.Wait()
+		cancel()
+		if err != nil {
+			logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+			var details strings.Builder
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				details.Write(b)
+			}
+			err = fmt.Errorf("callee sipp %s: %v\n%s\n%s", name, err, lastLines(out.String(), 20), details.String())
+		}
+		u.done <- err
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
+	return u
+}
+
+// wait returns the callee's result (nil: the scenario passed).
+func (u *sippUAS) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-u.done:
+		return err
+	case <-time.After(within):
+		return fmt.Errorf("callee sipp still running after %v", within)
+	}
+}
+
+// countTone is how many 20 ms frames of pcm carry freq.
+func countTone(pcm []int16, freq float64) int {
+	return count(classify(pcm, freq), toneFrame)
+}
+
+// TestE2EDialSipBridgesAudioBothWaysWithTranscodingAndDTMF: a PCMU caller is bridged to a PCMA-only
+// callee, which hangs up after 3 s; each hears the other's tone, the caller's key reaches the callee
+// as an RFC 4733 event, and the action URL gets the Dial's result before the flow hangs up.
+func TestE2EDialSipBridgesAudioBothWaysWithTranscodingAndDTMF(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMA, 600)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 8, HangupAfterMs: 3000})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Dial action="/after" timeout="10"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial><Say>not reached</Say></Response>`, uas.port),
+		"/after": `<Response><Hangup/></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	go func() {
+		time.Sleep(2 * time.Second)
+		caller.digit <- '5'
+	}()
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := countTone(callee.heard(8), 1000); n < 80 {
+		t.Errorf("the PCMA callee heard %d frames of the caller's 1 kHz tone, want most of the 3 s bridge (150)", n)
+	}
+	if n := countTone(caller.heard(0), 600); n < 80 {
+		t.Errorf("the PCMU caller heard %d frames of the callee's 600 Hz tone, want most of the 3 s bridge (150)", n)
+	}
+	if keys := callee.events(101); len(keys) != 1 || keys[0] != 5 {
+		t.Errorf("the callee got telephone-events %v, want the caller's one key 5", keys)
+	}
+	after := hook.requests("/after")
+	if len(after) != 1 {
+		t.Fatalf("action URL got %d requests, want 1\n%s", len(after), p.log.String())
+	}
+	q := after[0]
+	if q.Get("DialCallStatus") != "completed" || q.Get("DialCallSid") == "" || q.Get("DialCallSid") == q.Get("CallSid") {
+		t.Errorf("action params: DialCallStatus=%q DialCallSid=%q (CallSid %q)", q.Get("DialCallStatus"), q.Get("DialCallSid"), q.Get("CallSid"))
+	}
+	if d, _ := strconv.Atoi(q.Get("DialCallDuration")); d < 2 || d > 5 {
+		t.Errorf("DialCallDuration = %q, want about 3", q.Get("DialCallDuration"))
+	}
+}
+
+// TestE2EDialFailuresReachTheActionURL: busy (486) and no answer (180, then our CANCEL after the ring
+// timeout, answered 487) are reported as DialCallStatus, and the call goes on.
+func TestE2EDialFailuresReachTheActionURL(t *testing.T) {
+	needE2E(t)
+	for _, tc := range []struct {
+		scenario, want string
+		timeout        int
+	}{{"uas_busy.xml", "busy", 10}, {"uas_noanswer.xml", "no-answer", 2}} {
+		t.Run(tc.want, func(t *testing.T) {
+			uas := startUAS(t, tc.scenario, uasData{})
+			hook := newTwiMLHook(t, map[string]string{
+				"/voice": fmt.Sprintf(`<Response><Dial action="/after" timeout="%d"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, tc.timeout, uas.port),
+				"/after": `<Response><Hangup/></Response>`,
+			})
+			p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+			caller := newRTPCapture(t)
+			start := time.Now()
+			if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := uas.wait(t, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			after := hook.requests("/after")
+			if len(after) != 1 || after[0].Get("DialCallStatus") != tc.want {
+				t.Fatalf("action requests %v, want DialCallStatus=%s", after, tc.want)
+			}
+			if took := time.Since(start); tc.want == "no-answer" && took > 6*time.Second {
+				t.Errorf("the 2 s ring timeout took %v to give up", took)
+			}
+		})
+	}
+}
+
+// TestE2EDialCallerHangupEndsTheCallee: the caller hangs up 1.5 s into the bridge; the callee (which
+// waits for a BYE) must get it at once.
+func TestE2EDialCallerHangupEndsTheCallee(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Dial answerOnBridge="true"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_caller_bye.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	callerGone := time.Now()
+	if err := uas.wait(t, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(callerGone); d > 500*time.Millisecond {
+		t.Errorf("the callee's BYE came %v after the caller's; want within 500 ms", d)
+	}
+	if n := countTone(callee.heard(0), 1000); n < 30 {
+		t.Errorf("the callee heard %d frames of the caller's tone during the 1.5 s bridge", n)
+	}
+}
+
+// TestE2EDialNumberThroughDigestTrunk: a number goes to the configured trunk, which challenges with 401;
+// pivotua answers with the trunk's credentials and the call is bridged.
+func TestE2EDialNumberThroughDigestTrunk(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_auth.xml", uasData{RTPPort: callee.port(), Username: "pivot", Password: "s3cret"})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": `<Response><Dial action="/after" timeLimit="2">+14155550100</Dial></Response>`,
+		"/after": `<Response><Hangup/></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) {
+		c.Trunks = []TrunkConfig{{Name: "carrier", URI: fmt.Sprintf("sip:127.0.0.1:%d", uas.port), Username: "pivot", Password: "s3cret"}}
+	})
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	after := hook.requests("/after")
+	if len(after) != 1 || after[0].Get("DialCallStatus") != "completed" {
+		t.Fatalf("action requests %v, want completed", after)
+	}
+	if n := countTone(caller.heard(0), 600); n < 40 {
+		t.Errorf("the caller heard %d frames of the callee's tone in the 2 s (timeLimit) bridge", n)
+	}
+}
+
+// TestE2EDialKazooSipURIToBaresip: the Kazoo sip_uri module bridges the caller to baresip, which answers
+// by itself, plays its WAV (a 700 Hz tone) and hangs up at its end; each side heard the other.
+func TestE2EDialKazooSipURIToBaresip(t *testing.T) {
+	needE2E(t)
+	if _, err := exec.LookPath("baresip"); err != nil {
+		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
+	}
+	bs := startBaresipCallee(t, toneAt(700, 3*time.Second, codec.SampleRate))
+	flow := map[string]any{"module": "sip_uri", "data": map[string]any{"uri": fmt.Sprintf("sip:bob@127.0.0.1:%d", bs.port), "timeout": 10}}
+	p := startPivotua(t, flow)
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countTone(caller.heard(0), 700); n < 60 {
+		t.Errorf("the caller heard %d frames of baresip's 700 Hz tone, want most of 3 s", n)
+	}
+	if n := countTone(bs.heard(t), 1000); n < 60 {
+		t.Errorf("baresip heard %d frames of the caller's 1 kHz tone", n)
+	}
+}
+
+type baresipCallee struct {
+	port int
+	dir  string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+}
+
+// startBaresipCallee runs baresip as an auto-answering phone whose voice is in.
+func startBaresipCallee(t *testing.T, in []int16) *baresipCallee {
+	t.Helper()
+	dir := t.TempDir()
+	b := &baresipCallee{port: freePort(t), dir: dir, out: &syncBuffer{}}
+	rtpMin, _ := rtpRange()
+	f, err := os.Create(filepath.Join(dir, "in.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := codec.EncodeWAV(f, in, codec.SampleRate); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	conf := strings.Join([]string{
+		fmt.Sprintf("sip_listen 127.0.0.1:%d", b.port),
+		"audio_source aufile," + filepath.Join(dir, "in.wav"),
+		"audio_player alsa,null", "audio_alert alsa,null",
+		"net_interface 127.0.0.1",
+		fmt.Sprintf("rtp_ports %d-%d", rtpMin, rtpMin+100),
+		"module_path /usr/lib/baresip/modules",
+		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so", "module account.so", "module menu.so",
+		"snd_path " + filepath.Join(dir, "rec"),
+	}, "\n") + "\n"
+	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	account := fmt.Sprintf("<sip:bob@127.0.0.1:%d>;regint=0;answermode=auto\n", b.port)
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.cmd = exec.Command("baresip", "-f", dir, "-t", "40")
+	pr, pw := io.Pipe()
+	b.cmd.Stdout, b.cmd.Stderr = pw, pw
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Split(scanLinesOrStatus)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			b.out.Write([]byte(line + "\n"))
+			if strings.Contains(line, "useragent registered") || strings.Contains(line, "baresip is ready") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = b.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = b.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			_ = b.cmd.Process.Kill()
+		}
+		pw.Close()
+	})
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		t.Logf("baresip did not say it is ready; going on:\n%s", b.out.String())
+	}
+	return b
+}
+
+// heard is what baresip recorded hearing (its sndfile *-dec.wav).
+func (b *baresipCallee) heard(t *testing.T) []int16 {
+	t.Helper()
+	var files []string
+	for range 30 { // the file is complete once baresip closes the call
+		files, _ = filepath.Glob(filepath.Join(b.dir, "rec", "*-dec.wav"))
+		if len(files) == 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(files) != 1 {
+		t.Fatalf("baresip recorded %v:\n%s", files, b.out.String())
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, rate, err := codec.DecodeWAV(data)
+	if err != nil || rate != codec.SampleRate {
+		t.Fatalf("baresip recording: rate %d, %v", rate, err)
+	}
+	return pcm
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/media"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are pivotua's Prometheus series (names fixed by the product contract). Counters the
+// packages already keep (RTP, debug records, live calls) are read at scrape time, so nothing is
+// added to the packet path.
+type metrics struct {
+	registry   *prometheus.Registry
+	calls      *prometheus.CounterVec
+	pivot      *prometheus.CounterVec
+	pivotTime  *prometheus.HistogramVec
+	dtmf       *prometheus.CounterVec
+	recordings *prometheus.CounterVec
+}
+
+var _ flow.Observer = (*metrics)(nil)
+
+// metricSources are read when /metrics is scraped.
+type metricSources struct {
+	activeCalls  func() int
+	rtp          func() media.Totals
+	debugWritten func() uint64
+}
+
+func newMetrics(src metricSources) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pivotua_calls_total", Help: "Inbound calls by outcome: completed, rejected, failed, canceled.",
+		}, []string{"outcome"}),
+		pivot: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pivotua_pivot_requests_total", Help: "Pivot requests by HTTP status, or timeout/error when none came.",
+		}, []string{"status"}),
+		pivotTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pivotua_pivot_request_duration_seconds", Help: "Time from sending a pivot request to its response.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30},
+		}, []string{"status"}),
+		dtmf: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pivotua_dtmf_events_total", Help: "DTMF keys received, by how they came: rfc4733, inband, sip-info.",
+		}, []string{"source"}),
+		recordings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pivotua_recordings_total", Help: "Recording upload events: queued, retry, uploaded, failed.",
+		}, []string{"state"}),
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	m.registry.MustRegister(
+		m.calls, m.pivot, m.pivotTime, m.dtmf, m.recordings,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		gauge("pivotua_calls_active", "Calls between INVITE and their end.", func() float64 { return float64(src.activeCalls()) }),
+		counter("pivotua_rtp_packets_sent_total", "RTP packets sent.", func() float64 { return float64(src.rtp().PacketsSent) }),
+		counter("pivotua_rtp_packets_received_total", "RTP packets received.", func() float64 { return float64(src.rtp().PacketsReceived) }),
+		counter("pivotua_rtp_packets_lost_total", "RTP packets lost, from sequence gaps.", func() float64 { return float64(src.rtp().PacketsLost) }),
+		counter("pivotua_debug_records_total", "Pivot debug records written to the store.", func() float64 { return float64(src.debugWritten()) }),
+	)
+	return m
+}
+
+func (m *metrics) CallEnded(outcome string) { m.calls.WithLabelValues(outcome).Inc() }
+
+func (m *metrics) PivotRequest(status string, elapsed time.Duration) {
+	m.pivot.WithLabelValues(status).Inc()
+	m.pivotTime.WithLabelValues(status).Observe(elapsed.Seconds())
+}
+
+func (m *metrics) DTMF(source string) { m.dtmf.WithLabelValues(source).Inc() }
+
+// uploadEvent counts recording uploads (httpfetch.WithUploadObserver).
+func (m *metrics) uploadEvent(ev httpfetch.UploadEvent) {
+	m.recordings.WithLabelValues(string(ev.Kind)).Inc()
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
