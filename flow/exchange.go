@@ -13,12 +13,12 @@ const (
 )
 
 // Exchange is one pivot request and what came back, for the debug store. Deps.Debug receives one for
-// every request of a callflow with debug: true, and one for every document that failed to parse or
-// validate whether or not debug is on.
+// every request of a callflow with debug: true, and one for every failed request (no response,
+// non-2xx, a document that failed to parse or validate) whether or not debug is on.
 type Exchange struct {
 	AccountID string
 	CallID    string
-	Debug     bool // the callflow asked for debug records; false: only the document error is to be kept
+	Debug     bool // the callflow asked for debug records; false: this is a failure, kept regardless
 	Iteration int  // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
 
 	Method        string // GET or POST

@@ -236,9 +236,10 @@ func (c *Call) exchange(req httpfetch.PivotRequest, resp *httpfetch.Document, el
 	return ex
 }
 
-// report hands an exchange to the debug hook: always for a document error, otherwise when debug is on.
+// report hands an exchange to the debug hook: always for a failed one, otherwise when debug is on.
 func (c *Call) report(a *pivotAction, ex Exchange) {
-	if c.deps.Debug == nil || (!a.debug && ex.ErrorKind == "") {
+	// Failures are always kept, so a failover can be explained; successes only with debug: true.
+	if c.deps.Debug == nil || (!a.debug && ex.Err == nil) {
 		return
 	}
 	ex.AccountID, ex.Debug = c.accountID, a.debug

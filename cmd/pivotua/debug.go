@@ -92,9 +92,10 @@ func (d *debugService) Close() error {
 func exchangeRecords(ex flow.Exchange, node string, now time.Time) []debugapi.Record {
 	base := debugapi.Record{AccountID: ex.AccountID, CallID: ex.CallID, Iteration: ex.Iteration, Node: node}
 	var out []debugapi.Record
-	// Without debug: true only the document error is kept (Kazoo stores its json_errors and
-	// schema_errors documents whatever the flag).
-	if ex.Debug && (ex.Method != "" || ex.URL != "") {
+	// A successful exchange is kept only with debug: true; a failed one always is (Kazoo keeps its
+	// json_errors and schema_errors documents whatever the flag; we keep every failure's records).
+	keep := ex.Debug || ex.Err != nil
+	if keep && (ex.Method != "" || ex.URL != "") {
 		req := base
 		req.Kind, req.Created = debugapi.KindRequest, now.Add(-ex.Elapsed)
 		req.Method, req.URI = strings.ToLower(ex.Method), ex.URL
@@ -104,7 +105,7 @@ func exchangeRecords(ex flow.Exchange, node string, now time.Time) []debugapi.Re
 		}
 		out = append(out, req)
 	}
-	if ex.Debug && ex.Status > 0 {
+	if keep && ex.Status > 0 {
 		resp := base
 		resp.Kind, resp.Created = debugapi.KindResponse, now
 		resp.StatusCode, resp.RespHeaders = ex.Status, debugapi.LowerHeaders(ex.ResponseHeader)

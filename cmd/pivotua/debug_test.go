@@ -72,17 +72,22 @@ func TestDebugExchangeWithoutResponseKeepsTheFetchError(t *testing.T) {
 	}
 }
 
-func TestDebugOffKeepsOnlyTheDocumentError(t *testing.T) {
+func TestDebugOffKeepsFailuresOnly(t *testing.T) {
 	ex := getExchange()
-	ex.Debug = false
+	ex.Debug, ex.Status = false, 200
 	if recs := exchangeRecords(ex, "n", debugTestNow); len(recs) != 0 {
-		t.Errorf("debug off and no document error: want no records, got %+v", recs)
+		t.Errorf("debug off and a successful exchange: want no records, got %+v", recs)
+	}
+	ex.Status, ex.Err = 0, errors.New("connect: connection refused")
+	recs := exchangeRecords(ex, "n", debugTestNow)
+	if len(recs) != 1 || recs[0].Kind != debugapi.KindRequest || recs[0].FetchError == "" {
+		t.Errorf("debug off, webhook down: want the request with its fetch error, got %+v", recs)
 	}
 	ex.Status, ex.ResponseBody = 200, []byte(`{"module":`)
 	ex.ErrorKind, ex.Err = flow.ErrorKindJSON, flow.ErrInvalidJSON
-	recs := exchangeRecords(ex, "n", debugTestNow)
-	if len(recs) != 1 || recs[0].Kind != debugapi.KindError || recs[0].JSONErrors == nil {
-		t.Errorf("debug off: want only the json_errors record, got %+v", recs)
+	recs = exchangeRecords(ex, "n", debugTestNow)
+	if len(recs) != 3 || recs[2].Kind != debugapi.KindError || recs[2].JSONErrors == nil {
+		t.Errorf("debug off, invalid JSON: want request, response and json_errors, got %+v", recs)
 	}
 }
 

@@ -583,6 +583,27 @@ func TestE2EFailoverWhenWebhookDown(t *testing.T) {
 	if tones := count(classify(capture.audio(t, 0), 1000), toneFrame); tones < 70 {
 		t.Errorf("the _ child should play the tone: heard %d tone frames, want about 80", tones)
 	}
+	// debug is off, yet the failed request is kept so the failover can be explained.
+	_, env := crossbar(t, "PUT", p.httpURL+"/v2/api_auth", "", map[string]any{"data": map[string]any{"api_key": "e2e-key"}})
+	token, _ := env["auth_token"].(string)
+	base := fmt.Sprintf("%s/v2/accounts/%s/pivot/debug", p.httpURL, e2eAccount)
+	var rows []any
+	for range 50 {
+		if _, env = crossbar(t, "GET", base, token, nil); len(env["data"].([]any)) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rows, _ = env["data"].([]any)
+	if len(rows) != 1 {
+		t.Fatalf("debug list after a failover: %v", env)
+	}
+	callID := rows[0].(map[string]any)["call_id"].(string)
+	_, env = crossbar(t, "GET", base+"/"+url.PathEscape(callID), token, nil)
+	recs, _ := env["data"].([]any)
+	if len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0].(map[string]any)["fetch_error"]), "connection refused") {
+		t.Errorf("the failed request should be kept with its fetch error: %v", env)
+	}
 }
 
 func TestE2EUnknownNumberGets404(t *testing.T) {
