@@ -71,11 +71,7 @@ func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*In
 		}
 		c.offer, c.media = &off, md
 	}
-	ua := s.dialogUA[strings.ToLower(req.Transport())]
-	if ua == nil {
-		ua = s.dialogUA["udp"]
-	}
-	dlg, err := ua.ReadInvite(req, tx)
+	dlg, err := s.dialogUAFor(req).ReadInvite(req, tx)
 	if err != nil {
 		if errors.Is(err, sipgo.ErrDialogInviteNoContact) {
 			return nil, 400, "Bad Request: missing Contact"
@@ -347,8 +343,7 @@ func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// handleReinvite answers a re-INVITE (RFC 3261 §14.2): the new offer's direction
-// is complemented (RFC 3264 §6.1), so a hold (sendonly) is answered recvonly.
+// handleReinvite answers a re-INVITE once the dialog is established (see answerReinvite).
 func (c *InboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := c.dlg.ReadRequest(req, tx); err != nil {
 		c.srv.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
@@ -361,92 +356,7 @@ func (c *InboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction)
 		c.srv.respond(req, tx, 491, "Request Pending")
 		return
 	}
-	var md MediaDesc
-	var body []byte
-	var err error
-	if len(req.Body()) > 0 {
-		var off remoteOffer
-		if off, err = parseRemoteSDP(req.Body()); err == nil {
-			md, err = off.negotiate()
-		}
-		if err != nil {
-			c.mu.Unlock()
-			c.srv.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 pivotua "`+err.Error()+`"`))
-			return
-		}
-		c.local.version++
-		body, err = c.local.answer(md)
-	} else {
-		// A re-INVITE without SDP asks us to offer; the answer comes in the ACK.
-		c.local.version++
-		body, err = c.local.offer()
-	}
-	if err != nil {
-		c.mu.Unlock()
-		c.srv.respond(req, tx, 500, "Server Internal Error")
-		return
-	}
-	acks := make(chan *sip.Request, 1)
-	c.reinvite = acks
 	c.mu.Unlock()
-
-	res := sip.NewSDPResponseFromRequest(req, body)
-	ua := c.srv.dialogUA[strings.ToLower(req.Transport())]
-	if ua == nil {
-		ua = c.srv.dialogUA["udp"]
-	}
-	res.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
-	ack := c.respond2xxUntilAck(tx, res, acks)
-	c.mu.Lock()
-	c.reinvite = nil
-	c.mu.Unlock()
-	if len(req.Body()) == 0 {
-		// We offered in the 200; the answer came in the ACK (or never did: nothing changes).
-		if ack == nil {
-			return
-		}
-		off, err := parseRemoteSDP(ack.Body())
-		if err == nil {
-			md, err = off.negotiate()
-		}
-		if err != nil {
-			c.srv.log.Info("re-INVITE answer in ACK not usable", "call_id", c.info.CallID, "error", err)
-			return
-		}
-	}
-	c.mu.Lock()
-	c.media = md
-	fn := c.onMedia
-	c.mu.Unlock()
-	if fn != nil {
-		fn(md)
-	}
-}
-
-// respond2xxUntilAck sends a 2xx and retransmits it with T1 doubling to T2
-// until its ACK arrives (RFC 3261 §13.3.1.4), for at most 64*T1.
-func (c *InboundCall) respond2xxUntilAck(tx sip.ServerTransaction, res *sip.Response, acks <-chan *sip.Request) *sip.Request {
-	if err := tx.Respond(res); err != nil {
-		return nil
-	}
-	interval := sip.T1
-	timer := time.NewTimer(interval)
-	defer timer.Stop()
-	deadline := time.After(64 * sip.T1)
-	for {
-		select {
-		case ack := <-acks:
-			return ack
-		case <-timer.C:
-			if strings.EqualFold(res.Transport(), "udp") || res.Transport() == "" {
-				_ = tx.Respond(res)
-			}
-			interval = min(2*interval, sip.T2)
-			timer.Reset(interval)
-		case <-deadline:
-			return nil
-		case <-c.Done():
-			return nil
-		}
-	}
+	c.srv.answerReinvite(dialogMedia{mu: &c.mu, local: &c.local, media: &c.media, onMedia: &c.onMedia, reinvite: &c.reinvite},
+		req, tx, c.srv.dialogUAFor(req).ContactHDR, c.Done())
 }

@@ -395,94 +395,12 @@ func (s *Server) outboundInDialog(req *sip.Request, tx sip.ServerTransaction) bo
 	return true
 }
 
-// handleReinvite answers the callee's re-INVITE like the inbound side does:
-// the offer's direction is complemented (RFC 3264 §6.1).
+// handleReinvite answers the callee's re-INVITE like the inbound side does (see answerReinvite).
 func (oc *OutboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := oc.dlg.ReadRequest(req, tx); err != nil {
 		oc.srv.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
 		return
 	}
-	oc.mu.Lock()
-	var md MediaDesc
-	var body []byte
-	var err error
-	if len(req.Body()) > 0 {
-		var off remoteOffer
-		if off, err = parseRemoteSDP(req.Body()); err == nil {
-			md, err = off.negotiate()
-		}
-		if err != nil {
-			oc.mu.Unlock()
-			oc.srv.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 pivotua "`+err.Error()+`"`))
-			return
-		}
-		oc.local.version++
-		body, err = oc.local.answer(md)
-	} else {
-		oc.local.version++
-		body, err = oc.local.offer()
-	}
-	if err != nil {
-		oc.mu.Unlock()
-		oc.srv.respond(req, tx, 500, "Server Internal Error")
-		return
-	}
-	acks := make(chan *sip.Request, 1)
-	oc.reinvite = acks
-	oc.mu.Unlock()
-
-	res := sip.NewSDPResponseFromRequest(req, body)
-	res.AppendHeader(sip.HeaderClone(&oc.ua.ContactHDR))
-	ack := respond2xxUntilAck(tx, res, acks, oc.Done())
-
-	oc.mu.Lock()
-	oc.reinvite = nil
-	if len(req.Body()) == 0 {
-		if ack == nil {
-			oc.mu.Unlock()
-			return
-		}
-		var off remoteOffer
-		if off, err = parseRemoteSDP(ack.Body()); err == nil {
-			md, err = off.negotiate()
-		}
-		if err != nil {
-			oc.mu.Unlock()
-			return
-		}
-	}
-	oc.media = md
-	fn := oc.onMedia
-	oc.mu.Unlock()
-	if fn != nil {
-		fn(md)
-	}
-}
-
-// respond2xxUntilAck sends a 2xx and retransmits it with T1 doubling to T2
-// until its ACK arrives (RFC 3261 §13.3.1.4), for at most 64*T1.
-func respond2xxUntilAck(tx sip.ServerTransaction, res *sip.Response, acks <-chan *sip.Request, done <-chan struct{}) *sip.Request {
-	if err := tx.Respond(res); err != nil {
-		return nil
-	}
-	interval := sip.T1
-	timer := time.NewTimer(interval)
-	defer timer.Stop()
-	deadline := time.After(64 * sip.T1)
-	for {
-		select {
-		case ack := <-acks:
-			return ack
-		case <-timer.C:
-			if strings.EqualFold(res.Transport(), "udp") || res.Transport() == "" {
-				_ = tx.Respond(res)
-			}
-			interval = min(2*interval, sip.T2)
-			timer.Reset(interval)
-		case <-deadline:
-			return nil
-		case <-done:
-			return nil
-		}
-	}
+	oc.srv.answerReinvite(dialogMedia{mu: &oc.mu, local: &oc.local, media: &oc.media, onMedia: &oc.onMedia, reinvite: &oc.reinvite},
+		req, tx, oc.ua.ContactHDR, oc.Done())
 }

@@ -204,6 +204,14 @@ func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPo
 	}
 }
 
+// dialogUAFor picks the dialog UA (and so the Contact) of the request's transport.
+func (s *Server) dialogUAFor(req *sip.Request) *sipgo.DialogUA {
+	if ua := s.dialogUA[strings.ToLower(req.Transport())]; ua != nil {
+		return ua
+	}
+	return s.dialogUA["udp"]
+}
+
 // Listeners reports the bound sockets (with real ports when 0 was configured).
 func (s *Server) Listeners() []Listener { return s.listeners }
 
