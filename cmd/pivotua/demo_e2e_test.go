@@ -69,37 +69,8 @@ func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
 	if _, err := exec.LookPath("baresip"); err != nil {
 		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
 	}
-	dir := t.TempDir()
-	bsPort := freePort(t)
-	rtpMin, _ := rtpRange()
-	f, err := os.Create(filepath.Join(dir, "in.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := codec.EncodeWAV(f, in, codec.SampleRate); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	conf := strings.Join([]string{
-		fmt.Sprintf("sip_listen 127.0.0.1:%d", bsPort),
-		"audio_source aufile," + filepath.Join(dir, "in.wav"),
-		"audio_player alsa,null", "audio_alert alsa,null",
-		"net_interface 127.0.0.1",
-		fmt.Sprintf("rtp_ports %d-%d", rtpMin, rtpMin+100),
-		"module_path /usr/lib/baresip/modules",
-		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so", "module account.so", "module menu.so",
-		"snd_path " + filepath.Join(dir, "rec"),
-	}, "\n") + "\n"
-	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	account := fmt.Sprintf("<sip:e2e@127.0.0.1:%d>;regint=0;answermode=auto\n", bsPort)
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, bsPort := t.TempDir(), freePort(t)
+	writeBaresipConfig(t, dir, bsPort, "e2e", in)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", fmt.Sprintf("/dial sip:3004@127.0.0.1:%d", p.sipPort), "-t", "40")
@@ -143,6 +114,41 @@ func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
 		t.Fatalf("baresip recording: rate %d, %v", rate, err)
 	}
 	return pcm
+}
+
+// writeBaresipConfig prepares a headless baresip in dir: SIP on 127.0.0.1:port as user, in as its
+// voice, what it sends and hears written to dir/rec, and calls answered automatically.
+func writeBaresipConfig(t *testing.T, dir string, port int, user string, in []int16) {
+	t.Helper()
+	rtpMin, _ := rtpRange()
+	f, err := os.Create(filepath.Join(dir, "in.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := codec.EncodeWAV(f, in, codec.SampleRate); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	conf := strings.Join([]string{
+		fmt.Sprintf("sip_listen 127.0.0.1:%d", port),
+		"audio_source aufile," + filepath.Join(dir, "in.wav"),
+		"audio_player alsa,null", "audio_alert alsa,null",
+		"net_interface 127.0.0.1",
+		fmt.Sprintf("rtp_ports %d-%d", rtpMin, rtpMin+100),
+		"module_path /usr/lib/baresip/modules",
+		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so", "module account.so", "module menu.so",
+		"snd_path " + filepath.Join(dir, "rec"),
+	}, "\n") + "\n"
+	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	account := fmt.Sprintf("<sip:%s@127.0.0.1:%d>;regint=0;answermode=auto\n", user, port)
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // scanLinesOrStatus splits baresip's output on newlines and on the carriage

@@ -23,7 +23,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/pion/rtp"
@@ -231,19 +230,7 @@ func startUAS(t *testing.T, name string, data uasData) *sippUAS {
 		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
 	}
 	dir := t.TempDir()
-	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scen := filepath.Join(dir, name)
-	f, err := os.Create(scen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tmpl.Execute(f, data); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	scen := renderScenario(t, dir, name, data)
 	u := &sippUAS{port: freePort(t), done: make(chan error, 1), dir: dir}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd := exec.CommandContext(ctx, "sipp", "-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(u.port),
@@ -458,35 +445,7 @@ func startBaresipCallee(t *testing.T, in []int16) *baresipCallee {
 	t.Helper()
 	dir := t.TempDir()
 	b := &baresipCallee{port: freePort(t), dir: dir, out: &syncBuffer{}}
-	rtpMin, _ := rtpRange()
-	f, err := os.Create(filepath.Join(dir, "in.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := codec.EncodeWAV(f, in, codec.SampleRate); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	conf := strings.Join([]string{
-		fmt.Sprintf("sip_listen 127.0.0.1:%d", b.port),
-		"audio_source aufile," + filepath.Join(dir, "in.wav"),
-		"audio_player alsa,null", "audio_alert alsa,null",
-		"net_interface 127.0.0.1",
-		fmt.Sprintf("rtp_ports %d-%d", rtpMin, rtpMin+100),
-		"module_path /usr/lib/baresip/modules",
-		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so", "module account.so", "module menu.so",
-		"snd_path " + filepath.Join(dir, "rec"),
-	}, "\n") + "\n"
-	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	account := fmt.Sprintf("<sip:bob@127.0.0.1:%d>;regint=0;answermode=auto\n", b.port)
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeBaresipConfig(t, dir, b.port, "bob", in)
 	b.cmd = exec.Command("baresip", "-f", dir, "-t", "40")
 	pr, pw := io.Pipe()
 	b.cmd.Stdout, b.cmd.Stderr = pw, pw

@@ -233,19 +233,7 @@ func runSIPpIn(t *testing.T, dir string, p *pivotuaInstance, name string, data s
 	if data.CodecName == "" {
 		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
 	}
-	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scen := filepath.Join(dir, name)
-	f, err := os.Create(scen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tmpl.Execute(f, data); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	scen := renderScenario(t, dir, name, data)
 	args := []string{
 		fmt.Sprintf("127.0.0.1:%d", p.sipPort), "-sf", scen, "-m", "1",
 		"-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
@@ -273,6 +261,25 @@ func runSIPpIn(t *testing.T, dir string, p *pivotuaInstance, name string, data s
 		traces.Write(b)
 	}
 	return traces.String(), nil
+}
+
+// renderScenario writes testdata/sipp/<name>, rendered with data, into dir and returns its path.
+func renderScenario(t *testing.T, dir, name string, data any) string {
+	t.Helper()
+	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scen := filepath.Join(dir, name)
+	f, err := os.Create(scen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := tmpl.Execute(f, data); err != nil {
+		t.Fatal(err)
+	}
+	return scen
 }
 
 func lastLines(s string, n int) string {

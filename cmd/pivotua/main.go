@@ -27,6 +27,7 @@ const usage = `pivotua: a SIP user agent that runs Kazoo Pivot and TwiML call sc
 Usage:
   pivotua [serve] [--config FILE]   run (without --config: the embedded demo config)
   pivotua check-config FILE         validate a config file and every callflow in it
+  pivotua call URI [flags]          a test softphone: place one call, print its timeline
   pivotua version                   print the version
 `
 
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServe(args, stderr)
 	case "check-config":
 		return runCheckConfig(args, stdout, stderr)
+	case "call":
+		return runCall(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "pivotua", version)
 		return 0
