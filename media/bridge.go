@@ -173,16 +173,9 @@ func (f *bridgeFeed) push(h *rtp.Header, payload []byte) {
 		f.mu.Unlock()
 		return
 	}
-	var law codec.Law
-	switch pt {
-	case uint8(codec.PCMU):
-		law = codec.PCMU
-	case uint8(codec.PCMA):
-		law = codec.PCMA
-	case scfg.payloadType:
-		law = scfg.law
-	default:
-		return // comfort noise and strangers
+	law, ok := scfg.lawOf(pt)
+	if !ok {
+		return // comfort noise, events and strangers
 	}
 	n := transcode(f.conv[:], payload, law, dcfg.law)
 	data := f.conv[:n]

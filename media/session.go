@@ -45,6 +45,21 @@ type sendConfig struct {
 	silence          [codec.FrameSamples]byte
 }
 
+// lawOf names the G.711 law of an audio payload type: the static PCMU and PCMA
+// types, or the negotiated one; false for anything else (comfort noise, events,
+// strangers).
+func (c *sendConfig) lawOf(pt uint8) (codec.Law, bool) {
+	switch pt {
+	case uint8(codec.PCMU):
+		return codec.PCMU, true
+	case uint8(codec.PCMA):
+		return codec.PCMA, true
+	case c.payloadType:
+		return c.law, true
+	}
+	return 0, false
+}
+
 // Session is one RTP stream pair on its own port. Its methods are safe for
 // concurrent use, except that Play calls are serialised by the caller (a
 // second concurrent Play gets ErrBusy).

@@ -235,16 +235,9 @@ func (s *Session) consume(h *rtp.Header, payload []byte, now int64) {
 		s.receiveEvent(h, payload)
 		return
 	}
-	var law codec.Law
-	switch pt {
-	case uint8(codec.PCMU):
-		law = codec.PCMU
-	case uint8(codec.PCMA):
-		law = codec.PCMA
-	case cfg.payloadType:
-		law = cfg.law
-	default:
-		return
+	law, ok := cfg.lawOf(pt)
+	if !ok {
+		return // comfort noise, events and strangers
 	}
 	rec := s.recording.Load()
 	var onDigit *func(Digit)
