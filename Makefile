@@ -36,8 +36,13 @@ unit: lint
 e2e: deps
 	$(GO) test -count=1 -run 'TestE2E' -v ./cmd/pivotua
 
+# Micro-benchmarks (-benchmem, pprof beside the result), the concurrency ladder (SIPp -rtp_echo calls
+# against the real binary, pacing from a capture) and the setup-rate ladder; bounded, loopback only.
+# Writes bench/results/<timestamp>.json and prints tables (bench/README.md). Override with
+# BENCH_MODES=micro,conc,ref,setup BENCH_LEVELS=500,1000,2000,3000 BENCH_RATES=50,100,200,300,500,700
+# BENCH_REF_LEVELS=500,1000 BENCH_HOLD=25s BENCH_WINDOW=20s BENCH_CAPTURE=10s BENCH_RATE_DUR=10s BENCH_TIME=500ms BENCH_KEEP=1.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/cmd/loadrun
 
 # Each fuzz target for FUZZTIME (-short: no end-to-end binary build). Not part of `make test`.
 fuzz:

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+type ConcResult struct {
+	Server       string    `json:"server"`
+	N            int       `json:"n"`
+	CallsPlanned int       `json:"calls_planned"`
+	Rate         int       `json:"sipp_rate"`
+	HoldS        float64   `json:"hold_s"`
+	ConcAtWindow int       `json:"concurrent_at_window_start"`
+	ConcAtEnd    int       `json:"concurrent_at_capture_end"`
+	CPU          windowCPU `json:"cpu"`
+	UsPerPkt     float64   `json:"us_per_pkt"`
+	PktsPerS     float64   `json:"pkts_per_s"`
+	IdleRSSKB    int64     `json:"idle_rss_kb"`
+	RSSKB        int64     `json:"rss_kb"`
+	KBPerCall    float64   `json:"kb_per_call"`
+	Threads      int64     `json:"threads"`
+	Successful   int       `json:"successful_calls"`
+	Failed       int       `json:"failed_calls"`
+	SIPpExit     int       `json:"sipp_exit"`
+	EchoLost     float64   `json:"echo_lost_pivotua"`
+	EchoReceived float64   `json:"echo_received_pivotua"`
+	Pacing       *Pacing   `json:"pacing,omitempty"`
+	Limit        string    `json:"limit,omitempty"`
+	SIPpErrors   string    `json:"sipp_errors,omitempty"`
+}
+
+// plannedCalls is how many calls SIPp must place so that N stay up until the capture ends:
+// slot i starts at i/rate and is replaced every hold.
+func plannedCalls(n, rate int, hold, end time.Duration) int {
+	m := 0
+	for i := 0; i < n; i++ {
+		start := time.Duration(float64(i) / float64(rate) * float64(time.Second))
+		if start > end {
+			break
+		}
+		m += int((end-start)/hold) + 1
+	}
+	return m
+}
+
+// server is what the concurrency load runs against: pivotua, or SIPp's own UAS as the reference.
+type server interface {
+	pid() int
+	stop()
+	metrics() map[string]float64
+}
+
+// sippUAS is the reference server: SIPp answering and replaying a PCMU pcap per call.
+type sippUAS struct{ s *sipp }
+
+func (u sippUAS) pid() int                    { return u.s.pid() }
+func (u sippUAS) stop()                       { live.stop(u.s.cmd, 3*time.Second, u.s.done) }
+func (u sippUAS) metrics() map[string]float64 { return map[string]float64{} }
+
+func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n int, ref bool) (*ConcResult, error) {
+	name := "pivotua"
+	if ref {
+		name = "sipp-uas"
+	}
+	dir := filepath.Join(work, fmt.Sprintf("conc-%s-%d", name, n))
+	var ua server
+	target := uaPort
+	if ref {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		pc := filepath.Join(dir, "prompt.pcap")
+		if err := writePromptPCAP(pc, int(o.hold.Seconds())+10); err != nil {
+			return nil, err
+		}
+		target = refPort
+		s, err := startSIPp(o.repo, filepath.Join(dir, "uas"), sippArgs{uas: true, pcap: pc, calls: 1 << 30,
+			timeout: o.hold + o.warm + o.window + o.capture + time.Duration(n/o.rampRate)*time.Second + 120*time.Second})
+		if err != nil {
+			return nil, err
+		}
+		ua = sippUAS{s}
+	} else {
+		hook, err := startWebhook()
+		if err != nil {
+			return nil, err
+		}
+		defer hook.close()
+		p, err := startPivotua(ctx, bin, dir, hook.url)
+		if err != nil {
+			return nil, err
+		}
+		ua = p
+	}
+	defer ua.stop()
+	time.Sleep(time.Second)
+	r := &ConcResult{Server: name, N: n, HoldS: o.hold.Seconds(), IdleRSSKB: statusKB(ua.pid(), "VmRSS")}
+
+	// Calls are replaced continuously: each slot needs n/hold calls/s; ramp at least at o.rampRate.
+	rate := int(math.Max(float64(o.rampRate), math.Ceil(1.25*float64(n)/o.hold.Seconds())))
+	ramp := time.Duration(float64(n) / float64(rate) * float64(time.Second))
+	winStart := ramp + o.warm
+	capStart := winStart + o.window + time.Second
+	end := capStart + o.capture + time.Second
+	r.Rate = rate
+	r.CallsPlanned = plannedCalls(n, rate, o.hold, end)
+	bound := end + o.hold + 30*time.Second
+	sp, err := startSIPp(o.repo, filepath.Join(dir, "sipp"), sippArgs{limit: n, rate: rate, calls: r.CallsPlanned,
+		hold: o.hold, timeout: bound - 5*time.Second, echo: true, target: target})
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	fmt.Printf("   SIPp: %d calls, limit %d, %d calls/s, hold %s; window at +%s, capture at +%s, bound %s\n",
+		r.CallsPlanned, n, rate, o.hold, winStart.Round(time.Second), capStart.Round(time.Second), bound.Round(time.Second))
+	sleepUntil := func(d time.Duration) error {
+		select {
+		case <-time.After(time.Until(t0.Add(d))):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-sp.done:
+			sp.done <- err
+			return fmt.Errorf("SIPp ended early (%v): %s", err, tail(sp.out.String(), 800))
+		}
+	}
+	if err := sleepUntil(winStart); err != nil {
+		sp.wait(time.Second)
+		return r, err
+	}
+	r.ConcAtWindow = statInt(sp.lastStat(), "CurrentCall")
+	m0 := ua.metrics()
+	a := takeSnapshot(ua.pid(), sp.pid())
+	if err := sleepUntil(winStart + o.window); err != nil {
+		sp.wait(time.Second)
+		return r, err
+	}
+	b := takeSnapshot(ua.pid(), sp.pid())
+	m1 := ua.metrics()
+	r.CPU = cpuBetween(a, b)
+	r.RSSKB = statusKB(ua.pid(), "VmRSS")
+	r.Threads = threads(ua.pid())
+	r.KBPerCall = round(float64(r.RSSKB-r.IdleRSSKB)/float64(n), 1)
+	pk := (m1["pivotua_rtp_packets_sent_total"] - m0["pivotua_rtp_packets_sent_total"]) +
+		(m1["pivotua_rtp_packets_received_total"] - m0["pivotua_rtp_packets_received_total"])
+	if r.CPU.Seconds > 0 && pk > 0 {
+		r.PktsPerS = round(pk/r.CPU.Seconds, 0)
+		r.UsPerPkt = round((r.CPU.UAUserS+r.CPU.UASysS)*1e6/pk, 2)
+	}
+	if ref && r.CPU.Seconds > 0 { // SIPp UAS: packets it sent (it never reads RTP), as in perf-anchors
+		r.PktsPerS = float64(50 * n)
+		r.UsPerPkt = round((r.CPU.UAUserS+r.CPU.UASysS)*1e6/(r.PktsPerS*r.CPU.Seconds), 2)
+	}
+	r.EchoReceived = m1["pivotua_rtp_packets_received_total"] - m0["pivotua_rtp_packets_received_total"]
+	r.EchoLost = m1["pivotua_rtp_packets_lost_total"] - m0["pivotua_rtp_packets_lost_total"]
+
+	if err := sleepUntil(capStart); err != nil {
+		sp.wait(time.Second)
+		return r, err
+	}
+	capPath := filepath.Join(dir, "rtp.pcapng")
+	dropped, cerr := capture(ctx, capPath, o.capture)
+	r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
+
+	code, werr := sp.wait(time.Until(t0.Add(bound)) + 5*time.Second)
+	st := sp.lastStat()
+	r.Successful, r.Failed, r.SIPpExit = statInt(st, "SuccessfulCall(C)"), statInt(st, "FailedCall(C)"), code
+	if r.Failed > 0 || code != 0 {
+		r.SIPpErrors = tail(sp.errorsTail(), 600)
+	}
+	if cerr == nil {
+		p, err := pacing(ctx, capPath)
+		if err != nil {
+			cerr = err
+		} else {
+			p.Dropped = dropped
+			r.Pacing = p
+			if o.keepWork {
+				_ = os.Rename(capPath, filepath.Join(resDir, fmt.Sprintf("conc-%d.pcapng", n)))
+			}
+		}
+	}
+	switch {
+	case r.Failed > 0 || code != 0:
+		r.Limit = fmt.Sprintf("%d failed calls (SIPp exit %d)", r.Failed, code)
+	case r.Pacing != nil && r.Pacing.Lost > 0:
+		r.Limit = fmt.Sprintf("RTP loss %d packets", r.Pacing.Lost)
+	case r.CPU.UACorePct > 150:
+		r.Limit = fmt.Sprintf("pivotua at %.0f %% of a core", r.CPU.UACorePct)
+	}
+	if werr != nil {
+		return r, werr
+	}
+	return r, cerr
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,290 @@
+// Command loadrun is pivotua's benchmark harness (`make bench`): Go micro-benchmarks, a concurrency
+// ladder of SIPp calls with RTP both ways against the real binary, and a call-setup-rate ladder.
+// Everything runs on loopback (127.43.0.1 = pivotua and the webhook, 127.43.0.2 = SIPp), every run is
+// bounded in calls and time, and every process it starts is ended before it exits.
+// See bench/README.md for what each figure means.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	uaIP     = "127.43.0.1" // pivotua (SIP, RTP, HTTP) and the webhook
+	sippIP   = "127.43.0.2" // SIPp UAC
+	uaPort   = 5080
+	sipPort  = 5070
+	echoPort = 6000 // SIPp -rtp_echo media port: every call's RTP from pivotua lands here
+	refPort  = 5081 // SIPp UAS reference (on uaIP)
+)
+
+type options struct {
+	modes     map[string]bool
+	levels    []int
+	refLevels []int
+	rates     []int
+	hold      time.Duration
+	warm      time.Duration
+	window    time.Duration
+	capture   time.Duration
+	rateDur   time.Duration
+	rampRate  int
+	benchTime string
+	outDir    string
+	repo      string
+	keepWork  bool
+}
+
+// Result is what a run writes to bench/results/<timestamp>.json.
+type Result struct {
+	Started     time.Time         `json:"started"`
+	Host        HostInfo          `json:"host"`
+	Micro       []MicroResult     `json:"micro,omitempty"`
+	MicroFlags  []string          `json:"micro_flags,omitempty"`
+	Concurrency []ConcResult      `json:"concurrency,omitempty"`
+	Reference   []ConcResult      `json:"reference_sipp_uas,omitempty"`
+	Setup       []SetupResult     `json:"setup,omitempty"`
+	SetupBest   *SetupResult      `json:"setup_best,omitempty"`
+	Profiles    []string          `json:"profiles,omitempty"`
+	Notes       []string          `json:"notes,omitempty"`
+	Params      map[string]string `json:"params"`
+}
+
+type HostInfo struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	SIPp      string `json:"sipp"`
+	Kernel    string `json:"kernel"`
+	Commit    string `json:"commit"`
+}
+
+var live = newProcSet()
+
+func main() {
+	var o options
+	modes := flag.String("mode", envOr("BENCH_MODES", "micro,conc,ref,setup"), "comma list of micro, conc, ref, setup (env BENCH_MODES)")
+	levels := flag.String("levels", envOr("BENCH_LEVELS", "500,1000,2000,3000"), "concurrency ladder (env BENCH_LEVELS)")
+	refLevels := flag.String("ref-levels", envOr("BENCH_REF_LEVELS", "500,1000"), "SIPp UAS reference levels (env BENCH_REF_LEVELS)")
+	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700"), "setup-rate ladder, calls/s (env BENCH_RATES)")
+	flag.DurationVar(&o.hold, "hold", envDur("BENCH_HOLD", 25*time.Second), "call duration in the concurrency runs (env BENCH_HOLD)")
+	flag.DurationVar(&o.warm, "warm", 4*time.Second, "settle time after the ramp before the CPU window")
+	flag.DurationVar(&o.window, "window", envDur("BENCH_WINDOW", 20*time.Second), "CPU/RSS window (env BENCH_WINDOW)")
+	flag.DurationVar(&o.capture, "capture", envDur("BENCH_CAPTURE", 10*time.Second), "pacing capture, after the CPU window (env BENCH_CAPTURE)")
+	flag.DurationVar(&o.rateDur, "rate-dur", envDur("BENCH_RATE_DUR", 10*time.Second), "duration of each setup-rate step (env BENCH_RATE_DUR)")
+	flag.IntVar(&o.rampRate, "ramp", 50, "minimum call rate while ramping up to N, calls/s")
+	flag.StringVar(&o.benchTime, "benchtime", envOr("BENCH_TIME", "500ms"), "go test -benchtime (env BENCH_TIME)")
+	flag.StringVar(&o.outDir, "out", "bench/results", "results directory")
+	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
+	flag.Parse()
+	o.modes = map[string]bool{}
+	for _, m := range strings.Split(*modes, ",") {
+		o.modes[strings.TrimSpace(m)] = true
+	}
+	o.levels = ints(*levels)
+	o.rates = ints(*rates)
+	o.refLevels = ints(*refLevels)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := 0
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		code = 1
+	}
+	live.stopAll()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, o options) error {
+	repo, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	o.repo = repo
+	if !filepath.IsAbs(o.outDir) {
+		o.outDir = filepath.Join(repo, o.outDir)
+	}
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	resDir := filepath.Join(o.outDir, stamp) // profiles and captures beside the JSON
+	if err := os.MkdirAll(resDir, 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "pivotua-bench-")
+	if err != nil {
+		return err
+	}
+	if !o.keepWork {
+		defer os.RemoveAll(work)
+	} else {
+		fmt.Println("work directory:", work)
+	}
+
+	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
+		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
+		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
+		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP,
+	}}
+	save := func() error {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		p := filepath.Join(o.outDir, stamp+".json")
+		if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Println("\nresult:", p)
+		return nil
+	}
+
+	if o.modes["micro"] {
+		fmt.Println("== micro: go test -bench . -benchmem")
+		if err := runMicro(ctx, o, res, resDir, work); err != nil {
+			res.Notes = append(res.Notes, "micro: "+err.Error())
+			fmt.Fprintln(os.Stderr, "micro:", err)
+		}
+	}
+	var bin string
+	if o.modes["conc"] || o.modes["setup"] { // ref needs no pivotua
+		bin = filepath.Join(work, "pivotua")
+		fmt.Println("== go build ./cmd/pivotua")
+		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/pivotua")
+		b.Dir, b.Stdout, b.Stderr = repo, os.Stdout, os.Stderr
+		if err := b.Run(); err != nil {
+			_ = save()
+			return fmt.Errorf("building pivotua: %w", err)
+		}
+		res.Notes = append(res.Notes, "pivotua exposes no pprof endpoint and the harness may not change its source: "+
+			"CPU/heap profiles are saved for the micro-benchmarks only (bench/README.md).")
+	}
+	if o.modes["conc"] {
+		for _, n := range o.levels {
+			if ctx.Err() != nil {
+				break
+			}
+			fmt.Printf("== concurrency N=%d\n", n)
+			cr, err := runConcurrency(ctx, o, bin, work, resDir, n, false)
+			if err != nil {
+				res.Notes = append(res.Notes, fmt.Sprintf("concurrency %d: %v", n, err))
+				fmt.Fprintln(os.Stderr, "concurrency:", err)
+			}
+			if cr != nil {
+				res.Concurrency = append(res.Concurrency, *cr)
+				printConc([]ConcResult{*cr})
+				if cr.Limit != "" {
+					fmt.Println("limit hit:", cr.Limit, "- stopping the ladder")
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	if o.modes["ref"] && ctx.Err() == nil {
+		for _, n := range o.refLevels {
+			fmt.Printf("== reference: SIPp UAS, N=%d\n", n)
+			cr, err := runConcurrency(ctx, o, bin, work, resDir, n, true)
+			if err != nil {
+				res.Notes = append(res.Notes, fmt.Sprintf("reference %d: %v", n, err))
+				fmt.Fprintln(os.Stderr, "reference:", err)
+			}
+			if cr != nil {
+				res.Reference = append(res.Reference, *cr)
+				printConc([]ConcResult{*cr})
+			}
+			if err != nil {
+				break
+			}
+		}
+		printRatios(res)
+	}
+	if o.modes["setup"] && ctx.Err() == nil {
+		fmt.Println("== setup rate")
+		if err := runSetup(ctx, o, bin, work, res); err != nil {
+			res.Notes = append(res.Notes, "setup: "+err.Error())
+			fmt.Fprintln(os.Stderr, "setup:", err)
+		}
+	}
+	fmt.Println()
+	printMicro(res)
+	printConc(res.Concurrency)
+	printConc(res.Reference)
+	printRatios(res)
+	printSetup(res)
+	_ = os.Remove(resDir) // only when nothing was saved beside the result
+	return save()
+}
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+func envDur(k string, d time.Duration) time.Duration {
+	if v := os.Getenv(k); v != "" {
+		if x, err := time.ParseDuration(v); err == nil {
+			return x
+		}
+		if s, err := strconv.Atoi(v); err == nil {
+			return time.Duration(s) * time.Second
+		}
+	}
+	return d
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if n, err := strconv.Atoi(f); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run from inside the pivotua module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func hostInfo(repo string) HostInfo {
+	h := HostInfo{CPUs: numCPU()}
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		h.GoVersion = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("sipp", "-v").CombinedOutput(); err == nil || len(out) > 0 {
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "SIPp v") {
+				h.SIPp = strings.TrimSpace(l)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	c := exec.Command("git", "describe", "--always", "--dirty")
+	c.Dir = repo
+	if out, err := c.Output(); err == nil {
+		h.Commit = strings.TrimSpace(string(out))
+	}
+	return h
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const clkTck = 100 // USER_HZ on Linux
+
+// procSet remembers every process the harness started, so each is ended (by its own pid) on exit.
+type procSet struct {
+	mu    sync.Mutex
+	procs map[int]*exec.Cmd
+}
+
+func newProcSet() *procSet { return &procSet{procs: map[int]*exec.Cmd{}} }
+
+func (s *procSet) start(c *exec.Cmd) error {
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.procs[c.Process.Pid] = c
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *procSet) forget(c *exec.Cmd) {
+	s.mu.Lock()
+	delete(s.procs, c.Process.Pid)
+	s.mu.Unlock()
+}
+
+// stop ends one started process: SIGTERM to its own process group, SIGKILL after grace.
+func (s *procSet) stop(c *exec.Cmd, grace time.Duration, done <-chan error) {
+	if c.Process == nil {
+		return
+	}
+	pid := c.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+	}
+	s.forget(c)
+}
+
+func (s *procSet) stopAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid := range s.procs {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	s.procs = map[int]*exec.Cmd{}
+}
+
+// cpuTicks is utime+stime of one process.
+func cpuTicks(pid int) (user, sys int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(s[i+1:]) // f[0] = state (field 3); utime = field 14, stime = field 15
+	if len(f) < 13 {
+		return 0, 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u, st
+}
+
+// statusKB reads a "Key:   N kB" line of /proc/PID/status.
+func statusKB(pid int, key string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, key+":") {
+			fs := strings.Fields(l[len(key)+1:])
+			if len(fs) > 0 {
+				n, _ := strconv.ParseInt(fs[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func threads(pid int) int64 { return statusKB(pid, "Threads") }
+
+// boxTicks is busy and total jiffies of the whole machine (all CPUs) from /proc/stat.
+func boxTicks() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line := strings.SplitN(string(b), "\n", 2)[0]
+	f := strings.Fields(line)
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i >= 8 { // guest, guest_nice are already in user/nice
+			break
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+func numCPU() int {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// snapshot of the CPU counters used for one window.
+type snapshot struct {
+	at              time.Time
+	uaUser, uaSys   int64
+	sipp            int64
+	boxBusy, boxAll int64
+}
+
+func takeSnapshot(uaPid, sippPid int) snapshot {
+	s := snapshot{at: time.Now()}
+	s.uaUser, s.uaSys = cpuTicks(uaPid)
+	if sippPid > 0 {
+		u, st := cpuTicks(sippPid)
+		s.sipp = u + st
+	}
+	s.boxBusy, s.boxAll = boxTicks()
+	return s
+}
+
+// windowCPU turns two snapshots into % of one core for pivotua, SIPp and everything else.
+type windowCPU struct {
+	Seconds     float64 `json:"seconds"`
+	UACorePct   float64 `json:"server_core_pct"`
+	UAUserS     float64 `json:"server_user_s"`
+	UASysS      float64 `json:"server_sys_s"`
+	SIPpCorePct float64 `json:"sipp_core_pct"`
+	OtherPct    float64 `json:"other_core_pct"`
+}
+
+func cpuBetween(a, b snapshot) windowCPU {
+	wall := b.at.Sub(a.at).Seconds()
+	w := windowCPU{Seconds: wall}
+	if wall <= 0 {
+		return w
+	}
+	uu := float64(b.uaUser-a.uaUser) / clkTck
+	us := float64(b.uaSys-a.uaSys) / clkTck
+	sp := float64(b.sipp-a.sipp) / clkTck
+	busy := float64(b.boxBusy-a.boxBusy) / clkTck
+	w.UAUserS, w.UASysS = round(uu, 2), round(us, 2)
+	w.UACorePct = round(100*(uu+us)/wall, 1)
+	w.SIPpCorePct = round(100*sp/wall, 1)
+	w.OtherPct = round(100*(busy-uu-us-sp)/wall, 1)
+	return w
+}

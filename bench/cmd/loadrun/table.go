@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+)
+
+func printMicro(res *Result) {
+	if len(res.Micro) == 0 {
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "package\tbenchmark\tns/op\tB/op\tallocs/op\tper-packet\t")
+	for _, m := range res.Micro {
+		pp := ""
+		if m.PerPacket {
+			pp = "yes"
+			if m.AllocsOp > 0 {
+				pp = "ALLOCS"
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.1f\t%d\t%d\t%s\t\n", m.Package, m.Name, m.NsOp, m.BOp, m.AllocsOp, pp)
+	}
+	w.Flush()
+	if len(res.MicroFlags) == 0 {
+		fmt.Println("per-packet path: 0 allocs/op everywhere")
+	}
+	for _, f := range res.MicroFlags {
+		fmt.Println("FLAG:", f)
+	}
+	fmt.Println()
+}
+
+func printConc(cs []ConcResult) {
+	if len(cs) == 0 {
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "server\tN\tup@win/end\tcore %\tuser/sys s\tus/pkt\tRSS MB\tKB/call\tsipp %\tother %\tok\tfailed\tloss out\tlost in\tp50 dev ms\tp99 dev ms\tp99.9 ms\tmax Δ ms\tlimit\t")
+	for _, c := range cs {
+		p := c.Pacing
+		if p == nil {
+			p = &Pacing{}
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d/%d\t%.1f\t%.2f/%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d/%d\t%.0f/%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%s\t\n",
+			c.Server, c.N, c.ConcAtWindow, c.ConcAtEnd, c.CPU.UACorePct, c.CPU.UAUserS, c.CPU.UASysS, c.UsPerPkt,
+			float64(c.RSSKB)/1024, c.KBPerCall, c.CPU.SIPpCorePct, c.CPU.OtherPct, c.Successful, c.Failed,
+			p.Lost, p.Expected, c.EchoLost, c.EchoReceived, p.DevP50Ms, p.DevP99Ms, p.DevP999Ms, p.MaxDeltaMs, c.Limit)
+	}
+	w.Flush()
+	fmt.Println()
+}
+
+func printSetup(res *Result) {
+	if len(res.Setup) == 0 {
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "calls/s\tcalls\tok\tfailed\tINVITE->200 p50 ms\tp99 ms\tmax ms\tpivot reqs\tcore %\tother %\t")
+	for _, s := range res.Setup {
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.0f\t%.1f\t%.1f\t\n", s.Rate, s.Calls, s.Successful, s.Failed,
+			s.P50Ms, s.P99Ms, s.MaxMs, s.PivotReqs, s.CPU.UACorePct, s.CPU.OtherPct)
+	}
+	w.Flush()
+	if res.SetupBest != nil {
+		fmt.Printf("highest rate with zero failed calls: %d calls/s (INVITE->200 p50 %.2f ms, p99 %.2f ms)\n",
+			res.SetupBest.Rate, res.SetupBest.P50Ms, res.SetupBest.P99Ms)
+	} else {
+		fmt.Println("no rate passed with zero failed calls")
+	}
+	fmt.Println()
+}
+
+// printRatios sets the reference (SIPp UAS) beside pivotua at the same N.
+func printRatios(res *Result) {
+	if len(res.Reference) == 0 {
+		return
+	}
+	fmt.Println("pivotua / SIPp UAS at the same N (below 1 = pivotua cheaper or tighter):")
+	for _, ref := range res.Reference {
+		for _, c := range res.Concurrency {
+			if c.N != ref.N {
+				continue
+			}
+			ratio := func(a, b float64) string {
+				if b == 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.2f", a/b)
+			}
+			var p99, rp99 float64
+			if c.Pacing != nil && ref.Pacing != nil {
+				p99, rp99 = c.Pacing.DevP99Ms, ref.Pacing.DevP99Ms
+			}
+			fmt.Printf("  N=%d: CPU %s, KB/call %s, p99 dev %s\n", c.N, ratio(c.CPU.UACorePct, ref.CPU.UACorePct),
+				ratio(c.KBPerCall, ref.KBPerCall), ratio(p99, rp99))
+		}
+	}
+	fmt.Println()
+}

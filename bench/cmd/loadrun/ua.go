@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// promptWAV is a 10 s 8 kHz 16-bit mono sweep, 300 to 3000 Hz: the prompt every call plays in a loop.
+func promptWAV() []byte {
+	const rate, secs = 8000, 10
+	n := rate * secs
+	b := make([]byte, 44+2*n)
+	copy(b[0:], "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1)
+	binary.LittleEndian.PutUint16(b[22:], 1)
+	binary.LittleEndian.PutUint32(b[24:], rate)
+	binary.LittleEndian.PutUint32(b[28:], rate*2)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+	phase := 0.0
+	for i := 0; i < n; i++ {
+		f := 300 + 2700*float64(i)/float64(n)
+		phase += 2 * math.Pi * f / rate
+		v := int16(0.4 * 32767 * math.Sin(phase))
+		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(v))
+	}
+	return b
+}
+
+// webhook is the fast local application: every pivot request gets a play of the cached prompt.
+type webhook struct {
+	url  string
+	srv  *http.Server
+	hits chan struct{}
+}
+
+func startWebhook() (*webhook, error) {
+	ln, err := net.Listen("tcp", uaIP+":0")
+	if err != nil {
+		return nil, err
+	}
+	base := "http://" + ln.Addr().String()
+	wav := promptWAV()
+	doc, _ := json.Marshal(map[string]any{"module": "play", "data": map[string]any{"id": base + "/prompt.wav", "loop_count": 1000}})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/voice", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
+	mux.HandleFunc("/prompt.wav", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/wav")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("Content-Length", strconv.Itoa(len(wav)))
+		_, _ = w.Write(wav)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &webhook{url: base, srv: srv}, nil
+}
+
+func (w *webhook) close() { _ = w.srv.Close() }
+
+// pivotua is one running instance of the real binary.
+type pivotua struct {
+	cmd     *exec.Cmd
+	done    chan error
+	httpURL string
+	log     string
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", uaIP+":0")
+	if err != nil {
+		return 18000
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startPivotua(ctx context.Context, bin, dir, hookURL string) (*pivotua, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	httpAddr := fmt.Sprintf("%s:%d", uaIP, freePort())
+	cfg := fmt.Sprintf(`sip:
+  listen: ["udp://%[1]s:%[2]d"]
+  max_calls: 5000
+  rate_limit: {exempt_cidrs: ["%[6]s/32"]}   # SIPp is one source sending hundreds of INVITEs a second
+rtp:
+  ip: %[1]s
+  port_min: 20000
+  port_max: 40000
+  media_timeout: 15s
+http:
+  listen: %[3]s
+shutdown_grace: 1s
+store:
+  driver: sqlite
+  dsn: %[4]s/pivotua.db
+recordings:
+  dir: %[4]s/recordings
+log:
+  level: warn
+accounts:
+  - id: 0123456789abcdef0123456789abcdef
+    name: bench
+    api_key: bench-key
+callflows:
+  - account_id: 0123456789abcdef0123456789abcdef
+    patterns: [".*"]
+    flow:
+      module: pivot
+      data: {voice_url: "%[5]s/voice", method: get, req_format: kazoo}
+`, uaIP, uaPort, httpAddr, dir, hookURL, sippIP)
+	cfgPath := filepath.Join(dir, "pivotua.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "pivotua.log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	c := exec.Command(bin, "serve", "--config", cfgPath)
+	c.Dir, c.Stdout, c.Stderr = dir, lf, lf
+	if err := live.start(c); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	p := &pivotua{cmd: c, done: make(chan error, 1), httpURL: "http://" + httpAddr, log: logPath}
+	go func() { p.done <- c.Wait(); lf.Close() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(p.httpURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p, nil
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			tail, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("pivotua exited: %v\n%s", err, tail)
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("pivotua not ready after 15 s (log %s)", logPath)
+		}
+	}
+}
+
+func (p *pivotua) pid() int { return p.cmd.Process.Pid }
+
+func (p *pivotua) stop() { live.stop(p.cmd, 5*time.Second, p.done) }
+
+// metrics scrapes the pivotua_* counters and gauges of /metrics.
+func (p *pivotua) metrics() map[string]float64 {
+	out := map[string]float64{}
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(p.httpURL + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "pivotua_") {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		if err == nil {
+			out[l[:i]] = v
+		}
+	}
+	return out
+}
