@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/media"
 	"github.com/pivotua/pivotua/sip"
 )
@@ -53,11 +54,14 @@ type dialPlan struct {
 	record         string         // recordNone, recordFromAnswer, recordFromRinging
 	dual           bool           // record each party on its own channel
 	answerOnBridge bool           // leave the caller unanswered (180/183) until the callee answers
+	ringTone       string         // ringback country (codec.Ringback) for an answered caller; "" = us
 }
 
-// dialEndpoint is a resolved target: a SIP URI and its digest credentials.
+// dialEndpoint is a resolved target: a SIP URI, its digest credentials and
+// the keys to send it once it answers.
 type dialEndpoint struct {
 	uri, username, password string
+	sendDigits              string
 }
 
 // dialResult is what the next pivot request reports about the last Dial.
@@ -110,6 +114,8 @@ type bridgeChannel interface {
 	bridgeSession() *media.Session
 	// earlyMedia sends 183 with SDP and starts media toward the unanswered caller.
 	earlyMedia(ctx context.Context) error
+	// relayInfoDigits hands each key the caller sends by SIP INFO to fn as well (nil: no more).
+	relayInfoDigits(fn func(key byte))
 }
 
 type dialAnswer struct {
@@ -182,6 +188,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	caller := bc.bridgeSession()
 	var winner, early *outboundLeg
 	var bridge *media.Bridge
+	var tone *ringback // stopped below, before this function goes on to bridge or return
 	rang, callerGone := false, false
 	for winner == nil && pending > 0 && !callerGone {
 		select {
@@ -191,6 +198,11 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 				if err := c.ch.Ring(); err != nil && !c.ended() {
 					c.log.Warn("ringing failed", "err", err)
 				}
+			}
+			if c.answered && tone == nil && early == nil {
+				// An answered caller's phone no longer rings by itself: play it the ringback
+				// a carrier would, until a callee's early media or answer replaces it.
+				tone = startRingback(caller, plan.ringTone)
 			}
 			if pe.p.EarlyMedia == nil || early != nil {
 				continue
@@ -208,6 +220,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 			}
 			if br, err := media.NewBridge(caller, pe.leg.sess); err == nil {
 				early, bridge = pe.leg, br
+				tone.stop()
 			}
 		case a := <-answers:
 			pending--
@@ -217,6 +230,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 				if a.leg == early {
 					bridge.Stop()
 					early, bridge = nil, nil
+					tone = nil // the next target's ringing brings the ringback back
 				}
 				a.leg.close()
 				continue
@@ -226,6 +240,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 			callerGone = true
 		}
 	}
+	tone.stop()
 	cancelAll() // CANCEL every other target
 	if pending > 0 {
 		go reapDialLegs(answers, pending)
@@ -275,6 +290,16 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	defer bridge.Stop()
 	answeredAt := time.Now()
 	rec := c.startDialRecording(bridge, plan)
+	// Keys for the callee: <Number sendDigits> (an extension, a PIN) once it answers, then what the
+	// caller sends by SIP INFO; and the callee's INFO keys for the caller. They replace the relayed
+	// audio toward that party while they sound.
+	toCallee := startKeySender(winner.sess, winner.target.sendDigits, c.log)
+	defer toCallee.stop()
+	toCaller := startKeySender(caller, "", c.log)
+	defer toCaller.stop()
+	bc.relayInfoDigits(toCallee.send)
+	defer bc.relayInfoDigits(nil)
+	winner.call.OnDigit(toCaller.send)
 
 	var limit <-chan time.Time
 	if plan.timeLimit > 0 {
@@ -313,6 +338,38 @@ wait:
 		rec.finish(c, res.duration)
 	}
 	return res
+}
+
+// ringback loops a country's ringback tone to the answered caller while the
+// targets ring.
+type ringback struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startRingback(caller *media.Session, country string) *ringback {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &ringback{cancel: cancel, done: make(chan struct{})}
+	p := codec.Ringback(country)
+	go func() {
+		defer close(r.done)
+		for ctx.Err() == nil {
+			if caller.Play(ctx, p) != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// stop ends the tone and waits until it no longer plays; nil and stopped
+// ringbacks are fine.
+func (r *ringback) stop() {
+	if r == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
 }
 
 // reapDialLegs collects the targets still ringing after the dial was decided:

@@ -23,3 +23,11 @@ func (l *inboundLeg) earlyMedia(_ context.Context) error {
 	}
 	return l.applyMedia(md)
 }
+
+func (l *inboundLeg) relayInfoDigits(fn func(key byte)) {
+	if fn == nil {
+		l.infoRelay.Store(nil)
+		return
+	}
+	l.infoRelay.Store(&fn)
+}

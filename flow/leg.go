@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
@@ -32,6 +33,8 @@ type inboundLeg struct {
 	// digits carries keys from the media read goroutine (RFC 4733, in-band) and from sipgo (INFO)
 	// to the call's goroutine.
 	digits chan byte
+	// infoRelay, set by a Dial while bridged, also gets the INFO keys (to send them to the callee).
+	infoRelay atomic.Pointer[func(key byte)]
 
 	// ctx is cancelled when the call is over, whichever side ended it.
 	ctx    context.Context
@@ -55,7 +58,12 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 	l := &inboundLeg{sip: call, media: sess, advertise: advertise, obs: obs, log: log, digits: make(chan byte, digitBuffer)}
 	l.ctx, l.finish = context.WithCancel(context.Background())
 	sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
-	call.OnDigit(func(k byte) { l.deliverDigit(k, "sip-info") })
+	call.OnDigit(func(k byte) {
+		if relay := l.infoRelay.Load(); relay != nil {
+			(*relay)(k)
+		}
+		l.deliverDigit(k, "sip-info")
+	})
 	go l.watch()
 	return l, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/pivotua/pivotua/codec"
 )
 
 // dialVerb is <Dial> with Twilio's defaults: a number as text (sent through a trunk), or <Number> and
@@ -18,6 +20,7 @@ type dialVerb struct {
 	answerOnBridge bool
 	record         string // recordNone, recordFromAnswer, recordFromRinging
 	dual           bool
+	ringTone       string // the ringback country played to an answered caller while targets ring
 	trunk          string // pivotua extra: the trunk numbers go through; "" = the first
 	targets        []dialTarget
 }
@@ -26,6 +29,7 @@ type dialTarget struct {
 	number             string // E.164 or digits, for <Number> or text
 	sipURI             string // for <Sip>
 	username, password string
+	sendDigits         string // <Number sendDigits>: keys sent to the callee once it answers
 }
 
 func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
@@ -42,6 +46,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	rec := p.enumAttr(a, path, "record", recordNone, recordNone, recordFromAnswer, recordFromRinging,
 		recordFromAnswer+"-dual", recordFromRinging+"-dual")
 	v.record, v.dual = strings.TrimSuffix(rec, "-dual"), strings.HasSuffix(rec, "-dual")
+	v.ringTone = p.enumAttr(a, path, "ringTone", "us", codec.RingbackCountries()...)
 	v.trunk = strings.TrimSpace(a["trunk"])
 	if number := normaliseNumber(e.text); number != "" {
 		v.targets = append(v.targets, dialTarget{number: number})
@@ -49,15 +54,19 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	p.eachChild(e, path, func(child *xmlElement, cpath string) {
 		switch child.name {
 		case "Number":
-			p.attrs(child, cpath, "sendDigits", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
+			ca := p.attrs(child, cpath, "sendDigits", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
+			digits := strings.TrimSpace(ca["sendDigits"])
+			if _, ok := ca["sendDigits"]; ok && !validSendDigits(digits) {
+				p.fail(cpath+"@sendDigits", "must be DTMF keys (0-9, *, #, A-D) and w pauses")
+			}
 			number := normaliseNumber(child.text)
 			if number == "" {
 				p.fail(cpath, "number required")
 			} else if strings.ContainsAny(number, "@:;<> \t") {
 				p.fail(cpath, "must be a phone number")
 			}
-			v.targets = append(v.targets, dialTarget{number: number})
+			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits})
 		case "Sip":
 			ca := p.attrs(child, cpath, "username", "password", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
@@ -100,7 +109,7 @@ func checkSIPURI(s string) string {
 func (v *dialVerb) plan(c *Call) dialPlan {
 	pl := dialPlan{
 		callerID: v.callerID, timeout: v.timeout, timeLimit: v.timeLimit, hangupOnStar: v.hangupOnStar,
-		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge,
+		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge, ringTone: v.ringTone,
 	}
 	for _, t := range v.targets {
 		if t.sipURI != "" {
@@ -112,23 +121,25 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 			c.log.Warn("<Dial> number not dialled", "number", t.number, "err", err)
 			continue
 		}
+		ep.sendDigits = t.sendDigits
 		pl.targets = append(pl.targets, ep)
 	}
 	return pl
 }
 
 // run bridges the caller to the first target that answers. Afterwards the call goes on with the action
-// URL (DialCallStatus, DialCallSid, DialCallDuration) or, without one, the next verb; a caller who hung
-// up ends the document.
+// URL (DialCallStatus, DialCallSid, DialCallDuration) or, without one, the next verb. When the caller
+// hung up, the action URL is still requested, as Twilio does, but what it returns is not run.
 func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	c.activity++
 	res := c.bridgeDial(ctx, v.plan(c))
 	c.dial = res
 	c.log.Info("<Dial> done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
-	if res.callerHungUp || c.ended() {
-		return twimlStop
-	}
+	callerGone := res.callerHungUp || c.ended()
 	if v.action == "" {
+		if callerGone {
+			return twimlStop
+		}
 		return twimlOutcome{}
 	}
 	target, err := c.resolveURL(v.action)
@@ -136,5 +147,5 @@ func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		c.log.Warn("<Dial> action URL unusable, ending the document", "url", v.action, "err", err)
 		return twimlStop
 	}
-	return twimlOutcome{redirect: target, method: v.method}
+	return twimlOutcome{redirect: target, method: v.method, final: callerGone}
 }

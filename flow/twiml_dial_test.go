@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,7 +14,36 @@ func TestDialParsesTwilioDefaults(t *testing.T) {
 	}
 	d := parseDialVerb(p, root, "Response/Dial[1]")
 	if len(p.errs) > 0 || d.method != "POST" || d.timeout != 30*time.Second || d.timeLimit != 4*time.Hour || d.hangupOnStar ||
+		d.ringTone != "us" ||
 		len(d.targets) != 2 || d.targets[0].number != "+14155550100" || d.targets[1].sipURI != "sip:bob@example.com" || d.targets[1].username != "u" {
 		t.Errorf("dial = %+v, errors %v", d, p.errs)
+	}
+}
+
+func TestDialRingToneAndSendDigits(t *testing.T) {
+	for _, tc := range []struct {
+		doc, wantErr, ringTone, digits string
+	}{
+		{doc: `<Dial ringTone="uk"><Number sendDigits="ww1234#">+441632960000</Number></Dial>`, ringTone: "uk", digits: "ww1234#"},
+		{doc: `<Dial ringTone="DE"><Number>+4930123456</Number></Dial>`, ringTone: "de"},
+		{doc: `<Dial ringTone="xx"><Number>+4930123456</Number></Dial>`, wantErr: "Response/Dial[1]@ringTone"},
+		{doc: `<Dial><Number sendDigits="12x">+4930123456</Number></Dial>`, wantErr: "Response/Dial[1]/Number[1]@sendDigits"},
+		{doc: `<Dial><Number sendDigits="">+4930123456</Number></Dial>`, wantErr: "Response/Dial[1]/Number[1]@sendDigits"},
+	} {
+		p := &twimlParser{}
+		root, err := parseXMLTree([]byte(tc.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := parseDialVerb(p, root, "Response/Dial[1]")
+		if tc.wantErr != "" {
+			if len(p.errs) != 1 || !strings.Contains(p.errs[0].Error(), tc.wantErr) {
+				t.Errorf("%s: errors %v, want one at %s", tc.doc, p.errs, tc.wantErr)
+			}
+			continue
+		}
+		if len(p.errs) > 0 || d.ringTone != tc.ringTone || d.targets[0].sendDigits != tc.digits {
+			t.Errorf("%s: ringTone %q sendDigits %q errors %v", tc.doc, d.ringTone, d.targets[0].sendDigits, p.errs)
+		}
 	}
 }

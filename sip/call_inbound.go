@@ -39,7 +39,8 @@ type InboundCall struct {
 	req  *sip.Request
 	info CallInfo
 	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
-	offer *remoteOffer
+	offer      *remoteOffer
+	infoDigits infoDigits // DTMF by SIP INFO
 
 	// mu guards the fields below.
 	mu       sync.Mutex
@@ -49,7 +50,6 @@ type InboundCall struct {
 	local    localSDP
 	media    MediaDesc
 	onMedia  func(MediaDesc)
-	onDigit  func(byte)        // DTMF by SIP INFO
 	reinvite chan *sip.Request // ACKs for a pending re-INVITE 200; nil when none pending
 	lastAck  *sip.Request      // the ACK that confirmed the dialog
 	hungUp   bool

@@ -2,34 +2,47 @@ package sip
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 )
 
-// OnDigit registers fn to be called (on a sipgo goroutine) for each DTMF key
-// the caller sends by SIP INFO.
-func (c *InboundCall) OnDigit(fn func(key byte)) {
-	c.mu.Lock()
-	c.onDigit = fn
-	c.mu.Unlock()
+// infoDigits is where one dialog's DTMF keys sent by SIP INFO go.
+type infoDigits struct {
+	mu sync.Mutex
+	fn func(key byte)
 }
 
-// handleInfo answers an in-dialog INFO. DTMF comes as application/dtmf-relay
+func (d *infoDigits) set(fn func(key byte)) {
+	d.mu.Lock()
+	d.fn = fn
+	d.mu.Unlock()
+}
+
+// handle answers an in-dialog INFO. DTMF comes as application/dtmf-relay
 // ("Signal=5\r\nDuration=160") or application/dtmf ("5"); other INFO bodies
 // are acknowledged and ignored, as some phones send INFO as keepalives.
-func (c *InboundCall) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
+func (d *infoDigits) handle(s *Server, req *sip.Request, tx sip.ServerTransaction) {
 	key, ok := parseDTMFInfo(req)
-	c.srv.respond(req, tx, 200, "OK")
+	s.respond(req, tx, 200, "OK")
 	if !ok {
 		return
 	}
-	c.mu.Lock()
-	fn := c.onDigit
-	c.mu.Unlock()
+	d.mu.Lock()
+	fn := d.fn
+	d.mu.Unlock()
 	if fn != nil {
 		fn(key)
 	}
 }
+
+// OnDigit registers fn to be called (on a sipgo goroutine) for each DTMF key
+// the caller sends by SIP INFO.
+func (c *InboundCall) OnDigit(fn func(key byte)) { c.infoDigits.set(fn) }
+
+// OnDigit registers fn to be called (on a sipgo goroutine) for each DTMF key
+// the callee sends by SIP INFO.
+func (oc *OutboundCall) OnDigit(fn func(key byte)) { oc.infoDigits.set(fn) }
 
 // parseDTMFInfo reads the key of a DTMF INFO body.
 func parseDTMFInfo(req *sip.Request) (byte, bool) {

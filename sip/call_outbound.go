@@ -91,10 +91,11 @@ func dialFailure(code int, reason string) *DialError {
 // OutboundCall is one INVITE dialog where pivotua is the UAC: an answered
 // Dial leg. Its methods are safe for concurrent use.
 type OutboundCall struct {
-	srv    *Server
-	dlg    *sipgo.DialogClientSession
-	callID string
-	ua     *sipgo.DialogUA
+	srv        *Server
+	dlg        *sipgo.DialogClientSession
+	callID     string
+	ua         *sipgo.DialogUA
+	infoDigits infoDigits // DTMF by SIP INFO
 
 	mu       sync.Mutex // guards the fields below
 	local    localSDP
@@ -389,6 +390,8 @@ func (s *Server) outboundInDialog(req *sip.Request, tx sip.ServerTransaction) bo
 			}
 		}
 		oc.mu.Unlock()
+	case sip.INFO:
+		oc.infoDigits.handle(s, req, tx)
 	default:
 		s.respond(req, tx, 200, "OK")
 	}

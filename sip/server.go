@@ -378,7 +378,7 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	c.handleInfo(req, tx)
+	c.infoDigits.handle(s, req, tx)
 }
 
 // onCancel sees only CANCELs that matched no INVITE transaction (sipgo answers

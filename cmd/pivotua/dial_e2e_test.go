@@ -212,6 +212,8 @@ type uasData struct {
 	Codec         int
 	CodecName     string
 	HangupAfterMs int
+	RingMs        int    // how long the callee rings (uas_answer: default 300) or plays early media
+	InfoKey       string // uas_answer with HangupAfterMs: a key the callee sends by SIP INFO first
 	Username      string
 	Password      string
 }
@@ -357,13 +359,15 @@ func TestE2EDialFailuresReachTheActionURL(t *testing.T) {
 }
 
 // TestE2EDialCallerHangupEndsTheCallee: the caller hangs up 1.5 s into the bridge; the callee (which
-// waits for a BYE) must get it at once.
+// waits for a BYE) must get it at once, and the action URL still hears how the Dial ended, as Twilio's
+// does (what it returns is not run: the caller is gone).
 func TestE2EDialCallerHangupEndsTheCallee(t *testing.T) {
 	needE2E(t)
 	callee := newDialPeer(t, codec.PCMU, 600)
 	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0})
 	hook := newTwiMLHook(t, map[string]string{
-		"/voice": fmt.Sprintf(`<Response><Dial answerOnBridge="true"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
+		"/voice": fmt.Sprintf(`<Response><Dial answerOnBridge="true" action="/after"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
+		"/after": `<Response><Say>nobody hears this</Say></Response>`,
 	})
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
@@ -379,6 +383,118 @@ func TestE2EDialCallerHangupEndsTheCallee(t *testing.T) {
 	}
 	if n := countTone(callee.heard(0), 1000); n < 30 {
 		t.Errorf("the callee heard %d frames of the caller's tone during the 1.5 s bridge", n)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(hook.requests("/after")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	after := hook.requests("/after")
+	if len(after) != 1 {
+		t.Fatalf("action URL got %d requests after the caller hung up, want 1\n%s", len(after), p.log.String())
+	}
+	if q := after[0]; q.Get("DialCallStatus") != "completed" || q.Get("CallStatus") != "completed" || q.Get("DialCallDuration") == "" {
+		t.Errorf("action params after the caller's hangup: DialCallStatus=%q CallStatus=%q DialCallDuration=%q",
+			q.Get("DialCallStatus"), q.Get("CallStatus"), q.Get("DialCallDuration"))
+	}
+	if strings.Contains(p.log.String(), "nobody hears this") {
+		t.Error("the document returned after the caller hung up was run")
+	}
+}
+
+// TestE2EDialRelaysSIPInfoKeys: keys sent by SIP INFO cross the bridge as RFC 4733 events, both ways:
+// the caller's 4, 3, 2, 1 reach the callee and the callee's 7 reaches the caller.
+func TestE2EDialRelaysSIPInfoKeys(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0, HangupAfterMs: 3000, InfoKey: "7"})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Dial answerOnBridge="true"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_info.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if keys := callee.events(101); string(keys) != "\x04\x03\x02\x01" {
+		t.Errorf("the callee got telephone-events %v, want the caller's INFO keys [4 3 2 1]", keys)
+	}
+	if keys := caller.events(101); len(keys) != 1 || keys[0] != 7 {
+		t.Errorf("the caller got telephone-events %v, want the callee's INFO key [7]", keys)
+	}
+}
+
+// TestE2EDialAnswerOnBridgePassesEarlyMedia: with answerOnBridge the caller stays unanswered while the
+// callee sends 183 with SDP and plays 2.5 s of early media, then turns the call down (486). The caller
+// must hear that early media (it was never answered, so nothing else could carry the callee's tone),
+// and the action URL gets busy.
+func TestE2EDialAnswerOnBridgePassesEarlyMedia(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_early_busy.xml", uasData{RTPPort: callee.port(), Codec: 0, RingMs: 2500})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Dial answerOnBridge="true" action="/after"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
+		"/after": `<Response><Hangup/></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: caller.port(), Codec: 0, Expect: 480}); err != nil {
+		t.Fatalf("%v\n%s", err, lastLines(p.log.String(), 30))
+	}
+	if err := uas.wait(t, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := countTone(caller.heard(0), 600); n < 80 {
+		t.Errorf("the unanswered caller heard %d frames of the callee's 600 Hz early media, want most of 2.5 s (125)", n)
+	}
+	after := hook.requests("/after")
+	if len(after) != 1 || after[0].Get("DialCallStatus") != "busy" {
+		t.Errorf("action requests %v, want one with DialCallStatus=busy", after)
+	}
+}
+
+// TestE2EDialRingbackThenSendDigits: an answered caller (Twilio's default, no answerOnBridge) hears the
+// US ringback (440+480 Hz) while the trunk's callee rings for 2.5 s, then the callee's audio; the
+// callee gets <Number sendDigits="1w2"> as RFC 4733 events once it answers.
+func TestE2EDialRingbackThenSendDigits(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0, RingMs: 2500, HangupAfterMs: 2000})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": `<Response><Dial><Number sendDigits="1w2">+14155550100</Number></Dial></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) {
+		c.Trunks = []TrunkConfig{{Name: "carrier", URI: fmt.Sprintf("sip:127.0.0.1:%d", uas.port)}}
+	})
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pcm := caller.heard(0)
+	lastRing, firstCallee, rings := -1, -1, 0
+	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
+		f := pcm[i : i+codec.FrameSamples]
+		if toneShare(f, 440)+toneShare(f, 480) > 0.8 {
+			rings++
+			lastRing = i / codec.FrameSamples
+		}
+		if firstCallee < 0 && toneShare(f, 600) > 0.8 {
+			firstCallee = i / codec.FrameSamples
+		}
+	}
+	if rings < 80 {
+		t.Errorf("the caller heard %d frames of 440+480 Hz ringback while the callee rang 2.5 s, want the first 2 s burst (100)", rings)
+	}
+	if firstCallee < 0 || lastRing > firstCallee {
+		t.Errorf("ringback frames end at %d, the callee's tone starts at %d: the ringback must stop when the callee answers", lastRing, firstCallee)
+	}
+	if keys := callee.events(101); len(keys) != 2 || keys[0] != 1 || keys[1] != 2 {
+		t.Errorf("the callee got telephone-events %v, want sendDigits 1 then 2", keys)
 	}
 }
 
