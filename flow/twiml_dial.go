@@ -30,6 +30,7 @@ type dialTarget struct {
 	sipURI             string // for <Sip>
 	username, password string
 	sendDigits         string // <Number sendDigits>: keys sent to the callee once it answers
+	whisper            string // the noun's url: TwiML for the callee before bridging (not run yet)
 }
 
 func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
@@ -66,7 +67,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			} else if strings.ContainsAny(number, "@:;<> \t") {
 				p.fail(cpath, "must be a phone number")
 			}
-			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits})
+			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits, whisper: ca["url"]})
 		case "Sip":
 			ca := p.attrs(child, cpath, "username", "password", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
@@ -74,7 +75,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			if msg := checkSIPURI(uri); msg != "" {
 				p.fail(cpath, msg)
 			}
-			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"]})
+			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"], whisper: ca["url"]})
 		default:
 			p.fail(cpath, "<"+child.name+"> is not supported in <Dial>")
 		}
@@ -112,6 +113,9 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge, ringTone: v.ringTone,
 	}
 	for _, t := range v.targets {
+		if t.whisper != "" {
+			c.log.Warn("<Dial> noun url (a document for the callee before bridging) is not supported; bridging without it", "url", t.whisper)
+		}
 		if t.sipURI != "" {
 			pl.targets = append(pl.targets, dialEndpoint{uri: t.sipURI, username: t.username, password: t.password})
 			continue

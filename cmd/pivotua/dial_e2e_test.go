@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -107,7 +108,11 @@ func (p *dialPeer) send() {
 		if eventPkts == 0 {
 			select {
 			case k := <-p.digit:
-				event, eventTS, eventPkts = []byte{k - '0', 10, 0, 0}, ts, 8
+				code := map[byte]byte{'*': 10, '#': 11}[k]
+				if k >= '0' && k <= '9' {
+					code = k - '0'
+				}
+				event, eventTS, eventPkts = []byte{code, 10, 0, 0}, ts, 8
 				h.Marker = true
 			default:
 			}
@@ -214,6 +219,7 @@ type uasData struct {
 	HangupAfterMs int
 	RingMs        int    // how long the callee rings (uas_answer: default 300) or plays early media
 	InfoKey       string // uas_answer with HangupAfterMs: a key the callee sends by SIP INFO first
+	Transport     string // "tcp" runs the callee over TCP; default UDP
 	Username      string
 	Password      string
 }
@@ -235,8 +241,12 @@ func startUAS(t *testing.T, name string, data uasData) *sippUAS {
 	scen := renderScenario(t, dir, name, data)
 	u := &sippUAS{port: freePort(t), done: make(chan error, 1), dir: dir}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, "sipp", "-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(u.port),
-		"-mp", strconv.Itoa(freePort(t)), "-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error")
+	args := []string{"-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(u.port),
+		"-mp", strconv.Itoa(freePort(t)), "-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error"}
+	if data.Transport == "tcp" {
+		args = append(args, "-t", "t1")
+	}
+	cmd := exec.CommandContext(ctx, "sipp", args...)
 	cmd.Dir = dir
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -424,6 +434,94 @@ func TestE2EDialRelaysSIPInfoKeys(t *testing.T) {
 	if keys := caller.events(101); len(keys) != 1 || keys[0] != 7 {
 		t.Errorf("the caller got telephone-events %v, want the callee's INFO key [7]", keys)
 	}
+}
+
+// TestE2EDialFirstAnswerWinsRecordsDualAndHangupOnStar: two <Sip> nouns ring at once; one never
+// answers and must get CANCEL when the other (over TCP, PCMA) answers. The bridge is recorded on two
+// channels from the answer; the caller's * ends it (the callee gets BYE, the caller stays) and the
+// action URL gets the result and a RecordingUrl whose left channel is the caller, the right the callee.
+func TestE2EDialFirstAnswerWinsRecordsDualAndHangupOnStar(t *testing.T) {
+	needE2E(t)
+	loser := startUAS(t, "uas_noanswer.xml", uasData{})
+	callee := newDialPeer(t, codec.PCMA, 600)
+	winner := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 8, RingMs: 800, Transport: "tcp"})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Dial action="/after" hangupOnStar="true" record="record-from-answer-dual">`+
+			`<Sip>sip:carol@127.0.0.1:%d</Sip><Sip>sip:bob@127.0.0.1:%d;transport=tcp</Sip></Dial></Response>`, loser.port, winner.port),
+		"/after": `<Response><Hangup/></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	go func() {
+		time.Sleep(3500 * time.Millisecond) // about 2.5 s into the bridge
+		caller.digit <- '*'
+	}()
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loser.wait(t, 5*time.Second); err != nil {
+		t.Errorf("the target that never answered: %v", err)
+	}
+	if err := winner.wait(t, 5*time.Second); err != nil {
+		t.Errorf("the target that answered (it must get BYE after *): %v", err)
+	}
+	after := hook.requests("/after")
+	if len(after) != 1 {
+		t.Fatalf("action URL got %d requests, want 1\n%s", len(after), lastLines(p.log.String(), 30))
+	}
+	q := after[0]
+	if d, _ := strconv.Atoi(q.Get("DialCallDuration")); q.Get("DialCallStatus") != "completed" || d < 1 || d > 4 {
+		t.Errorf("action params: DialCallStatus=%q DialCallDuration=%q, want completed after about 2.5 s", q.Get("DialCallStatus"), q.Get("DialCallDuration"))
+	}
+	res, err := http.Get(q.Get("RecordingUrl"))
+	if err != nil {
+		t.Fatalf("RecordingUrl %q: %v", q.Get("RecordingUrl"), err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	left, right, err := splitStereoWAV(body)
+	if err != nil {
+		t.Fatalf("RecordingUrl %q (%d): %v", q.Get("RecordingUrl"), res.StatusCode, err)
+	}
+	if n := countTone(left, 1000); n < 80 {
+		t.Errorf("left channel: %d frames of the caller's 1 kHz tone in about 2.5 s, want most of 125", n)
+	}
+	if n := countTone(right, 600); n < 80 {
+		t.Errorf("right channel: %d frames of the callee's 600 Hz tone in about 2.5 s, want most of 125", n)
+	}
+	if n := countTone(left, 600) + countTone(right, 1000); n > 5 {
+		t.Errorf("%d frames of one party's tone on the other's channel", n)
+	}
+}
+
+// splitStereoWAV reads a 16-bit two-channel WAV file into its channels.
+func splitStereoWAV(b []byte) (left, right []int16, err error) {
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return nil, nil, fmt.Errorf("not a WAV file (%d bytes)", len(b))
+	}
+	channels, bits := 0, 0
+	for off := 12; off+8 <= len(b); {
+		id, size := string(b[off:off+4]), int(binary.LittleEndian.Uint32(b[off+4:]))
+		body := b[off+8 : min(len(b), off+8+size)]
+		switch id {
+		case "fmt ":
+			if len(body) < 16 {
+				return nil, nil, fmt.Errorf("short fmt chunk")
+			}
+			channels, bits = int(binary.LittleEndian.Uint16(body[2:])), int(binary.LittleEndian.Uint16(body[14:]))
+		case "data":
+			if channels != 2 || bits != 16 {
+				return nil, nil, fmt.Errorf("%d channels of %d bits, want 2 of 16", channels, bits)
+			}
+			for i := 0; i+4 <= len(body); i += 4 {
+				left = append(left, int16(binary.LittleEndian.Uint16(body[i:])))
+				right = append(right, int16(binary.LittleEndian.Uint16(body[i+2:])))
+			}
+			return left, right, nil
+		}
+		off += 8 + size + size%2
+	}
+	return nil, nil, fmt.Errorf("no data chunk")
 }
 
 // TestE2EDialAnswerOnBridgePassesEarlyMedia: with answerOnBridge the caller stays unanswered while the
