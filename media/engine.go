@@ -40,6 +40,7 @@ type Engine struct {
 	log     *slog.Logger
 	ports   *rtpPortAllocator
 	clock   *sendClock
+	rx      *receiver // reads every session's socket
 	origin  time.Time // monotonic base of every engine-relative time (nanos since origin)
 
 	mu       sync.Mutex // guards sessions, closed and ended; never held across a syscall
@@ -78,6 +79,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 		origin:   time.Now(),
 		sessions: make(map[*Session]struct{}),
 	}
+	if e.rx, err = newReceiver(log); err != nil {
+		return nil, err
+	}
 	e.clock = newSendClock(e.origin, timeout, log)
 	go e.clock.run()
 	return e, nil
@@ -112,16 +116,11 @@ func (e *Engine) Open() (*Session, error) {
 			continue
 		}
 		s := newSession(e, conn, local, port)
-		e.mu.Lock()
-		if e.closed {
-			e.mu.Unlock()
+		if err := e.startReading(s); err != nil {
 			conn.Close()
 			e.ports.release(port)
-			return nil, ErrClosed
+			return nil, err
 		}
-		e.sessions[s] = struct{}{}
-		e.mu.Unlock()
-		go s.readLoop()
 		e.log.Debug("rtp session opened", "local", local)
 		return s, nil
 	}
@@ -129,6 +128,28 @@ func (e *Engine) Open() (*Session, error) {
 		return nil, fmt.Errorf("%w (last bind error: %w)", ErrNoPorts, lastErr)
 	}
 	return nil, ErrNoPorts
+}
+
+// startReading registers s and hands its socket to the receiver, which
+// drains it from now on.
+func (e *Engine) startReading(s *Session) error {
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("media: socket of %s: %w", s.local, err)
+	}
+	if err := raw.Control(func(fd uintptr) { s.fd = int(fd) }); err != nil {
+		return fmt.Errorf("media: socket of %s: %w", s.local, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock() // held across EpollCtl so that Close cannot run between the check and the add
+	if e.closed {
+		return ErrClosed
+	}
+	if err := e.rx.add(s); err != nil {
+		return err
+	}
+	e.sessions[s] = struct{}{}
+	return nil
 }
 
 // forget drops a closed session from the registry.
@@ -157,6 +178,7 @@ func (e *Engine) Close() error {
 		s.Close()
 	}
 	e.clock.stop()
+	e.rx.close()
 	return nil
 }
 

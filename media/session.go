@@ -99,26 +99,26 @@ type Session struct {
 
 	slot int // phase slot, -1 when not on the clock; guarded by the clock's mu
 
-	tx txState // owned by the clock goroutine (and by Open before it starts)
-	rx rxState // owned by the read goroutine
+	tx   txState // owned by the clock goroutine (and by Open before it starts)
+	rx   rxState // owned by the engine's receiver goroutine
+	fd   int     // conn's descriptor, read by the receiver; valid until Close
+	rxID uint64  // the receiver's name for the session
 
-	done       chan struct{} // closed once, by finish
-	err        error         // written once before done closes; read after it
-	doneOnce   sync.Once
-	readerDone chan struct{} // closed when readLoop returns
+	done     chan struct{} // closed once, by finish
+	err      error         // written once before done closes; read after it
+	doneOnce sync.Once
 }
 
 func newSession(e *Engine, conn *net.UDPConn, local netip.AddrPort, port int) *Session {
 	ssrc, seq, ts := randomStart()
 	s := &Session{
-		e:          e,
-		conn:       conn,
-		local:      local,
-		port:       port,
-		ssrc:       ssrc,
-		slot:       -1,
-		done:       make(chan struct{}),
-		readerDone: make(chan struct{}),
+		e:     e,
+		conn:  conn,
+		local: local,
+		port:  port,
+		ssrc:  ssrc,
+		slot:  -1,
+		done:  make(chan struct{}),
 	}
 	s.sending.Store(true)
 	s.tx = txState{
@@ -237,8 +237,8 @@ func (s *Session) mediaTimedOut(now, timeout int64) bool {
 }
 
 // Close stops sending and receiving, unblocks Play, closes Done and frees
-// the port. It waits for the read goroutine, so a receiver hook is not called
-// after Close returns. Closing twice is harmless.
+// the port. It waits for the engine's receiver to leave the session, so a
+// receiver hook is not called after Close returns. Closing twice is harmless.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -250,8 +250,8 @@ func (s *Session) Close() error {
 
 	s.e.clock.remove(s)
 	s.finish(ErrClosed)
+	s.e.rx.remove(s)
 	err := s.conn.Close()
-	<-s.readerDone
 	s.e.ports.release(s.port)
 	s.e.forget(s)
 	s.e.log.Debug("rtp session closed", "local", s.local, "err", s.err)

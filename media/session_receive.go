@@ -2,18 +2,14 @@ package media
 
 import (
 	"encoding/binary"
-	"errors"
-	"net"
 	"net/netip"
-	"syscall"
-	"time"
 
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
 )
 
-// rxState is the receiver state of a session, owned by its read goroutine.
+// rxState is the receiver state of a session, owned by the engine's receiver goroutine.
 type rxState struct {
 	header  rtp.Header     // reused by every Unmarshal, so parsing does not allocate
 	gen     uint32         // startGen the latch belongs to; 0 = never latched
@@ -25,26 +21,6 @@ type rxState struct {
 	events eventTracker          // RFC 4733 events seen
 	tones  toneDetector          // in-band DTMF, when no telephone-event was negotiated
 	pcm    [readBufferSize]int16 // the packet's audio, decoded once for tones and recording
-}
-
-// readLoop is the session's read goroutine: it drains the socket from Open
-// until Close, so nothing piles up in the kernel before Start.
-func (s *Session) readLoop() {
-	defer close(s.readerDone)
-	buf := make([]byte, readBufferSize)
-	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				time.Sleep(time.Millisecond) // unexpected: do not spin
-			}
-			continue
-		}
-		s.receivePacket(buf[:n], from)
-	}
 }
 
 // receivePacket handles one datagram and reports whether it was accepted as

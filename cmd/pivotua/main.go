@@ -109,6 +109,7 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, settings.LogLevel, settings.LogFormat)
 	slog.SetDefault(log) // libraries (sipgo) log through the default logger
+	startPprof(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal starts the drain, a second one kills at once.

@@ -32,6 +32,7 @@ type ConcResult struct {
 	Pacing       *Pacing   `json:"pacing,omitempty"`
 	Limit        string    `json:"limit,omitempty"`
 	SIPpErrors   string    `json:"sipp_errors,omitempty"`
+	Notes        []string  `json:"notes,omitempty"`
 }
 
 // plannedCalls is how many calls SIPp must place so that N stay up until the capture ends:
@@ -136,12 +137,26 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 	r.ConcAtWindow = statInt(sp.lastStat(), "CurrentCall")
 	m0 := ua.metrics()
 	a := takeSnapshot(ua.pid(), sp.pid())
+	profiled := make(chan error, 1)
+	if p, ok := ua.(*pivotua); ok { // the CPU profile spans the window (SIGPROF at 100 Hz costs little)
+		go func() { profiled <- p.profile(filepath.Join(resDir, fmt.Sprintf("conc-%d.cpu.pprof", n)), o.window) }()
+	} else {
+		profiled <- nil
+	}
 	if err := sleepUntil(winStart + o.window); err != nil {
 		sp.wait(time.Second)
 		return r, err
 	}
 	b := takeSnapshot(ua.pid(), sp.pid())
 	m1 := ua.metrics()
+	if err := <-profiled; err != nil {
+		r.Notes = append(r.Notes, "cpu profile: "+err.Error())
+	}
+	if p, ok := ua.(*pivotua); ok {
+		if err := p.heap(filepath.Join(resDir, fmt.Sprintf("conc-%d.heap.pprof", n))); err != nil {
+			r.Notes = append(r.Notes, "heap profile: "+err.Error())
+		}
+	}
 	r.CPU = cpuBetween(a, b)
 	r.RSSKB = statusKB(ua.pid(), "VmRSS")
 	r.Threads = threads(ua.pid())

@@ -162,8 +162,6 @@ func run(ctx context.Context, o options) error {
 			_ = save()
 			return fmt.Errorf("building pivotua: %w", err)
 		}
-		res.Notes = append(res.Notes, "pivotua exposes no pprof endpoint and the harness may not change its source: "+
-			"CPU/heap profiles are saved for the micro-benchmarks only (bench/README.md).")
 	}
 	if o.modes["conc"] {
 		for _, n := range o.levels {

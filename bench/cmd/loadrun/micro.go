@@ -26,7 +26,7 @@ type MicroResult struct {
 
 // perPacket names the benchmarks on the path every RTP packet takes (send or receive, 50 a second per
 // direction per call): they must show 0 allocs/op.
-var perPacket = regexp.MustCompile(`^(SendPacket|BuildFrame|ReceivePacket|EncodeFrame|DecodeFrame|Bridge|ParseTelephoneEvent)`)
+var perPacket = regexp.MustCompile(`^(SendPacket|BuildFrame|ReceivePacket|RecvFromAndReceive|EncodeFrame|DecodeFrame|Bridge|ParseTelephoneEvent)`)
 
 var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+(\d+) B/op\s+(\d+) allocs/op)?`)
 

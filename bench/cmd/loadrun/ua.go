@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -79,10 +80,11 @@ func (w *webhook) close() { _ = w.srv.Close() }
 
 // pivotua is one running instance of the real binary.
 type pivotua struct {
-	cmd     *exec.Cmd
-	done    chan error
-	httpURL string
-	log     string
+	cmd      *exec.Cmd
+	done     chan error
+	httpURL  string
+	pprofURL string // PIVOTUA_PPROF's listener
+	log      string
 }
 
 func freePort() int {
@@ -138,13 +140,15 @@ callflows:
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr := fmt.Sprintf("%s:%d", uaIP, freePort())
 	c := exec.Command(bin, "serve", "--config", cfgPath)
 	c.Dir, c.Stdout, c.Stderr = dir, lf, lf
+	c.Env = append(os.Environ(), "PIVOTUA_PPROF="+pprofAddr)
 	if err := live.start(c); err != nil {
 		lf.Close()
 		return nil, err
 	}
-	p := &pivotua{cmd: c, done: make(chan error, 1), httpURL: "http://" + httpAddr, log: logPath}
+	p := &pivotua{cmd: c, done: make(chan error, 1), httpURL: "http://" + httpAddr, pprofURL: "http://" + pprofAddr, log: logPath}
 	go func() { p.done <- c.Wait(); lf.Close() }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -202,4 +206,31 @@ func (p *pivotua) metrics() map[string]float64 {
 		}
 	}
 	return out
+}
+
+// profile saves pivotua's CPU profile over d (blocking) to path.
+func (p *pivotua) profile(path string, d time.Duration) error {
+	return saveURL(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.pprofURL, int(d.Seconds())), path, d+10*time.Second)
+}
+
+// heap saves pivotua's heap profile to path.
+func (p *pivotua) heap(path string) error {
+	return saveURL(p.pprofURL+"/debug/pprof/heap", path, 10*time.Second)
+}
+
+func saveURL(url, path string, timeout time.Duration) error {
+	c := http.Client{Timeout: timeout}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
