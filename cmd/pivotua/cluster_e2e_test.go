@@ -342,7 +342,6 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 
 	// Then it dies mid-run (SIGKILL). The calls it was carrying drop; every other call lands,
 	// those sent to it before Kamailio noticed by failing over after NODE_TIMEOUT.
-	beforeCrash := debugRows(t, a)
 	outDone := make(chan string, 1)
 	go func() {
 		out, err := load(40)
@@ -351,24 +350,20 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 		}
 		outDone <- out
 	}()
-	time.Sleep(1500 * time.Millisecond)
-	carried := scrape(t, b, "pivotua_calls_active")
+	// 1.2 s in: the first calls' BYEs (the caller hangs up after 1.5 s) are not in flight yet.
+	time.Sleep(1200 * time.Millisecond)
+	carried := int(scrape(t, b, "pivotua_calls_active"))
 	killAt := time.Now()
 	_ = b.cmd.Process.Kill()
 	_ = b.cmd.Wait()
 	out := <-outDone
-	// B wrote each call's record when it took it, so the store tells which calls B had.
-	tookB := 0
-	for id, n := range debugRows(t, a) {
-		if _, old := beforeCrash[id]; !old && n == nodeB.name {
-			tookB++
-		}
-	}
-	if failed := failedCalls(t, out); failed > tookB {
-		t.Errorf("%d calls failed when node B died; only the %d it had taken in this run may\n%s\nkamailio:\n%s",
-			failed, tookB, lastLines(out, 80), lastLines(k.logs(), 40))
+	// A message in flight at the kill may put one call on either side of that count: an INVITE
+	// B has said 100 Trying to is not failed over (it ends with 408), a BYE B took is lost.
+	if failed := failedCalls(t, out); failed > carried+1 {
+		t.Errorf("%d calls failed when node B died carrying %d; only those may fail\n%s\nkamailio:\n%s",
+			failed, carried, lastLines(out, 80), lastLines(k.logs(), 40))
 	} else {
-		t.Logf("crash: node B died carrying %v calls (it took %d in this run); %d of 40 calls failed", carried, tookB, failed)
+		t.Logf("crash: node B died carrying %d calls; %d of 40 calls failed", carried, failed)
 	}
 	downAt, ok = k.log.waitFor(downLine(b), killAt, 5*time.Second)
 	if !ok {
