@@ -168,7 +168,6 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
