@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 SOAK_MINUTES ?= 5
 
-.PHONY: all build run test unit e2e deps lint bench fuzz soak clean
+.PHONY: all build run test unit e2e test-cluster deps lint bench fuzz soak clean
 
 all: build
 
@@ -16,7 +16,7 @@ build:
 run: build deps
 	./$(BIN) serve
 
-# System packages (SIPp, flite, espeak-ng, lame, sox, tshark), installed only when missing.
+# System packages (SIPp, flite, espeak-ng, lame, sox, tshark, postgresql, kamailio), installed only when missing.
 deps:
 	@./scripts/install-deps.sh
 
@@ -35,6 +35,11 @@ unit: lint
 
 e2e: deps
 	$(GO) test -count=1 -run 'TestE2E' -v ./cmd/pivotua
+
+# Kamailio (deploy/kamailio) in front of two pivotua nodes sharing one PostgreSQL, on loopback
+# addresses 127.0.0.10-12; one node drains, comes back and dies mid-run (about 30 s). `make test` runs it too.
+test-cluster: deps
+	$(GO) test -count=1 -run 'TestE2ECluster' -v ./cmd/pivotua
 
 # Micro-benchmarks (-benchmem, pprof beside the result), the concurrency ladder (SIPp -rtp_echo calls
 # against the real binary, pacing from a capture) and the setup-rate ladder; bounded, loopback only.

@@ -3,10 +3,12 @@ package debugapi
 import (
 	"os"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	stopTestPostgres()
+	pgtest.Stop()
 	os.Exit(code)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/pgtest"
 )
 
 func TestStoreSQLite(t *testing.T) {
@@ -15,8 +17,8 @@ func TestStoreSQLite(t *testing.T) {
 }
 
 func TestStorePostgres(t *testing.T) {
-	postgresDSN(t) // skips or fails here, before any subtest, when there is no server
-	runStoreSuite(t, storeBackend{newDSN: postgresDSN, open: OpenPostgres})
+	pgtest.DSN(t) // skips or fails here, before any subtest, when there is no server
+	runStoreSuite(t, storeBackend{newDSN: pgtest.DSN, open: OpenPostgres})
 }
 
 func TestStoreOpenRefusesUnknownDriver(t *testing.T) {

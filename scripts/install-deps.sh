@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pivotua's tests and runtime use, only those missing.
 # postgresql: the debug store suite starts a throwaway cluster on loopback (its binaries only;
-# the Debian service it sets up is not used).
+# the Debian service it sets up is not used). kamailio: the cluster test runs its binary on
+# deploy/kamailio/kamailio.cfg; the Debian service, which would listen on port 5060, is disabled.
 # Idempotent: a machine that has them all does nothing and needs no network.
 set -euo pipefail
-packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql)
+packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql kamailio)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,3 +22,6 @@ echo "install-deps: installing ${missing[*]}"
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null; then
+	systemctl disable --now kamailio >/dev/null 2>&1 || true
+fi

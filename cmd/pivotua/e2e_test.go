@@ -68,15 +68,18 @@ func needE2E(t *testing.T) {
 }
 
 // freePort finds a port free for both UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int {
+func freePort(t *testing.T) int { return freePortOn(t, "127.0.0.1") }
+
+// freePortOn finds a port free for both UDP and TCP on ip.
+func freePortOn(t *testing.T, ip string) int {
 	t.Helper()
 	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, fmt.Sprint(port)))
 		ln.Close()
 		if err == nil {
 			pc.Close()
@@ -100,7 +103,14 @@ func rtpRange() (int, int) {
 	return base, base + 198
 }
 
+// sipPeer is where SIPp sends its calls: one pivotua, or the Kamailio in front of several.
+type sipPeer interface {
+	sipAddr() string // host:port
+	logs() string    // its log so far, for failure messages
+}
+
 type pivotuaInstance struct {
+	sipHost string
 	sipPort int
 	httpURL string
 	cmd     *exec.Cmd
@@ -123,6 +133,12 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func (p *pivotuaInstance) sipAddr() string {
+	return net.JoinHostPort(p.sipHost, fmt.Sprint(p.sipPort))
+}
+
+func (p *pivotuaInstance) logs() string { return p.log.String() }
 
 // startPivotua runs the binary on a config whose only callflow answers 3004 with flow;
 // adjust may change the config further.
@@ -152,7 +168,6 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sipPort := int(sipAddr.Port())
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +176,7 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inst := &pivotuaInstance{sipPort: sipPort, httpURL: "http://" + cfg.HTTP.Listen, log: &syncBuffer{}}
+	inst := &pivotuaInstance{sipHost: sipAddr.Addr().String(), sipPort: int(sipAddr.Port()), httpURL: "http://" + cfg.HTTP.Listen, log: &syncBuffer{}}
 	inst.cmd = exec.Command(e2eBinary, "serve", "--config", path)
 	inst.cmd.Dir = dir
 	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log
@@ -219,13 +234,13 @@ type scenarioData struct {
 }
 
 // runSIPp renders testdata/sipp/<name> and runs one call of it against p.
-func runSIPp(t *testing.T, p *pivotuaInstance, name string, data scenarioData, extra ...string) error {
+func runSIPp(t *testing.T, p sipPeer, name string, data scenarioData, extra ...string) error {
 	_, err := runSIPpIn(t, t.TempDir(), p, name, data, extra...)
 	return err
 }
 
 // runSIPpIn is runSIPp in a given folder, where SIPp leaves its trace files; it returns their text.
-func runSIPpIn(t *testing.T, dir string, p *pivotuaInstance, name string, data scenarioData, extra ...string) (string, error) {
+func runSIPpIn(t *testing.T, dir string, p sipPeer, name string, data scenarioData, extra ...string) (string, error) {
 	t.Helper()
 	if data.Service == "" {
 		data.Service = "3004"
@@ -235,7 +250,7 @@ func runSIPpIn(t *testing.T, dir string, p *pivotuaInstance, name string, data s
 	}
 	scen := renderScenario(t, dir, name, data)
 	args := []string{
-		fmt.Sprintf("127.0.0.1:%d", p.sipPort), "-sf", scen, "-m", "1",
+		p.sipAddr(), "-sf", scen, "-m", "1",
 		"-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
 		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freePort(t)),
 		"-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error",
@@ -252,7 +267,7 @@ func runSIPpIn(t *testing.T, dir string, p *pivotuaInstance, name string, data s
 			b, _ := os.ReadFile(l)
 			details.Write(b)
 		}
-		return "", fmt.Errorf("sipp %s: %v\n%s\nerrors log:\n%s\npivotua log:\n%s", name, err, lastLines(string(out), 30), details.String(), p.log.String())
+		return "", fmt.Errorf("sipp %s: %v\n%s\nerrors log:\n%s\npeer log:\n%s", name, err, lastLines(string(out), 30), details.String(), p.logs())
 	}
 	var traces strings.Builder
 	logs, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))

@@ -112,26 +112,27 @@ func metricValue(p *pivotuaInstance, name string) float64 {
 }
 
 // sipLoad runs one SIPp scenario for calls calls, one every period, at most
-// limit at once, and returns SIPp's error (nil: every call passed).
-func sipLoad(ctx context.Context, t *testing.T, p *pivotuaInstance, name string, data scenarioData, calls int, period time.Duration, limit int) error {
+// limit at once. It returns SIPp's output (its final statistics screen) and
+// its error (nil: every call passed).
+func sipLoad(ctx context.Context, t *testing.T, p sipPeer, name string, data scenarioData, calls int, period time.Duration, limit int) (string, error) {
 	dir := t.TempDir()
 	if data.CodecName == "" {
 		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
 	}
 	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
 	if err != nil {
-		return err
+		return "", err
 	}
 	scen := filepath.Join(dir, name)
 	f, err := os.Create(scen)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := tmpl.Execute(f, data); err != nil {
-		return err
+		return "", err
 	}
 	f.Close()
-	cmd := exec.CommandContext(ctx, "sipp", fmt.Sprintf("127.0.0.1:%d", p.sipPort), "-sf", scen,
+	cmd := exec.CommandContext(ctx, "sipp", p.sipAddr(), "-sf", scen,
 		"-m", fmt.Sprint(calls), "-r", "1", "-rp", fmt.Sprint(period.Milliseconds()), "-l", fmt.Sprint(limit),
 		"-i", "127.0.0.1", "-p", fmt.Sprint(freePortFor(t)), "-mi", "127.0.0.1", "-mp", fmt.Sprint(freePortFor(t)),
 		"-nostdin", "-trace_err", "-timeout", fmt.Sprint(int(time.Until(deadlineOf(ctx)).Seconds())+1)+"s", "-timeout_error")
@@ -144,9 +145,9 @@ func sipLoad(ctx context.Context, t *testing.T, p *pivotuaInstance, name string,
 			b, _ := os.ReadFile(l)
 			details.Write(b)
 		}
-		return fmt.Errorf("sipp %s (%s): %v\n%s\n%s", name, data.Service, err, lastLines(string(out), 15), lastLines(details.String(), 40))
+		return string(out), fmt.Errorf("sipp %s (%s): %v\n%s\n%s", name, data.Service, err, lastLines(string(out), 15), lastLines(details.String(), 40))
 	}
-	return nil
+	return string(out), nil
 }
 
 var portMu sync.Mutex
@@ -262,15 +263,11 @@ func deadURL(t *testing.T) string {
 	return u
 }
 
-// debugRows counts the calls listed by the debug API (every page).
-func debugRows(t *testing.T, p *pivotuaInstance) map[string]bool {
+// debugRows lists the calls the debug API shows (every page): call ID -> the node that took it.
+func debugRows(t *testing.T, p *pivotuaInstance) map[string]string {
 	t.Helper()
-	code, env := crossbar(t, "PUT", p.httpURL+"/v2/api_auth", "", map[string]any{"data": map[string]any{"api_key": "e2e-key"}})
-	token, _ := env["auth_token"].(string)
-	if code != 201 || token == "" {
-		t.Fatalf("api_auth: %d %v", code, env)
-	}
-	calls := map[string]bool{}
+	token := apiToken(t, p)
+	calls := map[string]string{}
 	next := ""
 	for range 100 {
 		target := fmt.Sprintf("%s/v2/accounts/%s/pivot/debug?page_size=100", p.httpURL, e2eAccount)
@@ -283,8 +280,9 @@ func debugRows(t *testing.T, p *pivotuaInstance) map[string]bool {
 		}
 		rows, _ := env["data"].([]any)
 		for _, r := range rows {
-			if id, ok := r.(map[string]any)["call_id"].(string); ok {
-				calls[id] = true
+			row, _ := r.(map[string]any)
+			if id, ok := row["call_id"].(string); ok {
+				calls[id], _ = row["node"].(string)
 			}
 		}
 		next, _ = env["next_start_key"].(string)
@@ -298,6 +296,17 @@ func debugRows(t *testing.T, p *pivotuaInstance) map[string]bool {
 		}
 	}
 	return calls
+}
+
+// apiToken exchanges the e2e account's api_key for an auth token at p.
+func apiToken(t *testing.T, p *pivotuaInstance) string {
+	t.Helper()
+	code, env := crossbar(t, "PUT", p.httpURL+"/v2/api_auth", "", map[string]any{"data": map[string]any{"api_key": "e2e-key"}})
+	token, _ := env["auth_token"].(string)
+	if code != 201 || token == "" {
+		t.Fatalf("api_auth: %d %v", code, env)
+	}
+	return token
 }
 
 func TestE2ESoak(t *testing.T) {
@@ -329,7 +338,7 @@ func TestE2ESoak(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = sipLoad(ctx, t, p, f.scenario, scenarioData{Service: f.number, RTPPort: sink.port(), Codec: 0}, calls, period, 4)
+				_, errs[i] = sipLoad(ctx, t, p, f.scenario, scenarioData{Service: f.number, RTPPort: sink.port(), Codec: 0}, calls, period, 4)
 			}()
 		}
 		wg.Wait()

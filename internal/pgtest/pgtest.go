@@ -1,4 +1,8 @@
-package debugapi
+// Package pgtest gives tests a real PostgreSQL server: PIVOTUA_TEST_POSTGRES_DSN when set, otherwise a
+// throwaway cluster started once per test binary (initdb + pg_ctl from the Debian postgresql package, on
+// 127.0.0.1 and a free port, in a temp dir) that the binary's TestMain stops with Stop. Each DSN call
+// gets its own schema. It imports none of pivotua's packages, so any package's tests may use it.
+package pgtest
 
 import (
 	"context"
@@ -20,11 +24,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for test setup
 )
 
-// The PostgreSQL side of the store suite runs against a real server: PIVOTUA_TEST_POSTGRES_DSN when set,
-// otherwise a throwaway cluster this package starts once (initdb + pg_ctl from the Debian postgresql
-// package, on 127.0.0.1 and a free port, in a temp dir) and TestMain stops. Each test gets its own schema.
-
-const postgresDSNEnv = "PIVOTUA_TEST_POSTGRES_DSN"
+// DSNEnv names the variable that points the tests at an existing server instead.
+const DSNEnv = "PIVOTUA_TEST_POSTGRES_DSN"
 
 var testPostgres struct {
 	once    sync.Once
@@ -37,8 +38,9 @@ var testPostgres struct {
 	schemas atomic.Int64
 }
 
-// postgresDSN returns the DSN of a fresh, empty schema on the test server, dropped when t ends.
-func postgresDSN(t *testing.T) string {
+// DSN returns the DSN of a fresh, empty schema on the test server, dropped when t ends. Without a
+// server it skips t, or fails it when CI=true (make deps installs postgresql).
+func DSN(t *testing.T) string {
 	t.Helper()
 	testPostgres.once.Do(startTestPostgres)
 	if testPostgres.err != nil {
@@ -46,9 +48,9 @@ func postgresDSN(t *testing.T) string {
 	}
 	if testPostgres.skip != "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("postgres: %s (CI=true: the PostgreSQL suite must run; make deps installs postgresql)", testPostgres.skip)
+			t.Fatalf("postgres: %s (CI=true: tests that need PostgreSQL must run; make deps installs postgresql)", testPostgres.skip)
 		}
-		t.Skip("postgres: " + testPostgres.skip + "; set " + postgresDSNEnv + " or install postgresql")
+		t.Skip("postgres: " + testPostgres.skip + "; set " + DSNEnv + " or install postgresql")
 	}
 	schema := fmt.Sprintf("pivotua_test_%d_%d", os.Getpid(), testPostgres.schemas.Add(1))
 	admin, err := sql.Open("pgx", testPostgres.dsn)
@@ -85,7 +87,7 @@ func withSearchPath(dsn, schema string) string {
 }
 
 func startTestPostgres() {
-	if dsn := os.Getenv(postgresDSNEnv); dsn != "" {
+	if dsn := os.Getenv(DSNEnv); dsn != "" {
 		testPostgres.dsn = dsn
 		return
 	}
@@ -176,8 +178,8 @@ func freeTCPPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// stopTestPostgres stops the cluster startTestPostgres started, if any, and removes its files.
-func stopTestPostgres() {
+// Stop stops the cluster DSN started, if any, and removes its files. Call it from TestMain after m.Run.
+func Stop() {
 	if testPostgres.dataDir != "" {
 		args := append(append([]string{}, testPostgres.pgCtl...), "-D", testPostgres.dataDir, "-m", "immediate", "-w", "stop")
 		_ = exec.Command(args[0], args[1:]...).Run()
