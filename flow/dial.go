@@ -154,7 +154,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	pending := 0
 	var failures []error
 	for _, t := range plan.targets {
-		leg, local, err := openOutboundLeg(d, t)
+		leg, local, err := openOutboundLeg(d, t, c.log)
 		if err != nil {
 			failures = append(failures, err)
 			continue

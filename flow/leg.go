@@ -45,7 +45,7 @@ var _ Channel = (*inboundLeg)(nil)
 const digitBuffer = 64
 
 func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.Addr, obs Observer, log *slog.Logger) (*inboundLeg, error) {
-	sess, err := engine.Open()
+	sess, err := engine.Open(media.WithSessionLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("open media session: %w", err)
 	}

@@ -78,7 +78,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		origin:   time.Now(),
 		sessions: make(map[*Session]struct{}),
 	}
-	e.clock = newSendClock(e.origin, timeout, log)
+	e.clock = newSendClock(e.origin, timeout)
 	go e.clock.run()
 	return e, nil
 }
@@ -86,9 +86,22 @@ func NewEngine(cfg Config) (*Engine, error) {
 // now is the engine-relative monotonic time in nanoseconds; it never allocates.
 func (e *Engine) now() int64 { return int64(time.Since(e.origin)) }
 
+// SessionOption configures one Session at Open.
+type SessionOption func(*Session)
+
+// WithSessionLogger sets the logger of the session's events (opened, closed, media timeout), so a
+// call's session logs with the call's attributes (call_id, account_id). Default: the engine's logger.
+func WithSessionLogger(l *slog.Logger) SessionOption {
+	return func(s *Session) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
 // Open allocates an even port from the range, binds an unconnected UDP socket
 // on it and starts draining it at once. The session sends nothing until Start.
-func (e *Engine) Open() (*Session, error) {
+func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 	e.mu.Lock()
 	closed := e.closed
 	e.mu.Unlock()
@@ -111,7 +124,7 @@ func (e *Engine) Open() (*Session, error) {
 			lastErr = err // someone else holds it: try the next port
 			continue
 		}
-		s := newSession(e, conn, local, port)
+		s := newSession(e, conn, local, port, opts)
 		e.mu.Lock()
 		if e.closed {
 			e.mu.Unlock()
@@ -122,7 +135,7 @@ func (e *Engine) Open() (*Session, error) {
 		e.sessions[s] = struct{}{}
 		e.mu.Unlock()
 		go s.readLoop()
-		e.log.Debug("rtp session opened", "local", local)
+		s.log.Debug("rtp session opened", "local", local)
 		return s, nil
 	}
 	if lastErr != nil {
