@@ -122,6 +122,16 @@ type dialProgress struct {
 	p   sip.Progress
 }
 
+// runDial runs one Dial for verb (the TwiML verb or Kazoo module) and keeps its result for the next
+// pivot request.
+func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResult {
+	res := c.bridgeDial(ctx, plan)
+	c.dial = res
+	c.log.Info(verb+" done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
+	c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "dial_call_id": res.sid, "duration": res.duration})
+	return res
+}
+
 // bridgeDial rings plan's targets at once, bridges the caller to the first that
 // answers (CANCEL to the rest) and returns when either side hangs up, the
 // time limit passes or the caller presses * (hangupOnStar). It runs on the
@@ -399,6 +409,7 @@ func (r *dialRecording) finish(c *Call, seconds int) {
 	}
 	c.recording = recordingResult{url: url, duration: seconds}
 	c.log.Info("dial recording saved", "path", r.path)
+	c.recordingEvent(r.path, seconds, "dial", url)
 }
 
 // normaliseNumber drops the spaces, dashes, dots and parentheses people write

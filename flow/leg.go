@@ -100,6 +100,15 @@ func (l *inboundLeg) Info() CallInfo {
 
 func (l *inboundLeg) Ring() error { return l.sip.Ring() }
 
+var _ endReasoner = (*inboundLeg)(nil)
+
+func (l *inboundLeg) endedBy() string {
+	if errors.Is(l.media.Err(), media.ErrMediaTimeout) {
+		return "media_timeout"
+	}
+	return "caller"
+}
+
 func (l *inboundLeg) Answer(ctx context.Context) error {
 	l.answerOnce.Do(func() {
 		local := netip.AddrPortFrom(l.advertise, l.media.LocalAddr().Port())

@@ -122,9 +122,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 // up ends the document.
 func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	c.activity++
-	res := c.bridgeDial(ctx, v.plan(c))
-	c.dial = res
-	c.log.Info("<Dial> done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
+	res := c.runDial(ctx, v.plan(c), "<Dial>")
 	if res.callerHungUp || c.ended() {
 		return twimlStop
 	}
