@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pivotua's tests and runtime use, only those missing.
 # postgresql: the debug store suite starts a throwaway cluster on loopback (its binaries only;
-# the Debian service it sets up is not used).
+# the Debian service it sets up is not used). chromium: the call inspector's browser test runs it headless.
 # Idempotent: a machine that has them all does nothing and needs no network.
 set -euo pipefail
-packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql)
+packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql chromium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
