@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 )
 
@@ -124,20 +123,15 @@ func (a *API) callDetail(w http.ResponseWriter, r *http.Request) {
 		rp.fail(http.StatusInternalServerError, "the debug store failed; try again")
 		return
 	}
-	if !withEvents {
-		records = slices.DeleteFunc(records, func(rec Record) bool { return rec.Kind == KindEvent })
+	docs := make([]any, 0, len(records))
+	for _, rec := range records {
+		if rec.Kind != KindEvent || withEvents {
+			docs = append(docs, rec.document(withEvents))
+		}
 	}
-	if len(records) == 0 {
+	if len(docs) == 0 {
 		rp.fail(http.StatusNotFound, "no pivot debug records for this call")
 		return
-	}
-	if !withEvents {
-		rp.ok(http.StatusOK, records)
-		return
-	}
-	docs := make([]any, len(records))
-	for i, rec := range records {
-		docs[i] = rec.document(true)
 	}
 	rp.ok(http.StatusOK, docs)
 }

@@ -110,7 +110,7 @@ func (c *Call) recordingEvent(file string, seconds int, endedBy, reportedURL str
 	if c.deps.RecordingLinks != nil && file != "" {
 		data["playable_url"] = c.deps.RecordingLinks.RecordingURL(c.accountID, filepath.Base(file))
 	}
-	c.event(EventRecording, data)
+	c.sendEvent(EventRecording, data)
 }
 
 // verbSummary describes a TwiML verb for its event: name, attributes, text and nested verbs.
