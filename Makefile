@@ -16,7 +16,7 @@ build:
 run: build deps
 	./$(BIN) serve
 
-# System packages (SIPp, flite, espeak-ng, lame, sox, tshark, postgresql, kamailio), installed only when missing.
+# System packages (SIPp, flite, espeak-ng, lame, sox, tshark, PostgreSQL, Kamailio, Chromium), installed only when missing.
 deps:
 	@./scripts/install-deps.sh
 

@@ -57,12 +57,14 @@ func NewAPI(cfg APIConfig) *API {
 	return a
 }
 
-// Register adds the API's routes to mux. Methods are checked by the handlers, so a wrong one gets
-// the error envelope (405) rather than the mux's plain text.
+// Register adds the API's routes to mux, and the call inspector page at /ui/. Methods are checked
+// by the API's handlers, so a wrong one gets the error envelope (405) rather than the mux's plain text.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/v2/api_auth", a.apiAuth)
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug", a.listCalls)
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug/{call_id}", a.callDetail)
+	mux.Handle("GET /ui/", inspector())
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 }
 
 // envelope is crossbar's response wrapper, for success and error alike.

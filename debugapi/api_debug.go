@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 )
 
 // listRow is one call in GET /v2/accounts/{ACCOUNT_ID}/pivot/debug, as Kazoo's first_iteration view
@@ -78,6 +79,9 @@ const maxCallIDLen = 1024
 // callDetail serves GET /v2/accounts/{ACCOUNT_ID}/pivot/debug/{CALL_ID}: every record of the call, in
 // order. CALL_ID is the call-id (URL-encoded) or its debug_id, which reads only that month's records
 // as Kazoo reads only that month's MODb.
+//
+// pivotua's extension, ?events=true, is the call inspector's timeline: the call's events too, and
+// every document with its kind and created_us. Without it the answer is Kazoo's, event-free.
 func (a *API) callDetail(w http.ResponseWriter, r *http.Request) {
 	rp := a.newReply(w, r)
 	if !isRead(r) {
@@ -87,6 +91,15 @@ func (a *API) callDetail(w http.ResponseWriter, r *http.Request) {
 	account, ok := a.authorize(rp, r)
 	if !ok {
 		return
+	}
+	withEvents := false
+	if s, given := first(r.URL.Query(), "events"); given {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			rp.badParam(&paramError{"events", "must be true or false"})
+			return
+		}
+		withEvents = b
 	}
 	id := r.PathValue("call_id")
 	if id == "" || len(id) > maxCallIDLen {
@@ -110,9 +123,15 @@ func (a *API) callDetail(w http.ResponseWriter, r *http.Request) {
 		rp.fail(http.StatusInternalServerError, "the debug store failed; try again")
 		return
 	}
-	if len(records) == 0 {
+	docs := make([]any, 0, len(records))
+	for _, rec := range records {
+		if rec.Kind != KindEvent || withEvents {
+			docs = append(docs, rec.document(withEvents))
+		}
+	}
+	if len(docs) == 0 {
 		rp.fail(http.StatusNotFound, "no pivot debug records for this call")
 		return
 	}
-	rp.ok(http.StatusOK, records)
+	rp.ok(http.StatusOK, docs)
 }

@@ -246,8 +246,21 @@ func seedKazooCalls(t *testing.T, f *apiFixture) (call, schemaCall string) {
 		Node: "pivotua@test", Kind: KindError, RespBody: `{"module":`,
 		JSONErrors: &JSONErrors{Message: "invalid JSON", Detail: "unexpected end of JSON input"},
 	})
+	// pivotua's events: Kazoo clients must see neither them nor any trace of them.
+	recs = append(recs, callEvents(call)...)
 	f.seed(t, recs...)
 	return call, schemaCall
+}
+
+// callEvents are the events of seedKazooCalls' call: a verb in iteration 1, the hangup in iteration 2.
+func callEvents(call string) []Record {
+	return []Record{{
+		AccountID: accountA, CallID: call, Iteration: 1, Created: baseTime.Add(time.Second), Node: "pivotua@test",
+		Kind: KindEvent, Event: "verb", EventData: map[string]any{"name": "tts", "text": "<b>hi</b>"},
+	}, {
+		AccountID: accountA, CallID: call, Iteration: 2, Created: baseTime.Add(4 * time.Second), Node: "pivotua@test",
+		Kind: KindEvent, Event: "hangup", EventData: map[string]any{"by": "caller", "code": 200.0},
+	}}
 }
 
 func TestAPIDebugListShapeMatchesKazoo(t *testing.T) {
@@ -351,6 +364,66 @@ func TestAPIDebugDetailShapeMatchesKazoo(t *testing.T) {
 	want := map[string]any{"data.url": map[string]any{"required": map[string]any{"message": "Field is required but missing"}}}
 	if !reflect.DeepEqual(serr["schema_errors"], want) || serr["resp_body"] != `{"module":"play"}` {
 		t.Errorf("schema error = %v", serr)
+	}
+}
+
+func TestAPIDebugDetailWithEventsIsTheTimeline(t *testing.T) {
+	f := newAPIFixture(t)
+	call, _ := seedKazooCalls(t, f)
+	token := f.token(t, keyA)
+	path := "/v2/accounts/" + accountA + "/pivot/debug/" + url.PathEscape(call) + "?events=true"
+	r := f.do(t, http.MethodGet, path, token, "")
+	if r.code != http.StatusOK {
+		t.Fatalf("HTTP %d: %v", r.code, r.body)
+	}
+	checkEnvelope(t, r, "success")
+	data := r.body["data"].([]any)
+	var kinds []string
+	var last int64
+	for i, d := range data {
+		doc := d.(map[string]any)
+		kinds = append(kinds, doc["kind"].(string))
+		us, err := doc["created_us"].(json.Number).Int64()
+		if err != nil || us < last {
+			t.Errorf("doc %d created_us %v after %d", i, doc["created_us"], last)
+		}
+		last = us
+	}
+	want := []string{"request", "response", "event", "request", "response", "error", "event"}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("kinds %v, want %v", kinds, want)
+	}
+	common := []string{"id", "call_id", "iteration", "created", "node", "debug_id", "kind", "created_us"}
+	verb := data[2].(map[string]any)
+	wantKeys(t, "event", verb, append(common, "event", "event_data")...)
+	if verb["event"] != "verb" || !reflect.DeepEqual(verb["event_data"], map[string]any{"name": "tts", "text": "<b>hi</b>"}) ||
+		verb["created_us"] != json.Number(fmt.Sprint(baseTime.Add(time.Second).UnixMicro())) || verb["iteration"] != json.Number("1") {
+		t.Errorf("verb event = %v", verb)
+	}
+	if hangup := data[6].(map[string]any); hangup["event"] != "hangup" ||
+		!reflect.DeepEqual(hangup["event_data"], map[string]any{"by": "caller", "code": json.Number("200")}) {
+		t.Errorf("hangup event = %v", hangup)
+	}
+	wantKeys(t, "extended request", data[0].(map[string]any), append(common, "method", "uri", "req_headers", "req_body")...)
+
+	// events=false is Kazoo's answer; a bad value is named.
+	if r := f.do(t, http.MethodGet, strings.TrimSuffix(path, "true")+"false", token, ""); r.code != 200 || len(r.body["data"].([]any)) != 5 {
+		t.Errorf("events=false: %d, %v", r.code, r.body["data"])
+	}
+	checkError(t, f.do(t, http.MethodGet, strings.TrimSuffix(path, "true")+"maybe", token, ""), http.StatusBadRequest, "events")
+}
+
+func TestAPIDebugCallWithOnlyEventsIsUnknownToKazooClients(t *testing.T) {
+	f := newAPIFixture(t)
+	f.seed(t, callEvents("only-events")...)
+	token := f.token(t, keyA)
+	base := "/v2/accounts/" + accountA + "/pivot/debug"
+	checkError(t, f.do(t, http.MethodGet, base+"/only-events", token, ""), http.StatusNotFound, "no pivot debug records")
+	if r := f.do(t, http.MethodGet, base+"/only-events?events=true", token, ""); r.code != 200 || len(r.body["data"].([]any)) != 2 {
+		t.Errorf("with events: %d %v", r.code, r.body)
+	}
+	if r := f.do(t, http.MethodGet, base, token, ""); len(r.body["data"].([]any)) != 0 {
+		t.Errorf("events alone listed a call: %v", r.body["data"])
 	}
 }
 

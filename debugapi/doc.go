@@ -1,5 +1,6 @@
 // Package debugapi owns pivotua's pivot debug records: the Record type (one Kazoo pivot_debug
-// document: a request, a response, or a json_errors/schema_errors error), the Store that keeps them
+// document: a request, a response, or a json_errors/schema_errors error; or pivotua's own call event),
+// the Store that keeps them
 // (SQLStore on embedded SQLite by default, on PostgreSQL when several nodes share one store; numbered
 // schema migrations applied at open), the Recorder that writes them from one goroutine so a call never
 // waits on the database, the retention purge, and the Crossbar-compatible REST API that reads them:
@@ -7,11 +8,16 @@
 //	PUT /v2/api_auth                                    api_key -> auth token (stateless, HMAC-signed)
 //	GET /v2/accounts/{ACCOUNT_ID}/pivot/debug           one row per call, newest first, keyset paging
 //	GET /v2/accounts/{ACCOUNT_ID}/pivot/debug/{CALL_ID} every record of one call, in order
+//	    ?events=true                                    pivotua's extension: the call's events too
 //
 // with Kazoo's envelope (auth_token, data, request_id, revision, status, node, timestamp, version) and
 // field names, created in Gregorian seconds and status codes as strings.
 //
 // An account only ever reads its own records: every query is keyed by the account of the token.
 //
-// debugapi imports none of pivotua's packages: cmd/pivotua turns flow.Exchange values into Records.
+// Kazoo clients never see an event: without ?events=true the detail is Kazoo's, and events never
+// touch the list's call summaries.
+//
+// debugapi imports none of pivotua's packages: cmd/pivotua turns flow.Exchange and flow.Event values
+// into Records.
 package debugapi

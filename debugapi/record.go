@@ -31,6 +31,9 @@ const (
 	KindRequest  Kind = iota // what pivotua sent: method, uri, req_headers, req_body
 	KindResponse             // what came back: resp_status_code, resp_headers, resp_body, elapsed_ms
 	KindError                // a document that failed to parse (json_errors) or validate (schema_errors)
+	// KindEvent is pivotua's own: something that happened on the call (a verb started, digits, a
+	// recording, the hangup), for the call inspector. Kazoo clients never see it (see callDetail).
+	KindEvent
 )
 
 func (k Kind) String() string {
@@ -41,6 +44,8 @@ func (k Kind) String() string {
 		return "response"
 	case KindError:
 		return "error"
+	case KindEvent:
+		return "event"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -71,6 +76,11 @@ type Record struct {
 	// KindError: exactly one of them.
 	JSONErrors   *JSONErrors
 	SchemaErrors SchemaErrors
+
+	// KindEvent: what happened ("verb", "digits", "recording", "hangup", ...) and its details, a
+	// small JSON object (numbers read back as float64).
+	Event     string
+	EventData map[string]any
 }
 
 // DebugID is the Kazoo debug_id of the record: the month it was created in, and its call.
@@ -125,6 +135,10 @@ type recordCommon struct {
 	Created   int64  `json:"created"`
 	Node      string `json:"node"`
 	DebugID   string `json:"debug_id"`
+	// pivotua's extension (?events=true), absent from Kazoo's documents: the record's kind, and when
+	// it was made to the microsecond (Unix), so a timeline can show milliseconds.
+	Kind      string `json:"kind,omitempty"`
+	CreatedUS int64  `json:"created_us,omitempty"`
 }
 
 type requestDoc struct {
@@ -152,20 +166,38 @@ type errorDoc struct {
 	URI          string       `json:"uri,omitempty"`
 }
 
+type eventDoc struct {
+	recordCommon
+	Event     string         `json:"event"`
+	EventData map[string]any `json:"event_data"`
+}
+
 // MarshalJSON writes the record as Kazoo's crossbar returns a pivot debug document: the kind's fields
 // plus id, call_id, iteration, created (Gregorian seconds), node and debug_id.
-func (r Record) MarshalJSON() ([]byte, error) {
+func (r Record) MarshalJSON() ([]byte, error) { return json.Marshal(r.document(false)) }
+
+// document is the record's API document; extended adds pivotua's kind and created_us.
+func (r Record) document(extended bool) any {
 	c := recordCommon{
 		ID: r.ID, CallID: r.CallID, Iteration: r.Iteration,
 		Created: GregorianSeconds(r.Created), Node: r.Node, DebugID: r.DebugID(),
 	}
+	if extended {
+		c.Kind, c.CreatedUS = r.Kind.String(), r.Created.UnixMicro()
+	}
 	switch r.Kind {
 	case KindRequest:
-		return json.Marshal(requestDoc{c, r.Method, r.URI, nonNil(r.ReqHeaders), r.ReqBody, r.FetchError})
+		return requestDoc{c, r.Method, r.URI, nonNil(r.ReqHeaders), r.ReqBody, r.FetchError}
 	case KindResponse:
-		return json.Marshal(responseDoc{c, statusString(r.StatusCode), nonNil(r.RespHeaders), r.RespBody, r.Elapsed.Milliseconds()})
+		return responseDoc{c, statusString(r.StatusCode), nonNil(r.RespHeaders), r.RespBody, r.Elapsed.Milliseconds()}
+	case KindEvent:
+		data := r.EventData
+		if data == nil {
+			data = map[string]any{}
+		}
+		return eventDoc{c, r.Event, data}
 	default:
-		return json.Marshal(errorDoc{c, r.JSONErrors, r.SchemaErrors, r.RespBody, r.URI})
+		return errorDoc{c, r.JSONErrors, r.SchemaErrors, r.RespBody, r.URI}
 	}
 }
 

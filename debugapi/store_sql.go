@@ -63,6 +63,8 @@ type storedFields struct {
 	ElapsedUS    int64             `json:"elapsed_us,omitempty"`
 	JSONErrors   *JSONErrors       `json:"json_errors,omitempty"`
 	SchemaErrors SchemaErrors      `json:"schema_errors,omitempty"`
+	Event        string            `json:"event,omitempty"`
+	EventData    map[string]any    `json:"event_data,omitempty"`
 }
 
 const insertRecordSQL = `INSERT INTO pivot_debug_records
@@ -91,6 +93,11 @@ const upsertCallSQL = `INSERT INTO pivot_debug_calls AS c
 	has_schema_errors = CASE WHEN excluded.iteration < c.iteration THEN excluded.has_schema_errors
 		WHEN excluded.iteration = c.iteration AND excluded.has_schema_errors = 1 THEN 1 ELSE c.has_schema_errors END`
 
+// touchCallSQL moves a call's last_us for an event record: events say nothing about the pivot
+// requests a summary describes, but they keep the call from being purged while it is still new.
+const touchCallSQL = `UPDATE pivot_debug_calls SET last_us = $3
+	WHERE account_id = $1 AND call_id = $2 AND last_us < $3`
+
 // Append stores records and folds them into their calls' summaries, in one transaction.
 func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 	if len(records) == 0 {
@@ -116,11 +123,17 @@ func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 		return fmt.Errorf("debug store: prepare upsert: %w", err)
 	}
 	defer upsert.Close()
+	touch, err := tx.PrepareContext(ctx, touchCallSQL)
+	if err != nil {
+		return fmt.Errorf("debug store: prepare touch: %w", err)
+	}
+	defer touch.Close()
 	for _, r := range records {
 		fields, err := json.Marshal(storedFields{
 			Method: r.Method, URI: r.URI, ReqHeaders: r.ReqHeaders, ReqBody: r.ReqBody, FetchError: r.FetchError,
 			StatusCode: r.StatusCode, RespHeaders: r.RespHeaders, RespBody: r.RespBody,
 			ElapsedUS: r.Elapsed.Microseconds(), JSONErrors: r.JSONErrors, SchemaErrors: r.SchemaErrors,
+			Event: r.Event, EventData: r.EventData,
 		})
 		if err != nil {
 			return fmt.Errorf("%w: record %s: %v", ErrInvalidRecord, r.ID, err)
@@ -129,6 +142,12 @@ func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 		if _, err := insert.ExecContext(ctx, r.ID, r.AccountID, r.CallID, r.Iteration, created, r.Node,
 			int(r.Kind), string(fields)); err != nil {
 			return fmt.Errorf("debug store: insert: %w", err)
+		}
+		if r.Kind == KindEvent {
+			if _, err := touch.ExecContext(ctx, r.AccountID, r.CallID, created); err != nil {
+				return fmt.Errorf("debug store: touch call: %w", err)
+			}
+			continue
 		}
 		var status int
 		if r.Kind == KindResponse {
@@ -245,6 +264,7 @@ func (s *SQLStore) CallRecords(ctx context.Context, accountID, callID string) ([
 		r.StatusCode, r.RespHeaders, r.RespBody = f.StatusCode, f.RespHeaders, f.RespBody
 		r.Elapsed = time.Duration(f.ElapsedUS) * time.Microsecond
 		r.JSONErrors, r.SchemaErrors = f.JSONErrors, f.SchemaErrors
+		r.Event, r.EventData = f.Event, f.EventData
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

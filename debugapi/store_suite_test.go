@@ -112,6 +112,50 @@ func runStoreSuite(t *testing.T, b storeBackend) {
 		}
 	})
 
+	t.Run("EventsKeepTheirDataAndLeaveTheSummaryAlone", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		call := "events@10.0.0.1"
+		recs := withIDs(exchangeRecords(accountA, call, 2, baseTime, 200))
+		events := withIDs([]Record{{
+			AccountID: accountA, CallID: call, Iteration: 2, Created: baseTime.Add(time.Second), Node: "pivotua@test",
+			Kind: KindEvent, Event: "digits",
+			EventData: map[string]any{"digits": "4271", "verb": "Gather", "nested": map[string]any{"n": 2.5}},
+		}, {
+			// An event of an earlier iteration, earlier than the request: no summary field may move.
+			AccountID: accountA, CallID: call, Iteration: 1, Created: baseTime.Add(-time.Second), Node: "pivotua@other",
+			Kind: KindEvent, Event: "answered",
+		}, {
+			AccountID: accountA, CallID: call, Iteration: 2, Created: baseTime.Add(time.Hour), Node: "pivotua@test",
+			Kind: KindEvent, Event: "hangup", EventData: map[string]any{"by": "caller", "code": 200.0},
+		}})
+		if err := s.Append(ctx, append(recs, events...)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.CallRecords(ctx, accountA, call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Record{events[1], recs[0], recs[1], events[0], events[2]}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("records:\n got %+v\nwant %+v", got, want)
+		}
+		calls := allCalls(t, s, accountA)
+		if len(calls) != 1 || calls[0].Iteration != 2 || !calls[0].Created.Equal(baseTime) || calls[0].StatusCode != 200 ||
+			calls[0].URI != recs[0].URI || calls[0].Node != "pivotua@test" {
+			t.Fatalf("summary moved: %+v", calls)
+		}
+		// The hangup, an hour later, keeps the call from being purged with its old records.
+		if _, err := s.Purge(ctx, baseTime.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if calls := allCalls(t, s, accountA); len(calls) != 1 {
+			t.Fatalf("calls after purge: %+v", calls)
+		}
+		if got, _ := s.CallRecords(ctx, accountA, call); len(got) != 1 || got[0].Event != "hangup" {
+			t.Fatalf("records after purge: %+v", got)
+		}
+	})
+
 	t.Run("AppendIsIdempotentByID", func(t *testing.T) {
 		s, _ := b.fresh(t)
 		recs := withIDs(exchangeRecords(accountA, "retried", 1, baseTime, 503))

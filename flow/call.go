@@ -34,6 +34,7 @@ type Deps struct {
 	Prompts   *PromptCache   // decoded media shared by all calls; nil decodes on every play
 	TTSEngine string         // engine for tts/<Say> that name none; "" leaves the Speaker's default
 	Debug     func(Exchange) // receives pivot exchanges (see Exchange); nil = none
+	Events    func(Event)    // receives call events (see Event); nil = none
 	Logger    *slog.Logger   // nil = slog.Default()
 
 	Recordings string   // folder recordings are written to before any upload
@@ -76,6 +77,9 @@ type Call struct {
 	recordings  int               // recordings made so far (names later uploads apart)
 	documentURL string            // URL of the document being run; base for relative TwiML URLs
 	dial        dialResult        // the last Dial's result, sent with the next request
+	debug       bool              // the running pivot has debug: true: events are reported
+	reported    bool              // an Exchange went to Deps.Debug: the hangup event is reported
+	ending      map[string]any    // how we ended the call (EventHangup data); nil: we did not
 }
 
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
@@ -111,6 +115,7 @@ func (c *Call) Run(ctx context.Context, flow *Node) {
 		case <-ctx.Done():
 		}
 	}()
+	defer c.hangupEvent() // after finish: the call is over
 	defer c.finish()
 
 	if errs := ValidateNode(flow, "flow"); len(errs) > 0 {
@@ -124,6 +129,9 @@ func (c *Call) Run(ctx context.Context, flow *Node) {
 			c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
 			c.endCall()
 			return
+		}
+		if n.Module != "pivot" { // a pivot's event is its request record
+			c.event(EventVerb, moduleSummary(n))
 		}
 		out := action.run(ctx, c, n)
 		switch {
@@ -165,10 +173,16 @@ func (c *Call) answer(ctx context.Context) error {
 		return err
 	}
 	c.answered = true
+	c.event(EventAnswered, nil)
 	return nil
 }
 
 func (c *Call) hangup() {
+	if c.answered {
+		c.noteEnding(0, "")
+	} else {
+		c.noteEnding(480, "Temporarily Unavailable") // the Channel's answer to an unanswered hangup
+	}
 	c.finished = true
 	if err := c.ch.Hangup(); err != nil && !c.ended() {
 		c.log.Warn("hangup failed", "err", err)
@@ -181,6 +195,7 @@ func (c *Call) reject(code int, reason string) {
 		c.hangup()
 		return
 	}
+	c.noteEnding(code, reason)
 	c.finished = true
 	if err := c.ch.Reject(code, reason); err != nil && !c.ended() {
 		c.log.Warn("reject failed, hanging up", "code", code, "err", err)

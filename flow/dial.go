@@ -128,6 +128,16 @@ type dialProgress struct {
 	p   sip.Progress
 }
 
+// runDial runs one Dial for verb (the TwiML verb or Kazoo module) and keeps its result for the next
+// pivot request.
+func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResult {
+	res := c.bridgeDial(ctx, plan)
+	c.dial = res
+	c.log.Info(verb+" done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
+	c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "dial_call_id": res.sid, "duration": res.duration})
+	return res
+}
+
 // bridgeDial rings plan's targets at once, bridges the caller to the first that
 // answers (CANCEL to the rest) and returns when either side hangs up, the
 // time limit passes or the caller presses * (hangupOnStar). It runs on the
@@ -160,7 +170,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	pending := 0
 	var failures []error
 	for _, t := range plan.targets {
-		leg, local, err := openOutboundLeg(d, t)
+		leg, local, err := openOutboundLeg(d, t, c.log)
 		if err != nil {
 			failures = append(failures, err)
 			continue
@@ -456,6 +466,7 @@ func (r *dialRecording) finish(c *Call, seconds int) {
 	}
 	c.recording = recordingResult{url: url, duration: seconds}
 	c.log.Info("dial recording saved", "path", r.path)
+	c.recordingEvent(r.path, seconds, "dial", url)
 }
 
 // normaliseNumber drops the spaces, dashes, dots and parentheses people write

@@ -46,6 +46,7 @@ func (c *Call) takeTypeAhead() []byte {
 func (c *Call) flushTypeAhead() {
 	if keys := c.takeTypeAhead(); len(keys) > 0 {
 		c.digits["default"] += string(keys)
+		c.event(EventDigits, map[string]any{"digits": string(keys), "collection": "default", "type_ahead": true})
 	}
 }
 

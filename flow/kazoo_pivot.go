@@ -55,6 +55,7 @@ type pivotDocument struct {
 func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 	target, method := a.voiceURL, a.method
 	c.iteration = 0
+	c.debug = a.debug // events follow the flag of the pivot whose documents run
 	idle := 0
 	final := false // the caller hung up: the request is still made (Twilio does), its document not run
 	for {
@@ -243,6 +244,7 @@ func (c *Call) report(a *pivotAction, ex Exchange) {
 		return
 	}
 	ex.AccountID, ex.Debug = c.accountID, a.debug
+	c.reported = true
 	c.deps.Debug(ex)
 }
 

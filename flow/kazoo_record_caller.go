@@ -86,10 +86,12 @@ func (a *recordCallerAction) record(ctx context.Context, c *Call) (res recording
 	}
 	if a.url == "" || c.deps.Uploads == nil {
 		res.url = "file://" + file
-		return res, hungUp, nil
+	} else if res.url, err = c.enqueueUpload(a.url, rec.base, file, ext, contentType, a.method); err != nil {
+		return res, hungUp, err
 	}
-	res.url, err = c.enqueueUpload(a.url, rec.base, file, ext, contentType, a.method)
-	return res, hungUp, err
+	// The uploader sends the file and keeps it, so the inspector plays the local copy.
+	c.recordingEvent(file, res.duration, rec.endedBy(), res.url)
+	return res, hungUp, nil
 }
 
 // fileSafe keeps a call-id usable as a file name.

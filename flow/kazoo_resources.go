@@ -45,9 +45,7 @@ func (a *resourcesAction) run(ctx context.Context, c *Call, _ *Node) kazooOutcom
 // runDialModule dials pl for a Kazoo module and picks where the flow goes.
 func (c *Call) runDialModule(ctx context.Context, pl dialPlan, module string) kazooOutcome {
 	c.activity++
-	res := c.bridgeDial(ctx, pl)
-	c.dial = res
-	c.log.Info(module+" done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
+	res := c.runDial(ctx, pl, module)
 	if res.callerHungUp || c.ended() {
 		return stopFlow()
 	}

@@ -48,7 +48,7 @@ var _ Channel = (*inboundLeg)(nil)
 const digitBuffer = 64
 
 func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.Addr, obs Observer, log *slog.Logger) (*inboundLeg, error) {
-	sess, err := engine.Open()
+	sess, err := engine.Open(media.WithSessionLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("open media session: %w", err)
 	}
@@ -107,6 +107,15 @@ func (l *inboundLeg) Info() CallInfo {
 }
 
 func (l *inboundLeg) Ring() error { return l.sip.Ring() }
+
+var _ endReasoner = (*inboundLeg)(nil)
+
+func (l *inboundLeg) endedBy() string {
+	if errors.Is(l.media.Err(), media.ErrMediaTimeout) {
+		return "media_timeout"
+	}
+	return "caller"
+}
 
 func (l *inboundLeg) Answer(ctx context.Context) error {
 	l.answerOnce.Do(func() {

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -21,8 +22,9 @@ type outboundLeg struct {
 	call   *sip.OutboundCall // nil until answered
 }
 
-func openOutboundLeg(d DialDeps, t dialEndpoint) (*outboundLeg, netip.AddrPort, error) {
-	sess, err := d.Engine.Open()
+// log is the call's logger: the session's lines carry the call's call_id and account_id.
+func openOutboundLeg(d DialDeps, t dialEndpoint, log *slog.Logger) (*outboundLeg, netip.AddrPort, error) {
+	sess, err := d.Engine.Open(media.WithSessionLogger(log.With("dial_target", t.uri)))
 	if err != nil {
 		return nil, netip.AddrPort{}, fmt.Errorf("open media session: %w", err)
 	}

@@ -52,6 +52,14 @@ type callerRecording struct {
 
 func (r *callerRecording) path() string { return filepath.Join(r.dir, r.base+".wav") }
 
+// endedBy names what ended the recording for its event: "key #", "limit", "silence", "hangup".
+func (r *callerRecording) endedBy() string {
+	if r.reason == "key" {
+		return "key " + string(r.key)
+	}
+	return r.reason
+}
+
 func (r *callerRecording) duration() time.Duration {
 	return time.Duration(r.samples) * time.Second / codec.SampleRate
 }

@@ -19,6 +19,7 @@ type ServerConfig struct {
 	Media     MediaFetcher
 	Speech    Speaker
 	Debug     func(Exchange) // the debug store's sink; nil keeps no records
+	Events    func(Event)    // the debug store's sink for call events; nil keeps none
 	// Recordings is the folder recordings are written to; Uploads delivers them.
 	Recordings string
 	Uploads    Uploader
@@ -49,7 +50,7 @@ func NewServer(cfg ServerConfig) *Server {
 		log: cfg.Logger,
 		deps: Deps{
 			Documents: cfg.Documents, Media: cfg.Media, Speech: cfg.Speech,
-			Prompts: NewPromptCache(256), Debug: cfg.Debug, Logger: cfg.Logger,
+			Prompts: NewPromptCache(256), Debug: cfg.Debug, Events: cfg.Events, Logger: cfg.Logger,
 			Recordings: cfg.Recordings, Uploads: cfg.Uploads, RecordingLinks: cfg.RecordingLinks, Observer: cfg.Observer,
 			Dial: DialDeps{Outbound: cfg.Outbound, Trunks: cfg.Trunks, Engine: cfg.Engine, Advertise: cfg.Advertise},
 		},

@@ -20,7 +20,8 @@ const (
 
 // TwiML is a parsed and validated <Response> document, ready to run.
 type TwiML struct {
-	verbs []twimlVerb
+	verbs     []twimlVerb
+	summaries []map[string]any // of each verb, for its EventVerb
 }
 
 // twimlVerb is one validated verb. index is its position in the document (Pause behaves differently
@@ -47,6 +48,7 @@ func (c *Call) runTwiML(ctx context.Context, doc *TwiML) twimlOutcome {
 		if ctx.Err() != nil || c.ended() {
 			return twimlStop
 		}
+		c.event(EventVerb, doc.summaries[i])
 		out := v.run(ctx, c, i)
 		// Twilio hears keys only while a <Gather> (or <Record>) listens: others are not kept for later
 		// verbs or sent as Digits.
@@ -83,6 +85,7 @@ func ParseTwiML(b []byte) (*TwiML, error) {
 	p.eachChild(root, "Response", func(e *xmlElement, path string) {
 		if v := p.verb(e, path); v != nil {
 			doc.verbs = append(doc.verbs, v)
+			doc.summaries = append(doc.summaries, verbSummary(e))
 		}
 	})
 	if len(p.errs) > 0 {

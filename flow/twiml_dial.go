@@ -136,9 +136,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 // hung up, the action URL is still requested, as Twilio does, but what it returns is not run.
 func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	c.activity++
-	res := c.bridgeDial(ctx, v.plan(c))
-	c.dial = res
-	c.log.Info("<Dial> done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
+	res := c.runDial(ctx, v.plan(c), "<Dial>")
 	callerGone := res.callerHungUp || c.ended()
 	if v.action == "" {
 		if callerGone {

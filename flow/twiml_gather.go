@@ -87,6 +87,7 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		return twimlStop
 	}
 	c.log.Info("<Gather>", "digits", digits)
+	c.event(EventDigits, map[string]any{"digits": digits, "verb": "Gather"})
 	if digits == "" && !v.actionOnEmptyResult {
 		return twimlOutcome{} // no input: the next verb runs
 	}

@@ -78,6 +78,7 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	if rec.empty() { // Twilio: no action request, the next verb runs
 		c.log.Info("<Record> is empty: no action request", "seconds", rec.duration().Seconds())
+		c.event(EventRecording, map[string]any{"duration": rec.seconds(), "ended_by": rec.endedBy(), "discarded": "empty"})
 		rec.remove()
 		return next
 	}
@@ -86,6 +87,7 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		c.log.Error("<Record> recording cannot be delivered", "err", err)
 		return next
 	}
+	c.recordingEvent(rec.path(), rec.seconds(), rec.endedBy(), recURL)
 	action := v.action
 	if action == "" {
 		action = c.documentURL

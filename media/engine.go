@@ -82,7 +82,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if e.rx, err = newReceiver(log); err != nil {
 		return nil, err
 	}
-	e.clock = newSendClock(e.origin, timeout, log)
+	e.clock = newSendClock(e.origin, timeout)
 	go e.clock.run()
 	return e, nil
 }
@@ -90,9 +90,22 @@ func NewEngine(cfg Config) (*Engine, error) {
 // now is the engine-relative monotonic time in nanoseconds; it never allocates.
 func (e *Engine) now() int64 { return int64(time.Since(e.origin)) }
 
+// SessionOption configures one Session at Open.
+type SessionOption func(*Session)
+
+// WithSessionLogger sets the logger of the session's events (opened, closed, media timeout), so a
+// call's session logs with the call's attributes (call_id, account_id). Default: the engine's logger.
+func WithSessionLogger(l *slog.Logger) SessionOption {
+	return func(s *Session) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
 // Open allocates an even port from the range, binds an unconnected UDP socket
 // on it and starts draining it at once. The session sends nothing until Start.
-func (e *Engine) Open() (*Session, error) {
+func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 	e.mu.Lock()
 	closed := e.closed
 	e.mu.Unlock()
@@ -115,13 +128,13 @@ func (e *Engine) Open() (*Session, error) {
 			lastErr = err // someone else holds it: try the next port
 			continue
 		}
-		s := newSession(e, conn, local, port)
+		s := newSession(e, conn, local, port, opts)
 		if err := e.startReading(s); err != nil {
 			conn.Close()
 			e.ports.release(port)
 			return nil, err
 		}
-		e.log.Debug("rtp session opened", "local", local)
+		s.log.Debug("rtp session opened", "local", local)
 		return s, nil
 	}
 	if lastErr != nil {

@@ -1,7 +1,6 @@
 package media
 
 import (
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,7 +29,6 @@ const (
 type sendClock struct {
 	origin  time.Time     // immutable
 	timeout time.Duration // media timeout, <0 disabled; immutable
-	log     *slog.Logger
 
 	// slots hold the started sessions by phase. Writers (add, remove) copy the
 	// slice under mu and publish it; run reads the published slices without a
@@ -46,11 +44,10 @@ type sendClock struct {
 	once    sync.Once
 }
 
-func newSendClock(origin time.Time, timeout time.Duration, log *slog.Logger) *sendClock {
+func newSendClock(origin time.Time, timeout time.Duration) *sendClock {
 	c := &sendClock{
 		origin:  origin,
 		timeout: timeout,
-		log:     log,
 		wake:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -212,7 +209,7 @@ func (c *sendClock) checkTimeouts(now time.Duration) {
 			if c.timeout > 0 && s.mediaTimedOut(int64(now), int64(c.timeout)) {
 				c.remove(s)
 				if s.finish(ErrMediaTimeout) {
-					c.log.Info("rtp media timeout", "local", s.local, "remote", s.Stats().Remote, "timeout", c.timeout)
+					s.log.Info("rtp media timeout", "local", s.local, "remote", s.Stats().Remote, "timeout", c.timeout)
 				}
 			}
 		}

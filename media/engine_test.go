@@ -2,6 +2,8 @@ package media
 
 import (
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,7 +145,7 @@ func TestPlanTicksBoundsCatchUp(t *testing.T) {
 
 func TestClockSkipAdvancesTimestampsBySkippedFrames(t *testing.T) {
 	e := newTestEngine(t, 8, nil)
-	c := newSendClock(time.Now(), -1, e.log) // not running: the test owns the sessions' sender state
+	c := newSendClock(time.Now(), -1) // not running: the test owns the sessions' sender state
 	var ss []*Session
 	for range 3 {
 		s := openSession(t, e)
@@ -158,6 +160,35 @@ func TestClockSkipAdvancesTimestampsBySkippedFrames(t *testing.T) {
 		}
 		if !ss[i].tx.marker {
 			t.Errorf("slot %d: no marker after the skip", i)
+		}
+	}
+}
+
+func TestSessionLogsWithItsCallersLogger(t *testing.T) {
+	e := newTestEngine(t, 4, func(c *Config) { c.MediaTimeout = 200 * time.Millisecond })
+	var buf syncBuffer
+	callLog := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("call_id", "c-1", "account_id", "a-1")
+	s, err := e.Open(WithSessionLogger(callLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(Params{Remote: newTestPeer(t).addr(), Law: codec.PCMU}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no media timeout")
+	}
+	s.Close()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{"rtp session opened", "rtp media timeout", "rtp session closed"}
+	if len(lines) != len(want) {
+		t.Fatalf("log lines:\n%s", buf.String())
+	}
+	for i, line := range lines {
+		if !strings.Contains(line, want[i]) || !strings.Contains(line, "call_id=c-1") || !strings.Contains(line, "account_id=a-1") {
+			t.Errorf("line %d %q: want %q with call_id and account_id", i, line, want[i])
 		}
 	}
 }

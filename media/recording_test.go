@@ -15,8 +15,8 @@ import (
 	"github.com/pivotua/pivotua/codec"
 )
 
-// syncBuffer is a bytes.Buffer the test may read while the recording's
-// writer goroutine writes it.
+// syncBuffer is a bytes.Buffer the test may read while another goroutine (a recording's writer,
+// the send clock's logging) writes it.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -26,6 +26,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (b *syncBuffer) pcm() []int16 {

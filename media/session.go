@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -69,6 +70,7 @@ type Session struct {
 	local netip.AddrPort // immutable
 	port  int            // immutable
 	ssrc  uint32         // our SSRC; immutable
+	log   *slog.Logger   // the session's events (never per packet); immutable
 
 	// Control state. Written by API callers, read by the clock and the reader
 	// through atomics.
@@ -109,10 +111,11 @@ type Session struct {
 	doneOnce sync.Once
 }
 
-func newSession(e *Engine, conn *net.UDPConn, local netip.AddrPort, port int) *Session {
+func newSession(e *Engine, conn *net.UDPConn, local netip.AddrPort, port int, opts []SessionOption) *Session {
 	ssrc, seq, ts := randomStart()
 	s := &Session{
 		e:     e,
+		log:   e.log,
 		conn:  conn,
 		local: local,
 		port:  port,
@@ -127,6 +130,9 @@ func newSession(e *Engine, conn *net.UDPConn, local netip.AddrPort, port int) *S
 		seq:    seq,
 		ts:     ts,
 		marker: true,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	return s
 }
@@ -254,7 +260,7 @@ func (s *Session) Close() error {
 	err := s.conn.Close()
 	s.e.ports.release(s.port)
 	s.e.forget(s)
-	s.e.log.Debug("rtp session closed", "local", s.local, "err", s.err)
+	s.log.Debug("rtp session closed", "local", s.local, "err", s.err)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("media: close %s: %w", s.local, err)
 	}

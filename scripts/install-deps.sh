@@ -3,9 +3,10 @@
 # postgresql: the debug store suite starts a throwaway cluster on loopback (its binaries only;
 # the Debian service it sets up is not used). kamailio: the cluster test runs its binary on
 # deploy/kamailio/kamailio.cfg; the Debian service, which would listen on port 5060, is disabled.
+# chromium: the call inspector's browser test runs it headless.
 # Idempotent: a machine that has them all does nothing and needs no network.
 set -euo pipefail
-packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql kamailio)
+packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql kamailio chromium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -70,6 +70,14 @@ func (d *debugService) Record(ex flow.Exchange) {
 	d.recorder.Record(exchangeRecords(ex, d.node, time.Now())...)
 }
 
+// Event is flow's sink for call events: one event record, queued like the exchanges.
+func (d *debugService) Event(ev flow.Event) {
+	d.recorder.Record(debugapi.Record{
+		AccountID: ev.AccountID, CallID: ev.CallID, Iteration: ev.Iteration, Created: ev.At, Node: d.node,
+		Kind: debugapi.KindEvent, Event: ev.Name, EventData: ev.Data,
+	})
+}
+
 // Register serves the API on mux.
 func (d *debugService) Register(mux *http.ServeMux) { d.api.Register(mux) }
 

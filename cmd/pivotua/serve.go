@@ -95,6 +95,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		Media:          fetcher,
 		Speech:         codec.NewSpeechCache(s.TTSEngine, 2048),
 		Debug:          debug.Record,
+		Events:         debug.Event,
 		Recordings:     s.Recordings,
 		Observer:       met,
 		Uploads:        uploads,
