@@ -316,6 +316,10 @@ func TestTortureMessagesOverTCP(t *testing.T) {
 		"invalid/baddn":    200, // sipgo re-quotes the display name
 		"invalid/regbadct": 405, // sipgo reads the Contact URI leniently
 	}
+	// How sipgo frames a stream depends on how the bytes arrive: when mcl01 comes in more than one read
+	// (a loaded machine), sipgo parses it and the guard answers 400 for the two Content-Lengths, which is
+	// as right as closing the connection.
+	tcpAlso := map[string]int{"valid/mcl01": 400}
 	for _, m := range loadTorture(t) {
 		if bytes.HasPrefix(m.data, []byte("SIP/")) || m.name == "valid/dblreq" {
 			continue // responses: nothing to answer; dblreq is two requests on a stream
@@ -328,6 +332,9 @@ func TestTortureMessagesOverTCP(t *testing.T) {
 			got := tcpFinal(t, srv.addr("tcp"), m.data, time.Second)
 			// An invalid message sipgo cannot parse closes the connection unanswered.
 			closed := got == 0 && strings.HasPrefix(m.name, "invalid/")
+			if also, ok := tcpAlso[m.name]; ok && got == also {
+				return
+			}
 			if got != want && !closed {
 				t.Errorf("answer %d over TCP, want %d", got, want)
 			}

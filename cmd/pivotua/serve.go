@@ -65,6 +65,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	if err := uploads.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("recordings: %w", err)
 	}
+	go reportSpoolReplay(ctx, uploads, log)
 	accounts := make(map[string]string, len(s.Accounts))
 	for id, a := range s.Accounts {
 		accounts[id] = a.APIKey
@@ -147,19 +148,24 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	draining.Store(true)
 	sipSrv.Drain()
 	log.Info("draining: new calls get 503", "active_calls", sipSrv.ActiveCalls(), "grace", s.ShutdownGrace)
-	waitUntil(s.ShutdownGrace, func() bool { return sipSrv.ActiveCalls() == 0 })
+	drainEnd := time.Now().Add(s.ShutdownGrace)
+	waitUntil(s.ShutdownGrace, func() bool { return sipSrv.ActiveCalls() == 0 }, func() {
+		log.Info("draining", "active_calls", sipSrv.ActiveCalls(), "grace_left", time.Until(drainEnd).Round(time.Second))
+	})
 	if n := sipSrv.ActiveCalls(); n > 0 {
 		log.Info("grace period over: hanging up", "active_calls", n)
 		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		sipSrv.HangupAll(hctx)
 		cancel()
-		waitUntil(5*time.Second, func() bool { return sipSrv.ActiveCalls() == 0 })
+		waitUntil(5*time.Second, func() bool { return sipSrv.ActiveCalls() == 0 }, nil)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = httpSrv.Shutdown(sctx)
 	// Recordings of the last calls get a moment to go out; whatever remains stays in the spool.
-	waitUntil(10*time.Second, func() bool { return uploads.Stats().Pending == 0 })
+	waitUntil(10*time.Second, func() bool { return uploads.Stats().Pending == 0 }, func() {
+		log.Info("waiting for recording uploads", "pending", uploads.Stats().Pending)
+	})
 	uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer ucancel()
 	if err := uploads.Close(uctx); err != nil {
@@ -169,9 +175,41 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	return nil
 }
 
-// waitUntil polls done until it holds or d has passed.
-func waitUntil(d time.Duration, done func() bool) {
+// progressEvery is how often a long wait (the drain, the upload spool) logs where it is.
+const progressEvery = 5 * time.Second
+
+// waitUntil polls done until it holds or d has passed, calling progress (if
+// not nil) every progressEvery meanwhile.
+func waitUntil(d time.Duration, done func() bool, progress func()) {
+	next := time.Now().Add(progressEvery)
 	for end := time.Now().Add(d); !done() && time.Now().Before(end); {
 		time.Sleep(50 * time.Millisecond)
+		if progress != nil && time.Now().After(next) {
+			progress()
+			next = next.Add(progressEvery)
+		}
+	}
+}
+
+// reportSpoolReplay logs, while recordings left in the spool by an earlier run are being delivered, how
+// many remain, and once when they are all out.
+func reportSpoolReplay(ctx context.Context, uploads *httpfetch.Uploader, log *slog.Logger) {
+	if uploads.Stats().Pending == 0 {
+		return
+	}
+	t := time.NewTicker(6 * progressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := uploads.Stats().Pending; n > 0 {
+			log.Info("upload spool replay", "pending", n)
+			continue
+		}
+		log.Info("upload spool replay done: every recording delivered")
+		return
 	}
 }
