@@ -153,15 +153,17 @@ func (e *Engine) startReading(s *Session) error {
 	if err := raw.Control(func(fd uintptr) { s.fd = int(fd) }); err != nil {
 		return fmt.Errorf("media: socket of %s: %w", s.local, err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock() // held across EpollCtl so that Close cannot run between the check and the add
-	if e.closed {
-		return ErrClosed
-	}
 	if err := e.rx.add(s); err != nil {
 		return err
 	}
+	e.mu.Lock()
+	if e.closed { // Close ran meanwhile and did not see s
+		e.mu.Unlock()
+		e.rx.remove(s)
+		return ErrClosed
+	}
 	e.sessions[s] = struct{}{}
+	e.mu.Unlock()
 	return nil
 }
 
