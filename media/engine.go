@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMediaTimeout applies when Config.MediaTimeout is zero.
@@ -104,7 +105,7 @@ func WithSessionLogger(l *slog.Logger) SessionOption {
 }
 
 // Open allocates an even port from the range, binds an unconnected UDP socket
-// on it and starts draining it at once. The session sends nothing until Start.
+// on it (unconnected, so any source can be latched and ICMP errors cannot break sends) and starts draining it at once. The session sends nothing until Start.
 func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 	e.mu.Lock()
 	closed := e.closed
@@ -119,7 +120,7 @@ func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 			break
 		}
 		local := netip.AddrPortFrom(e.ip, uint16(port))
-		conn, err := net.ListenUDP(e.network, net.UDPAddrFromAddrPort(local))
+		fd, err := openUDP(local)
 		if err != nil {
 			e.ports.release(port)
 			if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EACCES) {
@@ -128,9 +129,9 @@ func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 			lastErr = err // someone else holds it: try the next port
 			continue
 		}
-		s := newSession(e, conn, local, port, opts)
+		s := newSession(e, fd, local, port, opts)
 		if err := e.startReading(s); err != nil {
-			conn.Close()
+			unix.Close(fd)
 			e.ports.release(port)
 			return nil, err
 		}
@@ -146,13 +147,6 @@ func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 // startReading registers s and hands its socket to the receiver, which
 // drains it from now on.
 func (e *Engine) startReading(s *Session) error {
-	raw, err := s.conn.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("media: socket of %s: %w", s.local, err)
-	}
-	if err := raw.Control(func(fd uintptr) { s.fd = int(fd) }); err != nil {
-		return fmt.Errorf("media: socket of %s: %w", s.local, err)
-	}
 	if err := e.rx.add(s); err != nil {
 		return err
 	}

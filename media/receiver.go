@@ -5,7 +5,6 @@ package media
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -37,9 +36,6 @@ type receiver struct {
 
 const (
 	wakeID = 1 << 63 // the eventfd's epoll data; session ids count up from 1
-	// drainBudget bounds the packets read from one socket per wake-up, so a
-	// flood on one port cannot starve the others (epoll reports it again).
-	drainBudget = 16
 	epollBatch  = 256
 )
 
@@ -90,7 +86,7 @@ func (r *receiver) remove(s *Session) {
 	delete(r.byID, s.rxID)
 	r.mu.Unlock()
 	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
-	for i := 0; r.current.Load() == s.rxID; i++ { // the loop holds at most drainBudget packets of s
+	for i := 0; r.current.Load() == s.rxID; i++ { // the loop holds at most one packet of s
 		if i < 10 {
 			runtime.Gosched()
 		} else {
@@ -142,34 +138,22 @@ func (r *receiver) run() {
 	}
 }
 
-// drain reads up to drainBudget datagrams waiting on s's socket.
+// drain reads one datagram waiting on s's socket. One, not all: the set is
+// level-triggered, so a socket with more waiting is reported again at the next
+// pass a millisecond later, and a call's socket rarely holds more than one
+// (50 packets a second). Reading until EAGAIN would cost a second, empty
+// recvfrom for nearly every packet; one read per pass also bounds what a flood
+// on one port can take from the others.
 func (s *Session) drain(buf []byte, from *unix.RawSockaddrInet6) {
-	for range drainBudget {
+	for range 4 {
 		n, src, errno := recvFrom(s.fd, buf, from)
 		switch errno {
 		case 0:
 			s.receivePacket(buf[:n], src)
+			return
 		case unix.ECONNREFUSED, unix.EINTR: // an ICMP error queued on the socket: read on
 		default: // EAGAIN: empty
 			return
 		}
 	}
-}
-
-// recvFrom reads one datagram without blocking and without allocating
-// (unix.Recvfrom returns the source as an allocated Sockaddr).
-func recvFrom(fd int, buf []byte, sa *unix.RawSockaddrInet6) (int, netip.AddrPort, unix.Errno) {
-	salen := uint32(unix.SizeofSockaddrInet6)
-	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&salen)))
-	if errno != 0 {
-		return 0, netip.AddrPort{}, errno
-	}
-	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p := uint16(port[0])<<8 | uint16(port[1])
-	if sa.Family == unix.AF_INET {
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return int(n), netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), p), 0
-	}
-	return int(n), netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), p), 0
 }

@@ -1,15 +1,15 @@
 package media
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
 	"github.com/pion/rtp"
+	"golang.org/x/sys/unix"
 
 	"github.com/pivotua/pivotua/codec"
 )
@@ -66,7 +66,7 @@ func (c *sendConfig) lawOf(pt uint8) (codec.Law, bool) {
 // second concurrent Play gets ErrBusy).
 type Session struct {
 	e     *Engine
-	conn  *net.UDPConn   // unconnected, so ICMP errors cannot break sends
+	fd    int            // the UDP socket (socket.go); closed by Close once the clock and the receiver left it
 	local netip.AddrPort // immutable
 	port  int            // immutable
 	ssrc  uint32         // our SSRC; immutable
@@ -101,22 +101,22 @@ type Session struct {
 
 	slot int // phase slot, -1 when not on the clock; guarded by the clock's mu
 
-	tx   txState // owned by the clock goroutine (and by Open before it starts)
-	rx   rxState // owned by the engine's receiver goroutine
-	fd   int     // conn's descriptor, read by the receiver; valid until Close
-	rxID uint64  // the receiver's name for the session
+	tx     txState     // owned by the clock goroutine (and by Open before it starts)
+	txBusy atomic.Bool // set by the clock while it may write to fd (see Close)
+	rx     rxState     // owned by the engine's receiver goroutine
+	rxID   uint64      // the receiver's name for the session
 
 	done     chan struct{} // closed once, by finish
 	err      error         // written once before done closes; read after it
 	doneOnce sync.Once
 }
 
-func newSession(e *Engine, conn *net.UDPConn, local netip.AddrPort, port int, opts []SessionOption) *Session {
+func newSession(e *Engine, fd int, local netip.AddrPort, port int, opts []SessionOption) *Session {
 	ssrc, seq, ts := randomStart()
 	s := &Session{
 		e:     e,
 		log:   e.log,
-		conn:  conn,
+		fd:    fd,
 		local: local,
 		port:  port,
 		ssrc:  ssrc,
@@ -127,6 +127,7 @@ func newSession(e *Engine, conn *net.UDPConn, local netip.AddrPort, port int, op
 	s.tx = txState{
 		header: rtp.Header{Version: 2, SSRC: ssrc},
 		buf:    make([]byte, packetBufferSize),
+		dst:    sockaddr{v6: local.Addr().Is6()},
 		seq:    seq,
 		ts:     ts,
 		marker: true,
@@ -256,12 +257,19 @@ func (s *Session) Close() error {
 
 	s.e.clock.remove(s)
 	s.finish(ErrClosed)
+	// The clock may still hold s from a slot it loaded before remove; it sets
+	// txBusy before it checks finished, so once txBusy reads false here it
+	// will not write to fd again, and fd may be closed (a closed descriptor's
+	// number is reused at once, maybe by a TCP connection).
+	for s.txBusy.Load() {
+		runtime.Gosched()
+	}
 	s.e.rx.remove(s)
-	err := s.conn.Close()
+	err := unix.Close(s.fd)
 	s.e.ports.release(s.port)
 	s.e.forget(s)
 	s.log.Debug("rtp session closed", "local", s.local, "err", s.err)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
+	if err != nil {
 		return fmt.Errorf("media: close %s: %w", s.local, err)
 	}
 	return nil

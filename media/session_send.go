@@ -15,6 +15,7 @@ import (
 type txState struct {
 	header rtp.Header // Version and SSRC fixed; PayloadType, Marker, SequenceNumber, Timestamp per packet
 	buf    []byte     // packetBufferSize bytes, reused for every packet
+	dst    sockaddr   // the last destination, in the kernel's form
 	seq    uint16     // next sequence number
 	ts     uint32     // timestamp of the next frame
 	marker bool       // the next packet starts a talk spurt
@@ -30,15 +31,16 @@ type txState struct {
 }
 
 // sendTick is one frame time of a session: called by the clock goroutine
-// every 20 ms. The send is split in buildFrame and afterWrite so that a later
-// batching sender (sendmmsg) can collect packets between the two.
+// every 20 ms. Each session sends from its own socket (symmetric RTP: the
+// peer sends to the port it receives from), so sendmmsg, which takes one
+// socket, has nothing to batch: one sendto per packet is the floor here.
 func (s *Session) sendTick() {
-	pkt, dst, ok := s.buildFrame()
-	if !ok {
-		return
+	s.txBusy.Store(true) // before buildFrame checks finished: see Close
+	if pkt, dst, ok := s.buildFrame(); ok {
+		s.tx.dst.set(dst)
+		s.afterWrite(len(pkt)-rtpHeaderSize, sendTo(s.fd, pkt, &s.tx.dst))
 	}
-	_, err := s.conn.WriteToUDPAddrPort(pkt, dst)
-	s.afterWrite(len(pkt)-rtpHeaderSize, err)
+	s.txBusy.Store(false)
 }
 
 // buildFrame advances the stream by one frame and, if a packet should leave,

@@ -153,7 +153,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 		r.Notes = append(r.Notes, "cpu profile: "+err.Error())
 	}
 	if p, ok := ua.(*pivotua); ok {
-		if err := p.heap(filepath.Join(resDir, fmt.Sprintf("conc-%d.heap.pprof", n))); err != nil {
+		if err := p.heap(filepath.Join(resDir, fmt.Sprintf("conc-%d", n))); err != nil {
 			r.Notes = append(r.Notes, "heap profile: "+err.Error())
 		}
 	}

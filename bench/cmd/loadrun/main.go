@@ -44,6 +44,7 @@ type options struct {
 	outDir    string
 	repo      string
 	keepWork  bool
+	binary    string // a prebuilt pivotua, or "" to build one
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -85,6 +86,7 @@ func main() {
 	flag.IntVar(&o.rampRate, "ramp", 50, "minimum call rate while ramping up to N, calls/s")
 	flag.StringVar(&o.benchTime, "benchtime", envOr("BENCH_TIME", "500ms"), "go test -benchtime (env BENCH_TIME)")
 	flag.StringVar(&o.outDir, "out", "bench/results", "results directory")
+	flag.StringVar(&o.binary, "binary", os.Getenv("BENCH_BINARY"), "run this pivotua binary instead of building ./cmd/pivotua, e.g. to compare two builds (env BENCH_BINARY)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
 	flag.Parse()
 	o.modes = map[string]bool{}
@@ -153,7 +155,9 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	var bin string
-	if o.modes["conc"] || o.modes["setup"] { // ref needs no pivotua
+	if o.binary != "" {
+		bin = o.binary
+	} else if o.modes["conc"] || o.modes["setup"] { // ref needs no pivotua
 		bin = filepath.Join(work, "pivotua")
 		fmt.Println("== go build ./cmd/pivotua")
 		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/pivotua")

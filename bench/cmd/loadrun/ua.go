@@ -213,9 +213,17 @@ func (p *pivotua) profile(path string, d time.Duration) error {
 	return saveURL(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.pprofURL, int(d.Seconds())), path, d+10*time.Second)
 }
 
-// heap saves pivotua's heap profile to path.
-func (p *pivotua) heap(path string) error {
-	return saveURL(p.pprofURL+"/debug/pprof/heap", path, 10*time.Second)
+// heap saves pivotua's heap profile to base.heap.pprof, and beside it the
+// runtime's memory statistics (base.memstats.txt: where RSS goes besides the
+// heap, e.g. stacks) and its goroutines grouped by stack (base.goroutines.txt).
+func (p *pivotua) heap(base string) error {
+	if err := saveURL(p.pprofURL+"/debug/pprof/heap", base+".heap.pprof", 10*time.Second); err != nil {
+		return err
+	}
+	if err := saveURL(p.pprofURL+"/debug/pprof/heap?debug=1", base+".memstats.txt", 10*time.Second); err != nil {
+		return err
+	}
+	return saveURL(p.pprofURL+"/debug/pprof/goroutine?debug=1", base+".goroutines.txt", 10*time.Second)
 }
 
 func saveURL(url, path string, timeout time.Duration) error {
