@@ -35,8 +35,8 @@ type receiver struct {
 }
 
 const (
-	wakeID = 1 << 63 // the eventfd's epoll data; session ids count up from 1
-	epollBatch  = 256
+	wakeID     = 1 << 63 // the eventfd's epoll data; session ids count up from 1
+	epollBatch = 256
 )
 
 func newReceiver(log *slog.Logger) (*receiver, error) {
