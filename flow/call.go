@@ -104,18 +104,12 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 }
 
 // Run executes flow on the call until the flow ends (the call is then hung up), a module ends the call,
-// the far end hangs up (ch.Done closes) or ctx is cancelled (the call is hung up).
+// the far end hangs up (ch.Context ends) or ctx is cancelled (the call is hung up).
 func (c *Call) Run(ctx context.Context, flow *Node) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-c.ch.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	defer c.hangupEvent() // after finish: the call is over
+	defer context.AfterFunc(c.ch.Context(), cancel)() // no goroutine per call waits for the hangup
+	defer c.hangupEvent()                             // after finish: the call is over
 	defer c.finish()
 
 	if errs := ValidateNode(flow, "flow"); len(errs) > 0 {
@@ -155,7 +149,7 @@ func (c *Call) finish() {
 // ended reports whether the call is over (far end hung up, media timeout, or our own hangup completed).
 func (c *Call) ended() bool {
 	select {
-	case <-c.ch.Done():
+	case <-c.ch.Context().Done():
 		return true
 	default:
 		return false

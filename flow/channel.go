@@ -17,12 +17,15 @@ type CallInfo struct {
 // Channel is the one interface through which the interpreters touch signalling and media.
 type Channel interface {
 	Info() CallInfo
-	Ring() error                                     // 180 Ringing (idempotent, no-op once answered)
-	Answer(ctx context.Context) error                // 200 OK + SDP, idempotent; media flows after it
-	Play(ctx context.Context, p *codec.Prompt) error // answers first if needed; returns when played, ctx done or call ended
-	Reject(code int, reason string) error            // final non-2xx; only before answer
-	Hangup() error                                   // BYE if answered, else 480 Temporarily Unavailable
-	Done() <-chan struct{}                           // the call ended (remote BYE/CANCEL, media timeout, our hangup)
+	Ring() error                      // 180 Ringing (idempotent, no-op once answered)
+	Answer(ctx context.Context) error // 200 OK + SDP, idempotent; media flows after it
+	// Play answers first if needed, then plays p and returns when it was played, ctx ended, the call
+	// ended, or a key among stopKeys arrived (barge-in: stopped is true). Keys still reach Digits,
+	// the stopping one included.
+	Play(ctx context.Context, p *codec.Prompt, stopKeys string) (stopped bool, err error)
+	Reject(code int, reason string) error // final non-2xx; only before answer
+	Hangup() error                        // BYE if answered, else 480 Temporarily Unavailable
+	Context() context.Context             // ends when the call ended (remote BYE/CANCEL, media timeout, our hangup)
 
 	// Digits delivers the caller's DTMF keys in order, whichever way they came (RFC 4733, SIP INFO,
 	// in-band tones). Only the call's goroutine reads it.

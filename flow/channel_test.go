@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
@@ -24,30 +25,35 @@ type fakeChannel struct {
 	events   []string
 	prompts  []*codec.Prompt
 	answered bool
-	done     chan struct{}
-	once     sync.Once
+	ctx      context.Context // ends with the call
+	end      context.CancelFunc
 	keys     chan byte // what the caller presses (see press)
-	voice    []int16   // what the caller says into a recording (see StartRecording)
+	barge    atomic.Pointer[barge]
+	voice    []int16 // what the caller says into a recording (see StartRecording)
 }
 
 var _ Channel = (*fakeChannel)(nil)
 
 func newFakeChannel() *fakeChannel {
-	return &fakeChannel{
+	f := &fakeChannel{
 		info: CallInfo{
 			CallID: "call-1@pivotua.test", From: "alice", FromRealm: "alice.example", To: "3004",
 			ToRealm: "pivotua.test", Request: "3004", RequestRealm: "pivotua.test",
 			CallerIDName: "Alice", CallerIDNumber: "alice", CustomSIPHeaders: map[string]string{"X-Foo": "bar"},
 		},
-		done: make(chan struct{}),
 		keys: make(chan byte, 64),
 	}
+	f.ctx, f.end = context.WithCancel(context.Background())
+	return f
 }
 
 // press delivers keys as if the caller pressed them.
 func (f *fakeChannel) press(keys string) {
 	for i := 0; i < len(keys); i++ {
 		f.keys <- keys[i]
+		if b := f.barge.Load(); b != nil { // as the real leg does: after the key is in keys
+			b.key(keys[i])
+		}
 	}
 }
 
@@ -157,10 +163,15 @@ func (f *fakeChannel) Answer(context.Context) error {
 	return nil
 }
 
-func (f *fakeChannel) Play(ctx context.Context, p *codec.Prompt) error {
+func (f *fakeChannel) Play(ctx context.Context, p *codec.Prompt, stopKeys string) (bool, error) {
 	if err := f.Answer(ctx); err != nil {
-		return err
+		return false, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b := &barge{keys: stopKeys, stop: cancel}
+	f.barge.Store(b)
+	defer f.barge.Store(nil)
 	f.mu.Lock()
 	f.events = append(f.events, "play "+p.Duration().String())
 	f.prompts = append(f.prompts, p)
@@ -169,11 +180,14 @@ func (f *fakeChannel) Play(ctx context.Context, p *codec.Prompt) error {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return false, nil
 	case <-ctx.Done():
-		return ctx.Err()
-	case <-f.done:
-		return errors.New("call ended")
+		if b.hit.Load() {
+			return true, nil
+		}
+		return false, ctx.Err()
+	case <-f.ctx.Done():
+		return false, errors.New("call ended")
 	}
 }
 
@@ -195,16 +209,14 @@ func (f *fakeChannel) Hangup() error {
 	return nil
 }
 
-func (f *fakeChannel) Done() <-chan struct{} { return f.done }
+func (f *fakeChannel) Context() context.Context { return f.ctx }
 
 // remoteHangup ends the call as a BYE from the caller would.
 func (f *fakeChannel) remoteHangup() { f.end() }
 
-func (f *fakeChannel) end() { f.once.Do(func() { close(f.done) }) }
-
 func (f *fakeChannel) ended() bool {
 	select {
-	case <-f.done:
+	case <-f.ctx.Done():
 		return true
 	default:
 		return false

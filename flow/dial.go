@@ -246,7 +246,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 				continue
 			}
 			winner = a.leg
-		case <-c.ch.Done():
+		case <-c.ch.Context().Done():
 			callerGone = true
 		}
 	}
@@ -322,7 +322,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 wait:
 	for {
 		select {
-		case <-c.ch.Done():
+		case <-c.ch.Context().Done():
 			res.callerHungUp = true
 			break wait
 		case <-ctx.Done():

@@ -52,24 +52,18 @@ func (c *Call) flushTypeAhead() {
 
 // playOnce plays p once while listening for keys: each key joins the type-ahead, and a key among
 // terminators stops the prompt at once (barge-in). It reports whether a terminator cut it short.
+// A key already waiting when it starts counts too, so the prompt is not played at all.
 func (c *Call) playOnce(ctx context.Context, p *codec.Prompt, terminators string) (interrupted bool, err error) {
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- c.ch.Play(pctx, p) }()
-	for {
-		select {
-		case err := <-done:
-			return false, err
-		case k := <-c.ch.Digits():
-			c.pressed(k)
-			if strings.IndexByte(terminators, k) >= 0 {
-				cancel()
-				<-done
-				return true, nil
-			}
-		}
+	before := len(c.typeAhead)
+	c.drainDigits()
+	if strings.ContainsAny(string(c.typeAhead[before:]), terminators) {
+		return true, nil
 	}
+	// The channel stops the prompt on a terminator itself, so no goroutine per call has to watch
+	// the keys while it plays; they wait in Digits and join the type-ahead after it.
+	interrupted, err = c.ch.Play(ctx, p, terminators)
+	c.drainDigits()
+	return interrupted, err
 }
 
 // waitForKey lets d pass unless the caller presses a key first (it joins the type-ahead). ok is false

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,17 +36,21 @@ type inboundLeg struct {
 	digits chan byte
 	// infoRelay, set by a Dial while bridged, also gets the INFO keys (to send them to the callee).
 	infoRelay atomic.Pointer[func(key byte)]
+	// barge is set while Play runs with stop keys: one of them stops the prompt.
+	barge atomic.Pointer[barge]
 
 	// ctx is cancelled when the call is over, whichever side ended it.
 	ctx    context.Context
 	finish context.CancelFunc
+	// unwatch stops the watches newInboundLeg set on the dialog and the media session.
+	unwatch func()
 }
 
 var _ Channel = (*inboundLeg)(nil)
 
 // digitBuffer is how many keys may wait for the call's goroutine; a caller cannot press faster than
 // the interpreter reads for long, so a full buffer means nobody is listening and the key is dropped.
-const digitBuffer = 64
+const digitBuffer = maxTypeAhead
 
 func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.Addr, obs Observer, log *slog.Logger) (*inboundLeg, error) {
 	sess, err := engine.Open(media.WithSessionLogger(log))
@@ -64,28 +69,28 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 		}
 		l.deliverDigit(k, "sip-info")
 	})
-	go l.watch()
+	// The call ends when the dialog ends (BYE, CANCEL) or the media times out. context.AfterFunc
+	// waits without a goroutine (two per call would cost a stack each).
+	stopDialog := context.AfterFunc(call.Context(), l.finish)
+	stopMedia := context.AfterFunc(sess.Context(), l.mediaEnded)
+	l.unwatch = func() { stopDialog(); stopMedia() }
 	return l, nil
 }
 
-// watch ends the call when the dialog ends (BYE, CANCEL) or the media times out.
-func (l *inboundLeg) watch() {
-	select {
-	case <-l.sip.Done():
-	case <-l.media.Done():
-		if errors.Is(l.media.Err(), media.ErrMediaTimeout) {
-			l.log.Info("media timeout: no RTP from the caller, hanging up")
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = l.sip.Hangup(ctx)
-			cancel()
-		}
-	case <-l.ctx.Done():
+// mediaEnded runs when the media session ends: on a media timeout it hangs up.
+func (l *inboundLeg) mediaEnded() {
+	if errors.Is(l.media.Err(), media.ErrMediaTimeout) && l.ctx.Err() == nil {
+		l.log.Info("media timeout: no RTP from the caller, hanging up")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = l.sip.Hangup(ctx)
+		cancel()
 	}
 	l.finish()
 }
 
 // close frees the media session; the leg is unusable afterwards.
 func (l *inboundLeg) close() {
+	l.unwatch()
 	l.finish()
 	_ = l.media.Close()
 }
@@ -153,13 +158,37 @@ func (l *inboundLeg) applyMedia(md sip.MediaDesc) error {
 	return nil
 }
 
-func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt) error {
+// barge stops a playing prompt when a key among keys arrives.
+type barge struct {
+	keys string
+	stop context.CancelFunc
+	hit  atomic.Bool
+}
+
+func (b *barge) key(k byte) {
+	if strings.IndexByte(b.keys, k) >= 0 {
+		b.hit.Store(true)
+		b.stop()
+	}
+}
+
+func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt, stopKeys string) (bool, error) {
 	if err := l.Answer(ctx); err != nil {
-		return err
+		return false, err
 	}
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
-	return l.media.Play(ctx, p)
+	if stopKeys == "" {
+		return false, l.media.Play(ctx, p)
+	}
+	b := &barge{keys: stopKeys, stop: cancel}
+	l.barge.Store(b)
+	defer l.barge.Store(nil)
+	err := l.media.Play(ctx, p)
+	if b.hit.Load() {
+		return true, nil
+	}
+	return false, err
 }
 
 // bound derives a context that also ends when the call ends, so media operations stop with it.
@@ -183,7 +212,7 @@ func (l *inboundLeg) Hangup() error {
 	return err
 }
 
-func (l *inboundLeg) Done() <-chan struct{} { return l.ctx.Done() }
+func (l *inboundLeg) Context() context.Context { return l.ctx }
 
 func (l *inboundLeg) deliverDigit(k byte, source string) {
 	if l.obs != nil {
@@ -194,6 +223,9 @@ func (l *inboundLeg) deliverDigit(k byte, source string) {
 		l.log.Debug("dtmf", "key", string(k), "source", source)
 	default:
 		l.log.Warn("dtmf dropped: nobody is reading keys", "key", string(k), "source", source)
+	}
+	if b := l.barge.Load(); b != nil { // after the key is in digits, where the stopped Play finds it
+		b.key(k)
 	}
 }
 

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -106,8 +107,10 @@ type Session struct {
 	rx     rxState     // owned by the engine's receiver goroutine
 	rxID   uint64      // the receiver's name for the session
 
-	done     chan struct{} // closed once, by finish
-	err      error         // written once before done closes; read after it
+	ctx      context.Context    // ends when done closes (Context)
+	end      context.CancelFunc // closes done; called once, by finish
+	done     <-chan struct{}    // ctx.Done()
+	err      error              // written once before done closes; read after it
 	doneOnce sync.Once
 }
 
@@ -121,8 +124,9 @@ func newSession(e *Engine, fd int, local netip.AddrPort, port int, opts []Sessio
 		port:  port,
 		ssrc:  ssrc,
 		slot:  -1,
-		done:  make(chan struct{}),
 	}
+	s.ctx, s.end = context.WithCancel(context.Background())
+	s.done = s.ctx.Done()
 	s.sending.Store(true)
 	s.tx = txState{
 		header: rtp.Header{Version: 2, SSRC: ssrc},
@@ -204,6 +208,10 @@ func (s *Session) SetReceiver(fn func(h *rtp.Header, payload []byte)) {
 // Done is closed on media timeout or Close.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
+// Context ends when Done closes, so that waiting for the session's end costs
+// no goroutine (context.AfterFunc).
+func (s *Session) Context() context.Context { return s.ctx }
+
 // Err is nil while the session runs, then ErrMediaTimeout or ErrClosed.
 func (s *Session) Err() error {
 	select {
@@ -228,7 +236,7 @@ func (s *Session) finish(err error) bool {
 		s.err = err
 		s.endedAt.Store(max(s.e.now(), 1))
 		s.finished.Store(true)
-		close(s.done)
+		s.end()
 		first = true
 	})
 	return first

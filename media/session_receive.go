@@ -18,9 +18,9 @@ type rxState struct {
 	seq     seqTracker
 	carried uint64 // loss of the peer's earlier streams (SSRC changes, restarts)
 
-	events eventTracker          // RFC 4733 events seen
-	tones  toneDetector          // in-band DTMF, when no telephone-event was negotiated
-	pcm    [readBufferSize]int16 // the packet's audio, decoded once for tones and recording
+	events eventTracker // RFC 4733 events seen
+	tones  toneDetector // in-band DTMF, when no telephone-event was negotiated
+	pcm    []int16      // the packet's audio, decoded once for tones and recording; made at first use (3 KB a call)
 }
 
 // receivePacket handles one datagram and reports whether it was accepted as
@@ -223,7 +223,10 @@ func (s *Session) consume(h *rtp.Header, payload []byte, now int64) {
 	if rec == nil && onDigit == nil {
 		return
 	}
-	pcm := s.rx.pcm[:codec.DecodeFrame(law, s.rx.pcm[:], payload)]
+	if s.rx.pcm == nil {
+		s.rx.pcm = make([]int16, readBufferSize)
+	}
+	pcm := s.rx.pcm[:codec.DecodeFrame(law, s.rx.pcm, payload)]
 	if rec != nil {
 		rec.receive(h.SSRC, h.Timestamp, pcm, now)
 	}

@@ -131,6 +131,10 @@ func (c *InboundCall) HasOffer() bool { return c.offer != nil }
 // Done is closed when the dialog ends: CANCEL, BYE either way, or a failed transaction.
 func (c *InboundCall) Done() <-chan struct{} { return c.dlg.Context().Done() }
 
+// Context ends when the dialog does (Done), so that waiting for it costs no goroutine
+// (context.AfterFunc).
+func (c *InboundCall) Context() context.Context { return c.dlg.Context() }
+
 // FinalStatus is the final response we sent: 200 when answered, the error
 // status when rejected, 0 when none went out (the caller cancelled first).
 func (c *InboundCall) FinalStatus() int {
