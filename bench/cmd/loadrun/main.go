@@ -211,7 +211,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.modes["setup"] && ctx.Err() == nil {
 		fmt.Println("== setup rate")
-		if err := runSetup(ctx, o, bin, work, res); err != nil {
+		if err := runSetup(ctx, o, bin, work, resDir, res); err != nil {
 			res.Notes = append(res.Notes, "setup: "+err.Error())
 			fmt.Fprintln(os.Stderr, "setup:", err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -27,7 +28,7 @@ type SetupResult struct {
 
 // runSetup drives rising call rates, each call INVITE -> pivot fetch -> 200 -> (1 s, RTP echoed) -> BYE,
 // and stops at the first rate with a failed call.
-func runSetup(ctx context.Context, o options, bin, work string, res *Result) error {
+func runSetup(ctx context.Context, o options, bin, work, resDir string, res *Result) error {
 	dir := filepath.Join(work, "setup")
 	hook, err := startWebhook()
 	if err != nil {
@@ -61,7 +62,14 @@ func runSetup(ctx context.Context, o options, bin, work string, res *Result) err
 			return err
 		}
 		a := takeSnapshot(ua.pid(), sp.pid())
+		profiled := make(chan error, 1) // the CPU profile over the step's calls
+		go func() {
+			profiled <- ua.profile(filepath.Join(resDir, fmt.Sprintf("setup-%d.cpu.pprof", rate)), o.rateDur)
+		}()
 		code, werr := sp.wait(bound)
+		if err := <-profiled; err != nil {
+			fmt.Fprintln(os.Stderr, "setup profile:", err)
+		}
 		b := takeSnapshot(ua.pid(), 0)
 		b.sipp = a.sipp // SIPp has exited; its CPU is not counted here
 		m1 := ua.metrics()
