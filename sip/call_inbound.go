@@ -51,12 +51,19 @@ type InboundCall struct {
 	media    MediaDesc
 	onMedia  func(MediaDesc)
 	reinvite chan *sip.Request // ACKs for a pending re-INVITE 200; nil when none pending
-	lastAck  *sip.Request      // the ACK that confirmed the dialog
+	acked    bool              // the ACK that confirmed the dialog arrived
+	ackBody  []byte            // its body: a delayed offer's answer (not the whole ACK, kept for the call's life)
 	hungUp   bool
+	// settled closes when the INVITE transaction needs no one any more: our final response was
+	// sent (for a 200: its ACK arrived or never will), or the handler returned.
+	settled    chan struct{}
+	settleOnce sync.Once
 }
 
+func (c *InboundCall) settle() { c.settleOnce.Do(func() { close(c.settled) }) }
+
 func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*InboundCall, int, string) {
-	c := &InboundCall{srv: s, req: req, info: callInfoOf(req)}
+	c := &InboundCall{srv: s, req: req, info: callInfoOf(req), settled: make(chan struct{})}
 	if len(req.Body()) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
 			return nil, 415, "Unsupported Media Type: only application/sdp"
@@ -202,7 +209,11 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 
 	// RespondSDP blocks until the ACK (or 64*T1); watch ctx beside it.
 	done := make(chan error, 1)
-	go func() { done <- c.dlg.RespondSDP(body) }()
+	go func() {
+		err := c.dlg.RespondSDP(body)
+		c.settle()
+		done <- err
+	}()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -219,12 +230,8 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 		return c.media, nil
 	}
 	c.mu.Lock()
-	ack := c.lastAck
+	ackBody := c.ackBody
 	c.mu.Unlock()
-	var ackBody []byte
-	if ack != nil {
-		ackBody = ack.Body()
-	}
 	off, err := parseRemoteSDP(ackBody)
 	if err == nil {
 		var md MediaDesc
@@ -252,7 +259,9 @@ func (c *InboundCall) Reject(code int, reason string) error {
 	}
 	c.final, c.status = true, code
 	c.mu.Unlock()
-	if err := c.dlg.Respond(code, reason, nil); err != nil {
+	err := c.dlg.Respond(code, reason, nil)
+	c.settle()
+	if err != nil {
 		return c.ended(err)
 	}
 	return nil
@@ -309,6 +318,7 @@ func (c *InboundCall) ended(err error) error {
 
 // run calls the handler and makes sure the call ends properly whatever it did.
 func (c *InboundCall) run(h Handler) {
+	defer c.settle() // last: after the final response below
 	defer func() {
 		if r := recover(); r != nil {
 			c.srv.log.Error("call handler panicked", "call_id", c.info.CallID, "panic", r)
@@ -334,8 +344,8 @@ func (c *InboundCall) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 		default:
 		}
 	}
-	if c.lastAck == nil {
-		c.lastAck = req
+	if !c.acked {
+		c.acked, c.ackBody = true, req.Body()
 	}
 	c.mu.Unlock()
 	_ = c.dlg.ReadAck(req, tx)

@@ -331,10 +331,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
 	}
-	defer s.active.Add(-1)
 
 	c, code, reason := s.newInboundCall(req, tx)
 	if c == nil {
+		s.active.Add(-1)
 		s.respond(req, tx, code, reason, sip.NewHeader("Warning", `399 pivotua "`+reason+`"`))
 		return
 	}
@@ -342,13 +342,25 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.calls[c.dlg.ID] = c
 	s.mu.Unlock()
 	s.guard.callStarted(c.info.CallID) // its in-dialog requests are not rate-counted
-	defer func() {
-		s.guard.callEnded(c.info.CallID)
-		s.mu.Lock()
-		delete(s.calls, c.dlg.ID)
-		s.mu.Unlock()
+	// The call runs on a goroutine of its own, not on this one: sipgo's handler goroutine is deep in
+	// sipgo's frames, so its stack, grown during the pivot fetch, never shrank back while the call
+	// played (16 KB a call). This one only keeps the INVITE transaction alive, which sipgo ends when
+	// the handler returns: until our final response is out (a 200's ACK arrived or timed out) or the
+	// call is over.
+	go func() {
+		defer func() {
+			s.guard.callEnded(c.info.CallID)
+			s.mu.Lock()
+			delete(s.calls, c.dlg.ID)
+			s.mu.Unlock()
+			s.active.Add(-1)
+		}()
+		c.run(s.handler)
 	}()
-	c.run(s.handler)
+	select {
+	case <-c.settled:
+	case <-c.Done():
+	}
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {

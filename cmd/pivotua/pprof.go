@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime"
 )
 
 // pprofEnv names the address of an optional profiling listener: Go's
@@ -24,6 +25,9 @@ func startPprof(log *slog.Logger) {
 		log.Error("profiling listener not started", "env", pprofEnv, "addr", addr, "err", err)
 		return
 	}
+	// Sample the heap eight times finer than Go's default (one sample per 512 KB), so that a
+	// heap profile at a thousand calls tells the per-call structures apart.
+	runtime.MemProfileRate = 64 << 10
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
