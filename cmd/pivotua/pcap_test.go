@@ -4,12 +4,11 @@ package main
 // audio as G.711 packets every 20 ms and DTMF as RFC 4733 events, on one SSRC.
 
 import (
-	"encoding/binary"
-	"os"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/rtppcap"
 )
 
 // callerSegment is one stretch of what the simulated caller sends.
@@ -75,61 +74,5 @@ func writeCallerPCAP(path string, law codec.Law, segments ...callerSegment) erro
 		h.Timestamp += uint32(n * 160)
 		h.Marker = true // talk-spurt after the event
 	}
-	return writePCAP(path, pkts, times)
-}
-
-// writePCAP wraps each RTP packet in Ethernet/IPv4/UDP (SIPp rewrites the addresses).
-func writePCAP(path string, pkts [][]byte, times []time.Duration) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 1) // DLT_EN10MB
-	if _, err := f.Write(hdr); err != nil {
-		return err
-	}
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, p := range pkts {
-		udpLen := 8 + len(p)
-		ipLen := 20 + udpLen
-		frame := make([]byte, 14+ipLen)
-		binary.BigEndian.PutUint16(frame[12:], 0x0800)
-		ip := frame[14:]
-		ip[0], ip[8], ip[9] = 0x45, 64, 17
-		binary.BigEndian.PutUint16(ip[2:], uint16(ipLen))
-		copy(ip[12:], []byte{127, 0, 0, 1})
-		copy(ip[16:], []byte{127, 0, 0, 1})
-		var sum uint32
-		for j := 0; j < 20; j += 2 {
-			sum += uint32(binary.BigEndian.Uint16(ip[j:]))
-		}
-		for sum > 0xffff {
-			sum = sum&0xffff + sum>>16
-		}
-		binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-		udp := ip[20:]
-		binary.BigEndian.PutUint16(udp[0:], 6000)
-		binary.BigEndian.PutUint16(udp[2:], 6002)
-		binary.BigEndian.PutUint16(udp[4:], uint16(udpLen))
-		copy(udp[8:], p)
-		ts := base.Add(times[i])
-		rec := make([]byte, 16)
-		binary.LittleEndian.PutUint32(rec[0:], uint32(ts.Unix()))
-		binary.LittleEndian.PutUint32(rec[4:], uint32(ts.Nanosecond()/1000))
-		binary.LittleEndian.PutUint32(rec[8:], uint32(len(frame)))
-		binary.LittleEndian.PutUint32(rec[12:], uint32(len(frame)))
-		if _, err := f.Write(rec); err != nil {
-			return err
-		}
-		if _, err := f.Write(frame); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rtppcap.Write(path, pkts, times)
 }

@@ -31,6 +31,7 @@ type ConcResult struct {
 	EchoReceived float64   `json:"echo_received_pivotua"`
 	Pacing       *Pacing   `json:"pacing,omitempty"`
 	Limit        string    `json:"limit,omitempty"`
+	Misses       []string  `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
 	SIPpErrors   string    `json:"sipp_errors,omitempty"`
 	Notes        []string  `json:"notes,omitempty"`
 }
@@ -207,6 +208,14 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 		r.Limit = fmt.Sprintf("RTP loss %d packets", r.Pacing.Lost)
 	case r.CPU.UACorePct > 150:
 		r.Limit = fmt.Sprintf("pivotua at %.0f %% of a core", r.CPU.UACorePct)
+	}
+	// The quality bar (issue 7): no loss either way, p99 pacing deviation under 2 ms. A level that
+	// misses it is reported as such, but the ladder goes on, so the next levels are measured too.
+	if r.Pacing != nil && r.Pacing.DevP99Ms >= 2 {
+		r.Misses = append(r.Misses, fmt.Sprintf("p99 %.1f ms", r.Pacing.DevP99Ms))
+	}
+	if total := r.EchoLost + r.EchoReceived; total > 0 && r.EchoLost/total > 0.001 {
+		r.Misses = append(r.Misses, fmt.Sprintf("echo loss %.1f %%", 100*r.EchoLost/total))
 	}
 	if werr != nil {
 		return r, werr

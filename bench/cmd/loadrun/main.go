@@ -49,17 +49,19 @@ type options struct {
 
 // Result is what a run writes to bench/results/<timestamp>.json.
 type Result struct {
-	Started     time.Time         `json:"started"`
-	Host        HostInfo          `json:"host"`
-	Micro       []MicroResult     `json:"micro,omitempty"`
-	MicroFlags  []string          `json:"micro_flags,omitempty"`
-	Concurrency []ConcResult      `json:"concurrency,omitempty"`
-	Reference   []ConcResult      `json:"reference_sipp_uas,omitempty"`
-	Setup       []SetupResult     `json:"setup,omitempty"`
-	SetupBest   *SetupResult      `json:"setup_best,omitempty"`
-	Profiles    []string          `json:"profiles,omitempty"`
-	Notes       []string          `json:"notes,omitempty"`
-	Params      map[string]string `json:"params"`
+	Started     time.Time     `json:"started"`
+	Host        HostInfo      `json:"host"`
+	Micro       []MicroResult `json:"micro,omitempty"`
+	MicroFlags  []string      `json:"micro_flags,omitempty"`
+	Concurrency []ConcResult  `json:"concurrency,omitempty"`
+	Reference   []ConcResult  `json:"reference_sipp_uas,omitempty"`
+	Setup       []SetupResult `json:"setup,omitempty"`
+	SetupBest   *SetupResult  `json:"setup_best,omitempty"`
+	// SetupOnTarget is the highest rate with zero failed calls and INVITE->200 p99 under 50 ms.
+	SetupOnTarget *SetupResult      `json:"setup_on_target,omitempty"`
+	Profiles      []string          `json:"profiles,omitempty"`
+	Notes         []string          `json:"notes,omitempty"`
+	Params        map[string]string `json:"params"`
 }
 
 type HostInfo struct {
