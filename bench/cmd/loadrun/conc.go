@@ -28,12 +28,16 @@ type ConcResult struct {
 	Failed       int       `json:"failed_calls"`
 	SIPpExit     int       `json:"sipp_exit"`
 	EchoLost     float64   `json:"echo_lost_pivotua"`
-	EchoReceived float64   `json:"echo_received_pivotua"`
-	Pacing       *Pacing   `json:"pacing,omitempty"`
-	Limit        string    `json:"limit,omitempty"`
-	Misses       []string  `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
-	SIPpErrors   string    `json:"sipp_errors,omitempty"`
-	Notes        []string  `json:"notes,omitempty"`
+	// Datagrams the kernel dropped over the window because a socket's receive buffer was full, on
+	// the server's sockets and on SIPp's: "lost in" is the peer's loss when SIPp's count matches it.
+	ServerSocketDrops int64    `json:"server_socket_drops"`
+	SIPpSocketDrops   int64    `json:"sipp_socket_drops"`
+	EchoReceived      float64  `json:"echo_received_pivotua"`
+	Pacing            *Pacing  `json:"pacing,omitempty"`
+	Limit             string   `json:"limit,omitempty"`
+	Misses            []string `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
+	SIPpErrors        string   `json:"sipp_errors,omitempty"`
+	Notes             []string `json:"notes,omitempty"`
 }
 
 // plannedCalls is how many calls SIPp must place so that N stay up until the capture ends:
@@ -138,6 +142,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 	r.ConcAtWindow = statInt(sp.lastStat(), "CurrentCall")
 	m0 := ua.metrics()
 	a := takeSnapshot(ua.pid(), sp.pid())
+	uaDrops0, peerDrops0 := udpDrops(uaIP), udpDrops(sippIP)
 	profiled := make(chan error, 1)
 	if p, ok := ua.(*pivotua); ok { // the CPU profile spans the window (SIGPROF at 100 Hz costs little)
 		go func() { profiled <- p.profile(filepath.Join(resDir, fmt.Sprintf("conc-%d.cpu.pprof", n)), o.window) }()
@@ -149,6 +154,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 		return r, err
 	}
 	b := takeSnapshot(ua.pid(), sp.pid())
+	r.ServerSocketDrops, r.SIPpSocketDrops = udpDrops(uaIP)-uaDrops0, udpDrops(sippIP)-peerDrops0
 	m1 := ua.metrics()
 	if err := <-profiled; err != nil {
 		r.Notes = append(r.Notes, "cpu profile: "+err.Error())

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -195,4 +196,30 @@ func cpuBetween(a, b snapshot) windowCPU {
 	w.OtherPct = round(100*(busy-uu-us-sp)/wall, 1)
 	w.StealPct = round(100*float64(b.boxSteal-a.boxSteal)/clkTck/wall, 1)
 	return w
+}
+
+// udpDrops sums the drop counters of the UDP sockets bound to ip (IPv4, from
+// /proc/net/udp): datagrams the kernel discarded because the socket's receive
+// buffer was full. It tells whose socket lost packets: pivotua's or the peer's.
+func udpDrops(ip string) int64 {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return 0
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is4() {
+		return 0
+	}
+	v := a.As4()
+	want := fmt.Sprintf("%02X%02X%02X%02X:", v[3], v[2], v[1], v[0]) // little-endian hex, as the kernel prints it
+	var sum int64
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 13 || !strings.HasPrefix(f[1], want) {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+		sum += n
+	}
+	return sum
 }
