@@ -36,13 +36,12 @@ type Config struct {
 // Engine owns the RTP port range and the one send clock shared by all its
 // sessions. It is safe for concurrent use.
 type Engine struct {
-	ip      netip.Addr // immutable
-	network string     // "udp4" or "udp6"; immutable
-	log     *slog.Logger
-	ports   *rtpPortAllocator
-	clock   *sendClock
-	rx      *receiver // reads every session's socket
-	origin  time.Time // monotonic base of every engine-relative time (nanos since origin)
+	ip     netip.Addr // immutable
+	log    *slog.Logger
+	ports  *rtpPortAllocator
+	clock  *sendClock
+	rx     *receiver // reads every session's socket
+	origin time.Time // monotonic base of every engine-relative time (nanos since origin)
 
 	mu       sync.Mutex // guards sessions, closed and ended; never held across a syscall
 	sessions map[*Session]struct{}
@@ -68,13 +67,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ip := cfg.IP.Unmap()
-	network := "udp4"
-	if ip.Is6() {
-		network = "udp6"
-	}
 	e := &Engine{
 		ip:       ip,
-		network:  network,
 		log:      log,
 		ports:    ports,
 		origin:   time.Now(),
@@ -104,8 +98,10 @@ func WithSessionLogger(l *slog.Logger) SessionOption {
 	}
 }
 
-// Open allocates an even port from the range, binds an unconnected UDP socket
-// on it (unconnected, so any source can be latched and ICMP errors cannot break sends) and starts draining it at once. The session sends nothing until Start.
+// Open allocates an even port from the range, binds a UDP socket on it and
+// starts draining it at once. The socket stays unconnected, so that any
+// source can be latched and ICMP errors cannot break sends. The session sends
+// nothing until Start.
 func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 	e.mu.Lock()
 	closed := e.closed

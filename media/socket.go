@@ -58,8 +58,9 @@ type sockaddr struct {
 	len uint32
 }
 
-// set makes a hold dst's address. An IPv4 destination on an IPv6 socket is sent to as
-// v4-mapped; an IPv6 one on an IPv4 socket cannot be reached (len stays 0).
+// set makes a hold the address of dst. An IPv4 destination on an IPv6 socket
+// is sent to as v4-mapped; an IPv6 one on an IPv4 socket cannot be reached
+// (len stays 0).
 func (a *sockaddr) set(dst netip.AddrPort) {
 	if dst == a.ap {
 		return
