@@ -10,23 +10,31 @@
 //
 // # Goroutines and their owners
 //
-//   - One send clock per Engine (engine_clock.go) serves every session: it
-//     wakes each millisecond on a schedule fixed to the engine's start, and each
-//     session sits in one of 20 phase slots, so a session sends once every
-//     20 ms and the packets of many sessions are spread over the 20 ms instead
-//     of leaving in one burst. After a stall the clock sends the missed frames
-//     (at most five per session) and beyond that skips ahead, advancing the RTP
-//     timestamp. The clock alone owns each session's sender state
-//     (sequence number, timestamp, marker, playback position, packet buffer).
-//     SendDigits hands it a job: while a key is sent its RFC 4733 packets
-//     take the audio frames' places on the same SSRC, sequence and clock.
-//   - One read goroutine per session drains its socket from Open to Close and
-//     alone owns the receiver state (latched source, sequence tracking, the
-//     telephone-event tracker, the in-band detector). It calls OnDigit, and
+//   - The send clocks (engine_clock.go, one per CPU the runtime uses, at most
+//     four; each session is on one of them, round robin) serve every session:
+//     a clock wakes each millisecond on a schedule fixed to the engine's start,
+//     and each session sits in one of 20 phase slots, so a session sends once
+//     every 20 ms and the packets of many sessions are spread over the 20 ms
+//     instead of leaving in one burst. After a stall a clock sends the missed
+//     frames (at most five per session) and beyond that skips ahead, advancing
+//     the RTP timestamp. A session's clock alone owns its sender state
+//     (sequence number, timestamp, marker, playback position, packet buffer)
+//     and alone writes its socket. SendDigits hands it a job: while a key is
+//     sent its RFC 4733 packets take the audio frames' places on the same
+//     SSRC, sequence and clock.
+//   - One receiver goroutine per Engine (receiver.go) reads every session's
+//     socket: the sockets sit in one level-triggered epoll set, polled each
+//     millisecond, one datagram per ready socket per pass. It alone owns each
+//     session's receiver state (latched source, sequence tracking, the
+//     telephone-event tracker, the in-band detector), calls OnDigit, and
 //     decodes audio into an active Recording's buffer.
+//   - The sockets are raw non-blocking descriptors (socket.go), outside Go's
+//     netpoller. Close takes a session off its clock and the receiver and
+//     waits until neither is using its socket before closing it, since a
+//     closed descriptor's number is reused at once.
 //   - One writer goroutine per Recording takes that buffer in chunks and
 //     alone writes to the recording's io.Writer, so no file I/O happens on
-//     the read goroutine and none ever on the clock.
+//     the receiver and none ever on a clock.
 //   - API callers (flow) talk to them through atomics; fields shared between
 //     goroutines say who writes them, who reads them and how.
 //

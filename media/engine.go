@@ -6,12 +6,17 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// maxClocks bounds the send clocks of an Engine.
+const maxClocks = 4
 
 // DefaultMediaTimeout applies when Config.MediaTimeout is zero.
 const DefaultMediaTimeout = 30 * time.Second
@@ -33,15 +38,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Engine owns the RTP port range and the one send clock shared by all its
+// Engine owns the RTP port range and the send clocks shared by all its
 // sessions. It is safe for concurrent use.
 type Engine struct {
-	ip     netip.Addr // immutable
-	log    *slog.Logger
-	ports  *rtpPortAllocator
-	clock  *sendClock
-	rx     *receiver // reads every session's socket
-	origin time.Time // monotonic base of every engine-relative time (nanos since origin)
+	ip        netip.Addr // immutable
+	log       *slog.Logger
+	ports     *rtpPortAllocator
+	clocks    []*sendClock  // one per CPU the runtime uses (at most maxClocks); immutable
+	nextClock atomic.Uint32 // round robin over clocks for new sessions
+	rx        *receiver     // reads every session's socket
+	origin    time.Time     // monotonic base of every engine-relative time (nanos since origin)
 
 	mu       sync.Mutex // guards sessions, closed and ended; never held across a syscall
 	sessions map[*Session]struct{}
@@ -49,7 +55,7 @@ type Engine struct {
 	closed   bool
 }
 
-// NewEngine validates cfg and starts the shared send clock.
+// NewEngine validates cfg and starts the send clocks and the receiver.
 func NewEngine(cfg Config) (*Engine, error) {
 	if !cfg.IP.IsValid() {
 		return nil, fmt.Errorf("%w: IP is not set", ErrInvalidConfig)
@@ -77,8 +83,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if e.rx, err = newReceiver(log); err != nil {
 		return nil, err
 	}
-	e.clock = newSendClock(e.origin, timeout)
-	go e.clock.run()
+	// One clock per CPU: at two thousand calls the sends (a sendto each) take
+	// most of a core, more than one thread reliably gets on a busy machine.
+	for range max(1, min(runtime.GOMAXPROCS(0), maxClocks)) {
+		c := newSendClock(e.origin, timeout)
+		e.clocks = append(e.clocks, c)
+		go c.run()
+	}
 	return e, nil
 }
 
@@ -166,7 +177,7 @@ func (e *Engine) forget(s *Session) {
 	e.mu.Unlock()
 }
 
-// Close closes every session and stops the send clock. Open fails afterwards.
+// Close closes every session and stops the send clocks. Open fails afterwards.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -182,7 +193,9 @@ func (e *Engine) Close() error {
 	for _, s := range open {
 		s.Close()
 	}
-	e.clock.stop()
+	for _, c := range e.clocks {
+		c.stop()
+	}
 	e.rx.close()
 	return nil
 }

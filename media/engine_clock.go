@@ -22,8 +22,8 @@ const (
 	timeoutCheckEvery = 250 * time.Millisecond
 )
 
-// sendClock is the one goroutine that sends RTP for every started session of
-// an Engine. Deadlines come from a fixed schedule (tick n is due at
+// sendClock is a goroutine that sends RTP for its share of an Engine's started
+// sessions (each session is on one clock; the engine has one per CPU). Deadlines come from a fixed schedule (tick n is due at
 // origin + n ms), never from "sleep after work", so pacing does not drift and a
 // stall is followed by catch-up.
 type sendClock struct {

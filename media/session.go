@@ -100,7 +100,8 @@ type Session struct {
 	mu     sync.Mutex // serialises Start, Close and latch changes; never held across a syscall
 	closed bool
 
-	slot int // phase slot, -1 when not on the clock; guarded by the clock's mu
+	clock *sendClock // the engine's clock that serves the session; immutable
+	slot  int        // phase slot, -1 when not on the clock; guarded by the clock's mu
 
 	tx     txState     // owned by the clock goroutine (and by Open before it starts)
 	txBusy atomic.Bool // set by the clock while it may write to fd (see Close)
@@ -124,6 +125,7 @@ func newSession(e *Engine, fd int, local netip.AddrPort, port int, opts []Sessio
 		port:  port,
 		ssrc:  ssrc,
 		slot:  -1,
+		clock: e.clocks[e.nextClock.Add(1)%uint32(len(e.clocks))],
 	}
 	s.ctx, s.end = context.WithCancel(context.Background())
 	s.done = s.ctx.Done()
@@ -179,7 +181,7 @@ func (s *Session) Start(p Params) error {
 	s.activityBase.Store(s.e.now())
 	s.cfg.Store(cfg)
 	s.startGen.Add(1)
-	s.e.clock.add(s)
+	s.clock.add(s)
 	return nil
 }
 
@@ -263,7 +265,7 @@ func (s *Session) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 
-	s.e.clock.remove(s)
+	s.clock.remove(s)
 	s.finish(ErrClosed)
 	// The clock may still hold s from a slot it loaded before remove; it sets
 	// txBusy before it checks finished, so once txBusy reads false here it
