@@ -26,11 +26,11 @@ type SetupResult struct {
 	SIPpErrors string    `json:"sipp_errors,omitempty"`
 }
 
-// runSetup drives rising call rates, each call INVITE -> pivot fetch -> 200 -> (1 s, RTP echoed) -> BYE,
-// and stops at the first rate with a failed call.
 // setupTargetP99Ms is issue 7's bound on INVITE->200 at the rate it asks for (500 setups/s).
 const setupTargetP99Ms = 50
 
+// runSetup drives rising call rates, each call INVITE -> pivot fetch -> 200 -> (1 s, RTP echoed) -> BYE,
+// and stops at the first rate with a failed call.
 func runSetup(ctx context.Context, o options, bin, work, resDir string, res *Result) error {
 	dir := filepath.Join(work, "setup")
 	hook, err := startWebhook()
