@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -53,11 +53,12 @@ type InboundCall struct {
 	reinvite chan *sip.Request // ACKs for a pending re-INVITE 200; nil when none pending
 	acked    bool              // the ACK that confirmed the dialog arrived
 	ackBody  []byte            // its body: a delayed offer's answer (not the whole ACK, kept for the call's life)
-	hungUp   bool
 	// settled closes when the INVITE transaction needs no one any more: our final response was
 	// sent (for a 200: its ACK arrived or never will), or the handler returned.
 	settled    chan struct{}
 	settleOnce sync.Once
+
+	byeSent atomic.Bool // our BYE went out (once)
 }
 
 func (c *InboundCall) settle() { c.settleOnce.Do(func() { close(c.settled) }) }
@@ -286,24 +287,10 @@ func (c *InboundCall) Hangup(ctx context.Context) error {
 }
 
 func (c *InboundCall) bye(ctx context.Context) error {
-	c.mu.Lock()
-	if c.hungUp {
-		c.mu.Unlock()
+	if !c.byeSent.CompareAndSwap(false, true) {
 		return nil
 	}
-	c.hungUp = true
-	c.mu.Unlock()
-	select {
-	case <-c.Done():
-		return nil // the remote ended it first
-	default:
-	}
-	ctx, cancel := context.WithTimeout(ctx, 32*time.Second)
-	defer cancel()
-	err := c.dlg.Bye(ctx)
-	// Whatever the far end answered, the dialog is over for us.
-	_ = c.dlg.Close()
-	return err
+	return sendBye(ctx, c.dlg)
 }
 
 // ended maps an error from a dialog operation to ErrCallEnded when the dialog is gone.

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -95,14 +96,14 @@ type OutboundCall struct {
 	dlg        *sipgo.DialogClientSession
 	callID     string
 	ua         *sipgo.DialogUA
-	infoDigits infoDigits // DTMF by SIP INFO
+	infoDigits infoDigits  // DTMF by SIP INFO
+	byeSent    atomic.Bool // our BYE went out (once)
 
 	mu       sync.Mutex // guards the fields below
 	local    localSDP
 	media    MediaDesc
 	onMedia  func(MediaDesc)
 	reinvite chan *sip.Request // ACKs for our pending re-INVITE 200; nil when none pending
-	hungUp   bool
 }
 
 // Dial sends an INVITE with an SDP offer for r.LocalRTP and waits for the
@@ -336,22 +337,27 @@ func (oc *OutboundCall) OnMediaChange(fn func(MediaDesc)) {
 
 // Hangup sends BYE (once) and waits for its answer, at most until ctx ends.
 func (oc *OutboundCall) Hangup(ctx context.Context) error {
-	oc.mu.Lock()
-	if oc.hungUp {
-		oc.mu.Unlock()
+	if !oc.byeSent.CompareAndSwap(false, true) {
 		return nil
 	}
-	oc.hungUp = true
-	oc.mu.Unlock()
-	select {
-	case <-oc.Done():
-		return nil
-	default:
+	return sendBye(ctx, oc.dlg)
+}
+
+// sendBye ends dlg with BYE and waits for the answer, at most 32 s (64*T1, as a
+// non-INVITE transaction's Timer F), unless the far end ended the dialog first.
+// Whatever the answer, the dialog is over for us.
+func sendBye(ctx context.Context, dlg interface {
+	Bye(context.Context) error
+	Close() error
+	Context() context.Context
+}) error {
+	if dlg.Context().Err() != nil {
+		return nil // the far end ended it first
 	}
 	ctx, cancel := context.WithTimeout(ctx, 32*time.Second)
 	defer cancel()
-	err := oc.dlg.Bye(ctx)
-	_ = oc.dlg.Close()
+	err := dlg.Bye(ctx)
+	_ = dlg.Close()
 	return err
 }
 
