@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hajimehoshi/go-mp3"
+
+	"github.com/pivotua/pivotua/internal/rtprio"
 )
 
 // lameTimeout bounds one lame decode when the caller's context has no
@@ -249,7 +251,7 @@ func decodeMP3WithLame(ctx context.Context, path string, body []byte) ([]int16, 
 	stderr := &limitedBuffer{max: 4096, truncate: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	if err := rtprio.Run(cmd); err != nil {
 		switch {
 		case stdout.overflow:
 			return nil, newError(ErrAudioTooLong, "mp3: more than %v of audio", MaxAudioDuration)

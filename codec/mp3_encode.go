@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/rtprio"
 )
 
 // RecordingMP3Bitrate is the constant bit rate, in kbit/s, of the MP3s
@@ -73,7 +75,7 @@ func encodeMP3File(ctx context.Context, lame, wavPath, mp3Path string) (err erro
 	stderr := &limitedBuffer{max: 4096, truncate: true}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	if err := rtprio.Run(cmd); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("mp3: lame encode: %w", ctx.Err())
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pivotua/pivotua/internal/rtprio"
 )
 
 // MaxSpeechText is the longest TTS text accepted, in characters (about four
@@ -102,7 +104,7 @@ func runTTSEngine(ctx context.Context, tool, text string, args func(textFile, wa
 	stderr := &limitedBuffer{max: 4096, truncate: true}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	if err := rtprio.Run(cmd); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("tts: %s: %w", tool, ctxErr)
 		}

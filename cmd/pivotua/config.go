@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/internal/rtprio"
 	"github.com/pivotua/pivotua/sip"
 	"go.yaml.in/yaml/v4"
 )
@@ -73,6 +74,9 @@ type RTPConfig struct {
 	PortMin      int    `yaml:"port_min" json:"port_min"`
 	PortMax      int    `yaml:"port_max" json:"port_max"`
 	MediaTimeout string `yaml:"media_timeout" json:"media_timeout"`
+	// RealtimePriority, 1..99, runs pivotua under SCHED_FIFO at that priority
+	// so a busy box cannot delay the send clock's wake-ups; 0 leaves it off.
+	RealtimePriority int `yaml:"realtime_priority" json:"realtime_priority"`
 }
 
 type HTTPConfig struct {
@@ -129,6 +133,7 @@ type Settings struct {
 	PortMin      int
 	PortMax      int
 	MediaTimeout time.Duration
+	RealtimePrio int
 	HTTPListen   string
 	TTSEngine    string
 	Recordings   string
@@ -308,6 +313,10 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		bad("rtp.port_max", "must be above port_min (%d) and at most 65535, not %d", c.RTP.PortMin, c.RTP.PortMax)
 	}
 	s.MediaTimeout = duration("rtp.media_timeout", c.RTP.MediaTimeout)
+	if c.RTP.RealtimePriority < 0 || c.RTP.RealtimePriority > rtprio.MaxPriority {
+		bad("rtp.realtime_priority", "must be 0 (off) or a SCHED_FIFO priority from 1 to %d, not %d", rtprio.MaxPriority, c.RTP.RealtimePriority)
+	}
+	s.RealtimePrio = c.RTP.RealtimePriority
 	if _, err := netip.ParseAddrPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q is not IP:PORT", c.HTTP.Listen)
 	}

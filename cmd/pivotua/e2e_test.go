@@ -582,6 +582,48 @@ func TestE2EKazooFlowPlaysSpeechThenTone(t *testing.T) {
 	}
 }
 
+// TestE2ERealtimePriority: with rtp.realtime_priority every thread of the
+// server runs under SCHED_FIFO, and a call still plays speech (the TTS engine
+// is a child process, started at normal priority) and a fetched tone.
+func TestE2ERealtimePriority(t *testing.T) {
+	needE2E(t)
+	if os.Geteuid() != 0 {
+		t.Skip("SCHED_FIFO needs root or CAP_SYS_NICE; CI runs as root")
+	}
+	hook := newWebhook(t, speechThenTone)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice?app=rt", nil), func(c *Config) { c.RTP.RealtimePriority = 5 })
+	capture := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	assertSpeechThenTone(t, capture.audio(t, 0))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/sched", p.cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no threads found: %v", err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread exited
+		}
+		// policy 1 is SCHED_FIFO; the kernel's prio is 99 - rt_priority.
+		if f := schedFields(string(b)); f["policy"] != "1" || f["prio"] != "94" {
+			t.Errorf("%s: policy %s prio %s, want SCHED_FIFO (1) at rt priority 5 (prio 94)", task, f["policy"], f["prio"])
+		}
+	}
+}
+
+// schedFields reads the "name : value" lines of /proc/<pid>/task/<tid>/sched.
+func schedFields(text string) map[string]string {
+	f := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			f[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return f
+}
+
 func TestE2EPCMAOverTCP(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, speechThenTone)

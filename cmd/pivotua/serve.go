@@ -15,6 +15,7 @@ import (
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/internal/rtprio"
 	"github.com/pivotua/pivotua/media"
 	"github.com/pivotua/pivotua/sip"
 )
@@ -29,6 +30,14 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		return fmt.Errorf("debug store: %w", err)
 	}
 	defer debug.Close()
+
+	if s.RealtimePrio > 0 {
+		if err := rtprio.Raise(s.RealtimePrio); err != nil {
+			log.Warn("rtp.realtime_priority not applied: RTP pacing will suffer on a busy machine", "error", err)
+		} else {
+			log.Info("running under real-time scheduling", "policy", "SCHED_FIFO", "priority", s.RealtimePrio)
+		}
+	}
 
 	engine, err := media.NewEngine(media.Config{
 		IP: s.RTPIP, PortMin: s.PortMin, PortMax: s.PortMax, MediaTimeout: s.MediaTimeout, Logger: log,

@@ -97,7 +97,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 			return nil, err
 		}
 		defer hook.close()
-		p, err := startPivotua(ctx, bin, dir, hook.url)
+		p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio)
 		if err != nil {
 			return nil, err
 		}

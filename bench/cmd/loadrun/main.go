@@ -45,6 +45,7 @@ type options struct {
 	repo      string
 	keepWork  bool
 	binary    string // a prebuilt pivotua, or "" to build one
+	rtPrio    int    // pivotua's rtp.realtime_priority; 0 = off
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -89,6 +90,7 @@ func main() {
 	flag.StringVar(&o.benchTime, "benchtime", envOr("BENCH_TIME", "500ms"), "go test -benchtime (env BENCH_TIME)")
 	flag.StringVar(&o.outDir, "out", "bench/results", "results directory")
 	flag.StringVar(&o.binary, "binary", os.Getenv("BENCH_BINARY"), "run this pivotua binary instead of building ./cmd/pivotua, e.g. to compare two builds (env BENCH_BINARY)")
+	flag.IntVar(&o.rtPrio, "rt-prio", envInt("BENCH_RT_PRIO", 10), "pivotua's rtp.realtime_priority, 0 for off (env BENCH_RT_PRIO)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
 	flag.Parse()
 	o.modes = map[string]bool{}
@@ -137,7 +139,7 @@ func run(ctx context.Context, o options) error {
 	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
 		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
 		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
-		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP,
+		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "realtime_priority": strconv.Itoa(o.rtPrio),
 	}}
 	save := func() error {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -230,6 +232,13 @@ func run(ctx context.Context, o options) error {
 
 func envOr(k, d string) string {
 	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+func envInt(k string, d int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
 		return v
 	}
 	return d

@@ -38,7 +38,7 @@ func runSetup(ctx context.Context, o options, bin, work, resDir string, res *Res
 		return err
 	}
 	defer hook.close()
-	ua, err := startPivotua(ctx, bin, dir, hook.url)
+	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio)
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startPivotua(ctx context.Context, bin, dir, hookURL string) (*pivotua, error) {
+func startPivotua(ctx context.Context, bin, dir, hookURL string, rtPrio int) (*pivotua, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -110,6 +110,7 @@ rtp:
   port_min: 20000
   port_max: 40000
   media_timeout: 15s
+  realtime_priority: %[7]d
 http:
   listen: %[3]s
 shutdown_grace: 1s
@@ -130,7 +131,7 @@ callflows:
     flow:
       module: pivot
       data: {voice_url: "%[5]s/voice", method: get, req_format: kazoo}
-`, uaIP, uaPort, httpAddr, dir, hookURL, sippIP)
+`, uaIP, uaPort, httpAddr, dir, hookURL, sippIP, rtPrio)
 	cfgPath := filepath.Join(dir, "pivotua.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
