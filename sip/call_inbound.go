@@ -36,7 +36,6 @@ type CallInfo struct {
 type InboundCall struct {
 	srv  *Server
 	dlg  *sipgo.DialogServerSession
-	req  *sip.Request
 	info CallInfo
 	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
 	offer      *remoteOffer
@@ -64,7 +63,7 @@ type InboundCall struct {
 func (c *InboundCall) settle() { c.settleOnce.Do(func() { close(c.settled) }) }
 
 func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*InboundCall, int, string) {
-	c := &InboundCall{srv: s, req: req, info: callInfoOf(req), settled: make(chan struct{})}
+	c := &InboundCall{srv: s, info: callInfoOf(req), settled: make(chan struct{})}
 	if len(req.Body()) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
 			return nil, 415, "Unsupported Media Type: only application/sdp"

@@ -13,8 +13,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
+
+// serveGCPercent is the GC's heap growth target while serving, unless GOGC
+// is set. pivotua's heap is mostly call state that lives as long as the call,
+// and it allocates nothing per RTP packet, so collections are rare and cheap
+// (under 1 % of CPU at 2,000 calls): Go's default of 100 % would let the heap
+// double the live call state between them. At 50 % a call costs 45-49 KB of
+// RSS instead of 57-62 (make bench, 1,000 and 2,000 calls).
+const serveGCPercent = 50
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -109,6 +118,9 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, settings.LogLevel, settings.LogFormat)
 	slog.SetDefault(log) // libraries (sipgo) log through the default logger
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 	startPprof(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

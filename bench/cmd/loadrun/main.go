@@ -90,7 +90,7 @@ func main() {
 	flag.StringVar(&o.benchTime, "benchtime", envOr("BENCH_TIME", "500ms"), "go test -benchtime (env BENCH_TIME)")
 	flag.StringVar(&o.outDir, "out", "bench/results", "results directory")
 	flag.StringVar(&o.binary, "binary", os.Getenv("BENCH_BINARY"), "run this pivotua binary instead of building ./cmd/pivotua, e.g. to compare two builds (env BENCH_BINARY)")
-	flag.IntVar(&o.rtPrio, "rt-prio", envInt("BENCH_RT_PRIO", 10), "pivotua's rtp.realtime_priority, 0 for off (env BENCH_RT_PRIO)")
+	flag.IntVar(&o.rtPrio, "rt-prio", envInt("BENCH_RT_PRIO", 0), "pivotua's rtp.realtime_priority, 0 for off (env BENCH_RT_PRIO)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
 	flag.Parse()
 	o.modes = map[string]bool{}
