@@ -208,9 +208,9 @@ func (c *sendClock) checkTimeouts(now time.Duration) {
 			}
 			if c.timeout > 0 && s.mediaTimedOut(int64(now), int64(c.timeout)) {
 				c.remove(s)
-				if s.finish(ErrMediaTimeout) {
+				s.finish(ErrMediaTimeout, func() {
 					s.log.Info("rtp media timeout", "local", s.local, "remote", s.Stats().Remote, "timeout", c.timeout)
-				}
+				})
 			}
 		}
 	}

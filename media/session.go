@@ -231,17 +231,18 @@ func (s *Session) errOrClosed() error {
 	return ErrClosed
 }
 
-// finish closes done with err once; it reports whether this call did it.
-func (s *Session) finish(err error) bool {
-	first := false
+// finish closes done with err once; before, if not nil, runs first and only
+// for the call that closes it.
+func (s *Session) finish(err error, before func()) {
 	s.doneOnce.Do(func() {
 		s.err = err
 		s.endedAt.Store(max(s.e.now(), 1))
 		s.finished.Store(true)
+		if before != nil {
+			before() // e.g. the timeout's log line, ahead of whatever Done wakes
+		}
 		s.end()
-		first = true
 	})
-	return first
 }
 
 // mediaTimedOut is called by the clock.
@@ -266,7 +267,7 @@ func (s *Session) Close() error {
 	s.mu.Unlock()
 
 	s.clock.remove(s)
-	s.finish(ErrClosed)
+	s.finish(ErrClosed, nil)
 	// The clock may still hold s from a slot it loaded before remove; it sets
 	// txBusy before it checks finished, so once txBusy reads false here it
 	// will not write to fd again, and fd may be closed (a closed descriptor's
