@@ -51,30 +51,25 @@ func startSIPp(repo, dir string, a sippArgs) (*sipp, error) {
 	if a.target == 0 {
 		a.target = uaPort
 	}
+	var args []string
 	if a.uas {
-		c := exec.Command("sipp", "-sf", scen, "-i", uaIP, "-p", strconv.Itoa(refPort), "-mi", uaIP, "-mp", "30000",
+		args = []string{"-sf", scen, "-i", uaIP, "-p", strconv.Itoa(refPort), "-mi", uaIP, "-mp", "30000",
 			"-key", "audio_pcap", a.pcap, "-m", strconv.Itoa(a.calls), "-nostdin", "-trace_err",
-			"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-max_socket", "65000")
-		c.Dir, c.Stdout, c.Stderr = dir, &s.out, &s.out
-		if err := live.start(c); err != nil {
-			return nil, err
+			"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-max_socket", "65000"}
+	} else {
+		args = []string{fmt.Sprintf("%s:%d", uaIP, a.target), "-sf", scen,
+			"-i", sippIP, "-p", strconv.Itoa(sipPort), "-mi", sippIP, "-mp", strconv.Itoa(echoPort),
+			"-l", strconv.Itoa(a.limit), "-r", strconv.Itoa(a.rate), "-m", strconv.Itoa(a.calls),
+			"-d", strconv.Itoa(int(a.hold / time.Millisecond)),
+			"-nostdin", "-trace_err", "-trace_stat", "-stf", s.stat, "-fd", "1",
+			"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-timeout_error",
+			"-max_socket", "65000"}
+		if a.echo {
+			args = append(args, "-rtp_echo")
 		}
-		s.cmd = c
-		go func() { s.done <- c.Wait() }()
-		return s, nil
-	}
-	args := []string{fmt.Sprintf("%s:%d", uaIP, a.target), "-sf", scen,
-		"-i", sippIP, "-p", strconv.Itoa(sipPort), "-mi", sippIP, "-mp", strconv.Itoa(echoPort),
-		"-l", strconv.Itoa(a.limit), "-r", strconv.Itoa(a.rate), "-m", strconv.Itoa(a.calls),
-		"-d", strconv.Itoa(int(a.hold / time.Millisecond)),
-		"-nostdin", "-trace_err", "-trace_stat", "-stf", s.stat, "-fd", "1",
-		"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-timeout_error",
-		"-max_socket", "65000"}
-	if a.echo {
-		args = append(args, "-rtp_echo")
-	}
-	if a.rtt {
-		args = append(args, "-trace_rtt", "-rtt_freq", "100")
+		if a.rtt {
+			args = append(args, "-trace_rtt", "-rtt_freq", "100")
+		}
 	}
 	c := exec.Command("sipp", args...)
 	c.Dir, c.Stdout, c.Stderr = dir, &s.out, &s.out
