@@ -39,7 +39,7 @@ func Raise(prio int) error {
 	if prio < 1 || prio > MaxPriority {
 		return fmt.Errorf("rtprio: priority %d is not in 1..%d", prio, MaxPriority)
 	}
-	attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+	attr := fifo(int32(prio))
 	done := map[int]bool{}
 	// A thread cloned by one not yet raised is born normal: go over the
 	// threads until a pass finds none new.
@@ -73,9 +73,6 @@ func Raise(prio int) error {
 	return nil
 }
 
-// Priority is the SCHED_FIFO priority Raise set, 0 if none.
-func Priority() int { return int(raised.Load()) }
-
 // Start starts cmd like cmd.Start, but under normal scheduling when the
 // process has been raised: the calling thread drops to SCHED_OTHER while it
 // forks, so the child is born normal (there is no window in which it runs at
@@ -92,8 +89,7 @@ func Start(cmd *exec.Cmd) error {
 		return fmt.Errorf("rtprio: normal scheduling for %s: %w", cmd.Path, err)
 	}
 	err := cmd.Start()
-	fifo := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
-	if unix.SchedSetAttr(0, fifo, 0) == nil {
+	if unix.SchedSetAttr(0, fifo(prio), 0) == nil {
 		runtime.UnlockOSThread()
 	}
 	// Otherwise the thread stays locked to this goroutine, so no other
@@ -108,6 +104,10 @@ func Run(cmd *exec.Cmd) error {
 		return err
 	}
 	return cmd.Wait()
+}
+
+func fifo(prio int32) *unix.SchedAttr {
+	return &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
 }
 
 func threads() ([]int, error) {

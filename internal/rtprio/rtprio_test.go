@@ -42,8 +42,8 @@ func raiseChild(t *testing.T) {
 	if err := Raise(7); err != nil {
 		t.Fatal(err)
 	}
-	if Priority() != 7 {
-		t.Fatalf("Priority() = %d after Raise(7)", Priority())
+	if raised.Load() != 7 {
+		t.Fatalf("raised = %d after Raise(7)", raised.Load())
 	}
 	checkThreads(t, "after Raise")
 
