@@ -31,7 +31,7 @@ type inboundLeg struct {
 	answerOnce sync.Once
 	answerErr  error
 
-	// digits carries keys from the media read goroutine (RFC 4733, in-band) and from sipgo (INFO)
+	// digits carries keys from the media session's clock (RFC 4733, in-band) and from sipgo (INFO)
 	// to the call's goroutine.
 	digits chan byte
 	// infoRelay, set by a Dial while bridged, also gets the INFO keys (to send them to the callee).

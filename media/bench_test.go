@@ -24,6 +24,7 @@ func benchSession(tb testing.TB, remote netip.AddrPort) *Session {
 func benchSessionEvents(tb testing.TB, remote netip.AddrPort, eventPT uint8) *Session {
 	e := newTestEngine(tb, 4, nil)
 	s := openSession(tb, e)
+	offClock(s)
 	cfg := &sendConfig{law: codec.PCMU, payloadType: 0, eventPayloadType: eventPT}
 	for i := range cfg.silence {
 		cfg.silence[i] = codec.SilenceByte(codec.PCMU)
@@ -77,7 +78,7 @@ func BenchmarkBuildFrame(b *testing.B) {
 	}
 }
 
-// BenchmarkReceivePacket is the read goroutine's work per datagram after the
+// BenchmarkReceivePacket is the clock's work per datagram after the
 // read: parse, latch check, loss accounting, stats.
 func BenchmarkReceivePacket(b *testing.B) {
 	s := benchSession(b, netip.MustParseAddrPort("127.0.0.1:9"))
@@ -127,10 +128,10 @@ func (rb *receiveBench) next() bool {
 	return rb.s.receivePacket(pkt, rb.from)
 }
 
-// run drives the receive path. The real read goroutine blocks in the
-// socket read between packets, which lets a recording's writer goroutine
-// run; a tight loop would starve it (it waits in this P's run queue), so
-// the loop yields every few packets as the read would.
+// run drives the receive path. The real clock sleeps between its ticks,
+// which lets a recording's writer goroutine run; a tight loop would starve it
+// (it waits in this P's run queue), so the loop yields every few packets as
+// the clock would.
 func (rb *receiveBench) run(b *testing.B) {
 	b.ReportAllocs()
 	n := 0

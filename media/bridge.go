@@ -30,8 +30,9 @@ import (
 // beyond maxFeedFrames it drops the oldest audio, so clock drift between the
 // far ends cannot build up delay.
 //
-// Per packet nothing allocates: the reader converts into a buffer of its
-// feed, the clock copies out of it, each under a mutex held for the copy only.
+// Per packet nothing allocates: src's clock converts into a buffer of its
+// feed, dst's clock copies out of it, each under a mutex held for the copy
+// only.
 type Bridge struct {
 	a, b   *Session
 	ab, ba *bridgeFeed // ab: received on a, sent on b; ba the other way
@@ -97,7 +98,7 @@ type bridgeFeed struct {
 	evHead  int
 	evN     int
 
-	conv [readBufferSize]byte // src's read goroutine only: converted payload
+	conv [readBufferSize]byte // src's clock only: converted payload
 
 	// dst's clock only.
 	frame    [codec.FrameSamples]byte
@@ -149,8 +150,8 @@ func transcode(dst, src []byte, from, to codec.Law) int {
 	return n
 }
 
-// push takes one accepted packet received on src; called on src's read
-// goroutine. It never allocates.
+// push takes one accepted packet received on src; called on src's clock. It
+// never allocates.
 func (f *bridgeFeed) push(h *rtp.Header, payload []byte) {
 	scfg, dcfg := f.src.cfg.Load(), f.dst.cfg.Load()
 	if scfg == nil || dcfg == nil {

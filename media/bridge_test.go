@@ -283,7 +283,7 @@ func TestTranscodeTablesRoundTrip(t *testing.T) {
 	}
 }
 
-// BenchmarkBridgePush is the read goroutine's bridge work per packet:
+// BenchmarkBridgePush is the reading clock's bridge work per packet:
 // PCMU in, converted to the other leg's PCMA and queued.
 func BenchmarkBridgePush(b *testing.B) {
 	e := newTestEngine(b, 8, nil)
@@ -311,6 +311,7 @@ func BenchmarkBridgePush(b *testing.B) {
 func BenchmarkBridgeBuildFrame(b *testing.B) {
 	sa := benchSession(b, netip.MustParseAddrPort("127.0.0.1:9"))
 	sb := openSession(b, sa.e)
+	offClock(sb)
 	sb.cfg.Store(sa.cfg.Load())
 	br, err := NewBridge(sa, sb)
 	if err != nil {

@@ -22,19 +22,21 @@
 //     and alone writes its socket. SendDigits hands it a job: while a key is
 //     sent its RFC 4733 packets take the audio frames' places on the same
 //     SSRC, sequence and clock.
-//   - One receiver goroutine per Engine (receiver.go) reads every session's
-//     socket: the sockets sit in one level-triggered epoll set, polled each
-//     millisecond, one datagram per ready socket per pass. It alone owns each
-//     session's receiver state (latched source, sequence tracking, the
-//     telephone-event tracker, the in-band detector), calls OnDigit, and
-//     decodes audio into an active Recording's buffer.
+//   - The same clock reads the session's socket, from Open on: after a
+//     slot's sends, one recvmmsg per session takes what arrived in the last
+//     20 ms (packets before Start are drained and dropped). So the clock
+//     alone also owns the session's receiver state (latched source, sequence
+//     tracking, the telephone-event tracker, the in-band detector), calls
+//     OnDigit and the SetReceiver hook, and decodes audio into an active
+//     Recording's buffer. No poller is involved: an epoll set over the
+//     sockets cost a callback per packet sent and received.
 //   - The sockets are raw non-blocking descriptors (socket.go), outside Go's
-//     netpoller. Close takes a session off its clock and the receiver and
-//     waits until neither is using its socket before closing it, since a
-//     closed descriptor's number is reused at once.
+//     netpoller. Close takes a session off its clock and waits until the
+//     clock is not using its socket before closing it, since a closed
+//     descriptor's number is reused at once.
 //   - One writer goroutine per Recording takes that buffer in chunks and
-//     alone writes to the recording's io.Writer, so no file I/O happens on
-//     the receiver and none ever on a clock.
+//     alone writes to the recording's io.Writer, so no file I/O ever happens
+//     on a clock.
 //   - API callers (flow) talk to them through atomics; fields shared between
 //     goroutines say who writes them, who reads them and how.
 //

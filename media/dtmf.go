@@ -41,7 +41,7 @@ func dtmfEventCode(key byte) (uint8, bool) {
 	return 0, false
 }
 
-// OnDigit installs fn to be called on the read goroutine once per key press
+// OnDigit installs fn to be called on the session's clock once per key press
 // the caller makes: by RFC 4733 telephone-events on the negotiated
 // Params.EventPayloadType, or, when none was negotiated (EventPayloadType
 // 0), by in-band detection in the caller's G.711 audio. It may be set before

@@ -85,7 +85,7 @@ type goertzelFreq struct {
 // toneDetector finds DTMF key presses in a stream of 8 kHz samples. Each
 // sample goes through the eight filters once; every 10 ms hop's DFT values
 // are combined with the previous hop's into the 20 ms window. It keeps its
-// state in fixed arrays and never allocates. Owned by the read goroutine.
+// state in fixed arrays and never allocates. Owned by the session's clock.
 type toneDetector struct {
 	s1, s2     [8]float64 // filter state within the current hop
 	n          int        // samples in the current hop

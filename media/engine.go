@@ -46,7 +46,6 @@ type Engine struct {
 	ports     *rtpPortAllocator
 	clocks    []*sendClock  // one per CPU the runtime uses (at most maxClocks); immutable
 	nextClock atomic.Uint32 // round robin over clocks for new sessions
-	rx        *receiver     // reads every session's socket
 	origin    time.Time     // monotonic base of every engine-relative time (nanos since origin)
 
 	mu       sync.Mutex // guards sessions, closed and ended; never held across a syscall
@@ -55,7 +54,7 @@ type Engine struct {
 	closed   bool
 }
 
-// NewEngine validates cfg and starts the send clocks and the receiver.
+// NewEngine validates cfg and starts the send clocks.
 func NewEngine(cfg Config) (*Engine, error) {
 	if !cfg.IP.IsValid() {
 		return nil, fmt.Errorf("%w: IP is not set", ErrInvalidConfig)
@@ -80,11 +79,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 		origin:   time.Now(),
 		sessions: make(map[*Session]struct{}),
 	}
-	if e.rx, err = newReceiver(log); err != nil {
-		return nil, err
-	}
-	// One clock per CPU: at two thousand calls the sends (a sendto each) take
-	// most of a core, more than one thread reliably gets on a busy machine.
+	// One clock per CPU: at two thousand calls the sends and reads (a system
+	// call each) take more than a core, more than one thread reliably gets on a
+	// busy machine.
 	for range max(1, min(runtime.GOMAXPROCS(0), maxClocks)) {
 		c := newSendClock(e.origin, timeout)
 		e.clocks = append(e.clocks, c)
@@ -110,9 +107,9 @@ func WithSessionLogger(l *slog.Logger) SessionOption {
 }
 
 // Open allocates an even port from the range, binds a UDP socket on it and
-// starts draining it at once. The socket stays unconnected, so that any
-// source can be latched and ICMP errors cannot break sends. The session sends
-// nothing until Start.
+// puts the session on a clock, which drains the socket from now on. The
+// socket stays unconnected, so that any source can be latched and ICMP errors
+// cannot break sends. The session sends nothing until Start.
 func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 	e.mu.Lock()
 	closed := e.closed
@@ -137,7 +134,7 @@ func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 			continue
 		}
 		s := newSession(e, fd, local, port, opts)
-		if err := e.startReading(s); err != nil {
+		if err := e.register(s); err != nil {
 			unix.Close(fd)
 			e.ports.release(port)
 			return nil, err
@@ -151,26 +148,22 @@ func (e *Engine) Open(opts ...SessionOption) (*Session, error) {
 	return nil, ErrNoPorts
 }
 
-// startReading registers s and hands its socket to the receiver, which
-// drains it from now on.
-func (e *Engine) startReading(s *Session) error {
-	if err := e.rx.add(s); err != nil {
-		return err
-	}
+// register records s and puts it on its clock, which reads its socket from
+// then on and sends once Start is called.
+func (e *Engine) register(s *Session) error {
 	e.mu.Lock()
-	if e.closed { // Close ran meanwhile and did not see s
-		e.mu.Unlock()
-		e.rx.remove(s)
+	defer e.mu.Unlock()
+	if e.closed { // Close ran meanwhile and would not see s
 		return ErrClosed
 	}
 	e.sessions[s] = struct{}{}
-	e.mu.Unlock()
+	s.clock.add(s)
 	return nil
 }
 
 // forget drops a closed session from the registry.
 func (e *Engine) forget(s *Session) {
-	st := s.Stats() // final: the clock and the reader are done with s
+	st := s.Stats() // final: the clock is done with s
 	e.mu.Lock()
 	delete(e.sessions, s)
 	e.ended.add(st)
@@ -196,7 +189,6 @@ func (e *Engine) Close() error {
 	for _, c := range e.clocks {
 		c.stop()
 	}
-	e.rx.close()
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -40,6 +41,15 @@ func openSession(t testing.TB, e *Engine) *Session {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// offClock takes s off its clock, so that the test goroutine alone drives
+// its send and receive paths.
+func offClock(s *Session) {
+	s.clock.remove(s)
+	for s.busy.Load() {
+		runtime.Gosched()
+	}
 }
 
 // receivedPacket is one datagram a testPeer decoded, copied out of its buffer.

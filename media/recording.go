@@ -13,7 +13,7 @@ const (
 	// recordFlushInterval is how often the writer goroutine hands the
 	// buffered audio to the io.Writer and pads a stalled stream.
 	recordFlushInterval = time.Second
-	// recordChunkBytes is the PCM the read goroutine collects before it
+	// recordChunkBytes is the PCM the session's clock collects before it
 	// hands the chunk to the writer: a quarter second.
 	recordChunkBytes = codec.SampleRate / 2 // 4000 bytes = 2000 samples
 	recordChunkCap   = 2 * recordChunkBytes
@@ -44,17 +44,17 @@ const (
 // at all (hold, a peer that stops sending) silence is padded up to the wall
 // clock, periodically and at Stop, so the recording lasts as long as it ran.
 //
-// The session's read goroutine decodes each packet into a buffer under a
-// mutex held only for the copy and hands each quarter second of it to the
-// recording's writer goroutine over a channel (a small pool of buffers
+// The session's clock, as it reads each packet, decodes it into a buffer
+// under a mutex held only for the copy and hands each quarter second of it to
+// the recording's writer goroutine over a channel (a small pool of buffers
 // takes turns); the writer also takes what is buffered every second and at
-// Stop, and alone calls w.Write. The send clock never touches a recording.
+// Stop, and alone calls w.Write, so no file I/O ever happens on a clock.
 type Recording struct {
 	s     *Session  // immutable
 	w     io.Writer // immutable; written by the writer goroutine only
 	start int64     // engine nanos of StartRecording; immutable
 
-	// Guarded by mu; written by the read goroutine (receive), the writer
+	// Guarded by mu; written by the session's clock (receive), the writer
 	// goroutine (flush, stall padding) and Stop. Never held across a write
 	// to w.
 	mu       sync.Mutex
@@ -133,7 +133,7 @@ func (r *Recording) Stop() (samples int64, err error) {
 	return r.written, r.err
 }
 
-// receive records one packet's decoded audio; called on the read goroutine.
+// receive records one packet's decoded audio; called on the session's clock.
 // It places the audio by RTP timestamp, filling gaps with silence (the
 // timestamp counts samples, RFC 3550 §5.1), drops duplicates and late
 // packets, and places a new stream (SSRC change, a jump of more than 10 s

@@ -67,31 +67,29 @@ func (c *sendConfig) lawOf(pt uint8) (codec.Law, bool) {
 // second concurrent Play gets ErrBusy).
 type Session struct {
 	e     *Engine
-	fd    int            // the UDP socket (socket.go); closed by Close once the clock and the receiver left it
+	fd    int            // the UDP socket (socket.go); closed by Close once the clock left it
 	local netip.AddrPort // immutable
 	port  int            // immutable
 	ssrc  uint32         // our SSRC; immutable
 	log   *slog.Logger   // the session's events (never per packet); immutable
 
-	// Control state. Written by API callers, read by the clock and the reader
-	// through atomics.
+	// Control state. Written by API callers, read by the clock through atomics.
 	cfg          atomic.Pointer[sendConfig]     // nil until Start; replaced by each Start
 	sending      atomic.Bool                    // SetSending; true from Open
 	play         atomic.Pointer[playback]       // set by Play, cleared by Play or by the clock when done
-	remote       atomic.Pointer[netip.AddrPort] // send address: Start declares it, the reader latches it (under mu)
-	startGen     atomic.Uint32                  // bumped by Start (under mu); the reader re-latches when it changes
+	remote       atomic.Pointer[netip.AddrPort] // send address: Start declares it, the clock latches it (under mu)
+	startGen     atomic.Uint32                  // bumped by Start (under mu); the clock re-latches when it changes
 	activityBase atomic.Int64                   // engine nanos of the last Start or resume; timeout base with lastReceived
 	receiver     atomic.Pointer[func(h *rtp.Header, payload []byte)]
-	onDigit      atomic.Pointer[func(Digit)] // OnDigit; called by the reader
+	onDigit      atomic.Pointer[func(Digit)] // OnDigit; called by the clock
 	dtmf         atomic.Pointer[dtmfSend]    // set by SendDigits, cleared by the clock when done (or SendDigits on session end)
-	recording    atomic.Pointer[Recording]   // set by StartRecording, cleared by Stop; fed by the reader
+	recording    atomic.Pointer[Recording]   // set by StartRecording, cleared by Stop; fed by the clock
 	feed         atomic.Pointer[bridgeFeed]  // set by NewBridge, cleared by Bridge.Stop: the clock sends what it holds
-	relay        atomic.Pointer[bridgeFeed]  // set by NewBridge, cleared by Bridge.Stop: the reader hands it what arrives
+	relay        atomic.Pointer[bridgeFeed]  // set by NewBridge, cleared by Bridge.Stop: the clock hands it what arrives
 	finished     atomic.Bool                 // set just before done closes; the clock stops serving the session
 	endedAt      atomic.Int64                // engine nanos when done closed, 0 before; set by finish, read by Recording.Stop
 
-	// Statistics. Sent counters are written by the clock, received ones by
-	// the reader; Stats reads them all atomically.
+	// Statistics, written by the clock; Stats reads them atomically.
 	packetsSent, bytesSent, sendErrors          atomic.Uint64
 	packetsReceived, bytesReceived, packetsLost atomic.Uint64
 	lastReceived                                atomic.Int64 // engine nanos, 0 = never
@@ -103,10 +101,9 @@ type Session struct {
 	clock *sendClock // the engine's clock that serves the session; immutable
 	slot  int        // phase slot, -1 when not on the clock; guarded by the clock's mu
 
-	tx     txState     // owned by the clock goroutine (and by Open before it starts)
-	txBusy atomic.Bool // set by the clock while it may write to fd (see Close)
-	rx     rxState     // owned by the engine's receiver goroutine
-	rxID   uint64      // the receiver's name for the session
+	tx   txState     // owned by the clock goroutine (and by Open before it starts)
+	rx   rxState     // owned by the clock goroutine
+	busy atomic.Bool // set by the clock while it may use fd (see Close)
 
 	ctx      context.Context    // ends when done closes (Context)
 	end      context.CancelFunc // closes done; called once, by finish
@@ -181,7 +178,6 @@ func (s *Session) Start(p Params) error {
 	s.activityBase.Store(s.e.now())
 	s.cfg.Store(cfg)
 	s.startGen.Add(1)
-	s.clock.add(s)
 	return nil
 }
 
@@ -195,7 +191,7 @@ func (s *Session) SetSending(on bool) {
 	}
 }
 
-// SetReceiver installs fn to be called on the read goroutine for every
+// SetReceiver installs fn to be called on the session's clock goroutine for every
 // accepted RTP packet (after Start, from the latched source). h and payload
 // are only valid during the call: copy what you keep. fn must not block and
 // must not call Close. A nil fn removes the hook.
@@ -245,9 +241,10 @@ func (s *Session) finish(err error, before func()) {
 	})
 }
 
-// mediaTimedOut is called by the clock.
+// mediaTimedOut is called by the clock. A session not started yet has no
+// timeout.
 func (s *Session) mediaTimedOut(now, timeout int64) bool {
-	if !s.sending.Load() {
+	if !s.sending.Load() || s.startGen.Load() == 0 {
 		return false
 	}
 	last := max(s.activityBase.Load(), s.lastReceived.Load())
@@ -255,8 +252,8 @@ func (s *Session) mediaTimedOut(now, timeout int64) bool {
 }
 
 // Close stops sending and receiving, unblocks Play, closes Done and frees
-// the port. It waits for the engine's receiver to leave the session, so a
-// receiver hook is not called after Close returns. Closing twice is harmless.
+// the port. It waits for the clock to leave the session, so a receiver hook
+// is not called after Close returns. Closing twice is harmless.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -269,13 +266,12 @@ func (s *Session) Close() error {
 	s.clock.remove(s)
 	s.finish(ErrClosed, nil)
 	// The clock may still hold s from a slot it loaded before remove; it sets
-	// txBusy before it checks finished, so once txBusy reads false here it
-	// will not write to fd again, and fd may be closed (a closed descriptor's
-	// number is reused at once, maybe by a TCP connection).
-	for s.txBusy.Load() {
+	// busy before it checks finished, so once busy reads false here it will
+	// not use fd again, and fd may be closed (a closed descriptor's number is
+	// reused at once, maybe by a TCP connection).
+	for s.busy.Load() {
 		runtime.Gosched()
 	}
-	s.e.rx.remove(s)
 	err := unix.Close(s.fd)
 	s.e.ports.release(s.port)
 	s.e.forget(s)

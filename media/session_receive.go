@@ -9,7 +9,7 @@ import (
 	"github.com/pivotua/pivotua/codec"
 )
 
-// rxState is the receiver state of a session, owned by the engine's receiver goroutine.
+// rxState is the receiver state of a session, owned by its clock goroutine.
 type rxState struct {
 	header  rtp.Header     // reused by every Unmarshal, so parsing does not allocate
 	gen     uint32         // startGen the latch belongs to; 0 = never latched
@@ -21,6 +21,20 @@ type rxState struct {
 	events eventTracker // RFC 4733 events seen
 	tones  toneDetector // in-band DTMF, when no telephone-event was negotiated
 	pcm    []int16      // the packet's audio, decoded once for tones and recording; made at first use (3 KB a call)
+}
+
+// readTick reads the datagrams that arrived on s's socket since its last tick
+// (at most readBatchSize) and handles them; called by the clock after the
+// slot's sends. The socket is read from Open on, so what arrives before Start
+// is drained and dropped, not left to fill the socket.
+func (s *Session) readTick(rb *readBatch) {
+	s.busy.Store(true) // before the finished check: see Close
+	if !s.finished.Load() {
+		for i := range rb.read(s.fd) {
+			s.receivePacket(rb.datagram(i))
+		}
+	}
+	s.busy.Store(false)
 }
 
 // receivePacket handles one datagram and reports whether it was accepted as

@@ -35,12 +35,12 @@ type txState struct {
 // peer sends to the port it receives from), so sendmmsg, which takes one
 // socket, has nothing to batch: one sendto per packet is the floor here.
 func (s *Session) sendTick() {
-	s.txBusy.Store(true) // before buildFrame checks finished: see Close
+	s.busy.Store(true) // before buildFrame checks finished: see Close
 	if pkt, dst, ok := s.buildFrame(); ok {
 		s.tx.dst.set(dst)
 		s.afterWrite(len(pkt)-rtpHeaderSize, sendTo(s.fd, pkt, &s.tx.dst))
 	}
-	s.txBusy.Store(false)
+	s.busy.Store(false)
 }
 
 // buildFrame advances the stream by one frame and, if a packet should leave,

@@ -357,6 +357,19 @@ func TestMediaTimeoutClosesDone(t *testing.T) {
 	}
 }
 
+// TestUnstartedSessionHasNoMediaTimeout: a session is on its clock from Open
+// (its socket is drained), but the media timeout counts only from Start: a
+// leg that rings for a minute is not ended for want of RTP.
+func TestUnstartedSessionHasNoMediaTimeout(t *testing.T) {
+	e := newTestEngine(t, 4, func(c *Config) { c.MediaTimeout = 100 * time.Millisecond })
+	s := openSession(t, e)
+	select {
+	case <-s.Done():
+		t.Fatalf("unstarted session ended: %v", s.Err())
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
 func TestIncomingRTPHoldsMediaTimeoutOff(t *testing.T) {
 	e := newTestEngine(t, 4, func(c *Config) { c.MediaTimeout = 300 * time.Millisecond })
 	s := openSession(t, e)

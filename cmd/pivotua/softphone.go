@@ -305,8 +305,9 @@ func runSoftphoneCall(ctx context.Context, o softphoneOptions, tl *timeline, srv
 		sess.SetSending(md.Direction.WeSend())
 		return err
 	}
-	// The first packet's arrival, for its latency; the read goroutine must
-	// not block, so the timeline line is written by this goroutine.
+	// The first packet's arrival (read within 20 ms of it), for its latency;
+	// the media clock must not block, so the timeline line is written by this
+	// goroutine.
 	firstRTP := make(chan time.Time, 1)
 	var firstOnce sync.Once
 	sess.SetReceiver(func(*rtp.Header, []byte) {

@@ -11,8 +11,6 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestReceiverReadsIPv4AndIPv6Sources: the receiver reports each datagram's
@@ -53,18 +51,16 @@ func TestReceiverReadsIPv4AndIPv6Sources(t *testing.T) {
 }
 
 // BenchmarkRecvFromAndReceive is the receive path per datagram from the
-// socket on: one recvfrom of a waiting datagram, then receivePacket.
+// socket on: the clock's recvmmsg of a waiting datagram, then receivePacket.
 func BenchmarkRecvFromAndReceive(b *testing.B) {
 	s := benchSession(b, netip.MustParseAddrPort("127.0.0.1:9"))
-	s.e.rx.remove(s) // the benchmark reads the socket itself
 	peer, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer peer.Close()
 	pkt := marshalRTP(b, rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 77}, Payload: make([]byte, codec.FrameSamples)})
-	buf := make([]byte, readBufferSize)
-	var sa unix.RawSockaddrInet6
+	rb := newReadBatch()
 	var seq uint16
 	b.ReportAllocs()
 	for b.Loop() {
@@ -75,9 +71,8 @@ func BenchmarkRecvFromAndReceive(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		n, from, errno := recvFrom(s.fd, buf, &sa)
-		if errno != 0 || !s.receivePacket(buf[:n], from) {
-			b.Fatalf("recvfrom: %v", errno)
+		if n := rb.read(s.fd); n != 1 || !s.receivePacket(rb.datagram(0)) {
+			b.Fatalf("read %d datagrams", n)
 		}
 	}
 }
