@@ -169,8 +169,9 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	answers := make(chan dialAnswer, len(plan.targets))
 	pending := 0
 	var failures []error
+	caller := bc.bridgeSession()
 	for _, t := range plan.targets {
-		leg, local, err := openOutboundLeg(d, t, c.log)
+		leg, local, err := openOutboundLeg(d, t, caller, c.log)
 		if err != nil {
 			failures = append(failures, err)
 			continue
@@ -195,7 +196,6 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 		c.log.Info("dial: ringing", "target", t.uri)
 	}
 
-	caller := bc.bridgeSession()
 	var winner, early *outboundLeg
 	var bridge *media.Bridge
 	var tone *ringback // stopped below, before this function goes on to bridge or return

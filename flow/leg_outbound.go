@@ -23,8 +23,9 @@ type outboundLeg struct {
 }
 
 // log is the call's logger: the session's lines carry the call's call_id and account_id.
-func openOutboundLeg(d DialDeps, t dialEndpoint, log *slog.Logger) (*outboundLeg, netip.AddrPort, error) {
-	sess, err := d.Engine.Open(media.WithSessionLogger(log.With("dial_target", t.uri)))
+// The session shares the caller's send tick, so the bridge relays each packet in the tick it is read.
+func openOutboundLeg(d DialDeps, t dialEndpoint, caller *media.Session, log *slog.Logger) (*outboundLeg, netip.AddrPort, error) {
+	sess, err := d.Engine.Open(media.WithTickOf(caller), media.WithSessionLogger(log.With("dial_target", t.uri)))
 	if err != nil {
 		return nil, netip.AddrPort{}, fmt.Errorf("open media session: %w", err)
 	}

@@ -341,3 +341,51 @@ func BenchmarkBridgeBuildFrame(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestBridgeRelaysInTheTickItReads: a session opened WithTickOf another
+// shares its clock and phase slot, and a tick reads before it sends, so the
+// audio one bridged leg reads leaves on the other in the same tick, not a
+// frame (20 ms) later. The test serves one tick of a clock by hand.
+func TestBridgeRelaysInTheTickItReads(t *testing.T) {
+	e := newTestEngine(t, 4, nil)
+	a := openSession(t, e)
+	b, err := e.Open(WithTickOf(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if b.clock != a.clock || b.slot != a.slot {
+		t.Fatalf("b on clock %p slot %d, a on %p slot %d", b.clock, b.slot, a.clock, a.slot)
+	}
+
+	c := newSendClock(time.Now(), -1) // not running: the test serves its ticks
+	offClock(a)
+	offClock(b)
+	a.clock, b.clock = c, c
+	c.add(a, nil)
+	c.add(b, a)
+	peerA, peerB := newTestPeer(t), newTestPeer(t)
+	for _, p := range []struct {
+		s    *Session
+		peer *testPeer
+	}{{a, peerA}, {b, peerB}} {
+		if err := p.s.Start(Params{Remote: p.peer.addr(), Law: codec.PCMU}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br, err := NewBridge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Stop()
+
+	voice := bytes.Repeat([]byte{0x55}, codec.FrameSamples)
+	for i := range primeFeedFrames { // enough for the feed to start
+		peerA.send(a.LocalAddr(), 9, uint16(i), uint32(i*codec.FrameSamples), voice)
+	}
+	time.Sleep(20 * time.Millisecond) // on loopback they are queued by now; this is margin
+	c.serve(a.slot)
+	if got := peerB.next(2 * time.Second); !bytes.Equal(got.payload, voice) {
+		t.Fatalf("b's packet of the tick that read a's audio carries %x..., want a's audio", got.payload[:4])
+	}
+}

@@ -22,14 +22,16 @@
 //     and alone writes its socket. SendDigits hands it a job: while a key is
 //     sent its RFC 4733 packets take the audio frames' places on the same
 //     SSRC, sequence and clock.
-//   - The same clock reads the session's socket, from Open on: after a
+//   - The same clock reads the session's socket, from Open on: before a
 //     slot's sends, one recvmmsg per session takes what arrived in the last
-//     20 ms (packets before Start are drained and dropped). So the clock
-//     alone also owns the session's receiver state (latched source, sequence
-//     tracking, the telephone-event tracker, the in-band detector), calls
-//     OnDigit and the SetReceiver hook, and decodes audio into an active
-//     Recording's buffer. No poller is involved: an epoll set over the
-//     sockets cost a callback per packet sent and received.
+//     20 ms (packets before Start are drained and dropped), so two bridged
+//     sessions in one slot (WithTickOf, as Dial opens its callees) relay a
+//     packet in the tick it is read. The clock alone also owns the session's
+//     receiver state (latched source, sequence tracking, the telephone-event
+//     tracker, the in-band detector), calls OnDigit and the SetReceiver hook,
+//     and decodes audio into an active Recording's buffer. No poller is
+//     involved: an epoll set over the sockets cost a callback per packet sent
+//     and received.
 //   - The sockets are raw non-blocking descriptors (socket.go), outside Go's
 //     netpoller. Close takes a session off its clock and waits until the
 //     clock is not using its socket before closing it, since a closed

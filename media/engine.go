@@ -96,6 +96,20 @@ func (e *Engine) now() int64 { return int64(time.Since(e.origin)) }
 // SessionOption configures one Session at Open.
 type SessionOption func(*Session)
 
+// WithTickOf puts the session on other's send clock and in its phase slot,
+// so that when the two are bridged (NewBridge) what one leg reads in a tick
+// leaves on the other in the same tick: the bridge adds no wait for the
+// other leg's turn (up to a frame, 20 ms). Dial opens its callees' sessions
+// so. Without it, or when other is closed, the session gets the next clock
+// and slot, round robin.
+func WithTickOf(other *Session) SessionOption {
+	return func(s *Session) {
+		if other != nil && other.e == s.e {
+			s.clock, s.near = other.clock, other
+		}
+	}
+}
+
 // WithSessionLogger sets the logger of the session's events (opened, closed, media timeout), so a
 // call's session logs with the call's attributes (call_id, account_id). Default: the engine's logger.
 func WithSessionLogger(l *slog.Logger) SessionOption {
@@ -157,7 +171,8 @@ func (e *Engine) register(s *Session) error {
 		return ErrClosed
 	}
 	e.sessions[s] = struct{}{}
-	s.clock.add(s)
+	s.clock.add(s, s.near)
+	s.near = nil
 	return nil
 }
 

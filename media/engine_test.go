@@ -149,8 +149,8 @@ func TestClockSkipAdvancesTimestampsBySkippedFrames(t *testing.T) {
 	var ss []*Session
 	for range 3 {
 		s := openSession(t, e)
-		offClock(s) // from the engine's clock
-		c.add(s)    // slots 0, 1, 2
+		offClock(s)   // from the engine's clock
+		c.add(s, nil) // slots 0, 1, 2
 		ss = append(ss, s)
 	}
 	before := []uint32{ss[0].tx.ts, ss[1].tx.ts, ss[2].tx.ts}

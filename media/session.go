@@ -100,6 +100,7 @@ type Session struct {
 
 	clock *sendClock // the engine's clock that serves the session; immutable
 	slot  int        // phase slot, -1 when not on the clock; guarded by the clock's mu
+	near  *Session   // WithTickOf's session, until Open puts s on the clock
 
 	tx   txState     // owned by the clock goroutine (and by Open before it starts)
 	rx   rxState     // owned by the clock goroutine

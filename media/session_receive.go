@@ -24,7 +24,7 @@ type rxState struct {
 }
 
 // readTick reads the datagrams that arrived on s's socket since its last tick
-// (at most readBatchSize) and handles them; called by the clock after the
+// (at most readBatchSize) and handles them; called by the clock before the
 // slot's sends. The socket is read from Open on, so what arrives before Start
 // is drained and dropped, not left to fill the socket.
 func (s *Session) readTick(rb *readBatch) {
