@@ -100,8 +100,7 @@ type SessionOption func(*Session)
 // so that when the two are bridged (NewBridge) what one leg reads in a tick
 // leaves on the other in the same tick: the bridge adds no wait for the
 // other leg's turn (up to a frame, 20 ms). Dial opens its callees' sessions
-// so. Without it, or when other is closed, the session gets the next clock
-// and slot, round robin.
+// so. Without it the session gets the next clock and slot, round robin.
 func WithTickOf(other *Session) SessionOption {
 	return func(s *Session) {
 		if other != nil && other.e == s.e {

@@ -192,10 +192,11 @@ func (s *Session) SetSending(on bool) {
 	}
 }
 
-// SetReceiver installs fn to be called on the session's clock goroutine for every
-// accepted RTP packet (after Start, from the latched source). h and payload
-// are only valid during the call: copy what you keep. fn must not block and
-// must not call Close. A nil fn removes the hook.
+// SetReceiver installs fn to be called on the session's clock goroutine for
+// every accepted RTP packet (after Start, from the latched source), within a
+// frame time (20 ms) of its arrival. h and payload are only valid during the
+// call: copy what you keep. fn must not block and must not call Close. A nil
+// fn removes the hook.
 func (s *Session) SetReceiver(fn func(h *rtp.Header, payload []byte)) {
 	if fn == nil {
 		s.receiver.Store(nil)

@@ -12,10 +12,10 @@ import (
 )
 
 // The sessions' sockets are plain non-blocking descriptors, not net.UDPConns:
-// each session's clock writes and reads its socket directly, so Go's netpoller
-// never sees them. A socket it saw would wake the
-// runtime's poller for every arriving datagram although no goroutine waits on
-// it (about a sixth of the engine's CPU at a thousand calls).
+// each session's clock writes and reads its socket directly, so Go's
+// netpoller never sees them. A socket it saw would wake the runtime's poller
+// for every arriving datagram although no goroutine waits on it (about a
+// sixth of the engine's CPU at a thousand calls).
 
 // openUDP binds a non-blocking UDP socket on local.
 func openUDP(local netip.AddrPort) (int, error) {
