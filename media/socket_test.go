@@ -76,3 +76,64 @@ func BenchmarkRecvFromAndReceive(b *testing.B) {
 		}
 	}
 }
+
+// TestFloodOnOnePortCostsOthersNothing: the clock reads at most
+// readBatchSize datagrams a tick from a socket, so a peer flooding one
+// session's port (the kernel drops what its socket cannot hold) neither
+// starves nor delays another session on the same clock: every packet of a
+// normal 50 packets/s stream is received.
+func TestFloodOnOnePortCostsOthersNothing(t *testing.T) {
+	e := newTestEngine(t, 4, nil)
+	flooded := openSession(t, e)
+	quiet, err := e.Open(WithTickOf(flooded)) // same clock and slot: the worst case
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { quiet.Close() })
+	flooder, peer := newTestPeer(t), newTestPeer(t)
+	for _, p := range []struct {
+		s    *Session
+		peer *testPeer
+	}{{flooded, flooder}, {quiet, peer}} {
+		if err := p.s.Start(Params{Remote: p.peer.addr(), Law: codec.PCMU}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stop := make(chan struct{})
+	floodDone := make(chan int)
+	go func() {
+		pkt := marshalRTP(t, rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1}, Payload: make([]byte, codec.FrameSamples)})
+		sent := 0
+		for {
+			select {
+			case <-stop:
+				floodDone <- sent
+				return
+			default:
+			}
+			pkt[2], pkt[3] = byte(sent>>8), byte(sent)
+			if _, err := flooder.conn.WriteToUDPAddrPort(pkt, flooded.LocalAddr()); err == nil {
+				sent++
+			}
+		}
+	}()
+	const stream = 50
+	start := time.Now()
+	for i := range stream {
+		peer.send(quiet.LocalAddr(), 2, uint16(i), uint32(i*codec.FrameSamples), silenceFrame(codec.PCMU))
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	sent := <-floodDone
+	got, elapsed := flooded.Stats().PacketsReceived, time.Since(start)
+	waitFor(t, 2*time.Second, "the stream counted", func() bool { return quiet.Stats().PacketsReceived == stream })
+	if st := quiet.Stats(); st.PacketsLost != 0 {
+		t.Errorf("quiet session lost %d packets", st.PacketsLost)
+	}
+	t.Logf("flood: %d datagrams sent, %d read by the flooded session in %v", sent, got, elapsed)
+	ticks := uint64(elapsed/codec.FrameDuration) + 2 // the session's ticks while the flood ran, and one each side
+	if got > readBatchSize*ticks {
+		t.Errorf("flooded session read %d datagrams in %d ticks; the bound is %d a tick", got, ticks, readBatchSize)
+	}
+}
