@@ -365,14 +365,8 @@ func TestBridgeRelaysInTheTickItReads(t *testing.T) {
 	c.add(a, nil)
 	c.add(b, a)
 	peerA, peerB := newTestPeer(t), newTestPeer(t)
-	for _, p := range []struct {
-		s    *Session
-		peer *testPeer
-	}{{a, peerA}, {b, peerB}} {
-		if err := p.s.Start(Params{Remote: p.peer.addr(), Law: codec.PCMU}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startToward(t, a, peerA)
+	startToward(t, b, peerB)
 	br, err := NewBridge(a, b)
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,14 @@ func openSession(t testing.TB, e *Engine) *Session {
 	return s
 }
 
+// startToward starts s sending PCMU to peer.
+func startToward(t testing.TB, s *Session, peer *testPeer) {
+	t.Helper()
+	if err := s.Start(Params{Remote: peer.addr(), Law: codec.PCMU}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // offClock takes s off its clock, so that the test goroutine alone drives
 // its send and receive paths.
 func offClock(s *Session) {

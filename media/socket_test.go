@@ -91,14 +91,8 @@ func TestFloodOnOnePortCostsOthersNothing(t *testing.T) {
 	}
 	t.Cleanup(func() { quiet.Close() })
 	flooder, peer := newTestPeer(t), newTestPeer(t)
-	for _, p := range []struct {
-		s    *Session
-		peer *testPeer
-	}{{flooded, flooder}, {quiet, peer}} {
-		if err := p.s.Start(Params{Remote: p.peer.addr(), Law: codec.PCMU}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startToward(t, flooded, flooder)
+	startToward(t, quiet, peer)
 
 	stop := make(chan struct{})
 	floodDone := make(chan int)
