@@ -3,12 +3,15 @@ package debugapi
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver (pure Go)
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqliteDialect is the embedded store's schema. created_us is Unix microseconds: the API shows
@@ -66,16 +69,50 @@ func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	// busy_timeout: a second connection (or process) waits for the write lock instead of failing;
 	// _txlock=immediate takes that lock at BEGIN, so a transaction never fails half-way on it.
 	dsn := "file:" + sqlitePathEscaper.Replace(path) +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"?_pragma=busy_timeout(" + fmt.Sprint(sqliteBusyTimeout.Milliseconds()) + ")&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("debug store: sqlite %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	if err := db.PingContext(ctx); err != nil {
+	if err := enableWAL(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("debug store: sqlite %s: %w", path, err)
 	}
 	return openSQL(ctx, db, sqliteDialect)
+}
+
+// sqliteBusyTimeout is how long a connection waits for another one's lock.
+const sqliteBusyTimeout = 10 * time.Second
+
+// enableWAL puts the database in WAL mode, which the file then keeps for every later connection.
+// Switching a new database to WAL upgrades a read lock to a write lock, and SQLite does not wait on
+// that upgrade (waiting could deadlock two connections doing the same): when several processes or
+// connections open a new file at once, the losers get SQLITE_BUSY at once, busy_timeout or not. So the
+// switch is retried here, for as long as busy_timeout would have waited.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal_mode is %q: WAL is not available", mode)
+		case !isSQLiteBusy(err) || time.Now().After(deadline):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+func isSQLiteBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
