@@ -218,8 +218,19 @@ func (g *guard) refuse(h *sipHead, f *fault, src string, data []byte) []byte {
 
 // answerable: a client matches a response by its top Via branch and CSeq
 // (RFC 3261 §17.1.3), so without both no answer would reach a transaction.
+// answerable: there are a Via and a CSeq, and no Via or the first CSeq holds
+// a line break that would end up inside a response's header.
 func answerable(h *sipHead) bool {
-	return len(h.get("via")) > 0 && len(h.get("cseq")) > 0 && !strings.ContainsAny(strings.Join(h.get("via"), "")+h.first("cseq"), "\r\n")
+	via, cseq := false, false
+	for _, f := range h.fields {
+		if f.name == "via" || (f.name == "cseq" && !cseq) {
+			if strings.ContainsAny(f.value, "\r\n") {
+				return false
+			}
+			via, cseq = via || f.name == "via", cseq || f.name == "cseq"
+		}
+	}
+	return via && cseq
 }
 
 func validStatusLine(data []byte) bool {

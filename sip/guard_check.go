@@ -70,8 +70,11 @@ func splitMessage(data []byte) (head, body []byte) {
 // not "name: value", or more than maxHeaders of them.
 func scanRequest(data []byte, maxHeaders int) (*sipHead, error) {
 	head, body := splitMessage(data)
-	lines := strings.Split(strings.ReplaceAll(string(head), "\r\n", "\n"), "\n")
-	h := &sipHead{body: body, line: lines[0]}
+	lines := strings.Split(string(head), "\n")
+	for i := range len(lines) - 1 {
+		lines[i] = strings.TrimSuffix(lines[i], "\r") // the line ended in CRLF, or a bare LF
+	}
+	h := &sipHead{body: body, line: lines[0], fields: make([]headerField, 0, len(lines)-1)}
 	start := lines[0]
 	// RFC 3261 §25.1: Request-Line = Method SP Request-URI SP SIP-Version CRLF,
 	// single spaces, no LWS inside the URI (RFC 4475 §3.1.2.7-3.1.2.10).
@@ -492,34 +495,40 @@ var structuredHeaders = map[string]bool{
 // field, no folding, and in structured fields no LWS around separators
 // (RFC 3261 §7.3.1 lets a recipient replace LWS with a single SP).
 func (h *sipHead) canonical(contentLength int) []byte {
-	var b strings.Builder
-	b.Grow(512 + len(h.body))
-	b.WriteString(h.line)
-	b.WriteString("\r\n")
-	for _, f := range h.fields {
-		v := f.value
-		if structuredHeaders[f.name] {
-			v = tightenLWS(v, f.name == "via")
-		}
-		b.WriteString(f.sent)
-		b.WriteString(": ")
-		b.WriteString(v)
-		b.WriteString("\r\n")
-	}
-	b.WriteString("\r\n")
 	body := h.body
 	if contentLength >= 0 && contentLength < len(body) {
 		body = body[:contentLength]
 	}
-	b.Write(body)
-	return []byte(b.String())
+	values := make([]string, len(h.fields))
+	size := len(h.line) + 4 + len(body)
+	for i, f := range h.fields {
+		values[i] = f.value
+		if structuredHeaders[f.name] {
+			values[i] = tightenLWS(f.value, f.name == "via")
+		}
+		size += len(f.sent) + 2 + len(values[i]) + 2
+	}
+	b := make([]byte, 0, size)
+	b = append(b, h.line...)
+	b = append(b, "\r\n"...)
+	for i, f := range h.fields {
+		b = append(b, f.sent...)
+		b = append(b, ": "...)
+		b = append(b, values[i]...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, body...)
 }
 
 // tightenLWS drops whitespace around ";", "=", "," (and "/" in Via) outside
 // quoted strings and <>, and collapses other whitespace runs to one SP.
 func tightenLWS(v string, slash bool) string {
+	if !strings.ContainsAny(v, " \t") {
+		return v // only whitespace changes
+	}
 	sep := func(c byte) bool { return c == ';' || c == '=' || c == ',' || (slash && c == '/') }
-	var out []byte
+	out := make([]byte, 0, len(v)) // never longer: a run of whitespace becomes at most one SP
 	in, angle := false, 0
 	pendingSpace := false
 	for i := 0; i < len(v); i++ {
