@@ -217,17 +217,21 @@ func (g *guard) refuse(h *sipHead, f *fault, src string, data []byte) []byte {
 }
 
 // answerable: a client matches a response by its top Via branch and CSeq
-// (RFC 3261 §17.1.3), so without both no answer would reach a transaction.
-// answerable: there are a Via and a CSeq, and no Via or the first CSeq holds
-// a line break that would end up inside a response's header.
+// (RFC 3261 §17.1.3), so without both no answer would reach a transaction;
+// and none may hold a line break, which would end up in the answer's header.
 func answerable(h *sipHead) bool {
 	via, cseq := false, false
 	for _, f := range h.fields {
-		if f.name == "via" || (f.name == "cseq" && !cseq) {
-			if strings.ContainsAny(f.value, "\r\n") {
-				return false
-			}
-			via, cseq = via || f.name == "via", cseq || f.name == "cseq"
+		switch {
+		case f.name == "via":
+			via = true
+		case f.name == "cseq" && !cseq: // the answer copies the first
+			cseq = true
+		default:
+			continue
+		}
+		if strings.ContainsAny(f.value, "\r\n") {
+			return false
 		}
 	}
 	return via && cseq
