@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
@@ -55,9 +54,7 @@ func startToward(t testing.TB, s *Session, peer *testPeer) {
 // its send and receive paths.
 func offClock(s *Session) {
 	s.clock.remove(s)
-	for s.busy.Load() {
-		runtime.Gosched()
-	}
+	s.waitClockLeft()
 }
 
 // receivedPacket is one datagram a testPeer decoded, copied out of its buffer.

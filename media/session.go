@@ -243,6 +243,16 @@ func (s *Session) finish(err error, before func()) {
 	})
 }
 
+// waitClockLeft waits until the clock is not using s, for callers that took
+// s off its slot (clock.remove) and, for Close, set finished: the clock may
+// still hold s from a slot it loaded before remove, but it sets busy before
+// it checks finished, so once busy reads false it will not use fd again.
+func (s *Session) waitClockLeft() {
+	for s.busy.Load() {
+		runtime.Gosched()
+	}
+}
+
 // mediaTimedOut is called by the clock. A session not started yet has no
 // timeout.
 func (s *Session) mediaTimedOut(now, timeout int64) bool {
@@ -267,13 +277,9 @@ func (s *Session) Close() error {
 
 	s.clock.remove(s)
 	s.finish(ErrClosed, nil)
-	// The clock may still hold s from a slot it loaded before remove; it sets
-	// busy before it checks finished, so once busy reads false here it will
-	// not use fd again, and fd may be closed (a closed descriptor's number is
-	// reused at once, maybe by a TCP connection).
-	for s.busy.Load() {
-		runtime.Gosched()
-	}
+	// fd may be closed once the clock has left it: a closed descriptor's
+	// number is reused at once, maybe by a TCP connection.
+	s.waitClockLeft()
 	err := unix.Close(s.fd)
 	s.e.ports.release(s.port)
 	s.e.forget(s)
