@@ -242,7 +242,7 @@ func startUAS(t *testing.T, name string, data uasData) *sippUAS {
 	u := &sippUAS{port: freePort(t), done: make(chan error, 1), dir: dir}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	args := []string{"-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(u.port),
-		"-mp", strconv.Itoa(freePort(t)), "-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error"}
+		"-mp", strconv.Itoa(freeMediaPort(t)), "-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error"}
 	if data.Transport == "tcp" {
 		args = append(args, "-t", "t1")
 	}

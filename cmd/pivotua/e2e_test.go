@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,27 +68,64 @@ func needE2E(t *testing.T) {
 	}
 }
 
+// Test ports come from a band of their own, below pivotua's default RTP
+// range (16384-32767), the media tests' engines (20000 and up) and the
+// kernel's ephemeral ports (32768 and up), and above nothing this package
+// binds: so no socket opened elsewhere takes a port between our check and the
+// peer's bind, which SIPp, unlike pivotua, does not retry.
+const portBandMin, portBandMax = 10000, 16383
+
+var portBand = struct {
+	sync.Mutex
+	next int
+}{next: portBandMin}
+
 // freePort finds a port free for both UDP and TCP on 127.0.0.1.
 func freePort(t *testing.T) int { return freePortOn(t, "127.0.0.1") }
 
 // freePortOn finds a port free for both UDP and TCP on ip.
-func freePortOn(t *testing.T, ip string) int {
+func freePortOn(t *testing.T, ip string) int { return freePorts(t, ip, 1) }
+
+// freeMediaPort finds a SIPp -mp port: SIPp binds it for audio and two
+// above it for video, so the four ports from it are all free.
+func freeMediaPort(t *testing.T) int { return freePorts(t, "127.0.0.1", 4) }
+
+// freePorts finds n consecutive ports free for both UDP and TCP on ip and
+// returns the first; no other call returns them again in this run.
+func freePorts(t *testing.T, ip string, n int) int {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatal(err)
+	portBand.Lock()
+	defer portBand.Unlock()
+	for range (portBandMax - portBandMin) / n {
+		first := portBand.next
+		if first+n-1 > portBandMax {
+			first = portBandMin
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, fmt.Sprint(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
+		portBand.next = first + n
+		if portsFree(ip, first, n) {
+			return first
 		}
 	}
-	t.Fatal("no free port")
+	t.Fatalf("no %d free ports in %d-%d on %s", n, portBandMin, portBandMax, ip)
 	return 0
+}
+
+// portsFree reports whether ports first to first+n-1 can be bound on ip, for UDP and TCP.
+func portsFree(ip string, first, n int) bool {
+	for port := first; port < first+n; port++ {
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			return false
+		}
+		pc.Close()
+	}
+	return true
 }
 
 var rtpRangeMu sync.Mutex
@@ -252,7 +290,7 @@ func runSIPpIn(t *testing.T, dir string, p sipPeer, name string, data scenarioDa
 	args := []string{
 		p.sipAddr(), "-sf", scen, "-m", "1",
 		"-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freePort(t)),
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freeMediaPort(t)),
 		"-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

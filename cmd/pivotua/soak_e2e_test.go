@@ -134,7 +134,7 @@ func sipLoad(ctx context.Context, t *testing.T, p sipPeer, name string, data sce
 	f.Close()
 	cmd := exec.CommandContext(ctx, "sipp", p.sipAddr(), "-sf", scen,
 		"-m", fmt.Sprint(calls), "-r", "1", "-rp", fmt.Sprint(period.Milliseconds()), "-l", fmt.Sprint(limit),
-		"-i", "127.0.0.1", "-p", fmt.Sprint(freePortFor(t)), "-mi", "127.0.0.1", "-mp", fmt.Sprint(freePortFor(t)),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)), "-mi", "127.0.0.1", "-mp", fmt.Sprint(freeMediaPort(t)),
 		"-nostdin", "-trace_err", "-timeout", fmt.Sprint(int(time.Until(deadlineOf(ctx)).Seconds())+1)+"s", "-timeout_error")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
@@ -148,15 +148,6 @@ func sipLoad(ctx context.Context, t *testing.T, p sipPeer, name string, data sce
 		return string(out), fmt.Errorf("sipp %s (%s): %v\n%s\n%s", name, data.Service, err, lastLines(string(out), 15), lastLines(details.String(), 40))
 	}
 	return string(out), nil
-}
-
-var portMu sync.Mutex
-
-// freePortFor is freePort, safe from several goroutines at once.
-func freePortFor(t *testing.T) int {
-	portMu.Lock()
-	defer portMu.Unlock()
-	return freePort(t)
 }
 
 func deadlineOf(ctx context.Context) time.Time {
