@@ -28,6 +28,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/pgtest"
 	"github.com/pivotua/pivotua/sip"
 )
 
@@ -36,24 +37,30 @@ var e2eBinary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	code := runTests(m)
+	pgtest.Stop() // the cluster test's PostgreSQL, when it ran
+	os.Exit(code)
+}
+
+// runTests builds the binary the end-to-end tests start (none with -short) and runs the tests.
+func runTests(m *testing.M) int {
 	if testing.Short() {
-		os.Exit(m.Run())
+		return m.Run()
 	}
 	dir, err := os.MkdirTemp("", "pivotua-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
+	defer os.RemoveAll(dir)
 	e2eBinary = filepath.Join(dir, "pivotua")
 	build := exec.Command("go", "build", "-race", "-o", e2eBinary, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build pivotua for e2e tests:", err)
-		os.Exit(1)
+		return 1
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return m.Run()
 }
 
 const e2eAccount = "4b31dd1d32ce6d249897c06332375d65"
