@@ -38,6 +38,9 @@ type ConcResult struct {
 	Misses            []string `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
 	SIPpErrors        string   `json:"sipp_errors,omitempty"`
 	Notes             []string `json:"notes,omitempty"`
+	// The server threads' wait for a CPU during the capture: how late a tick due at a given
+	// instant can run when the box has more work than cores.
+	CaptureRunq RunqWait `json:"capture_runq_wait"`
 }
 
 // plannedCalls is how many calls SIPp must place so that N stay up until the capture ends:
@@ -85,7 +88,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 			return nil, err
 		}
 		target = refPort
-		s, err := startSIPp(o.repo, filepath.Join(dir, "uas"), sippArgs{uas: true, pcap: pc, calls: 1 << 30,
+		s, err := startSIPp(o.repo, filepath.Join(dir, "uas"), sippArgs{uas: true, pcap: pc, calls: 1 << 30, prio: o.peerPrio,
 			timeout: o.hold + o.warm + o.window + o.capture + time.Duration(n/o.rampRate)*time.Second + 120*time.Second})
 		if err != nil {
 			return nil, err
@@ -117,7 +120,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 	r.CallsPlanned = plannedCalls(n, rate, o.hold, end)
 	bound := end + o.hold + 30*time.Second
 	sp, err := startSIPp(o.repo, filepath.Join(dir, "sipp"), sippArgs{limit: n, rate: rate, calls: r.CallsPlanned,
-		hold: o.hold, timeout: bound - 5*time.Second, echo: true, target: target})
+		hold: o.hold, timeout: bound - 5*time.Second, echo: true, target: target, prio: o.peerPrio})
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +189,9 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 		return r, err
 	}
 	capPath := filepath.Join(dir, "rtp.pcapng")
-	dropped, cerr := capture(ctx, capPath, o.capture)
+	q0, qt0 := readRunq(ua.pid()), time.Now()
+	dropped, cerr := capture(ctx, o.peerPrio, capPath, o.capture)
+	r.CaptureRunq = runqBetween(q0, readRunq(ua.pid()), time.Since(qt0))
 	r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
 
 	code, werr := sp.wait(time.Until(t0.Add(bound)) + 5*time.Second)

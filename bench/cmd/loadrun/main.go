@@ -46,6 +46,7 @@ type options struct {
 	keepWork  bool
 	binary    string // a prebuilt pivotua, or "" to build one
 	rtPrio    int    // pivotua's rtp.realtime_priority; 0 = off
+	peerPrio  int    // SCHED_FIFO priority of SIPp and dumpcap; 0 = off
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -91,6 +92,7 @@ func main() {
 	flag.StringVar(&o.outDir, "out", "bench/results", "results directory")
 	flag.StringVar(&o.binary, "binary", os.Getenv("BENCH_BINARY"), "run this pivotua binary instead of building ./cmd/pivotua, e.g. to compare two builds (env BENCH_BINARY)")
 	flag.IntVar(&o.rtPrio, "rt-prio", envInt("BENCH_RT_PRIO", 0), "pivotua's rtp.realtime_priority, 0 for off (env BENCH_RT_PRIO)")
+	flag.IntVar(&o.peerPrio, "peer-prio", envInt("BENCH_PEER_PRIO", 0), "SCHED_FIFO priority of SIPp and dumpcap, 0 for off (env BENCH_PEER_PRIO)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
 	flag.Parse()
 	o.modes = map[string]bool{}
@@ -139,7 +141,7 @@ func run(ctx context.Context, o options) error {
 	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
 		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
 		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
-		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "realtime_priority": strconv.Itoa(o.rtPrio),
+		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio),
 	}}
 	save := func() error {
 		b, _ := json.MarshalIndent(res, "", "  ")

@@ -30,15 +30,15 @@ type Pacing struct {
 }
 
 // capture runs dumpcap on lo for d, pivotua -> SIPp echo port only, headers only.
-func capture(ctx context.Context, path string, d time.Duration) (string, error) {
-	return captureFilter(ctx, path, d, fmt.Sprintf("udp and src host %s and dst host %s and dst port %d", uaIP, sippIP, echoPort), 64)
+func capture(ctx context.Context, prio int, path string, d time.Duration) (string, error) {
+	return captureFilter(ctx, prio, path, d, fmt.Sprintf("udp and src host %s and dst host %s and dst port %d", uaIP, sippIP, echoPort), 64)
 }
 
-func captureFilter(ctx context.Context, path string, d time.Duration, filter string, snap int) (string, error) {
+func captureFilter(ctx context.Context, prio int, path string, d time.Duration, filter string, snap int) (string, error) {
 	if snap <= 0 {
 		snap = 65535
 	}
-	c := exec.CommandContext(ctx, "dumpcap", "-i", "lo", "-f", filter, "-s", strconv.Itoa(snap),
+	c := peerCommand(ctx, prio, "dumpcap", "-i", "lo", "-f", filter, "-s", strconv.Itoa(snap),
 		"-a", fmt.Sprintf("duration:%d", int(d.Seconds())), "-w", path)
 	var out strings.Builder
 	c.Stdout, c.Stderr = &out, &out

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -222,4 +223,70 @@ func udpDrops(ip string) int64 {
 		sum += n
 	}
 	return sum
+}
+
+// runqStat is, per thread of a process, the time it spent runnable but
+// waiting for a CPU and the number of times it got one (/proc/PID/task/TID/schedstat).
+type runqStat map[int]struct{ waitNs, slices int64 }
+
+func readRunq(pid int) runqStat {
+	s := runqStat{}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return s
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+		if err != nil {
+			continue // exited
+		}
+		f := strings.Fields(string(b)) // run ns, run-queue wait ns, time slices
+		if len(f) < 3 {
+			continue
+		}
+		w, _ := strconv.ParseInt(f[1], 10, 64)
+		n, _ := strconv.ParseInt(f[2], 10, 64)
+		s[tid] = struct{ waitNs, slices int64 }{w, n}
+	}
+	return s
+}
+
+// RunqWait is how long a server's threads waited for a CPU while they could run.
+type RunqWait struct {
+	Pct        float64 `json:"core_pct"`     // summed over its threads, % of the wall time
+	PerSliceUs float64 `json:"per_slice_us"` // mean wait before each time slice it got
+}
+
+// runqBetween compares two readings of the same process; threads born in
+// between count from zero, threads gone by the second reading not at all.
+func runqBetween(a, b runqStat, wall time.Duration) RunqWait {
+	var wait, slices int64
+	for tid, v := range b {
+		u := a[tid]
+		wait += v.waitNs - u.waitNs
+		slices += v.slices - u.slices
+	}
+	var r RunqWait
+	if wall > 0 {
+		r.Pct = round(100*float64(wait)/float64(wall), 1)
+	}
+	if slices > 0 {
+		r.PerSliceUs = round(float64(wait)/float64(slices)/1e3, 1)
+	}
+	return r
+}
+
+// peerCommand is the command line of a load generator or capture, under
+// SCHED_FIFO at prio (chrt, util-linux) when prio > 0: with the server at a
+// higher real-time priority, neither takes the CPU from the server, and the
+// rest of the box cannot take it from them, as on separate machines.
+func peerCommand(ctx context.Context, prio int, name string, args ...string) *exec.Cmd {
+	if prio <= 0 {
+		return exec.CommandContext(ctx, name, args...)
+	}
+	return exec.CommandContext(ctx, "chrt", append([]string{"-f", strconv.Itoa(prio), name}, args...)...)
 }

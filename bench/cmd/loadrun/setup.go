@@ -53,14 +53,14 @@ func runSetup(ctx context.Context, o options, bin, work, resDir string, res *Res
 		capPath := filepath.Join(dir, fmt.Sprintf("sip-%d.pcapng", rate))
 		capDone := make(chan error, 1)
 		go func() { // SIP only, so INVITE->200 is timed on the wire
-			_, err := captureFilter(ctx, capPath, o.rateDur+3*time.Second,
+			_, err := captureFilter(ctx, o.peerPrio, capPath, o.rateDur+3*time.Second,
 				fmt.Sprintf("udp and host %s and port %d and host %s", uaIP, uaPort, sippIP), 0)
 			capDone <- err
 		}()
 		time.Sleep(500 * time.Millisecond)
 		sp, err := startSIPp(o.repo, filepath.Join(dir, fmt.Sprintf("rate-%d", rate)), sippArgs{
 			limit: rate * 4, rate: rate, calls: calls, hold: time.Second, timeout: bound - 5*time.Second,
-			echo: true, rtt: true})
+			echo: true, rtt: true, prio: o.peerPrio})
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,6 +30,7 @@ type sippArgs struct {
 	target             int    // UAC: the server's SIP port (default pivotua's)
 	uas                bool   // run the reference UAS instead of the UAC
 	pcap               string // UAS: the prompt pcap it replays per call
+	prio               int    // SCHED_FIFO priority, 0 for normal scheduling
 }
 
 func startSIPp(repo, dir string, a sippArgs) (*sipp, error) {
@@ -71,7 +73,7 @@ func startSIPp(repo, dir string, a sippArgs) (*sipp, error) {
 			args = append(args, "-trace_rtt", "-rtt_freq", "100")
 		}
 	}
-	c := exec.Command("sipp", args...)
+	c := peerCommand(context.Background(), a.prio, "sipp", args...)
 	c.Dir, c.Stdout, c.Stderr = dir, &s.out, &s.out
 	if err := live.start(c); err != nil {
 		return nil, err

@@ -38,16 +38,16 @@ func printConc(cs []ConcResult) {
 		return
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "server\tN\tup@win/end\tcore %\tuser/sys s\tus/pkt\tRSS MB\tKB/call\tsipp %\tother %\tsteal %\tok\tfailed\tloss out\tlost in\tdrops srv/sipp\tp50 dev ms\tp99 dev ms\tp99.9 ms\tmax Δ ms\tlimit\tmissed\t")
+	fmt.Fprintln(w, "server\tN\tup@win/end\tcore %\tuser/sys s\tus/pkt\tRSS MB\tKB/call\tsipp %\tother %\tsteal %\tok\tfailed\tloss out\tlost in\tdrops srv/sipp\tp50 dev ms\tp99 dev ms\tp99.9 ms\tmax Δ ms\trunq %/µs\tlimit\tmissed\t")
 	for _, c := range cs {
 		p := c.Pacing
 		if p == nil {
 			p = &Pacing{}
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d/%d\t%.1f\t%.2f/%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d/%d\t%.0f/%.0f\t%d/%d\t%.3f\t%.3f\t%.3f\t%.2f\t%s\t%s\t\n",
+		fmt.Fprintf(w, "%s\t%d\t%d/%d\t%.1f\t%.2f/%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d/%d\t%.0f/%.0f\t%d/%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.1f/%.0f\t%s\t%s\t\n",
 			c.Server, c.N, c.ConcAtWindow, c.ConcAtEnd, c.CPU.UACorePct, c.CPU.UAUserS, c.CPU.UASysS, c.UsPerPkt,
 			float64(c.RSSKB)/1024, c.KBPerCall, c.CPU.SIPpCorePct, c.CPU.OtherPct, c.CPU.StealPct, c.Successful, c.Failed,
-			p.Lost, p.Expected, c.EchoLost, c.EchoReceived, c.ServerSocketDrops, c.SIPpSocketDrops, p.DevP50Ms, p.DevP99Ms, p.DevP999Ms, p.MaxDeltaMs, c.Limit, strings.Join(c.Misses, ", "))
+			p.Lost, p.Expected, c.EchoLost, c.EchoReceived, c.ServerSocketDrops, c.SIPpSocketDrops, p.DevP50Ms, p.DevP99Ms, p.DevP999Ms, p.MaxDeltaMs, c.CaptureRunq.Pct, c.CaptureRunq.PerSliceUs, c.Limit, strings.Join(c.Misses, ", "))
 	}
 	w.Flush()
 	fmt.Println()
