@@ -358,7 +358,7 @@ func TestBridgeRelaysInTheTickItReads(t *testing.T) {
 		t.Fatalf("b on clock %p slot %d, a on %p slot %d", b.clock, b.slot, a.clock, a.slot)
 	}
 
-	c := newSendClock(time.Now(), -1) // not running: the test serves its ticks
+	c := idleClock(t) // not running: the test serves its ticks
 	offClock(a)
 	offClock(b)
 	a.clock, b.clock = c, c

@@ -83,7 +83,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// call each) take more than a core, more than one thread reliably gets on a
 	// busy machine.
 	for range max(1, min(runtime.GOMAXPROCS(0), maxClocks)) {
-		c := newSendClock(e.origin, timeout)
+		c, err := newSendClock(e.origin, timeout)
+		if err != nil {
+			for _, c := range e.clocks {
+				c.stop()
+			}
+			return nil, err
+		}
 		e.clocks = append(e.clocks, c)
 		go c.run()
 	}

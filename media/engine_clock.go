@@ -28,9 +28,11 @@ const (
 // due at origin + n ms), never from "sleep after work", so pacing does not
 // drift and a stall is followed by catch-up.
 type sendClock struct {
-	origin  time.Time     // immutable
-	timeout time.Duration // media timeout, <0 disabled; immutable
-	rb      *readBatch    // the run goroutine's receive buffers
+	origin     time.Time     // immutable
+	originMono int64         // origin on CLOCK_MONOTONIC, ns; immutable
+	timeout    time.Duration // media timeout, <0 disabled; immutable
+	rb         *readBatch    // the run goroutine's receive buffers
+	backstop   *backstop     // armed by run behind each sleep on its timer
 
 	// slots hold the sessions by phase. Writers (add, remove) copy the
 	// slice under mu and publish it; run reads the published slices without a
@@ -46,19 +48,25 @@ type sendClock struct {
 	once    sync.Once
 }
 
-func newSendClock(origin time.Time, timeout time.Duration) *sendClock {
+func newSendClock(origin time.Time, timeout time.Duration) (*sendClock, error) {
+	b, err := newBackstop()
+	if err != nil {
+		return nil, err
+	}
 	c := &sendClock{
-		origin:  origin,
-		timeout: timeout,
-		rb:      newReadBatch(),
-		wake:    make(chan struct{}, 1),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		origin:     origin,
+		originMono: monoNow() - int64(time.Since(origin)),
+		timeout:    timeout,
+		rb:         newReadBatch(),
+		backstop:   b,
+		wake:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	for i := range c.slots {
 		c.slots[i].Store(new([]*Session))
 	}
-	return c
+	return c, nil
 }
 
 // add puts s in the slot of near when near is on this clock, else in the next
@@ -107,8 +115,13 @@ func (c *sendClock) remove(s *Session) {
 	c.slots[k].Store(&next)
 }
 
+// stop ends run, then the backstop, which run may arm until it returns.
 func (c *sendClock) stop() {
-	c.once.Do(func() { close(c.quit) })
+	c.once.Do(func() {
+		close(c.quit)
+		<-c.stopped
+		c.backstop.close()
+	})
 	<-c.stopped
 }
 
@@ -152,12 +165,14 @@ func (c *sendClock) run() {
 		// epoll_wait, which rounds a wait under a millisecond up to one. A
 		// late tick finds the next one due too and serves both in one
 		// wake-up. A timerfd woke on time (p50 deviation 0.4 -> 0.1 ms) but
-		// cost 5-12 % of a core more at 2000 calls, so the timer stays
-		// (bench/README.md, "Sixth session").
+		// cost 5-20 % of a core more at 2000 calls, so the timer stays
+		// (bench/README.md, "Sixth session"), with a timerfd behind it for
+		// what delays it far longer: a GC cycle (backstop).
 		wait := time.Duration(next)*tickInterval - c.since()
 		if wait <= 0 {
 			continue
 		}
+		c.backstop.arm(c.originMono + next*int64(tickInterval) + backstopDelay)
 		timer.Reset(wait)
 		select {
 		case <-timer.C:

@@ -145,7 +145,7 @@ func TestPlanTicksBoundsCatchUp(t *testing.T) {
 
 func TestClockSkipAdvancesTimestampsBySkippedFrames(t *testing.T) {
 	e := newTestEngine(t, 8, nil)
-	c := newSendClock(time.Now(), -1) // not running: the test owns the sessions' sender state
+	c := idleClock(t) // not running: the test owns the sessions' sender state
 	var ss []*Session
 	for range 3 {
 		s := openSession(t, e)

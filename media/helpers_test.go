@@ -50,6 +50,17 @@ func startToward(t testing.TB, s *Session, peer *testPeer) {
 	}
 }
 
+// idleClock is a send clock whose run goroutine is not started.
+func idleClock(t testing.TB) *sendClock {
+	t.Helper()
+	c, err := newSendClock(time.Now(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.backstop.close)
+	return c
+}
+
 // offClock takes s off its clock, so that the test goroutine alone drives
 // its send and receive paths.
 func offClock(s *Session) {
