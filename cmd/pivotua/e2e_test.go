@@ -98,7 +98,7 @@ func freePortOn(t *testing.T, ip string) int { return freePorts(t, ip, 1) }
 func freeMediaPort(t *testing.T) int { return freePorts(t, "127.0.0.1", 4) }
 
 // freePorts finds n consecutive ports free for both UDP and TCP on ip and
-// returns the first; no other call returns them again in this run.
+// returns the first; no other call returns them until the band wraps around.
 func freePorts(t *testing.T, ip string, n int) int {
 	t.Helper()
 	portBand.Lock()
