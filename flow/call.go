@@ -77,6 +77,8 @@ type Call struct {
 	recordings  int               // recordings made so far (names later uploads apart)
 	documentURL string            // URL of the document being run; base for relative TwiML URLs
 	dial        dialResult        // the last Dial's result, sent with the next request
+	pivot       *pivotAction      // the pivot whose documents run: its request format, timeout and debug flag
+	parentID    string            // set on a Dial callee running its noun's url document: the caller's Call-ID
 	debug       bool              // the running pivot has debug: true: events are reported
 	reported    bool              // an Exchange went to Deps.Debug: the hangup event is reported
 	ending      map[string]any    // how we ended the call (EventHangup data); nil: we did not

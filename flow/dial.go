@@ -57,10 +57,12 @@ type dialPlan struct {
 	ringTone       string         // ringback country (codec.Ringback) for an answered caller; "" = us
 }
 
-// dialEndpoint is a resolved target: a SIP URI, its digest credentials and
-// the keys to send it once it answers.
+// dialEndpoint is a resolved target: a SIP URI, its digest credentials, the
+// document to run on it once it answers (dial_whisper.go) and the keys to send
+// it once bridged.
 type dialEndpoint struct {
 	uri, username, password string
+	whisper, whisperMethod  string // the noun's url and method; "" = bridge at once
 	sendDigits              string
 }
 
@@ -282,6 +284,21 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 			c.log.Warn("dial: callee re-INVITE media not applied", "err", err)
 		}
 	})
+	if winner.target.whisper != "" {
+		if bridge != nil { // the callee's document is for the callee alone
+			bridge.Stop()
+			bridge = nil
+		}
+		if c.answered || early != nil {
+			tone = startRingback(caller, plan.ringTone)
+		}
+		connect := c.runWhisper(ctx, winner, callerID, display)
+		tone.stop()
+		if !connect {
+			res.status, res.callerHungUp = whisperStatus, c.ended()
+			return res
+		}
+	}
 	if err := c.answer(ctx); err != nil {
 		if bridge != nil {
 			bridge.Stop()

@@ -51,6 +51,17 @@ func TestDialParsesAttributes(t *testing.T) {
 	if len(d.targets) != 2 || d.targets[0].number != "+14155550100" || d.targets[1].sipURI != "sip:bob@127.0.0.1:5070;transport=tcp" || d.targets[1].password != "pw" {
 		t.Errorf("targets = %+v", d.targets)
 	}
+	if d.targets[0].whisper != "" {
+		t.Errorf("a noun without url has whisper %q", d.targets[0].whisper)
+	}
+	tw, err = ParseTwiML([]byte(`<Response><Dial><Number url="/whisper" method="GET">+14155550100</Number><Sip url="https://h.example/screen">sip:bob@h.example</Sip></Dial></Response>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = tw.verbs[0].(*dialVerb)
+	if a, b := d.targets[0], d.targets[1]; a.whisper != "/whisper" || a.whisperMethod != "GET" || b.whisper != "https://h.example/screen" || b.whisperMethod != "POST" {
+		t.Errorf("noun url and method: %+v", d.targets)
+	}
 }
 
 func TestDialValidation(t *testing.T) {
@@ -62,6 +73,8 @@ func TestDialValidation(t *testing.T) {
 		{`<Dial><Sip>sip:</Sip></Dial>`, "Response/Dial[1]/Sip[1]"},
 		{`<Dial><Number>sip:x@y</Number></Dial>`, "Response/Dial[1]/Number[1]"},
 		{`<Dial><Client>bob</Client></Dial>`, "Response/Dial[1]/Client[1]"},
+		{`<Dial><Number url="ftp://h/x">1</Number></Dial>`, "Response/Dial[1]/Number[1]@url"},
+		{`<Dial><Sip method="PUT" url="/x">sip:b@h</Sip></Dial>`, "Response/Dial[1]/Sip[1]@method"},
 	} {
 		_, err := ParseTwiML([]byte("<Response>" + tc.doc + "</Response>"))
 		var ve *ValidationError
@@ -103,6 +116,37 @@ func TestDialFailureStatusPrefersBusy(t *testing.T) {
 	} {
 		if got := dialFailureStatus(tc.errs); got != tc.want {
 			t.Errorf("dialFailureStatus(%v) = %s, want %s", tc.errs, got, tc.want)
+		}
+	}
+}
+
+// TestDialIsRefusedInACalleeDocument: a Dial noun's url document runs on the callee (parentID set);
+// its requests say so, and a <Dial> in it hangs the callee up instead of dialling on.
+func TestDialIsRefusedInACalleeDocument(t *testing.T) {
+	hook := newWebhook(t, serveDocs(map[string][2]string{
+		"/whisper": {"text/xml", `<Response><Dial><Sip>sip:carol@127.0.0.1:9</Sip></Dial><Say>not reached</Say></Response>`},
+	}))
+	ch := newFakeChannel()
+	c := newTestCall(t, ch, nil)
+	c.answered, c.parentID = true, "caller-1@pivotua.test"
+	runFlow(t, c, mustNode(t, `{"module":"pivot","data":{"voice_url":"`+hook.URL+`/whisper","req_format":"twiml"}}`))
+	reqs := hook.Requests()
+	if len(reqs) != 1 || reqs[0].Form.Get("Direction") != "outbound-dial" || reqs[0].Form.Get("ParentCallSid") != "caller-1@pivotua.test" {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	if got := strings.Join(ch.events, ","); got != "hangup" {
+		t.Errorf("events %q, want the callee hung up and nothing played", got)
+	}
+}
+
+func TestSIPUserHost(t *testing.T) {
+	for uri, want := range map[string][2]string{
+		"sip:bob@127.0.0.1:5070;transport=tcp": {"bob", "127.0.0.1:5070"},
+		"sip:+14155550100@gw.example.net?x=y":  {"+14155550100", "gw.example.net"},
+		"sip:h.example":                        {"", "h.example"},
+	} {
+		if u, h := sipUserHost(uri); u != want[0] || h != want[1] {
+			t.Errorf("sipUserHost(%q) = %q, %q; want %q, %q", uri, u, h, want[0], want[1])
 		}
 	}
 }

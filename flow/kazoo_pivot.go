@@ -55,6 +55,7 @@ type pivotDocument struct {
 func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 	target, method := a.voiceURL, a.method
 	c.iteration = 0
+	c.pivot = a
 	c.debug = a.debug // events follow the flag of the pivot whose documents run
 	idle := 0
 	final := false // the caller hung up: the request is still made (Twilio does), its document not run
@@ -145,6 +146,10 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 		status = "in-progress"
 	}
 	recURL, recDuration := c.recording.params()
+	direction := ""
+	if c.parentID != "" {
+		direction = "outbound-dial"
+	}
 	return httpfetch.PivotRequest{
 		URL:        target,
 		Method:     method,
@@ -155,6 +160,8 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 		Params: httpfetch.CallParams{
 			AccountID:             c.accountID,
 			CallID:                c.info.CallID,
+			Direction:             direction,
+			ParentCallID:          c.parentID,
 			CallerIDName:          c.info.CallerIDName,
 			CallerIDNumber:        c.info.CallerIDNumber,
 			From:                  c.info.From,

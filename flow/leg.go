@@ -17,31 +17,44 @@ import (
 	"github.com/pivotua/pivotua/sip"
 )
 
+// legMedia is what a leg that runs documents has besides its SIP dialog: its RTP session, the keys
+// on their way to the call's goroutine, barge-in, and the context that ends with the leg.
+type legMedia struct {
+	media *media.Session // opened with the leg so the port drains from the start
+	obs   Observer       // nil counts nothing
+	log   *slog.Logger
+
+	// digits carries keys from the media session's clock (RFC 4733, in-band) and from sipgo (INFO)
+	// to the call's goroutine.
+	digits chan byte
+	// barge is set while Play runs with stop keys: one of them stops the prompt.
+	barge atomic.Pointer[barge]
+
+	// ctx is cancelled when the leg is over, whichever side ended it.
+	ctx    context.Context
+	finish context.CancelFunc
+}
+
+func newLegMedia(sess *media.Session, obs Observer, log *slog.Logger) legMedia {
+	ctx, finish := context.WithCancel(context.Background())
+	return legMedia{media: sess, obs: obs, log: log, digits: make(chan byte, digitBuffer), ctx: ctx, finish: finish}
+}
+
 // inboundLeg is the Channel of one inbound call: its SIP dialog and its RTP
 // session. The call's goroutine (the interpreter) calls its methods; sipgo
 // goroutines deliver re-INVITEs through OnMediaChange, and watch() turns the
 // end of either half into the end of the call.
 type inboundLeg struct {
+	legMedia
 	sip       *sip.InboundCall
-	media     *media.Session // opened with the leg so the port drains from the start
-	advertise netip.Addr     // the address put in our SDP
-	obs       Observer       // nil counts nothing
-	log       *slog.Logger
+	advertise netip.Addr // the address put in our SDP
 
 	answerOnce sync.Once
 	answerErr  error
 
-	// digits carries keys from the media session's clock (RFC 4733, in-band) and from sipgo (INFO)
-	// to the call's goroutine.
-	digits chan byte
 	// infoRelay, set by a Dial while bridged, also gets the INFO keys (to send them to the callee).
 	infoRelay atomic.Pointer[func(key byte)]
-	// barge is set while Play runs with stop keys: one of them stops the prompt.
-	barge atomic.Pointer[barge]
 
-	// ctx is cancelled when the call is over, whichever side ended it.
-	ctx    context.Context
-	finish context.CancelFunc
 	// unwatch stops the watches newInboundLeg set on the dialog and the media session.
 	unwatch func()
 }
@@ -60,8 +73,7 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 	if !advertise.IsValid() || advertise.IsUnspecified() {
 		advertise = sess.LocalAddr().Addr()
 	}
-	l := &inboundLeg{sip: call, media: sess, advertise: advertise, obs: obs, log: log, digits: make(chan byte, digitBuffer)}
-	l.ctx, l.finish = context.WithCancel(context.Background())
+	l := &inboundLeg{legMedia: newLegMedia(sess, obs, log), sip: call, advertise: advertise}
 	sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
 	call.OnDigit(func(k byte) {
 		if relay := l.infoRelay.Load(); relay != nil {
@@ -176,6 +188,11 @@ func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt, stopKeys string)
 	if err := l.Answer(ctx); err != nil {
 		return false, err
 	}
+	return l.play(ctx, p, stopKeys)
+}
+
+// play plays p on the leg's session; a key among stopKeys stops it (stopped is true).
+func (l *legMedia) play(ctx context.Context, p *codec.Prompt, stopKeys string) (stopped bool, err error) {
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
 	if stopKeys == "" {
@@ -184,15 +201,15 @@ func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt, stopKeys string)
 	b := &barge{keys: stopKeys, stop: cancel}
 	l.barge.Store(b)
 	defer l.barge.Store(nil)
-	err := l.media.Play(ctx, p)
+	err = l.media.Play(ctx, p)
 	if b.hit.Load() {
 		return true, nil
 	}
 	return false, err
 }
 
-// bound derives a context that also ends when the call ends, so media operations stop with it.
-func (l *inboundLeg) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+// bound derives a context that also ends when the leg ends, so media operations stop with it.
+func (l *legMedia) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(l.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
@@ -212,9 +229,9 @@ func (l *inboundLeg) Hangup() error {
 	return err
 }
 
-func (l *inboundLeg) Context() context.Context { return l.ctx }
+func (l *legMedia) Context() context.Context { return l.ctx }
 
-func (l *inboundLeg) deliverDigit(k byte, source string) {
+func (l *legMedia) deliverDigit(k byte, source string) {
 	if l.obs != nil {
 		l.obs.DTMF(source)
 	}
@@ -229,17 +246,21 @@ func (l *inboundLeg) deliverDigit(k byte, source string) {
 	}
 }
 
-func (l *inboundLeg) Digits() <-chan byte { return l.digits }
+func (l *legMedia) Digits() <-chan byte { return l.digits }
 
 func (l *inboundLeg) SendDigits(ctx context.Context, digits string, toneDuration time.Duration) error {
 	if err := l.Answer(ctx); err != nil {
 		return err
 	}
+	return l.sendDigits(ctx, digits, toneDuration)
+}
+
+func (l *legMedia) sendDigits(ctx context.Context, digits string, toneDuration time.Duration) error {
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
 	return l.media.SendDigits(ctx, digits, toneDuration)
 }
 
-func (l *inboundLeg) StartRecording(w io.Writer) (Recording, error) {
+func (l *legMedia) StartRecording(w io.Writer) (Recording, error) {
 	return l.media.StartRecording(w)
 }

@@ -29,8 +29,9 @@ type dialTarget struct {
 	number             string // E.164 or digits, for <Number> or text
 	sipURI             string // for <Sip>
 	username, password string
-	sendDigits         string // <Number sendDigits>: keys sent to the callee once it answers
-	whisper            string // the noun's url: TwiML for the callee before bridging (not run yet)
+	sendDigits         string // <Number sendDigits>: keys sent to the callee once it is bridged
+	whisper            string // the noun's url: TwiML run on the callee before bridging (dial_whisper.go)
+	whisperMethod      string // GET or POST for whisper
 }
 
 func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
@@ -67,7 +68,8 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			} else if strings.ContainsAny(number, "@:;<> \t") {
 				p.fail(cpath, "must be a phone number")
 			}
-			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits, whisper: ca["url"]})
+			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits,
+				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
 		case "Sip":
 			ca := p.attrs(child, cpath, "username", "password", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
@@ -75,7 +77,8 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			if msg := checkSIPURI(uri); msg != "" {
 				p.fail(cpath, msg)
 			}
-			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"], whisper: ca["url"]})
+			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"],
+				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
 		default:
 			p.fail(cpath, "<"+child.name+"> is not supported in <Dial>")
 		}
@@ -113,11 +116,9 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge, ringTone: v.ringTone,
 	}
 	for _, t := range v.targets {
-		if t.whisper != "" {
-			c.log.Warn("<Dial> noun url (a document for the callee before bridging) is not supported; bridging without it", "url", t.whisper)
-		}
 		if t.sipURI != "" {
-			pl.targets = append(pl.targets, dialEndpoint{uri: t.sipURI, username: t.username, password: t.password})
+			pl.targets = append(pl.targets, dialEndpoint{uri: t.sipURI, username: t.username, password: t.password,
+				whisper: t.whisper, whisperMethod: t.whisperMethod})
 			continue
 		}
 		ep, err := trunkURI(c.deps.Dial.Trunks, v.trunk, t.number)
@@ -125,7 +126,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 			c.log.Warn("<Dial> number not dialled", "number", t.number, "err", err)
 			continue
 		}
-		ep.sendDigits = t.sendDigits
+		ep.sendDigits, ep.whisper, ep.whisperMethod = t.sendDigits, t.whisper, t.whisperMethod
 		pl.targets = append(pl.targets, ep)
 	}
 	return pl
@@ -135,6 +136,11 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 // URL (DialCallStatus, DialCallSid, DialCallDuration) or, without one, the next verb. When the caller
 // hung up, the action URL is still requested, as Twilio does, but what it returns is not run.
 func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
+	if c.parentID != "" { // Twilio refuses it too: a callee cannot dial on while its caller waits
+		c.log.Warn("<Dial> in a Dial noun's url document is not allowed; hanging up the callee")
+		c.endCall()
+		return twimlStop
+	}
 	c.activity++
 	res := c.runDial(ctx, v.plan(c), "<Dial>")
 	callerGone := res.callerHungUp || c.ended()

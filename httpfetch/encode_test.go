@@ -189,6 +189,18 @@ func TestBuildParamsMergeRules(t *testing.T) {
 			params: CallParams{Digits: map[string]string{"default": "55", "pin": "1"}, DialCallStatus: "busy", Variables: map[string]string{"DialCallStatus": "completed", "CallSid": "x"}, CustomSIPHeaders: map[string]string{"X-A": "b"}},
 			want:   []paramPair{{"ApiVersion", "2010-04-01"}, {"CallSid", "x"}, {"DialCallStatus", "busy"}, {"Digits", "55"}, {"Direction", "inbound"}},
 		},
+		{
+			name:   "a Dial callee's document: its direction and parent, in both namings",
+			format: FormatTwiML,
+			params: CallParams{CallID: "b", Direction: "outbound-dial", ParentCallID: "a"},
+			want:   []paramPair{{"ApiVersion", "2010-04-01"}, {"CallSid", "b"}, {"Direction", "outbound-dial"}, {"ParentCallSid", "a"}},
+		},
+		{
+			name:   "kazoo naming of a Dial callee's document",
+			format: FormatKazoo,
+			params: CallParams{CallID: "b", Direction: "outbound-dial", ParentCallID: "a"},
+			want:   []paramPair{{"Api-Version", "4.x"}, {"Call-ID", "b"}, {"Direction", "outbound-dial"}, {"Parent-Call-ID", "a"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,9 @@ import (
 type CallParams struct {
 	AccountID string
 	CallID    string
+	// Direction is "" for the inbound call (sent as inbound); "outbound-dial" for a Dial callee
+	// running its noun's url document, whose ParentCallID is the caller's Call-ID.
+	Direction, ParentCallID string
 	// Caller ID from P-Asserted-Identity, else From (the flow decides).
 	CallerIDName, CallerIDNumber string
 	// User parts and hosts of the From, To and Request-URI.
@@ -44,7 +47,8 @@ const (
 const (
 	kazooAPIVersion = "4.x"
 	twimlAPIVersion = "2010-04-01"
-	// Kazoo always reports inbound: pivot only runs on the inbound leg.
+	// Kazoo always reports inbound: pivot only runs on the inbound leg (pivotua also runs a Dial
+	// noun's url document on the callee, CallParams.Direction).
 	directionInbound = "inbound"
 	defaultDigits    = "default"
 )
@@ -131,9 +135,11 @@ func buildParams(format string, p *CallParams) []paramField {
 		s.add("CallStatus", p.CallStatus)
 		s.add("CallerName", p.CallerIDName)
 		s.add("CallerNumber", p.CallerIDNumber)
+		s.add("Direction", p.Direction) // the first value added under a name wins: inbound is the default
 		s.add("Direction", directionInbound)
 		s.add("From", p.From)
 		s.add("FromRealm", p.FromRealm)
+		s.add("ParentCallSid", p.ParentCallID)
 		s.add("To", p.To)
 		s.add("ToRealm", p.ToRealm)
 	} else {
@@ -148,6 +154,7 @@ func buildParams(format string, p *CallParams) []paramField {
 		// Kazoo JSON flows keep digits per collection_name, so the base
 		// Digits is an object; the string user var below never replaces it.
 		s.addObject("Digits", p.Digits)
+		s.add("Direction", p.Direction)
 		s.add("Direction", directionInbound)
 		s.add("From", p.From)
 		s.add("From-Realm", p.FromRealm)
@@ -155,6 +162,7 @@ func buildParams(format string, p *CallParams) []paramField {
 		s.add("Recording-Duration", p.RecordingDuration)
 		s.add("Recording-Url", p.RecordingURL)
 		s.add("Request", p.Request)
+		s.add("Parent-Call-ID", p.ParentCallID)
 		s.add("Request-Realm", p.RequestRealm)
 		s.add("To", p.To)
 		s.add("To-Realm", p.ToRealm)
