@@ -161,3 +161,40 @@ func callerFramesBefore(pcm []int16, freq float64) (first, rings, other int) {
 	}
 	return first, rings, other
 }
+
+// TestE2EDialWhisperCallerHangupEndsTheCallee: the caller hangs up while the callee's screen runs; the
+// callee gets BYE at once and the action URL hears that nobody was connected.
+func TestE2EDialWhisperCallerHangupEndsTheCallee(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0}) // waits for our BYE
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice":  fmt.Sprintf(`<Response><Dial action="/after"><Sip url="/screen">sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
+		"/screen": whisperScreen,
+		"/after":  `<Response><Say>nobody hears this</Say></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_caller_bye.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	callerGone := time.Now()
+	if err := uas.wait(t, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(callerGone); d > 500*time.Millisecond {
+		t.Errorf("the callee's BYE came %v after the caller's; want within 500 ms", d)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(hook.requests("/after")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if screen, after := one(t, hook, "/screen"), one(t, hook, "/after"); screen != nil && after != nil {
+		if after.Get("DialCallStatus") != "no-answer" || after.Get("CallStatus") != "completed" || after.Get("DialCallSid") != screen.Get("CallSid") {
+			t.Errorf("action params: DialCallStatus=%q CallStatus=%q DialCallSid=%q", after.Get("DialCallStatus"), after.Get("CallStatus"), after.Get("DialCallSid"))
+		}
+	}
+	if n := countTone(caller.heard(0), 600); n > 0 {
+		t.Errorf("the caller heard %d frames of the callee during its screen", n)
+	}
+}
