@@ -104,7 +104,7 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 	ch := newCalleeLeg(winner, info, c)
 	defer ch.stop()
 	wc := NewCall(ch, c.accountID, c.signingKey, c.deps)
-	wc.answered, wc.parentID, wc.documentURL = true, c.info.CallID, c.documentURL
+	wc.answered, wc.parentID = true, c.info.CallID
 	a := *c.pivot
 	a.voiceURL, a.method, a.cdrURL = target, t.whisperMethod, ""
 	c.log.Info("dial: running the callee's document", "url", target, "dial_call_id", info.CallID)
