@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/url"
 	"strings"
 	"time"
 
@@ -123,7 +124,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 		c.report(a, ex)
 		return pivotDocument{}, err
 	}
-	c.documentURL = target
+	c.documentURL = documentBase(target, resp.URL)
 	contentType := resp.ContentType
 	if contentType == "" && resp.Header != nil {
 		contentType = resp.Header.Get("Content-Type")
@@ -135,6 +136,29 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 	}
 	c.report(a, ex)
 	return doc, err
+}
+
+// documentBase is the URL relative URLs in a document resolve against (RFC 3986 §5.2): where the
+// document came from, which differs from the URL requested when the server redirected (http to
+// https, /ivr to /ivr/). It keeps the requested URL's own query (the one written in voice_url or an
+// action, without the parameters a GET appended) and its credentials while on the same host.
+func documentBase(requested, final string) string {
+	if final == "" {
+		return requested
+	}
+	req, err1 := url.Parse(requested)
+	fin, err2 := url.Parse(final)
+	if err1 != nil || err2 != nil {
+		return requested
+	}
+	if fin.Scheme == req.Scheme && fin.Host == req.Host && fin.Path == req.Path {
+		return requested
+	}
+	fin.RawQuery, fin.Fragment = req.RawQuery, ""
+	if fin.Host == req.Host {
+		fin.User = req.User
+	}
+	return fin.String()
 }
 
 func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.PivotRequest {

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"net/http"
 	"slices"
 	"testing"
 )
@@ -33,5 +34,44 @@ func TestRedirectChainResolvesRelativeURLsAndCountsIterations(t *testing.T) {
 	}
 	if !slices.Equal(iterations, []int{1, 2, 3}) {
 		t.Errorf("iterations = %v", iterations)
+	}
+}
+
+// TestRelativeURLsResolveAgainstTheRedirectedDocument: the server moved the document (/app/ivr to
+// /app/ivr/, as web frameworks do); its relative URLs resolve against where it came from, not the
+// voice_url, and its own query (not the parameters the GET added) is kept.
+func TestRelativeURLsResolveAgainstTheRedirectedDocument(t *testing.T) {
+	docs := serveDocs(map[string][2]string{
+		"/app/ivr/":     {"text/xml", `<Response><Redirect>next</Redirect></Response>`},
+		"/app/ivr/next": {"text/xml", `<Response><Hangup/></Response>`},
+	})
+	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/app/ivr" {
+			http.Redirect(w, r, "/app/ivr/?"+r.URL.RawQuery, http.StatusMovedPermanently)
+			return
+		}
+		docs(w, r)
+	})
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/app/ivr?tenant=7", `,"req_format":"twiml"`, false)))
+	var trail []string
+	for _, r := range app.Requests() {
+		trail = append(trail, r.Method+" "+r.Path+" tenant="+r.Form.Get("tenant"))
+	}
+	if want := []string{"GET /app/ivr tenant=7", "GET /app/ivr/ tenant=7", "POST /app/ivr/next tenant="}; !slices.Equal(trail, want) {
+		t.Errorf("requests = %q, want %q", trail, want)
+	}
+}
+
+func TestDocumentBase(t *testing.T) {
+	for _, tc := range []struct{ requested, final, want string }{
+		{"http://h/a?x=1", "", "http://h/a?x=1"},
+		{"http://h/a?x=1", "http://h/a?x=1&CallSid=c", "http://h/a?x=1"},
+		{"http://u:p@h/a?x=1", "https://h/a/?x=1&CallSid=c", "https://u:p@h/a/?x=1"},
+		{"http://u:p@h/a", "https://other/a", "https://other/a"},
+	} {
+		if got := documentBase(tc.requested, tc.final); got != tc.want {
+			t.Errorf("documentBase(%q, %q) = %q, want %q", tc.requested, tc.final, got, tc.want)
+		}
 	}
 }
