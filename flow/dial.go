@@ -483,7 +483,7 @@ func (r *dialRecording) finish(c *Call, seconds int) {
 	}
 	c.recording = recordingResult{url: url, duration: seconds}
 	c.log.Info("dial recording saved", "path", r.path)
-	c.recordingEvent(r.path, seconds, "dial", url)
+	c.recordingSaved(r.path, seconds, "dial", url)
 }
 
 // normaliseNumber drops the spaces, dashes, dots and parentheses people write

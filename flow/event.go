@@ -100,9 +100,13 @@ func moduleSummary(n *Node) map[string]any {
 	return out
 }
 
-// recordingEvent reports a finished recording: the URL the next request reports and, while the file
-// is kept under recordings.dir, the URL pivotua serves it at (the inspector plays it from there).
-func (c *Call) recordingEvent(file string, seconds int, endedBy, reportedURL string) {
+// recordingSaved counts a finished recording and reports its event: the URL the next request reports
+// and, while the file is kept under recordings.dir, the URL pivotua serves it at (the inspector plays
+// it from there).
+func (c *Call) recordingSaved(file string, seconds int, endedBy, reportedURL string) {
+	if c.deps.Observer != nil {
+		c.deps.Observer.RecordingSaved()
+	}
 	if !c.debug {
 		return
 	}

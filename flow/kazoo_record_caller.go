@@ -90,7 +90,7 @@ func (a *recordCallerAction) record(ctx context.Context, c *Call) (res recording
 		return res, hungUp, err
 	}
 	// The uploader sends the file and keeps it, so the inspector plays the local copy.
-	c.recordingEvent(file, res.duration, rec.endedBy(), res.url)
+	c.recordingSaved(file, res.duration, rec.endedBy(), res.url)
 	return res, hungUp, nil
 }
 

@@ -20,6 +20,9 @@ type Observer interface {
 	PivotRequest(status string, elapsed time.Duration)
 	// DTMF reports one key from the caller and how it came: "rfc4733", "inband" or "sip-info".
 	DTMF(source string)
+	// RecordingSaved reports a recording written to recordings.dir (Record, record_caller, a Dial's
+	// record), whether or not it is uploaded afterwards.
+	RecordingSaved()
 }
 
 // callOutcome names how a call ended from the final status sent to the caller.

@@ -87,7 +87,7 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		c.log.Error("<Record> recording cannot be delivered", "err", err)
 		return next
 	}
-	c.recordingEvent(rec.path(), rec.seconds(), rec.endedBy(), recURL)
+	c.recordingSaved(rec.path(), rec.seconds(), rec.endedBy(), recURL)
 	action := v.action
 	if action == "" {
 		action = c.documentURL

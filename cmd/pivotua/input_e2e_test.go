@@ -146,6 +146,11 @@ func TestE2ECollectPINAndRecordTheCaller(t *testing.T) {
 		t.Errorf("upload Content-Type %q", ct)
 	}
 	assertRecordedTones(t, body)
+	for state, want := range map[string]float64{"saved": 1, "uploaded": 1} {
+		if got := scrape(t, p, `pivotua_recordings_total{state="`+state+`"}`); got != want {
+			t.Errorf("pivotua_recordings_total{state=%q} = %v, want %v", state, got, want)
+		}
+	}
 }
 
 // TestE2ERecordingSurvivesADownTargetAndARestart: the upload target is down during the call and while

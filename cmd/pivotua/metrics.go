@@ -50,7 +50,7 @@ func newMetrics(src metricSources) *metrics {
 			Name: "pivotua_dtmf_events_total", Help: "DTMF keys received, by how they came: rfc4733, inband, sip-info.",
 		}, []string{"source"}),
 		recordings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pivotua_recordings_total", Help: "Recording upload events: queued, retry, uploaded, failed.",
+			Name: "pivotua_recordings_total", Help: "Recordings saved, and their upload events: saved, queued, retry, uploaded, failed.",
 		}, []string{"state"}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
@@ -79,6 +79,8 @@ func (m *metrics) PivotRequest(status string, elapsed time.Duration) {
 }
 
 func (m *metrics) DTMF(source string) { m.dtmf.WithLabelValues(source).Inc() }
+
+func (m *metrics) RecordingSaved() { m.recordings.WithLabelValues("saved").Inc() }
 
 // uploadEvent counts recording uploads (httpfetch.WithUploadObserver).
 func (m *metrics) uploadEvent(ev httpfetch.UploadEvent) {
