@@ -77,7 +77,10 @@ type Call struct {
 	recordings  int               // recordings made so far (names later uploads apart)
 	documentURL string            // URL of the document being run; base for relative TwiML URLs
 	dial        dialResult        // the last Dial's result, sent with the next request
-	pivot       *pivotAction      // the pivot whose documents run: its request format, timeout and debug flag
+	pivot       *pivotAction      // the pivot whose documents run: its request format, timeout, debug flag and cdr_url
+	started     time.Time         // when the call reached the flow
+	answeredAt  time.Time         // zero until answered
+	lastDialID  string            // the last answered Dial leg's Call-ID, for the call record
 	parentID    string            // set on a Dial callee running its noun's url document: the caller's Call-ID
 	debug       bool              // the running pivot has debug: true: events are reported
 	reported    bool              // an Exchange went to Deps.Debug: the hangup event is reported
@@ -99,6 +102,7 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 		signingKey: signingKey,
 		deps:       deps,
 		log:        logger.With("call_id", info.CallID),
+		started:    time.Now(),
 		cavs:       map[string]string{},
 		digits:     map[string]string{},
 		variables:  map[string]string{},
@@ -110,6 +114,7 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 func (c *Call) Run(ctx context.Context, flow *Node) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer c.postCDR()                                 // last: the call is over and its events are out
 	defer context.AfterFunc(c.ch.Context(), cancel)() // no goroutine per call waits for the hangup
 	defer c.hangupEvent()                             // after finish: the call is over
 	defer c.finish()
@@ -168,7 +173,7 @@ func (c *Call) answer(ctx context.Context) error {
 		}
 		return err
 	}
-	c.answered = true
+	c.answered, c.answeredAt = true, time.Now()
 	c.event(EventAnswered, nil)
 	return nil
 }

@@ -135,6 +135,9 @@ type dialProgress struct {
 func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResult {
 	res := c.bridgeDial(ctx, plan)
 	c.dial = res
+	if res.sid != "" {
+		c.lastDialID = res.sid
+	}
 	c.log.Info(verb+" done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
 	c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "dial_call_id": res.sid, "duration": res.duration})
 	return res

@@ -56,19 +56,24 @@ func (c *Call) hangupEvent() {
 	if !c.debug && !c.reported {
 		return
 	}
-	data := c.ending
-	if data == nil {
-		by := "caller"
-		if r, ok := c.ch.(endReasoner); ok {
-			by = r.endedBy()
-		}
-		sip := "CANCEL"
-		if c.answered {
-			sip = "BYE"
-		}
-		data = map[string]any{"by": by, "sip": sip}
+	c.sendEvent(EventHangup, c.endingData())
+}
+
+// endingData says how the call ended: by whom ("pivotua", "caller", "media_timeout"), with which SIP
+// message, and the final response's code and reason when we sent one.
+func (c *Call) endingData() map[string]any {
+	if c.ending != nil {
+		return c.ending
 	}
-	c.sendEvent(EventHangup, data)
+	by := "caller"
+	if r, ok := c.ch.(endReasoner); ok {
+		by = r.endedBy()
+	}
+	sip := "CANCEL"
+	if c.answered {
+		sip = "BYE"
+	}
+	return map[string]any{"by": by, "sip": sip}
 }
 
 // endReasoner is a Channel that can tell who ended a call it did not end itself.
