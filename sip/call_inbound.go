@@ -22,7 +22,7 @@ type CallInfo struct {
 	FromDisplay              string
 	ToUser, ToHost           string
 	RequestUser, RequestHost string
-	AssertedUser             string // P-Asserted-Identity user part; empty without one
+	AssertedUser             string // P-Asserted-Identity number (tel:) or user part (sip:); empty without one
 	AssertedDisplay          string
 	CustomHeaders            map[string]string // the INVITE's X- headers, names as sent
 	Transport                string            // "udp" or "tcp"
@@ -107,14 +107,7 @@ func callInfoOf(req *sip.Request) CallInfo {
 	if t := req.To(); t != nil {
 		info.ToUser, info.ToHost = t.Address.User, t.Address.Host
 	}
-	if h := req.GetHeader("P-Asserted-Identity"); h != nil {
-		var u sip.Uri
-		// A PAI may list a sip: and a tel: URI; the first is enough for caller ID.
-		first, _, _ := strings.Cut(h.Value(), ",")
-		if name, err := sip.ParseAddressValue(strings.TrimSpace(first), &u, nil); err == nil {
-			info.AssertedUser, info.AssertedDisplay = u.User, name
-		}
-	}
+	info.AssertedUser, info.AssertedDisplay = assertedIdentity(req)
 	if h := req.GetHeader("User-Agent"); h != nil {
 		info.UserAgent = h.Value()
 	}
@@ -127,6 +120,48 @@ func callInfoOf(req *sip.Request) CallInfo {
 		}
 	}
 	return info
+}
+
+// assertedIdentity is the caller's number and display name from the first
+// usable P-Asserted-Identity: a tel: URI or a sip:/sips: URI with a user part.
+// Carriers often assert a tel: URI, alone or beside a sip: one (RFC 3325
+// §9.1), in one header line or several. sipgo parses only sip: URIs, so a
+// tel: number comes from the URI's raw text. Empty without a usable identity.
+func assertedIdentity(req *sip.Request) (number, display string) {
+	for _, h := range req.GetHeaders("P-Asserted-Identity") {
+		// Commas inside a quoted display name do not separate identities.
+		for _, v := range splitOutsideQuotes(h.Value(), ',') {
+			var u sip.Uri
+			name, err := sip.ParseAddressValue(strings.TrimSpace(v), &u, nil)
+			if err != nil {
+				continue
+			}
+			switch u.Scheme {
+			case "sip", "sips":
+				number = u.User
+			case "tel":
+				number = telNumber(u.Raw())
+			}
+			if number != "" {
+				return number, name
+			}
+		}
+	}
+	return "", ""
+}
+
+// telNumber is the number of a tel: URI's text after "tel:" (RFC 3966): its
+// parameters (";phone-context=...", ";ext=...") and visual separators dropped,
+// so "+1-415-555-0100;phone-context=x" is "+14155550100".
+func telNumber(raw string) string {
+	number, _, _ := strings.Cut(raw, ";")
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '-', '.', '(', ')', ' ':
+			return -1
+		}
+		return r
+	}, number)
 }
 
 // Info describes the call as the INVITE did.

@@ -167,17 +167,27 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
 
-	// Registered before the INVITE leaves, so a fast BYE or re-INVITE finds us.
+	// Registered before the INVITE leaves, so a fast BYE or re-INVITE finds us
+	// and the callee's in-dialog requests (INFO, re-INVITE, UPDATE, OPTIONS)
+	// do not count against its source's rate limit. Our Call-IDs are random,
+	// so no one else can borrow the exemption.
 	s.mu.Lock()
 	if s.outbound == nil {
 		s.outbound = map[string]*OutboundCall{}
 	}
 	s.outbound[oc.callID] = oc
 	s.mu.Unlock()
+	s.guard.callStarted(oc.callID)
+	// forget runs when the dialog ends (BYE either way) or never came up (no
+	// 2xx: sipgo does not end the dialog's context then).
+	var forgetOnce sync.Once
 	forget := func() {
-		s.mu.Lock()
-		delete(s.outbound, oc.callID)
-		s.mu.Unlock()
+		forgetOnce.Do(func() {
+			s.guard.callEnded(oc.callID)
+			s.mu.Lock()
+			delete(s.outbound, oc.callID)
+			s.mu.Unlock()
+		})
 	}
 
 	dlg, err := ua.WriteInvite(context.Background(), req)
@@ -243,6 +253,7 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 		}
 		if err != nil {
 			_ = dlg.Close()
+			forget()
 		}
 		answered <- answer{md, err}
 	}()

@@ -1,11 +1,13 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,5 +186,136 @@ func TestDialBadTarget(t *testing.T) {
 	caller := newTestServer(t, func(c *InboundCall) {})
 	if _, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:", LocalRTP: testRTP}); !errors.Is(err, ErrDeclined) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// calleePeer is a raw UDP callee for Dial: it answers the INVITE itself and
+// sends in-dialog requests as a trunk or phone would.
+type calleePeer struct {
+	*udpPeer
+	invite []byte
+	cseq   int
+}
+
+// answer waits for Dial's INVITE, calls early (the INVITE is out, nothing
+// answered yet), then answers 200 with SDP.
+func (p *calleePeer) answer(early func(callID string)) {
+	deadline := time.Now().Add(3 * time.Second)
+	buf := make([]byte, 65536)
+	for p.invite == nil {
+		_ = p.conn.SetReadDeadline(deadline)
+		n, _, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			p.t.Fatalf("no INVITE: %v", err)
+		}
+		if bytes.HasPrefix(buf[:n], []byte("INVITE ")) {
+			p.invite = append([]byte(nil), buf[:n]...)
+		}
+	}
+	early(headerLine(p.invite, "Call-ID"))
+	body := "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	p.send([]byte("SIP/2.0 200 OK\r\n" +
+		"Via: " + headerLine(p.invite, "Via") + "\r\nFrom: " + headerLine(p.invite, "From") + "\r\n" +
+		"To: " + headerLine(p.invite, "To") + ";tag=callee\r\nCall-ID: " + headerLine(p.invite, "Call-ID") + "\r\n" +
+		"CSeq: " + headerLine(p.invite, "CSeq") + "\r\nContact: <sip:bob@" + p.local().String() + ">\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n" + body))
+}
+
+// inDialog is a request of the callee within the dialog.
+func (p *calleePeer) inDialog(method, extra string) []byte {
+	p.cseq++
+	target := strings.Trim(headerLine(p.invite, "Contact"), "<>")
+	return []byte(method + " " + target + " SIP/2.0\r\n" +
+		fmt.Sprintf("Via: SIP/2.0/UDP %s;rport;branch=z9hG4bKdlg%d\r\n", p.local(), p.cseq) +
+		"Max-Forwards: 70\r\nFrom: " + headerLine(p.invite, "To") + ";tag=callee\r\nTo: " + headerLine(p.invite, "From") + "\r\n" +
+		"Call-ID: " + headerLine(p.invite, "Call-ID") + "\r\n" + fmt.Sprintf("CSeq: %d %s\r\n", 100+p.cseq, method) +
+		"Contact: <sip:bob@" + p.local().String() + ">\r\n" + extra)
+}
+
+// TestOutboundInDialogRequestsAreNotRateLimited: a Dial leg's Call-ID is
+// exempt from the source's rate limit from the moment its INVITE leaves until
+// the dialog ends, so the callee's INFO, OPTIONS, UPDATE and BYE always get
+// through, while its out-of-dialog requests are still limited.
+func TestOutboundInDialogRequestsAreNotRateLimited(t *testing.T) {
+	caller := startTestServer(t, Config{Guard: GuardConfig{RateLimit: RateLimit{Requests: 2, Window: 10 * time.Second, Block: time.Minute}}}, rejectAll(486))
+	callee := &calleePeer{udpPeer: newUDPPeer(t, caller.addr("udp"))}
+	type dialed struct {
+		oc  *OutboundCall
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), FromUser: "alice", LocalRTP: testRTP})
+		done <- dialed{oc, err}
+	}()
+	callee.answer(func(callID string) {
+		if caller.guard.counted("UPDATE", callID) {
+			t.Error("an early in-dialog request of the outbound call would be rate-counted")
+		}
+	})
+	d := <-done
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	dtmf := func(key string) string {
+		return "Content-Type: application/dtmf-relay\r\nContent-Length: 24\r\n\r\nSignal=" + key + "\r\nDuration=160\r\n"
+	}
+	for i, tc := range []struct {
+		req  []byte
+		want int
+	}{
+		{callee.inDialog("INFO", dtmf("5")), 200},
+		{callee.inDialog("INFO", dtmf("6")), 200},
+		{callee.inDialog("OPTIONS", "Content-Length: 0\r\n\r\n"), 200},
+		{callee.inDialog("UPDATE", "Content-Length: 0\r\n\r\n"), 405}, // answered, though not served
+		{callee.inDialog("INFO", dtmf("7")), 200},
+	} {
+		if code := callee.ask(tc.req, 2*time.Second); code != tc.want {
+			t.Fatalf("in-dialog request %d (%s) over a limit of 2: %d, want %d", i, firstLine(tc.req), code, tc.want)
+		}
+	}
+	for i := range 3 {
+		want, wait := 200, 2*time.Second
+		if i == 2 {
+			want, wait = -1, 200*time.Millisecond
+		}
+		if code := callee.ask(optionsRequest(fmt.Sprintf("ood-%d", i), ""), wait); code != want {
+			t.Fatalf("out-of-dialog OPTIONS %d: %d, want %d", i, code, want)
+		}
+	}
+	if code := callee.ask(callee.inDialog("BYE", "Content-Length: 0\r\n\r\n"), 2*time.Second); code != 200 {
+		t.Fatalf("the callee's BYE: %d", code)
+	}
+	<-d.oc.Done()
+	// The ended dialog's Call-ID counts again.
+	for deadline := time.Now().Add(2 * time.Second); !caller.guard.counted("INFO", d.oc.CallID()); {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended outbound call's Call-ID is still exempt")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFailedDialForgetsItsCallID: a Dial that gets no 2xx leaves no Call-ID
+// behind, neither for in-dialog routing nor as a rate-limit exemption.
+func TestFailedDialForgetsItsCallID(t *testing.T) {
+	callee := newTestServer(t, rejectAll(486))
+	caller := newTestServer(t, func(c *InboundCall) {})
+	if _, err := caller.Dial(t.Context(), OutboundRequest{Target: targetOf(callee, "bob"), FromUser: "alice", LocalRTP: testRTP}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("err = %v, want busy", err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		caller.mu.Lock()
+		outbound := len(caller.outbound)
+		caller.mu.Unlock()
+		caller.guard.mu.Lock()
+		live := len(caller.guard.live)
+		caller.guard.mu.Unlock()
+		if outbound == 0 && live == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a 486: %d outbound calls, %d exempt Call-IDs left", outbound, live)
+		}
 	}
 }

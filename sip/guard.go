@@ -60,7 +60,7 @@ type guard struct {
 	parser    *sip.Parser // sipgo's, to refuse here what it would drop with an ERROR line
 
 	mu   sync.Mutex     // guards live
-	live map[string]int // Call-IDs of live inbound calls: their requests are not rate-counted
+	live map[string]int // Call-IDs of live calls, inbound and outbound (Dial): their requests are not rate-counted
 }
 
 func newGuard(cfg GuardConfig, userAgent string, log *slog.Logger) *guard {
@@ -78,6 +78,9 @@ func newGuard(cfg GuardConfig, userAgent string, log *slog.Logger) *guard {
 	}
 }
 
+// callStarted exempts callID's requests from the rate limit until callEnded.
+// Starts are counted: a Dial leg to our own listener is a live outbound and
+// a live inbound call under one Call-ID, exempt until both end.
 func (g *guard) callStarted(callID string) {
 	g.mu.Lock()
 	g.live[callID]++
@@ -93,7 +96,9 @@ func (g *guard) callEnded(callID string) {
 }
 
 // counted reports whether a request counts against its source's rate limit:
-// out-of-dialog requests do; ACK, BYE and requests of a live call do not.
+// out-of-dialog requests do; ACK, BYE and requests of a live call do not,
+// whichever side placed it: a trunk's INFO (DTMF), re-INVITE or UPDATE on a
+// Dial leg is as much part of a call as the caller's on an inbound one.
 func (g *guard) counted(method, callID string) bool {
 	if method == "ACK" || method == "BYE" {
 		return false
