@@ -37,7 +37,8 @@ e2e: deps
 	$(GO) test -count=1 -run 'TestE2E' -v ./cmd/pivotua
 
 # Kamailio (deploy/kamailio) in front of two pivotua nodes sharing one PostgreSQL, on loopback
-# addresses 127.0.0.10-12; one node drains, comes back and dies mid-run (about 30 s). `make test` runs it too.
+# addresses 127.0.0.10-12; one node drains, comes back and dies mid-run (about 30 s); then the same
+# config over TCP to two more nodes on .13-14 (about 10 s). `make test` runs it too.
 test-cluster: deps
 	$(GO) test -count=1 -run 'TestE2ECluster' -v ./cmd/pivotua
 

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +41,9 @@ type kamailio struct {
 func (k *kamailio) sipAddr() string { return k.addr }
 func (k *kamailio) logs() string    { return k.log.String() }
 
-// startKamailio runs the shipped config in the foreground with nodes in its dispatcher list.
-func startKamailio(t *testing.T, nodes ...*pivotuaInstance) *kamailio {
+// startKamailio runs the shipped config in the foreground with nodes in its dispatcher list,
+// listening and reaching the nodes over transport ("udp" or "tcp").
+func startKamailio(t *testing.T, transport string, nodes ...*pivotuaInstance) *kamailio {
 	t.Helper()
 	if _, err := exec.LookPath("kamailio"); err != nil {
 		t.Fatal("kamailio is not installed: run `make deps` (Debian package kamailio)")
@@ -53,8 +55,12 @@ func startKamailio(t *testing.T, nodes ...*pivotuaInstance) *kamailio {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	var list strings.Builder
+	param := ""
+	if transport == "tcp" {
+		param = ";transport=tcp"
+	}
 	for _, n := range nodes {
-		fmt.Fprintf(&list, "1 sip:%s 0\n", n.sipAddr())
+		fmt.Fprintf(&list, "1 sip:%s%s 0\n", n.sipAddr(), param)
 	}
 	listPath := filepath.Join(dir, "dispatcher.list")
 	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
@@ -67,7 +73,8 @@ func startKamailio(t *testing.T, nodes ...*pivotuaInstance) *kamailio {
 	k := &kamailio{addr: fmt.Sprintf("%s:%d", kamailioIP, freePortOn(t, kamailioIP)), log: &stampedLog{}}
 	// -DD: stay in the foreground; -E: log to stderr; -n 2: two workers are plenty here.
 	k.cmd = exec.Command("kamailio", "-f", cfg, "-DD", "-E", "-n", "2", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
-		"-A", "LISTEN=udp:"+k.addr,
+		"-A", "LISTEN="+transport+":"+k.addr,
+		"-A", "TCP_SOURCE="+kamailioIP, // the test's Kamailio is on a second loopback address
 		"-A", fmt.Sprintf("DISPATCHER_LIST=%q", listPath),
 		"-A", fmt.Sprintf("CTL_SOCKET=%q", "unix:"+filepath.Join(dir, "ctl")),
 		"-A", fmt.Sprintf("PING_INTERVAL=%d", int(clusterPingInterval.Seconds())),
@@ -93,13 +100,21 @@ func startKamailio(t *testing.T, nodes ...*pivotuaInstance) *kamailio {
 	// Kamailio answers OPTIONS to itself once its workers run.
 	var probeErr error
 	for range 20 {
-		if probeErr = runSIPp(t, k, "options.xml", scenarioData{}); probeErr == nil {
+		if probeErr = runSIPp(t, k, "options.xml", scenarioData{}, "-t", transportFlag(transport)); probeErr == nil {
 			return k
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Fatalf("kamailio did not come up: %v", probeErr)
 	return nil
+}
+
+// transportFlag is SIPp's -t for transport: one socket for all calls.
+func transportFlag(transport string) string {
+	if transport == "tcp" {
+		return "t1"
+	}
+	return "u1"
 }
 
 // stampedLog keeps a process's log lines with the time each arrived, to tell when it acted.
@@ -179,7 +194,7 @@ func failedCalls(t *testing.T, sippOutput string) int {
 	return n
 }
 
-// receivedBYEVias returns the Via headers, top first, of each BYE in a SIPp -trace_msg log.
+// receivedBYEVias returns the Via hops (host:port), top first, of each BYE in a SIPp -trace_msg log.
 func receivedBYEVias(trace string) [][]string {
 	var out [][]string
 	for _, msg := range strings.Split(trace, "----------") {
@@ -188,8 +203,9 @@ func receivedBYEVias(trace string) [][]string {
 		}
 		var vias []string
 		for _, line := range strings.Split(msg, "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Via: SIP/2.0/UDP "); ok {
-				host, _, _ := strings.Cut(v, ";")
+			v, ok := strings.CutPrefix(strings.TrimSpace(line), "Via: SIP/2.0/")
+			if _, hop, found := strings.Cut(v, " "); ok && found {
+				host, _, _ := strings.Cut(hop, ";")
 				vias = append(vias, host)
 			}
 		}
@@ -255,7 +271,7 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 		n.sipPort, n.httpPort = freePortOn(t, n.ip), freePortOn(t, n.ip)
 	}
 	a, b := start(nodeA), start(nodeB)
-	k := startKamailio(t, a, b)
+	k := startKamailio(t, "udp", a, b)
 	data := scenarioData{Service: "3004", RTPPort: freePort(t), Codec: 0}
 	load := func(calls int) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -389,5 +405,56 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 	}
 	if code, env := crossbar(t, "GET", fmt.Sprintf("%s/v2/accounts/%s/pivot/debug", a.httpURL, e2eAccount), tokenB, nil); code != 200 {
 		t.Errorf("node B's token on the survivor: %d %v", code, env)
+	}
+}
+
+// TestE2EClusterOverTCP: the shipped Kamailio config with TCP on both sides: the caller's calls reach
+// both nodes in turn, the nodes answer the OPTIONS probe over TCP, and pivotua's BYE and the caller's
+// follow the Record-Route over TCP.
+func TestE2EClusterOverTCP(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, func(w *webhook) any {
+		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav"}}
+	})
+	var nodes []*pivotuaInstance
+	for _, ip := range []string{"127.0.0.13", "127.0.0.14"} {
+		nodes = append(nodes, startPivotua(t, pivotFlow(hook.URL+"/voice", nil), func(c *Config) {
+			c.SIP.Listen = []string{fmt.Sprintf("tcp://%s:%d", ip, freePortOn(t, ip))}
+			c.SIP.AllowCIDRs = []string{kamailioIP + "/32"}
+			c.SIP.RateLimit.ExemptCIDRs = []string{kamailioIP + "/32"}
+			c.RTP.IP = ip
+			c.HTTP.Listen = fmt.Sprintf("%s:%d", ip, freePortOn(t, ip))
+		}))
+	}
+	k := startKamailio(t, "tcp", nodes...)
+	data := scenarioData{Service: "3004", RTPPort: freePort(t), Codec: 0}
+	byeVia := map[string]bool{}
+	for range 2 { // pivotua hangs up after the tone
+		trace, err := runSIPpIn(t, t.TempDir(), k, "uac_call.xml", data, "-t", "t1", "-trace_msg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, vias := range receivedBYEVias(trace) {
+			if len(vias) != 2 || vias[0] != k.addr {
+				t.Errorf("BYE reached the caller with Vias %v; want Kamailio's (%s) on top of the node's", vias, k.addr)
+				continue
+			}
+			// A node's BYE leaves on a TCP connection of its own: the Via has that connection's port.
+			host, _, _ := net.SplitHostPort(vias[1])
+			byeVia[host] = true
+		}
+	}
+	if !byeVia[nodes[0].sipHost] || !byeVia[nodes[1].sipHost] {
+		t.Errorf("two calls in a row should be answered by both nodes in turn; BYEs came from %v", byeVia)
+	}
+	for range 2 { // the caller hangs up after 1.5 s: its BYE reaches the node that answered
+		if err := runSIPp(t, k, "uac_caller_bye.xml", data, "-t", "t1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if got := scrape(t, n, `pivotua_calls_total{outcome="completed"}`); got != 2 {
+			t.Errorf("node %s completed %v calls, want 2 of the 4 (round-robin)", n.sipAddr(), got)
+		}
 	}
 }
