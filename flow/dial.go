@@ -100,7 +100,7 @@ func trunkURI(trunks []Trunk, name, number string) (dialEndpoint, error) {
 			return dialEndpoint{}, fmt.Errorf("no trunk named %q", name)
 		}
 	}
-	if msg := checkSIPURI(t.URI); msg != "" {
+	if msg := CheckSIPURI(t.URI); msg != "" {
 		return dialEndpoint{}, fmt.Errorf("trunk %q: uri %q %s", t.Name, t.URI, msg)
 	}
 	hostPart := t.URI[len("sip:"):]

@@ -17,7 +17,7 @@ func parseSIPURI(d *dataReader) kazooAction {
 	a := &sipURIAction{}
 	if d.required("uri") {
 		uri := d.str("uri", "")
-		if msg := checkSIPURI(uri); msg != "" {
+		if msg := CheckSIPURI(uri); msg != "" {
 			d.fail("uri", msg)
 		}
 		a.endpoint.uri = uri

@@ -74,7 +74,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			ca := p.attrs(child, cpath, "username", "password", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
 			uri := strings.TrimSpace(child.text)
-			if msg := checkSIPURI(uri); msg != "" {
+			if msg := CheckSIPURI(uri); msg != "" {
 				p.fail(cpath, msg)
 			}
 			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"],
@@ -89,8 +89,8 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	return v
 }
 
-// checkSIPURI returns why s is not a usable sip: URI, or "".
-func checkSIPURI(s string) string {
+// CheckSIPURI returns why s is not a URI Dial can call (a sip: URI with a host), or "".
+func CheckSIPURI(s string) string {
 	lower := strings.ToLower(s)
 	if !strings.HasPrefix(lower, "sip:") {
 		if strings.HasPrefix(lower, "sips:") {

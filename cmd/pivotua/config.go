@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,16 +192,150 @@ func defaultConfig() Config {
 	}
 }
 
-// parseConfig reads YAML (JSON is YAML too) over the defaults; unknown keys are errors.
-func parseConfig(data []byte) (Config, error) {
+// parseConfig reads YAML (JSON is YAML too) over the defaults. A file that is
+// empty or not YAML at all is errUnreadable and cfg is unusable; unknown keys
+// and wrong-typed values are ConfigErrors, left out of cfg (their defaults
+// stay) so that validate still checks the rest and every problem shows at once.
+func parseConfig(data []byte) (Config, []error) {
 	cfg := defaultConfig()
 	if len(bytes.TrimSpace(data)) == 0 {
-		return cfg, fmt.Errorf("%w: the file is empty", errUnreadable)
+		return cfg, []error{fmt.Errorf("%w: the file is empty", errUnreadable)}
 	}
-	if err := yaml.Load(data, &cfg, yaml.WithKnownFields()); err != nil {
-		return cfg, fmt.Errorf("%w: %v", errUnreadable, err)
+	var doc yaml.Node
+	if err := yaml.Load(data, &doc); err != nil {
+		return cfg, []error{fmt.Errorf("%w: %v", errUnreadable, err)}
 	}
-	return cfg, nil
+	var errs []error
+	if len(doc.Content) == 1 && checkNode(doc.Content[0], reflect.TypeFor[Config](), "", &errs) {
+		if err := doc.Load(&cfg); err != nil {
+			// checkNode cut out what the decoder refuses, bar merge keys (<<).
+			errs = append(errs, &ConfigError{Message: loadProblem(err)})
+		}
+	}
+	return cfg, errs
+}
+
+// checkNode reports what in n does not fit t, by the path the user wrote:
+// unknown keys (typos), keys set twice and values of the wrong type. It cuts
+// them out of n so that decoding the rest cannot fail; it returns false when n
+// itself must go. A bad list item becomes a zero value rather than going, so
+// that the items after it keep their index.
+func checkNode(n *yaml.Node, t reflect.Type, path string, errs *[]error) bool {
+	bad := func(format string, args ...any) bool {
+		*errs = append(*errs, &ConfigError{Path: path, Message: fmt.Sprintf(format, args...)})
+		return false
+	}
+	switch {
+	case n.ShortTag() == "!!null":
+		return true
+	case n.Kind == yaml.AliasNode || t.Kind() == reflect.Interface:
+		// Aliases and free-form values (a flow) are left to the decoder,
+		// which knows their cycles and duplicate keys.
+		if err := n.Load(reflect.New(t).Interface()); err != nil {
+			return bad("%s", loadProblem(err))
+		}
+		return true
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			if path == "" {
+				return bad("the file must be a mapping of settings such as sip: and callflows:, not %s (line %d)", nodeWhat(n), n.Line)
+			}
+			return bad("must be a mapping, not %s (line %d)", nodeWhat(n), n.Line)
+		}
+		fields := map[string]reflect.Type{}
+		var names []string
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			fields[name] = f.Type
+			names = append(names, name)
+		}
+		seen := map[string]int{} // key: line
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinKey(path, k.Value)
+			ft, known := fields[k.Value]
+			switch {
+			case k.Value == "<<": // a merge key: what it merges is checked as if written here
+				merged, ok := []*yaml.Node{v}, true
+				if v.Kind == yaml.SequenceNode {
+					merged = v.Content
+				}
+				for _, m := range merged {
+					ok = checkNode(m, t, path, errs) && ok
+				}
+				if !ok {
+					continue
+				}
+			case !known:
+				*errs = append(*errs, &ConfigError{Path: p, Message: fmt.Sprintf("unknown key (line %d); expected one of %s", k.Line, strings.Join(names, ", "))})
+				continue
+			case seen[k.Value] > 0:
+				*errs = append(*errs, &ConfigError{Path: p, Message: fmt.Sprintf("set twice (lines %d and %d)", seen[k.Value], k.Line)})
+				continue
+			case !checkNode(v, ft, p, errs):
+				continue
+			}
+			seen[k.Value] = k.Line
+			kept = append(kept, k, v)
+		}
+		n.Content = kept
+		return true
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return bad("must be a list, not %s (line %d)", nodeWhat(n), n.Line)
+		}
+		for i, item := range n.Content {
+			if !checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs) {
+				_ = item.Encode(reflect.Zero(t.Elem()).Interface())
+			}
+		}
+		return true
+	}
+	if err := n.Load(reflect.New(t).Interface()); err != nil {
+		want := "a " + t.Kind().String()
+		switch t.Kind() {
+		case reflect.Int:
+			want = "an integer"
+		case reflect.String:
+			want = "a string"
+		}
+		return bad("must be %s, not %s (line %d)", want, nodeWhat(n), n.Line)
+	}
+	return true
+}
+
+// nodeWhat names a YAML value in an error: the scalar as written, or its kind.
+func nodeWhat(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// loadProblem is the decoder's first complaint, without the yaml package's prefixes.
+func loadProblem(err error) string {
+	var (
+		all *yaml.LoadErrors
+		one *yaml.LoadError
+	)
+	if errors.As(err, &all) && len(all.Errors) > 0 {
+		one = all.Errors[0]
+	}
+	if one != nil || errors.As(err, &one) {
+		return fmt.Sprintf("%s (line %d)", one.Message, one.Mark.Line)
+	}
+	return err.Error()
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // loadConfigFile reads and validates a config file. Relative paths in it are
@@ -209,11 +345,65 @@ func loadConfigFile(path string) (*Settings, []error) {
 	if err != nil {
 		return nil, []error{fmt.Errorf("%w: %v", errUnreadable, err)}
 	}
-	cfg, err := parseConfig(data)
-	if err != nil {
-		return nil, []error{fmt.Errorf("%s: %w", path, err)}
+	s, errs := loadConfig(data, filepath.Dir(path))
+	for i, err := range errs {
+		if errors.Is(err, errUnreadable) {
+			errs[i] = fmt.Errorf("%s: %w", path, err)
+		}
 	}
-	return cfg.validate(filepath.Dir(path))
+	return s, errs
+}
+
+// loadConfig parses and validates a config, returning every problem at once.
+// What parseConfig reported (say a list item of the wrong type, now a zero
+// value) is not reported again by validate, nor is anything under it.
+func loadConfig(data []byte, baseDir string) (*Settings, []error) {
+	cfg, errs := parseConfig(data)
+	reported := map[string]bool{}
+	for _, err := range errs {
+		if errors.Is(err, errUnreadable) {
+			return nil, errs
+		}
+		reported[errPath(err)] = true
+	}
+	s, verrs := cfg.validate(baseDir)
+	for _, err := range verrs {
+		if !underReported(errPath(err), reported) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+// errPath is the path a config or callflow error names.
+func errPath(err error) string {
+	var cerr *ConfigError
+	var verr *flow.ValidationError
+	switch {
+	case errors.As(err, &cerr):
+		return cerr.Path
+	case errors.As(err, &verr):
+		return verr.Path
+	}
+	return ""
+}
+
+// underReported says whether path is one of reported or lies under one.
+func underReported(path string, reported map[string]bool) bool {
+	for p := path; p != ""; {
+		if reported[p] {
+			return true
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return false
 }
 
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -391,7 +581,14 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		}
 		node, err := flow.ParseNode(raw, p+".flow")
 		if err != nil {
-			bad(p+".flow", "%v", err)
+			// Its validation errors carry their paths already; only a
+			// document error (too big) lacks one.
+			var verrs interface{ Unwrap() []error }
+			if errors.As(err, &verrs) {
+				errs = append(errs, verrs.Unwrap()...)
+			} else {
+				bad(p+".flow", "%v", err)
+			}
 			continue
 		}
 		for _, verr := range flow.ValidateNode(node, p+".flow") {
@@ -405,8 +602,8 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		if t.Name == "" {
 			bad(p+".name", "required")
 		}
-		if !strings.HasPrefix(t.URI, "sip:") && !strings.HasPrefix(t.URI, "sips:") {
-			bad(p+".uri", "%q is not a sip: URI", t.URI)
+		if msg := flow.CheckSIPURI(t.URI); msg != "" { // what Dial would refuse on every call
+			bad(p+".uri", "%s (%q)", msg, t.URI)
 		}
 		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password})
 	}

@@ -14,11 +14,7 @@ import (
 )
 
 func TestEmbeddedDefaultConfigIsValid(t *testing.T) {
-	cfg, err := parseConfig(defaultConfigYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, errs := cfg.validate("")
+	s, errs := loadConfig(defaultConfigYAML, "")
 	if len(errs) > 0 {
 		t.Fatalf("embedded config: %v", errs)
 	}
@@ -106,8 +102,81 @@ func TestCheckConfigExitCodes(t *testing.T) {
 	}
 	stderr.Reset()
 	unknown := writeFile(t, "unknown.yaml", "sip:\n  listn: [\"udp://127.0.0.1:5060\"]\n")
-	if code := run([]string{"check-config", unknown}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "listn") {
-		t.Errorf("unknown key: exit %d, stderr %q; want 2 naming the key", code, stderr.String())
+	if code := run([]string{"check-config", unknown}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "sip.listn: ") {
+		t.Errorf("unknown key: exit %d, stderr %q; want 1 naming the key by its path", code, stderr.String())
+	}
+}
+
+// TestCheckConfigNamesEachMistakeOnceByItsPath: typos, wrong types, trunks
+// that Dial would refuse and bad callflows each get exit 1 and a line that
+// starts with the path the user wrote, once, and no Go type names.
+func TestCheckConfigNamesEachMistakeOnceByItsPath(t *testing.T) {
+	for _, tc := range []struct{ name, config, want string }{
+		{"unknown key", "sip:\n  listn: \"127.0.0.1:5060\"\n", "sip.listn: unknown key (line 2)"},
+		{"unknown top-level key", "trunk: []\n", "trunk: unknown key (line 1)"},
+		{"unknown key in a list", "callflows:\n  - numbrs: [\"3004\"]\n", "callflows[0].numbrs: unknown key (line 2)"},
+		{"not an integer", "sip:\n  max_calls: lots\n", `sip.max_calls: must be an integer, not "lots" (line 2)`},
+		{"JSON string for an integer", `{"rtp": {"port_min": "20000"}}`, `rtp.port_min: must be an integer, not "20000" (line 1)`},
+		{"not a mapping", "rtp: 5\n", `rtp: must be a mapping, not "5" (line 1)`},
+		{"not a list", "sip:\n  listen: udp://127.0.0.1:5060\n", `sip.listen: must be a list, not "udp://127.0.0.1:5060" (line 2)`},
+		{"list item not a mapping", "accounts: [x]\n", `accounts[0]: must be a mapping, not "x" (line 1)`},
+		{"not a config", "hello\n", `the file must be a mapping of settings such as sip: and callflows:, not "hello" (line 1)`},
+		{"list item not a mapping, then a bad one", "callflows:\n  - x\n  - {numbers: [\"1\"], flow: {module: tts, data: 5}}\n", "callflows[1].flow.data: must be an object"},
+		{"mapping for a string", "log:\n  level: {debug: true}\n", "log.level: must be a string, not a mapping (line 2)"},
+		{"key twice", "log:\n  level: info\n  level: debug\n", "log.level: set twice (lines 2 and 3)"},
+		{"sips trunk", "trunks:\n  - {name: gw, uri: \"sips:gw.example.net\"}\n", "trunks[0].uri: sips: is not supported: use sip: (UDP or TCP)"},
+		{"trunk without host", "trunks:\n  - {name: gw, uri: \"sip:\"}\n", "trunks[0].uri: "},
+		{"callflow data not an object", "callflows:\n  - numbers: [\"1\"]\n    flow: {module: tts, data: 5}\n", "callflows[0].flow.data: must be an object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"check-config", writeFile(t, "c.yaml", tc.config)}, &stdout, &stderr)
+			out := stderr.String()
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr:\n%s", code, out)
+			}
+			found := 0
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				if strings.HasPrefix(line, tc.want) {
+					found++
+				}
+			}
+			if found != 1 {
+				t.Errorf("%d lines start with %q, want 1:\n%s", found, tc.want, out)
+			}
+			if strings.Contains(out, "main.") || strings.Contains(out, "construct") {
+				t.Errorf("a Go type or a raw yaml error leaks out:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestConfigMistakesDoNotHideOtherProblems: check-config and serve both list
+// a typo, a wrong type and a bad callflow together.
+func TestConfigMistakesDoNotHideOtherProblems(t *testing.T) {
+	path := writeFile(t, "typos.yaml", `
+sip:
+  listn: "127.0.0.1:5060"
+  max_calls: lots
+accounts:
+  - id: 4b31dd1d32ce6d249897c06332375d65
+    api_key: k
+callflows:
+  - account_id: 4b31dd1d32ce6d249897c06332375d65
+    numbers: ["3004"]
+    flow: {module: pivot, data: {voice_url: "ftp://example.com/ivr"}}
+`)
+	want := []string{"sip.listn: unknown key", "sip.max_calls: must be an integer", "callflows[0].flow.data.voice_url: "}
+	for _, args := range [][]string{{"check-config", path}, {"serve", "--config", path}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 1 {
+			t.Errorf("%s: exit %d, want 1; stderr:\n%s", args[0], code, stderr.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("%s: output lacks %q:\n%s", args[0], w, stderr.String())
+			}
+		}
 	}
 }
 

@@ -101,12 +101,7 @@ func runServe(args []string, stderr io.Writer) int {
 		errs     []error
 	)
 	if *configPath == "" {
-		cfg, err := parseConfig(defaultConfigYAML)
-		if err != nil {
-			errs = []error{err}
-		} else {
-			settings, errs = cfg.validate("")
-		}
+		settings, errs = loadConfig(defaultConfigYAML, "")
 	} else {
 		settings, errs = loadConfigFile(*configPath)
 	}
