@@ -14,7 +14,7 @@ import (
 // record when debug is on; for answered and for refused calls, and for Kazoo JSON documents too.
 func TestCDRIsPostedWhenTheCallEnds(t *testing.T) {
 	for _, tc := range []struct {
-		name, ctype, doc                    string
+		name, ctype, doc                   string
 		code, cause, disposition, hangupBy string
 	}{
 		{"answered twiml", "text/xml", `<Response><Say>hi</Say><Hangup/></Response>`, "sip:200", "NORMAL_CLEARING", "ANSWER", "pivotua"},

@@ -30,20 +30,23 @@ func NewRouter(routes []Route) *Router {
 }
 
 // Match finds the callflow for a call: the Request-URI user against every route's numbers, then the
-// patterns in order; then the same for the To user. false means no callflow (the caller answers 404).
+// patterns in order. Only a Request-URI without a user part (INVITE sip:host, as some devices send)
+// is routed by the To user instead. false means no callflow (the caller answers 404).
 func (r *Router) Match(requestUser, toUser string) (*Route, bool) {
-	for _, user := range [2]string{requestUser, toUser} {
-		if user == "" {
-			continue
-		}
-		if i, ok := r.byNumber[user]; ok {
-			return &r.routes[i], true
-		}
-		for i := range r.routes {
-			for _, p := range r.routes[i].Patterns {
-				if p.MatchString(user) {
-					return &r.routes[i], true
-				}
+	user := requestUser
+	if user == "" {
+		user = toUser
+	}
+	if user == "" {
+		return nil, false
+	}
+	if i, ok := r.byNumber[user]; ok {
+		return &r.routes[i], true
+	}
+	for i := range r.routes {
+		for _, p := range r.routes[i].Patterns {
+			if p.MatchString(user) {
+				return &r.routes[i], true
 			}
 		}
 	}

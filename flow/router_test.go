@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestRouterMatchesNumbersThenPatternsThenToUser(t *testing.T) {
+func TestRouterMatchesNumbersThenPatterns(t *testing.T) {
 	router := NewRouter([]Route{
 		{AccountID: "a", Numbers: []string{"3004"}},
 		{AccountID: "b", Numbers: []string{"+14155550100"}, Patterns: []*regexp.Regexp{regexp.MustCompile(`^\+?1\d{10}$`)}},
@@ -31,16 +31,18 @@ func TestRouterMatchesNumbersThenPatternsThenToUser(t *testing.T) {
 	}
 }
 
-func TestRouterFallsBackToToUserAndReportsNoMatch(t *testing.T) {
+// TestRouterReportsNoMatchForAnUnroutedRequestURI: an unrouted Request-URI user is a 404 even when
+// the To user would match (product.md: no match -> 404); the To user routes only a user-less one.
+func TestRouterReportsNoMatchForAnUnroutedRequestURI(t *testing.T) {
 	router := NewRouter([]Route{{AccountID: "a", Numbers: []string{"3004"}, Patterns: []*regexp.Regexp{regexp.MustCompile(`^5\d+$`)}}})
-	if rt, ok := router.Match("9999", "3004"); !ok || rt.AccountID != "a" {
-		t.Errorf("To fallback: %v %v", rt, ok)
+	if rt, ok := router.Match("9999", "3004"); ok {
+		t.Errorf("an unrouted Request-URI user was routed by its To user: %v", rt)
 	}
-	if rt, ok := router.Match("9999", "555"); !ok || rt.AccountID != "a" {
-		t.Errorf("To pattern fallback: %v %v", rt, ok)
+	if rt, ok := router.Match("", "555"); !ok || rt.AccountID != "a" {
+		t.Errorf("a user-less Request-URI: %v %v, want the To user's route", rt, ok)
 	}
-	if _, ok := router.Match("9999", "8888"); ok {
-		t.Error("matched an unknown number")
+	if _, ok := router.Match("", ""); ok {
+		t.Error("matched a call with no user at all")
 	}
 	if _, ok := NewRouter(nil).Match("3004", "3004"); ok {
 		t.Error("empty router matched")

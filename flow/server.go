@@ -59,7 +59,7 @@ func NewServer(cfg ServerConfig) *Server {
 
 var _ sip.Handler = (*Server)(nil).HandleCall
 
-// HandleCall routes the call by the Request-URI user (then the To user) and
+// HandleCall routes the call by the Request-URI user (the To user when it has none) and
 // runs its callflow; no route gets 404, no free RTP port 503.
 func (s *Server) HandleCall(c *sip.InboundCall) {
 	info := c.Info()
