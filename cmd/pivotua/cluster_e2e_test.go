@@ -214,6 +214,32 @@ func receivedBYEVias(trace string) [][]string {
 	return out
 }
 
+// byesFromBothNodes places two calls through k over transport that pivotua hangs up (uac_call.xml),
+// and checks that each BYE reached the caller through Kamailio, one from each node in
+// turn. Nodes are told apart by address: over TCP a node's BYE leaves on a connection of its own,
+// whose port is in its Via.
+func byesFromBothNodes(t *testing.T, k *kamailio, transport string, data scenarioData, a, b *pivotuaInstance) {
+	t.Helper()
+	from := map[string]bool{}
+	for range 2 {
+		trace, err := runSIPpIn(t, t.TempDir(), k, "uac_call.xml", data, "-t", transportFlag(transport), "-trace_msg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, vias := range receivedBYEVias(trace) {
+			if len(vias) != 2 || vias[0] != k.addr {
+				t.Errorf("BYE reached the caller with Vias %v; want Kamailio's (%s) on top of the node's", vias, k.addr)
+				continue
+			}
+			host, _, _ := net.SplitHostPort(vias[1])
+			from[host] = true
+		}
+	}
+	if !from[a.sipHost] || !from[b.sipHost] {
+		t.Errorf("two calls in a row should be answered by both nodes in turn; BYEs came from %v", from)
+	}
+}
+
 // waitForRows polls the debug API of p until it lists n calls (records are written asynchronously).
 func waitForRows(t *testing.T, p *pivotuaInstance, n int) map[string]string {
 	t.Helper()
@@ -282,23 +308,7 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 	failoverFrom := func(p *pivotuaInstance) string { return "failover from sip:" + p.sipAddr() }
 
 	// 1. pivotua hangs up: its BYE follows the Record-Route back through Kamailio, from each node.
-	byeVia := map[string]bool{}
-	for range 2 {
-		trace, err := runSIPpIn(t, t.TempDir(), k, "uac_call.xml", data, "-trace_msg")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, vias := range receivedBYEVias(trace) {
-			if len(vias) != 2 || vias[0] != k.addr {
-				t.Errorf("BYE reached the caller with Vias %v; want Kamailio's (%s) on top of the node's", vias, k.addr)
-				continue
-			}
-			byeVia[vias[1]] = true
-		}
-	}
-	if !byeVia[a.sipAddr()] || !byeVia[b.sipAddr()] {
-		t.Errorf("two calls in a row should be answered by both nodes in turn; BYEs came from %v", byeVia)
-	}
+	byesFromBothNodes(t, k, "udp", data, a, b)
 
 	// The caller hangs up: its ACK and BYE reach the node that answered, and the calls spread.
 	if _, err := load(20); err != nil {
@@ -428,25 +438,7 @@ func TestE2EClusterOverTCP(t *testing.T) {
 	}
 	k := startKamailio(t, "tcp", nodes...)
 	data := scenarioData{Service: "3004", RTPPort: freePort(t), Codec: 0}
-	byeVia := map[string]bool{}
-	for range 2 { // pivotua hangs up after the tone
-		trace, err := runSIPpIn(t, t.TempDir(), k, "uac_call.xml", data, "-t", "t1", "-trace_msg")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, vias := range receivedBYEVias(trace) {
-			if len(vias) != 2 || vias[0] != k.addr {
-				t.Errorf("BYE reached the caller with Vias %v; want Kamailio's (%s) on top of the node's", vias, k.addr)
-				continue
-			}
-			// A node's BYE leaves on a TCP connection of its own: the Via has that connection's port.
-			host, _, _ := net.SplitHostPort(vias[1])
-			byeVia[host] = true
-		}
-	}
-	if !byeVia[nodes[0].sipHost] || !byeVia[nodes[1].sipHost] {
-		t.Errorf("two calls in a row should be answered by both nodes in turn; BYEs came from %v", byeVia)
-	}
+	byesFromBothNodes(t, k, "tcp", data, nodes[0], nodes[1])
 	for range 2 { // the caller hangs up after 1.5 s: its BYE reaches the node that answered
 		if err := runSIPp(t, k, "uac_caller_bye.xml", data, "-t", "t1"); err != nil {
 			t.Fatal(err)

@@ -381,6 +381,24 @@ func TestE2EDialCallerHangupEndsTheCallee(t *testing.T) {
 	})
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
+	q := callerHangsUpMidDial(t, p, caller, uas, hook)
+	if n := countTone(callee.heard(0), 1000); n < 30 {
+		t.Errorf("the callee heard %d frames of the caller's tone during the 1.5 s bridge", n)
+	}
+	if q.Get("DialCallStatus") != "completed" || q.Get("CallStatus") != "completed" || q.Get("DialCallDuration") == "" {
+		t.Errorf("action params after the caller's hangup: DialCallStatus=%q CallStatus=%q DialCallDuration=%q",
+			q.Get("DialCallStatus"), q.Get("CallStatus"), q.Get("DialCallDuration"))
+	}
+	if strings.Contains(p.log.String(), "nobody hears this") {
+		t.Error("the document returned after the caller hung up was run")
+	}
+}
+
+// callerHangsUpMidDial runs uac_caller_bye.xml (the caller hangs up 1.5 s after pivotua answers it)
+// while the Dial runs, checks that the callee, waiting for a BYE, gets it within 500 ms, and returns
+// the action URL's one request, made after the hangup.
+func callerHangsUpMidDial(t *testing.T, p *pivotuaInstance, caller *dialPeer, uas *sippUAS, hook *twimlHook) url.Values {
+	t.Helper()
 	if err := runSIPp(t, p, "uac_caller_bye.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -391,24 +409,14 @@ func TestE2EDialCallerHangupEndsTheCallee(t *testing.T) {
 	if d := time.Since(callerGone); d > 500*time.Millisecond {
 		t.Errorf("the callee's BYE came %v after the caller's; want within 500 ms", d)
 	}
-	if n := countTone(callee.heard(0), 1000); n < 30 {
-		t.Errorf("the callee heard %d frames of the caller's tone during the 1.5 s bridge", n)
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for len(hook.requests("/after")) == 0 && time.Now().Before(deadline) {
+	for deadline := time.Now().Add(3 * time.Second); len(hook.requests("/after")) == 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 	after := hook.requests("/after")
 	if len(after) != 1 {
 		t.Fatalf("action URL got %d requests after the caller hung up, want 1\n%s", len(after), p.log.String())
 	}
-	if q := after[0]; q.Get("DialCallStatus") != "completed" || q.Get("CallStatus") != "completed" || q.Get("DialCallDuration") == "" {
-		t.Errorf("action params after the caller's hangup: DialCallStatus=%q CallStatus=%q DialCallDuration=%q",
-			q.Get("DialCallStatus"), q.Get("CallStatus"), q.Get("DialCallDuration"))
-	}
-	if strings.Contains(p.log.String(), "nobody hears this") {
-		t.Error("the document returned after the caller hung up was run")
-	}
+	return after[0]
 }
 
 // TestE2EDialRelaysSIPInfoKeys: keys sent by SIP INFO cross the bridge as RFC 4733 events, both ways:
