@@ -50,53 +50,51 @@ func (c *Call) postCDR() {
 
 // cdrFields are the CHANNEL_DESTROY fields beyond the pivot request's own.
 func (c *Call) cdrFields(end time.Time) map[string]string {
-	code, cause := c.hangupCause()
+	ending := c.endingData()
+	code, cause := c.hangupCause(ending)
+	lasted := seconds(end.Sub(c.started))
+	rang, billed, disposition := lasted, 0, "NO_ANSWER"
+	if c.answered {
+		rang, billed, disposition = seconds(c.answeredAt.Sub(c.started)), seconds(end.Sub(c.answeredAt)), "ANSWER"
+	}
 	f := map[string]string{
-		"Event-Category":   "call_event",
-		"Event-Name":       "CHANNEL_DESTROY",
-		"Call-Direction":   "inbound",
-		"Hangup-Cause":     cause,
-		"Hangup-Code":      "sip:" + strconv.Itoa(code),
-		"Duration-Seconds": strconv.Itoa(seconds(end.Sub(c.started))),
-		"Billing-Seconds":  "0",
-		"Ringing-Seconds":  strconv.Itoa(seconds(end.Sub(c.started))),
-		"Timestamp":        strconv.FormatInt(end.Unix()+gregorianOffset, 10),
-		"Disposition":      "NO_ANSWER",
+		"Event-Category":    "call_event",
+		"Event-Name":        "CHANNEL_DESTROY",
+		"Call-Direction":    "inbound",
+		"Hangup-Cause":      cause,
+		"Hangup-Code":       "sip:" + strconv.Itoa(code),
+		"Duration-Seconds":  strconv.Itoa(lasted),
+		"Billing-Seconds":   strconv.Itoa(billed),
+		"Ringing-Seconds":   strconv.Itoa(rang),
+		"Timestamp":         strconv.FormatInt(end.Unix()+gregorianOffset, 10),
+		"Disposition":       disposition,
+		"Other-Leg-Call-ID": c.lastDialID,
 	}
-	if !c.answeredAt.IsZero() {
-		f["Billing-Seconds"] = strconv.Itoa(seconds(end.Sub(c.answeredAt)))
-		f["Ringing-Seconds"] = strconv.Itoa(seconds(c.answeredAt.Sub(c.started)))
-		f["Disposition"] = "ANSWER"
-	}
-	if c.lastDialID != "" {
-		f["Other-Leg-Call-ID"] = c.lastDialID
-	}
-	if by, _ := c.endingData()["by"].(string); by != "" {
-		f["Hangup-By"] = by
-	}
+	f["Hangup-By"], _ = ending["by"].(string)
 	return f
 }
 
-// hangupCause is the SIP code that ended the call and its Q.850 name, as FreeSWITCH reports them
-// (RFC 3398 section 8.2 read backwards): 200 for a BYE after the answer, the final response we sent
-// otherwise, 487 when the caller cancelled.
-func (c *Call) hangupCause() (int, string) {
-	d := c.endingData()
-	if by, _ := d["by"].(string); by == "media_timeout" {
+// q850Causes names the final responses pivotua sends by their Q.850 causes, as FreeSWITCH reports
+// them (RFC 3398 section 8.2 read backwards).
+var q850Causes = map[int]string{
+	404: "UNALLOCATED_NUMBER", 480: "NO_USER_RESPONSE", 486: "USER_BUSY", 487: "ORIGINATOR_CANCEL",
+	503: "NORMAL_TEMPORARY_FAILURE", 603: "CALL_REJECTED",
+}
+
+// hangupCause is the SIP code that ended the call and its Q.850 name: 200 for a BYE after the
+// answer, the final response we sent otherwise, 487 when the caller cancelled.
+func (c *Call) hangupCause(ending map[string]any) (int, string) {
+	if by, _ := ending["by"].(string); by == "media_timeout" {
 		return 200, "MEDIA_TIMEOUT"
 	}
-	code, _ := d["code"].(int)
+	code, _ := ending["code"].(int)
 	switch {
 	case code == 0 && c.answered:
 		return 200, "NORMAL_CLEARING"
 	case code == 0:
 		return 487, "ORIGINATOR_CANCEL"
 	}
-	causes := map[int]string{
-		404: "UNALLOCATED_NUMBER", 480: "NO_USER_RESPONSE", 486: "USER_BUSY", 487: "ORIGINATOR_CANCEL",
-		503: "NORMAL_TEMPORARY_FAILURE", 603: "CALL_REJECTED",
-	}
-	if cause, ok := causes[code]; ok {
+	if cause, ok := q850Causes[code]; ok {
 		return code, cause
 	}
 	return code, "NORMAL_UNSPECIFIED"

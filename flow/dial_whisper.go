@@ -118,7 +118,10 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 
 // sipUserHost splits sip:user@host;params into user and host (host keeps its port).
 func sipUserHost(uri string) (user, host string) {
-	rest := strings.TrimPrefix(strings.TrimPrefix(uri, "sip:"), "SIP:")
+	rest := uri
+	if len(rest) >= 4 && strings.EqualFold(rest[:4], "sip:") {
+		rest = rest[4:]
+	}
 	if i := strings.IndexAny(rest, ";?"); i >= 0 {
 		rest = rest[:i]
 	}

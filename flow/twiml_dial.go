@@ -98,11 +98,7 @@ func CheckSIPURI(s string) string {
 		}
 		return "must be a sip: URI"
 	}
-	host := s[len("sip:"):]
-	if i := strings.LastIndexByte(host, '@'); i >= 0 {
-		host = host[i+1:]
-	}
-	if host == "" || strings.HasPrefix(host, ";") || strings.HasPrefix(host, ":") {
+	if _, host := sipUserHost(s); host == "" || strings.HasPrefix(host, ":") {
 		return "must be a sip: URI with a host"
 	}
 	return ""
