@@ -113,7 +113,7 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 		c.log.Warn("dial: the callee's document must be TwiML, not a Kazoo callflow; not connecting", "url", target)
 		return false
 	}
-	return !wc.ended() && !wc.finished && ctx.Err() == nil
+	return !wc.ended() && ctx.Err() == nil // a Hangup or Reject in the document ended the leg too
 }
 
 // sipUserHost splits sip:user@host;params into user and host (host keeps its port).
