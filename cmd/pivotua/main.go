@@ -37,7 +37,8 @@ Usage:
   pivotua [serve] [--config FILE]   run (without --config: the embedded demo config)
   pivotua check-config FILE         validate a config file and every callflow in it
   pivotua call URI [flags]          a test softphone: place one call, print its timeline
-  pivotua version                   print the version
+  pivotua version                   print the version (also --version)
+  pivotua help [COMMAND]            this text, or one command's flags (also -h, --help)
 `
 
 func main() {
@@ -46,12 +47,19 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case isHelpFlag(a):
+			cmd, args = "help", args[1:]
+		case a == "-version" || a == "--version":
+			cmd, args = "version", args[1:]
+		case a != "" && a[0] != '-':
+			cmd, args = a, args[1:]
+		}
 	}
 	switch cmd {
 	case "serve":
-		return runServe(args, stderr)
+		return runServe(args, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(args, stdout, stderr)
 	case "call":
@@ -59,17 +67,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "pivotua", version)
 		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
+	case "help":
+		return runHelp(args, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "pivotua: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
 }
 
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// runHelp prints the overview, or one command's own help as `COMMAND -h` would.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	switch args[0] {
+	case "serve", "check-config", "call":
+		return run([]string{args[0], "-h"}, stdout, stderr)
+	case "version", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "pivotua help: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
 // runCheckConfig exits 0 printing "ok", 1 with one line per problem, 2 when unreadable.
 func runCheckConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && isHelpFlag(args[0]) {
+		fmt.Fprint(stdout, checkConfigUsage)
+		return 0
+	}
 	if len(args) != 1 {
 		fmt.Fprintln(stderr, "usage: pivotua check-config FILE")
 		return 2
@@ -89,10 +119,34 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func runServe(args []string, stderr io.Writer) int {
+const checkConfigUsage = `Usage: pivotua check-config FILE
+
+Validates a config file (YAML or JSON) and every callflow in it. Prints "ok" and exits 0, or prints one
+line per problem naming its path (callflows[0].flow.data.voice_url: ...) and exits 1; exits 2 when the file
+cannot be read or is not YAML.
+`
+
+const serveUsage = `Usage: pivotua [serve] [--config FILE]
+
+Runs pivotua: SIP, RTP and the HTTP API. Without --config it runs the embedded demo config (SIP on
+127.0.0.1:5060, HTTP on 127.0.0.1:8000, data in ./data). SIGTERM drains live calls; a second one stops at once.
+
+Flags:
+`
+
+func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "config file (YAML or JSON); default: the embedded demo config")
+	configPath := fs.String("config", "", "config `file` (YAML or JSON); default: the embedded demo config")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	if len(args) == 1 && isHelpFlag(args[0]) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return 0
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

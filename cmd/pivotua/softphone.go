@@ -62,7 +62,7 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, softphoneUsage)
+		fmt.Fprint(fs.Output(), softphoneUsage)
 		fs.PrintDefaults()
 	}
 	var o softphoneOptions
@@ -76,6 +76,11 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Transport, "transport", "udp", "signalling transport: udp or tcp")
 	fs.StringVar(&o.Local, "local", "127.0.0.1:0", "bind `IP[:PORT]` for SIP (and IP for RTP)")
 
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return 0
+	}
 	// The URI may come before or after the flags.
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		o.Target, args = args[0], args[1:]
