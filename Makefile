@@ -13,12 +13,14 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pivotua
 
-run: build deps
+run: build
+	@./scripts/install-deps.sh run
 	./$(BIN) serve
 
-# System packages (SIPp, flite, espeak-ng, lame, sox, tshark, PostgreSQL, Kamailio, Chromium), installed only when missing.
+# System packages, installed only when missing: what running needs (flite, lame, espeak-ng) and the test
+# peers (SIPp, baresip, sox, tshark, PostgreSQL, Kamailio, Chromium, Node.js).
 deps:
-	@./scripts/install-deps.sh
+	@./scripts/install-deps.sh test
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -126,6 +126,8 @@ type TrunkConfig struct {
 
 // Settings is a validated Config, parsed into the types the packages take.
 type Settings struct {
+	// Source is the config file read, or "" for the embedded default.
+	Source       string
 	Node         string
 	SIPListen    []string
 	ExternalIP   string
@@ -346,6 +348,9 @@ func loadConfigFile(path string) (*Settings, []error) {
 		return nil, []error{fmt.Errorf("%w: %v", errUnreadable, err)}
 	}
 	s, errs := loadConfig(data, filepath.Dir(path))
+	if s != nil {
+		s.Source = path
+	}
 	for i, err := range errs {
 		if errors.Is(err, errUnreadable) {
 			errs[i] = fmt.Errorf("%s: %w", path, err)

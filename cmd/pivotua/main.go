@@ -175,7 +175,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	// After the first signal starts the drain, a second one kills at once.
 	go func() { <-ctx.Done(); stop() }()
-	if err := serve(ctx, settings, log); err != nil {
+	if err := serve(ctx, settings, log, stdout); err != nil {
 		log.Error("pivotua stopped", "error", err)
 		return 1
 	}

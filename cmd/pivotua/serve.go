@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,7 +23,8 @@ import (
 
 // serve runs pivotua until ctx ends, then drains: new INVITEs get 503, live
 // calls get up to shutdown_grace, and whatever is left is hung up.
-func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
+// Once everything listens, it writes a banner for people to out.
+func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) error {
 	// Opened first so its deferred Close runs last: every debug record of the
 	// last calls is flushed after SIP and media have stopped.
 	debug, err := openDebug(ctx, s, log)
@@ -152,6 +154,11 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		log.Info("SIP listening", "transport", l.Transport, "addr", l.Addr.String())
 	}
 	log.Info("HTTP listening", "addr", ln.Addr().String(), "node", s.Node, "version", version)
+	tools := missingTools(s.TTSEngine)
+	for _, tool := range tools {
+		log.Warn("helper program not installed", "program", tool, "effect", toolUse[tool])
+	}
+	banner{settings: s, sip: sipSrv.Listeners(), httpAddr: ln.Addr(), missingTools: tools}.write(out)
 
 	<-ctx.Done()
 	draining.Store(true)
