@@ -30,7 +30,7 @@ type app struct {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9000", "address to serve on")
 	apiKey := flag.String("api-key", "demo-api-key-change-me", "the account's api_key in pivotua's config")
-	dir := flag.String("recordings", "recordings", "folder for uploaded recordings")
+	dir := flag.String("recordings", filepath.Join(os.TempDir(), "pivotua-examples", "kazoo-ivr", "uploaded"), "folder for uploaded recordings")
 	flag.Parse()
 	a := &app{base: "http://" + *listen, apiKey: *apiKey, dir: *dir}
 	log.Printf("kazoo-ivr on %s", a.base)
@@ -82,7 +82,7 @@ func (a *app) menu(w http.ResponseWriter, r *http.Request) {
 func (a *app) choice(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Query().Get("Digits[menu]") {
 	case "1":
-		reply(w, tts("Enter your four digit PIN, then press pound.",
+		reply(w, tts("Enter your four digit PIN.",
 			node{"module": "collect_dtmf", "data": node{"max_digits": 4, "timeout": 10000, "collection_name": "pin"},
 				"children": node{"_": pivot(a.base + "/ivr/pin")}}))
 	case "2":
