@@ -127,7 +127,9 @@ type TrunkConfig struct {
 // Settings is a validated Config, parsed into the types the packages take.
 type Settings struct {
 	// Source is the config file read, or "" for the embedded default.
-	Source       string
+	Source string
+	// Warnings are what is legal but probably not meant (no callflow at all).
+	Warnings     []string
 	Node         string
 	SIPListen    []string
 	ExternalIP   string
@@ -558,9 +560,21 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		}
 		s.Accounts[a.ID] = a
 	}
+	if len(c.Callflows) == 0 {
+		s.Warnings = append(s.Warnings, "callflows: none configured, so every call gets 404")
+	}
+	numberAt := map[string]string{} // number -> path of the first callflow entry routing it
 	for i, cf := range c.Callflows {
 		p := fmt.Sprintf("callflows[%d]", i)
 		route := flow.Route{AccountID: cf.AccountID, Numbers: cf.Numbers}
+		for j, n := range cf.Numbers {
+			np := fmt.Sprintf("%s.numbers[%d]", p, j)
+			if first, dup := numberAt[n]; dup {
+				bad(np, "%q is already routed by %s; a number belongs to one callflow", n, first)
+				continue
+			}
+			numberAt[n] = np
+		}
 		if _, ok := s.Accounts[cf.AccountID]; !ok {
 			bad(p+".account_id", "%q is not one of the accounts", cf.AccountID)
 		}

@@ -127,6 +127,8 @@ func TestCheckConfigNamesEachMistakeOnceByItsPath(t *testing.T) {
 		{"sips trunk", "trunks:\n  - {name: gw, uri: \"sips:gw.example.net\"}\n", "trunks[0].uri: sips: is not supported: use sip: (UDP or TCP)"},
 		{"trunk without host", "trunks:\n  - {name: gw, uri: \"sip:\"}\n", "trunks[0].uri: "},
 		{"callflow data not an object", "callflows:\n  - numbers: [\"1\"]\n    flow: {module: tts, data: 5}\n", "callflows[0].flow.data: must be an object"},
+		{"number routed twice", "callflows:\n  - {numbers: [\"3004\"], flow: {module: hangup}}\n  - {numbers: [\"1\", \"3004\"], flow: {module: hangup}}\n",
+			`callflows[1].numbers[1]: "3004" is already routed by callflows[0].numbers[0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -235,5 +237,18 @@ func TestDemoAppServesAValidKazooFlowAndItsChime(t *testing.T) {
 	wav.Body.Close()
 	if wav.StatusCode != 200 || wav.Header.Get("Content-Type") != "audio/wav" {
 		t.Errorf("chime: %d %s", wav.StatusCode, wav.Header.Get("Content-Type"))
+	}
+}
+
+// A config that routes nothing is legal (pivotua may only place calls) but
+// probably not meant: check-config says ok, with a warning saying why calls fail.
+func TestCheckConfigWarnsWhenNothingIsRouted(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"check-config", writeFile(t, "c.yaml", "accounts: []\ncallflows: []\n")}, &stdout, &stderr)
+	if code != 0 || strings.TrimSpace(stdout.String()) != "ok" {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and ok", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "warning: callflows: none configured, so every call gets 404") {
+		t.Errorf("no warning about the empty routing table: %q", stderr.String())
 	}
 }

@@ -104,8 +104,11 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: pivotua check-config FILE")
 		return 2
 	}
-	_, errs := loadConfigFile(args[0])
+	settings, errs := loadConfigFile(args[0])
 	if len(errs) == 0 {
+		for _, w := range settings.Warnings {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
 		fmt.Fprintln(stdout, "ok")
 		return 0
 	}

@@ -154,6 +154,9 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		log.Info("SIP listening", "transport", l.Transport, "addr", l.Addr.String())
 	}
 	log.Info("HTTP listening", "addr", ln.Addr().String(), "node", s.Node, "version", version)
+	for _, w := range s.Warnings {
+		log.Warn("config: " + w)
+	}
 	tools := missingTools(s.TTSEngine)
 	for _, tool := range tools {
 		log.Warn("helper program not installed", "program", tool, "effect", toolUse[tool])
