@@ -15,6 +15,7 @@ const (
 	EventRecording = "recording" // a recording ended: duration, ended_by, url, playable_url
 	EventDial      = "dial"      // a Dial ended: status, dial_call_id, duration
 	EventHangup    = "hangup"    // the call ended: by, sip, code, reason
+	EventWarning   = "warning"   // something of the document is not done as its author may expect: verb, message
 )
 
 // Event is something that happened on a call, for the debug store beside the pivot exchanges.

@@ -147,8 +147,11 @@ func looksLikeTwiML(body []byte) bool {
 type xmlElement struct {
 	name     string
 	attrs    []xml.Attr
-	text     string
+	text     string // every piece of character data directly inside, joined
 	children []*xmlElement
+	// at is how much of the parent's text came before this element: mixed content (SSML inside
+	// <Say>) is read back in document order from it.
+	at int
 }
 
 // parseXMLTree reads a whole document with the strict decoder, bounding depth and element count. Only
@@ -183,6 +186,7 @@ func parseXMLTree(b []byte) (*xmlElement, error) {
 			switch {
 			case len(stack) > 0:
 				parent := stack[len(stack)-1]
+				e.at = len(parent.text)
 				parent.children = append(parent.children, e)
 			case root != nil:
 				return nil, invalid("content after the root element")

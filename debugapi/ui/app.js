@@ -282,6 +282,8 @@ const render = {
         return { tag: "dial", title: d.status + (d.duration ? ", " + d.duration + " s" : "") + (d.dial_call_id ? " (" + d.dial_call_id + ")" : "") + " — " + d.verb, body: [] };
       case "answered":
         return { tag: "answered", title: "200 OK sent", body: [] };
+      case "warning":
+        return { tag: "warning", title: (d.verb ? "<" + d.verb + "> " : "") + d.message, body: [] };
       case "hangup": {
         let how = d.sip === "response" ? d.code + " " + d.reason : d.sip;
         if (d.by === "media_timeout") how = "no RTP: media timeout";
