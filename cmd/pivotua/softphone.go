@@ -100,11 +100,16 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := placeCall(ctx, o, stdout)
-	var usageErr *softphoneUsageError
+	var (
+		usageErr *softphoneUsageError
+		shown    *shownError
+	)
 	switch {
 	case errors.As(err, &usageErr):
 		fmt.Fprintln(stderr, "pivotua call:", err)
 		return 2
+	case errors.As(err, &shown):
+		return 1
 	case err != nil:
 		fmt.Fprintln(stderr, "pivotua call: FAILED:", err)
 		return 1
@@ -276,26 +281,40 @@ func placeCall(ctx context.Context, o softphoneOptions, out io.Writer) error {
 		if err := wav.Close(); recErr == nil {
 			recErr = err
 		}
-		if recErr == nil {
+		unanswered := errors.Is(callErr, errNotAnswered)
+		if recErr == nil && !unanswered {
 			recErr = os.Rename(o.Record+".part", o.Record)
 		}
-		if recErr != nil {
+		switch {
+		case recErr != nil:
 			os.Remove(o.Record + ".part")
 			tl.add("recording to %s failed: %v", o.Record, recErr)
 			if callErr == nil {
 				callErr = fmt.Errorf("record: %w", recErr)
 			}
-		} else {
+		case unanswered: // no empty file, and say why
+			os.Remove(o.Record + ".part")
+			tl.add("nothing recorded to %s: the call was not answered", o.Record)
+		default:
 			tl.add("recorded %.1f s to %s", float64(samples)/codec.SampleRate, o.Record)
 		}
 	}
 	if callErr != nil {
 		tl.add("FAILED: %v", callErr)
-	} else {
-		tl.add("OK")
+		return &shownError{callErr}
 	}
-	return callErr
+	tl.add("OK")
+	return nil
 }
+
+// errNotAnswered: no 2xx came (a final error response, a timeout, a transport error).
+var errNotAnswered = errors.New("not answered")
+
+// shownError is a failure the timeline has printed already.
+type shownError struct{ err error }
+
+func (e *shownError) Error() string { return e.err.Error() }
+func (e *shownError) Unwrap() error { return e.err }
 
 // runSoftphoneCall is the call itself, from INVITE to BYE and the RTP stats.
 func runSoftphoneCall(ctx context.Context, o softphoneOptions, tl *timeline, srv *sip.Server, sess *media.Session,
@@ -345,7 +364,7 @@ func runSoftphoneCall(ctx context.Context, o softphoneOptions, tl *timeline, srv
 		if errors.As(err, &de) && de.Code != 0 {
 			tl.add("%d %s", de.Code, de.Reason)
 		}
-		return fmt.Errorf("not answered: %w", err)
+		return fmt.Errorf("%w: %w", errNotAnswered, err)
 	}
 	answered := time.Now()
 	md := call.Media()

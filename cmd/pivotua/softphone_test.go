@@ -97,12 +97,18 @@ func TestSoftphoneCallToUnroutedNumberFailsWith404(t *testing.T) {
 	hook := newWebhook(t, toneThenCollect)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
 	var stdout, stderr bytes.Buffer
-	code := runCall([]string{fmt.Sprintf("5555@127.0.0.1:%d", p.sipPort), "--transport", "tcp", "--duration", "2s"}, &stdout, &stderr)
+	record := filepath.Join(t.TempDir(), "heard.wav")
+	code := runCall([]string{fmt.Sprintf("5555@127.0.0.1:%d", p.sipPort), "--transport", "tcp", "--duration", "2s", "--record", record}, &stdout, &stderr)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if out := stdout.String(); !strings.Contains(out, "404 ") || !strings.Contains(out, "FAILED") {
-		t.Errorf("timeline should show the 404 and the failure:\n%s", out)
+	// The failure is said once, in the timeline; an unanswered call writes no recording.
+	out := stdout.String() + stderr.String()
+	if !strings.Contains(out, "404 ") || strings.Count(out, "FAILED") != 1 || !strings.Contains(out, "nothing recorded") {
+		t.Errorf("want the 404, FAILED once and 'nothing recorded':\n%s", out)
+	}
+	if _, err := os.Stat(record); !os.IsNotExist(err) {
+		t.Errorf("an unanswered call left %s (%v)", record, err)
 	}
 	if n := len(hook.received()); n != 0 {
 		t.Errorf("an unrouted call reached the webhook %d times", n)
