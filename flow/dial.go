@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ import (
 // with Username/Password when the trunk challenges.
 type Trunk struct {
 	Name, URI, Username, Password string
+	// Accounts may dial through the trunk; empty: every account.
+	Accounts []string
 }
 
 // OutboundSIP places outbound legs; *sip.Server implements it.
@@ -55,6 +58,13 @@ type dialPlan struct {
 	dual           bool           // record each party on its own channel
 	answerOnBridge bool           // leave the caller unanswered (180/183) until the callee answers
 	ringTone       string         // ringback country (codec.Ringback) for an answered caller; "" = us
+	refused        []string       // why targets were left out (no trunk, a trunk closed to the account)
+}
+
+// refuse leaves a number out of the plan for err, and logs why.
+func (pl *dialPlan) refuse(c *Call, verb, number string, err error) {
+	c.log.Warn(verb+": number not dialled", "number", number, "err", err)
+	pl.refused = append(pl.refused, err.Error())
 }
 
 // dialEndpoint is a resolved target: a SIP URI, its digest credentials, the
@@ -81,24 +91,33 @@ func (r dialResult) durationParam() string {
 	return strconv.Itoa(r.duration)
 }
 
-// trunkURI resolves a number to a SIP URI through the trunk named name (the
-// first trunk when name is "").
-func trunkURI(trunks []Trunk, name, number string) (dialEndpoint, error) {
+// trunkURI resolves a number to a SIP URI through the trunk named name, for the account accountID:
+// the trunk must be open to it (Trunk.Accounts). Without a name it is the first trunk the account may
+// use.
+func trunkURI(trunks []Trunk, name, number, accountID string) (dialEndpoint, error) {
 	if len(trunks) == 0 {
 		return dialEndpoint{}, errors.New("no trunk is configured for numbers")
 	}
-	t := trunks[0]
-	if name != "" {
-		found := false
-		for _, tr := range trunks {
-			if tr.Name == name {
-				t, found = tr, true
-				break
+	var t *Trunk
+	for i := range trunks {
+		tr := &trunks[i]
+		if name != "" && tr.Name != name {
+			continue
+		}
+		if !tr.openTo(accountID) {
+			if name != "" {
+				return dialEndpoint{}, fmt.Errorf("%w: trunk %q is not open to account %s", ErrTrunkNotAllowed, name, accountID)
 			}
+			continue
 		}
-		if !found {
-			return dialEndpoint{}, fmt.Errorf("no trunk named %q", name)
-		}
+		t = tr
+		break
+	}
+	switch {
+	case t == nil && name != "":
+		return dialEndpoint{}, fmt.Errorf("no trunk named %q", name)
+	case t == nil:
+		return dialEndpoint{}, fmt.Errorf("%w: no trunk is open to account %s", ErrTrunkNotAllowed, accountID)
 	}
 	if msg := CheckSIPURI(t.URI); msg != "" {
 		return dialEndpoint{}, fmt.Errorf("trunk %q: uri %q %s", t.Name, t.URI, msg)
@@ -108,6 +127,11 @@ func trunkURI(trunks []Trunk, name, number string) (dialEndpoint, error) {
 		hostPart = hostPart[i+1:]
 	}
 	return dialEndpoint{uri: "sip:" + number + "@" + hostPart, username: t.Username, password: t.Password}, nil
+}
+
+// openTo reports whether account may dial through the trunk.
+func (t *Trunk) openTo(account string) bool {
+	return len(t.Accounts) == 0 || slices.Contains(t.Accounts, account)
 }
 
 // bridgeChannel is a Channel whose media can be bridged: the real inbound leg.
@@ -138,8 +162,15 @@ func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResu
 	if res.sid != "" {
 		c.lastDialID = res.sid
 	}
-	c.log.Info(verb+" done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
-	c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "dial_call_id": res.sid, "duration": res.duration})
+	data := map[string]any{"verb": verb, "status": res.status, "dial_call_id": res.sid, "duration": res.duration}
+	if len(plan.refused) > 0 {
+		reason := strings.Join(plan.refused, "; ")
+		data["reason"] = reason
+		c.log.Info(verb+" done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration, "reason", reason)
+	} else {
+		c.log.Info(verb+" done", "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
+	}
+	c.event(EventDial, data)
 	return res
 }
 

@@ -49,6 +49,7 @@ func newCalleeLeg(leg *outboundLeg, info CallInfo, c *Call) *calleeLeg {
 // stop ends the leg's use as a Channel; the bridge takes its keys and media from here.
 func (l *calleeLeg) stop() {
 	l.finish()
+	l.logDroppedKeys()
 	l.leg.sess.OnDigit(nil)
 	l.leg.call.OnDigit(nil)
 }

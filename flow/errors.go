@@ -9,9 +9,11 @@ var (
 	ErrInvalidXML = errors.New("invalid XML")
 	// ErrEmptyDocument reports a pivot response with an empty (or all-whitespace) body.
 	ErrEmptyDocument = errors.New("empty document")
-	// ErrTooManyRedirects reports a TwiML Redirect chain that kept fetching documents without playing
-	// anything to the caller.
-	ErrTooManyRedirects = errors.New("too many redirects without media")
+	// ErrFetchLoop reports documents (TwiML Redirects, Kazoo pivots, or both in turn) that kept fetching
+	// the next document without playing anything to the caller.
+	ErrFetchLoop = errors.New("too many fetches in a row that played nothing")
+	// ErrTrunkNotAllowed reports a Dial through a trunk the call's account may not use (trunks[].accounts).
+	ErrTrunkNotAllowed = errors.New("trunk not allowed")
 )
 
 // ValidationError is one problem found in a callflow node or a TwiML document, with the path of the

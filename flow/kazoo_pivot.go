@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/url"
 	"strings"
@@ -15,9 +16,10 @@ import (
 const (
 	// fetchGrace is how long past req_timeout_ms we wait for httpfetch before giving up ourselves.
 	fetchGrace = 250 * time.Millisecond
-	// maxIdleRedirects bounds TwiML follow-ups that play nothing (a Redirect loop would otherwise
-	// hammer the webhook forever).
-	maxIdleRedirects = 20
+	// maxIdleFetches bounds consecutive pivot fetches with nothing played between them, whatever
+	// leads to the next fetch (a TwiML Redirect or action, a Kazoo pivot): a document that leads back
+	// to itself would otherwise hammer the webhook forever.
+	maxIdleFetches = 20
 )
 
 // pivotAction fetches the developer's voice_url and runs what comes back (module "pivot").
@@ -58,8 +60,7 @@ func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 	c.iteration = 0
 	c.pivot = a
 	c.debug = a.debug // events follow the flag of the pivot whose documents run
-	idle := 0
-	final := false // the caller hung up: the request is still made (Twilio does), its document not run
+	final := false    // the caller hung up: the request is still made (Twilio does), its document not run
 	for {
 		c.iteration++
 		fctx := ctx
@@ -76,17 +77,9 @@ func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 		if doc.kazoo != nil {
 			return replaceFlow(doc.kazoo)
 		}
-		before := c.activity
 		out := c.runTwiML(ctx, doc.twiml)
 		if out.stop {
 			return stopFlow()
-		}
-		if c.activity == before {
-			if idle++; idle >= maxIdleRedirects {
-				return c.pivotFailover(n, ErrTooManyRedirects)
-			}
-		} else {
-			idle = 0
 		}
 		target, method, final = out.redirect, out.method, out.final
 	}
@@ -103,10 +96,29 @@ func (c *Call) pivotFailover(n *Node, reason error) kazooOutcome {
 	return stopFlow()
 }
 
+// fetchLoops notes a pivot fetch about to be made and reports whether it is one too many: the
+// maxIdleFetches before it each came right after another fetch, with nothing played in between. One
+// count for both formats and across pivot cycles, so a Kazoo pivot to itself is bounded like a TwiML
+// Redirect loop, and so is TwiML that leads to Kazoo JSON that leads back.
+func (c *Call) fetchLoops() bool {
+	if c.fetched && c.activity == c.activityAtFetch {
+		c.idleFetches++
+	} else {
+		c.idleFetches = 0
+	}
+	c.fetched, c.activityAtFetch = true, c.activity
+	return c.idleFetches >= maxIdleFetches
+}
+
 // fetchPivotDocument sends one pivot request and parses and validates the response.
 func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, method string) (pivotDocument, error) {
 	c.flushTypeAhead()
 	req := c.pivotRequest(a, target, method)
+	if c.fetchLoops() {
+		err := fmt.Errorf("%w: %d fetches in a row played nothing; %s not requested", ErrFetchLoop, maxIdleFetches, target)
+		c.report(a, Exchange{CallID: c.info.CallID, Iteration: c.iteration, Method: req.Method, URL: req.URL, Err: err})
+		return pivotDocument{}, err
+	}
 	start := time.Now()
 	resp, err := c.fetchWithRing(ctx, req)
 	if c.deps.Observer != nil {

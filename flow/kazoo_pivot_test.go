@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -248,8 +249,8 @@ func TestRedirectLoopWithoutMediaFailsOver(t *testing.T) {
 	ch := newFakeChannel()
 	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/loop", "", true)))
 	equalEvents(t, ch.Events(), []string{"reject 480 Fallback"})
-	if n := len(app.Requests()); n != maxIdleRedirects {
-		t.Errorf("%d requests, want %d", n, maxIdleRedirects)
+	if n := len(app.Requests()); n != maxIdleFetches {
+		t.Errorf("%d requests, want %d", n, maxIdleFetches)
 	}
 }
 
@@ -268,4 +269,48 @@ func TestCallEndsWhenCallerHangsUpDuringFetch(t *testing.T) {
 		t.Errorf("Run returned %v after the caller hung up", elapsed)
 	}
 	equalEvents(t, ch.Events(), nil)
+}
+
+// TestKazooSelfPivotLoopIsBounded: a Kazoo document that is a pivot back to the same URL plays nothing;
+// the fetches stop at the same bound as a TwiML Redirect loop and the call ends, with the reason in
+// the debug records (an exchange that names the loop).
+func TestKazooSelfPivotLoopIsBounded(t *testing.T) {
+	var app *webhook
+	app = newWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"module":"pivot","data":{"voice_url":%q}}`, app.URL+"/loop")
+	})
+	ch := newFakeChannel()
+	var got exchanges
+	runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(app.URL+"/loop", "", false)))
+	equalEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
+	if n := len(app.Requests()); n != maxIdleFetches {
+		t.Errorf("%d requests, want %d", n, maxIdleFetches)
+	}
+	ex := got.all()
+	if len(ex) != 1 || !errors.Is(ex[0].Err, ErrFetchLoop) || !strings.HasPrefix(ex[0].URL, app.URL+"/loop") || ex[0].Status != 0 {
+		t.Fatalf("exchanges = %+v, want one refused request whose error is ErrFetchLoop", ex)
+	}
+}
+
+// TestFetchLoopCountsAcrossFormats: TwiML that redirects to Kazoo JSON that pivots back to the TwiML
+// is one loop, bounded like the others.
+func TestFetchLoopCountsAcrossFormats(t *testing.T) {
+	var app *webhook
+	app = newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/twiml":
+			w.Header().Set("Content-Type", "text/xml")
+			io.WriteString(w, `<Response><Redirect method="GET">/kazoo</Redirect></Response>`)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"module":"pivot","data":{"voice_url":%q}}`, app.URL+"/twiml")
+		}
+	})
+	ch := newFakeChannel()
+	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/twiml", "", true)))
+	if n := len(app.Requests()); n != maxIdleFetches {
+		t.Errorf("%d requests, want %d", n, maxIdleFetches)
+	}
+	equalEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
 }

@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -17,8 +16,8 @@ type resourcesAction struct {
 
 func parseResources(d *dataReader) kazooAction {
 	a := &resourcesAction{toDID: normaliseNumber(d.str("to_did", ""))}
-	if strings.ContainsAny(a.toDID, "@:;<> \t") {
-		d.fail("to_did", "must be a phone number")
+	if msg := checkPhoneNumber(a.toDID); a.toDID != "" && msg != "" {
+		d.fail("to_did", msg)
 	}
 	a.timeout = time.Duration(d.integer("timeout", 20, 1, 600)) * time.Second
 	a.trunk = d.str("trunk", "")
@@ -34,8 +33,8 @@ func (a *resourcesAction) run(ctx context.Context, c *Call, _ *Node) kazooOutcom
 		number = c.info.Request
 	}
 	pl := dialPlan{timeout: a.timeout, answerOnBridge: true}
-	if ep, err := trunkURI(c.deps.Dial.Trunks, a.trunk, number); err != nil {
-		c.log.Warn("resources: number not dialled", "number", number, "err", err)
+	if ep, err := trunkURI(c.deps.Dial.Trunks, a.trunk, number, c.accountID); err != nil {
+		pl.refuse(c, "resources", number, err)
 	} else {
 		pl.targets = append(pl.targets, ep)
 	}

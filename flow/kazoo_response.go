@@ -1,9 +1,6 @@
 package flow
 
-import (
-	"context"
-	"strings"
-)
+import "context"
 
 // responseAction ends the call with a SIP final response (module "response"); once answered, only a
 // hangup is possible.
@@ -15,8 +12,8 @@ type responseAction struct {
 func parseResponse(d *dataReader) kazooAction {
 	a := &responseAction{code: int(d.integer("code", 486, 400, 699))}
 	a.message = d.maxText("message", 128)
-	if strings.ContainsFunc(a.message, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		d.fail("message", "must not contain control characters")
+	if hasControlChars(a.message) { // the reason phrase of our final response
+		d.fail("message", msgControlChars)
 	}
 	if a.message == "" {
 		a.message = sipReasonPhrase(a.code)

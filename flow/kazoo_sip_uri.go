@@ -24,6 +24,12 @@ func parseSIPURI(d *dataReader) kazooAction {
 	}
 	a.endpoint.username = d.str("username", "")
 	a.endpoint.password = d.str("password", "")
+	if msg := checkSIPText(a.endpoint.username); msg != "" {
+		d.fail("username", msg)
+	}
+	if msg := checkSIPText(a.endpoint.password); msg != "" {
+		d.fail("password", msg)
+	}
 	a.timeout = time.Duration(d.integer("timeout", 20, 1, 600)) * time.Second
 	return a
 }

@@ -29,6 +29,12 @@ type legMedia struct {
 	digits chan byte
 	// barge is set while Play runs with stop keys: one of them stops the prompt.
 	barge atomic.Pointer[barge]
+	// A caller can press keys nobody reads at will: the first dropped key is logged, the rest are
+	// counted and summed up at most every droppedKeysLogEvery and when the leg closes. Written by
+	// whichever goroutine delivers a key (media clock, sipgo), hence atomics.
+	droppedKeys  atomic.Int64 // dropped since the last line logged
+	dropLoggedAt atomic.Int64 // unix nanoseconds of that line; 0: none yet
+	now          func() time.Time
 
 	// ctx is cancelled when the leg is over, whichever side ended it.
 	ctx    context.Context
@@ -37,7 +43,7 @@ type legMedia struct {
 
 func newLegMedia(sess *media.Session, obs Observer, log *slog.Logger) legMedia {
 	ctx, finish := context.WithCancel(context.Background())
-	return legMedia{media: sess, obs: obs, log: log, digits: make(chan byte, digitBuffer), ctx: ctx, finish: finish}
+	return legMedia{media: sess, obs: obs, log: log, digits: make(chan byte, digitBuffer), ctx: ctx, finish: finish, now: time.Now}
 }
 
 // inboundLeg is the Channel of one inbound call: its SIP dialog and its RTP
@@ -60,6 +66,9 @@ type inboundLeg struct {
 }
 
 var _ Channel = (*inboundLeg)(nil)
+
+// droppedKeysLogEvery is the shortest time between two log lines about dropped keys on one leg.
+const droppedKeysLogEvery = 10 * time.Second
 
 // digitBuffer is how many keys may wait for the call's goroutine; a caller cannot press faster than
 // the interpreter reads for long, so a full buffer means nobody is listening and the key is dropped.
@@ -104,6 +113,7 @@ func (l *inboundLeg) mediaEnded() {
 func (l *inboundLeg) close() {
 	l.unwatch()
 	l.finish()
+	l.logDroppedKeys()
 	_ = l.media.Close()
 }
 
@@ -239,10 +249,34 @@ func (l *legMedia) deliverDigit(k byte, source string) {
 	case l.digits <- k:
 		l.log.Debug("dtmf", "key", string(k), "source", source)
 	default:
-		l.log.Warn("dtmf dropped: nobody is reading keys", "key", string(k), "source", source)
+		l.keyDropped(k, source)
 	}
 	if b := l.barge.Load(); b != nil { // after the key is in digits, where the stopped Play finds it
 		b.key(k)
+	}
+}
+
+// keyDropped logs the first key dropped at once, then at most one line every droppedKeysLogEvery
+// with how many were dropped since the last.
+func (l *legMedia) keyDropped(k byte, source string) {
+	l.droppedKeys.Add(1)
+	now := l.now().UnixNano()
+	last := l.dropLoggedAt.Load()
+	if last != 0 && now-last < int64(droppedKeysLogEvery) || !l.dropLoggedAt.CompareAndSwap(last, now) {
+		return
+	}
+	n := l.droppedKeys.Swap(0)
+	if last == 0 {
+		l.log.Warn("dtmf dropped: nobody is reading keys", "key", string(k), "source", source)
+		return
+	}
+	l.log.Warn("dtmf dropped: nobody is reading keys", "dropped", n, "since", time.Duration(now-last).Round(time.Second))
+}
+
+// logDroppedKeys sums up the keys dropped since the last line, when the leg closes.
+func (l *legMedia) logDroppedKeys() {
+	if n := l.droppedKeys.Swap(0); n > 0 {
+		l.log.Warn("dtmf dropped: nobody is reading keys", "dropped", n, "at", "call end")
 	}
 }
 

@@ -44,7 +44,7 @@ func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
 		{"sleep", `{"module":"sleep","data":{"unit":"d"}}`, "", []string{"data.duration: required", "data.unit: must be one of ms, s, m, h"}},
 		{"sleep negative", `{"module":"sleep","data":{"duration":-1}}`, "", []string{"data.duration: must be at least 0"}},
 		{"response", `{"module":"response","data":{"code":200,"message":"a\r\nb"}}`, "", []string{
-			"data.code: must be between 400 and 699", "data.message: must not contain control characters"}},
+			"data.code: must be between 400 and 699", "data.message: " + msgControlChars}},
 		{"set_variables", `{"module":"set_variables","data":{"custom_application_vars":{"a":"1","b":2,"c":true,"d":null,"e":{"x":1}}}}`, "", []string{
 			"data.custom_application_vars.e: must be a string, number or boolean"}},
 		{"hangup", `{"module":"hangup"}`, "", nil},

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -39,6 +40,11 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 		"answerOnBridge", "ringTone", "trim", "recordingStatusCallback", "recordingStatusCallbackMethod",
 		"recordingStatusCallbackEvent", "hangupOn", "strategy", "continueOnFail", "trunk")
 	v := &dialVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path), callerID: strings.TrimSpace(a["callerId"])}
+	if _, ok := a["callerId"]; ok {
+		if msg := checkCallerID(v.callerID); msg != "" {
+			p.fail(path+"@callerId", msg)
+		}
+	}
 	v.timeout = time.Duration(p.intAttr(a, path, "timeout", 30, 1, 600, "must be an integer between 1 and 600")) * time.Second
 	v.timeLimit = time.Duration(p.intAttr(a, path, "timeLimit", 14400, 1, 14400, "must be an integer between 1 and 14400")) * time.Second
 	v.hangupOnStar = p.boolAttr(a, path, "hangupOnStar", false)
@@ -51,6 +57,9 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	v.ringTone = p.enumAttr(a, path, "ringTone", "us", codec.RingbackCountries()...)
 	v.trunk = strings.TrimSpace(a["trunk"])
 	if number := normaliseNumber(e.text); number != "" {
+		if msg := checkPhoneNumber(number); msg != "" {
+			p.fail(path, msg)
+		}
 		v.targets = append(v.targets, dialTarget{number: number})
 	}
 	p.eachChild(e, path, func(child *xmlElement, cpath string) {
@@ -65,8 +74,8 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			number := normaliseNumber(child.text)
 			if number == "" {
 				p.fail(cpath, "number required")
-			} else if strings.ContainsAny(number, "@:;<> \t") {
-				p.fail(cpath, "must be a phone number")
+			} else if msg := checkPhoneNumber(number); msg != "" {
+				p.fail(cpath, msg)
 			}
 			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits,
 				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
@@ -77,20 +86,32 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			if msg := CheckSIPURI(uri); msg != "" {
 				p.fail(cpath, msg)
 			}
+			for _, name := range []string{"username", "password"} {
+				if msg := checkSIPText(ca[name]); msg != "" {
+					p.fail(cpath+"@"+name, msg)
+				}
+			}
 			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"],
 				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
 		default:
 			p.fail(cpath, "<"+child.name+"> is not supported in <Dial>")
 		}
 	})
-	if len(v.targets) == 0 {
+	switch {
+	case len(v.targets) == 0:
 		p.fail(path, "a number, <Number> or <Sip> is required")
+	case len(v.targets) > maxDialNouns:
+		p.fail(path, fmt.Sprintf("at most %d nouns (<Number>, <Sip>) may be dialled at once, not %d", maxDialNouns, len(v.targets)))
 	}
 	return v
 }
 
-// CheckSIPURI returns why s is not a URI Dial can call (a sip: URI with a host), or "".
+// CheckSIPURI returns why s is not a URI Dial can call (a sip: URI with a host and no control
+// characters), or "". Headers after ? (Twilio's <Sip> lets them through) are left as they are.
 func CheckSIPURI(s string) string {
+	if hasControlChars(s) {
+		return msgControlChars
+	}
 	lower := strings.ToLower(s)
 	if !strings.HasPrefix(lower, "sip:") {
 		if strings.HasPrefix(lower, "sips:") {
@@ -117,9 +138,9 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 				whisper: t.whisper, whisperMethod: t.whisperMethod})
 			continue
 		}
-		ep, err := trunkURI(c.deps.Dial.Trunks, v.trunk, t.number)
+		ep, err := trunkURI(c.deps.Dial.Trunks, v.trunk, t.number, c.accountID)
 		if err != nil {
-			c.log.Warn("<Dial> number not dialled", "number", t.number, "err", err)
+			pl.refuse(c, "<Dial>", t.number, err)
 			continue
 		}
 		ep.sendDigits, ep.whisper, ep.whisperMethod = t.sendDigits, t.whisper, t.whisperMethod

@@ -148,6 +148,7 @@ func FuzzParseTwiML(f *testing.F) {
 		`<Response><Set><Variable key="a" value="b"/></Set><Reject reason="busy"/></Response>`,
 		`<Response xmlns="x"><![CDATA[x]]></Response>`,
 		`<Response><Record playBeep="false" trim="do-not-trim"/></Response>`,
+		`<Response><Dial callerId="1&#13;&#10;X: y"><Sip password="p">sip:b@h?X-H=v</Sip></Dial></Response>`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -157,5 +158,23 @@ func FuzzParseTwiML(f *testing.F) {
 			t.Fatalf("doc %v, err %v", doc, err)
 		}
 		looksLikeTwiML(b)
+		if doc == nil {
+			return
+		}
+		for _, v := range doc.verbs { // a valid document never puts a control character into SIP
+			d, ok := v.(*dialVerb)
+			if !ok {
+				continue
+			}
+			values := []string{d.callerID}
+			for _, tg := range d.targets {
+				values = append(values, tg.number, tg.sipURI, tg.username, tg.password)
+			}
+			for _, s := range values {
+				if hasControlChars(s) {
+					t.Fatalf("dial value %q has control characters", s)
+				}
+			}
+		}
 	})
 }

@@ -122,6 +122,8 @@ type TrunkConfig struct {
 	URI      string `yaml:"uri" json:"uri"`
 	Username string `yaml:"username" json:"username"`
 	Password string `yaml:"password" json:"password"`
+	// Accounts may dial through the trunk; empty: every account.
+	Accounts []string `yaml:"accounts" json:"accounts"`
 }
 
 // Settings is a validated Config, parsed into the types the packages take.
@@ -624,7 +626,12 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		if msg := flow.CheckSIPURI(t.URI); msg != "" { // what Dial would refuse on every call
 			bad(p+".uri", "%s (%q)", msg, t.URI)
 		}
-		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password})
+		for j, id := range t.Accounts {
+			if _, ok := s.Accounts[id]; !ok {
+				bad(fmt.Sprintf("%s.accounts[%d]", p, j), "%q is not one of the accounts", id)
+			}
+		}
+		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts})
 	}
 	if len(errs) > 0 {
 		return nil, errs

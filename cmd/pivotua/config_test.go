@@ -126,6 +126,7 @@ func TestCheckConfigNamesEachMistakeOnceByItsPath(t *testing.T) {
 		{"key twice", "log:\n  level: info\n  level: debug\n", "log.level: set twice (lines 2 and 3)"},
 		{"sips trunk", "trunks:\n  - {name: gw, uri: \"sips:gw.example.net\"}\n", "trunks[0].uri: sips: is not supported: use sip: (UDP or TCP)"},
 		{"trunk without host", "trunks:\n  - {name: gw, uri: \"sip:\"}\n", "trunks[0].uri: "},
+		{"trunk for an unknown account", "trunks:\n  - {name: gw, uri: \"sip:gw.example.net\", accounts: [\"0123456789abcdef0123456789abcdef\"]}\n", `trunks[0].accounts[0]: "0123456789abcdef0123456789abcdef" is not one of the accounts`},
 		{"callflow data not an object", "callflows:\n  - numbers: [\"1\"]\n    flow: {module: tts, data: 5}\n", "callflows[0].flow.data: must be an object"},
 		{"number routed twice", "callflows:\n  - {numbers: [\"3004\"], flow: {module: hangup}}\n  - {numbers: [\"1\", \"3004\"], flow: {module: hangup}}\n",
 			`callflows[1].numbers[1]: "3004" is already routed by callflows[0].numbers[0]`},
