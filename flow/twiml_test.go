@@ -19,7 +19,7 @@ func TestParseTwiMLReportsEveryProblemWithItsPath(t *testing.T) {
 			"Response/Say[1]@voice: must be man, woman, male, female, alice, Polly.* or Google.*",
 			"Response/Say[1]@language: must be a language tag like en-US"}},
 		{"empty say", `<Response><Say> </Say></Response>`, []string{"Response/Say[1]: text required"}},
-		{"ssml", `<Response><Say>a<break/></Say></Response>`, []string{"Response/Say[1]/break[1]: SSML elements are not supported in <Say>"}},
+		{"ssml", `<Response><Say>a<break time="soon"/></Say></Response>`, []string{`Response/Say[1]/break[1]@time: must be a time such as "500ms" or "1s"`}},
 		{"unknown verb", `<Response><Sms>hi</Sms></Response>`, []string{"Response/Sms[1]: unknown verb <Sms>"}},
 		{"unknown attribute", `<Response><Hangup reason="x"/></Response>`, []string{"Response/Hangup[1]@reason: unknown attribute"}},
 		{"hangup content", `<Response><Hangup>now</Hangup></Response>`, []string{"Response/Hangup[1]: <Hangup> must not contain text"}},
