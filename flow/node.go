@@ -39,7 +39,7 @@ func ParseNode(b []byte, path string) (*Node, error) {
 	}
 	var top json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidJSON, err)
+		return nil, fmt.Errorf("%w: %v%s", ErrInvalidJSON, err, jsonErrorPosition(b, err))
 	}
 	var errs []error
 	n := buildNode(top, path, 0, &errs)
@@ -166,4 +166,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// jsonErrorPosition says where in b a syntax error is, as " (line L, column C)", so the developer
+// can find it in the document; "" when err carries no offset.
+func jsonErrorPosition(b []byte, err error) string {
+	var syntax *json.SyntaxError
+	if !errors.As(err, &syntax) {
+		return ""
+	}
+	offset := min(max(syntax.Offset, 0), int64(len(b)))
+	before := b[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	column := utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:])
+	return fmt.Sprintf(" (line %d, column %d)", line, max(column, 1))
 }

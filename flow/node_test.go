@@ -80,8 +80,9 @@ func TestParseNodeRejectsMalformedDocuments(t *testing.T) {
 		wantJSON bool
 		want     string
 	}{
-		{"not JSON", `{"module":`, true, ""},
-		{"trailing data", `{"module":"hangup"} x`, true, ""},
+		{"not JSON", `{"module":`, true, "(line 1, column 10)"},
+		{"trailing data", `{"module":"hangup"} x`, true, "(line 1, column 21)"},
+		{"missing comma", "{\n  \"module\": \"tts\"\n  \"data\": {}\n}", true, "invalid character '\"' after object key:value pair (line 3, column 3)"},
 		{"empty", `  `, false, "empty document"},
 		{"array", `[]`, false, "must be an object"},
 		{"module type", `{"module":5,"data":[],"children":{"_":3}}`, false, "module: must be a string\ndata: must be an object\nchildren._: must be an object"},
