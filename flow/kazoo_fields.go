@@ -18,6 +18,7 @@ type dataReader struct {
 	fields map[string]json.RawMessage
 	path   string // of the data object, e.g. "flow.children._.data"
 	errs   []error
+	asked  map[string]bool // every field the module asked for, present or not
 }
 
 func newDataReader(raw json.RawMessage, path string) *dataReader {
@@ -40,6 +41,10 @@ func (d *dataReader) fail(field, msg string) {
 
 // raw returns a field's JSON, or false when it is absent or null.
 func (d *dataReader) raw(field string) (json.RawMessage, bool) {
+	if d.asked == nil {
+		d.asked = map[string]bool{}
+	}
+	d.asked[field] = true
 	v, ok := d.fields[field]
 	if !ok || isJSONNull(v) {
 		return nil, false

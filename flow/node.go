@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -117,6 +119,46 @@ func validateNode(n *Node, path string, depth int, errs *[]error) {
 	}
 	for _, key := range sortedKeys(n.Children) {
 		validateNode(n.Children[key], joinPath(path, "children."+key), depth+1, errs)
+	}
+}
+
+// UnknownDataFields reports, for n and every node below it, the data fields its module never reads.
+// Kazoo ignores them, and so does a pivot response; in a config file they are typos
+// (req_fromat: twiml sends Kazoo's names, silently), so check-config and serve refuse them. Nodes
+// whose module is unknown are left to ValidateNode.
+func UnknownDataFields(n *Node, path string) []error {
+	var errs []error
+	walkNodes(n, path, 0, func(n *Node, path string) {
+		parse, known := kazooModule(n.Module)
+		if !known || parse == nil {
+			return
+		}
+		d := newDataReader(n.Data, joinPath(path, "data"))
+		d.boolean("skip_module", false)
+		parse(d)
+		var unknown []string
+		for field := range d.fields {
+			if !d.asked[field] {
+				unknown = append(unknown, field)
+			}
+		}
+		slices.Sort(unknown)
+		read := slices.Sorted(maps.Keys(d.asked))
+		for _, field := range unknown {
+			addError(&errs, joinPath(d.path, field), fmt.Sprintf("unknown field of module %q; it reads %s", n.Module, strings.Join(read, ", ")))
+		}
+	})
+	return errs
+}
+
+// walkNodes visits n and its children, depth first in key order.
+func walkNodes(n *Node, path string, depth int, visit func(*Node, string)) {
+	if n == nil || depth > maxNodeDepth {
+		return
+	}
+	visit(n, path)
+	for _, key := range sortedKeys(n.Children) {
+		walkNodes(n.Children[key], joinPath(path, "children."+key), depth+1, visit)
 	}
 }
 

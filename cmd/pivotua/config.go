@@ -612,9 +612,8 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 			}
 			continue
 		}
-		for _, verr := range flow.ValidateNode(node, p+".flow") {
-			errs = append(errs, verr)
-		}
+		errs = append(errs, flow.ValidateNode(node, p+".flow")...)
+		errs = append(errs, flow.UnknownDataFields(node, p+".flow")...)
 		route.Flow = node
 		s.Routes = append(s.Routes, route)
 	}
