@@ -35,6 +35,13 @@ func TestE2EDemoAppHeardByBaresip(t *testing.T) {
 	p := startPivotuaWithConfig(t, cfg)
 
 	pcm := runBaresip(t, p, make([]int16, 20*codec.SampleRate))
+	assertHeardDemo(t, "baresip", pcm)
+}
+
+// assertHeardDemo judges what a caller heard of the demo application: over a second of spoken
+// welcome, the chime's 300 ms E5 and 500 ms A5, then the spoken goodbye.
+func assertHeardDemo(t *testing.T, who string, pcm []int16) {
+	t.Helper()
 	// One letter per 20 ms: s speech, E and A the chime's notes, _ silence.
 	var timeline strings.Builder
 	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
@@ -54,10 +61,9 @@ func TestE2EDemoAppHeardByBaresip(t *testing.T) {
 			timeline.WriteByte('s')
 		}
 	}
-	// Over a second of welcome, the 300 ms E5 and 500 ms A5, then the spoken goodbye.
 	want := regexp.MustCompile(`^_*(s[s_]*){50,}_*E{12,16}A{22,26}_*(s[s_]*){40,}`)
 	if !want.MatchString(timeline.String()) {
-		t.Errorf("what baresip heard, per 20 ms (s speech, E/A chime notes, _ silence):\n%s", timeline.String())
+		t.Errorf("what %s heard, per 20 ms (s speech, E/A chime notes, _ silence):\n%s", who, timeline.String())
 	}
 }
 
