@@ -126,6 +126,7 @@ func TestCheckConfigNamesEachMistakeOnceByItsPath(t *testing.T) {
 		{"key twice", "log:\n  level: info\n  level: debug\n", "log.level: set twice (lines 2 and 3)"},
 		{"sips trunk", "trunks:\n  - {name: gw, uri: \"sips:gw.example.net\"}\n", "trunks[0].uri: sips: is not supported: use sip: (UDP or TCP)"},
 		{"trunk without host", "trunks:\n  - {name: gw, uri: \"sip:\"}\n", "trunks[0].uri: "},
+		{"debug queue too small", "store:\n  queue_bytes: 1000\n", "store.queue_bytes: must be at least 1048576 (1 MiB), not 1000"},
 		{"callflow data not an object", "callflows:\n  - numbers: [\"1\"]\n    flow: {module: tts, data: 5}\n", "callflows[0].flow.data: must be an object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
