@@ -1,6 +1,8 @@
 package debugapi
 
 import (
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -65,4 +67,12 @@ func FuzzStoredCallID(f *testing.F) {
 			t.Fatalf("%q: text that needs no escape was changed to %q", s, text)
 		}
 	})
+}
+
+func TestLowerHeadersKeepsBytesThatAreNotUTF8(t *testing.T) {
+	got := LowerHeaders(http.Header{"X-Hostile\xff": {"\xff\xfeA", "\x00B"}, "Content-Type": {"Text/Plain"}})
+	want := map[string]string{`x-hostile\xff`: `\xff\xfea, \x00b`, "content-type": "text/plain"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("LowerHeaders = %q, want %q", got, want)
+	}
 }
