@@ -369,7 +369,7 @@ func (r *Recorder) run() {
 			batch := chain.recs[:chain.n]
 			// IDs are given here, once, so a retried batch keeps them and Append stays idempotent.
 			r.assignIDs(batch)
-			if !r.write(batch) {
+			if !r.writeBlock(batch) {
 				var left int
 				for b := chain; b != nil; b = b.next {
 					left += b.n
@@ -405,6 +405,31 @@ func (r *Recorder) recycle(blocks *recordBlock, n int) {
 		r.nFree++
 		b = next
 	}
+}
+
+// maxBatchBytes bounds one Append by recordSize, so a block of large records (1 MiB bodies, up to four
+// times that escaped) is several transactions that each end well within appendTimeout, not one that
+// times out, is taken for a store that is down, and is retried forever.
+const maxBatchBytes = 8 << 20
+
+// writeBlock writes a block's records in batches of at most maxBatchBytes (and at least one record);
+// false only when Close gave up.
+func (r *Recorder) writeBlock(recs []Record) bool {
+	for len(recs) > 0 {
+		n, size := 1, recordSize(&recs[0])
+		for ; n < len(recs); n++ {
+			next := recordSize(&recs[n])
+			if size+next > maxBatchBytes {
+				break
+			}
+			size += next
+		}
+		if !r.write(recs[:n]) {
+			return false
+		}
+		recs = recs[n:]
+	}
+	return true
 }
 
 // write appends one batch, retrying with exponential backoff while the store fails, until it is

@@ -272,6 +272,52 @@ func TestRecorderDropsNewRecordsWhenTheQueueIsFull(t *testing.T) {
 	}
 }
 
+// batchSizes is a Store that keeps the recordSize of every batch it is given.
+type batchSizes struct {
+	Store
+	mu    sync.Mutex
+	sizes []int64
+}
+
+func (b *batchSizes) Append(ctx context.Context, recs []Record) error {
+	var n int64
+	for i := range recs {
+		n += recordSize(&recs[i])
+	}
+	b.mu.Lock()
+	b.sizes = append(b.sizes, n)
+	b.mu.Unlock()
+	return b.Store.Append(ctx, recs)
+}
+
+// TestRecorderWritesLargeRecordsInBoundedBatches: a queue block of records with 1 MiB bodies goes to
+// the store in transactions of at most maxBatchBytes, not one that could outlast appendTimeout.
+func TestRecorderWritesLargeRecordsInBoundedBatches(t *testing.T) {
+	store := &batchSizes{Store: openSQLiteTest(t)}
+	rec := NewRecorder(store)
+	body := strings.Repeat("x", 1<<20)
+	var recs []Record
+	for i := 0; i < 20; i++ {
+		r := exchangeRecords(accountA, fmt.Sprintf("big-%d", i), 1, baseTime, 200)[1]
+		r.RespBody = body
+		recs = append(recs, r)
+	}
+	rec.Record(recs...)
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRecords(t, store.Store.(*SQLStore), accountA); n != 20 {
+		t.Fatalf("%d records stored, want 20", n)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	for _, n := range store.sizes {
+		if n > maxBatchBytes {
+			t.Fatalf("a batch of %d bytes, over %d (batches: %v)", n, maxBatchBytes, store.sizes)
+		}
+	}
+}
+
 // syncBuffer is a log sink written by the recorder's goroutines and read by the test.
 type syncBuffer struct {
 	mu sync.Mutex
