@@ -92,7 +92,7 @@ const (
 	setAsideLogMax  = 10 // set-aside lines per window: each names its own record and fault
 )
 
-// logLimiter lets up to max log lines through per window and counts the ones it holds back.
+// logLimiter lets up to a limit of log lines through per window and counts the ones it holds back.
 type logLimiter struct {
 	mu         sync.Mutex
 	start      time.Time // of the current window
@@ -101,14 +101,14 @@ type logLimiter struct {
 }
 
 // allow reports whether a line may be logged now, and how many were held back before it.
-func (l *logLimiter) allow(max int) (bool, int) {
+func (l *logLimiter) allow(limit int) (bool, int) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.start.IsZero() || now.Sub(l.start) >= dropLogWindow {
 		l.start, l.lines = now, 0
 	}
-	if l.lines >= max {
+	if l.lines >= limit {
 		l.suppressed++
 		return false, 0
 	}
