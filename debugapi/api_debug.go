@@ -73,12 +73,17 @@ func (a *API) listCalls(w http.ResponseWriter, r *http.Request) {
 // debugIDPattern is Kazoo's debug_id: "YYYYMM-<call_id>".
 var debugIDPattern = regexp.MustCompile(`^[0-9]{6}-(.+)$`)
 
-// maxCallIDLen bounds the call id read from the path; no SIP Call-ID we store is longer.
-const maxCallIDLen = 1024
+// maxCallIDLen bounds the stored call id (StoredCallID): the API shows no longer one.
+const maxCallIDLen = maxStoredCallIDLen
+
+// maxCallIDPathLen bounds the call id read from the path: a Call-ID as the caller sent it (up to a SIP
+// message) escaped, which StoredCallID turns into its key.
+const maxCallIDPathLen = 256 << 10
 
 // callDetail serves GET /v2/accounts/{ACCOUNT_ID}/pivot/debug/{CALL_ID}: every record of the call, in
 // order. CALL_ID is the call-id (URL-encoded) or its debug_id, which reads only that month's records
-// as Kazoo reads only that month's MODb.
+// as Kazoo reads only that month's MODb. The call-id may be the one the API shows (the stored key,
+// escaped: see StoredText) or the bytes the caller sent (%00, %FF...): both name the same call.
 //
 // pivotua's extension, ?events=true, is the call inspector's timeline: the call's events too, and
 // every document with its kind and created_us. Without it the answer is Kazoo's, event-free.
@@ -102,7 +107,7 @@ func (a *API) callDetail(w http.ResponseWriter, r *http.Request) {
 		withEvents = b
 	}
 	id := r.PathValue("call_id")
-	if id == "" || len(id) > maxCallIDLen {
+	if id == "" || len(id) > maxCallIDPathLen {
 		rp.fail(http.StatusNotFound, "no pivot debug records for this call")
 		return
 	}
@@ -111,8 +116,9 @@ func (a *API) callDetail(w http.ResponseWriter, r *http.Request) {
 		if m := debugIDPattern.FindStringSubmatch(id); m != nil {
 			var all []Record
 			all, err = a.cfg.Store.CallRecords(r.Context(), account, m[1])
+			want := id[:len(id)-len(m[1])] + StoredCallID(m[1]) // records carry the call's stored key
 			for _, rec := range all {
-				if rec.DebugID() == id {
+				if rec.DebugID() == want {
 					records = append(records, rec)
 				}
 			}

@@ -44,7 +44,13 @@ type apiFixture struct {
 
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
-	f := &apiFixture{store: openSQLiteTest(t), clock: &testClock{now: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}}
+	return apiFixtureOn(t, openSQLiteTest(t))
+}
+
+// apiFixtureOn serves the API over real HTTP on the store given.
+func apiFixtureOn(t *testing.T, s *SQLStore) *apiFixture {
+	t.Helper()
+	f := &apiFixture{store: s, clock: &testClock{now: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}}
 	api := NewAPI(APIConfig{
 		Store: f.store,
 		Accounts: []Account{

@@ -13,6 +13,11 @@
 // with Kazoo's envelope (auth_token, data, request_id, revision, status, node, timestamp, version) and
 // field names, created in Gregorian seconds and status codes as strings.
 //
+// Every text that comes from the wire or a webhook is stored as valid UTF-8 without NUL, in one escape
+// (\xHH for a NUL or a byte that is not UTF-8: see StoredText), so PostgreSQL never refuses a record
+// for its bytes and the API serves the call_id a client finds the call by. A record the store refuses
+// all the same is set aside alone, and the recorder's queue is bounded in bytes.
+//
 // An account only ever reads its own records: every query is keyed by the account of the token.
 //
 // Kazoo clients never see an event: without ?events=true the detail is Kazoo's, and events never

@@ -11,6 +11,9 @@ var (
 	ErrMigration = errors.New("debug store: migration failed")
 	// ErrInvalidRecord means a record lacks what every record needs (id, account_id, call_id).
 	ErrInvalidRecord = errors.New("debug store: invalid record")
+	// ErrRecordRejected means the database refused what a record holds (a value out of its column's
+	// range, a key too long): retrying that record cannot help.
+	ErrRecordRejected = errors.New("debug store: record rejected")
 	// ErrBadStartKey means a start_key was not one this API handed out.
 	ErrBadStartKey = errors.New("bad start_key")
 	// ErrRecorderClosed means Close ran out of time before every record was written.

@@ -16,30 +16,46 @@ import (
 const (
 	DefaultMinBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second
+	// DefaultQueueBytes bounds the records waiting for the store (WithQueueBytes).
+	DefaultQueueBytes = 64 << 20
 	// appendTimeout bounds one Append, so a hung database is retried rather than waited on forever.
 	appendTimeout = 30 * time.Second
 )
 
+// Reasons a record is dropped rather than stored: the reason label of
+// pivotua_debug_records_dropped_total.
+const (
+	DropQueueFull = "queue_full" // the queue held its byte bound (the store is slow or down)
+	DropInvalid   = "invalid"    // no account or call id, or a record that cannot be encoded
+	DropRejected  = "rejected"   // the database refused what the record holds (ErrRecordRejected)
+	DropClosed    = "closed"     // recorded after Close
+)
+
 // Recorder writes records to a Store from one goroutine, so the call that produces them never waits
-// for the database: Record only copies them into an in-memory queue. The queue is unbounded: a store
-// that is down delays records, and the writer retries with backoff until they are written, so none is
-// lost while the process lives. Close flushes them all.
+// for the database: Record only copies them into an in-memory queue. A store that is down delays
+// records, and the writer retries with backoff until they are written, so none already queued is lost
+// while the process lives; the queue is bounded in bytes (WithQueueBytes), and once full new records
+// are dropped and counted (DropQueueFull) until it drains. A record the store refuses for what it
+// holds is set aside alone, logged and counted (DropRejected, DropInvalid): it never holds up the
+// records behind it. Close flushes them all.
 type Recorder struct {
 	store      Store
 	log        *slog.Logger
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	maxBytes   int64
 	idPrefix   string // 16 hex digits, random per Recorder; IDs are idPrefix + 16 hex of a counter
 
-	// mu guards the queue (head..tail, queued), the free blocks and closing. Record (any goroutine)
-	// fills the tail block; the writer takes the whole chain and gives emptied blocks back.
-	mu      sync.Mutex
-	head    *recordBlock
-	tail    *recordBlock
-	queued  int
-	free    *recordBlock
-	nFree   int
-	closing bool
+	// mu guards the queue (head..tail, queued, queuedBytes), the free blocks and closing. Record (any
+	// goroutine) fills the tail block; the writer takes the whole chain and gives emptied blocks back.
+	mu          sync.Mutex
+	head        *recordBlock
+	tail        *recordBlock
+	queued      int
+	queuedBytes int64
+	free        *recordBlock
+	nFree       int
+	closing     bool
 
 	wake    chan struct{} // capacity 1: "the queue is not empty"
 	stop    chan struct{} // closed by Close: flush, then exit
@@ -50,15 +66,56 @@ type Recorder struct {
 
 	nextID uint64 // owned by the writer goroutine
 
-	// Counters: written, failures and inFlight by the writer, dropped by Record and the writer;
-	// read by Stats.
-	written  atomic.Uint64
-	failures atomic.Uint64
-	dropped  atomic.Uint64
-	unsaved  atomic.Int64 // records the writer gave up on when abandoned
-	inFlight atomic.Int64 // records taken from the queue and not yet written
+	// Counters: written, failures, inFlight and inFlightBytes by the writer (inFlightBytes also read
+	// by Record, under mu, against maxBytes), the drops by Record and the writer; read by Stats.
+	written          atomic.Uint64
+	failures         atomic.Uint64
+	droppedQueueFull atomic.Uint64
+	droppedInvalid   atomic.Uint64
+	droppedRejected  atomic.Uint64
+	droppedClosed    atomic.Uint64
+	unsaved          atomic.Int64 // records the writer gave up on when abandoned
+	inFlight         atomic.Int64 // records taken from the queue and not yet written
+	inFlightBytes    atomic.Int64 // their bytes (recordSize)
+
+	fullLog  logLimiter // queue_full warnings, from any goroutine
+	asideLog logLimiter // set-aside records, from the writer
 
 	abandonOnce sync.Once
+}
+
+// Drop logs are rate-limited: a flood of records dropped for one cause is a few lines per window, the
+// next one saying how many were left out. Every drop is counted whether logged or not.
+const (
+	dropLogWindow   = 10 * time.Second
+	queueFullLogMax = 1  // queue_full lines per window: the cause is one (the store is slow or down)
+	setAsideLogMax  = 10 // set-aside lines per window: each names its own record and fault
+)
+
+// logLimiter lets up to a limit of log lines through per window and counts the ones it holds back.
+type logLimiter struct {
+	mu         sync.Mutex
+	start      time.Time // of the current window
+	lines      int
+	suppressed int
+}
+
+// allow reports whether a line may be logged now, and how many were held back before it.
+func (l *logLimiter) allow(limit int) (bool, int) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.start.IsZero() || now.Sub(l.start) >= dropLogWindow {
+		l.start, l.lines = now, 0
+	}
+	if l.lines >= limit {
+		l.suppressed++
+		return false, 0
+	}
+	l.lines++
+	n := l.suppressed
+	l.suppressed = 0
+	return true, n
 }
 
 // blockSize is how many records one queue block holds, and so the most one Append writes: the queue
@@ -70,9 +127,10 @@ const blockSize = 128
 const maxFreeBlocks = 128
 
 type recordBlock struct {
-	recs [blockSize]Record
-	n    int
-	next *recordBlock
+	recs  [blockSize]Record
+	n     int
+	bytes int64 // recordSize of its records
+	next  *recordBlock
 }
 
 // RecorderOption configures a Recorder.
@@ -86,6 +144,16 @@ func WithBackoff(minWait, maxWait time.Duration) RecorderOption {
 		}
 		if maxWait >= r.minBackoff {
 			r.maxBackoff = maxWait
+		}
+	}
+}
+
+// WithQueueBytes bounds the memory of the records waiting for the store (recordSize: their texts and
+// a fixed overhead each); once it is reached, new records are dropped and counted (DropQueueFull).
+func WithQueueBytes(n int64) RecorderOption {
+	return func(r *Recorder) {
+		if n > 0 {
+			r.maxBytes = n
 		}
 	}
 }
@@ -106,7 +174,7 @@ func NewRecorder(store Store, opts ...RecorderOption) *Recorder {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Recorder{
 		store: store, log: slog.Default(),
-		minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff,
+		minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff, maxBytes: DefaultQueueBytes,
 		idPrefix: hex.EncodeToString(prefix[:]),
 		wake:     make(chan struct{}, 1), stop: make(chan struct{}), abandon: make(chan struct{}),
 		done: make(chan struct{}), ctx: ctx, cancel: cancel,
@@ -120,8 +188,8 @@ func NewRecorder(store Store, opts ...RecorderOption) *Recorder {
 
 // Record queues records for writing and returns at once; it copies them, so the caller's slice is
 // not kept, but the records' maps must not be changed afterwards. Records get an ID when written, and
-// the current time when they have no Created. Records without an account or call id, and records
-// after Close, are dropped and counted in Stats.
+// the current time when they have no Created. Records without an account or call id, records that
+// would take the queue over its byte bound, and records after Close, are dropped and counted in Stats.
 func (r *Recorder) Record(records ...Record) {
 	if len(records) == 0 {
 		return
@@ -129,13 +197,19 @@ func (r *Recorder) Record(records ...Record) {
 	r.mu.Lock()
 	if r.closing {
 		r.mu.Unlock()
-		r.dropped.Add(uint64(len(records)))
+		r.droppedClosed.Add(uint64(len(records)))
 		return
 	}
+	var full uint64
 	for i := range records {
 		if records[i].AccountID == "" || records[i].CallID == "" {
 			// The store would refuse it forever, holding up every record behind it.
-			r.dropped.Add(1)
+			r.droppedInvalid.Add(1)
+			continue
+		}
+		size := recordSize(&records[i])
+		if r.queuedBytes+r.inFlightBytes.Load()+size > r.maxBytes {
+			full++
 			continue
 		}
 		if r.tail == nil || r.tail.n == blockSize {
@@ -158,9 +232,20 @@ func (r *Recorder) Record(records ...Record) {
 			r.tail.recs[r.tail.n].Created = time.Now()
 		}
 		r.tail.n++
+		r.tail.bytes += size
 		r.queued++
+		r.queuedBytes += size
 	}
+	queuedBytes := r.queuedBytes + r.inFlightBytes.Load()
 	r.mu.Unlock()
+	if full > 0 {
+		r.droppedQueueFull.Add(full)
+		if ok, held := r.fullLog.allow(queueFullLogMax); ok {
+			r.log.Warn("debug record queue full; dropping new records until the store catches up",
+				"queued_bytes", queuedBytes, "queue_bytes", r.maxBytes,
+				"dropped_total", r.droppedQueueFull.Load(), "warnings_suppressed", held)
+		}
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -199,21 +284,31 @@ func (r *Recorder) assignIDs(batch []Record) {
 
 // RecorderStats counts what a Recorder has done.
 type RecorderStats struct {
-	Queued   int    // waiting to be written (including a batch being retried)
-	Written  uint64 // stored
-	Failures uint64 // failed Append attempts (each retried)
-	Dropped  uint64 // after Close, without account or call id, or refused by the store as invalid
+	Queued      int    // waiting to be written (including a batch being retried)
+	QueuedBytes int64  // their size, as bounded by WithQueueBytes
+	Written     uint64 // stored
+	Failures    uint64 // failed Append attempts (each retried)
+	Dropped     uint64 // every record dropped: the sum of the four below
+
+	DroppedQueueFull uint64 // DropQueueFull: the queue was at its byte bound
+	DroppedInvalid   uint64 // DropInvalid: no account or call id, or not encodable
+	DroppedRejected  uint64 // DropRejected: the database refused what it holds
+	DroppedClosed    uint64 // DropClosed: recorded after Close
 }
 
 // Stats reports the counters.
 func (r *Recorder) Stats() RecorderStats {
 	r.mu.Lock()
-	queued := r.queued
+	queued, queuedBytes := r.queued, r.queuedBytes
 	r.mu.Unlock()
-	return RecorderStats{
-		Queued: queued + int(r.inFlight.Load()), Written: r.written.Load(),
-		Failures: r.failures.Load(), Dropped: r.dropped.Load(),
+	st := RecorderStats{
+		Queued: queued + int(r.inFlight.Load()), QueuedBytes: queuedBytes + r.inFlightBytes.Load(),
+		Written: r.written.Load(), Failures: r.failures.Load(),
+		DroppedQueueFull: r.droppedQueueFull.Load(), DroppedInvalid: r.droppedInvalid.Load(),
+		DroppedRejected: r.droppedRejected.Load(), DroppedClosed: r.droppedClosed.Load(),
 	}
+	st.Dropped = st.DroppedQueueFull + st.DroppedInvalid + st.DroppedRejected + st.DroppedClosed
+	return st
 }
 
 // Close stops taking records, writes every queued one and stops the writer. If ctx ends first, it
@@ -248,7 +343,8 @@ func (r *Recorder) run() {
 		chain := r.head
 		r.head, r.tail = nil, nil
 		r.inFlight.Store(int64(r.queued))
-		r.queued = 0
+		r.inFlightBytes.Add(r.queuedBytes)
+		r.queued, r.queuedBytes = 0, 0
 		r.mu.Unlock()
 
 		if chain == nil {
@@ -273,7 +369,7 @@ func (r *Recorder) run() {
 			batch := chain.recs[:chain.n]
 			// IDs are given here, once, so a retried batch keeps them and Append stays idempotent.
 			r.assignIDs(batch)
-			if !r.write(batch) {
+			if !r.writeBlock(batch) {
 				var left int
 				for b := chain; b != nil; b = b.next {
 					left += b.n
@@ -285,9 +381,10 @@ func (r *Recorder) run() {
 				return
 			}
 			r.inFlight.Add(-int64(len(batch)))
+			r.inFlightBytes.Add(-chain.bytes)
 			next := chain.next
 			clear(batch) // drop references to bodies and headers
-			chain.n, chain.next = 0, nil
+			chain.n, chain.bytes, chain.next = 0, 0, nil
 			if nWritten < maxFreeBlocks {
 				chain.next, written = written, chain
 				nWritten++
@@ -310,8 +407,35 @@ func (r *Recorder) recycle(blocks *recordBlock, n int) {
 	}
 }
 
-// write appends one batch, retrying with exponential backoff until it is stored; false only when
-// Close gave up.
+// maxBatchBytes bounds one Append by recordSize, so a block of large records (1 MiB bodies, up to four
+// times that escaped) is several transactions that each end well within appendTimeout, not one that
+// times out, is taken for a store that is down, and is retried forever.
+const maxBatchBytes = 8 << 20
+
+// writeBlock writes a block's records in batches of at most maxBatchBytes (and at least one record);
+// false only when Close gave up.
+func (r *Recorder) writeBlock(recs []Record) bool {
+	for len(recs) > 0 {
+		n, size := 1, recordSize(&recs[0])
+		for ; n < len(recs); n++ {
+			next := recordSize(&recs[n])
+			if size+next > maxBatchBytes {
+				break
+			}
+			size += next
+		}
+		if !r.write(recs[:n]) {
+			return false
+		}
+		recs = recs[n:]
+	}
+	return true
+}
+
+// write appends one batch, retrying with exponential backoff while the store fails, until it is
+// stored; false only when Close gave up. When the store refuses what a record holds, the batch is
+// split in halves and each written alone, down to the one record, which is set aside: one bad record
+// costs about 2*log2(blockSize) appends, and the records around it are stored.
 func (r *Recorder) write(batch []Record) bool {
 	wait := r.minBackoff
 	for attempt := 1; ; attempt++ {
@@ -325,10 +449,13 @@ func (r *Recorder) write(batch []Record) bool {
 			}
 			return true
 		}
-		if errors.Is(err, ErrInvalidRecord) {
+		if errors.Is(err, ErrInvalidRecord) || errors.Is(err, ErrRecordRejected) {
 			// Retrying cannot help; keeping it would hold up every record behind it.
-			r.log.Error("debug store refused records; dropping them", "records", len(batch), "error", err)
-			r.dropped.Add(uint64(len(batch)))
+			if len(batch) > 1 {
+				mid := len(batch) / 2
+				return r.write(batch[:mid]) && r.write(batch[mid:])
+			}
+			r.setAside(batch[0], err)
 			return true
 		}
 		r.failures.Add(1)
@@ -345,4 +472,93 @@ func (r *Recorder) write(batch []Record) bool {
 		}
 		wait = min(wait*2, r.maxBackoff)
 	}
+}
+
+// setAside drops one record the store refused for what it holds, counting it and logging what was
+// wrong (rate-limited).
+func (r *Recorder) setAside(rec Record, err error) {
+	reason := DropRejected
+	if errors.Is(err, ErrInvalidRecord) {
+		reason = DropInvalid
+		r.droppedInvalid.Add(1)
+	} else {
+		r.droppedRejected.Add(1)
+	}
+	ok, held := r.asideLog.allow(setAsideLogMax)
+	if !ok {
+		return
+	}
+	callID := StoredCallID(rec.CallID)
+	if len(callID) > 80 {
+		callID = callID[:80] + "..."
+	}
+	r.log.Error("debug store refused a record; set aside, the records behind it go on",
+		"reason", reason, "record_id", rec.ID, "account_id", StoredText(rec.AccountID), "call_id", callID,
+		"kind", rec.Kind.String(), "iteration", rec.Iteration, "error", err, "logs_suppressed", held)
+}
+
+// recordOverhead approximates what a queued record costs beyond its texts: the Record itself in its
+// block, and its maps.
+const recordOverhead = 512
+
+// mapEntryOverhead approximates one map entry beyond its key and value texts.
+const mapEntryOverhead = 32
+
+// recordSize is what a queued record is counted as against the queue's byte bound: its texts, its
+// maps' entries and a fixed overhead. It reads the record only (no allocation).
+func recordSize(rec *Record) int64 {
+	n := recordOverhead + len(rec.AccountID) + len(rec.CallID) + len(rec.Node) + len(rec.Method) +
+		len(rec.URI) + len(rec.ReqBody) + len(rec.FetchError) + len(rec.RespBody) + len(rec.Event)
+	for k, v := range rec.ReqHeaders {
+		n += mapEntryOverhead + len(k) + len(v)
+	}
+	for k, v := range rec.RespHeaders {
+		n += mapEntryOverhead + len(k) + len(v)
+	}
+	if je := rec.JSONErrors; je != nil {
+		n += len(je.Message) + len(je.Before) + len(je.After) + len(je.Detail)
+	}
+	for path, rules := range rec.SchemaErrors {
+		n += mapEntryOverhead + len(path)
+		for rule, e := range rules {
+			n += mapEntryOverhead + len(rule) + len(e.Message) + valueSize(e.Target)
+		}
+	}
+	if rec.EventData != nil {
+		n += valueSize(rec.EventData)
+	}
+	return int64(n)
+}
+
+// valueSize approximates a JSON-like value's size (event data, a schema error's target).
+func valueSize(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v)
+	case map[string]any:
+		n := 0
+		for k, x := range v {
+			n += mapEntryOverhead + len(k) + valueSize(x)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, x := range v {
+			n += 16 + valueSize(x)
+		}
+		return n
+	case map[string]string:
+		n := 0
+		for k, x := range v {
+			n += mapEntryOverhead + len(k) + len(x)
+		}
+		return n
+	case []string:
+		n := 0
+		for _, x := range v {
+			n += 16 + len(x)
+		}
+		return n
+	}
+	return 16
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/pgtest"
 )
 
 // countRecords counts every stored record of the account.
@@ -171,6 +176,164 @@ func TestPurgeEveryRunsAtStart(t *testing.T) {
 	if calls := allCalls(t, s, accountA); len(calls) != 1 || calls[0].CallID != "new" {
 		t.Fatalf("calls = %+v", calls)
 	}
+}
+
+// TestRecorderHostileRecordsNeverBlockThePostgresQueue: PostgreSQL refuses a NUL or invalid UTF-8 in a
+// TEXT column, and pgx an iteration past INTEGER. Such a record used to be retried forever with every
+// record behind it; now a hostile Call-ID is stored escaped, and what the store cannot take (an
+// account_id with a NUL, which is ours and not escaped; the iteration) is set aside alone, counted.
+func TestRecorderHostileRecordsNeverBlockThePostgresQueue(t *testing.T) {
+	s, err := OpenPostgres(context.Background(), pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	rec := NewRecorder(s, WithBackoff(time.Millisecond, 10*time.Millisecond))
+	rec.Record(exchangeRecords(accountA, "nul\x00\xff@10.0.0.1", 1, baseTime, 200)...)
+	tooFar := exchangeRecords(accountA, "too-far@10.0.0.1", 1, baseTime, 0)[0]
+	tooFar.Iteration = 1 << 40
+	badAccount := exchangeRecords("acc\x00ount", "bad-account@10.0.0.1", 1, baseTime, 0)[0]
+	for i := 0; i < 300; i++ {
+		switch i {
+		case 100:
+			rec.Record(badAccount)
+		case 150:
+			rec.Record(tooFar)
+		}
+		rec.Record(exchangeRecords(accountA, fmt.Sprintf("good-%d@10.0.0.1", i), 1, baseTime, 200)...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := rec.Close(ctx); err != nil {
+		t.Fatalf("close: %v; stats %+v", err, rec.Stats())
+	}
+	if n := countRecords(t, s, accountA); n != 602 {
+		t.Fatalf("%d records stored, want the 600 good ones and the 2 with a NUL", n)
+	}
+	if got, err := s.CallRecords(context.Background(), accountA, "nul\x00\xff@10.0.0.1"); err != nil || len(got) != 2 {
+		t.Fatalf("the call with a NUL: %d records, %v", len(got), err)
+	}
+	if st := rec.Stats(); st.Written != 602 || st.Dropped != 2 || st.DroppedRejected != 1 || st.DroppedInvalid != 1 {
+		t.Fatalf("stats = %+v, want 602 written, the account refused by PostgreSQL and the iteration dropped", st)
+	}
+}
+
+// TestRecorderSetsAsideAnUnencodableRecordAlone: a record that cannot be encoded (a NaN in its event
+// data) is dropped alone; the records queued with it in one batch are stored.
+func TestRecorderSetsAsideAnUnencodableRecordAlone(t *testing.T) {
+	s := openSQLiteTest(t)
+	rec := NewRecorder(s)
+	bad := Record{AccountID: accountA, CallID: "c2", Iteration: 1, Kind: KindEvent, Event: "x",
+		EventData: map[string]any{"v": math.NaN()}}
+	batch := append(exchangeRecords(accountA, "c1", 1, baseTime, 200), bad)
+	batch = append(batch, exchangeRecords(accountA, "c3", 1, baseTime, 200)...)
+	rec.Record(batch...)
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRecords(t, s, accountA); n != 4 {
+		t.Fatalf("%d records stored, want the 4 good ones", n)
+	}
+	if st := rec.Stats(); st.Written != 4 || st.Dropped != 1 || st.DroppedInvalid != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// TestRecorderDropsNewRecordsWhenTheQueueIsFull: while the store hangs, the queue takes records up to
+// its byte bound and drops the rest, counted and warned about once; the ones it took are all stored.
+func TestRecorderDropsNewRecordsWhenTheQueueIsFull(t *testing.T) {
+	real := openSQLiteTest(t)
+	unblock := make(chan struct{})
+	flaky := &flakyStore{Store: real, block: unblock}
+	one := exchangeRecords(accountA, "c0000", 1, baseTime, 0)[0]
+	size := recordSize(&one)
+	var logs syncBuffer
+	rec := NewRecorder(flaky, WithQueueBytes(100*size),
+		WithRecorderLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	for i := 0; i < 1000; i++ {
+		rec.Record(exchangeRecords(accountA, fmt.Sprintf("c%04d", i), 1, baseTime, 0)...)
+	}
+	st := rec.Stats()
+	if st.Queued != 100 || st.QueuedBytes != 100*size || st.DroppedQueueFull != 900 || st.Dropped != 900 {
+		t.Fatalf("stats with the store hung = %+v; want 100 queued in %d bytes and 900 dropped", st, 100*size)
+	}
+	if n := strings.Count(logs.String(), "debug record queue full"); n != 1 {
+		t.Fatalf("%d queue-full warnings for 900 drops, want 1 (rate-limited):\n%s", n, logs.String())
+	}
+	close(unblock)
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRecords(t, real, accountA); n != 100 {
+		t.Fatalf("%d records stored, want the 100 queued", n)
+	}
+	if st := rec.Stats(); st.Written != 100 || st.QueuedBytes != 0 {
+		t.Fatalf("stats after Close = %+v", st)
+	}
+}
+
+// batchSizes is a Store that keeps the recordSize of every batch it is given.
+type batchSizes struct {
+	Store
+	mu    sync.Mutex
+	sizes []int64
+}
+
+func (b *batchSizes) Append(ctx context.Context, recs []Record) error {
+	var n int64
+	for i := range recs {
+		n += recordSize(&recs[i])
+	}
+	b.mu.Lock()
+	b.sizes = append(b.sizes, n)
+	b.mu.Unlock()
+	return b.Store.Append(ctx, recs)
+}
+
+// TestRecorderWritesLargeRecordsInBoundedBatches: a queue block of records with 1 MiB bodies goes to
+// the store in transactions of at most maxBatchBytes, not one that could outlast appendTimeout.
+func TestRecorderWritesLargeRecordsInBoundedBatches(t *testing.T) {
+	store := &batchSizes{Store: openSQLiteTest(t)}
+	rec := NewRecorder(store)
+	body := strings.Repeat("x", 1<<20)
+	var recs []Record
+	for i := 0; i < 20; i++ {
+		r := exchangeRecords(accountA, fmt.Sprintf("big-%d", i), 1, baseTime, 200)[1]
+		r.RespBody = body
+		recs = append(recs, r)
+	}
+	rec.Record(recs...)
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRecords(t, store.Store.(*SQLStore), accountA); n != 20 {
+		t.Fatalf("%d records stored, want 20", n)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	for _, n := range store.sizes {
+		if n > maxBatchBytes {
+			t.Fatalf("a batch of %d bytes, over %d (batches: %v)", n, maxBatchBytes, store.sizes)
+		}
+	}
+}
+
+// syncBuffer is a log sink written by the recorder's goroutines and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // nopStore accepts everything and keeps nothing: the benchmark measures Record, not the database.

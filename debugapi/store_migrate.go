@@ -23,6 +23,9 @@ type dialect struct {
 	migrations []migration
 	// lock runs first in every migration transaction and holds until it ends.
 	lock func(ctx context.Context, tx *sql.Tx) error
+	// rejects says whether a statement's error is the database refusing the values it was given, not
+	// the database failing: such a record is set aside rather than retried.
+	rejects func(err error) bool
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -3,10 +3,12 @@ package debugapi
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -53,6 +55,23 @@ var postgresDialect = &dialect{
 		_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockKey))
 		return err
 	},
+	rejects: postgresRejects,
+}
+
+// postgresRejects: SQLSTATE classes 22 (data exception: a value out of range, a byte sequence that is
+// not UTF-8), 23 (integrity constraint violation) and 54 (program limit exceeded: an index entry too
+// big) are about the values; the rest (08 connection, 53 resources, 57 shutdown, 40 rollback...) about
+// the server, and pass.
+func postgresRejects(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) != 5 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
 }
 
 // OpenPostgres connects to PostgreSQL (dsn: postgres://user:pass@host:5432/db?sslmode=...) through

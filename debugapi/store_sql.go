@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -103,9 +104,13 @@ func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 	if len(records) == 0 {
 		return nil
 	}
-	for i := range records {
-		if records[i].ID == "" || records[i].AccountID == "" || records[i].CallID == "" {
+	for i, r := range records {
+		if r.ID == "" || r.AccountID == "" || r.CallID == "" {
 			return fmt.Errorf("%w: record %d needs id, account_id and call_id", ErrInvalidRecord, i)
+		}
+		// INTEGER columns: 32 bits on PostgreSQL, where pgx would refuse the value before sending it.
+		if r.Iteration < 0 || r.Iteration > math.MaxInt32 || r.StatusCode < 0 || r.StatusCode > 999 {
+			return fmt.Errorf("%w: record %s: iteration %d or status %d out of range", ErrInvalidRecord, r.ID, r.Iteration, r.StatusCode)
 		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -129,6 +134,9 @@ func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 	}
 	defer touch.Close()
 	for _, r := range records {
+		// Every text from the wire or a webhook is kept escaped (store_text.go): PostgreSQL refuses a
+		// NUL or invalid UTF-8 in TEXT, and the API must serve the call_id it finds the call by.
+		r = storedRecord(r)
 		fields, err := json.Marshal(storedFields{
 			Method: r.Method, URI: r.URI, ReqHeaders: r.ReqHeaders, ReqBody: r.ReqBody, FetchError: r.FetchError,
 			StatusCode: r.StatusCode, RespHeaders: r.RespHeaders, RespBody: r.RespBody,
@@ -141,11 +149,11 @@ func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 		created := r.Created.UnixMicro()
 		if _, err := insert.ExecContext(ctx, r.ID, r.AccountID, r.CallID, r.Iteration, created, r.Node,
 			int(r.Kind), string(fields)); err != nil {
-			return fmt.Errorf("debug store: insert: %w", err)
+			return s.refused("insert", r, err)
 		}
 		if r.Kind == KindEvent {
 			if _, err := touch.ExecContext(ctx, r.AccountID, r.CallID, created); err != nil {
-				return fmt.Errorf("debug store: touch call: %w", err)
+				return s.refused("touch call", r, err)
 			}
 			continue
 		}
@@ -155,13 +163,22 @@ func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 		}
 		if _, err := upsert.ExecContext(ctx, r.AccountID, r.CallID, created, r.Iteration, r.Node, r.URI, status,
 			boolInt(r.JSONErrors != nil), boolInt(len(r.SchemaErrors) > 0)); err != nil {
-			return fmt.Errorf("debug store: upsert call: %w", err)
+			return s.refused("upsert call", r, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("debug store: commit: %w", err)
 	}
 	return nil
+}
+
+// refused wraps a statement's error: in ErrRecordRejected when the database refused what the record
+// holds (retrying cannot help), as it is otherwise (the database is down, busy, out of time).
+func (s *SQLStore) refused(op string, r Record, err error) error {
+	if s.dialect.rejects != nil && s.dialect.rejects(err) {
+		return fmt.Errorf("%w: record %s (call %.80q): %s: %w", ErrRecordRejected, r.ID, r.CallID, op, err)
+	}
+	return fmt.Errorf("debug store: %s: %w", op, err)
 }
 
 func boolInt(b bool) int {
@@ -200,7 +217,8 @@ func (s *SQLStore) ListCalls(ctx context.Context, accountID string, q ListQuery)
 		order, cmp = "ASC", ">"
 	}
 	if q.Start != nil {
-		c, id := arg(q.Start.Created.UnixMicro()), arg(q.Start.CallID)
+		// A start key is the client's: its call id may hold any bytes, compared as the stored keys are.
+		c, id := arg(q.Start.Created.UnixMicro()), arg(StoredCallID(q.Start.CallID))
 		fmt.Fprintf(&b, " AND (created_us %s %s OR (created_us = %s AND call_id %s= %s))", cmp, c, c, cmp, id)
 	}
 	fmt.Fprintf(&b, " ORDER BY created_us %s, call_id %s LIMIT %s", order, order, arg(limit+1))
@@ -235,8 +253,10 @@ func (s *SQLStore) ListCalls(ctx context.Context, accountID string, q ListQuery)
 	return page, nil
 }
 
-// CallRecords returns the call's records in the order the API lists them.
+// CallRecords returns the call's records in the order the API lists them. callID may be the Call-ID as
+// the caller sent it or its stored key (StoredCallID): both find the call, whose records carry the key.
 func (s *SQLStore) CallRecords(ctx context.Context, accountID, callID string) ([]Record, error) {
+	callID = StoredCallID(callID)
 	rows, err := s.db.QueryContext(ctx, `SELECT id, iteration, created_us, node, kind, fields
 		FROM pivot_debug_records WHERE account_id = $1 AND call_id = $2
 		ORDER BY iteration, created_us, kind, seq`, accountID, callID)

@@ -50,6 +50,21 @@ var sqliteDialect = &dialect{
 			`CREATE INDEX pivot_debug_calls_last ON pivot_debug_calls (last_us)`,
 		},
 	}},
+	rejects: sqliteRejects,
+}
+
+// sqliteRejects: SQLITE_TOOBIG, SQLITE_CONSTRAINT and SQLITE_MISMATCH are about the values; BUSY,
+// LOCKED, IOERR, FULL and the rest about the database, and pass.
+func sqliteRejects(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH:
+		return true
+	}
+	return false
 }
 
 // sqlitePathEscaper keeps a file name intact inside a file: URI.

@@ -1,12 +1,18 @@
 package debugapi
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // storeBackend is one implementation under the shared suite: newDSN gives a fresh, empty database.
@@ -365,6 +371,11 @@ func runStoreSuite(t *testing.T, b storeBackend) {
 		}
 	})
 
+	t.Run("HostileFieldsStoreAndReadBack", func(t *testing.T) {
+		s, _ := b.fresh(t)
+		testHostileFields(t, s)
+	})
+
 	t.Run("ConcurrentAppendsAndReads", func(t *testing.T) {
 		s, _ := b.fresh(t)
 		var wg sync.WaitGroup
@@ -395,4 +406,213 @@ func runStoreSuite(t *testing.T, b storeBackend) {
 			t.Fatalf("%d calls, want 80", n)
 		}
 	})
+}
+
+// hostileValues are what a caller (Call-ID, headers, URI) or a webhook (headers, bodies) may send in
+// any field: a NUL, invalid UTF-8, a lone surrogate as bytes (CESU-8), an overlong encoding, a cut
+// multi-byte sequence, control characters, and text that already looks like the store's escape.
+var hostileValues = []string{
+	"nul\x00inside@10.0.0.1",
+	"\xff\xfe\xfd@invalid-utf8",
+	"surrogate-\xed\xa0\x80-alone@h",
+	"overlong-\xc0\xaf@h",
+	"ctl-\x01\x1b[31m\x7f\r\n\t@h",
+	`already\x00escaped@h`,
+	"mixed-\u00e9-\x00-\xe2\x82-\u20ac@h",
+	"\x00",
+}
+
+// binaryBody is what a webhook answering with a WAV or a gzip sends: every byte value, then noise.
+func binaryBody(n int) string {
+	b := make([]byte, 0, n+256)
+	for i := 0; i < 256; i++ {
+		b = append(b, byte(i))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for len(b) < n+256 {
+		b = append(b, byte(rng.Uint32()))
+	}
+	return string(b)
+}
+
+// hostileCall is one call's records with callID (and the other hostile values) in every field that
+// comes from the wire or a webhook.
+func hostileCall(callID string, at time.Time, body string) []Record {
+	headers := map[string]string{"user-agent": "pivotua/test", "x-" + callID: callID, "x-bin": body[:64]}
+	for i, v := range hostileValues {
+		headers[fmt.Sprintf("x-h%d", i)] = v
+	}
+	return []Record{{
+		AccountID: accountA, CallID: callID, Iteration: 1, Created: at, Node: "pivotua@test", Kind: KindRequest,
+		Method: "post", URI: "http://127.0.0.1:9000/ivr?Call-ID=" + callID, ReqHeaders: headers,
+		ReqBody: "Call-ID=" + callID + "&From=" + hostileValues[1],
+	}, {
+		AccountID: accountA, CallID: callID, Iteration: 1, Created: at.Add(time.Millisecond), Node: "pivotua@test",
+		Kind: KindResponse, StatusCode: 200, RespHeaders: headers, RespBody: body, Elapsed: time.Millisecond,
+	}, {
+		AccountID: accountA, CallID: callID, Iteration: 1, Created: at.Add(2 * time.Millisecond), Node: "pivotua@test",
+		Kind: KindError, URI: "http://127.0.0.1:9000/ivr?x=" + callID, RespBody: body,
+		JSONErrors: &JSONErrors{Message: "invalid JSON", Before: body[:40], After: callID, Detail: callID},
+	}, {
+		AccountID: accountA, CallID: callID, Iteration: 1, Created: at.Add(3 * time.Millisecond), Node: "pivotua@test",
+		Kind: KindEvent, Event: "digits",
+		EventData: map[string]any{"digits": callID, "nested": map[string]any{callID: callID}, "list": []any{callID, 1.5}},
+	}}
+}
+
+// storable says whether s can be kept in a PostgreSQL TEXT column and served as JSON unchanged:
+// valid UTF-8 without NUL.
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// checkStorable fails t for every text of rec that is not storable.
+func checkStorable(t *testing.T, rec Record) {
+	t.Helper()
+	var walk func(where string, v any)
+	walk = func(where string, v any) {
+		switch v := v.(type) {
+		case string:
+			if !storable(v) {
+				t.Errorf("record %s: %.60s = %.60q is not valid UTF-8 without NUL", rec.ID, where, v)
+			}
+		case map[string]string:
+			for k, x := range v {
+				walk(where+" key", k)
+				walk(where+"["+k+"]", x)
+			}
+		case map[string]any:
+			for k, x := range v {
+				walk(where+" key", k)
+				walk(where+"["+k+"]", x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s[%d]", where, i), x)
+			}
+		}
+	}
+	walk("call_id", rec.CallID)
+	walk("uri", rec.URI)
+	walk("method", rec.Method)
+	walk("req_headers", rec.ReqHeaders)
+	walk("req_body", rec.ReqBody)
+	walk("fetch_error", rec.FetchError)
+	walk("resp_headers", rec.RespHeaders)
+	walk("resp_body", rec.RespBody)
+	walk("event_data", rec.EventData)
+	if rec.JSONErrors != nil {
+		walk("json_errors.before", rec.JSONErrors.Before)
+		walk("json_errors.after", rec.JSONErrors.After)
+		walk("json_errors.detail", rec.JSONErrors.Detail)
+	}
+}
+
+// testHostileFields stores calls whose every wire field is hostile, and reads them back through the
+// store and the HTTP API, by the call id as the caller sent it and as the API shows it.
+func testHostileFields(t *testing.T, s *SQLStore) {
+	ctx := context.Background()
+	body := binaryBody(8 << 10)
+	ids := append([]string{}, hostileValues...)
+	// A Call-ID as long as a SIP message allows, of bytes that are not UTF-8: longer than an index entry may be.
+	ids = append(ids, "long-"+strings.Repeat("\xff", 60<<10))
+	var recs []Record
+	for i, id := range ids {
+		recs = append(recs, hostileCall(id, baseTime.Add(time.Duration(i)*time.Second), body)...)
+	}
+	// A 1 MiB binary body (the document cap) in a call of its own.
+	bigBody := binaryBody(1 << 20)
+	recs = append(recs, hostileCall("big-body@h", baseTime.Add(time.Minute), bigBody)...)
+	ids = append(ids, "big-body@h")
+	bodyOf := func(id string) string {
+		if id == "big-body@h" {
+			return bigBody
+		}
+		return body
+	}
+	if err := s.Append(ctx, withIDs(recs)); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	f := apiFixtureOn(t, s)
+	token := f.token(t, keyA)
+	served := map[string]string{} // raw call id -> the call_id the store and the API show
+	for _, id := range ids {
+		got, err := s.CallRecords(ctx, accountA, id)
+		if err != nil || len(got) != 4 {
+			t.Fatalf("call %.60q: %d records, %v; want 4", id, len(got), err)
+		}
+		key := got[0].CallID
+		served[id] = key
+		if key != StoredCallID(id) {
+			t.Errorf("call %.60q stored as %.60q, want StoredCallID's %.60q", id, key, StoredCallID(id))
+		}
+		for _, rec := range got {
+			checkStorable(t, rec)
+			if rec.CallID != key {
+				t.Errorf("call %.60q: records under %.60q and %.60q", id, key, rec.CallID)
+			}
+		}
+		// Every field reads back as the one documented escape of what was sent.
+		sent := hostileCall(id, baseTime, bodyOf(id))
+		req, resp, jerr, ev := got[0], got[1], got[2], got[3]
+		if req.URI != StoredText(sent[0].URI) || req.ReqBody != StoredText(sent[0].ReqBody) ||
+			!reflect.DeepEqual(req.ReqHeaders, storedHeaders(sent[0].ReqHeaders)) ||
+			resp.RespBody != StoredText(bodyOf(id)) || !reflect.DeepEqual(resp.RespHeaders, storedHeaders(sent[1].RespHeaders)) ||
+			!reflect.DeepEqual(jerr.JSONErrors, storedRecord(sent[2]).JSONErrors) ||
+			!reflect.DeepEqual(ev.EventData, storedValue(sent[3].EventData)) {
+			t.Errorf("call %.60q: a field did not read back as StoredText of what was sent", id)
+		}
+		if len(key) > maxCallIDLen {
+			t.Errorf("call %.60q: stored call_id is %d bytes, over the API's %d", id, len(key), maxCallIDLen)
+		}
+		// The same key every time: by the shown call_id, and for a record appended later.
+		again, err := s.CallRecords(ctx, accountA, key)
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("call %.60q by its stored key %.60q: %d records, %v", id, key, len(again), err)
+		}
+		// Through the API: by the call_id it shows (URL-encoded), and by the bytes the caller sent.
+		for _, path := range []string{url.PathEscape(key), url.PathEscape(id)} {
+			r := f.do(t, http.MethodGet, "/v2/accounts/"+accountA+"/pivot/debug/"+path, token, "")
+			docs, _ := r.body["data"].([]any)
+			if r.code != http.StatusOK || len(docs) != 3 {
+				t.Fatalf("GET detail %.80s: HTTP %d, %d documents; want 200 and 3", path, r.code, len(docs))
+			}
+			for _, d := range docs {
+				if got := d.(map[string]any)["call_id"]; got != key {
+					t.Errorf("GET detail %.80s: call_id %.60q, want %.60q", path, got, key)
+				}
+			}
+		}
+	}
+	later := withIDs(exchangeRecords(accountA, ids[0], 2, baseTime.Add(time.Hour), 200))
+	if err := s.Append(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.CallRecords(ctx, accountA, served[ids[0]]); len(got) != 6 {
+		t.Errorf("the same Call-ID appended again: %d records under its key, want 6", len(got))
+	}
+	// Distinct Call-IDs stay distinct calls, listed under the keys the detail shows.
+	calls := allCalls(t, s, accountA)
+	if len(calls) != len(ids) {
+		t.Errorf("%d calls listed, want %d", len(calls), len(ids))
+	}
+	listed := map[string]bool{}
+	for _, c := range calls {
+		listed[c.CallID] = true
+		if !storable(c.CallID) || !storable(c.URI) {
+			t.Errorf("listed call %.60q (uri %.60q) is not storable text", c.CallID, c.URI)
+		}
+	}
+	for id, key := range served {
+		if !listed[key] {
+			t.Errorf("call %.60q: its key %.60q is not listed", id, key)
+		}
+	}
+	// A start key may carry any bytes: the list answers, it does not fail.
+	r := f.do(t, http.MethodGet, "/v2/accounts/"+accountA+"/pivot/debug?start_key="+
+		EncodeStartKey(Cursor{Created: baseTime, CallID: "\x00\xff"}), token, "")
+	if r.code != http.StatusOK {
+		t.Errorf("a start key with a NUL and invalid UTF-8: HTTP %d %v", r.code, r.body)
+	}
+	if bytes.Contains([]byte(body), []byte{0}) == false {
+		t.Fatal("the binary body lost its NUL before the test")
+	}
 }

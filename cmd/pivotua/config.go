@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/internal/rtprio"
 	"github.com/pivotua/pivotua/sip"
@@ -89,6 +90,9 @@ type StoreConfig struct {
 	Driver    string `yaml:"driver" json:"driver"`
 	DSN       string `yaml:"dsn" json:"dsn"`
 	Retention string `yaml:"retention" json:"retention"` // how long debug records are kept; default 744h (31 days)
+	// QueueBytes bounds the debug records waiting for the store (default 64 MiB); past it new records
+	// are dropped and counted in pivotua_debug_records_dropped_total{reason="queue_full"}.
+	QueueBytes int `yaml:"queue_bytes" json:"queue_bytes"`
 }
 
 type TTSConfig struct {
@@ -148,6 +152,7 @@ type Settings struct {
 	StoreDriver  string
 	StoreDSN     string
 	Retention    time.Duration
+	QueueBytes   int64
 	LogLevel     string
 	LogFormat    string
 	Accounts     map[string]AccountConfig
@@ -191,7 +196,7 @@ func defaultConfig() Config {
 		},
 		RTP:        RTPConfig{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s"},
 		HTTP:       HTTPConfig{Listen: "127.0.0.1:8000"},
-		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h"},
+		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h", QueueBytes: debugapi.DefaultQueueBytes},
 		TTS:        TTSConfig{Engine: "flite"},
 		Recordings: RecordingsConfig{Dir: "data/recordings"},
 		Log:        LogConfig{Level: "info", Format: "text"},
@@ -417,6 +422,9 @@ func underReported(path string, reported map[string]bool) bool {
 
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
+// minQueueBytes is the smallest store.queue_bytes: a few large records (1 MiB bodies) must fit.
+const minQueueBytes = 1 << 20
+
 // validate checks every field and callflow and returns all problems at once.
 // baseDir anchors relative paths ("" keeps them relative to the working directory).
 func (c Config) validate(baseDir string) (*Settings, []error) {
@@ -533,6 +541,10 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		bad("store.dsn", "%q is not a postgres:// URL", redactDSN(c.Store.DSN))
 	}
 	s.Retention = duration("store.retention", c.Store.Retention)
+	if c.Store.QueueBytes < minQueueBytes {
+		bad("store.queue_bytes", "must be at least %d (1 MiB), not %d", minQueueBytes, c.Store.QueueBytes)
+	}
+	s.QueueBytes = int64(c.Store.QueueBytes)
 	switch c.TTS.Engine {
 	case "flite", "espeak-ng":
 	default:

@@ -127,6 +127,7 @@ func TestCheckConfigNamesEachMistakeOnceByItsPath(t *testing.T) {
 		{"sips trunk", "trunks:\n  - {name: gw, uri: \"sips:gw.example.net\"}\n", "trunks[0].uri: sips: is not supported: use sip: (UDP or TCP)"},
 		{"trunk without host", "trunks:\n  - {name: gw, uri: \"sip:\"}\n", "trunks[0].uri: "},
 		{"trunk for an unknown account", "trunks:\n  - {name: gw, uri: \"sip:gw.example.net\", accounts: [\"0123456789abcdef0123456789abcdef\"]}\n", `trunks[0].accounts[0]: "0123456789abcdef0123456789abcdef" is not one of the accounts`},
+		{"debug queue too small", "store:\n  queue_bytes: 1000\n", "store.queue_bytes: must be at least 1048576 (1 MiB), not 1000"},
 		{"callflow data not an object", "callflows:\n  - numbers: [\"1\"]\n    flow: {module: tts, data: 5}\n", "callflows[0].flow.data: must be an object"},
 		{"unknown field in module data", "callflows:\n  - numbers: [\"1\"]\n    flow: {module: pivot, data: {voice_url: \"http://127.0.0.1:9/\", req_fromat: twiml}}\n",
 			`callflows[0].flow.data.req_fromat: unknown field of module "pivot"; it reads cdr_url, debug, method, req_body_format, req_format, req_timeout_ms, skip_module, voice_url`},

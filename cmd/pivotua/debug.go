@@ -51,7 +51,7 @@ func openDebug(ctx context.Context, s *Settings, log *slog.Logger) (*debugServic
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	d := &debugService{
 		store:    store,
-		recorder: debugapi.NewRecorder(store, debugapi.WithRecorderLogger(log)),
+		recorder: debugapi.NewRecorder(store, debugapi.WithRecorderLogger(log), debugapi.WithQueueBytes(s.QueueBytes)),
 		api: debugapi.NewAPI(debugapi.APIConfig{
 			Store: store, Accounts: accounts, Node: s.Node, Version: version, Logger: log,
 		}),
@@ -61,7 +61,7 @@ func openDebug(ctx context.Context, s *Settings, log *slog.Logger) (*debugServic
 		defer close(d.purged)
 		debugapi.PurgeEvery(purgeCtx, store, retention, purgeInterval, log)
 	}()
-	log.Info("debug store open", "driver", s.StoreDriver, "retention", retention)
+	log.Info("debug store open", "driver", s.StoreDriver, "retention", retention, "queue_bytes", s.QueueBytes)
 	return d, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/media"
@@ -31,6 +32,7 @@ type metricSources struct {
 	activeCalls  func() int
 	rtp          func() media.Totals
 	debugWritten func() uint64
+	debugStats   func() debugapi.RecorderStats // drops by reason, queued bytes
 }
 
 func newMetrics(src metricSources) *metrics {
@@ -67,7 +69,20 @@ func newMetrics(src metricSources) *metrics {
 		counter("pivotua_rtp_packets_received_total", "RTP packets received.", func() float64 { return float64(src.rtp().PacketsReceived) }),
 		counter("pivotua_rtp_packets_lost_total", "RTP packets lost, from sequence gaps.", func() float64 { return float64(src.rtp().PacketsLost) }),
 		counter("pivotua_debug_records_total", "Pivot debug records written to the store.", func() float64 { return float64(src.debugWritten()) }),
+		gauge("pivotua_debug_queue_bytes", "Bytes of debug records waiting for the store (bounded by store.queue_bytes).",
+			func() float64 { return float64(src.debugStats().QueuedBytes) }),
 	)
+	for reason, n := range map[string]func(debugapi.RecorderStats) uint64{
+		debugapi.DropQueueFull: func(s debugapi.RecorderStats) uint64 { return s.DroppedQueueFull },
+		debugapi.DropInvalid:   func(s debugapi.RecorderStats) uint64 { return s.DroppedInvalid },
+		debugapi.DropRejected:  func(s debugapi.RecorderStats) uint64 { return s.DroppedRejected },
+		debugapi.DropClosed:    func(s debugapi.RecorderStats) uint64 { return s.DroppedClosed },
+	} {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pivotua_debug_records_dropped_total", ConstLabels: prometheus.Labels{"reason": reason},
+			Help: "Debug records dropped, by reason: queue_full, invalid, rejected (by the database), closed.",
+		}, func() float64 { return float64(n(src.debugStats())) }))
+	}
 	return m
 }
 

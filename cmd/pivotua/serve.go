@@ -59,6 +59,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		},
 		rtp:          engine.Totals,
 		debugWritten: func() uint64 { return debug.recorder.Stats().Written },
+		debugStats:   debug.recorder.Stats,
 	})
 
 	// fetch.deny_cidrs is checked on the resolved address at connect time, for webhooks, media and uploads.
