@@ -117,14 +117,15 @@ func (s SchemaErrors) Add(path, rule, message string) {
 	rules[rule] = SchemaError{Message: message}
 }
 
-// LowerHeaders flattens h as Kazoo stores headers: one entry per name, names and values lower-cased,
-// repeated values joined with ", ". It never returns nil, so an empty set encodes as {}. Names and
-// values are escaped first (StoredText): lower-casing would turn each byte that is not UTF-8 into
-// U+FFFD, and the store's \xHH escape could no longer show it.
+// LowerHeaders flattens h as Kazoo stores headers: one entry per name, the name lower-cased, repeated
+// values joined with ", ". Unlike Kazoo, values keep their case: a stored X-Twilio-Signature must be
+// the one that was sent. It never returns nil, so an empty set encodes as {}. Names and values are
+// escaped first (StoredText): lower-casing would turn each byte that is not UTF-8 into U+FFFD, and
+// the store's \xHH escape could no longer show it.
 func LowerHeaders(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, vs := range h {
-		out[strings.ToLower(StoredText(k))] = strings.ToLower(StoredText(strings.Join(vs, ", ")))
+		out[strings.ToLower(StoredText(k))] = StoredText(strings.Join(vs, ", "))
 	}
 	return out
 }
