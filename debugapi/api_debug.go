@@ -8,7 +8,8 @@ import (
 )
 
 // listRow is one call in GET /v2/accounts/{ACCOUNT_ID}/pivot/debug, as Kazoo's first_iteration view
-// plus debug_id. status_code is a string ("404") and absent when no response arrived.
+// plus debug_id and has_fetch_errors. status_code is a string ("404") and absent when no response
+// arrived.
 type listRow struct {
 	CallID          string `json:"call_id"`
 	Created         int64  `json:"created"`
@@ -17,6 +18,7 @@ type listRow struct {
 	StatusCode      string `json:"status_code,omitempty"`
 	HasSchemaErrors bool   `json:"has_schema_errors"`
 	HasJSONErrors   bool   `json:"has_json_errors"`
+	HasFetchErrors  bool   `json:"has_fetch_errors"` // pivotua: a request of any iteration failed
 	URI             string `json:"uri"`
 	DebugID         string `json:"debug_id"`
 }
@@ -56,7 +58,7 @@ func (a *API) listCalls(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, listRow{
 			CallID: c.CallID, Created: GregorianSeconds(c.Created), Iteration: c.Iteration, Node: c.Node,
 			StatusCode: statusString(c.StatusCode), HasSchemaErrors: c.HasSchemaErrors,
-			HasJSONErrors: c.HasJSONErrors, URI: c.URI, DebugID: c.DebugID(),
+			HasJSONErrors: c.HasJSONErrors, HasFetchErrors: c.HasFetchErrors, URI: c.URI, DebugID: c.DebugID(),
 		})
 	}
 	n := len(rows)

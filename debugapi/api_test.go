@@ -292,10 +292,10 @@ func TestAPIDebugListShapeMatchesKazoo(t *testing.T) {
 	}
 	newest, oldest := data[0].(map[string]any), data[1].(map[string]any)
 	wantKeys(t, "row", oldest, "call_id", "created", "iteration", "node", "status_code", "has_schema_errors",
-		"has_json_errors", "uri", "debug_id")
+		"has_json_errors", "has_fetch_errors", "uri", "debug_id")
 	want := map[string]any{
 		"call_id": call, "created": gregorian(baseTime), "iteration": json.Number("1"), "node": "pivotua@test",
-		"status_code": "404", "has_schema_errors": false, "has_json_errors": false,
+		"status_code": "404", "has_schema_errors": false, "has_json_errors": false, "has_fetch_errors": true,
 		"uri": "http://127.0.0.1:9000/ivr", "debug_id": "202603-" + call,
 	}
 	if !reflect.DeepEqual(oldest, want) {
@@ -304,7 +304,7 @@ func TestAPIDebugListShapeMatchesKazoo(t *testing.T) {
 	// No response: status_code is absent; the error flags come from the error record.
 	want = map[string]any{
 		"call_id": schemaCall, "created": gregorian(baseTime.Add(time.Minute)), "iteration": json.Number("1"),
-		"node": "pivotua@test", "has_schema_errors": true, "has_json_errors": false,
+		"node": "pivotua@test", "has_schema_errors": true, "has_json_errors": false, "has_fetch_errors": false,
 		"uri": "http://127.0.0.1:9000/ivr?x=1", "debug_id": "202603-" + schemaCall,
 	}
 	if !reflect.DeepEqual(newest, want) {

@@ -50,6 +50,9 @@ type CallSummary struct {
 	StatusCode      int // of the first iteration's response; 0 = none
 	HasJSONErrors   bool
 	HasSchemaErrors bool
+	// HasFetchErrors: a pivot request of any iteration got no answer (refused, timed out, cut) or a
+	// status other than 2xx: what a developer looks for first.
+	HasFetchErrors bool
 }
 
 // Cursor is the summary's position in the list order.

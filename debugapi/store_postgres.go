@@ -50,6 +50,12 @@ var postgresDialect = &dialect{
 			`CREATE INDEX pivot_debug_calls_list ON pivot_debug_calls (account_id, created_us, call_id)`,
 			`CREATE INDEX pivot_debug_calls_last ON pivot_debug_calls (last_us)`,
 		},
+	}, {
+		version: 2,
+		name:    "has_fetch_errors in call summaries",
+		statements: []string{
+			`ALTER TABLE pivot_debug_calls ADD COLUMN has_fetch_errors INTEGER NOT NULL DEFAULT 0`,
+		},
 	}},
 	lock: func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockKey))

@@ -75,11 +75,13 @@ const insertRecordSQL = `INSERT INTO pivot_debug_records
 
 // upsertCallSQL folds one record into its call's summary. The summary describes the call's lowest
 // iteration (Kazoo's first_iteration view): a record of a lower iteration replaces it, one of the same
-// iteration fills what is still empty, a later one only moves last_us. Every branch is idempotent, so a
+// iteration fills what is still empty, a later one only moves last_us and may set has_fetch_errors,
+// which covers every iteration. Every branch is idempotent, so a
 // retried batch leaves the same summary.
 const upsertCallSQL = `INSERT INTO pivot_debug_calls AS c
-	(account_id, call_id, created_us, last_us, iteration, node, uri, status_code, has_json_errors, has_schema_errors)
-	VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)
+	(account_id, call_id, created_us, last_us, iteration, node, uri, status_code, has_json_errors, has_schema_errors,
+	 has_fetch_errors)
+	VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10)
 	ON CONFLICT (account_id, call_id) DO UPDATE SET
 	created_us = CASE WHEN excluded.created_us < c.created_us THEN excluded.created_us ELSE c.created_us END,
 	last_us = CASE WHEN excluded.last_us > c.last_us THEN excluded.last_us ELSE c.last_us END,
@@ -92,7 +94,8 @@ const upsertCallSQL = `INSERT INTO pivot_debug_calls AS c
 	has_json_errors = CASE WHEN excluded.iteration < c.iteration THEN excluded.has_json_errors
 		WHEN excluded.iteration = c.iteration AND excluded.has_json_errors = 1 THEN 1 ELSE c.has_json_errors END,
 	has_schema_errors = CASE WHEN excluded.iteration < c.iteration THEN excluded.has_schema_errors
-		WHEN excluded.iteration = c.iteration AND excluded.has_schema_errors = 1 THEN 1 ELSE c.has_schema_errors END`
+		WHEN excluded.iteration = c.iteration AND excluded.has_schema_errors = 1 THEN 1 ELSE c.has_schema_errors END,
+	has_fetch_errors = CASE WHEN excluded.has_fetch_errors = 1 THEN 1 ELSE c.has_fetch_errors END`
 
 // touchCallSQL moves a call's last_us for an event record: events say nothing about the pivot
 // requests a summary describes, but they keep the call from being purged while it is still new.
@@ -161,8 +164,9 @@ func (s *SQLStore) Append(ctx context.Context, records []Record) error {
 		if r.Kind == KindResponse {
 			status = r.StatusCode
 		}
+		fetchFailed := r.FetchError != "" || (r.Kind == KindResponse && (status < 200 || status > 299))
 		if _, err := upsert.ExecContext(ctx, r.AccountID, r.CallID, created, r.Iteration, r.Node, r.URI, status,
-			boolInt(r.JSONErrors != nil), boolInt(len(r.SchemaErrors) > 0)); err != nil {
+			boolInt(r.JSONErrors != nil), boolInt(len(r.SchemaErrors) > 0), boolInt(fetchFailed)); err != nil {
 			return s.refused("upsert call", r, err)
 		}
 	}
@@ -204,8 +208,8 @@ func (s *SQLStore) ListCalls(ctx context.Context, accountID string, q ListQuery)
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	b.WriteString(`SELECT call_id, created_us, iteration, node, uri, status_code, has_json_errors, has_schema_errors
-		FROM pivot_debug_calls WHERE account_id = $1`)
+	b.WriteString(`SELECT call_id, created_us, iteration, node, uri, status_code, has_json_errors, has_schema_errors,
+		has_fetch_errors FROM pivot_debug_calls WHERE account_id = $1`)
 	if !q.From.IsZero() {
 		b.WriteString(" AND created_us >= " + arg(q.From.UnixMicro()))
 	}
@@ -231,15 +235,15 @@ func (s *SQLStore) ListCalls(ctx context.Context, accountID string, q ListQuery)
 	var page Page
 	for rows.Next() {
 		var (
-			c              CallSummary
-			created        int64
-			hasJSON, hasSc int
+			c                       CallSummary
+			created                 int64
+			hasJSON, hasSc, hasFail int
 		)
-		if err := rows.Scan(&c.CallID, &created, &c.Iteration, &c.Node, &c.URI, &c.StatusCode, &hasJSON, &hasSc); err != nil {
+		if err := rows.Scan(&c.CallID, &created, &c.Iteration, &c.Node, &c.URI, &c.StatusCode, &hasJSON, &hasSc, &hasFail); err != nil {
 			return Page{}, fmt.Errorf("debug store: list: %w", err)
 		}
 		c.Created = time.UnixMicro(created).UTC()
-		c.HasJSONErrors, c.HasSchemaErrors = hasJSON != 0, hasSc != 0
+		c.HasJSONErrors, c.HasSchemaErrors, c.HasFetchErrors = hasJSON != 0, hasSc != 0, hasFail != 0
 		page.Calls = append(page.Calls, c)
 	}
 	if err := rows.Err(); err != nil {

@@ -49,6 +49,12 @@ var sqliteDialect = &dialect{
 			`CREATE INDEX pivot_debug_calls_list ON pivot_debug_calls (account_id, created_us, call_id)`,
 			`CREATE INDEX pivot_debug_calls_last ON pivot_debug_calls (last_us)`,
 		},
+	}, {
+		version: 2,
+		name:    "has_fetch_errors in call summaries",
+		statements: []string{
+			`ALTER TABLE pivot_debug_calls ADD COLUMN has_fetch_errors INTEGER NOT NULL DEFAULT 0`,
+		},
 	}},
 	rejects: sqliteRejects,
 }

@@ -194,7 +194,9 @@ func runStoreSuite(t *testing.T, b storeBackend) {
 		recs = append(recs, exchangeRecords(accountA, "ok", 1, baseTime, 200)...)
 		recs = append(recs, exchangeRecords(accountA, "ok", 2, baseTime.Add(2*time.Second), 404)...)
 		recs = append(recs, exchangeRecords(accountA, "notfound", 1, baseTime.Add(time.Minute), 404)...)
-		recs = append(recs, exchangeRecords(accountA, "timeout", 1, baseTime.Add(2*time.Minute), 0)...)
+		timeout := exchangeRecords(accountA, "timeout", 1, baseTime.Add(2*time.Minute), 0)
+		timeout[0].FetchError = "context deadline exceeded"
+		recs = append(recs, timeout...)
 		// debug off: only the error record of iteration 3 exists.
 		recs = append(recs, Record{AccountID: accountA, CallID: "badjson", Iteration: 3, Created: baseTime.Add(3 * time.Minute),
 			Node: "pivotua@other", Kind: KindError, URI: "http://x/bad", RespBody: "{", JSONErrors: &JSONErrors{Message: "invalid JSON"}})
@@ -228,6 +230,13 @@ func runStoreSuite(t *testing.T, b storeBackend) {
 		bad := byID["badjson"]
 		if !bad.HasJSONErrors || bad.HasSchemaErrors || bad.Iteration != 3 || bad.URI != "http://x/bad" || bad.Node != "pivotua@other" {
 			t.Errorf("badjson = %+v", bad)
+		}
+		// A failed fetch of any iteration flags the call: a 404, no answer at all, or a later
+		// iteration's failure under a first iteration that went well.
+		for id, want := range map[string]bool{"ok": true, "notfound": true, "timeout": true, "badjson": false} {
+			if got := byID[id].HasFetchErrors; got != want {
+				t.Errorf("%s: HasFetchErrors = %v, want %v", id, got, want)
+			}
 		}
 		if p.Next != nil {
 			t.Errorf("next = %+v on the only page", p.Next)

@@ -7,12 +7,15 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,4 +200,72 @@ func waitForHangupRecord(t *testing.T, p *pivotuaInstance, callID string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("the call's hangup event never reached the store: %v", env)
+}
+
+// TestE2EInspectorListFlagsFailedFetches: what a developer looks for first is a webhook that failed.
+// Three calls whose pivot request got a 404, a 500 and no answer in time each fall back to the `_`
+// child; the inspector's list, run by Chromium, must flag each in its Errors column, and show a GET
+// webhook's URL without the query string that holds every pivot parameter.
+func TestE2EInspectorListFlagsFailedFetches(t *testing.T) {
+	needE2E(t)
+	browser := needChromium(t)
+	var served atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch served.Add(1) {
+		case 1:
+			http.Error(w, "no such app", http.StatusNotFound)
+		case 2:
+			http.Error(w, "app crashed", http.StatusInternalServerError)
+		default:
+			select { // longer than req_timeout_ms
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer hook.Close()
+	fallback := map[string]any{"module": "tts", "data": map[string]any{"text": "Sorry."}}
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice?app=failing", fallback))
+	var callIDs []string
+	for range 3 {
+		capture := newRTPCapture(t)
+		if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, env := crossbar(t, "PUT", p.httpURL+"/v2/api_auth", "", map[string]any{"data": map[string]any{"api_key": "e2e-key"}})
+	token, _ := env["auth_token"].(string)
+	for range 100 {
+		_, env = crossbar(t, "GET", fmt.Sprintf("%s/v2/accounts/%s/pivot/debug", p.httpURL, e2eAccount), token, nil)
+		if rows, _ := env["data"].([]any); len(rows) == 3 {
+			callIDs = nil
+			for _, r := range rows {
+				callIDs = append(callIDs, r.(map[string]any)["call_id"].(string))
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(callIDs) != 3 {
+		t.Fatalf("the debug list never held the three calls: %v", env)
+	}
+
+	dom := pageDOM(t, browser, p.httpURL+"/ui/#account="+e2eAccount+"&key=e2e-key")
+	rows := regexp.MustCompile(`(?s)<tr data-call-id="([^"]+)"[^>]*>(.*?)</tr>`).FindAllStringSubmatch(dom, -1)
+	if len(rows) != 3 {
+		t.Fatalf("the page lists %d calls, want 3:\n%s", len(rows), dom)
+	}
+	// Newest first: the timeout, the 500, the 404.
+	for i, want := range []string{"fetch failed", "HTTP 500", "HTTP 404"} {
+		cells := regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`).FindAllStringSubmatch(rows[i][2], -1)
+		if len(cells) != 5 {
+			t.Fatalf("row %d has %d cells: %s", i, len(cells), rows[i][2])
+		}
+		if errs := html.UnescapeString(tagPattern.ReplaceAllString(cells[4][1], "")); errs != want {
+			t.Errorf("row %d (%s): Errors column %q, want %q", i, rows[i][1], errs, want)
+		}
+		if uri := html.UnescapeString(cells[3][1]); uri != hook.URL+"/voice?…" {
+			t.Errorf("row %d: URI column %q, want the URL without its query", i, uri)
+		}
+	}
 }

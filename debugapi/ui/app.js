@@ -117,6 +117,12 @@ function fmtDate(d) {
     pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
 }
 
+// withoutQuery shortens a URL for the list: a GET webhook's query holds every pivot parameter.
+function withoutQuery(uri) {
+  const i = (uri || "").indexOf("?");
+  return i < 0 ? uri : uri.slice(0, i) + "?…";
+}
+
 function accountPath() { return "/v2/accounts/" + encodeURIComponent(session.get().account) + "/pivot/debug"; }
 
 async function loadCalls() {
@@ -129,12 +135,16 @@ async function loadCalls() {
   const selected = currentCall();
   for (const c of env.data) {
     const link = el("a", { href: "#call=" + encodeURIComponent(c.call_id) }, c.call_id);
-    const errs = [c.has_json_errors && "json", c.has_schema_errors && "schema"].filter(Boolean).join(", ");
+    const errs = [
+      c.has_fetch_errors && (c.status_code && !c.status_code.startsWith("2") ? "HTTP " + c.status_code : "fetch failed"),
+      c.has_json_errors && "json",
+      c.has_schema_errors && "schema",
+    ].filter(Boolean).join(", ");
     rows.append(el("tr", { "data-call-id": c.call_id, class: c.call_id === selected ? "selected" : "" },
       el("td", {}, fmtDate(gregorianToDate(c.created))),
       el("td", {}, link),
       el("td", {}, c.status_code || "—"),
-      el("td", { class: "uri" }, c.uri),
+      el("td", { class: "uri", title: c.uri }, withoutQuery(c.uri)),
       el("td", { class: errs ? "error" : "" }, errs)));
   }
   $("calls-empty").hidden = env.data.length > 0;
