@@ -6,7 +6,7 @@
 # chromium: the call inspector's browser test runs it headless.
 # Idempotent: a machine that has them all does nothing and needs no network.
 set -euo pipefail
-packages=(sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql kamailio chromium)
+packages=(openssl sip-tester baresip-core flite espeak-ng lame sox libsox-fmt-all tshark postgresql kamailio chromium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
