@@ -831,6 +831,10 @@ wait:
 				hanging.inFlight.Load(), h.log)
 		}
 	}
+	// What the recordings purge asks: a file still to send is held, a delivered one is not.
+	if !h.Holds(filepath.Join(dir, "a00.wav")) || h.Holds(file) {
+		t.Errorf("Holds: pending a00.wav %v (want true), delivered b.wav %v (want false)", h.Holds(filepath.Join(dir, "a00.wav")), h.Holds(file))
+	}
 	if peak := hanging.peak.Load(); peak > DefaultUploadAccountWorkers {
 		t.Errorf("account A held %d workers at once, want at most %d", peak, DefaultUploadAccountWorkers)
 	}
