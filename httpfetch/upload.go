@@ -169,6 +169,11 @@ func WithUploadObserver(fn func(UploadEvent)) UploaderOption {
 // whose recording file has vanished cannot succeed: it is logged as an
 // error and renamed to <id>.job.failed for an operator to see.
 //
+// Attempts share a pool of workers (16) of which one account holds at most
+// 4, and a free worker goes to the account with the fewest attempts in
+// flight: a developer whose target hangs (each attempt up to 120 s) delays
+// only their own recordings.
+//
 // One Uploader owns its spool directory; two processes must not share one.
 type Uploader struct {
 	spoolDir string
