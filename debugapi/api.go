@@ -30,12 +30,19 @@ type APIConfig struct {
 	TokenTTL time.Duration // 0 = DefaultTokenTTL
 	Now      func() time.Time
 	Logger   *slog.Logger
+
+	// AuthFailures wrong api_keys from one source within AuthFailWindow block it from
+	// PUT /v2/api_auth for AuthBlock (0 = DefaultAuthFailures, DefaultAuthFailWindow, DefaultAuthBlock).
+	AuthFailures   int
+	AuthFailWindow time.Duration
+	AuthBlock      time.Duration
 }
 
 // API serves PUT /v2/api_auth and the pivot debug endpoints of Kazoo's crossbar (cb_pivot).
 type API struct {
 	cfg      APIConfig
 	accounts map[string]Account // by ID; read-only after NewAPI
+	auth     *authThrottle
 	log      *slog.Logger
 }
 
@@ -50,7 +57,8 @@ func NewAPI(cfg APIConfig) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &API{cfg: cfg, accounts: make(map[string]Account, len(cfg.Accounts)), log: cfg.Logger}
+	a := &API{cfg: cfg, accounts: make(map[string]Account, len(cfg.Accounts)), log: cfg.Logger,
+		auth: newAuthThrottle(cfg.AuthFailures, cfg.AuthFailWindow, cfg.AuthBlock)}
 	for _, acc := range cfg.Accounts {
 		a.accounts[acc.ID] = acc
 	}
@@ -198,6 +206,11 @@ func (a *API) apiAuth(w http.ResponseWriter, r *http.Request) {
 		rp.methodNotAllowed(http.MethodPut)
 		return
 	}
+	src := authSourceKey(r.RemoteAddr)
+	if wait := a.auth.blocked(src, a.cfg.Now()); wait > 0 {
+		rp.tooManyFailures(wait)
+		return
+	}
 	var body struct {
 		Data struct {
 			APIKey string `json:"api_key"`
@@ -219,6 +232,10 @@ func (a *API) apiAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	acc, ok := a.accountByAPIKey(body.Data.APIKey)
 	if !ok {
+		if wait := a.auth.failed(src, a.cfg.Now()); wait > 0 {
+			a.log.Warn("debug api: too many wrong api_keys; source blocked from api_auth",
+				"source", src.String(), "block", wait)
+		}
 		rp.fail(http.StatusUnauthorized, "invalid credentials")
 		return
 	}

@@ -2,6 +2,9 @@ package httpfetch
 
 import (
 	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,5 +109,65 @@ func TestValidatePivotSignature(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// The X-Pivot-Signature known answers were computed outside Go, with OpenSSL:
+//
+//	printf '%s' '1700000000.https://h.example/ivr?Call-ID=1.a=b' | openssl dgst -sha256 -hmac secret
+//	printf '%s' '1700000000.https://h.example/ivr?Call-ID=1.' | openssl dgst -sha256 -hmac secret
+//
+// so a mistake shared by pivotSignature and ValidatePivotSignature (the order of the parts, a missing
+// dot, hex case) cannot hide behind the two agreeing with each other.
+func TestPivotSignatureMatchesOpenSSLVector(t *testing.T) {
+	const key, rawURL, ts = "secret", "https://h.example/ivr?Call-ID=1", 1700000000
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"POST form body", []byte("a=b"), "a57d349e919184d58c8ab3fedc77a097a8b784d27031b2ea2048919af3a7ffbb"},
+		{"GET, empty body", nil, "4bca24d1dd8e370172111d443bfc2f3a45106b5868ace6d99b9bb58c70859224"},
+	} {
+		if got := pivotSignature(key, ts, rawURL, tc.body); got != tc.want {
+			t.Errorf("%s: v1 = %s, want %s (openssl)", tc.name, got, tc.want)
+		}
+		header := "t=1700000000,v1=" + tc.want
+		if !ValidatePivotSignature(key, rawURL, tc.body, header, time.Unix(ts, 0), time.Minute) {
+			t.Errorf("%s: ValidatePivotSignature rejects the openssl vector %s", tc.name, header)
+		}
+	}
+}
+
+// TestPivotSignatureAgreesWithOpenSSL has the openssl command line sign what pivotua signs, for
+// bodies a known-answer vector does not cover (JSON, non-ASCII, an escaped URL).
+func TestPivotSignatureAgreesWithOpenSSL(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatal("openssl is not installed: run `make deps` (Debian package openssl)")
+	}
+	for _, tc := range []struct {
+		key, url string
+		body     []byte
+	}{
+		{"e2e-key", "http://127.0.0.1:9000/voice?From=%2B14155550100&To=3004", nil},
+		{"k", "https://h.example/ivr", []byte(`{"Call-ID":"abc@h","Caller-ID-Name":"Zoë Ünïcode"}`)},
+		{"a key with spaces", "https://h.example/a%20b?x=1&y=%26", []byte("Digits%5Bdefault%5D=12&From=%2B1")},
+	} {
+		const ts = 1767225600
+		cmd := exec.Command(openssl, "dgst", "-sha256", "-hmac", tc.key)
+		cmd.Stdin = strings.NewReader(strconv.Itoa(ts) + "." + tc.url + "." + string(tc.body))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("openssl: %v", err)
+		}
+		// "SHA2-256(stdin)= <hex>" (OpenSSL 3) or "(stdin)= <hex>" (1.1).
+		_, want, ok := strings.Cut(strings.TrimSpace(string(out)), "= ")
+		if !ok || len(want) != 64 {
+			t.Fatalf("unexpected openssl output %q", out)
+		}
+		if got := pivotSignature(tc.key, ts, tc.url, tc.body); got != want {
+			t.Errorf("%s %q: v1 = %s, openssl says %s", tc.url, tc.body, got, want)
+		}
 	}
 }

@@ -21,7 +21,11 @@ const (
 	DefaultUploadMinBackoff = time.Second
 	DefaultUploadMaxBackoff = 5 * time.Minute
 	DefaultUploadTimeout    = 120 * time.Second
-	DefaultUploadWorkers    = 4
+	DefaultUploadWorkers    = 16
+	// DefaultUploadAccountWorkers is how many of the workers one account's uploads may hold: an
+	// account whose target hangs (each attempt up to DefaultUploadTimeout) leaves the rest to the
+	// other accounts.
+	DefaultUploadAccountWorkers = 4
 )
 
 // Upload is one recording to deliver: the raw bytes of File sent as the
@@ -108,12 +112,23 @@ func WithUploadTimeout(d time.Duration) UploaderOption {
 	}
 }
 
-// WithUploadWorkers sets how many uploads run at once (default 4), so one
+// WithUploadWorkers sets how many uploads run at once (default 16), so one
 // slow target does not hold up the others.
 func WithUploadWorkers(n int) UploaderOption {
 	return func(u *Uploader) {
 		if n > 0 {
 			u.workers = n
+		}
+	}
+}
+
+// WithUploadAccountWorkers sets how many uploads of one account (Upload.AccountID) run at once
+// (default 4, never more than the workers), so one account's slow or hanging target cannot take
+// every worker and delay the other accounts' recordings.
+func WithUploadAccountWorkers(n int) UploaderOption {
+	return func(u *Uploader) {
+		if n > 0 {
+			u.accountWorkers = n
 		}
 	}
 }
@@ -154,6 +169,11 @@ func WithUploadObserver(fn func(UploadEvent)) UploaderOption {
 // whose recording file has vanished cannot succeed: it is logged as an
 // error and renamed to <id>.job.failed for an operator to see.
 //
+// Attempts share a pool of workers (16) of which one account holds at most
+// 4, and a free worker goes to the account with the fewest attempts in
+// flight: a developer whose target hangs (each attempt up to 120 s) delays
+// only their own recordings.
+//
 // One Uploader owns its spool directory; two processes must not share one.
 type Uploader struct {
 	spoolDir string
@@ -166,7 +186,9 @@ type Uploader struct {
 	timeout    time.Duration
 	workers    int
 	log        *slog.Logger
-	observe    func(UploadEvent)
+	// accountWorkers caps one account's attempts in flight.
+	accountWorkers int
+	observe        func(UploadEvent)
 
 	wake chan struct{} // cap 1: the set of due jobs or free workers changed
 
@@ -175,6 +197,8 @@ type Uploader struct {
 	mu        sync.Mutex
 	jobs      map[string]*uploadJob // every pending job, by ID
 	active    int                   // attempts in flight
+	byAccount map[string]int        // attempts in flight per Upload.AccountID (absent: 0)
+	rounds    uint64                // dispatcher passes, for tests: it must sleep, not spin
 	stats     UploadStats           // Pending is computed in Stats
 	started   bool
 	closed    bool
@@ -218,15 +242,19 @@ func NewUploader(spoolDir string, opts ...UploaderOption) (*Uploader, error) {
 		timeout:    DefaultUploadTimeout,
 		workers:    DefaultUploadWorkers,
 		log:        slog.Default(),
-		wake:       make(chan struct{}, 1),
-		jobs:       make(map[string]*uploadJob),
-		stop:       make(chan struct{}),
-		stopped:    make(chan struct{}),
+		byAccount:  make(map[string]int),
+
+		accountWorkers: DefaultUploadAccountWorkers,
+		wake:           make(chan struct{}, 1),
+		jobs:           make(map[string]*uploadJob),
+		stop:           make(chan struct{}),
+		stopped:        make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(u)
 	}
 	u.maxBackoff = max(u.maxBackoff, u.minBackoff)
+	u.accountWorkers = min(u.accountWorkers, u.workers)
 	u.http.CheckRedirect = checkUploadRedirect
 	return u, nil
 }
@@ -309,6 +337,21 @@ func (u *Uploader) Enqueue(up Upload) error {
 	return nil
 }
 
+// Holds reports whether a pending upload (queued, being sent or waiting for
+// a retry) is to send file, an absolute path: such a file must not be
+// deleted, or the recording is lost.
+func (u *Uploader) Holds(file string) bool {
+	file = filepath.Clean(file)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, j := range u.jobs {
+		if j.up.File == file {
+			return true
+		}
+	}
+	return false
+}
+
 // Stats returns the counters.
 func (u *Uploader) Stats() UploadStats {
 	u.mu.Lock()
@@ -367,6 +410,7 @@ func (u *Uploader) dispatch(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		u.mu.Lock()
+		u.rounds++
 		wait := u.startDueLocked(ctx)
 		u.mu.Unlock()
 		if wait < 0 {
@@ -384,15 +428,29 @@ func (u *Uploader) dispatch(ctx context.Context) {
 	}
 }
 
-// startDueLocked starts attempts for due jobs, earliest first, while
-// workers are free, and returns how long until the earliest job that is
-// not yet due (negative when there is none). u.mu is held.
+// startDueLocked starts attempts for due jobs while workers are free, and
+// returns how long until the earliest job that is not yet due (negative
+// when there is none). A free worker goes to the account with the fewest
+// attempts in flight, under its cap, and within it to the job due first:
+// an account whose target hangs holds at most accountWorkers workers, and
+// a newcomer is served before it gets another. u.mu is held.
 func (u *Uploader) startDueLocked(ctx context.Context) time.Duration {
 	now := time.Now()
 	for u.active < u.workers {
 		var due *uploadJob
 		for _, j := range u.jobs {
-			if j.ready && !j.running && !j.next.After(now) && (due == nil || j.next.Before(due.next)) {
+			if !j.ready || j.running || j.next.After(now) {
+				continue
+			}
+			busy := u.byAccount[j.up.AccountID]
+			if busy >= u.accountWorkers {
+				continue
+			}
+			if due == nil {
+				due = j
+				continue
+			}
+			if dueBusy := u.byAccount[due.up.AccountID]; busy < dueBusy || (busy == dueBusy && j.next.Before(due.next)) {
 				due = j
 			}
 		}
@@ -401,14 +459,18 @@ func (u *Uploader) startDueLocked(ctx context.Context) time.Duration {
 		}
 		due.running = true
 		u.active++
+		u.byAccount[due.up.AccountID]++
 		u.attempts.Add(1)
 		go u.runAttempt(ctx, due)
 	}
+	// Due jobs left waiting for a worker are not counted: the attempt that
+	// frees one pokes the dispatcher, and counting them (a wait of 0) would
+	// spin it while every worker hangs.
 	wait := time.Duration(-1)
 	for _, j := range u.jobs {
-		if j.ready && !j.running {
+		if j.ready && !j.running && j.next.After(now) {
 			if d := j.next.Sub(now); wait < 0 || d < wait {
-				wait = max(d, 0)
+				wait = d
 			}
 		}
 	}
@@ -458,6 +520,9 @@ func (u *Uploader) runAttempt(ctx context.Context, job *uploadJob) {
 	u.mu.Lock()
 	job.running = false
 	u.active--
+	if u.byAccount[up.AccountID]--; u.byAccount[up.AccountID] <= 0 {
+		delete(u.byAccount, up.AccountID)
+	}
 	if fail {
 		u.stats.FailedAttempts++
 	}

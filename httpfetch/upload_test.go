@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -767,6 +768,99 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		if got := parseRetryAfter(tt.v, now); got != tt.want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}
+
+// An account whose target hangs holds at most DefaultUploadAccountWorkers of the default workers:
+// another account's recording goes out while every one of the first account's attempts still hangs.
+func TestUploadHangingAccountDoesNotDelayOtherAccounts(t *testing.T) {
+	release := make(chan struct{})
+	hanging := &recordingTarget{}
+	hanging.answer = func(n int, r *http.Request, w http.ResponseWriter) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}
+	slow := httptest.NewServer(hanging)
+	defer slow.Close()
+	fast := httptest.NewServer(&recordingTarget{})
+	defer fast.Close()
+	var once sync.Once
+	releaseAll := func() { once.Do(func() { close(release) }) }
+	defer releaseAll()
+
+	dir := t.TempDir()
+	h := newHarness(t, filepath.Join(dir, "spool"), WithUploadTimeout(time.Minute))
+	h.start(t)
+	const stuck = 20 // more than DefaultUploadWorkers
+	for i := range stuck {
+		id := fmt.Sprintf("a%02d", i)
+		file, _ := writeRecording(t, dir, id+".wav", 1024)
+		if err := h.Enqueue(Upload{ID: id, File: file, URL: slow.URL + "/" + id + ".wav", ContentType: "audio/wav", AccountID: "account-a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until account A's target holds as many attempts as the old fixed pool had workers.
+	for deadline := time.Now().Add(10 * time.Second); hanging.inFlight.Load() < 4; {
+		if time.Now().After(deadline) {
+			t.Fatalf("account A's target never held 4 attempts; log:\n%s", h.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	file, _ := writeRecording(t, dir, "b.wav", 1024)
+	if err := h.Enqueue(Upload{ID: "b", File: file, URL: fast.URL + "/b.wav", ContentType: "audio/wav", AccountID: "account-b"}); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(15 * time.Second)
+wait:
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.ID == "b" && ev.Kind == UploadUploaded {
+				break wait
+			}
+			if ev.AccountID == "account-a" && ev.Kind != UploadQueued {
+				t.Fatalf("account A's upload %s ended (%s) before account B's was delivered: its target was to hang", ev.ID, ev.Kind)
+			}
+		case <-timeout:
+			t.Fatalf("account B's upload waited behind account A's hanging target (%d of A's attempts in flight); log:\n%s",
+				hanging.inFlight.Load(), h.log)
+		}
+	}
+	// What the recordings purge asks: a file still to send is held, a delivered one is not.
+	if !h.Holds(filepath.Join(dir, "a00.wav")) || h.Holds(file) {
+		t.Errorf("Holds: pending a00.wav %v (want true), delivered b.wav %v (want false)", h.Holds(filepath.Join(dir, "a00.wav")), h.Holds(file))
+	}
+	if peak := hanging.peak.Load(); peak > DefaultUploadAccountWorkers {
+		t.Errorf("account A held %d workers at once, want at most %d", peak, DefaultUploadAccountWorkers)
+	}
+	// A's other jobs are due and wait for a worker of their account: the dispatcher must sleep
+	// until an attempt ends, not spin.
+	h.mu.Lock()
+	before := h.rounds
+	h.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	h.mu.Lock()
+	spun := h.rounds - before
+	h.mu.Unlock()
+	if spun > 20 {
+		t.Errorf("the dispatcher ran %d passes in 200 ms while every free job waited for a worker: it spins", spun)
+	}
+
+	releaseAll()
+	delivered := 0
+	for delivered < stuck {
+		select {
+		case ev := <-h.events:
+			if ev.Kind == UploadUploaded && ev.AccountID == "account-a" {
+				delivered++
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%d of account A's %d uploads delivered after its target recovered; log:\n%s", delivered, stuck, h.log)
 		}
 	}
 }

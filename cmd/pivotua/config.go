@@ -84,6 +84,12 @@ type RTPConfig struct {
 
 type HTTPConfig struct {
 	Listen string `yaml:"listen" json:"listen"`
+	// Limits on what one client may hold; see httpLimits.
+	ReadTimeout    string `yaml:"read_timeout" json:"read_timeout"`
+	WriteTimeout   string `yaml:"write_timeout" json:"write_timeout"`
+	IdleTimeout    string `yaml:"idle_timeout" json:"idle_timeout"`
+	MaxHeaderBytes int    `yaml:"max_header_bytes" json:"max_header_bytes"`
+	MaxConnections int    `yaml:"max_connections" json:"max_connections"`
 }
 
 type StoreConfig struct {
@@ -101,6 +107,9 @@ type TTSConfig struct {
 
 type RecordingsConfig struct {
 	Dir string `yaml:"dir" json:"dir"`
+	// Retention is how long local recordings are kept (default 744h, as store.retention); "0"
+	// keeps them forever. One still waiting in the upload spool or of a live call is never purged.
+	Retention string `yaml:"retention" json:"retention"`
 }
 
 type LogConfig struct {
@@ -163,6 +172,9 @@ type Settings struct {
 	MaxMessageBytes int
 	DenyCIDRs       []netip.Prefix
 	ShutdownGrace   time.Duration
+	HTTPLimits      httpLimits
+	// RecordingRetention is recordings.retention; 0 keeps recordings forever.
+	RecordingRetention time.Duration
 }
 
 // ConfigError is one problem in a config file, named by its path.
@@ -195,10 +207,10 @@ func defaultConfig() Config {
 			},
 		},
 		RTP:        RTPConfig{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s"},
-		HTTP:       HTTPConfig{Listen: "127.0.0.1:8000"},
+		HTTP:       HTTPConfig{Listen: "127.0.0.1:8000", ReadTimeout: "10s", WriteTimeout: "30s", IdleTimeout: "60s", MaxHeaderBytes: 32 << 10, MaxConnections: 1024},
 		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h", QueueBytes: debugapi.DefaultQueueBytes},
 		TTS:        TTSConfig{Engine: "flite"},
-		Recordings: RecordingsConfig{Dir: "data/recordings"},
+		Recordings: RecordingsConfig{Dir: "data/recordings", Retention: "744h"},
 		Log:        LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -527,6 +539,19 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	if _, err := netip.ParseAddrPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q is not IP:PORT", c.HTTP.Listen)
 	}
+	s.HTTPLimits = httpLimits{
+		ReadTimeout:    duration("http.read_timeout", c.HTTP.ReadTimeout),
+		WriteTimeout:   duration("http.write_timeout", c.HTTP.WriteTimeout),
+		IdleTimeout:    duration("http.idle_timeout", c.HTTP.IdleTimeout),
+		MaxHeaderBytes: c.HTTP.MaxHeaderBytes,
+		MaxConnections: c.HTTP.MaxConnections,
+	}
+	if c.HTTP.MaxHeaderBytes < 1024 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		bad("http.max_header_bytes", "must be between 1024 and 1048576, not %d", c.HTTP.MaxHeaderBytes)
+	}
+	if c.HTTP.MaxConnections < 0 {
+		bad("http.max_connections", "must be 0 (no cap) or more, not %d", c.HTTP.MaxConnections)
+	}
 	switch c.Store.Driver {
 	case "sqlite", "postgres":
 	default:
@@ -545,6 +570,9 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		bad("store.queue_bytes", "must be at least %d (1 MiB), not %d", minQueueBytes, c.Store.QueueBytes)
 	}
 	s.QueueBytes = int64(c.Store.QueueBytes)
+	if r := c.Recordings.Retention; r != "0" {
+		s.RecordingRetention = duration("recordings.retention", r)
+	}
 	switch c.TTS.Engine {
 	case "flite", "espeak-ng":
 	default:

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,6 +17,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/pivotua/pivotua/flow"
 )
@@ -30,6 +36,9 @@ type recordingServer struct {
 	dir     string            // recordings.dir; files are dir/<account_id>/<file>
 	baseURL string            // "http://host:port" the URLs start with
 	keys    map[string]string // account ID -> api_key
+	// writeTimeout, when set, is http.write_timeout: a recording download gets it plus
+	// recordingSendTime of its size.
+	writeTimeout time.Duration
 }
 
 var _ flow.RecordingLinker = (*recordingServer)(nil)
@@ -101,5 +110,156 @@ func (s *recordingServer) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if s.writeTimeout > 0 {
+		// The listener's write timeout would cut a large file on a slow link. The kernel wakes a
+		// writer blocked on a full send buffer only once half of it (megabytes) has drained, so a
+		// deadline moved per write cuts slow readers too: the whole file gets its own.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.writeTimeout + recordingSendTime(st.Size())))
+	}
 	http.ServeContent(w, r, file, st.ModTime(), f)
+}
+
+// minRecordingRate is the slowest download of a recording that is not cut: 16,000 bytes a second,
+// the rate an 8 kHz 16-bit WAV plays at, so a listener may take as long as the recording lasts.
+const minRecordingRate = 16000
+
+// recordingSendTime is how long a download of size bytes may take beyond http.write_timeout.
+func recordingSendTime(size int64) time.Duration {
+	return time.Duration(size/minRecordingRate+1) * time.Second
+}
+
+// Local recordings older than recordings.retention are purged: the Record files served above, and
+// the local copies of uploaded ones. Two kinds are never touched whatever their age: a file that a
+// pending upload is still to send (the spool replays it until the target takes it; deleting it
+// would lose the recording), and a recording of a call still in progress (its next webhook may
+// still hand out its URL).
+
+// recordingUploads is what the purge asks of the upload spool (*httpfetch.Uploader).
+type recordingUploads interface {
+	Holds(file string) bool
+}
+
+// liveCalls is the set of calls in progress, by the form of their Call-ID that names their
+// recordings. HandleCall's wrapper in serve adds and removes them; the purge reads it.
+type liveCalls struct {
+	mu  sync.Mutex
+	ids map[string]int // recordingCallPart(call-id) -> calls in progress (a Call-ID may repeat)
+}
+
+func newLiveCalls() *liveCalls { return &liveCalls{ids: make(map[string]int)} }
+
+// track marks callID live until the returned func is called.
+func (l *liveCalls) track(callID string) (done func()) {
+	key := recordingCallPart(callID)
+	l.mu.Lock()
+	l.ids[key]++
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		if l.ids[key]--; l.ids[key] <= 0 {
+			delete(l.ids, key)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// holds reports whether file (a name in an account's folder) may be a recording of a live call.
+// flow names recordings <call-id made file-safe>-<nanos>.<ext> and a Dial's
+// <call-id made file-safe>-dial-<nanos>.wav; a Call-ID may itself end in "-dial", so both readings
+// are tried.
+func (l *liveCalls) holds(file string) bool {
+	base := strings.TrimSuffix(file, path.Ext(file))
+	i := strings.LastIndexByte(base, '-')
+	if i < 0 {
+		return false
+	}
+	base = base[:i]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids[base] > 0 {
+		return true
+	}
+	call, ok := strings.CutSuffix(base, "-dial")
+	return ok && l.ids[call] > 0
+}
+
+// recordingCallPart is a Call-ID as flow writes it in recording file names (flow's fileSafe).
+func recordingCallPart(callID string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, callID)
+}
+
+// recordingPurgeInterval is how often the purge runs for a retention: a tenth of it, between a
+// second and an hour, so a file outlives its retention by at most a tenth.
+func recordingPurgeInterval(retention time.Duration) time.Duration {
+	return min(max(retention/10, time.Second), time.Hour)
+}
+
+// purgeRecordingsEvery purges recordings older than retention at start and every
+// recordingPurgeInterval until ctx ends.
+func purgeRecordingsEvery(ctx context.Context, dir string, retention time.Duration, uploads recordingUploads, live *liveCalls, log *slog.Logger) {
+	t := time.NewTicker(recordingPurgeInterval(retention))
+	defer t.Stop()
+	for {
+		n, err := purgeRecordings(dir, time.Now().Add(-retention), uploads, live)
+		if n > 0 || err != nil {
+			log.Info("old recordings purged", "removed", n, "retention", retention, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// purgeRecordings removes recordings (names flow gives them, in account folders) last written
+// before cutoff, except those uploads or live still hold. It goes on past a file it cannot remove
+// and returns the first such error.
+func purgeRecordings(dir string, cutoff time.Time, uploads recordingUploads, live *liveCalls) (int, error) {
+	accounts, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil // no recording made yet
+		}
+		return 0, err
+	}
+	removed := 0
+	var firstErr error
+	for _, acc := range accounts {
+		// Only account folders: the spool (.spool) and anything else an operator keeps here stay.
+		if !acc.IsDir() || !accountIDPattern.MatchString(acc.Name()) {
+			continue
+		}
+		accDir := filepath.Join(dir, acc.Name())
+		files, err := os.ReadDir(accDir)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		for _, f := range files {
+			if !f.Type().IsRegular() || !recordingFileName.MatchString(f.Name()) {
+				continue
+			}
+			info, err := f.Info()
+			if err != nil || !info.ModTime().Before(cutoff) {
+				continue
+			}
+			p := filepath.Join(accDir, f.Name())
+			if abs, err := filepath.Abs(p); err != nil || uploads.Holds(abs) || live.holds(f.Name()) {
+				continue
+			}
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				firstErr = cmp.Or(firstErr, err)
+				continue
+			}
+			removed++
+		}
+	}
+	return removed, firstErr
 }

@@ -78,6 +78,11 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		return fmt.Errorf("recordings: %w", err)
 	}
 	go reportSpoolReplay(ctx, uploads, log)
+	live := newLiveCalls()
+	if s.RecordingRetention > 0 {
+		// Started after the spool is loaded, so a recording waiting in it from the last run is known.
+		go purgeRecordingsEvery(ctx, s.Recordings, s.RecordingRetention, uploads, live, log)
+	}
 	accounts := make(map[string]string, len(s.Accounts))
 	for id, a := range s.Accounts {
 		accounts[id] = a.APIKey
@@ -88,6 +93,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	// Record's files are served at unguessable links on the HTTP listener.
 	recordings := newRecordingServer(s.Recordings, publicHTTPBase(s.HTTPListen, s.ExternalIP), accounts)
+	recordings.writeTimeout = s.HTTPLimits.WriteTimeout
 
 	// The SIP server comes first: flow dials its outbound legs through it.
 	var calls *flow.Server
@@ -95,7 +101,10 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		Listen: s.SIPListen, ExternalIP: s.ExternalIP, AllowCIDRs: s.AllowCIDRs,
 		MaxCalls: s.MaxCalls, UserAgent: "pivotua/" + version, Logger: log,
 		Guard: sip.GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: s.RateLimit},
-	}, func(c *sip.InboundCall) { calls.HandleCall(c) })
+	}, func(c *sip.InboundCall) {
+		defer live.track(c.Info().CallID)() // its recordings are not purged meanwhile
+		calls.HandleCall(c)
+	})
 	if err != nil {
 		return err
 	}
@@ -144,7 +153,8 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln = newLimitListener(ln, s.HTTPLimits.MaxConnections)
+	httpSrv := newHTTPServer(mux, s.HTTPLimits)
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "error", err)
