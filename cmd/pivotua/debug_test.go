@@ -49,10 +49,11 @@ func TestDebugExchangeBecomesRequestAndResponseRecords(t *testing.T) {
 	req := base
 	req.Kind, req.Created, req.Method = debugapi.KindRequest, debugTestNow.Add(-42*time.Millisecond), "get"
 	req.URI = "http://127.0.0.1:9000/ivr?Call-ID=829597750%4010.26.0.158&From=1000"
-	req.ReqHeaders = map[string]string{"user-agent": "pivotua/dev", "x-pivot-signature": "t=1,v1=abcdef"}
+	// Names lower-cased as Kazoo stores them; values as sent (a signature is case-sensitive).
+	req.ReqHeaders = map[string]string{"user-agent": "pivotua/dev", "x-pivot-signature": "t=1,v1=ABCdef"}
 	resp := base
 	resp.Kind, resp.Created, resp.StatusCode, resp.RespBody, resp.Elapsed = debugapi.KindResponse, debugTestNow, 404, "Not Found", 42*time.Millisecond
-	resp.RespHeaders = map[string]string{"content-type": "text/html; charset=utf-8", "set-cookie": "a=1, b=2"}
+	resp.RespHeaders = map[string]string{"content-type": "Text/HTML; Charset=UTF-8", "set-cookie": "A=1, B=2"}
 	for i, want := range []debugapi.Record{req, resp} {
 		if !reflect.DeepEqual(recs[i], want) {
 			t.Errorf("record %d:\n got %+v\nwant %+v", i, recs[i], want)
