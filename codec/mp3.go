@@ -270,23 +270,30 @@ func decodeMP3WithLame(ctx context.Context, path string, body []byte) ([]int16, 
 // errBufferFull stops a child process whose output exceeds its limit.
 var errBufferFull = errors.New("output limit reached")
 
-// limitedBuffer is a bytes.Buffer that will not grow past max. Beyond it,
-// writes fail (stopping the writer) or, with truncate, are dropped.
+// limitedBuffer is a buffer that will not grow past max. Beyond it, writes
+// fail (stopping the writer) or, with truncate, are dropped. It holds its
+// bytes.Buffer in a named field: embedded, the Buffer's ReadFrom would be
+// promoted, and io.Copy (which exec.Cmd uses for a child's output) would
+// call it and read without limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf      bytes.Buffer
 	max      int
 	truncate bool
 	overflow bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); len(p) > room {
+	if room := b.max - b.buf.Len(); len(p) > room {
 		b.overflow = true
 		if !b.truncate {
 			return 0, errBufferFull
 		}
-		b.Buffer.Write(p[:max(room, 0)])
+		b.buf.Write(p[:max(room, 0)])
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+func (b *limitedBuffer) Len() int       { return b.buf.Len() }
+func (b *limitedBuffer) Bytes() []byte  { return b.buf.Bytes() }
+func (b *limitedBuffer) String() string { return b.buf.String() }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -219,5 +220,20 @@ func TestDecodeMP3RejectsLayerII(t *testing.T) {
 	_, err := DecodeAudio(append(frame, frame...), "")
 	if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), "layer 2") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// exec.Cmd copies a child's output with io.Copy, which prefers the
+// destination's ReadFrom: the cap must hold on that path too, or lame's
+// output (and any tool's stderr) grows without bound.
+func TestLimitedBufferCapsWhatIOCopyWrites(t *testing.T) {
+	src := strings.NewReader(strings.Repeat("x", 1<<20))
+	capped := &limitedBuffer{max: 4096}
+	if _, err := io.Copy(capped, src); !errors.Is(err, errBufferFull) || capped.Len() > 4096 {
+		t.Fatalf("io.Copy of 1 MiB into a 4 KiB limitedBuffer: err %v, holds %d bytes", err, capped.Len())
+	}
+	truncating := &limitedBuffer{max: 4096, truncate: true}
+	if _, err := io.Copy(truncating, strings.NewReader(strings.Repeat("x", 1<<20))); err != nil || truncating.Len() != 4096 {
+		t.Fatalf("truncating buffer: err %v, holds %d bytes, want 4096", err, truncating.Len())
 	}
 }
