@@ -260,6 +260,11 @@ func TestLongMP3At44kHzStereoDecodesWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if raceDetector {
+		saved := lameTimeout
+		lameTimeout = 5 * time.Minute
+		t.Cleanup(func() { lameTimeout = saved })
+	}
 	pcm, err := DecodeAudio(mp3, "audio/mpeg")
 	if err != nil {
 		t.Fatal(err)

@@ -103,7 +103,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		Advertise:      advertise,
 		Documents:      fetcher,
 		Media:          fetcher,
-		Speech:         codec.NewSpeechCache(s.TTSEngine, 2048),
+		Speech:         codec.NewSpeechCache(s.TTSEngine, 0, nil),
 		Debug:          debug.Record,
 		Events:         debug.Event,
 		Recordings:     s.Recordings,
