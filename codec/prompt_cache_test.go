@@ -163,3 +163,22 @@ func TestProcessLimitQueuesAndGivesUpWithTheContext(t *testing.T) {
 	cancel()
 	waitGone(t, pid)
 }
+
+func TestPromptCacheDropsLeastRecentlyUsed(t *testing.T) {
+	a, b, d := NewPrompt(make([]int16, 800)), NewPrompt(make([]int16, 800)), NewPrompt(make([]int16, 800))
+	c := NewPromptCache(2*a.Bytes() + 10) // two prompts and their one-byte keys
+	get := func(key string, p *Prompt) *Prompt {
+		got, err := c.Get(context.Background(), key, func(context.Context) (*Prompt, error) { return p, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	get("a", a)
+	get("b", b)
+	get("a", nil) // a is now the most recent; a nil build would fail were it called
+	get("d", d)   // evicts b
+	if c.Len() != 2 || get("a", nil) != a || get("d", nil) != d {
+		t.Fatal("the cache did not keep the two most recently used prompts")
+	}
+}

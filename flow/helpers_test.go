@@ -126,7 +126,7 @@ func newTestCall(t *testing.T, ch Channel, debug func(Exchange)) *Call {
 		Documents: client,
 		Media:     client,
 		Speech:    testSpeaker(),
-		Prompts:   NewPromptCache(16),
+		Prompts:   NewPromptCache(0, nil),
 		Debug:     debug,
 		Logger:    testLogger(t),
 	})
