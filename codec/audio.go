@@ -35,8 +35,11 @@ func decodeAudio(ctx context.Context, data []byte, contentTypeHint string, lame 
 		return nil, newError(ErrUnsupportedFormat, "codec: empty audio (content type %q)", contentTypeHint)
 	case isWAV(data):
 		pcm, rate, err := DecodeWAV(data)
-		if err != nil {
+		switch {
+		case err != nil:
 			return nil, err
+		case rate == SampleRate:
+			return pcm, nil // already ours: Resample would copy an hour's 57.6 MB
 		}
 		return Resample(pcm, rate), nil
 	case strings.HasPrefix(string(data[:min(3, len(data))]), "ID3"):
