@@ -3,6 +3,7 @@ package flow
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,4 +143,77 @@ func waitForPID(t *testing.T, pidFile string) int {
 	}
 	t.Fatal("lame never started")
 	return 0
+}
+
+// BenchmarkFiveHundredHourLongPrompts plays 500 distinct one-hour 8 kHz WAVs (µ-law, 28.8 MB each,
+// made on the fly by the test server) through the HTTP and prompt caches with their default budgets,
+// checking after each that the prompt cache holds no more than its budget, and reports the memory
+// left afterwards. Run it alone: go test -run XXX -bench FiveHundred -benchtime 1x ./flow
+func BenchmarkFiveHundredHourLongPrompts(b *testing.B) {
+	const (
+		prompts = 500
+		samples = codec.SampleRate * 3600
+	)
+	header := hourWAVHeader(samples)
+	chunk := bytes.Repeat([]byte{0x7F, 0x80, 0x55, 0xD5}, 16<<10) // near-silence, 64 KiB
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/wav")
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Length", strconv.Itoa(len(header)+samples))
+		_, _ = w.Write(header)
+		for left := samples; left > 0; left -= len(chunk) {
+			_, _ = w.Write(chunk[:min(left, len(chunk))])
+		}
+	}))
+	defer srv.Close()
+	cache := NewPromptCache(0, codec.NewProcessLimit(0))
+	c := &Call{deps: Deps{Media: httpfetch.NewClient(), Prompts: cache}}
+	var most int64
+	b.ResetTimer()
+	for range b.N {
+		for i := range prompts {
+			p, err := c.loadMedia(context.Background(), fmt.Sprintf("%s/hold-%d.wav", srv.URL, i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if p.Duration() != time.Hour {
+				b.Fatalf("prompt %d lasts %v", i, p.Duration())
+			}
+			_ = p.Frames(codec.PCMU) // what a call playing it makes
+			if most = max(most, cache.Bytes()); most > DefaultPromptCacheBytes {
+				b.Fatalf("after prompt %d the cache holds %d bytes, over its %d", i, most, DefaultPromptCacheBytes)
+			}
+		}
+	}
+	b.StopTimer()
+	runtime.GC() // what is left: the prompt cache and httpfetch's cache of bodies (up to 256 MiB more)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(most)/(1<<20), "cache-max-MiB")
+	b.ReportMetric(float64(cache.Len()), "prompts-held")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MiB")
+	status, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.Lines(string(status)) {
+		name, value, _ := strings.Cut(line, ":")
+		if name == "VmHWM" || name == "VmRSS" {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(value), " kB"))
+			b.ReportMetric(float64(kb)/1024, strings.ToLower(name)+"-MiB")
+		}
+	}
+	runtime.KeepAlive(c) // its HTTP cache counts in the heap above
+}
+
+// hourWAVHeader is the 44-byte header of a mono 8 kHz µ-law WAV of samples samples.
+func hourWAVHeader(samples int) []byte {
+	h := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00")
+	h = binary.LittleEndian.AppendUint16(h, 7) // WAVE_FORMAT_MULAW
+	h = binary.LittleEndian.AppendUint16(h, 1)
+	h = binary.LittleEndian.AppendUint32(h, codec.SampleRate)
+	h = binary.LittleEndian.AppendUint32(h, codec.SampleRate)
+	h = binary.LittleEndian.AppendUint16(h, 1)
+	h = binary.LittleEndian.AppendUint16(h, 8)
+	h = append(h, "data"...)
+	h = binary.LittleEndian.AppendUint32(h, uint32(samples))
+	binary.LittleEndian.PutUint32(h[4:], uint32(len(h)-8+samples))
+	return h
 }
