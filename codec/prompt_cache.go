@@ -76,11 +76,13 @@ func (c *PromptCache) Get(ctx context.Context, key string, build func(context.Co
 		c.makes[key] = m
 	}
 	m.waiters++
+	// Joined under mu, so that the waiters counted in m are the callers of
+	// the make singleflight runs with m (DoChan only starts a goroutine or
+	// adds a channel): leave can then cancel m without failing a caller
+	// counted elsewhere. run takes mu only on its own goroutine.
+	done := c.group.DoChan(key, func() (any, error) { return c.run(key, m, build) })
 	c.mu.Unlock()
 
-	// The function is singleflight's only when no make of key is in flight;
-	// a caller that joins one waits for it whatever m it counted itself in.
-	done := c.group.DoChan(key, func() (any, error) { return c.run(key, m, build) })
 	select {
 	case r := <-done:
 		c.leave(key, m, false)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -180,5 +182,41 @@ func TestPromptCacheDropsLeastRecentlyUsed(t *testing.T) {
 	get("d", d)   // evicts b
 	if c.Len() != 2 || get("a", nil) != a || get("d", nil) != d {
 		t.Fatal("the cache did not keep the two most recently used prompts")
+	}
+}
+
+// Callers that come and go while makes run, fail and are cancelled: every caller that waits to the
+// end gets the prompt, and the cache ends holding it once.
+func TestPromptCacheUnderChurn(t *testing.T) {
+	c := NewPromptCache(1 << 20)
+	want := NewPrompt(make([]int16, 800))
+	var builds atomic.Int32
+	build := func(ctx context.Context) (*Prompt, error) {
+		if builds.Add(1)%3 != 0 {
+			select { // most builds are slow enough to be abandoned
+			case <-time.After(time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return want, nil
+	}
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%4)*300*time.Microsecond)
+			defer cancel()
+			if i%4 == 3 {
+				ctx = context.Background()
+			}
+			p, err := c.Get(ctx, fmt.Sprint("k", i%5), build)
+			if i%4 == 3 && (err != nil || p != want) {
+				t.Errorf("a patient caller got %v, %v", p, err)
+			}
+		})
+	}
+	wg.Wait()
+	if c.Len() != 5 {
+		t.Fatalf("holds %d prompts, want the 5 keys once each", c.Len())
 	}
 }
