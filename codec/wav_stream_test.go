@@ -65,3 +65,24 @@ func TestWAVStreamRefusesWhatIsNotAWAV(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWAVStream feeds lame's side of the pipe anything, split anywhere: no panic, and a failure is
+// always one of the package's audio errors.
+func FuzzWAVStream(f *testing.F) {
+	f.Add(wavSpec{tag: wavFormatPCM, channels: 2, rate: 44100, bits: 16, data: make([]byte, 64), dataSize: u32(0xFFFFFFFF)}.build(), uint16(13))
+	f.Add(wavSpec{tag: wavFormatMuLaw, channels: 1, rate: 8000, bits: 8, data: []byte{1, 2, 3}}.build(), uint16(1))
+	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
+		s := &wavStream{}
+		at := min(int(split), len(data))
+		_, err := s.Write(data[:at])
+		if err == nil {
+			_, err = s.Write(data[at:])
+		}
+		_, ferr := s.finish()
+		for _, e := range []error{err, ferr} {
+			if e != nil && !errors.Is(e, ErrMalformedAudio) && !errors.Is(e, ErrUnsupportedFormat) && !errors.Is(e, ErrAudioTooLong) {
+				t.Fatalf("error outside the sentinels: %v", e)
+			}
+		}
+	})
+}
