@@ -18,30 +18,39 @@ func DecodeAudio(data []byte, contentTypeHint string) ([]int16, error) {
 // DecodeAudioContext is DecodeAudio with a context bounding the external
 // lame decoder used for MP3s.
 func DecodeAudioContext(ctx context.Context, data []byte, contentTypeHint string) ([]int16, error) {
-	return decodeAudio(ctx, data, contentTypeHint, lameBinary)
+	return DecodeAudioLimited(ctx, data, contentTypeHint, nil)
 }
 
-// decodeAudio is DecodeAudioContext with the lame lookup injected, so the
+// DecodeAudioLimited is DecodeAudioContext with the lame decoder waiting
+// for a slot in procs (nil: no cap).
+func DecodeAudioLimited(ctx context.Context, data []byte, contentTypeHint string, procs *ProcessLimit) ([]int16, error) {
+	return decodeAudio(ctx, data, contentTypeHint, lameBinary, procs)
+}
+
+// decodeAudio is DecodeAudioLimited with the lame lookup injected, so the
 // fuzz test can keep to in-process decoding.
-func decodeAudio(ctx context.Context, data []byte, contentTypeHint string, lame func() string) ([]int16, error) {
+func decodeAudio(ctx context.Context, data []byte, contentTypeHint string, lame func() string, procs *ProcessLimit) ([]int16, error) {
 	switch {
 	case len(data) == 0:
 		return nil, newError(ErrUnsupportedFormat, "codec: empty audio (content type %q)", contentTypeHint)
 	case isWAV(data):
 		pcm, rate, err := DecodeWAV(data)
-		if err != nil {
+		switch {
+		case err != nil:
 			return nil, err
+		case rate == SampleRate:
+			return pcm, nil // already ours: Resample would copy an hour's 57.6 MB
 		}
 		return Resample(pcm, rate), nil
 	case strings.HasPrefix(string(data[:min(3, len(data))]), "ID3"):
-		return decodeMP3(ctx, data, mp3SearchLimit, lame())
+		return decodeMP3(ctx, data, mp3SearchLimit, lame(), procs)
 	}
 	if _, _, ok := findMPEGFrame(data, 0); ok {
-		return decodeMP3(ctx, data, 0, lame())
+		return decodeMP3(ctx, data, 0, lame(), procs)
 	}
 	if isMP3ContentType(contentTypeHint) {
 		if _, _, ok := findMPEGFrame(data, mp3SearchLimit); ok {
-			return decodeMP3(ctx, data, mp3SearchLimit, lame())
+			return decodeMP3(ctx, data, mp3SearchLimit, lame(), procs)
 		}
 	}
 	return nil, newError(ErrUnsupportedFormat, "codec: unrecognised audio (content type %q, first bytes %q)", contentTypeHint, data[:min(16, len(data))])

@@ -92,7 +92,7 @@ func FuzzDecodeAudio(f *testing.F) {
 	}
 	noLame := func() string { return "" }
 	f.Fuzz(func(t *testing.T, data []byte, hint string) {
-		pcm, err := decodeAudio(context.Background(), data, hint, noLame)
+		pcm, err := decodeAudio(context.Background(), data, hint, noLame, nil)
 		if err != nil {
 			if pcm != nil {
 				t.Fatal("samples returned with an error")

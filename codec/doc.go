@@ -8,7 +8,11 @@
 // Everything here is a pure function or a self-contained stream: no network,
 // no SIP, no RTP. The only processes it starts are the TTS engines and lame
 // (which decodes MP3s more reliably than go-mp3, and MPEG-2.5 at all, and
-// encodes recordings to MP3).
+// encodes recordings to MP3). A ProcessLimit caps how many of them run at
+// once, and each is killed when nobody waits for its result any longer:
+// PromptCache (which SpeechCache and flow's decoded media build on) makes a
+// missing prompt once for all its concurrent callers, cancels the making
+// when the last of them gives up, and holds prompts within a byte budget.
 //
 // codec imports none of pivotua's other packages; media and flow import it.
 package codec

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/hajimehoshi/go-mp3"
-
-	"github.com/pivotua/pivotua/internal/rtprio"
 )
 
 // lameTimeout bounds one lame decode when the caller's context has no
-// earlier deadline; decoding a long prompt takes well under a second.
-const lameTimeout = 30 * time.Second
+// earlier deadline; an hour at 44.1 kHz takes about 6 s, mostly in our
+// resampler. A variable only so that the race detector's build of the
+// long-MP3 test, whose resampling runs 15 times slower, can wait longer.
+var lameTimeout = 30 * time.Second
 
 // mp3SearchLimit is how far past an ID3 tag (or into a body served as
 // audio/mpeg) we look for the first frame; encoders pad with zeros.
@@ -143,8 +143,8 @@ func skipID3v2(data []byte) ([]byte, error) {
 // 32 kbit/s file lame made, at 22.05, 24, 32 and 44.1 kHz, decoded 13–22 dB
 // too quiet and full of distortion; go-mp3 issue #39), and it refuses
 // MPEG-2.5 (8, 11.025, 12 kHz), the usual telephony MP3. Without lame,
-// MPEG-1 and MPEG-2 fall back to go-mp3 and MPEG-2.5 is an ErrToolMissing.
-func decodeMP3(ctx context.Context, data []byte, searchLimit int, lamePath string) ([]int16, error) {
+// MPEG-1 and MPEG-2 fall back to go-mp3 and MPEG-2.5 is an ErrToolMissing. procs caps the lame processes.
+func decodeMP3(ctx context.Context, data []byte, searchLimit int, lamePath string, procs *ProcessLimit) ([]int16, error) {
 	body, err := skipID3v2(data)
 	if err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ func decodeMP3(ctx context.Context, data []byte, searchLimit int, lamePath strin
 	}
 	switch {
 	case lamePath != "":
-		return decodeMP3WithLame(ctx, lamePath, body)
+		return decodeMP3WithLame(ctx, lamePath, body, procs)
 	case h.version == 25:
 		return nil, newError(ErrToolMissing, "mp3: decoding MPEG-2.5 (%d Hz) needs lame, which is not installed (Debian package lame)", h.sampleRate)
 	}
@@ -238,55 +238,67 @@ func decodeMP3WithGoMP3(body []byte) (pcm []int16, err error) {
 	return rs.finish(), nil
 }
 
-// decodeMP3WithLame runs `lame --decode --mp3input - -`, which writes a WAV
-// (with a placeholder data size, since stdout cannot seek) to stdout. The
-// context ends it; lameTimeout bounds it otherwise.
-func decodeMP3WithLame(ctx context.Context, path string, body []byte) ([]int16, error) {
+// decodeMP3WithLame runs `lame --decode --mp3input - -`, which streams a WAV
+// at the file's own rate (with a placeholder data size, since stdout cannot
+// seek). The WAV is decoded and resampled as it arrives, so memory holds
+// only the 8 kHz result, and MaxAudioDuration is counted at the rate lame
+// reports: a 44.1 kHz stereo hour is 635 MB of WAV that is never buffered.
+// The context ends lame; lameTimeout bounds it otherwise, including any
+// wait for a slot in procs.
+func decodeMP3WithLame(ctx context.Context, path string, body []byte, procs *ProcessLimit) ([]int16, error) {
 	ctx, cancel := context.WithTimeout(ctx, lameTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "--silent", "--decode", "--mp3input", "-", "-")
 	cmd.Stdin = bytes.NewReader(body)
-	// 16-bit stereo at 12 kHz for MaxAudioDuration, plus a header.
-	stdout := &limitedBuffer{max: 4*maxFrames(12000) + 4096}
+	stdout := &wavStream{}
 	stderr := &limitedBuffer{max: 4096, truncate: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = time.Second
-	if err := rtprio.Run(cmd); err != nil {
+	if err := procs.run(ctx, cmd); err != nil {
 		switch {
-		case stdout.overflow:
+		case errors.Is(stdout.err, ErrAudioTooLong):
 			return nil, newError(ErrAudioTooLong, "mp3: more than %v of audio", MaxAudioDuration)
+		case stdout.err != nil:
+			return nil, fmt.Errorf("mp3: reading lame output: %w", stdout.err)
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("mp3: lame decode: %w", ctx.Err())
 		}
 		return nil, newError(ErrMalformedAudio, "mp3: lame --decode failed: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	pcm, wavRate, err := DecodeWAV(stdout.Bytes())
+	pcm, err := stdout.finish()
 	if err != nil {
 		return nil, fmt.Errorf("mp3: reading lame output: %w", err)
 	}
-	return Resample(pcm, wavRate), nil
+	return pcm, nil
 }
 
 // errBufferFull stops a child process whose output exceeds its limit.
 var errBufferFull = errors.New("output limit reached")
 
-// limitedBuffer is a bytes.Buffer that will not grow past max. Beyond it,
-// writes fail (stopping the writer) or, with truncate, are dropped.
+// limitedBuffer is a buffer that will not grow past max. Beyond it, writes
+// fail (stopping the writer) or, with truncate, are dropped. It holds its
+// bytes.Buffer in a named field: embedded, the Buffer's ReadFrom would be
+// promoted, and io.Copy (which exec.Cmd uses for a child's output) would
+// call it and read without limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf      bytes.Buffer
 	max      int
 	truncate bool
 	overflow bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); len(p) > room {
+	if room := b.max - b.buf.Len(); len(p) > room {
 		b.overflow = true
 		if !b.truncate {
 			return 0, errBufferFull
 		}
-		b.Buffer.Write(p[:max(room, 0)])
+		b.buf.Write(p[:max(room, 0)])
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+func (b *limitedBuffer) Len() int       { return b.buf.Len() }
+func (b *limitedBuffer) Bytes() []byte  { return b.buf.Bytes() }
+func (b *limitedBuffer) String() string { return b.buf.String() }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -163,7 +166,7 @@ func TestDecodeMP3WithoutLameFallsBackToGoMP3(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mp3 := lameEncode(t, toneAt(1000, tt.rate, tt.rate, 0.5), tt.rate, tt.args...)
-			pcm, err := decodeAudio(context.Background(), mp3, "", func() string { return "" })
+			pcm, err := decodeAudio(context.Background(), mp3, "", func() string { return "" }, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +205,7 @@ func TestDecodeMP3ToleratesTruncation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d lame=%q", tt.rate, tt.lame()), func(t *testing.T) {
 			mp3 := lameEncode(t, toneAt(1000, tt.rate, tt.rate, 0.5), tt.rate, "-b", "32")
-			pcm, err := decodeAudio(context.Background(), mp3[:len(mp3)/2+3], "", tt.lame)
+			pcm, err := decodeAudio(context.Background(), mp3[:len(mp3)/2+3], "", tt.lame, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,5 +222,74 @@ func TestDecodeMP3RejectsLayerII(t *testing.T) {
 	_, err := DecodeAudio(append(frame, frame...), "")
 	if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), "layer 2") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Hold music at 44.1 kHz stereo runs long: lame writes 4 bytes a frame at
+// the file's own rate, so 20 minutes is 212 MB of WAV, more than an hour at
+// 12 kHz would be. It must decode whole, not be refused as too long.
+func TestLongMP3At44kHzStereoDecodesWhole(t *testing.T) {
+	requireTool(t, "lame")
+	const rate, minutes = 44100, 20
+	tone := toneAt(1000, rate, 60*rate, 0.5)
+	stereo := make([]int16, 0, 2*len(tone))
+	for _, s := range tone {
+		stereo = append(stereo, s, s)
+	}
+	dir := t.TempDir()
+	wavFile, oneFile := filepath.Join(dir, "minute.wav"), filepath.Join(dir, "minute.mp3")
+	wav := wavSpec{tag: wavFormatPCM, channels: 2, rate: rate, bits: 16, data: pcm16Bytes(stereo)}.build()
+	if err := os.WriteFile(wavFile, wav, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// -t leaves out the Xing/LAME tag frame, so copies of one minute back to
+	// back are one continuous stream (encoding 20 minutes takes 10 s).
+	out, err := exec.Command("lame", "--silent", "-t", "-q", "9", "-b", "64", "-m", "j", "--resample", "44.1", wavFile, oneFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lame: %v: %s", err, out)
+	}
+	minute, err := os.ReadFile(oneFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp3 := bytes.Repeat(minute, minutes)
+	if h, ok := parseMPEGHeader(mp3); !ok || h.sampleRate != rate {
+		t.Fatalf("lame made %+v, want a %d Hz MPEG-1 stream", h, rate)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "long.mp3"), mp3, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if raceDetector {
+		saved := lameTimeout
+		lameTimeout = 5 * time.Minute
+		t.Cleanup(func() { lameTimeout = saved })
+	}
+	pcm, err := DecodeAudio(mp3, "audio/mpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := time.Duration(len(pcm)) * time.Second / SampleRate
+	if want := minutes * time.Minute; got < want-2*time.Second || got > want+2*time.Second {
+		t.Fatalf("decoded %v, want about %v", got, want)
+	}
+	last := pcm[len(pcm)-30*SampleRate : len(pcm)-10*SampleRate]
+	if level := dB(Goertzel(last, 1000, SampleRate)); level < -8 || level > -4.5 {
+		t.Errorf("1 kHz tone near the end at %.1f dB, want about -6", level)
+	}
+}
+
+// exec.Cmd copies a child's output with io.Copy, which prefers the
+// destination's ReadFrom: the cap must hold on that path too, or lame's
+// output (and any tool's stderr) grows without bound.
+func TestLimitedBufferCapsWhatIOCopyWrites(t *testing.T) {
+	src := strings.NewReader(strings.Repeat("x", 1<<20))
+	capped := &limitedBuffer{max: 4096}
+	if _, err := io.Copy(capped, src); !errors.Is(err, errBufferFull) || capped.Len() > 4096 {
+		t.Fatalf("io.Copy of 1 MiB into a 4 KiB limitedBuffer: err %v, holds %d bytes", err, capped.Len())
+	}
+	truncating := &limitedBuffer{max: 4096, truncate: true}
+	if _, err := io.Copy(truncating, strings.NewReader(strings.Repeat("x", 1<<20))); err != nil || truncating.Len() != 4096 {
+		t.Fatalf("truncating buffer: err %v, holds %d bytes, want 4096", err, truncating.Len())
 	}
 }

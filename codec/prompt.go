@@ -35,6 +35,19 @@ func (p *Prompt) Duration() time.Duration {
 	return time.Duration(len(p.pcm)) * time.Second / SampleRate
 }
 
+// sliceHeaderBytes is the size of a []byte header on 64-bit platforms:
+// each encoded frame costs one besides its payload.
+const sliceHeaderBytes = 24
+
+// Bytes is the most memory the prompt holds: its samples, and its frames in
+// both laws as if both were encoded already (Frames encodes lazily, so
+// counting them up front keeps a cache's byte total an upper bound).
+func (p *Prompt) Bytes() int64 {
+	frames := int64((len(p.pcm) + FrameSamples - 1) / FrameSamples)
+	perLaw := frames * (FrameSamples + sliceHeaderBytes)
+	return 2*int64(len(p.pcm)) + 2*perLaw
+}
+
 // Frames returns the prompt encoded in law as FrameSamples-byte payloads,
 // the last padded with the law's silence byte. The slices are shared with
 // every other caller and must not be modified. An unknown law returns nil.

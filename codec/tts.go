@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pivotua/pivotua/internal/rtprio"
 )
 
 // MaxSpeechText is the longest TTS text accepted, in characters (about four
@@ -78,8 +76,8 @@ func speechText(text string) (string, error) {
 // builds from the text and output file names, and decodes the WAV it
 // wrote. Text always travels in a file, never on the command line, so it
 // can neither be mistaken for an option (text starting with '-') nor reach
-// a shell.
-func runTTSEngine(ctx context.Context, tool, text string, args func(textFile, wavFile string) []string) ([]int16, error) {
+// a shell. The tool waits for a slot in procs, and is killed when ctx ends.
+func runTTSEngine(ctx context.Context, procs *ProcessLimit, tool, text string, args func(textFile, wavFile string) []string) ([]int16, error) {
 	text, err := speechText(text)
 	if err != nil {
 		return nil, err
@@ -104,7 +102,7 @@ func runTTSEngine(ctx context.Context, tool, text string, args func(textFile, wa
 	stderr := &limitedBuffer{max: 4096, truncate: true}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	cmd.WaitDelay = time.Second
-	if err := rtprio.Run(cmd); err != nil {
+	if err := procs.run(ctx, cmd); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("tts: %s: %w", tool, ctxErr)
 		}

@@ -1,67 +1,53 @@
 package codec
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"time"
 )
 
-// defaultSpeechCacheEntries is used when NewSpeechCache gets maxEntries <= 0.
-const defaultSpeechCacheEntries = 512
+// DefaultSpeechCacheBytes is the speech cache's budget when NewSpeechCache
+// gets maxBytes <= 0: at the longest text (MaxSpeechText, about four
+// minutes, about 9 MB with both laws' frames) it still holds several, and
+// thousands of ordinary sentences.
+const DefaultSpeechCacheBytes = 64 << 20
 
-// speechRenderTimeout bounds one render. Renders run detached from the
-// caller that started them, so other callers waiting for the same text are
-// not failed by the first caller hanging up.
+// speechRenderTimeout bounds one render, however long callers wait.
 const speechRenderTimeout = 60 * time.Second
 
 // SpeechCache renders each distinct (engine, voice, language, text) once and
-// keeps the resulting *Prompt, least recently used first out. Concurrent
-// requests for the same key wait for one render; failed renders are not
-// cached, so the next request tries again. It is safe for concurrent use.
+// keeps the resulting *Prompt within a budget of bytes, least recently used
+// out first (a PromptCache). Concurrent requests for the same key wait for
+// one render, which is killed when no request waits for it any longer;
+// failed renders are not cached, so the next request tries again. It is
+// safe for concurrent use.
 //
 // flite only speaks English, so a request for flite (explicitly or by
 // default) in any language other than en/en-* is rendered by espeak-ng.
 type SpeechCache struct {
 	defaultEngine string
 	engines       map[string]TTS // read-only after construction
-	maxEntries    int
-
-	mu      sync.Mutex                 // guards entries and recent
-	entries map[speechKey]*speechEntry // rendering and rendered
-	recent  *list.List                 // of *speechEntry, rendered only, most recently used at front
-}
-
-type speechKey struct{ engine, voice, language, text string }
-
-// speechEntry is one render. The rendering goroutine writes prompt and err,
-// then closes done; waiters read them only after done is closed.
-type speechEntry struct {
-	key    speechKey
-	done   chan struct{}
-	prompt *Prompt
-	err    error
-	elem   *list.Element // guarded by SpeechCache.mu; nil until rendered
+	prompts       *PromptCache
 }
 
 // NewSpeechCache returns a cache over the built-in engines ("flite" and
-// "espeak-ng"); defaultEngine (empty means flite) serves requests naming
-// none. maxEntries <= 0 means 512.
-func NewSpeechCache(defaultEngine string, maxEntries int) *SpeechCache {
-	return NewSpeechCacheWithEngines(defaultEngine, maxEntries, map[string]TTS{
-		EngineFlite:    Flite{},
-		EngineEspeakNG: EspeakNG{},
+// "espeak-ng"), which wait for a slot in procs (nil: no cap);
+// defaultEngine (empty means flite) serves requests naming none.
+// maxBytes <= 0 means DefaultSpeechCacheBytes.
+func NewSpeechCache(defaultEngine string, maxBytes int64, procs *ProcessLimit) *SpeechCache {
+	return NewSpeechCacheWithEngines(defaultEngine, maxBytes, map[string]TTS{
+		EngineFlite:    Flite{Procs: procs},
+		EngineEspeakNG: EspeakNG{Procs: procs},
 	})
 }
 
 // NewSpeechCacheWithEngines is NewSpeechCache over the given engines, keyed
 // by lower-case name; tests use it to substitute a fake TTS.
-func NewSpeechCacheWithEngines(defaultEngine string, maxEntries int, engines map[string]TTS) *SpeechCache {
-	if maxEntries <= 0 {
-		maxEntries = defaultSpeechCacheEntries
+func NewSpeechCacheWithEngines(defaultEngine string, maxBytes int64, engines map[string]TTS) *SpeechCache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultSpeechCacheBytes
 	}
 	if defaultEngine = normaliseEngine(defaultEngine); defaultEngine == "" {
 		defaultEngine = EngineFlite
@@ -69,14 +55,13 @@ func NewSpeechCacheWithEngines(defaultEngine string, maxEntries int, engines map
 	return &SpeechCache{
 		defaultEngine: defaultEngine,
 		engines:       maps.Clone(engines),
-		maxEntries:    maxEntries,
-		entries:       make(map[speechKey]*speechEntry),
-		recent:        list.New(),
+		prompts:       NewPromptCache(maxBytes),
 	}
 }
 
 // Prompt returns the rendered prompt for r, rendering it if no earlier
-// request did. ctx bounds only this caller's wait.
+// request did. ctx bounds only this caller's wait; the render goes on
+// while any caller waits for it.
 func (c *SpeechCache) Prompt(ctx context.Context, r SpeechRequest) (*Prompt, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -89,39 +74,28 @@ func (c *SpeechCache) Prompt(ctx context.Context, r SpeechRequest) (*Prompt, err
 		return nil, err
 	}
 	r.Engine = engineName
-	key := speechKey{
-		engine:   engineName,
-		voice:    strings.ToLower(strings.TrimSpace(r.Voice)),
-		language: strings.ToLower(strings.TrimSpace(r.Language)),
-		text:     r.Text,
-	}
-
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	if ok && e.elem != nil {
-		c.recent.MoveToFront(e.elem)
-	}
-	if !ok {
-		e = &speechEntry{key: key, done: make(chan struct{})}
-		c.entries[key] = e
-		go c.render(context.WithoutCancel(ctx), e, tts, r)
-	}
-	c.mu.Unlock()
-
-	select {
-	case <-e.done:
-		return e.prompt, e.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	key := strings.Join([]string{
+		engineName,
+		strings.ToLower(strings.TrimSpace(r.Voice)),
+		strings.ToLower(strings.TrimSpace(r.Language)),
+		r.Text,
+	}, "\x00")
+	return c.prompts.Get(ctx, key, func(ctx context.Context) (*Prompt, error) {
+		ctx, cancel := context.WithTimeout(ctx, speechRenderTimeout)
+		defer cancel()
+		pcm, err := synthesizeSafely(ctx, tts, r)
+		if err != nil {
+			return nil, err
+		}
+		return NewPrompt(pcm), nil
+	})
 }
 
 // Len is the number of rendered prompts held.
-func (c *SpeechCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.recent.Len()
-}
+func (c *SpeechCache) Len() int { return c.prompts.Len() }
+
+// Bytes is the size of the rendered prompts held (Prompt.Bytes).
+func (c *SpeechCache) Bytes() int64 { return c.prompts.Bytes() }
 
 // route picks the engine for r: the named one or the default, switching
 // English-only flite to espeak-ng for other languages.
@@ -140,29 +114,7 @@ func (c *SpeechCache) route(r SpeechRequest) (string, TTS, error) {
 	return name, tts, nil
 }
 
-func (c *SpeechCache) render(ctx context.Context, e *speechEntry, tts TTS, r SpeechRequest) {
-	ctx, cancel := context.WithTimeout(ctx, speechRenderTimeout)
-	defer cancel()
-	pcm, err := synthesizeSafely(ctx, tts, r)
-
-	c.mu.Lock()
-	if err != nil {
-		e.err = err
-		delete(c.entries, e.key)
-	} else {
-		e.prompt = NewPrompt(pcm)
-		e.elem = c.recent.PushFront(e)
-		for c.recent.Len() > c.maxEntries {
-			oldest := c.recent.Remove(c.recent.Back()).(*speechEntry)
-			delete(c.entries, oldest.key)
-		}
-	}
-	c.mu.Unlock()
-	close(e.done)
-}
-
-// synthesizeSafely turns a panicking engine into an error: the render runs
-// on its own goroutine, where a panic would end the process.
+// synthesizeSafely turns a panicking engine into an error naming it.
 func synthesizeSafely(ctx context.Context, tts TTS, r SpeechRequest) (pcm []int16, err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -38,7 +38,7 @@ func (f *fakeTTS) Synthesize(ctx context.Context, r SpeechRequest) ([]int16, err
 
 func TestSpeechCacheRendersOnceForConcurrentCallers(t *testing.T) {
 	fake := &fakeTTS{release: make(chan struct{})}
-	c := NewSpeechCacheWithEngines("flite", 10, map[string]TTS{"flite": fake})
+	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": fake})
 	req := SpeechRequest{Text: "hello", Voice: "female", Language: "en-US"}
 	var wg sync.WaitGroup
 	prompts := make([]*Prompt, 20)
@@ -73,7 +73,7 @@ func TestSpeechCacheRendersOnceForConcurrentCallers(t *testing.T) {
 func TestSpeechCacheDoesNotCacheErrors(t *testing.T) {
 	fake := &fakeTTS{}
 	fake.failing.Store(true)
-	c := NewSpeechCacheWithEngines("flite", 10, map[string]TTS{"flite": fake})
+	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": fake})
 	req := SpeechRequest{Text: "hello"}
 	if _, err := c.Prompt(context.Background(), req); err == nil {
 		t.Fatal("want the engine's error")
@@ -90,7 +90,8 @@ func TestSpeechCacheDoesNotCacheErrors(t *testing.T) {
 
 func TestSpeechCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	fake := &fakeTTS{}
-	c := NewSpeechCacheWithEngines("flite", 2, map[string]TTS{"flite": fake})
+	// Room for two of fake's prompts (about 3.4 kB each), not three.
+	c := NewSpeechCacheWithEngines("flite", 7000, map[string]TTS{"flite": fake})
 	get := func(text string) *Prompt {
 		p, err := c.Prompt(context.Background(), SpeechRequest{Text: text})
 		if err != nil {
@@ -117,7 +118,7 @@ func TestSpeechCacheEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestSpeechCacheRoutesNonEnglishFliteToEspeakNG(t *testing.T) {
 	flite, espeak := &fakeTTS{}, &fakeTTS{}
-	c := NewSpeechCacheWithEngines("flite", 10, map[string]TTS{"flite": flite, "espeak-ng": espeak})
+	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": flite, "espeak-ng": espeak})
 	tests := []struct {
 		req  SpeechRequest
 		want *fakeTTS
@@ -146,7 +147,7 @@ func TestSpeechCacheRoutesNonEnglishFliteToEspeakNG(t *testing.T) {
 }
 
 func TestSpeechCacheRejectsUnknownEngineAndBadText(t *testing.T) {
-	c := NewSpeechCacheWithEngines("flite", 10, map[string]TTS{"flite": &fakeTTS{}})
+	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": &fakeTTS{}})
 	tests := []struct {
 		req  SpeechRequest
 		want error
@@ -160,14 +161,40 @@ func TestSpeechCacheRejectsUnknownEngineAndBadText(t *testing.T) {
 			t.Errorf("%q: got %v, want %v", tt.req.Engine, err, tt.want)
 		}
 	}
-	if _, err := NewSpeechCache("nope", 1).Prompt(context.Background(), SpeechRequest{Text: "hi"}); !errors.Is(err, ErrUnknownEngine) {
+	if _, err := NewSpeechCache("nope", 1, nil).Prompt(context.Background(), SpeechRequest{Text: "hi"}); !errors.Is(err, ErrUnknownEngine) {
 		t.Errorf("unknown default engine: got %v", err)
 	}
 }
 
-func TestSpeechCacheCallerGivingUpDoesNotAbortTheRender(t *testing.T) {
+func TestSpeechCacheRenderGoesOnWhileAnotherCallerWaits(t *testing.T) {
 	fake := &fakeTTS{release: make(chan struct{})}
-	c := NewSpeechCacheWithEngines("flite", 10, map[string]TTS{"flite": fake})
+	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": fake})
+	req := SpeechRequest{Text: "hello"}
+	patient := make(chan error, 1)
+	go func() {
+		_, err := c.Prompt(context.Background(), req)
+		patient <- err
+	}()
+	for fake.renders.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Prompt(ctx, req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("impatient caller: got %v", err)
+	}
+	close(fake.release)
+	if err := <-patient; err != nil {
+		t.Fatalf("patient caller: %v", err)
+	}
+	if n := fake.renders.Load(); n != 1 {
+		t.Fatalf("%d renders, want the first one to have carried on", n)
+	}
+}
+
+func TestSpeechCacheStartsAfreshAfterEveryCallerGaveUp(t *testing.T) {
+	fake := &fakeTTS{release: make(chan struct{})}
+	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": fake})
 	req := SpeechRequest{Text: "hello"}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -175,12 +202,11 @@ func TestSpeechCacheCallerGivingUpDoesNotAbortTheRender(t *testing.T) {
 		t.Fatalf("impatient caller: got %v", err)
 	}
 	close(fake.release)
-	p, err := c.Prompt(context.Background(), req)
-	if err != nil || p == nil {
-		t.Fatal(err)
+	if _, err := c.Prompt(context.Background(), req); err != nil {
+		t.Fatalf("the next caller got %v, want a fresh render", err)
 	}
-	if n := fake.renders.Load(); n != 1 {
-		t.Fatalf("%d renders, want the first one to have carried on", n)
+	if n := fake.renders.Load(); n != 2 {
+		t.Fatalf("%d renders, want 2 (the abandoned one and a fresh one)", n)
 	}
 }
 
@@ -189,7 +215,7 @@ type panickyTTS struct{}
 func (panickyTTS) Synthesize(context.Context, SpeechRequest) ([]int16, error) { panic("boom") }
 
 func TestSpeechCacheSurvivesAPanickingEngine(t *testing.T) {
-	c := NewSpeechCacheWithEngines("flite", 10, map[string]TTS{"flite": panickyTTS{}})
+	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": panickyTTS{}})
 	if _, err := c.Prompt(context.Background(), SpeechRequest{Text: "hi"}); err == nil {
 		t.Fatal("want an error")
 	}
@@ -198,7 +224,7 @@ func TestSpeechCacheSurvivesAPanickingEngine(t *testing.T) {
 func TestSpeechCacheWithRealEngines(t *testing.T) {
 	requireTool(t, "flite")
 	requireTool(t, "espeak-ng")
-	c := NewSpeechCache("", 0)
+	c := NewSpeechCache("", 0, nil)
 	for _, req := range []SpeechRequest{
 		{Text: "Thank you for calling.", Voice: "female", Language: "en-US"},
 		{Text: "Merci de votre appel.", Voice: "male", Language: "fr-FR"},

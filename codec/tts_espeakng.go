@@ -7,7 +7,9 @@ import (
 
 // EspeakNG speaks the ~100 languages of espeak-ng. It writes 22.05 kHz WAV,
 // resampled here to 8 kHz.
-type EspeakNG struct{}
+type EspeakNG struct {
+	Procs *ProcessLimit // espeak-ng waits for a slot here; nil: no cap
+}
 
 var _ TTS = EspeakNG{}
 
@@ -30,12 +32,12 @@ func espeakVoice(language, voice string) (string, error) {
 }
 
 // Synthesize runs `espeak-ng -b 1 -v LANG[+f3] -w WAVFILE -f TEXTFILE`.
-func (EspeakNG) Synthesize(ctx context.Context, r SpeechRequest) ([]int16, error) {
+func (e EspeakNG) Synthesize(ctx context.Context, r SpeechRequest) ([]int16, error) {
 	voice, err := espeakVoice(r.Language, r.Voice)
 	if err != nil {
 		return nil, err
 	}
-	return runTTSEngine(ctx, "espeak-ng", r.Text, func(textFile, wavFile string) []string {
+	return runTTSEngine(ctx, e.Procs, "espeak-ng", r.Text, func(textFile, wavFile string) []string {
 		return []string{"-b", "1", "-v", voice, "-w", wavFile, "-f", textFile}
 	})
 }

@@ -7,7 +7,9 @@ import (
 
 // Flite speaks English with CMU flite's built-in voices. It ignores
 // Language: route other languages to EspeakNG (SpeechCache does).
-type Flite struct{}
+type Flite struct {
+	Procs *ProcessLimit // flite waits for a slot here; nil: no cap
+}
 
 var _ TTS = Flite{}
 
@@ -38,9 +40,9 @@ func fliteVoice(voice string) string {
 }
 
 // Synthesize runs `flite -voice V -f TEXTFILE -o WAVFILE`.
-func (Flite) Synthesize(ctx context.Context, r SpeechRequest) ([]int16, error) {
+func (f Flite) Synthesize(ctx context.Context, r SpeechRequest) ([]int16, error) {
 	voice := fliteVoice(r.Voice)
-	return runTTSEngine(ctx, "flite", r.Text, func(textFile, wavFile string) []string {
+	return runTTSEngine(ctx, f.Procs, "flite", r.Text, func(textFile, wavFile string) []string {
 		return []string{"-voice", voice, "-f", textFile, "-o", wavFile}
 	})
 }

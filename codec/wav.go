@@ -160,9 +160,15 @@ func decodeWAVSamples(f wavFormat, b []byte) ([]int16, error) {
 	if frames > maxFrames(f.sampleRate) {
 		return nil, newError(ErrAudioTooLong, "wav: %d samples at %d Hz is longer than %v", frames, f.sampleRate, MaxAudioDuration)
 	}
-	sample := sampleReader(f)
-	width := f.bits / 8
 	out := make([]int16, frames)
+	mixFrames(f, sampleReader(f), b, out)
+	return out, nil
+}
+
+// mixFrames converts len(out) interleaved frames from b to mono, averaging
+// the channels.
+func mixFrames(f wavFormat, sample func([]byte) int32, b []byte, out []int16) {
+	frameBytes, width := f.frameBytes(), f.bits/8
 	for i := range out {
 		frame := b[i*frameBytes : (i+1)*frameBytes]
 		if f.channels == 1 {
@@ -175,7 +181,6 @@ func decodeWAVSamples(f wavFormat, b []byte) ([]int16, error) {
 		}
 		out[i] = clamp16(int32(sum / int64(f.channels)))
 	}
-	return out, nil
 }
 
 // sampleReader returns a function reading one sample, scaled to the int16

@@ -32,7 +32,7 @@ func (toneSpeaker) Prompt(_ context.Context, r codec.SpeechRequest) (*codec.Prom
 // testSpeaker is a real flite speech cache when flite is installed, else toneSpeaker.
 func testSpeaker() Speaker {
 	if _, err := exec.LookPath("flite"); err == nil {
-		return codec.NewSpeechCache(codec.EngineFlite, 64)
+		return codec.NewSpeechCache(codec.EngineFlite, 0, nil)
 	}
 	return toneSpeaker{}
 }
@@ -126,7 +126,7 @@ func newTestCall(t *testing.T, ch Channel, debug func(Exchange)) *Call {
 		Documents: client,
 		Media:     client,
 		Speech:    testSpeaker(),
-		Prompts:   NewPromptCache(16),
+		Prompts:   NewPromptCache(0, nil),
 		Debug:     debug,
 		Logger:    testLogger(t),
 	})

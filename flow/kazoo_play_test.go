@@ -26,20 +26,3 @@ func TestPlaySkipsUnavailableMedia(t *testing.T) {
 	runFlow(t, newTestCall(t, ch, nil), mustNode(t, `{"module":"play","data":{"id":"`+missing.URL+`/x.wav"},"children":{"_":{"module":"tts","data":{"text":"sorry"}}}}`))
 	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
 }
-
-func TestPromptCacheDropsLeastRecentlyUsed(t *testing.T) {
-	pc := NewPromptCache(2)
-	a, b, c := testPrompt(), testPrompt(), testPrompt()
-	pc.put("a", a)
-	pc.put("b", b)
-	pc.get("a")
-	pc.put("c", c)
-	if pc.get("b") != nil || pc.get("a") != a || pc.get("c") != c || pc.Len() != 2 {
-		t.Error("cache did not evict the least recently used prompt")
-	}
-	var none *PromptCache
-	none.put("a", a)
-	if none.get("a") != nil {
-		t.Error("nil cache returned a prompt")
-	}
-}

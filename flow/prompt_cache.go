@@ -1,74 +1,43 @@
 package flow
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/pivotua/pivotua/codec"
 )
 
+// DefaultPromptCacheBytes is the prompt cache's budget when NewPromptCache gets none: two one-hour
+// prompts (about 124 MB each with both laws' frames), or some 8,000 ten-second ones.
+const DefaultPromptCacheBytes = 256 << 20
+
 // PromptCache keeps decoded media prompts shared by all calls, keyed by URL and the content version
-// httpfetch reports, so a file is decoded and resampled once and re-decoded only when it changes. It
-// holds at most maxEntries prompts and drops the least recently used.
+// httpfetch reports, so a file is decoded and resampled once and re-decoded only when it changes.
+//
+// It holds at most its budget of bytes (codec.Prompt.Bytes, which counts the samples and both laws'
+// frames) and drops the least recently used. Concurrent plays of one version share one decode, which
+// is killed when no call waits for it any longer; lame waits for a slot in the process limit. A prompt
+// bigger than the whole budget still plays, but is decoded for each play and not kept.
 type PromptCache struct {
-	mu      sync.Mutex
-	max     int
-	order   *list.List // of *promptEntry, most recently used first
-	entries map[string]*list.Element
+	prompts *codec.PromptCache
+	procs   *codec.ProcessLimit // nil: no cap
 }
 
-type promptEntry struct {
-	key    string
-	prompt *codec.Prompt
-}
-
-// NewPromptCache returns a cache of at most maxEntries prompts (at least 1).
-func NewPromptCache(maxEntries int) *PromptCache {
-	return &PromptCache{max: max(maxEntries, 1), order: list.New(), entries: map[string]*list.Element{}}
-}
-
-func (pc *PromptCache) get(key string) *codec.Prompt {
-	if pc == nil {
-		return nil
+// NewPromptCache returns a cache of at most maxBytes (<= 0: DefaultPromptCacheBytes) whose decoders
+// wait for a slot in procs (nil: no cap).
+func NewPromptCache(maxBytes int64, procs *codec.ProcessLimit) *PromptCache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultPromptCacheBytes
 	}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	e, ok := pc.entries[key]
-	if !ok {
-		return nil
-	}
-	pc.order.MoveToFront(e)
-	return e.Value.(*promptEntry).prompt
-}
-
-func (pc *PromptCache) put(key string, p *codec.Prompt) {
-	if pc == nil {
-		return
-	}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if e, ok := pc.entries[key]; ok {
-		e.Value.(*promptEntry).prompt = p
-		pc.order.MoveToFront(e)
-		return
-	}
-	pc.entries[key] = pc.order.PushFront(&promptEntry{key: key, prompt: p})
-	for pc.order.Len() > pc.max {
-		oldest := pc.order.Back()
-		pc.order.Remove(oldest)
-		delete(pc.entries, oldest.Value.(*promptEntry).key)
-	}
+	return &PromptCache{prompts: codec.NewPromptCache(maxBytes), procs: procs}
 }
 
 // Len reports how many prompts the cache holds.
-func (pc *PromptCache) Len() int {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	return pc.order.Len()
-}
+func (pc *PromptCache) Len() int { return pc.prompts.Len() }
+
+// Bytes reports the size of the prompts the cache holds; it never exceeds the budget.
+func (pc *PromptCache) Bytes() int64 { return pc.prompts.Bytes() }
 
 // loadMedia fetches an audio URL (through httpfetch's HTTP cache) and returns it decoded, from the
 // prompt cache when this version of it was decoded before.
@@ -80,19 +49,25 @@ func (c *Call) loadMedia(ctx context.Context, url string) (*codec.Prompt, error)
 	if err != nil {
 		return nil, err
 	}
-	key := url + "\x00" + m.Version
-	if m.Version != "" {
-		if p := c.deps.Prompts.get(key); p != nil {
-			return p, nil
-		}
+	var procs *codec.ProcessLimit
+	if c.deps.Prompts != nil {
+		procs = c.deps.Prompts.procs
 	}
-	pcm, err := codec.DecodeAudio(m.Body, m.ContentType)
+	decode := func(ctx context.Context) (*codec.Prompt, error) {
+		pcm, err := codec.DecodeAudioLimited(ctx, m.Body, m.ContentType, procs)
+		if err != nil {
+			return nil, err
+		}
+		return codec.NewPrompt(pcm), nil
+	}
+	var p *codec.Prompt
+	if c.deps.Prompts == nil || m.Version == "" {
+		p, err = decode(ctx)
+	} else {
+		p, err = c.deps.Prompts.prompts.Get(ctx, url+"\x00"+m.Version, decode)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", url, err)
-	}
-	p := codec.NewPrompt(pcm)
-	if m.Version != "" {
-		c.deps.Prompts.put(key, p)
 	}
 	return p, nil
 }

@@ -18,6 +18,7 @@ type ServerConfig struct {
 	Documents DocumentFetcher
 	Media     MediaFetcher
 	Speech    Speaker
+	Prompts   *PromptCache   // decoded media shared by all calls; nil: NewPromptCache(0, nil)
 	Debug     func(Exchange) // the debug store's sink; nil keeps no records
 	Events    func(Event)    // the debug store's sink for call events; nil keeps none
 	// Recordings is the folder recordings are written to; Uploads delivers them.
@@ -45,12 +46,15 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Prompts == nil {
+		cfg.Prompts = NewPromptCache(0, nil)
+	}
 	return &Server{
 		cfg: cfg,
 		log: cfg.Logger,
 		deps: Deps{
 			Documents: cfg.Documents, Media: cfg.Media, Speech: cfg.Speech,
-			Prompts: NewPromptCache(256), Debug: cfg.Debug, Events: cfg.Events, Logger: cfg.Logger,
+			Prompts: cfg.Prompts, Debug: cfg.Debug, Events: cfg.Events, Logger: cfg.Logger,
 			Recordings: cfg.Recordings, Uploads: cfg.Uploads, RecordingLinks: cfg.RecordingLinks, Observer: cfg.Observer,
 			Dial: DialDeps{Outbound: cfg.Outbound, Trunks: cfg.Trunks, Engine: cfg.Engine, Advertise: cfg.Advertise},
 		},

@@ -57,6 +57,6 @@
 // never stored, no-cache and stale entries are revalidated with
 // If-None-Match / If-Modified-Since, and a response with neither freshness
 // nor a validator is not reused. Concurrent fetches of one URL share one
-// request; the cache is bounded by total body bytes and evicts the least
-// recently used entry.
+// request, abandoned when the last of them gives up; the cache is bounded by
+// total body bytes and evicts the least recently used entry.
 package httpfetch

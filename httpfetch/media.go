@@ -35,8 +35,9 @@ func mediaVersion(body []byte) string {
 // A fresh cached copy is returned without a request; a stale one with a
 // validator is revalidated (304 keeps the cached body and Version);
 // otherwise the file is downloaded again. Concurrent calls for the same URL
-// share one request, which runs to its own deadline (WithMediaTimeout) even
-// if the caller that started it gives up. Errors wrap ErrBadURL, ErrConnect,
+// share one request, which runs to its own deadline (WithMediaTimeout) while
+// any of them waits: the caller that started it may give up, but when the
+// last one does, the request is abandoned. Errors wrap ErrBadURL, ErrConnect,
 // ErrTimeout, ErrStatus or ErrTooLarge, or the caller's context.Canceled.
 func (c *Client) FetchMedia(ctx context.Context, rawURL string) (*Media, error) {
 	u, err := parseHTTPURL(rawURL)
@@ -55,11 +56,12 @@ func (c *Client) FetchMedia(ctx context.Context, rawURL string) (*Media, error) 
 	}
 	f := mc.flights[key]
 	if f == nil {
-		f = &mediaFlight{done: make(chan struct{})}
+		// Detached from the caller, who may leave while others wait; cancelled when all have left.
+		flightCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &mediaFlight{done: make(chan struct{}), cancel: cancel}
 		mc.flights[key] = f
 		stale := mc.entries[key]
-		// Detached from the caller: other callers may be waiting on it.
-		go c.runMediaFlight(context.WithoutCancel(ctx), key, u, stale, f)
+		go c.runMediaFlight(flightCtx, key, u, stale, f)
 	}
 	f.callers++
 	mc.mu.Unlock()
@@ -72,6 +74,14 @@ func (c *Client) FetchMedia(ctx context.Context, rawURL string) (*Media, error) 
 		m := *f.media
 		return &m, nil
 	case <-ctx.Done():
+		mc.mu.Lock()
+		if f.callers--; f.callers == 0 {
+			if mc.flights[key] == f {
+				delete(mc.flights, key) // the next caller starts afresh
+			}
+			f.cancel()
+		}
+		mc.mu.Unlock()
 		what := "GET " + displayURL(u)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%w: %s: the caller's deadline passed", ErrTimeout, what)
@@ -84,10 +94,13 @@ func (c *Client) FetchMedia(ctx context.Context, rawURL string) (*Media, error) 
 func (c *Client) runMediaFlight(ctx context.Context, key string, u *url.URL, stale *mediaEntry, f *mediaFlight) {
 	m, err := c.fetchMediaOrigin(ctx, key, u, stale)
 	c.media.mu.Lock()
-	delete(c.media.flights, key)
+	if c.media.flights[key] == f {
+		delete(c.media.flights, key)
+	}
 	c.media.mu.Unlock()
 	f.media, f.err = m, err
 	close(f.done)
+	f.cancel()
 }
 
 // fetchMediaOrigin asks the origin for u, conditionally when a stale entry

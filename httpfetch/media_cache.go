@@ -2,6 +2,7 @@ package httpfetch
 
 import (
 	"container/list"
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,7 +38,8 @@ type mediaFlight struct {
 	done    chan struct{}
 	media   *Media
 	err     error
-	callers int // callers that joined; guarded by mediaCache.mu
+	cancel  context.CancelFunc // ends the request; called when no caller waits
+	callers int                // callers waiting; guarded by mediaCache.mu
 }
 
 func newMediaCache(maxBytes int64) *mediaCache {

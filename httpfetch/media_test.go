@@ -348,3 +348,30 @@ func TestCachePolicyFreshness(t *testing.T) {
 		})
 	}
 }
+
+func TestMediaDownloadStopsWhenNoCallerWaits(t *testing.T) {
+	arrived, gone := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done() // never answers: only pivotua hanging up ends it
+		close(gone)
+	}))
+	defer srv.Close()
+	c := NewClient(WithMediaTimeout(time.Minute))
+	ctx, hangUp := context.WithCancel(t.Context())
+	errs := make(chan error, 1)
+	go func() {
+		_, err := c.FetchMedia(ctx, srv.URL+"/hold.wav")
+		errs <- err
+	}()
+	<-arrived
+	hangUp()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that gave up got %v", err)
+	}
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second): // a bound on the wait, not a timing assertion
+		t.Fatal("the download went on 10 s after its only caller gave up")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/internal/rtprio"
@@ -36,6 +37,7 @@ type Config struct {
 	HTTP          HTTPConfig       `yaml:"http" json:"http"`
 	Store         StoreConfig      `yaml:"store" json:"store"`
 	TTS           TTSConfig        `yaml:"tts" json:"tts"`
+	Media         MediaConfig      `yaml:"media" json:"media"`
 	Recordings    RecordingsConfig `yaml:"recordings" json:"recordings"`
 	Log           LogConfig        `yaml:"log" json:"log"`
 	Accounts      []AccountConfig  `yaml:"accounts" json:"accounts"`
@@ -103,6 +105,17 @@ type StoreConfig struct {
 
 type TTSConfig struct {
 	Engine string `yaml:"engine" json:"engine"`
+	// CacheBytes bounds the rendered speech kept for reuse (default 64 MiB).
+	CacheBytes int64 `yaml:"cache_bytes" json:"cache_bytes"`
+}
+
+// MediaConfig bounds what webhooks' media may cost in memory and processes.
+type MediaConfig struct {
+	// PromptCacheBytes bounds the decoded prompts kept for reuse (default 256 MiB); a prompt bigger
+	// than all of it still plays, but is decoded for each play.
+	PromptCacheBytes int64 `yaml:"prompt_cache_bytes" json:"prompt_cache_bytes"`
+	// MaxProcesses caps the lame, flite and espeak-ng processes running at once; 0 means twice the CPUs.
+	MaxProcesses int `yaml:"max_processes" json:"max_processes"`
 }
 
 type RecordingsConfig struct {
@@ -175,6 +188,11 @@ type Settings struct {
 	HTTPLimits      httpLimits
 	// RecordingRetention is recordings.retention; 0 keeps recordings forever.
 	RecordingRetention time.Duration
+
+	// Media bounds (codec, flow): the speech and prompt caches' bytes, lame/TTS processes at once.
+	SpeechCacheBytes int64
+	PromptCacheBytes int64
+	MaxProcesses     int
 }
 
 // ConfigError is one problem in a config file, named by its path.
@@ -209,7 +227,8 @@ func defaultConfig() Config {
 		RTP:        RTPConfig{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s"},
 		HTTP:       HTTPConfig{Listen: "127.0.0.1:8000", ReadTimeout: "10s", WriteTimeout: "30s", IdleTimeout: "60s", MaxHeaderBytes: 32 << 10, MaxConnections: 1024},
 		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h", QueueBytes: debugapi.DefaultQueueBytes},
-		TTS:        TTSConfig{Engine: "flite"},
+		TTS:        TTSConfig{Engine: "flite", CacheBytes: codec.DefaultSpeechCacheBytes},
+		Media:      MediaConfig{PromptCacheBytes: flow.DefaultPromptCacheBytes},
 		Recordings: RecordingsConfig{Dir: "data/recordings", Retention: "744h"},
 		Log:        LogConfig{Level: "info", Format: "text"},
 	}
@@ -318,7 +337,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *[]error) bool {
 	if err := n.Load(reflect.New(t).Interface()); err != nil {
 		want := "a " + t.Kind().String()
 		switch t.Kind() {
-		case reflect.Int:
+		case reflect.Int, reflect.Int64:
 			want = "an integer"
 		case reflect.String:
 			want = "a string"
@@ -432,6 +451,13 @@ func underReported(path string, reported map[string]bool) bool {
 	return false
 }
 
+// Bounds on the media settings: a cache under 1 MiB holds not even a minute of audio, and more
+// lame/flite/espeak-ng processes than this would starve the send clock of CPU on any box.
+const (
+	minCacheBytes = 1 << 20
+	maxProcesses  = 1024
+)
+
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // minQueueBytes is the smallest store.queue_bytes: a few large records (1 MiB bodies) must fit.
@@ -478,6 +504,7 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		Node: c.Node, ExternalIP: c.SIP.ExternalIP, MaxCalls: c.SIP.MaxCalls,
 		PortMin: c.RTP.PortMin, PortMax: c.RTP.PortMax, HTTPListen: c.HTTP.Listen,
 		TTSEngine: c.TTS.Engine, Recordings: resolve(c.Recordings.Dir),
+		SpeechCacheBytes: c.TTS.CacheBytes, PromptCacheBytes: c.Media.PromptCacheBytes, MaxProcesses: c.Media.MaxProcesses,
 		StoreDriver: c.Store.Driver, StoreDSN: c.Store.DSN,
 		LogLevel: c.Log.Level, LogFormat: c.Log.Format,
 		Accounts: map[string]AccountConfig{},
@@ -577,6 +604,15 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	case "flite", "espeak-ng":
 	default:
 		bad("tts.engine", "%q is not flite or espeak-ng", c.TTS.Engine)
+	}
+	if c.TTS.CacheBytes < minCacheBytes {
+		bad("tts.cache_bytes", "must be at least %d (1 MiB), not %d", minCacheBytes, c.TTS.CacheBytes)
+	}
+	if c.Media.PromptCacheBytes < minCacheBytes {
+		bad("media.prompt_cache_bytes", "must be at least %d (1 MiB), not %d", minCacheBytes, c.Media.PromptCacheBytes)
+	}
+	if c.Media.MaxProcesses < 0 || c.Media.MaxProcesses > maxProcesses {
+		bad("media.max_processes", "must be 0 (twice the CPUs) or up to %d, not %d", maxProcesses, c.Media.MaxProcesses)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

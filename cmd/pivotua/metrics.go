@@ -32,7 +32,9 @@ type metricSources struct {
 	activeCalls  func() int
 	rtp          func() media.Totals
 	debugWritten func() uint64
-	debugStats   func() debugapi.RecorderStats // drops by reason, queued bytes
+	debugStats   func() debugapi.RecorderStats  // drops by reason, queued bytes
+	mediaBytes   func() (prompts, speech int64) // the decoded-media and speech caches' sizes
+	processes    func() int                     // lame/flite/espeak-ng running
 }
 
 func newMetrics(src metricSources) *metrics {
@@ -71,6 +73,12 @@ func newMetrics(src metricSources) *metrics {
 		counter("pivotua_debug_records_total", "Pivot debug records written to the store.", func() float64 { return float64(src.debugWritten()) }),
 		gauge("pivotua_debug_queue_bytes", "Bytes of debug records waiting for the store (bounded by store.queue_bytes).",
 			func() float64 { return float64(src.debugStats().QueuedBytes) }),
+		gauge("pivotua_prompt_cache_bytes", "Decoded media prompts held for reuse, in bytes (bounded by media.prompt_cache_bytes).",
+			func() float64 { p, _ := src.mediaBytes(); return float64(p) }),
+		gauge("pivotua_speech_cache_bytes", "Rendered speech held for reuse, in bytes (bounded by tts.cache_bytes).",
+			func() float64 { _, sp := src.mediaBytes(); return float64(sp) }),
+		gauge("pivotua_media_processes", "lame, flite and espeak-ng processes running (bounded by media.max_processes).",
+			func() float64 { return float64(src.processes()) }),
 	)
 	for reason, n := range map[string]func(debugapi.RecorderStats) uint64{
 		debugapi.DropQueueFull: func(s debugapi.RecorderStats) uint64 { return s.DroppedQueueFull },

@@ -49,6 +49,11 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	defer engine.Close()
 
+	// One cap for lame, flite and espeak-ng together; both caches bounded by bytes.
+	procs := codec.NewProcessLimit(s.MaxProcesses)
+	speech := codec.NewSpeechCache(s.TTSEngine, s.SpeechCacheBytes, procs)
+	prompts := flow.NewPromptCache(s.PromptCacheBytes, procs)
+
 	var sipSrv *sip.Server // set below; metrics read it only when scraped
 	met := newMetrics(metricSources{
 		activeCalls: func() int {
@@ -60,6 +65,8 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		rtp:          engine.Totals,
 		debugWritten: func() uint64 { return debug.recorder.Stats().Written },
 		debugStats:   debug.recorder.Stats,
+		mediaBytes:   func() (int64, int64) { return prompts.Bytes(), speech.Bytes() },
+		processes:    procs.Running,
 	})
 
 	// fetch.deny_cidrs is checked on the resolved address at connect time, for webhooks, media and uploads.
@@ -115,7 +122,8 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		Advertise:      advertise,
 		Documents:      fetcher,
 		Media:          fetcher,
-		Speech:         codec.NewSpeechCache(s.TTSEngine, 2048),
+		Speech:         speech,
+		Prompts:        prompts,
 		Debug:          debug.Record,
 		Events:         debug.Event,
 		Recordings:     s.Recordings,
