@@ -183,9 +183,9 @@ func requestToken(r *http.Request) string {
 // belongs to another account. It answers the request itself when it returns false.
 func (a *API) authorize(rp *reply, r *http.Request) (string, bool) {
 	token := requestToken(r)
-	account, ok := verifyToken(token, a.accounts, a.cfg.Now())
-	if !ok {
-		rp.fail(http.StatusUnauthorized, "invalid credentials")
+	account, err := verifyToken(token, a.accounts, a.cfg.Now())
+	if err != nil {
+		rp.fail(http.StatusUnauthorized, err.Error())
 		return "", false
 	}
 	rp.authToken = token

@@ -582,13 +582,18 @@ func TestAPIRefusesMissingBadAndExpiredTokens(t *testing.T) {
 	forged := strings.Replace(token, payload, accountB, 1)
 	otherKey := signToken(accountA, "not-the-api-key", f.clock.Now().Add(time.Hour))
 	for name, tok := range map[string]string{
-		"none": "", "garbage": "not-a-token", "forged account": forged, "wrong key": otherKey,
+		"garbage": "not-a-token", "forged account": forged, "wrong key": otherKey,
 		"unknown account": signToken("00000000000000000000000000000000", keyA, f.clock.Now().Add(time.Hour)),
 		"too long":        strings.Repeat("a", 1000),
+		"none":            "",
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := f.do(t, http.MethodGet, list, tok, "")
-			checkError(t, r, http.StatusUnauthorized, "invalid credentials")
+			want := "invalid credentials"
+			if tok == "" { // a client that forgot the header is told so, not that its credentials are wrong
+				want = "no auth token: send the auth_token from PUT /v2/api_auth as X-Auth-Token"
+			}
+			checkError(t, r, http.StatusUnauthorized, want)
 			if r.body["auth_token"] != "" {
 				t.Errorf("auth_token = %v echoed on 401", r.body["auth_token"])
 			}
@@ -603,7 +608,7 @@ func TestAPIRefusesMissingBadAndExpiredTokens(t *testing.T) {
 		t.Fatalf("a 59-minute-old token: %d", r.code)
 	}
 	f.clock.Advance(time.Minute)
-	checkError(t, f.do(t, http.MethodGet, list, token, ""), http.StatusUnauthorized, "invalid credentials")
+	checkError(t, f.do(t, http.MethodGet, list, token, ""), http.StatusUnauthorized, "the auth token has expired")
 }
 
 func TestAPIRejectsBadListParametersByName(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -33,33 +34,43 @@ func tokenMAC(apiKey, payload string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// verifyToken returns the account a token was issued to, or false when the token is malformed, names
-// an unknown account, carries a wrong signature or has expired at now.
-func verifyToken(token string, apiKeys map[string]Account, now time.Time) (string, bool) {
-	if token == "" || len(token) > maxTokenLen {
-		return "", false
+// Why a request's token was refused: the 401's message, so a client knows what to fix.
+var (
+	errTokenMissing = errors.New("no auth token: send the auth_token from PUT /v2/api_auth as X-Auth-Token (or ?auth_token=)")
+	errTokenInvalid = errors.New("invalid credentials: the auth token is not one this server issued (or its account's api_key changed)")
+	errTokenExpired = errors.New("the auth token has expired: get a new one with PUT /v2/api_auth")
+)
+
+// verifyToken returns the account a token was issued to, or why it cannot be used: missing, not
+// ours (malformed, an unknown account, a wrong signature) or expired at now.
+func verifyToken(token string, apiKeys map[string]Account, now time.Time) (string, error) {
+	if token == "" {
+		return "", errTokenMissing
+	}
+	if len(token) > maxTokenLen {
+		return "", errTokenInvalid
 	}
 	dot := strings.LastIndexByte(token, '.')
 	if dot < 0 {
-		return "", false
+		return "", errTokenInvalid
 	}
 	payload, mac := token[:dot], token[dot+1:]
 	accountID, expiry, ok := strings.Cut(payload, ".")
 	if !ok {
-		return "", false
+		return "", errTokenInvalid
 	}
 	acc, ok := apiKeys[accountID]
-	if !ok {
-		return "", false
-	}
-	if !hmac.Equal([]byte(mac), []byte(tokenMAC(acc.APIKey, payload))) {
-		return "", false
+	if !ok || !hmac.Equal([]byte(mac), []byte(tokenMAC(acc.APIKey, payload))) {
+		return "", errTokenInvalid
 	}
 	exp, err := strconv.ParseInt(expiry, 10, 64)
-	if err != nil || now.Unix() >= exp {
-		return "", false
+	if err != nil {
+		return "", errTokenInvalid
 	}
-	return accountID, true
+	if now.Unix() >= exp {
+		return "", errTokenExpired
+	}
+	return accountID, nil
 }
 
 // Failed PUT /v2/api_auth throttle defaults: after AuthFailures wrong keys from one source within
