@@ -17,7 +17,7 @@ set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 profile=${1:-test}
 run_packages=(flite lame espeak-ng)
-test_packages=(sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio chromium)
+test_packages=(sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio chromium php-cli)
 case "$profile" in
 run) packages=("${run_packages[@]}") ;;
 test) packages=("${run_packages[@]}" "${test_packages[@]}") ;;
