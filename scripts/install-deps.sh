@@ -10,14 +10,15 @@
 #                          used). kamailio: the cluster test runs its binary on deploy/kamailio/kamailio.cfg;
 #                          the Debian service, which would listen on port 5060, is disabled. chromium: the
 #                          call inspector's browser test runs it headless. node/npm: Twilio's own request
-#                          validator checks our signatures; openssl computes signatures outside Go.
+#                          validator checks our signatures; openssl computes signatures outside Go;
+#                          php-cli runs docs/webhooks.md's PHP snippet.
 #
 # A dpkg lock held by another apt (unattended upgrades, a second terminal) is waited for, not failed on.
 set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 profile=${1:-test}
 run_packages=(flite lame espeak-ng)
-test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio chromium)
+test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio chromium php-cli)
 case "$profile" in
 run) packages=("${run_packages[@]}") ;;
 test) packages=("${run_packages[@]}" "${test_packages[@]}") ;;
