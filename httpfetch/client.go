@@ -130,7 +130,9 @@ type redirectSigner struct {
 	key   string
 	pairs []paramPair // form POST params (307/308 re-send them)
 	body  []byte
-	now   func() time.Time
+	// bodyHash is the JSON POST's bodySHA256 value (empty otherwise): the new URL must carry it too.
+	bodyHash string
+	now      func() time.Time
 }
 
 type redirectSignerKey struct{}
@@ -159,6 +161,14 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		var body []byte
 		if req.Method == http.MethodPost {
 			pairs, body = s.pairs, s.body
+			if s.bodyHash != "" {
+				// Twilio signs a JSON POST through its URL; a Location of the webhook's choosing
+				// carries no hash, or one that is not this body's.
+				q := req.URL.Query()
+				q.Set(BodySHA256Param, s.bodyHash)
+				req.URL.RawQuery = q.Encode()
+				u.RawQuery = req.URL.RawQuery
+			}
 		}
 		signHeader(req.Header, s.key, u.String(), pairs, body, s.now())
 	}

@@ -53,6 +53,7 @@ type preparedRequest struct {
 	header     http.Header
 	body       []byte
 	pairs      []paramPair // form POST params, for re-signing on redirect
+	bodyHash   string      // a signed JSON POST's bodySHA256, for re-signing on redirect
 	timeout    time.Duration
 }
 
@@ -109,7 +110,8 @@ func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedR
 			// Twilio signs JSON requests through the URL: the body's hash
 			// goes in the query and the signature covers the URL alone.
 			sum := sha256.Sum256(p.body)
-			u.RawQuery = joinQuery(u.RawQuery, BodySHA256Param+"="+hex.EncodeToString(sum[:]))
+			p.bodyHash = hex.EncodeToString(sum[:])
+			u.RawQuery = joinQuery(u.RawQuery, BodySHA256Param+"="+p.bodyHash)
 		}
 	default:
 		p.header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -148,7 +150,7 @@ func (c *Client) FetchDocument(ctx context.Context, r PivotRequest) (*Document, 
 	defer cancel()
 	if r.SigningKey != "" {
 		reqCtx = context.WithValue(reqCtx, redirectSignerKey{}, &redirectSigner{
-			key: r.SigningKey, pairs: p.pairs, body: p.body, now: c.now,
+			key: r.SigningKey, pairs: p.pairs, body: p.body, bodyHash: p.bodyHash, now: c.now,
 		})
 	}
 	req, err := http.NewRequestWithContext(reqCtx, p.method, p.url, bytes.NewReader(p.body))

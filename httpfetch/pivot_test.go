@@ -300,6 +300,21 @@ func TestFetchDocumentRedirects(t *testing.T) {
 			t.Error("re-sent POST is not signed for its URL")
 		}
 	})
+	t.Run("JSON POST follows 307 with its body hash in the new URL", func(t *testing.T) {
+		reset()
+		_, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL + "/temporary", Method: "POST", BodyFormat: BodyJSON, SigningKey: key, Params: goldenParams})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := srv.requests()
+		last := rs[len(rs)-1]
+		// Twilio signs a JSON POST through its URL: without bodySHA256 there, the re-sent body
+		// would be covered by nothing a Twilio validator checks.
+		if !ValidateTwilioSignature(key, last.url, nil, last.header.Get(HeaderTwilioSignature)) ||
+			!ValidateTwilioBodySHA256(last.url, last.body) {
+			t.Errorf("redirected JSON POST to %s: its X-Twilio-Signature does not cover its body", last.url)
+		}
+	})
 	t.Run("stops after five", func(t *testing.T) {
 		reset()
 		doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL + "/loop"})
