@@ -1,6 +1,6 @@
 // Package media is pivotua's RTP engine for G.711 calls.
 //
-// It owns the RTP port range (even ports only, round robin, the odd port above
+// It owns the RTP port range (even ports only, drawn at random, the odd port above
 // each left for RTCP), one unconnected UDP socket per session, symmetric RTP
 // (sending to the address the peer's packets really come from), the media
 // timeout, the receive path (header parsing, loss estimation per RFC 3550
