@@ -121,7 +121,7 @@ const (
 	learnSeqGap = 3
 	// sdpHeadStart is how long from Start the SDP address has to send its
 	// first packet before another source may latch, when it can send at all
-	// (see sdpCanSend): an outsider whose packets wait at the port before the
+	// (see sdpHeadStartOver): an outsider whose packets wait at the port before the
 	// call is answered does not win the race against the real peer.
 	sdpHeadStart = int64(time.Second)
 )
@@ -181,21 +181,27 @@ func (rx *rxState) probe(from netip.AddrPort, ssrc uint32, seq uint16, now int64
 	if p.run < learnPackets || now-p.since < learnTime {
 		return false
 	}
-	if !rx.addr.IsValid() && rx.sdpCanSend(from) && now-rx.genAt < sdpHeadStart {
+	if !rx.addr.IsValid() && rx.sdpHeadStartOver(from) && now-rx.genAt < sdpHeadStart {
 		return false // the SDP address still has its head start
 	}
 	return true
 }
 
-// sdpCanSend reports whether packets may be expected from the SDP address,
-// seeing one from from: not when the SDP gave none, nor when it is a private
-// address (RFC 1918, RFC 4193) and from is not (a peer behind NAT, whose
-// packets never come from the address it wrote).
-func (rx *rxState) sdpCanSend(from netip.AddrPort) bool {
-	if !rx.expect.IsValid() {
+// sdpHeadStartOver reports whether the SDP address gets its head start over
+// from: whether packets may be expected from the SDP address rather than from
+// from. Not when the SDP gave none; not when it is a private address (RFC
+// 1918, RFC 4193) and from is not (a peer behind NAT, whose packets never come
+// from the address it wrote); not when from is the SDP host itself on another
+// port (a peer that sends from another port than it receives on, as SIPp's
+// pcap player does).
+func (rx *rxState) sdpHeadStartOver(from netip.AddrPort) bool {
+	switch {
+	case !rx.expect.IsValid(), from.Addr() == rx.expect.Addr():
+		return false
+	case rx.expect.Addr().IsPrivate() && !from.Addr().IsPrivate():
 		return false
 	}
-	return !rx.expect.Addr().IsPrivate() || from.Addr().IsPrivate()
+	return true
 }
 
 // beginGen resets the latch for a new Start, whose SDP address s.remote

@@ -167,6 +167,8 @@ func TestStrictLearningDecidesWhoIsHeard(t *testing.T) {
 			paced(nat, 1, 0, 0, 10, heardFrom(5)), nat},
 		{"a public SDP address that never sends: the caller heard after the head start", sdp,
 			paced(nat, 1, 0, 0, 60, heardFrom(50)), nat},
+		{"the SDP host sending from another port: heard after 100 ms", sdp,
+			paced(moved, 1, 0, 0, 10, heardFrom(5)), moved},
 		{"no SDP address: heard after 100 ms", "0.0.0.0:0", paced(nat, 1, 0, 0, 10, heardFrom(5)), nat},
 		{"two sources breaking each other's runs: neither is heard", "10.0.0.5:4000", interleave(
 			paced(nat, 1, 0, 0, 50, never), paced(attacker, 9, 0, 10*time.Millisecond, 50, never)), ""},

@@ -243,15 +243,16 @@ func (st *streamer) end() {
 	<-st.done
 }
 
-// An outsider that floods the port with RFC 4733 key presses, from before the
-// call is answered (the next port was guessed), while the caller talks from
-// its SDP address: not one key is heard, and the call's audio goes to the
-// caller, never to the outsider.
+// An outsider on another host that floods the port with RFC 4733 key presses
+// (more than the session reads a tick, so the kernel drops some of the
+// caller's packets too), from before the call is answered (the next port was
+// guessed), while the caller talks from its SDP address: not one key is
+// heard, and the call's audio goes to the caller, never to the outsider.
 func TestStrictLearningIgnoresAFloodingOutsider(t *testing.T) {
 	e := newTestEngine(t, 4, nil)
 	s := openSession(t, e)
-	caller, outsider := newTestPeer(t), newTestPeer(t)
-	var heard atomic.Int32 // counted, not queued: a queue would fill and stall the clock
+	caller, outsider := newTestPeer(t), newTestPeerOn(t, netip.MustParseAddr("127.0.0.2")) // another host
+	var heard atomic.Int32                                                                 // counted, not queued: a queue would fill and stall the clock
 	s.OnDigit(func(Digit) { heard.Add(1) })
 
 	stop := make(chan struct{})

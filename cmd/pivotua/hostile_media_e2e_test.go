@@ -249,11 +249,11 @@ func (s *rtpStream) press(key byte) {
 }
 
 // sprayKeys sends key 9 as RFC 4733 events (payload type 101, as most peers
-// negotiate) from its own socket to every even port of [min, max], as an
+// negotiate) from 127.0.0.2 (another host) to every even port of [min, max], as an
 // outsider scanning for a call's RTP port does, until stop closes; it returns
 // the packets sent.
 func sprayKeys(t *testing.T, min, max int, stop <-chan struct{}) <-chan int {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}) // another host than the caller's
 	if err != nil {
 		t.Fatal(err)
 	}
