@@ -30,6 +30,7 @@ lint:
 # Every test: unit tests with the race detector, then the end-to-end tests that
 # drive the real binary with SIPp (they run in cmd/pivotua and need root for nothing).
 test: deps lint
+	$(GO) test -count=1 -run '^TestHotPathsDoNotAllocate$$' ./media
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 unit: lint

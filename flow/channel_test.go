@@ -30,6 +30,7 @@ type fakeChannel struct {
 	keys     chan byte // what the caller presses (see press)
 	barge    atomic.Pointer[barge]
 	voice    []int16 // what the caller says into a recording (see StartRecording)
+	recErr   error   // what a recording's Stop returns instead of nil (a write that failed)
 }
 
 var _ Channel = (*fakeChannel)(nil)
@@ -72,17 +73,18 @@ func (f *fakeChannel) SendDigits(ctx context.Context, digits string, toneDuratio
 func (f *fakeChannel) StartRecording(w io.Writer) (Recording, error) {
 	f.record("record")
 	f.mu.Lock()
-	voice := f.voice
+	voice, recErr := f.voice, f.recErr
 	f.mu.Unlock()
-	r := &fakeRecording{w: w, start: time.Now(), voice: voice, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &fakeRecording{w: w, start: time.Now(), voice: voice, failWith: recErr, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.run()
 	return r, nil
 }
 
 type fakeRecording struct {
-	w     io.Writer
-	start time.Time
-	voice []int16 // nil: a tone throughout
+	w        io.Writer
+	start    time.Time
+	voice    []int16 // nil: a tone throughout
+	failWith error   // returned by Stop when not nil
 
 	stop, done chan struct{}
 	once       sync.Once
@@ -129,6 +131,9 @@ func (r *fakeRecording) writeUpTo(d time.Duration) {
 func (r *fakeRecording) Stop() (int64, error) {
 	r.once.Do(func() { close(r.stop) })
 	<-r.done
+	if r.failWith != nil {
+		return r.written, r.failWith
+	}
 	return r.written, r.err
 }
 

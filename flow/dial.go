@@ -508,7 +508,7 @@ func (r *dialRecording) finish(c *Call, seconds int) {
 		err = cerr
 	}
 	if err != nil {
-		c.log.Error("dial recording: write", "err", err)
+		c.recordingFailed(r.path, fmt.Errorf("dial recording: %w", err))
 		return
 	}
 	url := "file://" + r.path

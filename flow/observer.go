@@ -23,6 +23,9 @@ type Observer interface {
 	// RecordingSaved reports a recording written to recordings.dir (Record, record_caller, a Dial's
 	// record), whether or not it is uploaded afterwards.
 	RecordingSaved()
+	// RecordingFailed reports a recording whose file could not be written completely; the file
+	// was removed.
+	RecordingFailed()
 }
 
 // callOutcome names how a call ended from the final status sent to the caller.

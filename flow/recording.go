@@ -3,8 +3,10 @@ package flow
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -112,11 +114,28 @@ wait:
 	}
 	samples, stopErr := running.Stop() // returns once the tail is written
 	if err := w.Close(); err != nil || stopErr != nil {
-		return nil, hungUp, fmt.Errorf("finish %s: stop %v, close %v", rec.path(), stopErr, err)
+		err = fmt.Errorf("finish %s: stop %v, close %v", rec.path(), stopErr, err)
+		c.recordingFailed(rec.path(), err)
+		return nil, hungUp, err
 	}
 	rec.samples, rec.speech = samples, meter.span()
 	c.log.Info("recording stopped", "reason", rec.reason, "seconds", rec.seconds(), "file", rec.path())
 	return rec, hungUp, nil
+}
+
+// recordingFailed removes the file of a recording that could not be written completely (a write or
+// close error: the disk full, the WAV size cap) and counts it as failed. Removed, not set aside: the
+// file was never reported or queued, so nothing refers to it, its header may not match its data, and
+// keeping it would keep the disk full that likely failed it. A recording that was finished is never
+// removed here.
+func (c *Call) recordingFailed(path string, err error) {
+	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+		c.log.Error("failed recording left behind", "file", path, "err", rmErr)
+	}
+	c.log.Error("recording failed and removed", "file", path, "err", err)
+	if c.deps.Observer != nil {
+		c.deps.Observer.RecordingFailed()
+	}
 }
 
 // trimSilence cuts the silence before the first and after the last speech (keeping trimMargin of it)

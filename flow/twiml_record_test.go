@@ -3,6 +3,7 @@ package flow
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -272,5 +273,42 @@ func TestTrimSilenceKeepsTheSpeechAndAMargin(t *testing.T) {
 	}
 	if _, err := os.Stat(rec.path() + ".trim"); !os.IsNotExist(err) {
 		t.Error("the temporary file is left behind")
+	}
+}
+
+// countingObserver counts the recordings an Observer hears of.
+type countingObserver struct{ saved, failed atomic.Int32 }
+
+func (o *countingObserver) CallEnded(string)                   {}
+func (o *countingObserver) PivotRequest(string, time.Duration) {}
+func (o *countingObserver) DTMF(string)                        {}
+func (o *countingObserver) RecordingSaved()                    { o.saved.Add(1) }
+func (o *countingObserver) RecordingFailed()                   { o.failed.Add(1) }
+
+// A recording whose file could not be written (the disk full, the WAV size cap) is removed, not
+// left half-written, and counted as failed; the call goes on without an action request.
+func TestRecordThatFailsToWriteIsRemovedAndCounted(t *testing.T) {
+	app := newWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, `<Response><Record playBeep="false" maxLength="1" action="/done"/><Say>bye</Say></Response>`)
+	})
+	ch := newFakeChannel()
+	ch.recErr = errors.New("disk full")
+	ch.playTime = 50 * time.Millisecond
+	c := newTestCall(t, ch, nil)
+	c.deps.Recordings = t.TempDir()
+	obs := &countingObserver{}
+	c.deps.Observer = obs
+	runFlow(t, c, mustNode(t, pivotFlow(app.URL+"/ivr", `,"req_format":"twiml"`, false)))
+	equalEvents(t, ch.Kinds(), []string{"answer", "record", "play", "hangup"})
+	if reqs := app.Requests(); len(reqs) != 1 {
+		t.Errorf("requests %+v, want no action request", reqs)
+	}
+	files, err := os.ReadDir(filepath.Join(c.deps.Recordings, testAccountID))
+	if err != nil || len(files) != 0 {
+		t.Errorf("recordings folder holds %v (%v), want the failed file removed", files, err)
+	}
+	if obs.failed.Load() != 1 || obs.saved.Load() != 0 {
+		t.Errorf("observer: %d failed, %d saved; want 1 failed", obs.failed.Load(), obs.saved.Load())
 	}
 }

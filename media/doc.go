@@ -1,8 +1,10 @@
 // Package media is pivotua's RTP engine for G.711 calls.
 //
-// It owns the RTP port range (even ports only, round robin, the odd port above
+// It owns the RTP port range (even ports only, drawn at random, the odd port above
 // each left for RTCP), one unconnected UDP socket per session, symmetric RTP
-// (sending to the address the peer's packets really come from), the media
+// (sending to the address the peer's packets really come from, learned
+// strictly: a source other than the SDP address is heard only after a run of
+// consecutive packets, and once one is, only its own SSRC may move), the media
 // timeout, the receive path (header parsing, loss estimation per RFC 3550
 // Appendix A.1, a hook for other consumers), prompt playback, DTMF in both
 // directions (RFC 4733 telephone-events, in-band Goertzel detection as a

@@ -10,40 +10,64 @@ import (
 	"github.com/pivotua/pivotua/codec"
 )
 
-func TestPortAllocatorHandsOutEvenPortsRoundRobin(t *testing.T) {
-	a, err := newRTPPortAllocator(10001, 10008) // even ports 10002..10008
+func TestPortAllocatorHandsOutEveryEvenPortOnceAtRandom(t *testing.T) {
+	a, err := newRTPPortAllocator(10001, 10200) // even ports 10002..10200
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []int
+	seen := map[int]bool{}
+	next := 0 // draws that gave the port after the previous one, as in-order allocation does
+	prev := 0
 	for {
 		p, ok := a.reserve()
 		if !ok {
 			break
 		}
-		got = append(got, p)
+		if p%2 != 0 || p < 10002 || p > 10200 || seen[p] {
+			t.Fatalf("port %d: want a new even port in 10002-10200", p)
+		}
+		if p == prev+2 {
+			next++
+		}
+		seen[p], prev = true, p
 	}
-	want := []int{10002, 10004, 10006, 10008}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
+	if len(seen) != 100 {
+		t.Fatalf("%d ports handed out, want all 100", len(seen))
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("got %v, want %v", got, want)
+	// In order, 99 of 99 draws give the port after the previous one; at random about one.
+	if next > 10 {
+		t.Errorf("%d of 99 draws gave the previous port + 2: predictable", next)
+	}
+	a.release(10003) // odd: never handed out, ignored
+	if p, ok := a.reserve(); ok {
+		t.Errorf("reserved %d after releasing an odd port", p)
+	}
+}
+
+// A freed port waits behind a quarter of the range before it is drawn again,
+// unless no other port is free.
+func TestPortAllocatorHoldsFreedPortsBack(t *testing.T) {
+	a, err := newRTPPortAllocator(20000, 20078) // 40 even ports: 10 held back
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports []int
+	for range 30 {
+		p, _ := a.reserve()
+		ports = append(ports, p)
+	}
+	freed := ports[0]
+	a.release(freed)
+	for range 10 {
+		if p, _ := a.reserve(); p == freed {
+			t.Fatalf("the port freed last came back while 10 others were free")
 		}
 	}
-	a.release(10004)
-	if p, ok := a.reserve(); !ok || p != 10004 {
-		t.Fatalf("after release: %d %v", p, ok)
+	if p, ok := a.reserve(); !ok || p != freed {
+		t.Fatalf("with no other port free got %d %v, want the freed %d", p, ok, freed)
 	}
-	// A freed port goes to the back of the line.
-	a.release(10002)
-	a.release(10006)
-	if p, _ := a.reserve(); p != 10006 {
-		t.Errorf("round robin gave %d, want 10006 (next in line)", p)
-	}
-	if p, _ := a.reserve(); p != 10002 {
-		t.Errorf("round robin gave %d, want 10002", p)
+	if _, ok := a.reserve(); ok {
+		t.Fatal("reserved a port past the range")
 	}
 }
 

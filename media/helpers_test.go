@@ -85,7 +85,14 @@ type testPeer struct {
 
 func newTestPeer(t testing.TB) *testPeer {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+	return newTestPeerOn(t, loopback)
+}
+
+// newTestPeerOn is a test peer on another address (127.0.0.2 stands for
+// another host).
+func newTestPeerOn(t testing.TB, ip netip.Addr) *testPeer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 	if err != nil {
 		t.Fatalf("peer listen: %v", err)
 	}

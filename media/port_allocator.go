@@ -1,21 +1,31 @@
 package media
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"sync"
 )
 
-// rtpPortAllocator hands out the even ports of [min, max] round robin: a freed
-// port goes to the back of the line, so late packets of an ended call do not
-// reach the next call on the same port. Odd ports stay unused, for RTCP.
+// rtpPortAllocator hands out the even ports of [min, max] at random, so that
+// an outsider who sees one call's port cannot guess the next call's and send
+// into it (RTP bleed). Odd ports stay unused, for RTCP.
+//
+// A freed port first waits in a queue of recently freed ports (a quarter of
+// the range) before it is drawn again, so late packets of an ended call
+// seldom reach the next call on the same port; when no other port is free the
+// longest-waiting one is handed out. reserve and release are O(1).
 type rtpPortAllocator struct {
 	first int // lowest even port; immutable
 	count int // number of even ports; immutable
+	hold  int // how many freed ports wait before they are drawn again; immutable
 
-	mu    sync.Mutex // guards the fields below; never held across a syscall
-	next  int        // index of the next port to offer
-	inUse []bool     // by index (port-first)/2
-	used  int
+	mu      sync.Mutex // guards the fields below; never held across a syscall
+	pool    []int32    // indexes (port-first)/2 free to draw, in any order
+	cooling []int32    // freed indexes, oldest first: a ring of capacity count
+	head    int        // cooling[head] is the oldest
+	waiting int        // len of the ring
+	inUse   []bool     // by index
 }
 
 func newRTPPortAllocator(min, max int) (*rtpPortAllocator, error) {
@@ -28,35 +38,69 @@ func newRTPPortAllocator(min, max int) (*rtpPortAllocator, error) {
 		return nil, fmt.Errorf("%w: RTP port range %d-%d holds no even port", ErrInvalidConfig, min, max)
 	}
 	count := (last-first)/2 + 1
-	return &rtpPortAllocator{first: first, count: count, inUse: make([]bool, count)}, nil
+	a := &rtpPortAllocator{
+		first:   first,
+		count:   count,
+		hold:    count / 4,
+		pool:    make([]int32, count),
+		cooling: make([]int32, count),
+		inUse:   make([]bool, count),
+	}
+	for i := range a.pool {
+		a.pool[i] = int32(i)
+	}
+	return a, nil
 }
 
-// reserve marks the next free port in round-robin order as used. The caller
-// binds it and calls release if that fails or when the session ends.
+// reserve marks a free port, drawn at random, as used. The caller binds it
+// and calls release if that fails or when the session ends.
 func (a *rtpPortAllocator) reserve() (int, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.used == a.count {
+	var i int32
+	switch {
+	case len(a.pool) > 0:
+		k := randomBelow(len(a.pool))
+		i = a.pool[k]
+		last := len(a.pool) - 1
+		a.pool[k] = a.pool[last]
+		a.pool = a.pool[:last]
+	case a.waiting > 0: // every free port was freed lately: the oldest
+		i = a.cooling[a.head]
+		a.head = (a.head + 1) % a.count
+		a.waiting--
+	default:
 		return 0, false
 	}
-	for range a.count {
-		i := a.next
-		a.next = (a.next + 1) % a.count
-		if !a.inUse[i] {
-			a.inUse[i] = true
-			a.used++
-			return a.first + 2*i, true
-		}
-	}
-	return 0, false
+	a.inUse[i] = true
+	return a.first + 2*int(i), true
 }
 
 func (a *rtpPortAllocator) release(port int) {
 	i := (port - a.first) / 2
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if i >= 0 && i < a.count && a.inUse[i] {
-		a.inUse[i] = false
-		a.used--
+	if port < a.first || (port-a.first)%2 != 0 || i >= a.count || !a.inUse[i] {
+		return
 	}
+	a.inUse[i] = false
+	a.cooling[(a.head+a.waiting)%a.count] = int32(i)
+	a.waiting++
+	for a.waiting > a.hold { // the oldest have waited long enough
+		a.pool = append(a.pool, a.cooling[a.head]) // within pool's capacity: count
+		a.head = (a.head + 1) % a.count
+		a.waiting--
+	}
+}
+
+// randomBelow returns a uniform random int in [0, n) from crypto/rand: the
+// port must not be predictable from earlier ones, which math/rand does not
+// promise.
+func randomBelow(n int) int {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand.Read never fails on Linux (Go 1.24+: it crashes the program itself)
+	}
+	// The modulo bias is below 2^-48 for the at most 32768 even ports.
+	return int(binary.LittleEndian.Uint64(b[:]) % uint64(n))
 }

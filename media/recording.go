@@ -34,13 +34,21 @@ const (
 	// stallAfter is how long without packets the writer waits before it pads
 	// the recording up to the wall clock.
 	stallAfter = 500 * time.Millisecond
+	// aheadSlack is how far a recording may run ahead of its wall-clock
+	// duration (a burst after a network stall, a peer's clock a little
+	// fast): 1 s. Beyond it, timestamp gaps are not filled and packets are
+	// dropped, whatever their timestamps say, so a caller cannot make a
+	// recording grow faster than time passes (filling the disk).
+	aheadSlack = codec.SampleRate
 )
 
 // Recording writes what the caller sends, from StartRecording until Stop, as
 // 8 kHz 16-bit little-endian mono PCM (the data of a WAV file).
 //
 // Its time is true: gaps in the RTP timestamps (lost packets, silence
-// suppression) up to 10 s are filled with silence, and when no packets come
+// suppression) up to 10 s are filled with silence, but the recording never
+// runs more than aheadSlack ahead of the time since StartRecording (the
+// timestamps are the caller's and may lie), and when no packets come
 // at all (hold, a peer that stops sending) silence is padded up to the wall
 // clock, periodically and at Stop, so the recording lasts as long as it ran.
 //
@@ -52,7 +60,7 @@ const (
 type Recording struct {
 	s     *Session  // immutable
 	w     io.Writer // immutable; written by the writer goroutine only
-	start int64     // engine nanos of StartRecording; immutable
+	start int64     // engine nanos of StartRecording; immutable (benchmarks backdate it under mu)
 
 	// Guarded by mu; written by the session's clock (receive), the writer
 	// goroutine (flush, stall padding) and Stop. Never held across a write
@@ -136,8 +144,9 @@ func (r *Recording) Stop() (samples int64, err error) {
 // receive records one packet's decoded audio; called on the session's clock.
 // It places the audio by RTP timestamp, filling gaps with silence (the
 // timestamp counts samples, RFC 3550 §5.1), drops duplicates and late
-// packets, and places a new stream (SSRC change, a jump of more than 10 s
-// or backwards) by the wall clock.
+// packets, places a new stream (SSRC change, a jump of more than 10 s or
+// backwards) by the wall clock, and drops what would take the recording more
+// than aheadSlack past the wall clock.
 func (r *Recording) receive(ssrc, ts uint32, pcm []int16, now int64) {
 	n := int64(len(pcm))
 	if n == 0 {
@@ -148,19 +157,24 @@ func (r *Recording) receive(ssrc, ts uint32, pcm []int16, now int64) {
 		r.mu.Unlock()
 		return
 	}
+	limit := samplesIn(now-r.start) + aheadSlack // where this packet must end by
 	if !r.haveLast || ssrc != r.ssrc {
 		r.resync(now, n)
 	} else {
 		d := int32(ts - r.nextTS)
 		switch {
 		case d >= 0 && d <= maxGapFill:
-			r.padTo(r.lastEnd + int64(d))
+			r.padTo(min(r.lastEnd+int64(d), limit-n))
 		case d < 0 && d > -lateWindow && int32(ts+uint32(n)-r.nextTS) <= 0:
 			r.mu.Unlock()
 			return // a duplicate or a packet whose time was already filled
 		default:
 			r.resync(now, n)
 		}
+	}
+	if r.pos+n > limit { // faster than time passes: timestamps jumping or a flood
+		r.mu.Unlock()
+		return
 	}
 	r.appendPCM(pcm)
 	r.haveLast, r.ssrc, r.nextTS = true, ssrc, ts+uint32(n)

@@ -320,3 +320,54 @@ func TestSendDigitsReachOnDigitOfAnotherSession(t *testing.T) {
 		}
 	}
 }
+
+// countingWriter counts what it is given and keeps nothing.
+type countingWriter struct {
+	mu sync.Mutex
+	n  int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// A caller whose every packet moves the RTP timestamp 10 s on (and sends
+// eight packets a tick) cannot make the recording outgrow the wall clock:
+// at most aheadSlack more than the time that passed. The packets' arrival
+// times are given, so the test does not depend on the machine's speed.
+func TestRecordingNeverRunsAheadOfTheWallClock(t *testing.T) {
+	s, _ := startDTMFSession(t, codec.PCMU, 0)
+	var out countingWriter
+	rec, err := s.StartRecording(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]int16, codec.FrameSamples)
+	for i := range frame {
+		frame[i] = 1000
+	}
+	const ticks = 50 // one second of 20 ms ticks
+	var ts uint32
+	for tick := range ticks {
+		now := rec.start + int64(tick+1)*int64(codec.FrameDuration)
+		for range 8 {
+			rec.receive(9, ts, frame, now)
+			ts += maxGapFill // a 10 s jump: filled with silence before the fix
+		}
+	}
+	samples, err := rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(ticks*codec.FrameSamples + aheadSlack)
+	t.Logf("%d samples recorded (%d bytes) for %d ms of wall clock", samples, out.n, ticks*20)
+	if samples > limit {
+		t.Errorf("recorded %d samples (%.1f s) in 1 s of wall clock, want at most %d", samples, float64(samples)/codec.SampleRate, limit)
+	}
+	if samples < ticks*codec.FrameSamples {
+		t.Errorf("recorded %d samples, want at least the 1 s that passed", samples)
+	}
+}

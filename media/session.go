@@ -24,8 +24,9 @@ const (
 // Params describe the far end of a session, from the SDP offer/answer.
 type Params struct {
 	// Remote is where to send until packets arrive (symmetric RTP then sends
-	// to their real source). An invalid or unspecified address sends nothing
-	// until the peer's first packet.
+	// to their real source). Packets from it are heard at once; from another
+	// source only after strict learning (session_receive.go). An invalid or
+	// unspecified address sends nothing until a source latches.
 	Remote netip.AddrPort
 	// Law is the G.711 variant to send.
 	Law codec.Law

@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -12,9 +13,12 @@ import (
 // rxState is the receiver state of a session, owned by its clock goroutine.
 type rxState struct {
 	header  rtp.Header     // reused by every Unmarshal, so parsing does not allocate
-	gen     uint32         // startGen the latch belongs to; 0 = never latched
-	addr    netip.AddrPort // latched source
+	gen     uint32         // startGen the state belongs to; 0 = before the first packet after Start
+	genAt   int64          // engine nanos of gen's first packet: about when Start ran
+	expect  netip.AddrPort // gen's SDP address; invalid when the SDP gave none usable
+	addr    netip.AddrPort // latched source; invalid until one latched
 	ssrc    uint32         // latched SSRC
+	learn   probation      // a source on probation
 	seq     seqTracker
 	carried uint64 // loss of the peer's earlier streams (SSRC changes, restarts)
 
@@ -60,7 +64,8 @@ func (s *Session) receivePacket(data []byte, from netip.AddrPort) bool {
 	}
 	payload := data[n:end]
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	if !s.latch(gen, from, h.SSRC) {
+	now := max(s.e.now(), 1)
+	if !s.latch(gen, from, h.SSRC, h.SequenceNumber, now) {
 		return false
 	}
 
@@ -69,7 +74,6 @@ func (s *Session) receivePacket(data []byte, from netip.AddrPort) bool {
 	s.packetsLost.Store(rx.carried + rx.seq.lost())
 	s.packetsReceived.Add(1)
 	s.bytesReceived.Add(uint64(len(payload)))
-	now := max(s.e.now(), 1)
 	s.lastReceived.Store(now)
 	s.consume(h, payload, now)
 	if fn := s.receiver.Load(); fn != nil {
@@ -102,33 +106,142 @@ func plausibleRTP(data []byte) bool {
 	return len(data) >= n
 }
 
-// latch implements symmetric RTP: the first packet after each Start fixes the
-// source we send to; afterwards the peer may move to a new address only with
-// the SSRC it had (NAT rebinding), and other sources are ignored.
-func (s *Session) latch(gen uint32, from netip.AddrPort, ssrc uint32) bool {
+// Strict RTP learning: a source is heard (and sent to) at once only if it is
+// the SDP address; any other must first prove itself, so that an outsider who
+// sprays packets at the port (RTP bleed) is neither heard nor sent the call's
+// audio. Asterisk's strictrtp and rtpengine's strict-source work the same way.
+const (
+	// learnPackets and learnTime: a source other than the SDP address is
+	// latched after a run of learnPackets consecutive packets (no packet from
+	// another source in between), in sequence order, with one SSRC, lasting
+	// learnTime. A burst does not do; a peer sending every 20 ms takes 100 ms.
+	learnPackets = 5
+	learnTime    = int64(100 * time.Millisecond)
+	// learnSeqGap is the sequence step a run tolerates (packets lost on the way).
+	learnSeqGap = 3
+	// sdpHeadStart is how long from Start the SDP address has to send its
+	// first packet before another source may latch, when it can send at all
+	// (see sdpHeadStartOver): an outsider whose packets wait at the port before the
+	// call is answered does not win the race against the real peer.
+	sdpHeadStart = int64(time.Second)
+)
+
+// probation is a source that is not yet heard: its run of consecutive packets.
+type probation struct {
+	addr  netip.AddrPort
+	ssrc  uint32
+	seq   uint16 // of the run's last packet
+	run   int    // packets in the run; 0 = none
+	since int64  // engine nanos of the run's first packet
+}
+
+// latch implements symmetric RTP with strict learning and reports whether the
+// packet is heard. The latched source is heard; the SDP address latches at
+// once (also back from a learned source); another source latches after its
+// probation (learn). Once a source latched, only the peer's own SSRC may move
+// to a new address (NAT rebinding), and after its own probation, during which
+// the old address is still heard; other SSRCs from other addresses never are.
+func (s *Session) latch(gen uint32, from netip.AddrPort, ssrc uint32, seq uint16, now int64) bool {
 	rx := &s.rx
-	if rx.gen == gen {
-		if from == rx.addr {
-			if ssrc != rx.ssrc { // the peer restarted its stream on the same address
-				rx.seq.restart(&rx.carried)
-				rx.ssrc = ssrc
-				s.remoteSSRC.Store(ssrc)
-			}
-			return true
-		}
-		if ssrc != rx.ssrc {
-			return false // a stranger
-		}
+	if rx.gen != gen && !s.beginGen(gen, now) {
+		return false
 	}
+	if from == rx.addr {
+		if ssrc != rx.ssrc { // the peer restarted its stream on the same address
+			rx.seq.restart(&rx.carried)
+			rx.ssrc = ssrc
+			s.remoteSSRC.Store(ssrc)
+		}
+		rx.learn.run = 0 // the latched source breaks a newcomer's run
+		return true
+	}
+	if from != rx.expect && !rx.probe(from, ssrc, seq, now) {
+		return false
+	}
+	return s.moveTo(gen, from, ssrc)
+}
+
+// probe counts a packet from a source that is neither latched nor the SDP
+// address toward its probation and reports whether the source has passed it.
+func (rx *rxState) probe(from netip.AddrPort, ssrc uint32, seq uint16, now int64) bool {
+	if rx.addr.IsValid() && ssrc != rx.ssrc {
+		return false // a stranger: after a latch only the peer's own stream may move
+	}
+	p := &rx.learn
+	same := p.run > 0 && from == p.addr && ssrc == p.ssrc
+	switch step := seq - p.seq; {
+	case same && step == 0:
+		return false // a duplicate: the run neither grows nor breaks
+	case same && step <= learnSeqGap:
+		p.run++
+		p.seq = seq
+	default: // a new source, or the run broke: start over
+		*p = probation{addr: from, ssrc: ssrc, seq: seq, run: 1, since: now}
+	}
+	if p.run < learnPackets || now-p.since < learnTime {
+		return false
+	}
+	if !rx.addr.IsValid() && rx.sdpHeadStartOver(from) && now-rx.genAt < sdpHeadStart {
+		return false // the SDP address still has its head start
+	}
+	return true
+}
+
+// sdpHeadStartOver reports whether the SDP address gets its head start over
+// from: whether packets may be expected from the SDP address rather than from
+// from. Not when the SDP gave none; not when it is a private address (RFC
+// 1918, RFC 4193) and from is not (a peer behind NAT, whose packets never come
+// from the address it wrote); not when from is the SDP host itself on another
+// port (a peer that sends from another port than it receives on, as SIPp's
+// pcap player does).
+func (rx *rxState) sdpHeadStartOver(from netip.AddrPort) bool {
+	switch {
+	case !rx.expect.IsValid(), from.Addr() == rx.expect.Addr():
+		return false
+	case rx.expect.Addr().IsPrivate() && !from.Addr().IsPrivate():
+		return false
+	}
+	return true
+}
+
+// beginGen resets the latch for a new Start, whose SDP address s.remote
+// holds until something latches. A Start that keeps the SDP address (a
+// re-INVITE for hold or a session refresh) keeps the learned source, so it
+// need not prove itself again.
+func (s *Session) beginGen(gen uint32, now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.startGen.Load() != gen {
-		return false // a newer Start: the next packet latches for it
+		return false // a newer Start: its own packets begin it
 	}
-	if rx.gen == 0 || ssrc != rx.ssrc {
+	rx := &s.rx
+	var expect netip.AddrPort
+	if p := s.remote.Load(); p != nil && p.IsValid() && !p.Addr().IsUnspecified() && p.Port() != 0 {
+		expect = *p
+	}
+	if rx.addr.IsValid() && expect == rx.expect {
+		kept := new(netip.AddrPort) // one allocation per Start, not per packet
+		*kept = rx.addr
+		s.remote.Store(kept)
+	} else {
+		rx.addr = netip.AddrPort{}
+	}
+	rx.gen, rx.genAt, rx.expect, rx.learn = gen, now, expect, probation{}
+	return true
+}
+
+// moveTo latches from: packets are sent to it from now on.
+func (s *Session) moveTo(gen uint32, from netip.AddrPort, ssrc uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.startGen.Load() != gen {
+		return false // a newer Start: the next packet begins it
+	}
+	rx := &s.rx
+	if !rx.seq.started || ssrc != rx.ssrc {
 		rx.seq.restart(&rx.carried)
 	}
-	rx.gen, rx.addr, rx.ssrc = gen, from, ssrc
+	rx.addr, rx.ssrc, rx.learn = from, ssrc, probation{}
 	s.remoteSSRC.Store(ssrc)
 	latched := new(netip.AddrPort) // one allocation per latch change, not per packet
 	*latched = from

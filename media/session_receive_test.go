@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -88,4 +89,146 @@ func FuzzReceivePacket(f *testing.F) {
 			t.Fatalf("accepted a %d-byte datagram", len(data))
 		}
 	})
+}
+
+// latchStep is one packet in a strict-learning scenario: from which source,
+// with which SSRC and sequence number, how long after Start, and whether it
+// must be heard.
+type latchStep struct {
+	from  string
+	ssrc  uint32
+	seq   uint16
+	at    time.Duration
+	heard bool
+}
+
+// paced is n packets of one stream, 20 ms apart from at on, each heard as
+// heard(i) says.
+func paced(from string, ssrc uint32, seq uint16, at time.Duration, n int, heard func(i int) bool) []latchStep {
+	var out []latchStep
+	for i := range n {
+		out = append(out, latchStep{from, ssrc, seq + uint16(i), at + time.Duration(i)*codec.FrameDuration, heard(i)})
+	}
+	return out
+}
+
+func never(int) bool  { return false }
+func always(int) bool { return true }
+func heardFrom(k int) func(int) bool {
+	return func(i int) bool { return i >= k }
+}
+
+// Strict RTP learning, packet by packet, with the arrival times given: the
+// SDP address is heard at once; another source only after a run of
+// consecutive, in-order packets of one SSRC lasting 100 ms (and, when the SDP
+// address could send, after its 1 s head start); once a source latched, only
+// its own SSRC may move (NAT rebinding), never a stranger's.
+func TestStrictLearningDecidesWhoIsHeard(t *testing.T) {
+	const (
+		sdp      = "192.0.2.1:4000"
+		nat      = "198.51.100.7:5000"
+		attacker = "203.0.113.9:6000"
+		moved    = "192.0.2.1:4002"
+	)
+	burst := func(from string, ssrc uint32, at time.Duration, n int) []latchStep {
+		var out []latchStep
+		for i := range n {
+			out = append(out, latchStep{from, ssrc, uint16(100 + i), at, false})
+		}
+		return out
+	}
+	cat := func(parts ...[]latchStep) []latchStep {
+		var out []latchStep
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		remote string // the SDP address
+		steps  []latchStep
+		latch  string // where the session sends at the end
+	}{
+		{"the SDP address is heard at once", sdp, paced(sdp, 1, 0, 0, 3, always), sdp},
+		{"an attacker's burst before the caller is not heard", sdp,
+			cat(burst(attacker, 9, 0, 50), paced(sdp, 1, 0, 10*time.Millisecond, 3, always)), sdp},
+		{"an attacker's paced run waits out the SDP address's head start", sdp,
+			cat(paced(attacker, 9, 0, 0, 40, never), paced(sdp, 1, 0, 800*time.Millisecond, 3, always)), sdp},
+		{"an attacker cannot take over from the caller", sdp,
+			cat(paced(sdp, 1, 0, 0, 2, always), paced(attacker, 9, 0, 50*time.Millisecond, 200, never)), sdp},
+		{"nor with the caller's SSRC while the caller talks", sdp, interleave(
+			paced(sdp, 1, 0, 0, 30, always), paced(attacker, 1, 500, 5*time.Millisecond, 30, never)), sdp},
+		{"the SDP address takes the stream back from an attacker that won while it was silent", sdp, cat(
+			paced(attacker, 9, 0, 0, 60, heardFrom(50)),
+			paced(sdp, 1, 0, 1300*time.Millisecond, 3, always),
+			paced(attacker, 9, 60, 1310*time.Millisecond, 20, never)), sdp},
+		{"NAT: a private SDP address, the caller heard after 100 ms", "10.0.0.5:4000",
+			paced(nat, 1, 0, 0, 10, heardFrom(5)), nat},
+		{"a public SDP address that never sends: the caller heard after the head start", sdp,
+			paced(nat, 1, 0, 0, 60, heardFrom(50)), nat},
+		{"the SDP host sending from another port: heard after 100 ms", sdp,
+			paced(moved, 1, 0, 0, 10, heardFrom(5)), moved},
+		{"no SDP address: heard after 100 ms", "0.0.0.0:0", paced(nat, 1, 0, 0, 10, heardFrom(5)), nat},
+		{"two sources breaking each other's runs: neither is heard", "10.0.0.5:4000", interleave(
+			paced(nat, 1, 0, 0, 50, never), paced(attacker, 9, 0, 10*time.Millisecond, 50, never)), ""},
+		{"a run out of order starts over", "0.0.0.0:0", cat(
+			paced(nat, 1, 0, 0, 4, never), paced(nat, 1, 50, 80*time.Millisecond, 6, heardFrom(5))), nat},
+		{"NAT rebinding: the caller's SSRC from a new port is heard after its run", sdp, cat(
+			paced(sdp, 1, 0, 0, 10, always), paced(moved, 1, 10, 200*time.Millisecond, 10, heardFrom(5))), moved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newLatchSession(t, tt.remote)
+			base := s.e.now()
+			for i, st := range tt.steps {
+				heard := s.latch(s.startGen.Load(), netip.MustParseAddrPort(st.from), st.ssrc, st.seq, base+int64(st.at))
+				if heard != st.heard {
+					t.Fatalf("packet %d (%s ssrc %d seq %d at %v): heard %v, want %v", i, st.from, st.ssrc, st.seq, st.at, heard, st.heard)
+				}
+			}
+			want := netip.AddrPort{}
+			if tt.latch != "" {
+				want = netip.MustParseAddrPort(tt.latch)
+			}
+			if got := s.rx.addr; got != want {
+				t.Errorf("latched to %v, want %v", got, want)
+			}
+			if want.IsValid() && *s.remote.Load() != want {
+				t.Errorf("sends to %v, want %v", *s.remote.Load(), want)
+			}
+		})
+	}
+}
+
+// interleave merges two packet sequences by arrival time.
+func interleave(a, b []latchStep) []latchStep {
+	out := make([]latchStep, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || (len(a) > 0 && a[0].at <= b[0].at) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}
+
+// newLatchSession is a session started toward remote and taken off its clock,
+// so the test goroutine owns its receiver state.
+func newLatchSession(t *testing.T, remote string) *Session {
+	t.Helper()
+	e := newTestEngine(t, 4, nil)
+	s := openSession(t, e)
+	s.SetSending(false)
+	var p Params
+	p.Law = codec.PCMU
+	if remote != "" {
+		p.Remote = netip.MustParseAddrPort(remote)
+	}
+	if err := s.Start(p); err != nil {
+		t.Fatal(err)
+	}
+	offClock(s)
+	return s
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,50 +195,149 @@ func TestTwoPlaysAndRestartKeepSSRCSequenceAndTimestamp(t *testing.T) {
 	}
 }
 
-func TestSymmetricRTPLatchesToObservedSource(t *testing.T) {
+// streamer sends a paced stream of silence from one peer socket, 20 ms apart,
+// until stopped; moveTo switches the socket mid-stream (NAT rebinding: the
+// SSRC, sequence and timestamps go on).
+type streamer struct {
+	mu   sync.Mutex
+	peer *testPeer
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startStreamer(t *testing.T, peer *testPeer, to netip.AddrPort, ssrc uint32) *streamer {
+	st := &streamer{peer: peer, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(st.done)
+		tick := time.NewTicker(codec.FrameDuration)
+		defer tick.Stop()
+		frame := silenceFrame(codec.PCMU)
+		for seq := uint16(1); ; seq++ {
+			st.mu.Lock()
+			p := st.peer
+			st.mu.Unlock()
+			p.send(to, ssrc, seq, uint32(seq)*codec.FrameSamples, frame)
+			select {
+			case <-st.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(st.end)
+	return st
+}
+
+func (st *streamer) moveTo(p *testPeer) {
+	st.mu.Lock()
+	st.peer = p
+	st.mu.Unlock()
+}
+
+func (st *streamer) end() {
+	select {
+	case <-st.stop:
+	default:
+		close(st.stop)
+	}
+	<-st.done
+}
+
+// An outsider on another host that floods the port with RFC 4733 key presses
+// (more than the session reads a tick, so the kernel drops some of the
+// caller's packets too), from before the call is answered (the next port was
+// guessed), while the caller talks from its SDP address: not one key is
+// heard, and the call's audio goes to the caller, never to the outsider.
+func TestStrictLearningIgnoresAFloodingOutsider(t *testing.T) {
 	e := newTestEngine(t, 4, nil)
 	s := openSession(t, e)
-	declared := newTestPeer(t) // the address in the SDP
-	actual := newTestPeer(t)   // where the peer's RTP really comes from (NAT)
-	if err := s.Start(Params{Remote: declared.addr(), Law: codec.PCMU}); err != nil {
+	caller, outsider := newTestPeer(t), newTestPeerOn(t, netip.MustParseAddr("127.0.0.2")) // another host
+	var heard atomic.Int32                                                                 // counted, not queued: a queue would fill and stall the clock
+	s.OnDigit(func(Digit) { heard.Add(1) })
+
+	stop := make(chan struct{})
+	flooded := make(chan int)
+	go func() {
+		n := 0
+		defer func() { flooded <- n }()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// Key 1 pressed and ended, again and again: each end is a digit if heard.
+			ts := uint32(seq/4) * 800
+			payload := eventPayload('1', seq%4 == 3, uint16(seq%4+1)*160)
+			outsider.sendHeader(s.LocalAddr(), rtp.Header{PayloadType: testEventPT, SequenceNumber: seq, Timestamp: ts, SSRC: 0xbad}, payload)
+			n++
+			if seq%8 == 7 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the flood waits at the port before the answer
+	if err := s.Start(Params{Remote: caller.addr(), Law: codec.PCMU, EventPayloadType: testEventPT}); err != nil {
 		t.Fatal(err)
 	}
-	declared.next(2 * time.Second) // until packets arrive, the SDP address gets them
+	startStreamer(t, caller, s.LocalAddr(), 0x1234)
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	n := <-flooded
 
-	const ssrc = 0x1234
-	actual.send(s.LocalAddr(), ssrc, 1, 160, silenceFrame(codec.PCMU))
-	waitFor(t, 2*time.Second, "latch", func() bool { return s.Stats().Remote == actual.addr() })
-	actual.next(time.Second)
-	time.Sleep(50 * time.Millisecond)
-	declared.drain()
-	if !declared.quiet(150 * time.Millisecond) {
-		t.Error("the SDP address still gets RTP after latching")
+	if k := heard.Load(); k != 0 {
+		t.Errorf("%d keys from the outsider were heard (of %d packets sent)", k, n)
 	}
+	if st := s.Stats(); st.Remote != caller.addr() || st.RemoteSSRC != 0x1234 {
+		t.Errorf("latched to %v ssrc %#x, want the caller %v", st.Remote, st.RemoteSSRC, caller.addr())
+	}
+	outsider.drain()
+	if !outsider.quiet(100 * time.Millisecond) {
+		t.Error("the outsider gets the call's RTP")
+	}
+	t.Logf("%d injected packets sent", n)
+}
 
-	// Another source with another SSRC does not take the stream over.
+// The caller's NAT binding changes mid-call: its stream (same SSRC) comes from
+// a new port and is heard there after its probation, and the call's audio
+// follows it. A stranger's stream from a third address never takes over, and
+// a new Start with the same SDP address keeps the learned source.
+func TestStrictLearningFollowsNATRebinding(t *testing.T) {
+	e := newTestEngine(t, 4, nil)
+	s := openSession(t, e)
+	declared := newTestPeer(t) // the address in the SDP, which never sends (NAT)
+	first, second := newTestPeer(t), newTestPeer(t)
+	params := Params{Remote: declared.addr(), Law: codec.PCMU}
+	if err := s.Start(params); err != nil {
+		t.Fatal(err)
+	}
+	declared.next(2 * time.Second) // until a source latches, the SDP address gets the RTP
+
+	st := startStreamer(t, first, s.LocalAddr(), 0x1234)
+	waitFor(t, 3*time.Second, "latch to the caller after its head start", func() bool { return s.Stats().Remote == first.addr() })
+	first.next(time.Second)
+
 	stranger := newTestPeer(t)
-	stranger.send(s.LocalAddr(), 0x9999, 1, 160, silenceFrame(codec.PCMU))
-	time.Sleep(60 * time.Millisecond)
-	if r := s.Stats().Remote; r != actual.addr() {
-		t.Errorf("a stranger moved the stream to %s", r)
-	}
-	if !stranger.quiet(100 * time.Millisecond) {
-		t.Error("the stranger gets RTP")
+	other := startStreamer(t, stranger, s.LocalAddr(), 0x9999)
+	time.Sleep(300 * time.Millisecond)
+	other.end()
+	if r := s.Stats().Remote; r != first.addr() {
+		t.Fatalf("a stranger's stream moved the call to %s", r)
 	}
 
-	// The peer's own SSRC from a new address (NAT rebinding) moves it.
-	moved := newTestPeer(t)
-	moved.send(s.LocalAddr(), ssrc, 2, 320, silenceFrame(codec.PCMU))
-	waitFor(t, 2*time.Second, "re-latch", func() bool { return s.Stats().Remote == moved.addr() })
-	moved.next(time.Second)
+	before := s.Stats().PacketsReceived
+	st.moveTo(second) // the NAT rebinds
+	waitFor(t, 2*time.Second, "re-latch after rebinding", func() bool { return s.Stats().Remote == second.addr() })
+	second.next(time.Second)
+	waitFor(t, 2*time.Second, "the caller heard from its new port", func() bool { return s.Stats().PacketsReceived > before+10 })
 
-	// A new Start latches afresh, to whatever sends first.
-	if err := s.Start(Params{Remote: declared.addr(), Law: codec.PCMU}); err != nil {
+	if err := s.Start(params); err != nil { // a re-INVITE with the same SDP
 		t.Fatal(err)
 	}
-	stranger.send(s.LocalAddr(), 0x9999, 2, 320, silenceFrame(codec.PCMU))
-	waitFor(t, 2*time.Second, "latch after Start", func() bool { return s.Stats().Remote == stranger.addr() })
-	stranger.next(time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if r := s.Stats().Remote; r != second.addr() {
+		t.Errorf("after a new Start with the same SDP address the call sends to %s, want %s", r, second.addr())
+	}
 }
 
 func TestPacketsBeforeStartAreDrainedNotCounted(t *testing.T) {
@@ -515,7 +616,16 @@ func TestUnspecifiedRemoteWaitsForPeer(t *testing.T) {
 	if st := s.Stats(); st.PacketsSent != 0 {
 		t.Fatalf("sent %d packets to nowhere", st.PacketsSent)
 	}
-	peer.send(s.LocalAddr(), 3, 1, 160, silenceFrame(codec.PCMA))
+	// With no SDP address the peer latches after its probation: a run of paced packets.
+	for seq := uint16(1); ; seq++ {
+		peer.send(s.LocalAddr(), 3, seq, uint32(seq)*160, silenceFrame(codec.PCMA))
+		if !peer.quiet(codec.FrameDuration) {
+			break
+		}
+		if seq == 100 {
+			t.Fatal("the peer was never latched")
+		}
+	}
 	if p := peer.next(2 * time.Second); p.header.PayloadType != 8 {
 		t.Errorf("payload type %d, want 8", p.header.PayloadType)
 	}

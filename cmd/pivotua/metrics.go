@@ -54,7 +54,7 @@ func newMetrics(src metricSources) *metrics {
 			Name: "pivotua_dtmf_events_total", Help: "DTMF keys received, by how they came: rfc4733, inband, sip-info.",
 		}, []string{"source"}),
 		recordings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pivotua_recordings_total", Help: "Recordings saved, and their upload events: saved, queued, retry, uploaded, failed.",
+			Name: "pivotua_recordings_total", Help: "Recordings saved, and their upload events: saved, queued, retry, uploaded, failed (an upload given up, or a recording that could not be written and was removed).",
 		}, []string{"state"}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
@@ -104,6 +104,10 @@ func (m *metrics) PivotRequest(status string, elapsed time.Duration) {
 func (m *metrics) DTMF(source string) { m.dtmf.WithLabelValues(source).Inc() }
 
 func (m *metrics) RecordingSaved() { m.recordings.WithLabelValues("saved").Inc() }
+
+// RecordingFailed counts a recording that could not be written (its file was removed) under the
+// same "failed" as an upload given up: either way the recording is lost.
+func (m *metrics) RecordingFailed() { m.recordings.WithLabelValues("failed").Inc() }
 
 // uploadEvent counts recording uploads (httpfetch.WithUploadObserver).
 func (m *metrics) uploadEvent(ev httpfetch.UploadEvent) {
