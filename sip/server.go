@@ -60,7 +60,9 @@ type Server struct {
 
 	listeners []Listener
 	closers   []func() error
-	guard     *guard // set in Listen, read by the handlers and the UDP sockets
+	// udpServing: one per UDP listener, closed once sipgo serves it. Written in Listen only.
+	udpServing []chan struct{}
+	guard      *guard // set in Listen, read by the handlers and the UDP sockets
 
 	// calls maps sipgo dialog IDs to live calls; guarded by mu.
 	mu    sync.Mutex
@@ -168,7 +170,20 @@ func (s *Server) Listen() error {
 			contact.Address.UriParams = sip.NewParams()
 			contact.Address.UriParams.Add("transport", "tcp")
 		}
-		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: s.client, ContactHDR: contact}
+		client := s.client
+		if l.Transport == "udp" {
+			// UDP requests of ours (Dial's INVITE, ACK, CANCEL, BYE) leave from the
+			// listening socket, where the guard reads their answers. Without a local
+			// address sipgo opens an unguarded ephemeral socket per destination, which
+			// its transport layer then closes twice at shutdown ("UDP ref went negative").
+			client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(quiet),
+				sipgo.WithClientConnectionAddr(l.Addr.String()))
+			if err != nil {
+				s.Close()
+				return fmt.Errorf("sip: %w", err)
+			}
+		}
+		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: client, ContactHDR: contact}
 	}
 	// Every handler runs behind the guard (guard.go); methods we do not serve get 405.
 	s.srv.OnInvite(s.guarded(s.onInvite))
@@ -180,6 +195,11 @@ func (s *Server) Listen() error {
 	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()
+	}
+	// Dial sends from the UDP listener (see dialogUA above), which sipgo
+	// knows only once it serves it.
+	for _, serving := range s.udpServing {
+		<-serving
 	}
 	return nil
 }
@@ -193,7 +213,9 @@ func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPo
 		}
 		s.closers = append(s.closers, pc.Close)
 		// sipgo reads through the guard, which judges each datagram first.
-		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(newGuardedPacketConn(pc, s.guard)) }, nil
+		gc := newGuardedPacketConn(pc, s.guard)
+		s.udpServing = append(s.udpServing, gc.serving)
+		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(gc) }, nil
 	default:
 		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
 		if err != nil {
