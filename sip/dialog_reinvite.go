@@ -34,7 +34,7 @@ func (s *Server) answerReinvite(d dialogMedia, req *sip.Request, tx sip.ServerTr
 		}
 		if err != nil {
 			d.mu.Unlock()
-			s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 pivotua "`+err.Error()+`"`))
+			s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", warningValue(err.Error())))
 			return
 		}
 		d.local.version++

@@ -33,6 +33,8 @@ type Config struct {
 	// Guard is what every request must pass before sipgo and the handlers
 	// see it: size and header caps, RFC 3261 checks, rate limit, scanners.
 	Guard GuardConfig
+	// Egress limits where Dial's legs send SIP (sip.egress in the config).
+	Egress EgressPolicy
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
@@ -357,13 +359,18 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, code, reason := s.newInboundCall(req, tx)
 	if c == nil {
 		s.active.Add(-1)
-		s.respond(req, tx, code, reason, sip.NewHeader("Warning", `399 pivotua "`+reason+`"`))
+		// reason may quote the caller's SDP: warningValue drops its control characters.
+		s.respond(req, tx, code, strings.Map(dropControl, reason), sip.NewHeader("Warning", warningValue(reason)))
 		return
 	}
 	s.mu.Lock()
 	s.calls[c.dlg.ID] = c
 	s.mu.Unlock()
-	s.guard.callStarted(c.info.CallID) // its in-dialog requests are not rate-counted
+	// Its in-dialog requests are not rate-counted: those with its tags, from where the INVITE came.
+	localTag, _ := c.dlg.InviteRequest.To().Params.Get("tag")
+	remoteTag, _ := req.From().Params.Get("tag")
+	src, _ := sourceAddr(req)
+	live := s.guard.dialogStarted(c.info.CallID, localTag, remoteTag, src)
 	// The call runs on a goroutine of its own, not on this one: sipgo's handler goroutine is deep in
 	// sipgo's frames, so its stack, grown during the pivot fetch, never shrank back while the call
 	// played (16 KB a call). This one only keeps the INVITE transaction alive, which sipgo ends when
@@ -371,7 +378,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// call is over.
 	go func() {
 		defer func() {
-			s.guard.callEnded(c.info.CallID)
+			s.guard.dialogEnded(live)
 			s.mu.Lock()
 			delete(s.calls, c.dlg.ID)
 			s.mu.Unlock()
