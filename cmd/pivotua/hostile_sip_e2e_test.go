@@ -181,3 +181,46 @@ func TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef(t *testing.T) {
 		t.Fatalf("shutdown logged a negative connection ref:\n%s", lastLines(p.logs(), 30))
 	}
 }
+
+// TestE2EHostileSIPEgressDeniedDialSendsNothing: with sip.egress.deny_cidrs covering 127.0.0.0/8,
+// a webhook's Dial to a sip: URI there sends no INVITE (the socket listening there hears nothing),
+// the action URL gets DialCallStatus=failed and the log names the destination and the rule.
+func TestE2EHostileSIPEgressDeniedDialSendsNothing(t *testing.T) {
+	needE2E(t)
+	target, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	heard := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 65536)
+		if n, _, err := target.ReadFromUDP(buf); err == nil {
+			heard <- firstLineOf(string(buf[:n]))
+		}
+	}()
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Dial action="/after" timeout="5"><Sip>sip:bob@%s</Sip></Dial></Response>`, target.LocalAddr()),
+		"/after": `<Response><Hangup/></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) {
+		c.SIP.Egress.DenyCIDRs = []string{"127.0.0.0/8"}
+	})
+	caller := newRTPCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	after := hook.requests("/after")
+	if len(after) != 1 || after[0].Get("DialCallStatus") != "failed" {
+		t.Fatalf("action requests %v, want DialCallStatus=failed", after)
+	}
+	select {
+	case msg := <-heard:
+		t.Fatalf("the denied destination received %q", msg)
+	default:
+	}
+	logs := p.logs()
+	if !strings.Contains(logs, "127.0.0.1 is in deny_cidrs 127.0.0.0/8") {
+		t.Errorf("the log does not name the destination and the rule:\n%s", lastLines(logs, 30))
+	}
+}

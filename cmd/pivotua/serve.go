@@ -91,7 +91,8 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 	sipSrv, err = sip.NewServer(sip.Config{
 		Listen: s.SIPListen, ExternalIP: s.ExternalIP, AllowCIDRs: s.AllowCIDRs,
 		MaxCalls: s.MaxCalls, UserAgent: "pivotua/" + version, Logger: log,
-		Guard: sip.GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: s.RateLimit},
+		Guard:  sip.GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: s.RateLimit},
+		Egress: s.SIPEgress,
 	}, func(c *sip.InboundCall) { calls.HandleCall(c) })
 	if err != nil {
 		return err
