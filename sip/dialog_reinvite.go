@@ -68,7 +68,9 @@ func (s *Server) answerReinvite(d dialogMedia, req *sip.Request, tx sip.ServerTr
 			md, err = off.negotiate()
 		}
 		if err != nil {
-			s.log.Info("re-INVITE answer in ACK not usable", "call_id", callID(req), "error", err)
+			// The peer can repeat this at will: a line each at debug, a summary at warning.
+			s.log.Debug("re-INVITE answer in ACK not usable", "call_id", callID(req), "error", err)
+			s.guard.summary.tally("unusable-ack-answer", ack.Source())
 			return
 		}
 	}

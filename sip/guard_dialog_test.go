@@ -2,6 +2,8 @@ package sip
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
@@ -108,5 +110,22 @@ func TestTagParam(t *testing.T) {
 		if got := tagParam(v); got != want {
 			t.Errorf("tagParam(%q) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestRefusedINVITEFloodIsSummarized: INVITEs from outside allow_cidrs, which
+// anyone can send at will, are logged one by one only at debug; above it, a
+// flood is one summary line.
+func TestRefusedINVITEFloodIsSummarized(t *testing.T) {
+	lines := &logLines{}
+	srv := startTestServer(t, Config{Logger: slog.New(lines), AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, rejectAll(486))
+	p := newUDPPeer(t, srv.addr("udp"))
+	for i := range 50 {
+		if code := p.ask(inviteRequest(fmt.Sprintf("acl-flood-%d", i), ""), 2*time.Second); code != 403 {
+			t.Fatalf("INVITE %d from outside allow_cidrs: %d, want 403", i, code)
+		}
+	}
+	if loud := lines.atOrAbove(slog.LevelInfo); len(loud) > 2 {
+		t.Errorf("50 refused INVITEs gave %d log lines above debug, want at most 2; first: %s", len(loud), loud[0].Message)
 	}
 }

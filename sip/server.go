@@ -342,7 +342,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	if !s.allowed(req) {
-		s.log.Info("INVITE refused by allow_cidrs", "call_id", callID(req), "source", req.Source())
+		// Anyone can send these at will: a line each at debug, a summary at warning.
+		s.log.Debug("INVITE refused by allow_cidrs", "call_id", callID(req), "source", req.Source())
+		s.guard.summary.tally("refused-403-allow_cidrs", req.Source())
 		s.respond(req, tx, 403, "Forbidden")
 		return
 	}

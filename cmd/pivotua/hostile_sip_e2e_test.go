@@ -224,3 +224,93 @@ func TestE2EHostileSIPEgressDeniedDialSendsNothing(t *testing.T) {
 		t.Errorf("the log does not name the destination and the rule:\n%s", lastLines(logs, 30))
 	}
 }
+
+// TestE2EHostileSIPINFOFloodIsSummarizedInTheLog: a caller in a live call sends 300 in-dialog
+// requests it can repeat at will (INFOs with keys or bodies that are no DTMF, unknown types, wrong
+// tags, UPDATE, and re-INVITEs whose ACK carries a garbage answer); the log above debug grows by a
+// bounded number of lines, and the call and the process go on.
+func TestE2EHostileSIPINFOFloodIsSummarizedInTheLog(t *testing.T) {
+	needE2E(t)
+	hook := newTwiMLHook(t, map[string]string{"/voice": `<Response><Pause length="1"/><Pause length="20"/></Response>`})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	r := newRawSIPPeer(t, p, "127.0.0.1")
+	callID := "info-flood@e2e"
+	r.send(t, rawInvite(r, p, callID, "ft", ""))
+	ok := r.recv(8 * time.Second)
+	if !strings.HasPrefix(ok, "SIP/2.0 200 ") {
+		t.Fatalf("INVITE: got %q, want 200", firstLineOf(ok))
+	}
+	to := headerOf(ok, "To")
+	inDialog := func(method string, cseq int, toValue, extra, body string) string {
+		return fmt.Sprintf(`
+%s sip:3004@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bK-%s-%d;rport
+From: "Mallory" <sip:1000@%s>;tag=ft
+To: %s
+Call-ID: %s
+CSeq: %d %s
+Max-Forwards: 70
+%sContent-Length: %%LEN%%
+
+%s`, method, p.sipAddr(), r.addr(), method, cseq, r.addr(), toValue, callID, cseq, method, extra, body)
+	}
+	r.send(t, inDialog("ACK", 1, to, "", ""))
+	before := loudLines(p.logs())
+	const n = 300
+	for i := range n {
+		cseq := 2 + i
+		if i%10 == 9 {
+			// A re-INVITE without SDP gets our offer in the 200; the ACK's answer is garbage.
+			r.send(t, inDialog("INVITE", cseq, to, "", ""))
+			if got := r.recv(2 * time.Second); !strings.HasPrefix(got, "SIP/2.0 200 ") {
+				t.Fatalf("re-INVITE %d: %q", i, firstLineOf(got))
+			}
+			ack := strings.Replace(inDialog("ACK", cseq, to, "Content-Type: application/sdp\n", "v=0\nnot sdp\n"), "-ACK-", "-ACK2-", 1)
+			r.send(t, ack)
+			continue
+		}
+		var msg string
+		switch i % 7 {
+		case 5:
+			msg = inDialog("INFO", cseq, to, "Content-Type: application/dtmf-relay\n", "Signal=5\nDuration=160\n")
+		case 6:
+			msg = inDialog("INFO", cseq, to, "Content-Type: application/dtmf\n", "#")
+		case 0:
+			msg = inDialog("INFO", cseq, to, "Content-Type: application/dtmf-relay\n", "Signal=Z\nDuration=160\n")
+		case 1:
+			msg = inDialog("INFO", cseq, to, "Content-Type: application/x-nonsense\n", "garbage")
+		case 2:
+			msg = inDialog("INFO", cseq, to, "Content-Type: application/dtmf\n", "")
+		case 3:
+			msg = inDialog("INFO", cseq, "<sip:3004@127.0.0.1>;tag=not-ours", "", "")
+		case 4:
+			msg = inDialog("UPDATE", cseq, to, "", "")
+		}
+		r.send(t, msg)
+		if got := r.recv(2 * time.Second); got == "" {
+			t.Fatalf("request %d went unanswered", i)
+		}
+	}
+	after := loudLines(p.logs())
+	added := after[len(before):]
+	t.Logf("%d hostile in-dialog requests added %d log lines above debug", n, len(added))
+	if len(added) > 10 {
+		t.Errorf("%d hostile in-dialog requests added %d log lines above debug, want at most 10:\n%s",
+			n, len(added), strings.Join(added[:min(len(added), 20)], "\n"))
+	}
+	r.send(t, inDialog("BYE", 10000, to, "", ""))
+	if got := r.recv(2 * time.Second); !strings.HasPrefix(got, "SIP/2.0 200 ") {
+		t.Fatalf("BYE after the flood: %q", firstLineOf(got))
+	}
+}
+
+// loudLines are the log lines above debug.
+func loudLines(logs string) []string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if l != "" && !strings.Contains(l, "level=DEBUG") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
