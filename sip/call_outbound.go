@@ -151,17 +151,13 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	if ua == nil {
 		return nil, &DialError{Reason: "no " + transport + " listener for " + r.Target, kind: ErrDeclined}
 	}
-	// RFC 3263 §4.2 without SRV: the target's host, resolved here and checked
+	// RFC 3263 §4.2: the target's host, resolved here and checked
 	// against sip.egress before anything is sent; the INVITE goes to the
 	// checked address, so a second lookup cannot rebind it elsewhere.
-	peers, err := s.resolveHop(ctx, target.Host)
+	peers, port, err := s.resolveTarget(ctx, target.Host, target.Port, transport)
 	if err != nil {
 		s.log.Warn("dial refused", "target", r.Target, "error", err)
 		return nil, refusedDial(err)
-	}
-	port := target.Port
-	if port == 0 {
-		port = sip.DefaultPort(transport)
 	}
 	ringTimeout := r.RingTimeout
 	if ringTimeout <= 0 {

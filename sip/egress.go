@@ -1,10 +1,14 @@
 package sip
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -49,8 +53,8 @@ func (p EgressPolicy) check(a netip.Addr) error {
 }
 
 // resolveHop resolves a next hop's host (an IP literal is itself) and returns
-// its addresses the policy allows, in resolver order; when it allows none,
-// the error names the host and the first refusal.
+// its addresses the policy allows, IPv4 first as sipgo would pick them; when
+// it allows none, the error names the host and the first refusal.
 func (s *Server) resolveHop(ctx context.Context, host string) ([]netip.Addr, error) {
 	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
 		host = host[1 : len(host)-1]
@@ -59,11 +63,18 @@ func (s *Server) resolveHop(ctx context.Context, host string) ([]netip.Addr, err
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a.Unmap()}
 	} else {
-		found, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		found, err := s.resolver().LookupNetIP(ctx, "ip", host)
 		if err != nil {
 			return nil, fmt.Errorf("resolve %s: %w", host, err)
 		}
 		addrs = found
+		v6 := func(a netip.Addr) int {
+			if a.Unmap().Is4() {
+				return 0
+			}
+			return 1
+		}
+		slices.SortStableFunc(addrs, func(a, b netip.Addr) int { return cmp.Compare(v6(a), v6(b)) })
 	}
 	var allowed []netip.Addr
 	var refusal error
@@ -109,4 +120,42 @@ func (s *Server) checkNextHop(ctx context.Context, res *sip.Response) error {
 	}
 	_, err := s.resolveHop(ctx, hop.Host)
 	return err
+}
+
+// hostResolver is the DNS a Server uses for Dial's destinations; tests replace it.
+type hostResolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+}
+
+func (s *Server) resolver() hostResolver {
+	if s.dns != nil {
+		return s.dns
+	}
+	return net.DefaultResolver
+}
+
+// resolveTarget finds where a Dial's INVITE goes: the host's addresses, or,
+// for a name without a port and without addresses, its SIP SRV records
+// (RFC 3263 §4.2, the fallback sipgo used), each hop checked by sip.egress.
+func (s *Server) resolveTarget(ctx context.Context, host string, port int, transport string) ([]netip.Addr, int, error) {
+	addrs, err := s.resolveHop(ctx, host)
+	if err == nil || port != 0 || errors.Is(err, ErrEgressDenied) {
+		if port == 0 {
+			port = sip.DefaultPort(transport)
+		}
+		return addrs, port, err
+	}
+	_, srvs, srvErr := s.resolver().LookupSRV(ctx, "sip", transport, host)
+	if srvErr != nil || len(srvs) == 0 {
+		return nil, 0, err
+	}
+	for _, srv := range srvs { // already in priority and weight order
+		addrs, hopErr := s.resolveHop(ctx, strings.TrimSuffix(srv.Target, "."))
+		if hopErr == nil {
+			return addrs, int(srv.Port), nil
+		}
+		err = hopErr
+	}
+	return nil, 0, err
 }

@@ -1,8 +1,11 @@
 package sip
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -57,11 +60,11 @@ func TestDialToADeniedDestinationSendsNothing(t *testing.T) {
 			}
 		})
 	}
-	// Allowed: the INVITE goes out.
+	// Allowed: the INVITE goes out, to the IPv4 address of a name (our listener is IPv4).
 	caller := newEgressServer(t, EgressPolicy{Deny: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	callee := newUDPPeer(t, caller.Listeners()[0].Addr)
 	go func() {
-		_, _ = caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), LocalRTP: testRTP, RingTimeout: time.Second})
+		_, _ = caller.Dial(t.Context(), OutboundRequest{Target: fmt.Sprintf("sip:bob@localhost:%d", callee.local().Port()), LocalRTP: testRTP, RingTimeout: time.Second})
 	}()
 	if msg := callee.anything(2 * time.Second); !strings.HasPrefix(string(msg), "INVITE ") {
 		t.Fatalf("an allowed callee got %q, want the INVITE", firstLine(msg))
@@ -91,5 +94,82 @@ func TestDialRefusesA2xxWhoseNextHopIsDenied(t *testing.T) {
 	}
 	if msg := inner.anything(300 * time.Millisecond); msg != nil {
 		t.Fatalf("the denied next hop got %q", firstLine(msg))
+	}
+}
+
+// fakeDNS answers A/AAAA and SRV lookups from maps.
+type fakeDNS struct {
+	hosts map[string][]netip.Addr
+	srv   map[string][]*net.SRV // by "_service._proto.name"
+}
+
+func (f fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := f.hosts[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func (f fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	key := "_" + service + "._" + proto + "." + name
+	if s, ok := f.srv[key]; ok {
+		return key, s, nil
+	}
+	return "", nil, &net.DNSError{Err: "no such host", Name: key, IsNotFound: true}
+}
+
+// TestDialFollowsSRVAndChecksItsTarget: a trunk name with no port and no
+// address is looked up as SIP SRV (RFC 3263 §4.2, as sipgo did before Dial
+// resolved targets itself); the SRV target is checked by sip.egress too.
+func TestDialFollowsSRVAndChecksItsTarget(t *testing.T) {
+	for _, deny := range []bool{false, true} {
+		var policy EgressPolicy
+		if deny {
+			policy.Deny = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		}
+		caller := newEgressServer(t, policy)
+		callee := newUDPPeer(t, caller.Listeners()[0].Addr)
+		caller.dns = fakeDNS{
+			hosts: map[string][]netip.Addr{"gw1.trunk.test": {netip.MustParseAddr("127.0.0.1")}},
+			srv:   map[string][]*net.SRV{"_sip._udp.trunk.test": {{Target: "gw1.trunk.test.", Port: callee.local().Port()}}},
+		}
+		errs := make(chan error, 1)
+		go func() {
+			_, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@trunk.test", LocalRTP: testRTP, RingTimeout: time.Second})
+			errs <- err
+		}()
+		msg := callee.anything(2 * time.Second)
+		switch {
+		case deny && msg != nil:
+			t.Fatalf("a denied SRV target got %q", firstLine(msg))
+		case deny:
+			if err := <-errs; !errors.Is(err, ErrEgressDenied) || !strings.Contains(err.Error(), "gw1.trunk.test") {
+				t.Fatalf("err = %v, want ErrEgressDenied naming gw1.trunk.test", err)
+			}
+		case !strings.HasPrefix(string(msg), "INVITE sip:bob@trunk.test "):
+			t.Fatalf("the SRV target got %q, want the INVITE", firstLine(msg))
+		}
+	}
+}
+
+// TestDialRefusesA2xxWhoseContactPortIsOutOfRange: sipgo reads a 2xx's
+// Contact port without a range check; Dial sends no ACK to port 99999 but
+// fails the leg, naming the port.
+func TestDialRefusesA2xxWhoseContactPortIsOutOfRange(t *testing.T) {
+	caller := newEgressServer(t, EgressPolicy{})
+	callee := &calleePeer{udpPeer: newUDPPeer(t, caller.Listeners()[0].Addr)}
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), LocalRTP: testRTP})
+		done <- err
+	}()
+	callee.answerWithContact("127.0.0.1:99999")
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDeclined) || !strings.Contains(err.Error(), "port 99999") {
+			t.Fatalf("err = %v, want ErrDeclined naming port 99999", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dial did not return")
 	}
 }

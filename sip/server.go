@@ -72,6 +72,8 @@ type Server struct {
 	// outbound maps our own Call-IDs to Dial legs (call_outbound.go); guarded by mu.
 	outbound map[string]*OutboundCall
 
+	dns hostResolver // nil: net.DefaultResolver; set by tests before Listen
+
 	active   atomic.Int64
 	draining atomic.Bool
 }
