@@ -314,3 +314,57 @@ func loudLines(logs string) []string {
 	}
 	return out
 }
+
+// TestE2EHostileSIPLiveCallIDIsNoRateLimitPass: with sip.rate_limit.requests 5, a source that
+// copies a live call's Call-ID (and its tags) into its requests is limited like any other, while
+// the caller's own in-dialog requests go on being answered.
+func TestE2EHostileSIPLiveCallIDIsNoRateLimitPass(t *testing.T) {
+	needE2E(t)
+	hook := newTwiMLHook(t, map[string]string{"/voice": `<Response><Pause length="1"/><Pause length="20"/></Response>`})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) {
+		c.SIP.RateLimit = RateLimitConfig{Requests: 5, Window: "10s", Block: "1m"}
+	})
+	caller := newRawSIPPeer(t, p, "127.0.0.1")
+	callID := "live-callid@e2e"
+	caller.send(t, rawInvite(caller, p, callID, "ft", ""))
+	ok := caller.recv(8 * time.Second)
+	if !strings.HasPrefix(ok, "SIP/2.0 200 ") {
+		t.Fatalf("INVITE: got %q, want 200", firstLineOf(ok))
+	}
+	to := headerOf(ok, "To")
+	request := func(r *rawSIPPeer, method string, cseq int) string {
+		return fmt.Sprintf(`
+%s sip:3004@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bK-live-%s-%d;rport
+From: "Mallory" <sip:1000@127.0.0.1>;tag=ft
+To: %s
+Call-ID: %s
+CSeq: %d %s
+Max-Forwards: 70
+Content-Length: %%LEN%%
+
+`, method, p.sipAddr(), r.addr(), r.addr(), cseq, to, callID, cseq, method)
+	}
+	caller.send(t, request(caller, "ACK", 1))
+	attacker := newRawSIPPeer(t, p, "127.0.0.2")
+	answered := 0
+	for i := range 12 {
+		attacker.send(t, request(attacker, "OPTIONS", 100+i))
+		if attacker.recv(500*time.Millisecond) != "" {
+			answered++
+		}
+	}
+	if answered > 5 {
+		t.Errorf("%d of 12 OPTIONS from another source with the live Call-ID were answered, want at most 5", answered)
+	}
+	for i := range 10 {
+		caller.send(t, request(caller, "OPTIONS", 200+i))
+		if got := caller.recv(2 * time.Second); !strings.HasPrefix(got, "SIP/2.0 200 ") {
+			t.Fatalf("the caller's in-dialog OPTIONS %d: %q", i, firstLineOf(got))
+		}
+	}
+	caller.send(t, request(caller, "BYE", 300))
+	if got := caller.recv(2 * time.Second); !strings.HasPrefix(got, "SIP/2.0 200 ") {
+		t.Fatalf("BYE: %q", firstLineOf(got))
+	}
+}
