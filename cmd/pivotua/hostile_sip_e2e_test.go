@@ -158,9 +158,9 @@ func firstLineOf(msg string) string {
 	return l
 }
 
-// TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef: after calls in and out (a Dial leg makes
-// sipgo open a UDP connection of its own), SIGTERM stops pivotua without sipgo's
-// "UDP ref went negative" warning, which comes from a socket closed twice.
+// TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef: after calls in (UDP and TCP) and out (a
+// Dial leg made sipgo open a UDP socket of its own), SIGTERM stops pivotua without sipgo's
+// "UDP ref went negative" warning, which came from that socket being closed twice.
 func TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef(t *testing.T) {
 	needE2E(t)
 	uas := startUAS(t, "uas_busy.xml", uasData{})
@@ -168,12 +168,18 @@ func TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef(t *testing.T) {
 		"/voice": fmt.Sprintf(`<Response><Dial action="/after" timeout="5"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
 		"/after": `<Response><Hangup/></Response>`,
 	})
+	// The second call (over TCP) dials again and finds no callee (SIPp's took one call); the caller
+	// is hung up all the same.
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newRTPCapture(t)
 	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// A caller over TCP too: its connection is sipgo's to close at shutdown.
+	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}, "-t", "t1"); err != nil {
 		t.Fatal(err)
 	}
 	p.stop(t)
