@@ -173,11 +173,13 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 		return nil, err
 	}
 
+	// sipgo writes user and password as they are, here and in To.
+	target.User, target.Password = escapeUser(target.User), escapeUser(target.Password)
 	req := sip.NewRequest(sip.INVITE, target)
 	req.SetTransport(strings.ToUpper(transport))
 	req.SetDestination(netip.AddrPortFrom(peers[0], uint16(port)).String())
 	host := ua.ContactHDR.Address.Host
-	from := &sip.FromHeader{DisplayName: r.FromDisplay, Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: host}, Params: sip.NewParams()}
+	from := &sip.FromHeader{DisplayName: quoteDisplayName(r.FromDisplay), Address: sip.Uri{Scheme: "sip", User: escapeUser(r.FromUser), Host: host}, Params: sip.NewParams()}
 	fromTag := sip.GenerateTagN(16)
 	from.Params.Add("tag", fromTag)
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}, Params: sip.NewParams()}

@@ -67,3 +67,53 @@ func TestRejectRefusesControlCharactersInTheReason(t *testing.T) {
 		t.Fatalf("Reject with CRLF: %v", err)
 	}
 }
+
+// TestDialKeepsCallerIDInsideItsHeader: a display name with quotes and users
+// with '>', '@' or spaces cannot rewrite the INVITE's From or To address.
+func TestDialKeepsCallerIDInsideItsHeader(t *testing.T) {
+	caller := newTestServer(t, func(c *InboundCall) {})
+	callee := newUDPPeer(t, caller.Listeners()[0].Addr)
+	go func() {
+		_, _ = caller.Dial(t.Context(), OutboundRequest{
+			Target:      "sip:bob>;x=<sip:ev>il@" + callee.local().String(), // sipgo: user "bob>;x=<sip", password "ev>il"
+			FromUser:    "1000@bank.example>;y=",
+			FromDisplay: `Alice" <sip:boss@bank.example>;z="`,
+			LocalRTP:    testRTP, RingTimeout: time.Second,
+		})
+	}()
+	msg := callee.anything(2 * time.Second)
+	if msg == nil {
+		t.Fatal("no INVITE")
+	}
+	h, err := scanRequest(msg, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := h.first("from"), h.first("to")
+	if got := nameAddrURI(from); !strings.HasPrefix(got, "sip:1000%40bank.example%3E;y=@") {
+		t.Errorf("From address %q (From: %s)", got, from)
+	}
+	if strings.Contains(nameAddrURI(from), "boss") || !strings.HasPrefix(from, `"Alice\" <sip:boss@bank.example>;z=\"" <`) {
+		t.Errorf("From: %s", from)
+	}
+	if got := nameAddrURI(to); !strings.HasPrefix(got, "sip:bob%3E;x=%3Csip@") {
+		t.Errorf("To address %q (To: %s)", got, to)
+	}
+	if !strings.HasPrefix(h.uri, "sip:bob%3E;x=%3Csip:ev%3Eil@") {
+		t.Errorf("Request-URI %s", h.uri)
+	}
+	if f := checkRequest(h); f != nil {
+		t.Errorf("the INVITE itself is malformed: %s", f.warning)
+	}
+}
+
+func TestEscapeUser(t *testing.T) {
+	for in, want := range map[string]string{
+		"+14155550100": "+14155550100", "alice": "alice", "a%23b": "a%23b", "a%2": "a%252",
+		"a b": "a%20b", "a@b": "a%40b", "a>b": "a%3Eb", "x;y=1?z/": "x;y=1?z/",
+	} {
+		if got := escapeUser(in); got != want {
+			t.Errorf("escapeUser(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
