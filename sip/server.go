@@ -372,7 +372,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Unlock()
 	// Its in-dialog requests are not rate-counted: those with its tags, from where the INVITE came.
 	localTag, _ := c.dlg.InviteRequest.To().Params.Get("tag")
-	remoteTag, _ := req.From().Params.Get("tag")
+	var remoteTag string
+	if f := req.From(); f != nil {
+		remoteTag, _ = f.Params.Get("tag")
+	}
 	src, _ := sourceAddr(req)
 	live := s.guard.dialogStarted(c.info.CallID, localTag, remoteTag, src)
 	// The call runs on a goroutine of its own, not on this one: sipgo's handler goroutine is deep in
