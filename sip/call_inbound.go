@@ -287,6 +287,9 @@ func (c *InboundCall) Reject(code int, reason string) error {
 	if code < 300 || code > 699 {
 		return fmt.Errorf("reject: %d is not a final error status", code)
 	}
+	if err := checkValue("reason phrase", reason); err != nil {
+		return fmt.Errorf("reject: %w", err)
+	}
 	c.mu.Lock()
 	if c.final {
 		c.mu.Unlock()

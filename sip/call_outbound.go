@@ -60,6 +60,7 @@ type DialError struct {
 	Code   int // the final response's status code; 0 when none came (timeout, CANCEL, transport error)
 	Reason string
 	kind   error
+	cause  error // what refused the leg before or instead of a response (ErrEgressDenied, ErrControlCharacter); may be nil
 }
 
 func (e *DialError) Error() string {
@@ -72,7 +73,17 @@ func (e *DialError) Error() string {
 	return e.kind.Error()
 }
 
-func (e *DialError) Unwrap() error { return e.kind }
+func (e *DialError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.kind, e.cause}
+	}
+	return []error{e.kind}
+}
+
+// refusedDial is the DialError of a leg refused before anything was sent.
+func refusedDial(err error) *DialError {
+	return &DialError{Reason: err.Error(), kind: ErrDeclined, cause: err}
+}
 
 // dialFailure maps a final non-2xx status to its DialError: 486 and 600
 // busy; 408 and 480 no answer; every other 4xx-6xx declined.
@@ -117,6 +128,12 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	if s.client == nil {
 		return nil, errors.New("sip: Dial before Listen")
 	}
+	// Defence in depth: flow validates documents, but nothing a webhook wrote
+	// may reach the wire with a CR or LF in it (header injection).
+	if err := checkValues("target", r.Target, "from user", r.FromUser, "from display name", r.FromDisplay,
+		"username", r.Username); err != nil {
+		return nil, refusedDial(err)
+	}
 	var target sip.Uri
 	if err := sip.ParseUri(strings.TrimSpace(r.Target), &target); err != nil {
 		return nil, &DialError{Reason: fmt.Sprintf("bad target %q: %v", r.Target, err), kind: ErrDeclined}
@@ -134,6 +151,14 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	if ua == nil {
 		return nil, &DialError{Reason: "no " + transport + " listener for " + r.Target, kind: ErrDeclined}
 	}
+	// RFC 3263 §4.2: the target's host, resolved here and checked
+	// against sip.egress before anything is sent; the INVITE goes to the
+	// checked address, so a second lookup cannot rebind it elsewhere.
+	peers, port, err := s.resolveTarget(ctx, target.Host, target.Port, transport)
+	if err != nil {
+		s.log.Warn("dial refused", "target", r.Target, "error", err)
+		return nil, refusedDial(err)
+	}
 	ringTimeout := r.RingTimeout
 	if ringTimeout <= 0 {
 		ringTimeout = DefaultRingTimeout
@@ -148,11 +173,15 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 		return nil, err
 	}
 
+	// sipgo writes user and password as they are, here and in To.
+	target.User, target.Password = escapeUser(target.User), escapeUser(target.Password)
 	req := sip.NewRequest(sip.INVITE, target)
 	req.SetTransport(strings.ToUpper(transport))
+	req.SetDestination(netip.AddrPortFrom(peers[0], uint16(port)).String())
 	host := ua.ContactHDR.Address.Host
-	from := &sip.FromHeader{DisplayName: r.FromDisplay, Address: sip.Uri{Scheme: "sip", User: r.FromUser, Host: host}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from := &sip.FromHeader{DisplayName: quoteDisplayName(r.FromDisplay), Address: sip.Uri{Scheme: "sip", User: escapeUser(r.FromUser), Host: host}, Params: sip.NewParams()}
+	fromTag := sip.GenerateTagN(16)
+	from.Params.Add("tag", fromTag)
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}, Params: sip.NewParams()}
 	callIDHdr := sip.CallIDHeader(oc.callID)
 	cseq := &sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE}
@@ -177,13 +206,13 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	}
 	s.outbound[oc.callID] = oc
 	s.mu.Unlock()
-	s.guard.callStarted(oc.callID)
+	live := s.guard.dialogStarted(oc.callID, fromTag, "", peers...)
 	// forget runs when the dialog ends (BYE either way) or never came up (no
 	// 2xx: sipgo does not end the dialog's context then).
 	var forgetOnce sync.Once
 	forget := func() {
 		forgetOnce.Do(func() {
-			s.guard.callEnded(oc.callID)
+			s.guard.dialogEnded(live)
 			s.mu.Lock()
 			delete(s.outbound, oc.callID)
 			s.mu.Unlock()
@@ -207,7 +236,7 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	answered := make(chan answer, 1)
 	go func() {
 		var md MediaDesc
-		var mdErr error
+		var mdErr, hopErr error
 		err := dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{
 			Username: r.Username,
 			Password: r.Password,
@@ -224,6 +253,16 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 						r.OnProgress(p)
 					}
 				case res.IsSuccess():
+					// The ACK and every later request go to the 2xx's next hop
+					// (RFC 3261 §12.1.2): it must pass sip.egress like the target.
+					if err := s.checkNextHop(waitCtx, res); err != nil {
+						s.log.Warn("dial refused", "target", r.Target, "error", err)
+						hopErr = err
+						return err
+					}
+					tag, _ := res.To().Params.Get("tag")
+					src, _ := netip.ParseAddrPort(res.Source())
+					s.guard.dialogAnswered(live, tag, src.Addr())
 					off, err := parseRemoteSDP(res.Body())
 					if err == nil {
 						md, err = off.negotiate()
@@ -233,9 +272,13 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 				return nil
 			},
 		})
-		// A 2xx may cross our CANCEL (RFC 3261 §9.1): the dialog is then up and
-		// must be acknowledged and ended.
-		if err != nil && dlg.InviteResponse != nil && dlg.InviteResponse.IsSuccess() {
+		if hopErr != nil {
+			// Nothing goes to a refused next hop, not even the ACK: the callee
+			// gives up after its 2xx retransmissions (RFC 3261 §13.3.1.4).
+			err = refusedDial(hopErr)
+		} else if err != nil && dlg.InviteResponse != nil && dlg.InviteResponse.IsSuccess() {
+			// A 2xx may cross our CANCEL (RFC 3261 §9.1): the dialog is then up and
+			// must be acknowledged and ended.
 			_ = dlg.Ack(context.Background())
 			bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = dlg.Bye(bctx)

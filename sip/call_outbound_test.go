@@ -199,7 +199,12 @@ type calleePeer struct {
 
 // answer waits for Dial's INVITE, calls early (the INVITE is out, nothing
 // answered yet), then answers 200 with SDP.
-func (p *calleePeer) answer(early func(callID string)) {
+func (p *calleePeer) answer(early func(callID string)) { p.answerAs(early, p.local().String()) }
+
+// answerWithContact answers like answer, naming contact (host:port) as its Contact.
+func (p *calleePeer) answerWithContact(contact string) { p.answerAs(func(string) {}, contact) }
+
+func (p *calleePeer) answerAs(early func(callID string), contact string) {
 	deadline := time.Now().Add(3 * time.Second)
 	buf := make([]byte, 65536)
 	for p.invite == nil {
@@ -217,7 +222,7 @@ func (p *calleePeer) answer(early func(callID string)) {
 	p.send([]byte("SIP/2.0 200 OK\r\n" +
 		"Via: " + headerLine(p.invite, "Via") + "\r\nFrom: " + headerLine(p.invite, "From") + "\r\n" +
 		"To: " + headerLine(p.invite, "To") + ";tag=callee\r\nCall-ID: " + headerLine(p.invite, "Call-ID") + "\r\n" +
-		"CSeq: " + headerLine(p.invite, "CSeq") + "\r\nContact: <sip:bob@" + p.local().String() + ">\r\n" +
+		"CSeq: " + headerLine(p.invite, "CSeq") + "\r\nContact: <sip:bob@" + contact + ">\r\n" +
 		"Content-Type: application/sdp\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n" + body))
 }
 
@@ -248,8 +253,10 @@ func TestOutboundInDialogRequestsAreNotRateLimited(t *testing.T) {
 		oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), FromUser: "alice", LocalRTP: testRTP})
 		done <- dialed{oc, err}
 	}()
+	loopback := netip.MustParseAddr("127.0.0.1")
 	callee.answer(func(callID string) {
-		if caller.guard.counted("UPDATE", callID) {
+		ourTag := tagParam(headerLine(callee.invite, "From"))
+		if caller.guard.counted(requestKey{method: "UPDATE", callID: callID, fromTag: "callee", toTag: ourTag, src: loopback}) {
 			t.Error("an early in-dialog request of the outbound call would be rate-counted")
 		}
 	})
@@ -288,7 +295,7 @@ func TestOutboundInDialogRequestsAreNotRateLimited(t *testing.T) {
 	}
 	<-d.oc.Done()
 	// The ended dialog's Call-ID counts again.
-	for deadline := time.Now().Add(2 * time.Second); !caller.guard.counted("INFO", d.oc.CallID()); {
+	for deadline := time.Now().Add(2 * time.Second); !caller.guard.counted(requestKey{method: "INFO", callID: d.oc.CallID(), fromTag: "callee", toTag: tagParam(headerLine(callee.invite, "From")), src: loopback}); {
 		if time.Now().After(deadline) {
 			t.Fatal("the ended outbound call's Call-ID is still exempt")
 		}

@@ -34,7 +34,7 @@ func (s *Server) answerReinvite(d dialogMedia, req *sip.Request, tx sip.ServerTr
 		}
 		if err != nil {
 			d.mu.Unlock()
-			s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 pivotua "`+err.Error()+`"`))
+			s.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", warningValue(err.Error())))
 			return
 		}
 		d.local.version++
@@ -68,7 +68,9 @@ func (s *Server) answerReinvite(d dialogMedia, req *sip.Request, tx sip.ServerTr
 			md, err = off.negotiate()
 		}
 		if err != nil {
-			s.log.Info("re-INVITE answer in ACK not usable", "call_id", callID(req), "error", err)
+			// The peer can repeat this at will: a line each at debug, a summary at warning.
+			s.log.Debug("re-INVITE answer in ACK not usable", "call_id", callID(req), "error", err)
+			s.guard.summary.tally("unusable-ack-answer", ack.Source())
 			return
 		}
 	}

@@ -1,7 +1,11 @@
 // Package sip is pivotua's signalling layer, built on sipgo: it listens on UDP
 // and TCP, answers INVITE/ACK/BYE/CANCEL/OPTIONS and re-INVITEs, negotiates
 // SDP (offer/answer for PCMU, PCMA and RFC 4733 telephone-event), and enforces
-// the trunk ACL and the call limit.
+// the trunk ACL, the call limit and the per-source rate limit (only a live
+// dialog's own requests, matched by Call-ID, tags and peer, are exempt). Dial's
+// legs go only where Config.Egress allows, checked after DNS on the target and
+// on the next hop a 2xx names, and no value a caller or webhook chose reaches
+// a SIP message with a control character in it (ErrControlCharacter).
 //
 // It knows no media bytes: it reports the remote media address and codec as a
 // MediaDesc and takes the local RTP address to advertise. It never imports

@@ -26,3 +26,13 @@ var (
 	// ErrCanceled is wrapped by Dial's *DialError when the dial was called off and CANCEL sent.
 	ErrCanceled = errors.New("dial canceled")
 )
+
+var (
+	// ErrEgressDenied means an outbound leg's destination (its target, or the
+	// next hop its 2xx named) resolved only to addresses sip.egress refuses.
+	ErrEgressDenied = errors.New("SIP egress denied")
+	// ErrControlCharacter means a value bound for a SIP message (a URI, user,
+	// display name, header value) held a control character: CR or LF would
+	// end the header line and start another (header injection).
+	ErrControlCharacter = errors.New("control character in a SIP value")
+)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,8 +60,17 @@ type guard struct {
 	summary   *inputSummary
 	parser    *sip.Parser // sipgo's, to refuse here what it would drop with an ERROR line
 
-	mu   sync.Mutex     // guards live
-	live map[string]int // Call-IDs of live calls, inbound and outbound (Dial): their requests are not rate-counted
+	mu   sync.Mutex               // guards live and every liveDialog in it
+	live map[string][]*liveDialog // dialogs of live calls, inbound and outbound (Dial), by Call-ID
+}
+
+// liveDialog is what an in-dialog request must match to skip the rate limit:
+// a live Call-ID alone is no proof, since anyone may copy it into a request.
+type liveDialog struct {
+	callID    string
+	localTag  string       // ours: the To tag of the peer's in-dialog requests
+	remoteTag string       // the peer's: their From tag; empty until known (a Dial before its 2xx)
+	peers     []netip.Addr // where the peer's requests may come from
 }
 
 func newGuard(cfg GuardConfig, userAgent string, log *slog.Logger) *guard {
@@ -74,49 +84,89 @@ func newGuard(cfg GuardConfig, userAgent string, log *slog.Logger) *guard {
 	p.MaxMessageLength = cfg.MaxMessageBytes
 	return &guard{
 		cfg: cfg, userAgent: userAgent, limiter: newRateLimiter(cfg.RateLimit),
-		summary: newInputSummary(log), parser: p, live: map[string]int{},
+		summary: newInputSummary(log), parser: p, live: map[string][]*liveDialog{},
 	}
 }
 
-// callStarted exempts callID's requests from the rate limit until callEnded.
-// Starts are counted: a Dial leg to our own listener is a live outbound and
-// a live inbound call under one Call-ID, exempt until both end.
-func (g *guard) callStarted(callID string) {
+// dialogStarted exempts the in-dialog requests of one dialog from the rate
+// limit until dialogEnded: those carrying its Call-ID and tags, from one of
+// peers. A Dial leg to our own listener is two dialogs under one Call-ID.
+func (g *guard) dialogStarted(callID, localTag, remoteTag string, peers ...netip.Addr) *liveDialog {
+	d := &liveDialog{callID: callID, localTag: localTag, remoteTag: remoteTag}
+	for _, p := range peers {
+		d.peers = append(d.peers, p.Unmap())
+	}
 	g.mu.Lock()
-	g.live[callID]++
+	g.live[callID] = append(g.live[callID], d)
+	g.mu.Unlock()
+	return d
+}
+
+// dialogAnswered completes an outbound dialog with the callee's tag and the
+// address its 2xx came from.
+func (g *guard) dialogAnswered(d *liveDialog, remoteTag string, peer netip.Addr) {
+	g.mu.Lock()
+	d.remoteTag = remoteTag
+	if peer.IsValid() && !slices.Contains(d.peers, peer.Unmap()) {
+		d.peers = append(d.peers, peer.Unmap())
+	}
 	g.mu.Unlock()
 }
 
-func (g *guard) callEnded(callID string) {
+func (g *guard) dialogEnded(d *liveDialog) {
 	g.mu.Lock()
-	if g.live[callID]--; g.live[callID] <= 0 {
-		delete(g.live, callID)
+	defer g.mu.Unlock()
+	ds := slices.DeleteFunc(g.live[d.callID], func(x *liveDialog) bool { return x == d })
+	if len(ds) == 0 {
+		delete(g.live, d.callID)
+		return
 	}
-	g.mu.Unlock()
+	g.live[d.callID] = ds
+}
+
+// requestKey is what the rate limit looks at in a request.
+type requestKey struct {
+	method, callID, fromTag, toTag string
+	src                            netip.Addr
 }
 
 // counted reports whether a request counts against its source's rate limit:
-// out-of-dialog requests do; ACK, BYE and requests of a live call do not,
-// whichever side placed it: a trunk's INFO (DTMF), re-INVITE or UPDATE on a
-// Dial leg is as much part of a call as the caller's on an inbound one.
-func (g *guard) counted(method, callID string) bool {
-	if method == "ACK" || method == "BYE" {
+// out-of-dialog requests do; ACK, BYE and requests within a live dialog do
+// not, whichever side placed it: a trunk's INFO (DTMF), re-INVITE or UPDATE
+// on a Dial leg is as much part of a call as the caller's on an inbound one.
+// Within a dialog means (RFC 3261 §12.2.2) the dialog's Call-ID, our tag as
+// To tag, the peer's as From tag, and from the dialog's peer; a CANCEL
+// (RFC 3261 §9.1) has no To tag yet but the INVITE's From tag.
+func (g *guard) counted(k requestKey) bool {
+	if k.method == "ACK" || k.method == "BYE" {
 		return false
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.live[callID] == 0
+	for _, d := range g.live[k.callID] {
+		if !slices.Contains(d.peers, k.src.Unmap()) {
+			continue
+		}
+		if k.method == "CANCEL" && k.toTag == "" && d.remoteTag != "" && k.fromTag == d.remoteTag {
+			return false
+		}
+		if k.toTag == d.localTag && (d.remoteTag == "" || k.fromTag == d.remoteTag) {
+			return false
+		}
+	}
+	return true
 }
 
 // admit applies the scanner filter and the rate limit; false means drop silently.
-func (g *guard) admit(src netip.Addr, srcText, method, callID, userAgent string, msg []byte) bool {
+func (g *guard) admit(k requestKey, srcText, userAgent string, msg []byte) bool {
 	if isScanner(userAgent) {
 		g.summary.note("scanner", srcText, userAgent, msg)
 		return false
 	}
-	if !g.counted(method, callID) {
+	if !g.counted(k) {
 		return true
 	}
+	src := k.src
 	ok, blockedNow := g.limiter.allow(src)
 	if blockedNow {
 		g.summary.log.Warn("SIP source blocked by rate_limit", "source", src.String(),
@@ -126,6 +176,30 @@ func (g *guard) admit(src netip.Addr, srcText, method, callID, userAgent string,
 		g.summary.note("rate-limited", srcText, "", msg)
 	}
 	return ok
+}
+
+// tagParam is the tag parameter of a From or To value (RFC 3261 §19.3):
+// among the header parameters, after <> when there are any, else after the
+// URI's first ";".
+func tagParam(v string) string {
+	v = strings.TrimSpace(v)
+	var params string
+	if lt := indexOutsideQuotes(v, '<'); lt >= 0 {
+		gt := strings.IndexByte(v[lt:], '>')
+		if gt < 0 {
+			return ""
+		}
+		params = v[lt+gt+1:]
+	} else if _, p, ok := strings.Cut(v, ";"); ok {
+		params = ";" + p
+	}
+	for _, p := range splitOutsideQuotes(params, ';')[1:] {
+		k, val, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "tag") {
+			return strings.TrimSpace(val)
+		}
+	}
+	return ""
 }
 
 // inspectDatagram judges one UDP datagram from src. It returns the bytes to
@@ -190,7 +264,8 @@ func (g *guard) judgeDatagram(data []byte, src netip.AddrPort, limit int) (pass,
 		g.summary.note("malformed", srcText, err.Error(), data)
 		return nil, nil, nil
 	}
-	if !g.admit(src.Addr().Unmap(), srcText, h.method, h.first("call-id"), h.first("user-agent"), data) {
+	k := requestKey{method: h.method, callID: h.first("call-id"), fromTag: tagParam(h.first("from")), toTag: tagParam(h.first("to")), src: src.Addr().Unmap()}
+	if !g.admit(k, srcText, h.first("user-agent"), data) {
 		return nil, nil, nil
 	}
 	if !answerable(h) {
@@ -321,7 +396,14 @@ func (g *guard) inspectParsed(req *sip.Request) (f *fault, drop bool) {
 	if h := req.GetHeader("User-Agent"); h != nil {
 		ua = h.Value()
 	}
-	if !g.admit(src, req.Source(), string(req.Method), callID(req), ua, nil) {
+	k := requestKey{method: string(req.Method), callID: callID(req), src: src}
+	if f := req.From(); f != nil {
+		k.fromTag, _ = f.Params.Get("tag")
+	}
+	if to := req.To(); to != nil {
+		k.toTag, _ = to.Params.Get("tag")
+	}
+	if !g.admit(k, req.Source(), ua, nil) {
 		return nil, true
 	}
 	h := headOf(req)

@@ -218,6 +218,9 @@ func checkRequest(h *sipHead) *fault {
 	if strings.Contains(rest, "?") {
 		return badRequest("Request-URI carries header fields (?)")
 	}
+	if f := checkPorts(h); f != nil {
+		return f
+	}
 	if h.method == "ACK" || h.method == "CANCEL" {
 		return nil // RFC 3261 §8.2.2.3: Require is ignored on these; no answer beyond the transaction's own
 	}

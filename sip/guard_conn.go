@@ -2,6 +2,7 @@ package sip
 
 import (
 	"net"
+	"sync"
 )
 
 // guardedPacketConn is the UDP socket as sipgo sees it: every datagram is
@@ -11,14 +12,19 @@ type guardedPacketConn struct {
 	net.PacketConn
 	guard *guard
 	buf   []byte // read buffer; used only by sipgo's single reader goroutine
+	// serving is closed at sipgo's first read: by then sipgo's transport has
+	// the socket in its pool, so requests of ours can leave from it.
+	serving   chan struct{}
+	firstRead sync.Once
 }
 
 func newGuardedPacketConn(pc net.PacketConn, g *guard) *guardedPacketConn {
-	return &guardedPacketConn{PacketConn: pc, guard: g, buf: make([]byte, 65536)}
+	return &guardedPacketConn{PacketConn: pc, guard: g, buf: make([]byte, 65536), serving: make(chan struct{})}
 }
 
 // ReadFrom returns the next datagram the guard lets through.
 func (c *guardedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.firstRead.Do(func() { close(c.serving) })
 	limit := min(c.guard.cfg.MaxMessageBytes, len(b))
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(c.buf)

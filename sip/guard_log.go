@@ -38,6 +38,14 @@ func (s *inputSummary) note(kind, src, detail string, msg []byte) {
 		s.log.Debug("SIP input refused", "kind", kind, "source", src, "detail", detail,
 			"first_line", firstLine(msg), "bytes", len(msg))
 	}
+	s.tally(kind, src)
+}
+
+// tally counts one message of kind from src toward the next summary warning,
+// for callers that log their own debug line (with a call_id, say): anything a
+// remote party can repeat at will is counted here, never logged above debug
+// one by one.
+func (s *inputSummary) tally(kind, src string) {
 	now := s.now()
 	s.mu.Lock()
 	if len(s.counts) == 0 {

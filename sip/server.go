@@ -33,6 +33,8 @@ type Config struct {
 	// Guard is what every request must pass before sipgo and the handlers
 	// see it: size and header caps, RFC 3261 checks, rate limit, scanners.
 	Guard GuardConfig
+	// Egress limits where Dial's legs send SIP (sip.egress in the config).
+	Egress EgressPolicy
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
@@ -60,13 +62,17 @@ type Server struct {
 
 	listeners []Listener
 	closers   []func() error
-	guard     *guard // set in Listen, read by the handlers and the UDP sockets
+	// udpServing: one per UDP listener, closed once sipgo serves it. Written in Listen only.
+	udpServing []chan struct{}
+	guard      *guard // set in Listen, read by the handlers and the UDP sockets
 
 	// calls maps sipgo dialog IDs to live calls; guarded by mu.
 	mu    sync.Mutex
 	calls map[string]*InboundCall
 	// outbound maps our own Call-IDs to Dial legs (call_outbound.go); guarded by mu.
 	outbound map[string]*OutboundCall
+
+	dns hostResolver // nil: net.DefaultResolver; set by tests before Listen
 
 	active   atomic.Int64
 	draining atomic.Bool
@@ -168,7 +174,20 @@ func (s *Server) Listen() error {
 			contact.Address.UriParams = sip.NewParams()
 			contact.Address.UriParams.Add("transport", "tcp")
 		}
-		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: s.client, ContactHDR: contact}
+		client := s.client
+		if l.Transport == "udp" {
+			// UDP requests of ours (Dial's INVITE, ACK, CANCEL, BYE) leave from the
+			// listening socket, where the guard reads their answers. Without a local
+			// address sipgo opens an unguarded ephemeral socket per destination, which
+			// its transport layer then closes twice at shutdown ("UDP ref went negative").
+			client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(quiet),
+				sipgo.WithClientConnectionAddr(l.Addr.String()))
+			if err != nil {
+				s.Close()
+				return fmt.Errorf("sip: %w", err)
+			}
+		}
+		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: client, ContactHDR: contact}
 	}
 	// Every handler runs behind the guard (guard.go); methods we do not serve get 405.
 	s.srv.OnInvite(s.guarded(s.onInvite))
@@ -180,6 +199,11 @@ func (s *Server) Listen() error {
 	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()
+	}
+	// Dial sends from the UDP listener (see dialogUA above), which sipgo
+	// knows only once it serves it.
+	for _, serving := range s.udpServing {
+		<-serving
 	}
 	return nil
 }
@@ -193,7 +217,9 @@ func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPo
 		}
 		s.closers = append(s.closers, pc.Close)
 		// sipgo reads through the guard, which judges each datagram first.
-		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(newGuardedPacketConn(pc, s.guard)) }, nil
+		gc := newGuardedPacketConn(pc, s.guard)
+		s.udpServing = append(s.udpServing, gc.serving)
+		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(gc) }, nil
 	default:
 		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
 		if err != nil {
@@ -318,7 +344,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	if !s.allowed(req) {
-		s.log.Info("INVITE refused by allow_cidrs", "call_id", callID(req), "source", req.Source())
+		// Anyone can send these at will: a line each at debug, a summary at warning.
+		s.log.Debug("INVITE refused by allow_cidrs", "call_id", callID(req), "source", req.Source())
+		s.guard.summary.tally("refused-403-allow_cidrs", req.Source())
 		s.respond(req, tx, 403, "Forbidden")
 		return
 	}
@@ -335,13 +363,21 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, code, reason := s.newInboundCall(req, tx)
 	if c == nil {
 		s.active.Add(-1)
-		s.respond(req, tx, code, reason, sip.NewHeader("Warning", `399 pivotua "`+reason+`"`))
+		// reason may quote the caller's SDP: warningValue drops its control characters.
+		s.respond(req, tx, code, strings.Map(dropControl, reason), sip.NewHeader("Warning", warningValue(reason)))
 		return
 	}
 	s.mu.Lock()
 	s.calls[c.dlg.ID] = c
 	s.mu.Unlock()
-	s.guard.callStarted(c.info.CallID) // its in-dialog requests are not rate-counted
+	// Its in-dialog requests are not rate-counted: those with its tags, from where the INVITE came.
+	localTag, _ := c.dlg.InviteRequest.To().Params.Get("tag")
+	var remoteTag string
+	if f := req.From(); f != nil {
+		remoteTag, _ = f.Params.Get("tag")
+	}
+	src, _ := sourceAddr(req)
+	live := s.guard.dialogStarted(c.info.CallID, localTag, remoteTag, src)
 	// The call runs on a goroutine of its own, not on this one: sipgo's handler goroutine is deep in
 	// sipgo's frames, so its stack, grown during the pivot fetch, never shrank back while the call
 	// played (16 KB a call). This one only keeps the INVITE transaction alive, which sipgo ends when
@@ -349,7 +385,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// call is over.
 	go func() {
 		defer func() {
-			s.guard.callEnded(c.info.CallID)
+			s.guard.dialogEnded(live)
 			s.mu.Lock()
 			delete(s.calls, c.dlg.ID)
 			s.mu.Unlock()

@@ -54,6 +54,15 @@ type SIPConfig struct {
 	// MaxMessageBytes caps one SIP message (default 65535; on UDP sipgo reads
 	// at most 32 KiB per datagram whatever this says).
 	MaxMessageBytes int `yaml:"max_message_bytes" json:"max_message_bytes"`
+	// Egress limits where Dial's SIP legs may go (fetch.deny_cidrs' rules).
+	Egress SIPEgressConfig `yaml:"egress" json:"egress"`
+}
+
+// SIPEgressConfig is checked on an outbound leg's resolved target and on
+// the next hop its 2xx names, before anything is sent there.
+type SIPEgressConfig struct {
+	DenyCIDRs  []string `yaml:"deny_cidrs" json:"deny_cidrs"`
+	AllowCIDRs []string `yaml:"allow_cidrs" json:"allow_cidrs"` // empty: any address not denied
 }
 
 // FetchConfig governs pivotua's outbound HTTP: webhooks, media, recording uploads.
@@ -184,6 +193,7 @@ type Settings struct {
 	RateLimit       sip.RateLimit
 	MaxMessageBytes int
 	DenyCIDRs       []netip.Prefix
+	SIPEgress       sip.EgressPolicy
 	ShutdownGrace   time.Duration
 	HTTPLimits      httpLimits
 	// RecordingRetention is recordings.retention; 0 keeps recordings forever.
@@ -544,6 +554,10 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		bad("sip.max_message_bytes", "must be between 1024 and 65535, not %d", c.SIP.MaxMessageBytes)
 	}
 	s.MaxMessageBytes = c.SIP.MaxMessageBytes
+	s.SIPEgress = sip.EgressPolicy{
+		Deny:  prefixes("sip.egress.deny_cidrs", c.SIP.Egress.DenyCIDRs),
+		Allow: prefixes("sip.egress.allow_cidrs", c.SIP.Egress.AllowCIDRs),
+	}
 	s.DenyCIDRs = prefixes("fetch.deny_cidrs", c.Fetch.DenyCIDRs)
 	s.ShutdownGrace = duration("shutdown_grace", c.ShutdownGrace)
 

@@ -256,3 +256,28 @@ func TestCheckConfigWarnsWhenNothingIsRouted(t *testing.T) {
 		t.Errorf("no warning about the empty routing table: %q", stderr.String())
 	}
 }
+
+func TestSIPEgressCIDRsAreValidatedByPath(t *testing.T) {
+	cfg, errs := parseConfig([]byte("sip:\n  egress:\n    deny_cidrs: [\"127.0.0.0/8\", \"nope\"]\n    allow_cidrs: [\"10.0.0.1\", \"x/33\"]\n"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s, errs := cfg.validate("")
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Error())
+	}
+	joined := strings.Join(out, "\n")
+	for _, want := range []string{"sip.egress.deny_cidrs[1]: ", "sip.egress.allow_cidrs[1]: "} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("errors lack %q:\n%s", want, joined)
+		}
+	}
+	cfg, _ = parseConfig([]byte("sip:\n  egress:\n    deny_cidrs: [\"127.0.0.0/8\"]\n    allow_cidrs: [\"10.0.0.1\"]\n"))
+	if s, errs = cfg.validate(""); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if len(s.SIPEgress.Deny) != 1 || s.SIPEgress.Deny[0].String() != "127.0.0.0/8" || len(s.SIPEgress.Allow) != 1 || s.SIPEgress.Allow[0].String() != "10.0.0.1/32" {
+		t.Errorf("egress policy %+v", s.SIPEgress)
+	}
+}

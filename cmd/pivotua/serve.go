@@ -107,7 +107,8 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	sipSrv, err = sip.NewServer(sip.Config{
 		Listen: s.SIPListen, ExternalIP: s.ExternalIP, AllowCIDRs: s.AllowCIDRs,
 		MaxCalls: s.MaxCalls, UserAgent: "pivotua/" + version, Logger: log,
-		Guard: sip.GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: s.RateLimit},
+		Guard:  sip.GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: s.RateLimit},
+		Egress: s.SIPEgress,
 	}, func(c *sip.InboundCall) {
 		defer live.track(c.Info().CallID)() // its recordings are not purged meanwhile
 		calls.HandleCall(c)
