@@ -177,7 +177,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 		r.PktsPerS = round(pk/r.CPU.Seconds, 0)
 		r.UsPerPkt = round((r.CPU.UAUserS+r.CPU.UASysS)*1e6/pk, 2)
 	}
-	if ref && r.CPU.Seconds > 0 { // SIPp UAS: packets it sent (it never reads RTP), as in perf-anchors
+	if ref && r.CPU.Seconds > 0 { // SIPp UAS: packets it sent (it never reads RTP)
 		r.PktsPerS = float64(50 * n)
 		r.UsPerPkt = round((r.CPU.UAUserS+r.CPU.UASysS)*1e6/(r.PktsPerS*r.CPU.Seconds), 2)
 	}
