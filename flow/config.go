@@ -39,7 +39,9 @@ func (s MediaSettings) Validate(path string) []error {
 }
 
 // NewProcessLimit is the one cap s sets for lame, flite and espeak-ng together.
-func (s MediaSettings) NewProcessLimit() *codec.ProcessLimit { return codec.NewProcessLimit(s.MaxProcesses) }
+func (s MediaSettings) NewProcessLimit() *codec.ProcessLimit {
+	return codec.NewProcessLimit(s.MaxProcesses)
+}
 
 // NewPromptCache is the prompt cache s describes, its decoders counted by procs.
 func (s MediaSettings) NewPromptCache(procs *codec.ProcessLimit) *PromptCache {
