@@ -15,6 +15,12 @@ type Settings struct {
 	// Retention is how long local recordings are kept (default 744h, as store.retention); "0"
 	// keeps them forever. One still waiting in the upload spool or of a live call is never purged.
 	Retention string `yaml:"retention" json:"retention"`
+	// UploadWorkers is how many recording uploads run at once (default 16), so one slow target
+	// does not hold up the others.
+	UploadWorkers int `yaml:"upload_workers" json:"upload_workers"`
+	// UploadWorkersPerAccount is how many of them one account's uploads may hold (default 4), so
+	// one account's hanging target cannot delay every other account's recordings.
+	UploadWorkersPerAccount int `yaml:"upload_workers_per_account" json:"upload_workers_per_account"`
 }
 
 // Config is a checked recordings: section. The folder is not in it: named relative to
@@ -22,18 +28,27 @@ type Settings struct {
 type Config struct {
 	// Retention is how long a local recording is kept; 0 keeps them forever.
 	Retention time.Duration
+	// UploadWorkers and UploadWorkersPerAccount size the upload pool (UploaderOptions).
+	UploadWorkers, UploadWorkersPerAccount int
 }
+
+// MaxUploadWorkers bounds recordings.upload_workers: each worker may hold a file open and a
+// connection, and a thousand at once already outruns any one uplink.
+const MaxUploadWorkers = 1024
 
 // DefaultSettings is the recordings: section when the file leaves a key out.
 func DefaultSettings() Settings {
-	return Settings{Dir: "data/recordings", Retention: "744h"}
+	return Settings{
+		Dir: "data/recordings", Retention: "744h",
+		UploadWorkers: httpfetch.DefaultUploadWorkers, UploadWorkersPerAccount: httpfetch.DefaultUploadAccountWorkers,
+	}
 }
 
 // Config checks s and returns what it sets, or every problem at once, each named by its
 // path under path ("recordings.retention: ...").
 func (s Settings) Config(path string) (Config, []error) {
 	var (
-		c    Config
+		c    = Config{UploadWorkers: s.UploadWorkers, UploadWorkersPerAccount: s.UploadWorkersPerAccount}
 		errs []error
 	)
 	bad := func(p, format string, args ...any) {
@@ -46,11 +61,19 @@ func (s Settings) Config(path string) (Config, []error) {
 		}
 		c.Retention = d
 	}
+	if s.UploadWorkers < 1 || s.UploadWorkers > MaxUploadWorkers {
+		bad(path+".upload_workers", "must be between 1 and %d, not %d", MaxUploadWorkers, s.UploadWorkers)
+	}
+	if s.UploadWorkersPerAccount < 1 || s.UploadWorkersPerAccount > max(s.UploadWorkers, 1) {
+		bad(path+".upload_workers_per_account", "must be between 1 and upload_workers (%d), not %d", s.UploadWorkers, s.UploadWorkersPerAccount)
+	}
 	return c, errs
 }
 
-// UploaderOptions are the httpfetch.NewUploader options c sets (none yet: the uploader's
-// defaults). The recordings' uploads are this section's to tune.
+// UploaderOptions are the httpfetch.NewUploader options c sets: the size of the upload pool.
 func (c Config) UploaderOptions() []httpfetch.UploaderOption {
-	return nil
+	return []httpfetch.UploaderOption{
+		httpfetch.WithUploadWorkers(c.UploadWorkers),
+		httpfetch.WithUploadAccountWorkers(c.UploadWorkersPerAccount),
+	}
 }
