@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/recordings"
 )
 
 func TestHTTPLimitsAndRetentionConfig(t *testing.T) {
@@ -50,7 +52,7 @@ func TestRecordingPurgeInterval(t *testing.T) {
 	for _, tc := range []struct{ retention, want time.Duration }{
 		{744 * time.Hour, time.Hour}, {5 * time.Hour, 30 * time.Minute}, {20 * time.Second, 2 * time.Second}, {time.Second, time.Second},
 	} {
-		if got := recordingPurgeInterval(tc.retention); got != tc.want {
+		if got := recordings.PurgeInterval(tc.retention); got != tc.want {
 			t.Errorf("retention %v: every %v, want %v", tc.retention, got, tc.want)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/rtprio"
 	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
 )
 
@@ -84,10 +85,10 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		return fmt.Errorf("recordings: %w", err)
 	}
 	go reportSpoolReplay(ctx, uploads, log)
-	live := newLiveCalls()
+	live := recordings.NewLiveCalls()
 	if s.Recording.Retention > 0 {
 		// Started after the spool is loaded, so a recording waiting in it from the last run is known.
-		go purgeRecordingsEvery(ctx, s.Recordings, s.Recording.Retention, uploads, live, log)
+		go recordings.PurgeEvery(ctx, s.Recordings, s.Recording.Retention, uploads, live, log)
 	}
 	accounts := make(map[string]string, len(s.Accounts))
 	for id, a := range s.Accounts {
@@ -98,15 +99,15 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		advertise = netip.MustParseAddr(s.SIP.ExternalIP)
 	}
 	// Record's files are served at unguessable links on the HTTP listener.
-	recordings := newRecordingServer(s.Recordings, publicHTTPBase(s.HTTPListen, s.SIP.ExternalIP), accounts)
-	recordings.writeTimeout = s.HTTPLimits.WriteTimeout
+	recordingLinks := recordings.NewServer(s.Recordings, recordings.BaseURL(s.HTTPListen, s.SIP.ExternalIP), accounts)
+	recordingLinks.WriteTimeout = s.HTTPLimits.WriteTimeout
 
 	// The SIP server comes first: flow dials its outbound legs through it.
 	var calls *flow.Server
 	sipCfg := s.SIP
 	sipCfg.Egress, sipCfg.UserAgent, sipCfg.Logger = s.SIPEgress, "pivotua/"+version, log
 	sipSrv, err = sip.NewServer(sipCfg, func(c *sip.InboundCall) {
-		defer live.track(c.Info().CallID)() // its recordings are not purged meanwhile
+		defer live.Track(c.Info().CallID)() // its recordings are not purged meanwhile
 		calls.HandleCall(c)
 	})
 	if err != nil {
@@ -127,7 +128,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		Observer:       met,
 		Uploads:        uploads,
 		Outbound:       sipSrv,
-		RecordingLinks: recordings,
+		RecordingLinks: recordingLinks,
 		Trunks:         s.Trunks,
 		Logger:         log,
 	})
@@ -153,7 +154,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	demo.register(mux)
 	debug.Register(mux)
-	recordings.register(mux)
+	recordingLinks.Register(mux)
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
