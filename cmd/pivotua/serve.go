@@ -33,6 +33,9 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	defer debug.Close()
 
+	// media checks rtp.realtime_priority against its own bound, which must be rtprio's (this line
+	// does not compile otherwise).
+	_ = [1]struct{}{}[rtprio.MaxPriority-media.MaxRealtimePriority]
 	if s.RealtimePrio > 0 {
 		if err := rtprio.Raise(s.RealtimePrio); err != nil {
 			log.Warn("rtp.realtime_priority not applied: RTP pacing will suffer on a busy machine", "error", err)
