@@ -21,6 +21,10 @@ import (
 	"github.com/pivotua/pivotua/sip"
 )
 
+// media checks rtp.realtime_priority against its own bound, which must be the one rtprio.Raise
+// takes: this line does not compile otherwise.
+var _ = [1]struct{}{}[rtprio.MaxPriority-media.MaxRealtimePriority]
+
 // serve runs pivotua until ctx ends, then drains: new INVITEs get 503, live
 // calls get up to shutdown_grace, and whatever is left is hung up.
 // Once everything listens, it writes a banner for people to out.
@@ -33,9 +37,6 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	defer debug.Close()
 
-	// media checks rtp.realtime_priority against its own bound, which must be rtprio's (this line
-	// does not compile otherwise).
-	_ = [1]struct{}{}[rtprio.MaxPriority-media.MaxRealtimePriority]
 	if s.RealtimePrio > 0 {
 		if err := rtprio.Raise(s.RealtimePrio); err != nil {
 			log.Warn("rtp.realtime_priority not applied: RTP pacing will suffer on a busy machine", "error", err)
@@ -117,23 +118,14 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		return err
 	}
 	calls = flow.NewServer(flow.ServerConfig{
-		Router:         flow.NewRouter(s.Routes),
-		APIKeys:        accounts,
-		Engine:         engine,
-		Advertise:      advertise,
-		Documents:      fetcher,
-		Media:          fetcher,
-		Speech:         speech,
-		Prompts:        prompts,
-		Debug:          debug.Record,
-		Events:         debug.Event,
-		Recordings:     s.Recordings,
-		Observer:       met,
-		Uploads:        uploads,
-		Outbound:       sipSrv,
-		RecordingLinks: recordingLinks,
-		Trunks:         s.Trunks,
-		Logger:         log,
+		Router:  flow.NewRouter(s.Routes),
+		APIKeys: accounts,
+		Deps: flow.Deps{
+			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
+			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
+			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
+			Dial: flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
+		},
 	})
 	if err := sipSrv.Listen(); err != nil {
 		return err
