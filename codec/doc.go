@@ -14,5 +14,9 @@
 // missing prompt once for all its concurrent callers, cancels the making
 // when the last of them gives up, and holds prompts within a byte budget.
 //
+// It owns the tts: section of pivotua's config file: TTSSettings (config.go), with its YAML
+// keys, defaults and checks named by path (tts.cache_bytes); cmd/pivotua only reads the
+// file and hands the section over.
+//
 // codec imports none of pivotua's other packages; media and flow import it.
 package codec

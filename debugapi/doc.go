@@ -23,6 +23,11 @@
 // Kazoo clients never see an event: without ?events=true the detail is Kazoo's, and events never
 // touch the list's call summaries.
 //
+// It owns its settings: the store: section of pivotua's config file is StoreSettings
+// (config.go), with its YAML keys, defaults and the checks that turn it into a StoreConfig,
+// each problem named by its path (store.queue_bytes); cmd/pivotua only reads the file and
+// hands the section over.
+//
 // debugapi imports none of pivotua's packages: cmd/pivotua turns flow.Exchange and flow.Event values
 // into Records.
 package debugapi

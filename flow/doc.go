@@ -9,5 +9,9 @@
 // Every document from outside (Kazoo JSON, TwiML) is parsed by bounded, fuzzed code and validated whole
 // before any of it runs; problems are reported with their path (data.voice_url, Response/Say[2]@loop).
 //
+// It owns the media: section of pivotua's config file: MediaSettings (config.go), the budgets of
+// the prompt cache and of the helper processes, with its YAML keys, defaults and checks named by
+// path (media.max_processes); cmd/pivotua only reads the file and hands the section over.
+//
 // flow imports sip, media, httpfetch and codec; none of them may import flow.
 package flow

@@ -5,6 +5,10 @@
 // before Enqueue returns and retried with backoff, across restarts, until the
 // target accepts it; a recording is never dropped).
 //
+// It owns its settings: the fetch: section of pivotua's config file is Settings
+// (config.go), whose deny list is checked by path (fetch.deny_cidrs[1]); cmd/pivotua only
+// reads the file and hands the section over.
+//
 // It imports none of pivotua's other packages (standard library only), so the
 // call-flow engine can depend on it and tests can drive it alone.
 //

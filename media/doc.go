@@ -1,5 +1,10 @@
 // Package media is pivotua's RTP engine for G.711 calls.
 //
+// It owns its settings: the rtp: section of pivotua's config file is Settings (config.go),
+// with its YAML keys, DefaultSettings and the checks that turn it into the engine's Config,
+// each problem named by its path (rtp.port_max); cmd/pivotua only reads the file and hands
+// the section over.
+//
 // It owns the RTP port range (even ports only, drawn at random, the odd port above
 // each left for RTCP), one unconnected UDP socket per session, symmetric RTP
 // (sending to the address the peer's packets really come from, learned

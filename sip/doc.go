@@ -7,6 +7,11 @@
 // on the next hop a 2xx names, and no value a caller or webhook chose reaches
 // a SIP message with a control character in it (ErrControlCharacter).
 //
+// It owns its settings: the sip: section of pivotua's config file is Settings (config.go),
+// with its YAML keys, DefaultSettings and the checks that turn it into a Config, each
+// problem named by its path (sip.rate_limit.window); cmd/pivotua only reads the file and
+// hands the section over.
+//
 // It knows no media bytes: it reports the remote media address and codec as a
 // MediaDesc and takes the local RTP address to advertise. It never imports
 // media, flow or any other pivotua package; flow composes a SIP dialog and a

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,81 +17,42 @@ import (
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
-	"github.com/pivotua/pivotua/internal/rtprio"
+	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
 	"go.yaml.in/yaml/v4"
 )
 
-// Config is the config file of product.md, as written (YAML or JSON).
-// Durations and addresses stay strings here; validate parses them so that
-// every problem is reported with its path.
+// Config is the config file of product.md, as written (YAML or JSON). Each
+// section is the Settings type of the package that uses it, with its YAML
+// keys, defaults and checks; cmd/pivotua owns only what it wires itself
+// (node, shutdown_grace, http, log) and what spans sections (accounts,
+// callflows, trunks). Durations and addresses stay strings so that every
+// problem is reported with its path.
 type Config struct {
-	Node string    `yaml:"node" json:"node"`
-	SIP  SIPConfig `yaml:"sip" json:"sip"`
+	Node string       `yaml:"node" json:"node"`
+	SIP  sip.Settings `yaml:"sip" json:"sip"`
 	// ShutdownGrace is how long live calls may go on after SIGTERM before they
 	// get BYE (default 30s); new INVITEs get 503 meanwhile.
-	ShutdownGrace string           `yaml:"shutdown_grace" json:"shutdown_grace"`
-	Fetch         FetchConfig      `yaml:"fetch" json:"fetch"`
-	RTP           RTPConfig        `yaml:"rtp" json:"rtp"`
-	HTTP          HTTPConfig       `yaml:"http" json:"http"`
-	Store         StoreConfig      `yaml:"store" json:"store"`
-	TTS           TTSConfig        `yaml:"tts" json:"tts"`
-	Media         MediaConfig      `yaml:"media" json:"media"`
-	Recordings    RecordingsConfig `yaml:"recordings" json:"recordings"`
-	Log           LogConfig        `yaml:"log" json:"log"`
-	Accounts      []AccountConfig  `yaml:"accounts" json:"accounts"`
-	Callflows     []CallflowConfig `yaml:"callflows" json:"callflows"`
-	Trunks        []TrunkConfig    `yaml:"trunks" json:"trunks"`
+	ShutdownGrace string                 `yaml:"shutdown_grace" json:"shutdown_grace"`
+	Fetch         httpfetch.Settings     `yaml:"fetch" json:"fetch"`
+	RTP           media.Settings         `yaml:"rtp" json:"rtp"`
+	HTTP          HTTPConfig             `yaml:"http" json:"http"`
+	Store         debugapi.StoreSettings `yaml:"store" json:"store"`
+	TTS           codec.TTSSettings      `yaml:"tts" json:"tts"`
+	Media         flow.MediaSettings     `yaml:"media" json:"media"`
+	Recordings    recordings.Settings    `yaml:"recordings" json:"recordings"`
+	Log           LogConfig              `yaml:"log" json:"log"`
+	Accounts      []AccountConfig        `yaml:"accounts" json:"accounts"`
+	Callflows     []CallflowConfig       `yaml:"callflows" json:"callflows"`
+	Trunks        []TrunkConfig          `yaml:"trunks" json:"trunks"`
 }
 
-type SIPConfig struct {
-	Listen     []string        `yaml:"listen" json:"listen"`
-	ExternalIP string          `yaml:"external_ip" json:"external_ip"`
-	AllowCIDRs []string        `yaml:"allow_cidrs" json:"allow_cidrs"`
-	MaxCalls   int             `yaml:"max_calls" json:"max_calls"`
-	RateLimit  RateLimitConfig `yaml:"rate_limit" json:"rate_limit"`
-	// MaxMessageBytes caps one SIP message (default 65535; on UDP sipgo reads
-	// at most 32 KiB per datagram whatever this says).
-	MaxMessageBytes int `yaml:"max_message_bytes" json:"max_message_bytes"`
-	// Egress limits where Dial's SIP legs may go (fetch.deny_cidrs' rules).
-	Egress SIPEgressConfig `yaml:"egress" json:"egress"`
-}
+// RateLimitConfig is sip.rate_limit, by the name this file gave it before sip owned it.
+type RateLimitConfig = sip.RateLimitSettings
 
-// SIPEgressConfig is checked on an outbound leg's resolved target and on
-// the next hop its 2xx names, before anything is sent there.
-type SIPEgressConfig struct {
-	DenyCIDRs  []string `yaml:"deny_cidrs" json:"deny_cidrs"`
-	AllowCIDRs []string `yaml:"allow_cidrs" json:"allow_cidrs"` // empty: any address not denied
-}
-
-// FetchConfig governs pivotua's outbound HTTP: webhooks, media, recording uploads.
-type FetchConfig struct {
-	// DenyCIDRs are destinations pivotua never connects to, checked on the
-	// resolved address (no DNS-rebinding bypass, every redirect hop). Empty by
-	// default because the demo app lives on 127.0.0.1; when developers you do
-	// not trust write the webhooks, deny at least 127.0.0.0/8, 10.0.0.0/8,
-	// 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16 (cloud metadata), ::1/128,
-	// fc00::/7 and fe80::/10.
-	DenyCIDRs []string `yaml:"deny_cidrs" json:"deny_cidrs"`
-}
-
-type RateLimitConfig struct {
-	Requests    int      `yaml:"requests" json:"requests"`
-	Window      string   `yaml:"window" json:"window"`
-	Block       string   `yaml:"block" json:"block"`
-	ExemptCIDRs []string `yaml:"exempt_cidrs" json:"exempt_cidrs"`
-}
-
-type RTPConfig struct {
-	IP           string `yaml:"ip" json:"ip"`
-	PortMin      int    `yaml:"port_min" json:"port_min"`
-	PortMax      int    `yaml:"port_max" json:"port_max"`
-	MediaTimeout string `yaml:"media_timeout" json:"media_timeout"`
-	// RealtimePriority, 1..99, runs pivotua under SCHED_FIFO at that priority
-	// so a busy box cannot delay the send clock's wake-ups; 0 leaves it off.
-	RealtimePriority int `yaml:"realtime_priority" json:"realtime_priority"`
-}
-
+// HTTPConfig is the http: section: pivotua's own listener, which this command serves.
 type HTTPConfig struct {
 	Listen string `yaml:"listen" json:"listen"`
 	// Limits on what one client may hold; see httpLimits.
@@ -101,37 +61,6 @@ type HTTPConfig struct {
 	IdleTimeout    string `yaml:"idle_timeout" json:"idle_timeout"`
 	MaxHeaderBytes int    `yaml:"max_header_bytes" json:"max_header_bytes"`
 	MaxConnections int    `yaml:"max_connections" json:"max_connections"`
-}
-
-type StoreConfig struct {
-	Driver    string `yaml:"driver" json:"driver"`
-	DSN       string `yaml:"dsn" json:"dsn"`
-	Retention string `yaml:"retention" json:"retention"` // how long debug records are kept; default 744h (31 days)
-	// QueueBytes bounds the debug records waiting for the store (default 64 MiB); past it new records
-	// are dropped and counted in pivotua_debug_records_dropped_total{reason="queue_full"}.
-	QueueBytes int `yaml:"queue_bytes" json:"queue_bytes"`
-}
-
-type TTSConfig struct {
-	Engine string `yaml:"engine" json:"engine"`
-	// CacheBytes bounds the rendered speech kept for reuse (default 64 MiB).
-	CacheBytes int64 `yaml:"cache_bytes" json:"cache_bytes"`
-}
-
-// MediaConfig bounds what webhooks' media may cost in memory and processes.
-type MediaConfig struct {
-	// PromptCacheBytes bounds the decoded prompts kept for reuse (default 256 MiB); a prompt bigger
-	// than all of it still plays, but is decoded for each play.
-	PromptCacheBytes int64 `yaml:"prompt_cache_bytes" json:"prompt_cache_bytes"`
-	// MaxProcesses caps the lame, flite and espeak-ng processes running at once; 0 means twice the CPUs.
-	MaxProcesses int `yaml:"max_processes" json:"max_processes"`
-}
-
-type RecordingsConfig struct {
-	Dir string `yaml:"dir" json:"dir"`
-	// Retention is how long local recordings are kept (default 744h, as store.retention); "0"
-	// keeps them forever. One still waiting in the upload spool or of a live call is never purged.
-	Retention string `yaml:"retention" json:"retention"`
 }
 
 type LogConfig struct {
@@ -161,48 +90,43 @@ type TrunkConfig struct {
 	Accounts []string `yaml:"accounts" json:"accounts"`
 }
 
-// Settings is a validated Config, parsed into the types the packages take.
+// Settings is a validated Config: each section in the form its package takes,
+// handed over whole when wiring.
 type Settings struct {
 	// Source is the config file read, or "" for the embedded default.
 	Source string
 	// Warnings are what is legal but probably not meant (no callflow at all).
-	Warnings     []string
-	Node         string
-	SIPListen    []string
-	ExternalIP   string
-	AllowCIDRs   []netip.Prefix
-	MaxCalls     int
-	RTPIP        netip.Addr
-	PortMin      int
-	PortMax      int
-	MediaTimeout time.Duration
-	RealtimePrio int
-	HTTPListen   string
-	TTSEngine    string
-	Recordings   string
-	StoreDriver  string
-	StoreDSN     string
-	Retention    time.Duration
-	QueueBytes   int64
-	LogLevel     string
-	LogFormat    string
-	Accounts     map[string]AccountConfig
-	Routes       []flow.Route
-	Trunks       []flow.Trunk
-	// RateLimit and MaxMessageBytes feed sip.GuardConfig.
-	RateLimit       sip.RateLimit
-	MaxMessageBytes int
-	DenyCIDRs       []netip.Prefix
-	SIPEgress       sip.EgressPolicy
-	ShutdownGrace   time.Duration
-	HTTPLimits      httpLimits
-	// RecordingRetention is recordings.retention; 0 keeps recordings forever.
-	RecordingRetention time.Duration
+	Warnings      []string
+	Node          string
+	ShutdownGrace time.Duration
+	LogLevel      string
+	LogFormat     string
+	HTTPListen    string
+	HTTPLimits    httpLimits
 
-	// Media bounds (codec, flow): the speech and prompt caches' bytes, lame/TTS processes at once.
-	SpeechCacheBytes int64
-	PromptCacheBytes int64
-	MaxProcesses     int
+	// SIP is the server's Config; its UserAgent, Logger and Egress are set when wiring.
+	SIP sip.Config
+	// SIPEgress is sip.egress, the policy on where Dial's legs may go.
+	SIPEgress sip.EgressPolicy
+	// RTP is the media engine's Config; its Logger is set when wiring.
+	RTP media.Config
+	// RealtimePrio is rtp.realtime_priority: the whole process's scheduling, not the engine's.
+	RealtimePrio int
+	// DenyCIDRs is fetch.deny_cidrs, for every outbound HTTP request.
+	DenyCIDRs []netip.Prefix
+	Store     debugapi.StoreConfig
+	// StoreDSN is store.dsn, a sqlite file resolved against the config file's folder.
+	StoreDSN string
+	// Recordings is recordings.dir resolved against the config file's folder: flow writes
+	// recordings there, the upload spool lives in it and the recordings server serves from it.
+	Recordings string
+	Recording  recordings.Config
+	TTS        codec.TTSSettings
+	Media      flow.MediaSettings
+
+	Accounts map[string]AccountConfig
+	Routes   []flow.Route
+	Trunks   []flow.Trunk
 }
 
 // ConfigError is one problem in a config file, named by its path.
@@ -226,21 +150,14 @@ func defaultConfig() Config {
 	return Config{
 		Node:          "pivotua@" + host,
 		ShutdownGrace: "30s",
-		SIP: SIPConfig{
-			Listen:          []string{"udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"},
-			MaxCalls:        5000,
-			MaxMessageBytes: sip.DefaultMaxMessageBytes,
-			RateLimit: RateLimitConfig{
-				Requests: 100, Window: "2s", Block: "5m",
-			},
-		},
-		RTP:        RTPConfig{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s"},
-		HTTP:       HTTPConfig{Listen: "127.0.0.1:8000", ReadTimeout: "10s", WriteTimeout: "30s", IdleTimeout: "60s", MaxHeaderBytes: 32 << 10, MaxConnections: 1024},
-		Store:      StoreConfig{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h", QueueBytes: debugapi.DefaultQueueBytes},
-		TTS:        TTSConfig{Engine: "flite", CacheBytes: codec.DefaultSpeechCacheBytes},
-		Media:      MediaConfig{PromptCacheBytes: flow.DefaultPromptCacheBytes},
-		Recordings: RecordingsConfig{Dir: "data/recordings", Retention: "744h"},
-		Log:        LogConfig{Level: "info", Format: "text"},
+		SIP:           sip.DefaultSettings(),
+		RTP:           media.DefaultSettings(),
+		HTTP:          HTTPConfig{Listen: "127.0.0.1:8000", ReadTimeout: "10s", WriteTimeout: "30s", IdleTimeout: "60s", MaxHeaderBytes: 32 << 10, MaxConnections: 1024},
+		Store:         debugapi.DefaultStoreSettings(),
+		TTS:           codec.DefaultTTSSettings(),
+		Media:         flow.DefaultMediaSettings(),
+		Recordings:    recordings.DefaultSettings(),
+		Log:           LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -433,6 +350,16 @@ func loadConfig(data []byte, baseDir string) (*Settings, []error) {
 	return s, nil
 }
 
+// asConfigError turns a package's "path: message" error about its section into a
+// ConfigError, so that every problem in the file has one shape.
+func asConfigError(err error) error {
+	path, msg, ok := strings.Cut(err.Error(), ": ")
+	if !ok || strings.ContainsAny(path, " \"") {
+		return &ConfigError{Message: err.Error()}
+	}
+	return &ConfigError{Path: path, Message: msg}
+}
+
 // errPath is the path a config or callflow error names.
 func errPath(err error) string {
 	var cerr *ConfigError
@@ -461,24 +388,21 @@ func underReported(path string, reported map[string]bool) bool {
 	return false
 }
 
-// Bounds on the media settings: a cache under 1 MiB holds not even a minute of audio, and more
-// lame/flite/espeak-ng processes than this would starve the send clock of CPU on any box.
-const (
-	minCacheBytes = 1 << 20
-	maxProcesses  = 1024
-)
-
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-// minQueueBytes is the smallest store.queue_bytes: a few large records (1 MiB bodies) must fit.
-const minQueueBytes = 1 << 20
-
-// validate checks every field and callflow and returns all problems at once.
-// baseDir anchors relative paths ("" keeps them relative to the working directory).
+// validate checks every section and callflow and returns all problems at once:
+// each package checks its own section, named by its path; this file checks
+// what it wires itself and what spans sections. baseDir anchors relative paths
+// ("" keeps them relative to the working directory).
 func (c Config) validate(baseDir string) (*Settings, []error) {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, &ConfigError{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	section := func(perrs []error) {
+		for _, err := range perrs {
+			errs = append(errs, asConfigError(err))
+		}
 	}
 	duration := func(path, v string) time.Duration {
 		d, err := time.ParseDuration(v)
@@ -486,22 +410,6 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 			bad(path, "%q is not a positive duration such as 15s or 5m", v)
 		}
 		return d
-	}
-	prefixes := func(path string, list []string) []netip.Prefix {
-		var out []netip.Prefix
-		for i, s := range list {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				if a, aerr := netip.ParseAddr(s); aerr == nil {
-					p = netip.PrefixFrom(a, a.BitLen())
-				} else {
-					bad(fmt.Sprintf("%s[%d]", path, i), "%q is not a CIDR such as 203.0.113.0/24", s)
-					continue
-				}
-			}
-			out = append(out, p.Masked())
-		}
-		return out
 	}
 	resolve := func(p string) string {
 		if baseDir == "" || p == "" || filepath.IsAbs(p) {
@@ -511,72 +419,25 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	}
 
 	s := &Settings{
-		Node: c.Node, ExternalIP: c.SIP.ExternalIP, MaxCalls: c.SIP.MaxCalls,
-		PortMin: c.RTP.PortMin, PortMax: c.RTP.PortMax, HTTPListen: c.HTTP.Listen,
-		TTSEngine: c.TTS.Engine, Recordings: resolve(c.Recordings.Dir),
-		SpeechCacheBytes: c.TTS.CacheBytes, PromptCacheBytes: c.Media.PromptCacheBytes, MaxProcesses: c.Media.MaxProcesses,
-		StoreDriver: c.Store.Driver, StoreDSN: c.Store.DSN,
-		LogLevel: c.Log.Level, LogFormat: c.Log.Format,
+		Node: c.Node, HTTPListen: c.HTTP.Listen, LogLevel: c.Log.Level, LogFormat: c.Log.Format,
+		RealtimePrio: c.RTP.RealtimePriority, TTS: c.TTS, Media: c.Media,
+		Recordings: resolve(c.Recordings.Dir), StoreDSN: c.Store.DSN,
 		Accounts: map[string]AccountConfig{},
 	}
 	if s.Node == "" {
 		host, _ := os.Hostname()
 		s.Node = "pivotua@" + host
 	}
-	if len(c.SIP.Listen) == 0 {
-		bad("sip.listen", "at least one listener is required, e.g. udp://127.0.0.1:5060")
-	}
-	for i, l := range c.SIP.Listen {
-		if _, _, err := sip.ParseListen(l); err != nil {
-			bad(fmt.Sprintf("sip.listen[%d]", i), "%v", err)
-		}
-	}
-	s.SIPListen = c.SIP.Listen
-	if c.SIP.ExternalIP != "" {
-		if _, err := netip.ParseAddr(c.SIP.ExternalIP); err != nil {
-			bad("sip.external_ip", "%q is not an IP address", c.SIP.ExternalIP)
-		}
-	}
-	s.AllowCIDRs = prefixes("sip.allow_cidrs", c.SIP.AllowCIDRs)
-	if c.SIP.MaxCalls < 0 {
-		bad("sip.max_calls", "must be 0 (no cap) or more, not %d", c.SIP.MaxCalls)
-	}
-	if c.SIP.RateLimit.Requests < 0 {
-		bad("sip.rate_limit.requests", "must be 0 (off) or more, not %d", c.SIP.RateLimit.Requests)
-	}
-	s.RateLimit = sip.RateLimit{
-		Requests: c.SIP.RateLimit.Requests,
-		Window:   duration("sip.rate_limit.window", c.SIP.RateLimit.Window),
-		Block:    duration("sip.rate_limit.block", c.SIP.RateLimit.Block),
-		Exempt:   prefixes("sip.rate_limit.exempt_cidrs", c.SIP.RateLimit.ExemptCIDRs),
-	}
-	if c.SIP.MaxMessageBytes < 1024 || c.SIP.MaxMessageBytes > 65535 {
-		bad("sip.max_message_bytes", "must be between 1024 and 65535, not %d", c.SIP.MaxMessageBytes)
-	}
-	s.MaxMessageBytes = c.SIP.MaxMessageBytes
-	s.SIPEgress = sip.EgressPolicy{
-		Deny:  prefixes("sip.egress.deny_cidrs", c.SIP.Egress.DenyCIDRs),
-		Allow: prefixes("sip.egress.allow_cidrs", c.SIP.Egress.AllowCIDRs),
-	}
-	s.DenyCIDRs = prefixes("fetch.deny_cidrs", c.Fetch.DenyCIDRs)
+	var perrs []error
+	s.SIP, perrs = c.SIP.Config("sip")
+	section(perrs)
+	s.SIPEgress, perrs = c.SIP.Egress.Policy("sip.egress")
+	section(perrs)
+	s.DenyCIDRs, perrs = c.Fetch.DenyPrefixes("fetch.deny_cidrs")
+	section(perrs)
 	s.ShutdownGrace = duration("shutdown_grace", c.ShutdownGrace)
-
-	ip, err := netip.ParseAddr(c.RTP.IP)
-	if err != nil {
-		bad("rtp.ip", "%q is not an IP address", c.RTP.IP)
-	}
-	s.RTPIP = ip
-	if c.RTP.PortMin < 1024 || c.RTP.PortMin > 65534 {
-		bad("rtp.port_min", "must be between 1024 and 65534, not %d", c.RTP.PortMin)
-	}
-	if c.RTP.PortMax > 65535 || c.RTP.PortMax < c.RTP.PortMin+1 {
-		bad("rtp.port_max", "must be above port_min (%d) and at most 65535, not %d", c.RTP.PortMin, c.RTP.PortMax)
-	}
-	s.MediaTimeout = duration("rtp.media_timeout", c.RTP.MediaTimeout)
-	if c.RTP.RealtimePriority < 0 || c.RTP.RealtimePriority > rtprio.MaxPriority {
-		bad("rtp.realtime_priority", "must be 0 (off) or a SCHED_FIFO priority from 1 to %d, not %d", rtprio.MaxPriority, c.RTP.RealtimePriority)
-	}
-	s.RealtimePrio = c.RTP.RealtimePriority
+	s.RTP, perrs = c.RTP.Config("rtp")
+	section(perrs)
 	if _, err := netip.ParseAddrPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q is not IP:PORT", c.HTTP.Listen)
 	}
@@ -593,41 +454,15 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	if c.HTTP.MaxConnections < 0 {
 		bad("http.max_connections", "must be 0 (no cap) or more, not %d", c.HTTP.MaxConnections)
 	}
-	switch c.Store.Driver {
-	case "sqlite", "postgres":
-	default:
-		bad("store.driver", "%q is not sqlite or postgres", c.Store.Driver)
-	}
-	switch {
-	case c.Store.DSN == "":
-		bad("store.dsn", "required: a file for sqlite, postgres://user:pass@host:5432/db for postgres")
-	case c.Store.Driver == "sqlite":
+	s.Store, perrs = c.Store.Config("store")
+	section(perrs)
+	if c.Store.Driver == "sqlite" {
 		s.StoreDSN = resolve(c.Store.DSN)
-	case c.Store.Driver == "postgres" && !strings.HasPrefix(c.Store.DSN, "postgres://") && !strings.HasPrefix(c.Store.DSN, "postgresql://"):
-		bad("store.dsn", "%q is not a postgres:// URL", redactDSN(c.Store.DSN))
 	}
-	s.Retention = duration("store.retention", c.Store.Retention)
-	if c.Store.QueueBytes < minQueueBytes {
-		bad("store.queue_bytes", "must be at least %d (1 MiB), not %d", minQueueBytes, c.Store.QueueBytes)
-	}
-	s.QueueBytes = int64(c.Store.QueueBytes)
-	if r := c.Recordings.Retention; r != "0" {
-		s.RecordingRetention = duration("recordings.retention", r)
-	}
-	switch c.TTS.Engine {
-	case "flite", "espeak-ng":
-	default:
-		bad("tts.engine", "%q is not flite or espeak-ng", c.TTS.Engine)
-	}
-	if c.TTS.CacheBytes < minCacheBytes {
-		bad("tts.cache_bytes", "must be at least %d (1 MiB), not %d", minCacheBytes, c.TTS.CacheBytes)
-	}
-	if c.Media.PromptCacheBytes < minCacheBytes {
-		bad("media.prompt_cache_bytes", "must be at least %d (1 MiB), not %d", minCacheBytes, c.Media.PromptCacheBytes)
-	}
-	if c.Media.MaxProcesses < 0 || c.Media.MaxProcesses > maxProcesses {
-		bad("media.max_processes", "must be 0 (twice the CPUs) or up to %d, not %d", maxProcesses, c.Media.MaxProcesses)
-	}
+	s.Recording, perrs = c.Recordings.Config("recordings")
+	section(perrs)
+	section(c.TTS.Validate("tts"))
+	section(c.Media.Validate("media"))
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -726,15 +561,4 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		return nil, errs
 	}
 	return s, nil
-}
-
-// redactDSN hides a password in a DSN quoted back in an error.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
-		}
-	}
-	return dsn
 }

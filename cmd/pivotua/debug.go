@@ -35,7 +35,7 @@ type debugService struct {
 // openDebug opens the store of the config (migrating its schema), and starts the recorder and the
 // purge loop. Close flushes and stops them.
 func openDebug(ctx context.Context, s *Settings, log *slog.Logger) (*debugService, error) {
-	store, err := debugapi.Open(ctx, s.StoreDriver, s.StoreDSN)
+	store, err := debugapi.Open(ctx, s.Store.Driver, s.StoreDSN)
 	if err != nil {
 		return nil, err
 	}
@@ -44,14 +44,14 @@ func openDebug(ctx context.Context, s *Settings, log *slog.Logger) (*debugServic
 		accounts = append(accounts, debugapi.Account{ID: a.ID, Name: a.Name, APIKey: a.APIKey})
 	}
 	sort.Slice(accounts, func(i, j int) bool { return accounts[i].ID < accounts[j].ID })
-	retention := s.Retention
+	retention := s.Store.Retention
 	if retention <= 0 {
 		retention = debugapi.DefaultRetention
 	}
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	d := &debugService{
 		store:    store,
-		recorder: debugapi.NewRecorder(store, debugapi.WithRecorderLogger(log), debugapi.WithQueueBytes(s.QueueBytes)),
+		recorder: debugapi.NewRecorder(store, debugapi.WithRecorderLogger(log), debugapi.WithQueueBytes(s.Store.QueueBytes)),
 		api: debugapi.NewAPI(debugapi.APIConfig{
 			Store: store, Accounts: accounts, Node: s.Node, Version: version, Logger: log,
 		}),
@@ -61,7 +61,7 @@ func openDebug(ctx context.Context, s *Settings, log *slog.Logger) (*debugServic
 		defer close(d.purged)
 		debugapi.PurgeEvery(purgeCtx, store, retention, purgeInterval, log)
 	}()
-	log.Info("debug store open", "driver", s.StoreDriver, "retention", retention, "queue_bytes", s.QueueBytes)
+	log.Info("debug store open", "driver", s.Store.Driver, "retention", retention, "queue_bytes", s.Store.QueueBytes)
 	return d, nil
 }
 

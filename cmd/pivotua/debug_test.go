@@ -153,7 +153,7 @@ func TestDebugJSONErrorsNameTheFailure(t *testing.T) {
 func TestDebugServiceRecordsServesAndFlushes(t *testing.T) {
 	dsn := filepath.Join(t.TempDir(), "data", "pivotua.db")
 	s := &Settings{
-		Node: "pivotua@test", StoreDriver: "sqlite", StoreDSN: dsn, Retention: 744 * time.Hour,
+		Node: "pivotua@test", Store: debugapi.StoreConfig{Driver: "sqlite", Retention: 744 * time.Hour}, StoreDSN: dsn,
 		Accounts: map[string]AccountConfig{debugTestAccount: {ID: debugTestAccount, Name: "demo", APIKey: debugTestKey}},
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -243,8 +243,8 @@ func TestConfigStoreRetention(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if s.Retention != 31*24*time.Hour {
-		t.Errorf("default retention = %v, want 744h", s.Retention)
+	if s.Store.Retention != 31*24*time.Hour {
+		t.Errorf("default retention = %v, want 744h", s.Store.Retention)
 	}
 	for _, bad := range []string{"31d", "0s", "-1h", ""} {
 		cfg := defaultConfig()
@@ -262,7 +262,7 @@ func TestConfigStoreRetention(t *testing.T) {
 		}
 	}
 	cfg.Store.Retention = "168h"
-	if s, errs := cfg.validate(""); len(errs) > 0 || s.Retention != 168*time.Hour {
+	if s, errs := cfg.validate(""); len(errs) > 0 || s.Store.Retention != 168*time.Hour {
 		t.Errorf("168h: %v, %v", s, errs)
 	}
 	parsed, err := parseConfig([]byte("store:\n  driver: sqlite\n  retention: 72h\n"))

@@ -36,8 +36,8 @@ media: {prompt_cache_bytes: -1, max_processes: 5000}
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if s.MaxProcesses != 3 || s.PromptCacheBytes != 256<<20 || s.SpeechCacheBytes != 64<<20 {
-		t.Fatalf("settings %d processes, %d prompt bytes, %d speech bytes; want 3 and the defaults", s.MaxProcesses, s.PromptCacheBytes, s.SpeechCacheBytes)
+	if s.Media.MaxProcesses != 3 || s.Media.PromptCacheBytes != 256<<20 || s.TTS.CacheBytes != 64<<20 {
+		t.Fatalf("settings %d processes, %d prompt bytes, %d speech bytes; want 3 and the defaults", s.Media.MaxProcesses, s.Media.PromptCacheBytes, s.TTS.CacheBytes)
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/recordings"
 )
 
 // httpHostPort is the host:port of p's HTTP listener.
@@ -202,7 +204,7 @@ func TestE2EHostileHTTPLargeRecordingDownloadIsNotCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	path := "/recordings/" + e2eAccount + "/" + recordingToken("e2e-key", e2eAccount, name) + "/" + name
+	path := "/recordings/" + e2eAccount + "/" + recordings.Token("e2e-key", e2eAccount, name) + "/" + name
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil || res.StatusCode != http.StatusOK {
@@ -336,7 +338,7 @@ func TestE2EHostileHTTPRecordingRetention(t *testing.T) {
 			t.Fatalf("the call's webhook was never asked:\n%s", p.logs())
 		}
 	}
-	liveFile := write(recordingCallPart(callID)+"-1700000000000000000.wav", old)
+	liveFile := write(recordings.CallPart(callID)+"-1700000000000000000.wav", old)
 	sentinel := write("sentinel-1-1700000000000000000.wav", old)
 	waitGone(sentinel, "an old recording written beside the live call's")
 	select {

@@ -14,7 +14,7 @@ type httpLimits struct {
 	// or its body (slowloris) is cut after it. Every request pivotua accepts is small.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing one response. A recording download gets it plus one second
-	// per 16,000 bytes of the file (see recordingServer.serve), so a large one over a slow link
+	// per 16,000 bytes of the file (see recordings.Server), so a large one over a slow link
 	// is not cut.
 	WriteTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection that sends no next request.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/recordings"
 )
 
 func TestHTTPLimitsAndRetentionConfig(t *testing.T) {
@@ -13,11 +15,11 @@ func TestHTTPLimitsAndRetentionConfig(t *testing.T) {
 	}
 	want := httpLimits{ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
 		MaxHeaderBytes: 32 << 10, MaxConnections: 1024}
-	if s.HTTPLimits != want || s.RecordingRetention != 744*time.Hour {
-		t.Errorf("defaults: %+v, retention %v", s.HTTPLimits, s.RecordingRetention)
+	if s.HTTPLimits != want || s.Recording.Retention != 744*time.Hour {
+		t.Errorf("defaults: %+v, retention %v", s.HTTPLimits, s.Recording.Retention)
 	}
 	base := "accounts: []\ncallflows: []\n"
-	if s, errs := loadConfig([]byte(base+"recordings: {retention: \"0\"}\nhttp: {max_connections: 0}\n"), ""); len(errs) > 0 || s.RecordingRetention != 0 || s.HTTPLimits.MaxConnections != 0 {
+	if s, errs := loadConfig([]byte(base+"recordings: {retention: \"0\"}\nhttp: {max_connections: 0}\n"), ""); len(errs) > 0 || s.Recording.Retention != 0 || s.HTTPLimits.MaxConnections != 0 {
 		t.Errorf("retention 0 (forever) and max_connections 0 (no cap): %v", errs)
 	}
 	_, errs = loadConfig([]byte(base+`http: {read_timeout: 0s, write_timeout: soon, idle_timeout: -1s, max_header_bytes: 100, max_connections: -1}
@@ -50,7 +52,7 @@ func TestRecordingPurgeInterval(t *testing.T) {
 	for _, tc := range []struct{ retention, want time.Duration }{
 		{744 * time.Hour, time.Hour}, {5 * time.Hour, 30 * time.Minute}, {20 * time.Second, 2 * time.Second}, {time.Second, time.Second},
 	} {
-		if got := recordingPurgeInterval(tc.retention); got != tc.want {
+		if got := recordings.PurgeInterval(tc.retention); got != tc.want {
 			t.Errorf("retention %v: every %v, want %v", tc.retention, got, tc.want)
 		}
 	}

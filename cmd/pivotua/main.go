@@ -1,6 +1,15 @@
 // Command pivotua is a SIP user agent that runs Kazoo Pivot (JSON) and TwiML
-// call scripts fetched over HTTP. It only parses flags and config and wires the
-// packages together; the logic lives in flow, sip, media, codec and httpfetch.
+// call scripts fetched over HTTP. It parses flags, reads the config file and
+// wires the packages together; the logic lives in flow, sip, media, codec,
+// httpfetch, debugapi, recordings and softphone.
+//
+// Each package owns its settings: its section of the config file is that
+// package's Settings type (YAML keys, defaults, checks that name the path of
+// what is wrong). This command reads the file (config.go: unknown keys, wrong
+// types and keys set twice, by path and line, from the types' YAML tags),
+// hands each package its section, checks what spans sections (callflows and
+// trunks name accounts), and owns only what it serves itself: node,
+// shutdown_grace, http and log.
 package main
 
 import (

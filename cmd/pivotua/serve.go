@@ -13,13 +13,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/rtprio"
 	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
 )
+
+// media checks rtp.realtime_priority against its own bound, which must be the one rtprio.Raise
+// takes: this line does not compile otherwise.
+var _ = [1]struct{}{}[rtprio.MaxPriority-media.MaxRealtimePriority]
 
 // serve runs pivotua until ctx ends, then drains: new INVITEs get 503, live
 // calls get up to shutdown_grace, and whatever is left is hung up.
@@ -41,18 +45,18 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		}
 	}
 
-	engine, err := media.NewEngine(media.Config{
-		IP: s.RTPIP, PortMin: s.PortMin, PortMax: s.PortMax, MediaTimeout: s.MediaTimeout, Logger: log,
-	})
+	rtpCfg := s.RTP
+	rtpCfg.Logger = log
+	engine, err := media.NewEngine(rtpCfg)
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
 	defer engine.Close()
 
 	// One cap for lame, flite and espeak-ng together; both caches bounded by bytes.
-	procs := codec.NewProcessLimit(s.MaxProcesses)
-	speech := codec.NewSpeechCache(s.TTSEngine, s.SpeechCacheBytes, procs)
-	prompts := flow.NewPromptCache(s.PromptCacheBytes, procs)
+	procs := s.Media.NewProcessLimit()
+	speech := s.TTS.NewCache(procs)
+	prompts := s.Media.NewPromptCache(procs)
 
 	var sipSrv *sip.Server // set below; metrics read it only when scraped
 	met := newMetrics(metricSources{
@@ -73,10 +77,10 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	fetcher := httpfetch.NewClient(httpfetch.WithUserAgent("pivotua/"+version), httpfetch.WithDenyCIDRs(s.DenyCIDRs))
 	// Recordings are written under recordings.dir; the spool beside them survives restarts, and
 	// whatever it holds is delivered first.
-	uploads, err := httpfetch.NewUploader(filepath.Join(s.Recordings, ".spool"),
+	uploads, err := httpfetch.NewUploader(filepath.Join(s.Recordings, ".spool"), append(s.Recording.UploaderOptions(),
 		httpfetch.WithUploadLogger(log), httpfetch.WithUploadUserAgent("pivotua/"+version),
 		httpfetch.WithUploadObserver(met.uploadEvent),
-		httpfetch.WithUploadHTTPClient(&http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}))
+		httpfetch.WithUploadHTTPClient(&http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}))...)
 	if err != nil {
 		return fmt.Errorf("recordings: %w", err)
 	}
@@ -85,55 +89,43 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		return fmt.Errorf("recordings: %w", err)
 	}
 	go reportSpoolReplay(ctx, uploads, log)
-	live := newLiveCalls()
-	if s.RecordingRetention > 0 {
+	live := recordings.NewLiveCalls()
+	if s.Recording.Retention > 0 {
 		// Started after the spool is loaded, so a recording waiting in it from the last run is known.
-		go purgeRecordingsEvery(ctx, s.Recordings, s.RecordingRetention, uploads, live, log)
+		go recordings.PurgeEvery(ctx, s.Recordings, s.Recording.Retention, uploads, live, log)
 	}
 	accounts := make(map[string]string, len(s.Accounts))
 	for id, a := range s.Accounts {
 		accounts[id] = a.APIKey
 	}
-	advertise := s.RTPIP
-	if s.ExternalIP != "" {
-		advertise = netip.MustParseAddr(s.ExternalIP)
+	advertise := s.RTP.IP
+	if s.SIP.ExternalIP != "" {
+		advertise = netip.MustParseAddr(s.SIP.ExternalIP)
 	}
 	// Record's files are served at unguessable links on the HTTP listener.
-	recordings := newRecordingServer(s.Recordings, publicHTTPBase(s.HTTPListen, s.ExternalIP), accounts)
-	recordings.writeTimeout = s.HTTPLimits.WriteTimeout
+	recordingLinks := recordings.NewServer(s.Recordings, recordings.BaseURL(s.HTTPListen, s.SIP.ExternalIP), accounts)
+	recordingLinks.WriteTimeout = s.HTTPLimits.WriteTimeout
 
 	// The SIP server comes first: flow dials its outbound legs through it.
 	var calls *flow.Server
-	sipSrv, err = sip.NewServer(sip.Config{
-		Listen: s.SIPListen, ExternalIP: s.ExternalIP, AllowCIDRs: s.AllowCIDRs,
-		MaxCalls: s.MaxCalls, UserAgent: "pivotua/" + version, Logger: log,
-		Guard:  sip.GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: s.RateLimit},
-		Egress: s.SIPEgress,
-	}, func(c *sip.InboundCall) {
-		defer live.track(c.Info().CallID)() // its recordings are not purged meanwhile
+	sipCfg := s.SIP
+	sipCfg.Egress, sipCfg.UserAgent, sipCfg.Logger = s.SIPEgress, "pivotua/"+version, log
+	sipSrv, err = sip.NewServer(sipCfg, func(c *sip.InboundCall) {
+		defer live.Track(c.Info().CallID)() // its recordings are not purged meanwhile
 		calls.HandleCall(c)
 	})
 	if err != nil {
 		return err
 	}
 	calls = flow.NewServer(flow.ServerConfig{
-		Router:         flow.NewRouter(s.Routes),
-		APIKeys:        accounts,
-		Engine:         engine,
-		Advertise:      advertise,
-		Documents:      fetcher,
-		Media:          fetcher,
-		Speech:         speech,
-		Prompts:        prompts,
-		Debug:          debug.Record,
-		Events:         debug.Event,
-		Recordings:     s.Recordings,
-		Observer:       met,
-		Uploads:        uploads,
-		Outbound:       sipSrv,
-		RecordingLinks: recordings,
-		Trunks:         s.Trunks,
-		Logger:         log,
+		Router:  flow.NewRouter(s.Routes),
+		APIKeys: accounts,
+		Deps: flow.Deps{
+			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
+			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
+			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
+			Dial: flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
+		},
 	})
 	if err := sipSrv.Listen(); err != nil {
 		return err
@@ -157,7 +149,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	demo.register(mux)
 	debug.Register(mux)
-	recordings.register(mux)
+	recordingLinks.Register(mux)
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -177,7 +169,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	for _, w := range s.Warnings {
 		log.Warn("config: " + w)
 	}
-	tools := missingTools(s.TTSEngine)
+	tools := missingTools(s.TTS.Engine)
 	for _, tool := range tools {
 		log.Warn("helper program not installed", "program", tool, "effect", toolUse[tool])
 	}

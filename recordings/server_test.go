@@ -1,8 +1,7 @@
-package main
+package recordings
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
+
+// e2eAccount is the account the tests' recordings belong to (cmd/pivotua's end-to-end account).
+const e2eAccount = "4b31dd1d32ce6d249897c06332375d65"
 
 func TestRecordingServerServesOnlySignedURLs(t *testing.T) {
 	dir := t.TempDir()
@@ -29,8 +30,8 @@ func TestRecordingServerServesOnlySignedURLs(t *testing.T) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	recs := newRecordingServer(dir, srv.URL+"/", map[string]string{e2eAccount: "key-1", other: "key-2"})
-	recs.register(mux)
+	recs := NewServer(dir, srv.URL+"/", map[string]string{e2eAccount: "key-1", other: "key-2"})
+	recs.Register(mux)
 
 	good := recs.RecordingURL(e2eAccount, "call-1-42.wav")
 	if !strings.HasPrefix(good, srv.URL+"/recordings/"+e2eAccount+"/") || !strings.HasSuffix(good, "/call-1-42.wav") {
@@ -95,73 +96,8 @@ func TestPublicHTTPBase(t *testing.T) {
 		{"[::]:8000", "2001:db8::1", "http://[2001:db8::1]:8000"},
 		{"[::1]:8000", "", "http://[::1]:8000"},
 	} {
-		if got := publicHTTPBase(tt.listen, tt.external); got != tt.want {
-			t.Errorf("publicHTTPBase(%q, %q) = %q, want %q", tt.listen, tt.external, got, tt.want)
+		if got := BaseURL(tt.listen, tt.external); got != tt.want {
+			t.Errorf("BaseURL(%q, %q) = %q, want %q", tt.listen, tt.external, got, tt.want)
 		}
-	}
-}
-
-// spoolStub is the upload spool, holding the files listed.
-type spoolStub map[string]bool
-
-func (s spoolStub) Holds(file string) bool { return s[file] }
-
-func TestPurgeRecordingsKeepsSpooledAndLiveCallRecordings(t *testing.T) {
-	dir := t.TempDir()
-	acc := filepath.Join(dir, e2eAccount)
-	old := time.Now().Add(-2 * time.Hour)
-	write := func(path string, mtime time.Time) string {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte("RIFF"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(path, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	gone := []string{
-		write(filepath.Join(acc, "ended-call-1-1700000000000000000.wav"), old),
-		write(filepath.Join(acc, "ended-call-1-1700000000000000001.mp3"), old),
-		write(filepath.Join(acc, "ended-call-2-dial-1700000000000000000.wav"), old),
-	}
-	kept := map[string]string{
-		"recent":                 write(filepath.Join(acc, "recent-1-1700000000000000000.wav"), time.Now()),
-		"waiting in the spool":   write(filepath.Join(acc, "spooled-1-1700000000000000000.wav"), old),
-		"of a live call":         write(filepath.Join(acc, "live_call_example.com-1700000000000000000.wav"), old),
-		"a live call's Dial":     write(filepath.Join(acc, "live_call_example.com-dial-1700000000000000000.wav"), old),
-		"a Call-ID ending -dial": write(filepath.Join(acc, "x-dial-1700000000000000000.wav"), old),
-		"not a recording":        write(filepath.Join(acc, "notes.txt"), old),
-		"the spool's own files":  write(filepath.Join(dir, ".spool", "a.job"), old),
-		"not an account folder":  write(filepath.Join(dir, "archive", "a-1.wav"), old),
-	}
-	live := newLiveCalls()
-	defer live.track("live/call@example.com")()
-	defer live.track("x-dial")()
-	ended := live.track("ended-call-1")
-	ended()
-
-	n, err := purgeRecordings(dir, time.Now().Add(-time.Hour), spoolStub{kept["waiting in the spool"]: true}, live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != len(gone) {
-		t.Errorf("removed %d files, want %d", n, len(gone))
-	}
-	for _, p := range gone {
-		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: old recording not purged (%v)", filepath.Base(p), err)
-		}
-	}
-	for why, p := range kept {
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("%s (%s) was purged: %v", why, filepath.Base(p), err)
-		}
-	}
-	if n, err := purgeRecordings(filepath.Join(dir, "none"), time.Now(), spoolStub{}, live); n != 0 || err != nil {
-		t.Errorf("a recordings folder not made yet: %d, %v", n, err)
 	}
 }

@@ -1,0 +1,74 @@
+package recordings
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// spoolStub is the upload spool, holding the files listed.
+type spoolStub map[string]bool
+
+func (s spoolStub) Holds(file string) bool { return s[file] }
+
+func TestPurgeRecordingsKeepsSpooledAndLiveCallRecordings(t *testing.T) {
+	dir := t.TempDir()
+	acc := filepath.Join(dir, e2eAccount)
+	old := time.Now().Add(-2 * time.Hour)
+	write := func(path string, mtime time.Time) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("RIFF"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	gone := []string{
+		write(filepath.Join(acc, "ended-call-1-1700000000000000000.wav"), old),
+		write(filepath.Join(acc, "ended-call-1-1700000000000000001.mp3"), old),
+		write(filepath.Join(acc, "ended-call-2-dial-1700000000000000000.wav"), old),
+	}
+	kept := map[string]string{
+		"recent":                 write(filepath.Join(acc, "recent-1-1700000000000000000.wav"), time.Now()),
+		"waiting in the spool":   write(filepath.Join(acc, "spooled-1-1700000000000000000.wav"), old),
+		"of a live call":         write(filepath.Join(acc, "live_call_example.com-1700000000000000000.wav"), old),
+		"a live call's Dial":     write(filepath.Join(acc, "live_call_example.com-dial-1700000000000000000.wav"), old),
+		"a Call-ID ending -dial": write(filepath.Join(acc, "x-dial-1700000000000000000.wav"), old),
+		"not a recording":        write(filepath.Join(acc, "notes.txt"), old),
+		"the spool's own files":  write(filepath.Join(dir, ".spool", "a.job"), old),
+		"not an account folder":  write(filepath.Join(dir, "archive", "a-1.wav"), old),
+	}
+	live := NewLiveCalls()
+	defer live.Track("live/call@example.com")()
+	defer live.Track("x-dial")()
+	ended := live.Track("ended-call-1")
+	ended()
+
+	n, err := Purge(dir, time.Now().Add(-time.Hour), spoolStub{kept["waiting in the spool"]: true}, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(gone) {
+		t.Errorf("removed %d files, want %d", n, len(gone))
+	}
+	for _, p := range gone {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: old recording not purged (%v)", filepath.Base(p), err)
+		}
+	}
+	for why, p := range kept {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s (%s) was purged: %v", why, filepath.Base(p), err)
+		}
+	}
+	if n, err := Purge(filepath.Join(dir, "none"), time.Now(), spoolStub{}, live); n != 0 || err != nil {
+		t.Errorf("a recordings folder not made yet: %d, %v", n, err)
+	}
+}
