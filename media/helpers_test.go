@@ -186,18 +186,6 @@ func silenceFrame(l codec.Law) []byte {
 	return f
 }
 
-// waitFor polls cond until it holds or fails the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // sendHeader writes one RTP packet with the given header from the peer's
 // socket to to.
 func (p *testPeer) sendHeader(to netip.AddrPort, h rtp.Header, payload []byte) {
