@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // rawSIPPeer sends hand-written SIP over UDP from its own socket and reads what comes back.
@@ -171,20 +173,20 @@ func TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef(t *testing.T) {
 	// The second call (over TCP) dials again and finds no callee (SIPp's took one call); the caller
 	// is hung up all the same.
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
-	caller := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	caller := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// A caller over TCP too: its connection is sipgo's to close at shutdown.
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}, "-t", "t1"); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}, "-t", "t1"); err != nil {
 		t.Fatal(err)
 	}
 	p.stop(t)
 	if strings.Contains(p.logs(), "ref went negative") {
-		t.Fatalf("shutdown logged a negative connection ref:\n%s", lastLines(p.logs(), 30))
+		t.Fatalf("shutdown logged a negative connection ref:\n%s", sipptest.LastLines(p.logs(), 30))
 	}
 }
 
@@ -212,11 +214,11 @@ func TestE2EHostileSIPEgressDeniedDialSendsNothing(t *testing.T) {
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) {
 		c.SIP.Egress.DenyCIDRs = []string{"127.0.0.0/8"}
 	})
-	caller := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	caller := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 || after[0].Get("DialCallStatus") != "failed" {
 		t.Fatalf("action requests %v, want DialCallStatus=failed", after)
 	}
@@ -227,7 +229,7 @@ func TestE2EHostileSIPEgressDeniedDialSendsNothing(t *testing.T) {
 	}
 	logs := p.logs()
 	if !strings.Contains(logs, "127.0.0.1 is in deny_cidrs 127.0.0.0/8") {
-		t.Errorf("the log does not name the destination and the rule:\n%s", lastLines(logs, 30))
+		t.Errorf("the log does not name the destination and the rule:\n%s", sipptest.LastLines(logs, 30))
 	}
 }
 

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 const webhookDocPath = "../../docs/webhooks.md"
@@ -155,7 +157,7 @@ func webhookDocCall(t *testing.T) []capturedRequest {
 		"module": "pivot",
 		"data":   map[string]any{"voice_url": hook.URL + "/kazoo?app=doc", "method": "get", "req_format": "kazoo", "req_timeout_ms": 3000},
 	})
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: freePort(t), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	var reqs []capturedRequest
