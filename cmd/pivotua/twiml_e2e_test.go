@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -44,10 +43,9 @@ type twimlRequest struct {
 
 // twimlApp is a Twilio-style application: each path answers with a TwiML document.
 type twimlApp struct {
-	*httptest.Server
-	mu       sync.Mutex
-	docs     map[string]func(n int) string // by path; n counts the requests to the whole app, from 1
-	requests []twimlRequest
+	*testkit.Webhook
+	mu   sync.Mutex                    // guards docs, which a test may swap
+	docs map[string]func(n int) string // by path; n counts the requests to the whole app, from 1
 }
 
 // static answers every request with the same document.
@@ -56,7 +54,7 @@ func static(doc string) func(int) string { return func(int) string { return doc 
 func newTwiMLApp(t *testing.T, docs map[string]func(n int) string) *twimlApp {
 	t.Helper()
 	a := &twimlApp{docs: docs}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.Webhook = testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/tone.wav" { // 1.6 s of 1 kHz
 			var buf bytes.Buffer
 			_ = codec.EncodeWAV(&buf, codec.Tone(1000, 1600*time.Millisecond, 0.4), codec.SampleRate)
@@ -64,19 +62,7 @@ func newTwiMLApp(t *testing.T, docs map[string]func(n int) string) *twimlApp {
 			w.Write(buf.Bytes())
 			return
 		}
-		raw, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		_ = r.ParseForm()
-		req := twimlRequest{
-			Method: r.Method, URL: "http://" + r.Host + r.URL.RequestURI(), Path: r.URL.Path, Form: r.Form,
-			RawBody: raw, Header: r.Header.Clone(), At: time.Now(), Signature: r.Header.Get(httpfetch.HeaderTwilioSignature),
-		}
-		if r.Method == http.MethodPost {
-			req.Body = r.PostForm
-		}
 		a.mu.Lock()
-		a.requests = append(a.requests, req)
-		n := len(a.requests)
 		doc, ok := a.docs[r.URL.Path]
 		a.mu.Unlock()
 		if !ok {
@@ -84,16 +70,28 @@ func newTwiMLApp(t *testing.T, docs map[string]func(n int) string) *twimlApp {
 			return
 		}
 		w.Header().Set("Content-Type", "text/xml")
-		io.WriteString(w, doc(n))
-	}))
-	t.Cleanup(a.Close)
+		io.WriteString(w, doc(len(a.received())))
+	})
 	return a
 }
 
+// received lists the application's requests, but the tone's fetches.
 func (a *twimlApp) received() []twimlRequest {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.requests)
+	var reqs []twimlRequest
+	for _, r := range a.Requests() {
+		if r.Path == "/tone.wav" {
+			continue
+		}
+		req := twimlRequest{
+			Method: r.Method, URL: r.URL, Path: r.Path, Form: r.Form,
+			RawBody: r.Body, Header: r.Header, At: r.At, Signature: r.Header.Get(httpfetch.HeaderTwilioSignature),
+		}
+		if r.Method == http.MethodPost {
+			req.Body = r.PostForm
+		}
+		reqs = append(reqs, req)
+	}
+	return reqs
 }
 
 // trail lists the requests as "METHOD /path".

@@ -9,17 +9,20 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Request is what a Webhook saw.
 type Request struct {
-	Method string
-	URL    string // rebuilt as the server saw it: scheme, host, request URI
-	Path   string
-	Query  string     // the raw query
-	Form   url.Values // query and form body together
-	Header http.Header
-	Body   []byte
+	Method   string
+	URL      string // rebuilt as the server saw it: scheme, host, request URI
+	Path     string
+	Query    string     // the raw query
+	Form     url.Values // query and form body together
+	PostForm url.Values // the form body only (empty but for a form POST)
+	Header   http.Header
+	Body     []byte
+	At       time.Time // when it arrived
 }
 
 // Webhook is a real HTTP server standing in for the developer's application: it records every
@@ -43,7 +46,7 @@ func NewWebhook(t testing.TB, handler http.HandlerFunc) *Webhook {
 		w.mu.Lock()
 		w.requests = append(w.requests, Request{
 			Method: r.Method, URL: "http://" + r.Host + r.RequestURI, Path: r.URL.Path, Query: r.URL.RawQuery,
-			Form: r.Form, Header: r.Header.Clone(), Body: body,
+			Form: r.Form, PostForm: r.PostForm, Header: r.Header.Clone(), Body: body, At: time.Now(),
 		})
 		w.mu.Unlock()
 		handler(rw, r)
