@@ -16,18 +16,7 @@ import (
 // newTestServer listens on an ephemeral UDP and TCP port of 127.0.0.1 with handler h.
 func newTestServer(t *testing.T, h Handler) *Server {
 	t.Helper()
-	s, err := NewServer(Config{
-		Listen: []string{"udp://127.0.0.1:0"},
-		Logger: slog.New(slog.DiscardHandler),
-	}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return startTestServer(t, Config{Logger: slog.New(slog.DiscardHandler)}, h)
 }
 
 func targetOf(s *Server, user string) string {

@@ -112,15 +112,7 @@ func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
 	if len(heard) != 1 {
 		t.Fatalf("baresip recorded %v", heard)
 	}
-	data, err := os.ReadFile(heard[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm, rate, err := codec.DecodeWAV(data)
-	if err != nil || rate != codec.SampleRate {
-		t.Fatalf("baresip recording: rate %d, %v", rate, err)
-	}
-	return pcm
+	return readWAV(t, heard[0])
 }
 
 // writeBaresipConfig prepares a headless baresip in dir: SIP on 127.0.0.1:port as user, in as its

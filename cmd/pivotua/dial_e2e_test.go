@@ -658,13 +658,5 @@ func (b *baresipCallee) heard(t *testing.T) []int16 {
 	if len(files) != 1 {
 		t.Fatalf("baresip recorded %v:\n%s", files, b.out.String())
 	}
-	data, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm, rate, err := codec.DecodeWAV(data)
-	if err != nil || rate != codec.SampleRate {
-		t.Fatalf("baresip recording: rate %d, %v", rate, err)
-	}
-	return pcm
+	return readWAV(t, files[0])
 }

@@ -165,6 +165,18 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 	}
 }
 
+// waitExit waits up to within for the process to exit and returns how it exited.
+func (p *pivotuaInstance) waitExit(within time.Duration) (exited bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return true, err
+	case <-time.After(within):
+		return false, nil
+	}
+}
+
 // stop sends SIGTERM and fails the test if pivotua did not exit cleanly
 // (a data race found by the -race build makes it exit 66).
 func (p *pivotuaInstance) stop(t *testing.T) {
@@ -172,16 +184,12 @@ func (p *pivotuaInstance) stop(t *testing.T) {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("pivotua exited with %v:\n%s", err, p.log.String())
-		}
-	case <-time.After(40 * time.Second):
+	switch exited, err := p.waitExit(40 * time.Second); {
+	case !exited:
 		_ = p.cmd.Process.Kill()
 		t.Errorf("pivotua did not stop on SIGTERM:\n%s", p.log.String())
+	case err != nil:
+		t.Errorf("pivotua exited with %v:\n%s", err, p.log.String())
 	}
 	if strings.Contains(p.log.String(), "DATA RACE") || strings.Contains(p.log.String(), "panic") {
 		t.Errorf("pivotua log shows a race or panic:\n%s", p.log.String())

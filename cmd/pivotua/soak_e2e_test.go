@@ -504,15 +504,11 @@ func TestE2EDrainFinishesLiveCallsAndFlushesTheirRecords(t *testing.T) {
 			t.Errorf("a live call during the drain: %v", r.err)
 		}
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("pivotua exited with %v:\n%s", err, p.log.String())
-		}
-	case <-time.After(20 * time.Second):
+	switch exited, err := p.waitExit(20 * time.Second); {
+	case !exited:
 		t.Fatalf("pivotua did not exit after the drain:\n%s", sipptest.LastLines(p.log.String(), 40))
+	case err != nil:
+		t.Fatalf("pivotua exited with %v:\n%s", err, p.log.String())
 	}
 	took := time.Since(sigterm)
 	if took < 4*time.Second || took > 12*time.Second {
