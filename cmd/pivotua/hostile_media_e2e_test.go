@@ -89,7 +89,7 @@ func dialRaw(t *testing.T, p *pivotuaInstance) *rawCaller {
 		if code >= 300 {
 			t.Fatalf("INVITE answered %d", code)
 		}
-		to := header(msg, "To")
+		to := testkit.SIPHeader(msg, "To")
 		if i := strings.Index(to, "tag="); i >= 0 {
 			c.toTag = strings.TrimSpace(strings.SplitN(to[i+4:], ";", 2)[0])
 		}
@@ -104,16 +104,6 @@ func dialRaw(t *testing.T, p *pivotuaInstance) *rawCaller {
 	_ = sipConn.SetReadDeadline(time.Time{})
 	go c.serve()
 	return c
-}
-
-// header returns the value of the first header named name in msg.
-func header(msg, name string) string {
-	for _, line := range strings.Split(msg, "\r\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // send writes one request of the dialog.
@@ -148,7 +138,7 @@ func (c *rawCaller) serve() {
 		var resp strings.Builder
 		resp.WriteString("SIP/2.0 200 OK\r\n")
 		for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-			fmt.Fprintf(&resp, "%s: %s\r\n", h, header(msg, h))
+			fmt.Fprintf(&resp, "%s: %s\r\n", h, testkit.SIPHeader(msg, h))
 		}
 		resp.WriteString("Content-Length: 0\r\n\r\n")
 		_, _ = c.sip.WriteToUDP([]byte(resp.String()), from)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/internal/testkit"
 	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
@@ -61,17 +62,6 @@ func (r *rawSIPPeer) recv(within time.Duration) string {
 		}
 		return msg
 	}
-}
-
-// headerOf is the value of the first header called name in msg.
-func headerOf(msg, name string) string {
-	for _, l := range strings.Split(msg, "\r\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // rawInvite is an INVITE from r to 3004 with an SDP offer; uri replaces the Request-URI when not empty.
@@ -131,7 +121,7 @@ func TestE2EHostileSIPOutOfRangePortGets400(t *testing.T) {
 			if !strings.HasPrefix(res, "SIP/2.0 400 ") {
 				t.Fatalf("INVITE with an out-of-range port in %s: got %q, want 400", tc.name, firstLineOf(res))
 			}
-			if w := headerOf(res, "Warning"); !strings.Contains(strings.ToLower(w), "port") {
+			if w := testkit.SIPHeader(res, "Warning"); !strings.Contains(strings.ToLower(w), "port") {
 				t.Errorf("Warning %q does not name the port", w)
 			}
 		})
@@ -248,7 +238,7 @@ func TestE2EHostileSIPINFOFloodIsSummarizedInTheLog(t *testing.T) {
 	if !strings.HasPrefix(ok, "SIP/2.0 200 ") {
 		t.Fatalf("INVITE: got %q, want 200", firstLineOf(ok))
 	}
-	to := headerOf(ok, "To")
+	to := testkit.SIPHeader(ok, "To")
 	inDialog := func(method string, cseq int, toValue, extra, body string) string {
 		return fmt.Sprintf(`
 %s sip:3004@%s SIP/2.0
@@ -339,7 +329,7 @@ func TestE2EHostileSIPLiveCallIDIsNoRateLimitPass(t *testing.T) {
 	if !strings.HasPrefix(ok, "SIP/2.0 200 ") {
 		t.Fatalf("INVITE: got %q, want 200", firstLineOf(ok))
 	}
-	to := headerOf(ok, "To")
+	to := testkit.SIPHeader(ok, "To")
 	request := func(r *rawSIPPeer, method string, cseq int) string {
 		return fmt.Sprintf(`
 %s sip:3004@%s SIP/2.0
