@@ -200,25 +200,6 @@ func (p *testPeer) sendHeader(to netip.AddrPort, h rtp.Header, payload []byte) {
 	}
 }
 
-// dtmfTonePCM is key's two Q.23 tones for d, each at amplitude amp (a
-// fraction of full scale), and lowDB/highDB further gains in dB (for twist).
-func dtmfTonePCM(key byte, d time.Duration, amp, lowDB, highDB float64) []int16 {
-	var row, col int
-	for r := range dtmfKeys {
-		for c := range dtmfKeys[r] {
-			if dtmfKeys[r][c] == key {
-				row, col = r, c
-			}
-		}
-	}
-	low := codec.Tone(dtmfRowHz[row], d, amp*math.Pow(10, lowDB/20))
-	high := codec.Tone(dtmfColHz[col], d, amp*math.Pow(10, highDB/20))
-	for i := range low {
-		low[i] += high[i]
-	}
-	return low
-}
-
 // mixPCM adds the samples of the others to dst, saturating.
 func mixPCM(dst []int16, others ...[]int16) []int16 {
 	for _, o := range others {

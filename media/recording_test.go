@@ -12,6 +12,7 @@ import (
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // toneFrames classifies each 20 ms block of pcm: true where freq dominates.
@@ -256,7 +257,7 @@ func TestRecordingDoesNotDisturbDTMF(t *testing.T) {
 	}
 	var seq uint16
 	var ts uint32
-	pcm := append(dtmfTonePCM('7', 100*time.Millisecond, 0.2, 0, 0), make([]int16, 800)...)
+	pcm := append(sipptest.DTMFTone('7', 100*time.Millisecond, 0.2, 0, 0), make([]int16, 800)...)
 	sendPCM(t, peer, s.LocalAddr(), codec.PCMU, 5, &seq, &ts, pcm)
 	digits.expect(t, "7", 2*time.Second, 50*time.Millisecond)
 	if _, err := rec.Stop(); err != nil {

@@ -84,20 +84,15 @@ func ivrWithPINAndRecording(recordURL string) func(w *webhook) any {
 // then # to stop the recording.
 func callerVoicePCAP(t *testing.T) string {
 	t.Helper()
-	silence := func(d time.Duration) sipptest.Segment { return sipptest.Audio(make([]int16, int(d.Seconds()*8000))) }
 	var segs []sipptest.Segment
-	segs = append(segs, silence(600*time.Millisecond))
+	segs = append(segs, sipptest.Silence(600*time.Millisecond))
 	for _, k := range []byte("1234") {
-		segs = append(segs, sipptest.Key(k, 100*time.Millisecond), silence(120*time.Millisecond))
+		segs = append(segs, sipptest.Key(k, 100*time.Millisecond), sipptest.Silence(120*time.Millisecond))
 	}
-	segs = append(segs, silence(300*time.Millisecond),
+	segs = append(segs, sipptest.Silence(300*time.Millisecond),
 		sipptest.Audio(codec.Tone(600, time.Second, 0.4)), sipptest.Audio(codec.Tone(1200, time.Second, 0.4)),
-		sipptest.Key('#', 120*time.Millisecond), silence(3*time.Second))
-	path := filepath.Join(t.TempDir(), "caller.pcap")
-	if err := sipptest.WriteCallerPCAP(path, codec.PCMU, segs...); err != nil {
-		t.Fatal(err)
-	}
-	return path
+		sipptest.Key('#', 120*time.Millisecond), sipptest.Silence(3*time.Second))
+	return sipptest.PCMUFile(t, segs...)
 }
 
 // assertRecordedTones checks a recording holds the caller's 600 Hz second, then the 1200 Hz one.
@@ -230,33 +225,15 @@ func TestE2EDigitsBySIPINFO(t *testing.T) {
 	assertSecondRequestDigits(t, hook, "4321")
 }
 
-// dtmfTone is a key as in-band audio: its row and column frequencies together.
-func dtmfTone(key byte, d time.Duration) []int16 {
-	rows, cols := []float64{697, 770, 852, 941}, []float64{1209, 1336, 1477, 1633}
-	layout := []string{"123A", "456B", "789C", "*0#D"}
-	var lo, hi float64
-	for r, line := range layout {
-		if c := strings.IndexByte(line, key); c >= 0 {
-			lo, hi = rows[r], cols[c]
-		}
-	}
-	a, b := codec.Tone(lo, d, 0.25), codec.Tone(hi, d, 0.25)
-	for i := range a {
-		a[i] += b[i]
-	}
-	return a
-}
-
 func TestE2EInbandDigitsWhenTheCallerOffersNoTelephoneEvent(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, collectThenReport)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	silence := func(d time.Duration) sipptest.Segment { return sipptest.Audio(make([]int16, int(d.Seconds()*8000))) }
-	segs := []sipptest.Segment{silence(time.Second)}
+	segs := []sipptest.Segment{sipptest.Silence(time.Second)}
 	for _, k := range []byte("9*06") {
-		segs = append(segs, sipptest.Audio(dtmfTone(k, 120*time.Millisecond)), silence(100*time.Millisecond))
+		segs = append(segs, sipptest.Audio(sipptest.DTMFTone(k, 120*time.Millisecond, 0.25, 0, 0)), sipptest.Silence(100*time.Millisecond))
 	}
-	segs = append(segs, silence(3*time.Second))
+	segs = append(segs, sipptest.Silence(3*time.Second))
 	pcap := filepath.Join(t.TempDir(), "inband.pcap")
 	if err := sipptest.WriteCallerPCAP(pcap, codec.PCMA, segs...); err != nil {
 		t.Fatal(err)
