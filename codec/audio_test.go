@@ -5,10 +5,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestDecodeAudioSniffsWAVWhateverTheContentType(t *testing.T) {
-	wav := wavSpec{tag: 1, channels: 1, rate: 16000, bits: 16, data: pcm16Bytes(toneAt(1000, 16000, 16000, 0.5))}.build()
+	wav := wavSpec{tag: 1, channels: 1, rate: 16000, bits: 16, data: pcm16Bytes(testkit.Sine(1000, 16000, 16000, 0.5))}.build()
 	for _, hint := range []string{"", "audio/wav", "audio/mpeg", "application/octet-stream", "text/html; charset=utf-8"} {
 		t.Run(hint, func(t *testing.T) {
 			pcm, err := DecodeAudio(wav, hint)
@@ -26,7 +28,7 @@ func TestDecodeAudioSniffsWAVWhateverTheContentType(t *testing.T) {
 }
 
 func TestDecodeAudioFindsMP3AfterJunkOnlyWhenServedAsMP3(t *testing.T) {
-	mp3 := lameEncode(t, toneAt(1000, 16000, 16000, 0.5), 16000, "-b", "32")
+	mp3 := lameEncode(t, testkit.Sine(1000, 16000, 16000, 0.5), 16000, "-b", "32")
 	junky := append([]byte("\x00\x00garbage before the first frame"), mp3...)
 	if _, err := DecodeAudio(junky, "audio/mpeg; charset=binary"); err != nil {
 		t.Fatalf("served as audio/mpeg: %v", err)
@@ -66,7 +68,7 @@ func TestDecodeAudioNamesWhatItCannotDecode(t *testing.T) {
 }
 
 func TestDecodeAudioOfMP3MatchesWAV(t *testing.T) {
-	in := toneAt(700, 22050, 22050, 0.3)
+	in := testkit.Sine(700, 22050, 22050, 0.3)
 	mp3 := lameEncode(t, in, 22050, "-b", "64")
 	pcm, err := DecodeAudio(mp3, "")
 	if err != nil {
@@ -87,7 +89,7 @@ func FuzzDecodeAudio(f *testing.F) {
 	f.Add([]byte{0xFF, 0xF3, 0x48, 0x00, 1, 2, 3, 4}, "")
 	if lameInstalled() {
 		for _, rate := range []int{8000, 16000, 44100} {
-			f.Add(lameEncode(f, toneAt(440, rate, rate/10, 0.5), rate, "-b", "32"), "audio/mpeg")
+			f.Add(lameEncode(f, testkit.Sine(440, rate, rate/10, 0.5), rate, "-b", "32"), "audio/mpeg")
 		}
 	}
 	noLame := func() string { return "" }

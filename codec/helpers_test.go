@@ -86,15 +86,6 @@ func pcm16Bytes(pcm []int16) []byte {
 	return b
 }
 
-// toneAt is a sine at freq sampled at rate, amplitude a of full scale.
-func toneAt(freq float64, rate, n int, a float64) []int16 {
-	out := make([]int16, n)
-	for i := range out {
-		out[i] = int16(math.Round(a * 32767 * math.Sin(2*math.Pi*freq*float64(i)/float64(rate))))
-	}
-	return out
-}
-
 func dB(power float64) float64 { return 10 * math.Log10(max(power, 1e-30)) }
 
 // requireTool skips the test when an external program is not installed;

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // lameEncode makes an MP3 of pcm at rate with the installed lame; the rate
@@ -141,7 +143,7 @@ func TestDecodeAudioPlaysMP3AtEveryMPEGVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mp3 := lameEncode(t, toneAt(1000, tt.rate, tt.rate, 0.5), tt.rate, tt.args...)
+			mp3 := lameEncode(t, testkit.Sine(1000, tt.rate, tt.rate, 0.5), tt.rate, tt.args...)
 			pcm, err := DecodeAudio(mp3, "audio/mpeg")
 			if err != nil {
 				t.Fatal(err)
@@ -165,7 +167,7 @@ func TestDecodeMP3WithoutLameFallsBackToGoMP3(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mp3 := lameEncode(t, toneAt(1000, tt.rate, tt.rate, 0.5), tt.rate, tt.args...)
+			mp3 := lameEncode(t, testkit.Sine(1000, tt.rate, tt.rate, 0.5), tt.rate, tt.args...)
 			pcm, err := decodeAudio(context.Background(), mp3, "", func() string { return "" }, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -204,7 +206,7 @@ func TestDecodeMP3ToleratesTruncation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d lame=%q", tt.rate, tt.lame()), func(t *testing.T) {
-			mp3 := lameEncode(t, toneAt(1000, tt.rate, tt.rate, 0.5), tt.rate, "-b", "32")
+			mp3 := lameEncode(t, testkit.Sine(1000, tt.rate, tt.rate, 0.5), tt.rate, "-b", "32")
 			pcm, err := decodeAudio(context.Background(), mp3[:len(mp3)/2+3], "", tt.lame, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -231,7 +233,7 @@ func TestDecodeMP3RejectsLayerII(t *testing.T) {
 func TestLongMP3At44kHzStereoDecodesWhole(t *testing.T) {
 	requireTool(t, "lame")
 	const rate, minutes = 44100, 20
-	tone := toneAt(1000, rate, 60*rate, 0.5)
+	tone := testkit.Sine(1000, rate, 60*rate, 0.5)
 	stereo := make([]int16, 0, 2*len(tone))
 	for _, s := range tone {
 		stereo = append(stereo, s, s)

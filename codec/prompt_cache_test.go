@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // fakeEngine installs a program named name first on PATH that writes its
@@ -29,40 +30,6 @@ func fakeEngine(t *testing.T, name string) (pidFile string) {
 	return pidFile
 }
 
-// waitPID waits for the fake engine to have started and returns its PID.
-func waitPID(t *testing.T, pidFile string) int {
-	t.Helper()
-	for range 500 {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the engine never started")
-	return 0
-}
-
-func processExists(pid int) bool {
-	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-	return err == nil
-}
-
-// waitGone waits (up to 10 s, not a timing assertion) for pid to be gone.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	for range 1000 {
-		if !processExists(pid) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("process %d still runs 10 s after the last caller gave up", pid)
-}
-
 func TestSpeechCacheKillsTheEngineWhenNoCallerWaits(t *testing.T) {
 	pidFile := fakeEngine(t, "flite")
 	c := NewSpeechCacheWithEngines("flite", 1<<20, map[string]TTS{"flite": Flite{}})
@@ -75,20 +42,20 @@ func TestSpeechCacheKillsTheEngineWhenNoCallerWaits(t *testing.T) {
 			errs <- err
 		}()
 	}
-	pid := waitPID(t, pidFile)
+	pid := testkit.WaitPIDFile(t, pidFile, "the engine")
 
 	cancelFirst()
 	if err := <-errs; !errors.Is(err, context.Canceled) {
 		t.Fatalf("first caller: %v", err)
 	}
-	if !processExists(pid) {
+	if !testkit.ProcessExists(pid) {
 		t.Fatal("the engine was killed while another caller still waited for it")
 	}
 	cancelSecond()
 	if err := <-errs; !errors.Is(err, context.Canceled) {
 		t.Fatalf("second caller: %v", err)
 	}
-	waitGone(t, pid)
+	testkit.WaitGone(t, pid, "the last caller gave up")
 }
 
 func TestSpeechCacheStaysWithinItsBytes(t *testing.T) {
@@ -150,7 +117,7 @@ func TestProcessLimitQueuesAndGivesUpWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _, _ = c.Prompt(ctx, SpeechRequest{Text: "first"}) }()
-	pid := waitPID(t, pidFile)
+	pid := testkit.WaitPIDFile(t, pidFile, "the engine")
 	if procs.Running() != 1 {
 		t.Fatalf("%d running, want 1", procs.Running())
 	}
@@ -163,7 +130,7 @@ func TestProcessLimitQueuesAndGivesUpWithTheContext(t *testing.T) {
 		t.Fatalf("%d running, want 1", procs.Running())
 	}
 	cancel()
-	waitGone(t, pid)
+	testkit.WaitGone(t, pid, "the last caller gave up")
 }
 
 func TestPromptCacheDropsLeastRecentlyUsed(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // measure returns the Goertzel power at freq over the middle of pcm,
@@ -35,7 +37,7 @@ func TestResampleKeepsInBandToneLevel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%.0fHz@%d", tt.freq, tt.rate), func(t *testing.T) {
-			in := toneAt(tt.freq, tt.rate, tt.rate, 0.5) // one second
+			in := testkit.Sine(tt.freq, tt.rate, tt.rate, 0.5) // one second
 			out := Resample(in, tt.rate)
 			if len(out) != SampleRate {
 				t.Fatalf("%d samples out, want %d", len(out), SampleRate)
@@ -71,7 +73,7 @@ func TestResampleAttenuatesAboveNyquist(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%.0fHz@%d", tt.freq, tt.rate), func(t *testing.T) {
-			in := toneAt(tt.freq, tt.rate, tt.rate, 0.5)
+			in := testkit.Sine(tt.freq, tt.rate, tt.rate, 0.5)
 			out := Resample(in, tt.rate)
 			alias := tt.freq
 			for alias > SampleRate/2 {
@@ -134,7 +136,7 @@ func TestResampleRejectsAbsurdRates(t *testing.T) {
 }
 
 func TestResampleStreamingMatchesWhole(t *testing.T) {
-	in := toneAt(1234, 44100, 20000, 0.7)
+	in := testkit.Sine(1234, 44100, 20000, 0.7)
 	whole := Resample(in, 44100)
 	for _, chunk := range []int{1, 7, 441, 4096} {
 		r := newResampler(44100)
@@ -162,7 +164,7 @@ func TestResampleDoesNotClipFullScale(t *testing.T) {
 }
 
 func BenchmarkResample44k1(b *testing.B) {
-	in := toneAt(1000, 44100, 44100, 0.5)
+	in := testkit.Sine(1000, 44100, 44100, 0.5)
 	b.ReportAllocs()
 	for b.Loop() {
 		Resample(in, 44100)

@@ -4,14 +4,16 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestWAVStreamMatchesDecodeWAVInAnySplit(t *testing.T) {
-	stereo := pcm16Bytes(append(toneAt(1000, 44100, 4410, 0.5), toneAt(700, 44100, 4410, 0.3)...))
+	stereo := pcm16Bytes(append(testkit.Sine(1000, 44100, 4410, 0.5), testkit.Sine(700, 44100, 4410, 0.3)...))
 	files := map[string][]byte{
 		"44.1 kHz stereo with a LIST chunk": wavSpec{tag: wavFormatPCM, channels: 2, rate: 44100, bits: 16, data: stereo,
 			dataSize: u32(0x7FFFFFFF), beforeData: [][]byte{appendChunk(nil, "LIST", []byte("odd"), nil)}}.build(),
-		"8 kHz mono": wavSpec{tag: wavFormatPCM, channels: 1, rate: 8000, bits: 16, data: pcm16Bytes(toneAt(1000, 8000, 800, 0.5))}.build(),
+		"8 kHz mono": wavSpec{tag: wavFormatPCM, channels: 1, rate: 8000, bits: 16, data: pcm16Bytes(testkit.Sine(1000, 8000, 800, 0.5))}.build(),
 	}
 	for name, file := range files {
 		pcm, rate, err := DecodeWAV(file)

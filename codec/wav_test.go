@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pivotua/pivotua/internal/testkit"
 	"github.com/zaf/g711"
 )
 
@@ -223,7 +224,7 @@ func TestEncodeWAVRoundTrips(t *testing.T) {
 	}{
 		{"tone", Tone(1000, 5*FrameDuration, 0.5), 8000},
 		{"odd length at 16 kHz", []int16{1, -1, 32767}, 16000},
-		{"larger than the write buffer", toneAt(440, 8000, 5000, 0.9), 8000},
+		{"larger than the write buffer", testkit.Sine(440, 8000, 5000, 0.9), 8000},
 		{"empty", nil, 8000},
 	}
 	for _, tt := range tests {

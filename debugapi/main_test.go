@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/pivotua/pivotua/internal/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit/pgtest"
 )
 
 func TestMain(m *testing.M) {

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pivotua/pivotua/internal/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/pgtest"
 )
 
 // countRecords counts every stored record of the account.
@@ -23,17 +24,6 @@ func countRecords(t *testing.T, s *SQLStore, account string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func TestRecorderKeepsRecordsWhileTheStoreFails(t *testing.T) {
@@ -51,7 +41,7 @@ func TestRecorderKeepsRecordsWhileTheStoreFails(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, "several failed attempts", func() bool { return flaky.Attempts() >= 5 })
+	testkit.WaitFor(t, 10*time.Second, "several failed attempts", func() bool { return flaky.Attempts() >= 5 })
 	if n := countRecords(t, real, accountA); n != 0 {
 		t.Fatalf("%d records stored while the store is down", n)
 	}
@@ -167,7 +157,7 @@ func TestPurgeEveryRunsAtStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); PurgeEvery(ctx, s, DefaultRetention, time.Hour, nil) }()
-	waitFor(t, "the purge at start", func() bool { return len(allCalls(t, s, accountA)) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the purge at start", func() bool { return len(allCalls(t, s, accountA)) == 1 })
 	cancel()
 	<-done
 	if n := countRecords(t, s, accountA); n != 2 {
@@ -247,7 +237,7 @@ func TestRecorderDropsNewRecordsWhenTheQueueIsFull(t *testing.T) {
 	flaky := &flakyStore{Store: real, block: unblock}
 	one := exchangeRecords(accountA, "c0000", 1, baseTime, 0)[0]
 	size := recordSize(&one)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	rec := NewRecorder(flaky, WithQueueBytes(100*size),
 		WithRecorderLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	for i := 0; i < 1000; i++ {
@@ -316,24 +306,6 @@ func TestRecorderWritesLargeRecordsInBoundedBatches(t *testing.T) {
 			t.Fatalf("a batch of %d bytes, over %d (batches: %v)", n, maxBatchBytes, store.sizes)
 		}
 	}
-}
-
-// syncBuffer is a log sink written by the recorder's goroutines and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // nopStore accepts everything and keeps nothing: the benchmark measures Record, not the database.

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pivotua/pivotua/internal/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit/pgtest"
 )
 
 func TestStoreSQLite(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // TestCDRIsPostedWhenTheCallEnds: a pivot with cdr_url gets the call's record, as Kazoo's pivot POSTs
@@ -22,8 +23,8 @@ func TestCDRIsPostedWhenTheCallEnds(t *testing.T) {
 		{"kazoo json", "application/json", `{"module":"tts","data":{"text":"hi"}}`, "sip:200", "NORMAL_CLEARING", "ANSWER", "pivotua"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			docs := serveDocs(map[string][2]string{"/voice": {tc.ctype, tc.doc}})
-			app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+			docs := testkit.ServeDocs(map[string][2]string{"/voice": {tc.ctype, tc.doc}})
+			app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/cdr" {
 					w.WriteHeader(http.StatusNoContent)
 					return
@@ -70,7 +71,7 @@ func TestCDRIsPostedWhenTheCallEnds(t *testing.T) {
 }
 
 func TestNoCDRWithoutCDRURL(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{"/voice": {"text/xml", `<Response><Hangup/></Response>`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/voice": {"text/xml", `<Response><Hangup/></Response>`}}))
 	runFlow(t, newTestCall(t, newFakeChannel(), nil), mustNode(t, pivotFlow(app.URL+"/voice", "", false)))
 	if reqs := app.Requests(); len(reqs) != 1 {
 		t.Errorf("requests %+v, want only the document", reqs)

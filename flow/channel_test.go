@@ -17,6 +17,12 @@ import (
 
 // fakeChannel is the Channel the interpreter tests drive: it records what the interpreter asked for, in
 // order ("ring", "answer", "play 500ms", "reject 486 Busy Here", "hangup"). Play takes playTime.
+//
+// It is the only fake Channel, but it cannot be imported from internal/testkit or a flow/flowtest:
+// such a package must import flow (for CallInfo, Recording, Channel), and flow's own tests are
+// package flow, so importing it back from them is an import cycle. Moving the verb tests to
+// package flow_test (they would then reach only flow's exported API) would let this move to
+// flow/flowtest for other packages' tests too.
 type fakeChannel struct {
 	info     CallInfo
 	playTime time.Duration

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/internal/testkit"
 	"github.com/pivotua/pivotua/sip"
 )
 
@@ -123,7 +124,7 @@ func TestDialFailureStatusPrefersBusy(t *testing.T) {
 // TestDialIsRefusedInACalleeDocument: a Dial noun's url document runs on the callee (parentID set);
 // its requests say so, and a <Dial> in it hangs the callee up instead of dialling on.
 func TestDialIsRefusedInACalleeDocument(t *testing.T) {
-	hook := newWebhook(t, serveDocs(map[string][2]string{
+	hook := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/whisper": {"text/xml", `<Response><Dial><Sip>sip:carol@127.0.0.1:9</Sip></Dial><Say>not reached</Say></Response>`},
 	}))
 	ch := newFakeChannel()
@@ -152,7 +153,7 @@ func TestSIPUserHost(t *testing.T) {
 }
 
 func TestDialWithoutOutboundFailsAndContinues(t *testing.T) {
-	hook := newWebhook(t, serveDocs(map[string][2]string{
+	hook := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/voice": {"text/xml", `<Response><Dial action="/after"><Sip>sip:bob@127.0.0.1:9</Sip></Dial></Response>`},
 		"/after": {"text/xml", `<Response><Hangup/></Response>`},
 	}))
@@ -232,7 +233,7 @@ func TestDialAllowsAtMostTenNouns(t *testing.T) {
 // TestDialRefusesATrunkTheAccountMayNotUse: a trunk open to other accounts only is not dialled; the
 // Dial fails (DialCallStatus=failed) and its debug event says why.
 func TestDialRefusesATrunkTheAccountMayNotUse(t *testing.T) {
-	hook := newWebhook(t, serveDocs(map[string][2]string{
+	hook := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/voice": {"text/xml", `<Response><Dial trunk="carrier" action="/after">+14155550100</Dial></Response>`},
 		"/after": {"text/xml", `<Response><Hangup/></Response>`},
 	}))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // eventLog collects a call's events; Run calls Events on the test's goroutine.
@@ -67,7 +69,7 @@ func eventCall(t *testing.T, ch *fakeChannel, log *eventLog) *Call {
 }
 
 func TestEventsTellATwiMLCallsStory(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr":      {"text/xml", `<Response><Say voice="alice">Hello &lt;there&gt;</Say><Gather numDigits="2" action="/gathered"><Say>Enter two digits</Say></Gather></Response>`},
 		"/gathered": {"text/xml", `<Response><Record playBeep="false" maxLength="1" timeout="0" action="/recorded"/></Response>`},
 		"/recorded": {"text/xml", `<Response><Hangup/></Response>`},
@@ -110,7 +112,7 @@ func TestEventsTellATwiMLCallsStory(t *testing.T) {
 }
 
 func TestEventsOfKazooModulesCarryTheirData(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"application/json", `{"module":"tts","data":{"text":"Hi"},"children":{"_":{"module":"collect_dtmf","data":{"max_digits":1,"collection_name":"pin"}}}}`},
 	}))
 	ch := newFakeChannel()
@@ -132,7 +134,7 @@ func TestEventsOfKazooModulesCarryTheirData(t *testing.T) {
 }
 
 func TestEventsFollowTheDebugFlagButAFailureKeepsTheHangup(t *testing.T) {
-	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/down" {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
@@ -180,7 +182,7 @@ func TestHangupEventNamesWhoEndedTheCall(t *testing.T) {
 			map[string]any{"by": "pivotua", "sip": "response", "code": 486, "reason": "Busy Here"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response>` + tc.doc + `</Response>`}}))
+			app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response>` + tc.doc + `</Response>`}}))
 			ch := newFakeChannel()
 			ch.playTime = 2 * time.Second
 			if tc.remote > 0 {

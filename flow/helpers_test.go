@@ -3,11 +3,9 @@ package flow
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os/exec"
 	"slices"
 	"strings"
@@ -35,61 +33,6 @@ func testSpeaker() Speaker {
 		return codec.NewSpeechCache(codec.EngineFlite, 0, nil)
 	}
 	return toneSpeaker{}
-}
-
-// receivedRequest is what a webhook saw.
-type receivedRequest struct {
-	Method string
-	Path   string
-	Query  string
-	Form   url.Values // query and form body together
-	Header http.Header
-}
-
-// webhook is a real HTTP server standing in for the developer's application.
-type webhook struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []receivedRequest
-}
-
-// newWebhook serves handler and records every request.
-func newWebhook(t *testing.T, handler http.HandlerFunc) *webhook {
-	t.Helper()
-	w := &webhook{}
-	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		_ = r.ParseForm()
-		w.mu.Lock()
-		w.requests = append(w.requests, receivedRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Form: r.Form, Header: r.Header.Clone()})
-		w.mu.Unlock()
-		handler(rw, r)
-	}))
-	t.Cleanup(w.Close)
-	return w
-}
-
-// Requests returns what the webhook received so far.
-func (w *webhook) Requests() []receivedRequest {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.requests)
-}
-
-// serveDocs answers each path with a fixed content type and body; unknown paths get 404.
-func serveDocs(docs map[string][2]string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		doc, ok := docs[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		if doc[0] != "" {
-			w.Header().Set("Content-Type", doc[0])
-		}
-		io.WriteString(w, doc[1])
-	}
 }
 
 // testWAV is a 500 ms 8 kHz tone as a WAV file.

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestCollectDTMFSendsDigitsByCollectionToTheNextPivot(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{"/next": {"application/json", `{"module":"hangup"}`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/next": {"application/json", `{"module":"hangup"}`}}))
 	ch := newFakeChannel()
 	c := newTestCall(t, ch, nil)
 	flow := fmt.Sprintf(`{"module":"collect_dtmf","data":{"max_digits":4,"collection_name":"pin","timeout":2000},
@@ -71,7 +73,7 @@ func TestKeysPressedDuringAPromptStopItAndAreCollectedNext(t *testing.T) {
 }
 
 func TestKeysPressedDuringPromptsGoToDefaultWithoutCollectDTMF(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{"/next": {"application/json", `{"module":"hangup"}`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/next": {"application/json", `{"module":"hangup"}`}}))
 	ch := newFakeChannel()
 	ch.playTime = 300 * time.Millisecond
 	c := newTestCall(t, ch, nil)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // pivotFlow is a pivot node for url with extra data fields and, when fallback is set, a "_" child that
@@ -24,7 +26,7 @@ func pivotFlow(url, extra string, fallback bool) string {
 
 func TestPivotRunsKazooTTSThenPlay(t *testing.T) {
 	media := serveWAV(t)
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"application/json", `{"module":"tts","data":{"text":"Hello from pivot"},"children":{"_":{"module":"play","data":{"id":"` + media.URL + `/a.wav"}}}}`},
 	}))
 	ch := newFakeChannel()
@@ -92,7 +94,7 @@ func TestPivotFailsOverToUnderscoreChild(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			url := tt.url
 			if tt.handler != nil {
-				url = newWebhook(t, tt.handler).URL + "/ivr"
+				url = testkit.NewWebhook(t, tt.handler).URL + "/ivr"
 			}
 			var got exchanges
 			ch := newFakeChannel()
@@ -118,7 +120,7 @@ func TestPivotFailsOverToUnderscoreChild(t *testing.T) {
 }
 
 func TestPivotTimeoutFailsOverWithinDeadline(t *testing.T) {
-	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(3 * time.Second):
 		case <-r.Context().Done():
@@ -134,14 +136,14 @@ func TestPivotTimeoutFailsOverWithinDeadline(t *testing.T) {
 }
 
 func TestPivotFailureWithoutUnderscoreChildRejects503(t *testing.T) {
-	app := newWebhook(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) })
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) })
 	ch := newFakeChannel()
 	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL, "", false)))
 	equalEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
 }
 
 func TestPivotFailureAfterAnswerHangsUp(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"text/xml", `<Response><Say>Hello</Say><Redirect>missing</Redirect></Response>`},
 	}))
 	ch := newFakeChannel()
@@ -150,7 +152,7 @@ func TestPivotFailureAfterAnswerHangsUp(t *testing.T) {
 }
 
 func TestPivotRingsWhileSlowWebhookAnswers(t *testing.T) {
-	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(1300 * time.Millisecond)
 		}
@@ -166,8 +168,8 @@ func TestPivotRingsWhileSlowWebhookAnswers(t *testing.T) {
 }
 
 func TestNestedPivotStartsANewCycle(t *testing.T) {
-	var app *webhook
-	app = newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	var app *testkit.Webhook
+	app = testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/first":
 			w.Header().Set("Content-Type", "application/json")
@@ -198,7 +200,7 @@ func TestNestedPivotStartsANewCycle(t *testing.T) {
 }
 
 func TestPivotDebugRecordsEveryExchange(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Hangup/></Response>`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Hangup/></Response>`}}))
 	var got exchanges
 	runFlow(t, newTestCall(t, newFakeChannel(), got.add), mustNode(t, pivotFlow(app.URL+"/ivr", `,"debug":true`, false)))
 	ex := got.all()
@@ -220,7 +222,7 @@ func TestPivotDebugRecordsEveryExchange(t *testing.T) {
 }
 
 func TestDigitsAreClearedAfterARequest(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/one": {"text/xml", `<Response><Redirect>two</Redirect></Response>`},
 		"/two": {"text/xml", `<Response><Hangup/></Response>`},
 	}))
@@ -243,7 +245,7 @@ func TestDigitsAreClearedAfterARequest(t *testing.T) {
 }
 
 func TestRedirectLoopWithoutMediaFailsOver(t *testing.T) {
-	app := newWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `<Response><Redirect>/loop</Redirect></Response>`)
 	})
 	ch := newFakeChannel()
@@ -255,7 +257,7 @@ func TestRedirectLoopWithoutMediaFailsOver(t *testing.T) {
 }
 
 func TestCallEndsWhenCallerHangsUpDuringFetch(t *testing.T) {
-	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(3 * time.Second):
 		case <-r.Context().Done():
@@ -275,8 +277,8 @@ func TestCallEndsWhenCallerHangsUpDuringFetch(t *testing.T) {
 // the fetches stop at the same bound as a TwiML Redirect loop and the call ends, with the reason in
 // the debug records (an exchange that names the loop).
 func TestKazooSelfPivotLoopIsBounded(t *testing.T) {
-	var app *webhook
-	app = newWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+	var app *testkit.Webhook
+	app = testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"module":"pivot","data":{"voice_url":%q}}`, app.URL+"/loop")
 	})
@@ -296,8 +298,8 @@ func TestKazooSelfPivotLoopIsBounded(t *testing.T) {
 // TestFetchLoopCountsAcrossFormats: TwiML that redirects to Kazoo JSON that pivots back to the TwiML
 // is one loop, bounded like the others.
 func TestFetchLoopCountsAcrossFormats(t *testing.T) {
-	var app *webhook
-	app = newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	var app *testkit.Webhook
+	app = testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/twiml":
 			w.Header().Set("Content-Type", "text/xml")

@@ -3,6 +3,8 @@ package flow
 import (
 	"net/http"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestPlayLoopsAndDecodesEachMediaVersionOnce(t *testing.T) {
@@ -21,7 +23,7 @@ func TestPlayLoopsAndDecodesEachMediaVersionOnce(t *testing.T) {
 }
 
 func TestPlaySkipsUnavailableMedia(t *testing.T) {
-	missing := newWebhook(t, http.NotFound)
+	missing := testkit.NewWebhook(t, http.NotFound)
 	ch := newFakeChannel()
 	runFlow(t, newTestCall(t, ch, nil), mustNode(t, `{"module":"play","data":{"id":"`+missing.URL+`/x.wav"},"children":{"_":{"module":"tts","data":{"text":"sorry"}}}}`))
 	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 type uploadTarget struct {
@@ -58,7 +59,7 @@ func newRecordingCall(t *testing.T, ch Channel) *Call {
 
 func TestRecordCallerStopsOnAKeyUploadsAndReportsTheRecording(t *testing.T) {
 	target := newUploadTarget(t)
-	app := newWebhook(t, serveDocs(map[string][2]string{"/after": {"application/json", `{"module":"hangup"}`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/after": {"application/json", `{"module":"hangup"}`}}))
 	ch := newFakeChannel()
 	c := newRecordingCall(t, ch)
 	flow := fmt.Sprintf(`{"module":"record_caller","data":{"url":"%s/recs/","format":"wav","time_limit":60},

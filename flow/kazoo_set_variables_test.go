@@ -3,10 +3,12 @@ package flow
 import (
 	"fmt"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestSetVariablesReachTheNextPivotRequest(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"application/json", `{"module":"hangup"}`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"application/json", `{"module":"hangup"}`}}))
 	ch := newFakeChannel()
 	c := newTestCall(t, ch, nil)
 	c.cavs["old"] = "gone"

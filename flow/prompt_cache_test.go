@@ -21,6 +21,7 @@ import (
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // toneMP3 is a second of 1 kHz at 8 kHz (MPEG-2.5, which only lame decodes).
@@ -115,34 +116,12 @@ func TestDecoderIsKilledWhenTheOnlyWaitingCallHangsUp(t *testing.T) {
 		_, err := c.loadMedia(ctx, srv.URL+"/hold.mp3")
 		errs <- err
 	}()
-	pid := waitForPID(t, pidFile)
+	pid := testkit.WaitPIDFile(t, pidFile, "lame")
 	hangUp()
 	if err := <-errs; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the call that hung up got %v", err)
 	}
-	for range 1000 { // up to 10 s, not a timing assertion
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("lame (pid %d) still runs 10 s after the only call waiting for it hung up", pid)
-}
-
-func waitForPID(t *testing.T, pidFile string) int {
-	t.Helper()
-	for range 500 {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("lame never started")
-	return 0
+	testkit.WaitGone(t, pid, "the only call waiting for lame hung up")
 }
 
 // BenchmarkFiveHundredHourLongPrompts plays 500 distinct one-hour 8 kHz WAVs (µ-law, 28.8 MB each,

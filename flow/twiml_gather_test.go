@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestGatherParsesTwilioDefaults(t *testing.T) {
@@ -58,14 +60,14 @@ func TestGatherCollectsDigitsForTheAction(t *testing.T) {
 				"/a.wav": {"audio/wav", string(wav)},
 			}
 			var calls atomic.Int32
-			app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+			app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/ivr" {
 					if calls.Add(1) > 1 { // the Gather's default action: the document's own URL
 						io.WriteString(w, `<Response><Hangup/></Response>`)
 						return
 					}
 				}
-				serveDocs(docs)(w, r)
+				testkit.ServeDocs(docs)(w, r)
 			})
 			ch := newFakeChannel()
 			ch.playTime = 1500 * time.Millisecond
@@ -74,7 +76,7 @@ func TestGatherCollectsDigitsForTheAction(t *testing.T) {
 			runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", `,"req_format":"twiml"`, false)))
 			equalEvents(t, ch.Kinds(), tt.wantEvents)
 
-			var actions []receivedRequest
+			var actions []testkit.Request
 			for _, r := range app.Requests()[1:] {
 				if r.Path != "/a.wav" {
 					actions = append(actions, r)
@@ -105,7 +107,7 @@ func TestGatherCollectsDigitsForTheAction(t *testing.T) {
 }
 
 func TestGatherIgnoresKeysPressedBeforeIt(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"text/xml", `<Response><Say>press one after the beep</Say><Gather timeout="1" action="/g"/><Say>nothing</Say></Response>`},
 		"/g":   {"text/xml", `<Response><Hangup/></Response>`},
 	}))

@@ -3,10 +3,12 @@ package flow
 import (
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestPauseAsFirstVerbDelaysAnswer(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/first": {"text/xml", `<Response><Pause length="1"/><Say>hi</Say></Response>`},
 		"/later": {"text/xml", `<Response><Set/><Pause length="0"/></Response>`},
 	}))
@@ -24,7 +26,7 @@ func TestPauseAsFirstVerbDelaysAnswer(t *testing.T) {
 }
 
 func TestPauseEndsWhenCallerHangsUp(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Pause length="30"/></Response>`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Pause length="30"/></Response>`}}))
 	ch := newFakeChannel()
 	time.AfterFunc(100*time.Millisecond, ch.remoteHangup)
 	start := time.Now()

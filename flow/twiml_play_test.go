@@ -3,11 +3,13 @@ package flow
 import (
 	"net/http"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestPlayResolvesRelativeURLAndLoops(t *testing.T) {
 	wav := testWAV(t)
-	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/app/ivr":
 			w.Header().Set("Content-Type", "text/xml")
@@ -26,7 +28,7 @@ func TestPlayResolvesRelativeURLAndLoops(t *testing.T) {
 
 func TestPlayLoopZeroStopsAtTheCap(t *testing.T) {
 	media := serveWAV(t)
-	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Play loop="0">` + media.URL + `/a.wav</Play></Response>`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Play loop="0">` + media.URL + `/a.wav</Play></Response>`}}))
 	ch := newFakeChannel()
 	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
 	if n := len(ch.Events()); n != maxPlayLoops+2 {
@@ -40,7 +42,7 @@ func TestPlayDigitsSendsDTMFBeforeAnyAudio(t *testing.T) {
 		`<Play digits="1w2#"/>`:                             {"answer", "send_dtmf 1w2# 100ms", "hangup"},
 		`<Play digits="ww9">` + media.URL + `/a.wav</Play>`: {"answer", "send_dtmf ww9 100ms", "play 500ms", "hangup"},
 	} {
-		app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response>` + doc + `</Response>`}}))
+		app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response>` + doc + `</Response>`}}))
 		ch := newFakeChannel()
 		runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
 		equalEvents(t, ch.Events(), want)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestRecordParsesTwilioDefaults(t *testing.T) {
@@ -75,7 +76,7 @@ func TestRecordEndsAndReportsLikeTwilio(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var served atomic.Int32
-			app := newWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+			app := testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "text/xml")
 				if served.Add(1) == 1 {
 					io.WriteString(w, `<Response>`+tt.record+`</Response>`)
@@ -161,7 +162,7 @@ func containsInt(list []int, v int) bool {
 
 func TestRecordUploadsToRecordingURLAndReportsIt(t *testing.T) {
 	target := newUploadTarget(t)
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr":  {"text/xml", `<Response><Record playBeep="false" recordingUrl="` + target.URL + `/msgs/" action="/done"/></Response>`},
 		"/done": {"text/xml", `<Response><Hangup/></Response>`},
 	}))
@@ -288,7 +289,7 @@ func (o *countingObserver) RecordingFailed()                   { o.failed.Add(1)
 // A recording whose file could not be written (the disk full, the WAV size cap) is removed, not
 // left half-written, and counted as failed; the call goes on without an action request.
 func TestRecordThatFailsToWriteIsRemovedAndCounted(t *testing.T) {
-	app := newWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/xml")
 		io.WriteString(w, `<Response><Record playBeep="false" maxLength="1" action="/done"/><Say>bye</Say></Response>`)
 	})

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestRedirectChainResolvesRelativeURLsAndCountsIterations(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/app/ivr/start": {"text/xml", `<Response><Redirect>next</Redirect></Response>`},
 		"/app/ivr/next":  {"text/xml", `<Response><Redirect method="GET">../final?step=3</Redirect></Response>`},
 		"/app/final":     {"text/xml", `<Response><Say>done</Say></Response>`},
@@ -41,11 +43,11 @@ func TestRedirectChainResolvesRelativeURLsAndCountsIterations(t *testing.T) {
 // /app/ivr/, as web frameworks do); its relative URLs resolve against where it came from, not the
 // voice_url, and its own query (not the parameters the GET added) is kept.
 func TestRelativeURLsResolveAgainstTheRedirectedDocument(t *testing.T) {
-	docs := serveDocs(map[string][2]string{
+	docs := testkit.ServeDocs(map[string][2]string{
 		"/app/ivr/":     {"text/xml", `<Response><Redirect>next</Redirect></Response>`},
 		"/app/ivr/next": {"text/xml", `<Response><Hangup/></Response>`},
 	})
-	app := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/app/ivr" {
 			http.Redirect(w, r, "/app/ivr/?"+r.URL.RawQuery, http.StatusMovedPermanently)
 			return

@@ -1,9 +1,13 @@
 package flow
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
+)
 
 func TestRejectNeverAnswers(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/busy":    {"text/xml", `<Response><Reject reason="busy"/><Say>never</Say></Response>`},
 		"/default": {"application/xml", `<Response><Set><Variable key="a" value="b"/></Set><Reject/></Response>`},
 		"/late":    {"text/xml", `<Response><Say>hi</Say><Reject/></Response>`},

@@ -9,11 +9,12 @@ import (
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestSayAnswersFirstAndLoops(t *testing.T) {
 	speaker := &recordingSpeaker{}
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"text/xml", `<Response><Say loop="2">hello there</Say><Say voice="woman" language="en">bye</Say><Say voice="Polly.Joanna" language="fr-FR">salut</Say></Response>`},
 	}))
 	ch := newFakeChannel()
@@ -41,7 +42,7 @@ func TestSayCutsLongText(t *testing.T) {
 }
 
 func TestSayLoopZeroRepeatsUntilTheCallerHangsUp(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Say loop="0">again</Say><Hangup/></Response>`}}))
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Say loop="0">again</Say><Hangup/></Response>`}}))
 	ch := newFakeChannel()
 	ch.playTime = 50 * time.Millisecond
 	time.AfterFunc(600*time.Millisecond, ch.remoteHangup)
@@ -79,7 +80,7 @@ func TestSaySpeaksSSMLWithItsPauses(t *testing.T) {
 	}
 
 	// What is played: the words' speech with a second of silence after "Hello".
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"text/xml", `<Response><Say>one two <break time="1s"/> three</Say></Response>`},
 	}))
 	ch := newFakeChannel()

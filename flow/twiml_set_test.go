@@ -1,9 +1,13 @@
 package flow
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
+)
 
 func TestSetVariablesGoWithLaterRequests(t *testing.T) {
-	app := newWebhook(t, serveDocs(map[string][2]string{
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/one": {"text/xml", `<Response><Say>hi</Say><Set><Variable key="lang" value="fr"/></Set><Redirect><Variable key="menu" value="main"/>two</Redirect></Response>`},
 		"/two": {"text/xml", `<Response><Hangup/></Response>`},
 	}))

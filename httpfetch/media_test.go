@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // fakeClock is the cache's idea of now; tests move it by hand.
@@ -219,7 +221,7 @@ func TestConcurrentMediaFetchesShareOneRequest(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the condition", func() bool {
 		c.media.mu.Lock()
 		defer c.media.mu.Unlock()
 		f := c.media.flights[srv.URL]
@@ -235,18 +237,6 @@ func TestConcurrentMediaFetchesShareOneRequest(t *testing.T) {
 	}
 	if got := srv.requests.Load(); got != 1 {
 		t.Errorf("%d requests, want 1", got)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 5 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -6,48 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
-
-// receivedRequest is what a test server saw.
-type receivedRequest struct {
-	method, url string // url rebuilt as the server sees it: scheme, host, request URI
-	header      http.Header
-	body        []byte
-}
-
-// recordingServer answers every request with handler after recording it.
-type recordingServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	received []receivedRequest
-}
-
-func newRecordingServer(t *testing.T, handler http.HandlerFunc) *recordingServer {
-	t.Helper()
-	s := &recordingServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		s.mu.Lock()
-		s.received = append(s.received, receivedRequest{r.Method, "http://" + r.Host + r.RequestURI, r.Header.Clone(), body})
-		s.mu.Unlock()
-		handler(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *recordingServer) requests() []receivedRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]receivedRequest(nil), s.received...)
-}
 
 func replyXML(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
@@ -56,16 +22,14 @@ func replyXML(w http.ResponseWriter, _ *http.Request) {
 
 func TestSignaturesValidateOnTheReceivingServer(t *testing.T) {
 	const key = "0a1b2c3d"
-	srv := newRecordingServer(t, replyXML)
+	srv := testkit.NewWebhook(t, replyXML)
 	c := NewClient()
 	for _, tt := range []struct{ method, format, bodyFormat string }{
 		{"GET", "kazoo", ""}, {"POST", "kazoo", "form"}, {"POST", "kazoo", "json"},
 		{"GET", "twiml", ""}, {"POST", "twiml", "form"}, {"POST", "twiml", "json"},
 	} {
 		t.Run(tt.method+" "+tt.format+" "+tt.bodyFormat, func(t *testing.T) {
-			srv.mu.Lock()
-			srv.received = nil
-			srv.mu.Unlock()
+			srv.Reset()
 			u := strings.Replace(srv.URL, "http://", "http://demo:pw@", 1) + "/ivr?app=1#frag"
 			doc, err := c.FetchDocument(t.Context(), PivotRequest{
 				URL: u, Method: tt.method, Format: tt.format, BodyFormat: tt.bodyFormat, SigningKey: key, Params: goldenParams,
@@ -73,36 +37,36 @@ func TestSignaturesValidateOnTheReceivingServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := srv.requests()
+			got := srv.Requests()
 			if len(got) != 1 {
 				t.Fatalf("server saw %d requests", len(got))
 			}
 			r := got[0]
-			if r.url != doc.RequestURL || doc.URL != doc.RequestURL {
-				t.Errorf("server saw %s, Document says %s (final %s)", r.url, doc.RequestURL, doc.URL)
+			if r.URL != doc.RequestURL || doc.URL != doc.RequestURL {
+				t.Errorf("server saw %s, Document says %s (final %s)", r.URL, doc.RequestURL, doc.URL)
 			}
 			if strings.Contains(doc.RequestURL, "pw@") || strings.Contains(doc.RequestURL, "#") {
 				t.Errorf("credentials or fragment in %s", doc.RequestURL)
 			}
-			if user, pass, ok := (&http.Request{Header: r.header}).BasicAuth(); !ok || user != "demo" || pass != "pw" {
+			if user, pass, ok := (&http.Request{Header: r.Header}).BasicAuth(); !ok || user != "demo" || pass != "pw" {
 				t.Errorf("basic auth = %q %q %v", user, pass, ok)
 			}
-			if string(r.body) != string(doc.RequestBody) || r.method != doc.RequestMethod {
+			if string(r.Body) != string(doc.RequestBody) || r.Method != doc.RequestMethod {
 				t.Errorf("body/method differ from the Document")
 			}
 			var form url.Values
 			if tt.method == "POST" && tt.bodyFormat == "form" {
-				if form, err = url.ParseQuery(string(r.body)); err != nil {
+				if form, err = url.ParseQuery(string(r.Body)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if tt.bodyFormat == "json" && !ValidateTwilioBodySHA256(r.url, r.body) {
+			if tt.bodyFormat == "json" && !ValidateTwilioBodySHA256(r.URL, r.Body) {
 				t.Error("bodySHA256 does not match")
 			}
-			if !ValidateTwilioSignature(key, r.url, form, r.header.Get(HeaderTwilioSignature)) {
+			if !ValidateTwilioSignature(key, r.URL, form, r.Header.Get(HeaderTwilioSignature)) {
 				t.Error("X-Twilio-Signature does not validate")
 			}
-			if !ValidatePivotSignature(key, r.url, r.body, r.header.Get(HeaderPivotSignature), time.Now(), time.Minute) {
+			if !ValidatePivotSignature(key, r.URL, r.Body, r.Header.Get(HeaderPivotSignature), time.Now(), time.Minute) {
 				t.Error("X-Pivot-Signature does not validate")
 			}
 			if doc.Status != 200 || doc.ContentType != "text/xml" || string(doc.Body) != "<Response><Hangup/></Response>" {
@@ -143,7 +107,7 @@ func TestFetchDocumentEnforcesTheWholeRequestDeadline(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			release := make(chan struct{})
-			srv := newRecordingServer(t, tt.handler(release))
+			srv := testkit.NewWebhook(t, tt.handler(release))
 			t.Cleanup(func() { close(release) }) // runs before srv.Close
 			c := NewClient()
 			start := time.Now()
@@ -166,7 +130,7 @@ func TestFetchDocumentEnforcesTheWholeRequestDeadline(t *testing.T) {
 }
 
 func TestFetchDocumentNon2xxKeepsTheResponse(t *testing.T) {
-	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "down for maintenance")
@@ -197,7 +161,7 @@ func TestFetchDocumentOverSize(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newRecordingServer(t, tt.handler)
+			srv := testkit.NewWebhook(t, tt.handler)
 			doc, err := NewClient(WithMaxDocumentBytes(10)).FetchDocument(t.Context(), PivotRequest{URL: srv.URL})
 			if !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("err = %v, want ErrTooLarge", err)
@@ -231,7 +195,7 @@ func TestFetchDocumentConnectRefused(t *testing.T) {
 }
 
 func TestFetchDocumentCallerCancel(t *testing.T) {
-	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	srv := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	_, err := NewClient().FetchDocument(ctx, PivotRequest{URL: srv.URL})
@@ -242,8 +206,8 @@ func TestFetchDocumentCallerCancel(t *testing.T) {
 
 func TestFetchDocumentRedirects(t *testing.T) {
 	const key = "k"
-	var srv *recordingServer
-	srv = newRecordingServer(t, func(w http.ResponseWriter, r *http.Request) {
+	var srv *testkit.Webhook
+	srv = testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/found":
 			http.Redirect(w, r, "/final", http.StatusFound)
@@ -256,7 +220,7 @@ func TestFetchDocumentRedirects(t *testing.T) {
 		}
 	})
 	c := NewClient()
-	reset := func() { srv.mu.Lock(); srv.received = nil; srv.mu.Unlock() }
+	reset := srv.Reset
 
 	t.Run("GET follows and re-signs", func(t *testing.T) {
 		reset()
@@ -267,10 +231,10 @@ func TestFetchDocumentRedirects(t *testing.T) {
 		if doc.URL != srv.URL+"/final" || doc.Status != 200 {
 			t.Errorf("final URL %s status %d", doc.URL, doc.Status)
 		}
-		rs := srv.requests()
+		rs := srv.Requests()
 		last := rs[len(rs)-1]
-		if !ValidateTwilioSignature(key, last.url, nil, last.header.Get(HeaderTwilioSignature)) ||
-			!ValidatePivotSignature(key, last.url, nil, last.header.Get(HeaderPivotSignature), time.Now(), time.Minute) {
+		if !ValidateTwilioSignature(key, last.URL, nil, last.Header.Get(HeaderTwilioSignature)) ||
+			!ValidatePivotSignature(key, last.URL, nil, last.Header.Get(HeaderPivotSignature), time.Now(), time.Minute) {
 			t.Error("redirected request is not signed for its URL")
 		}
 	})
@@ -280,7 +244,7 @@ func TestFetchDocumentRedirects(t *testing.T) {
 		if !errors.Is(err, ErrStatus) || doc.Status != http.StatusFound {
 			t.Fatalf("err = %v status %d", err, doc.Status)
 		}
-		if n := len(srv.requests()); n != 1 {
+		if n := len(srv.Requests()); n != 1 {
 			t.Errorf("%d requests", n)
 		}
 	})
@@ -290,13 +254,13 @@ func TestFetchDocumentRedirects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs := srv.requests()
+		rs := srv.Requests()
 		last := rs[len(rs)-1]
-		form, _ := url.ParseQuery(string(last.body))
-		if len(rs) != 2 || last.method != "POST" || string(last.body) != goldenKazooQuery || doc.URL != srv.URL+"/final" {
-			t.Fatalf("requests %d, last %s %q", len(rs), last.method, last.body)
+		form, _ := url.ParseQuery(string(last.Body))
+		if len(rs) != 2 || last.Method != "POST" || string(last.Body) != goldenKazooQuery || doc.URL != srv.URL+"/final" {
+			t.Fatalf("requests %d, last %s %q", len(rs), last.Method, last.Body)
 		}
-		if !ValidateTwilioSignature(key, last.url, form, last.header.Get(HeaderTwilioSignature)) {
+		if !ValidateTwilioSignature(key, last.URL, form, last.Header.Get(HeaderTwilioSignature)) {
 			t.Error("re-sent POST is not signed for its URL")
 		}
 	})
@@ -306,13 +270,13 @@ func TestFetchDocumentRedirects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs := srv.requests()
+		rs := srv.Requests()
 		last := rs[len(rs)-1]
 		// Twilio signs a JSON POST through its URL: without bodySHA256 there, the re-sent body
 		// would be covered by nothing a Twilio validator checks.
-		if !ValidateTwilioSignature(key, last.url, nil, last.header.Get(HeaderTwilioSignature)) ||
-			!ValidateTwilioBodySHA256(last.url, last.body) {
-			t.Errorf("redirected JSON POST to %s: its X-Twilio-Signature does not cover its body", last.url)
+		if !ValidateTwilioSignature(key, last.URL, nil, last.Header.Get(HeaderTwilioSignature)) ||
+			!ValidateTwilioBodySHA256(last.URL, last.Body) {
+			t.Errorf("redirected JSON POST to %s: its X-Twilio-Signature does not cover its body", last.URL)
 		}
 	})
 	t.Run("stops after five", func(t *testing.T) {
@@ -321,7 +285,7 @@ func TestFetchDocumentRedirects(t *testing.T) {
 		if !errors.Is(err, ErrStatus) || doc.Status != http.StatusFound {
 			t.Fatalf("err = %v status %d", err, doc.Status)
 		}
-		if n := len(srv.requests()); n != MaxRedirects+1 {
+		if n := len(srv.Requests()); n != MaxRedirects+1 {
 			t.Errorf("%d requests, want %d", n, MaxRedirects+1)
 		}
 	})
@@ -330,7 +294,7 @@ func TestFetchDocumentRedirects(t *testing.T) {
 func TestWithHTTPClientLeavesTheCallersClientAlone(t *testing.T) {
 	var calls atomic.Int32
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { calls.Add(1); return nil }}
-	srv := newRecordingServer(t, replyXML)
+	srv := testkit.NewWebhook(t, replyXML)
 	c := NewClient(WithHTTPClient(hc))
 	if _, err := c.FetchDocument(t.Context(), PivotRequest{URL: srv.URL}); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // received is one request as a recording target saw it.
@@ -75,36 +77,18 @@ func (rt *recordingTarget) requests() []received {
 	return append([]received(nil), rt.got...)
 }
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // uploaderHarness is an Uploader with tiny backoffs, its log and its events.
 type uploaderHarness struct {
 	*Uploader
 	spool  string
-	log    *lockedBuffer
+	log    *testkit.SyncBuffer
 	events chan UploadEvent
 	missed []UploadEvent // skipped by waitFor, looked at by the next one
 }
 
 func newHarness(t *testing.T, spool string, opts ...UploaderOption) *uploaderHarness {
 	t.Helper()
-	h := &uploaderHarness{spool: spool, log: &lockedBuffer{}, events: make(chan UploadEvent, 256)}
+	h := &uploaderHarness{spool: spool, log: &testkit.SyncBuffer{}, events: make(chan UploadEvent, 256)}
 	opts = append([]UploaderOption{
 		WithUploadBackoff(5*time.Millisecond, 40*time.Millisecond),
 		WithUploadTimeout(5 * time.Second),

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // benchSession is a session whose sender state the caller drives directly:
@@ -149,7 +150,7 @@ func (rb *receiveBench) run(b *testing.B) {
 // dtmfBenchFrames is speech-like input for the in-band detector: a key
 // press, noise and silence, so every branch of the classifier runs.
 func dtmfBenchFrames() [][]byte {
-	pcm := dtmfTonePCM('5', 200*time.Millisecond, 0.2, 0, 0)
+	pcm := sipptest.DTMFTone('5', 200*time.Millisecond, 0.2, 0, 0)
 	pcm = append(pcm, noise(1600, 0.1, 9)...)
 	pcm = append(pcm, vowel(130, 200*time.Millisecond, 1)...)
 	pcm = append(pcm, make([]int16, 1600)...)

@@ -3,7 +3,6 @@ package media
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -13,23 +12,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
-
-// toneShare is the share of pcm's energy at freq (1.0 for a pure tone).
-func toneShare(pcm []int16, freq float64) float64 {
-	var s1, s2, energy float64
-	coeff := 2 * math.Cos(2*math.Pi*freq/codec.SampleRate)
-	for _, v := range pcm {
-		x := float64(v)
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-		energy += x * x
-	}
-	if energy == 0 {
-		return 0
-	}
-	return (s1*s1 + s2*s2 - coeff*s1*s2) / (energy * float64(len(pcm)) / 2)
-}
 
 // streamTone sends d of a freq tone from p to to in law, as 20 ms packets
 // (or 30 ms with frame 240) paced in real time.
@@ -70,16 +54,6 @@ func heard(p *testPeer, law codec.Law, d time.Duration) (pcm []int16, hdrs []rtp
 	}
 }
 
-func countToneFrames(pcm []int16, freq float64) int {
-	n := 0
-	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
-		if toneShare(pcm[i:i+codec.FrameSamples], freq) > 0.8 {
-			n++
-		}
-	}
-	return n
-}
-
 // bridgedPair starts two sessions toward two peers, a in lawA and b in lawB,
 // with telephone-event on 101 (a) and 96 (b), and bridges them.
 func bridgedPair(t *testing.T, lawA, lawB codec.Law) (a, b *Session, pa, pb *testPeer, br *Bridge) {
@@ -115,10 +89,10 @@ func TestBridgeRelaysAudioBothWaysAndTranscodes(t *testing.T) {
 	go func() { defer hwg.Done(); toA, hdrA, _ = heard(pa, codec.PCMU, time.Second) }()
 	wg.Wait()
 	hwg.Wait()
-	if n := countToneFrames(toB, 1000); n < 30 {
+	if n := testkit.CountToneFrames(toB, 1000); n < 30 {
 		t.Errorf("b's peer heard %d frames of a's 1 kHz tone (as PCMA), want most of 40", n)
 	}
-	if n := countToneFrames(toA, 600); n < 30 {
+	if n := testkit.CountToneFrames(toA, 600); n < 30 {
 		t.Errorf("a's peer heard %d frames of b's 600 Hz tone (as PCMU, from 30 ms packets), want most of 40", n)
 	}
 	for _, hs := range []struct {
@@ -182,7 +156,7 @@ func TestBridgeStopReturnsToSilence(t *testing.T) {
 	br.Stop()
 	pb.drain()
 	pcm, _, _ := heard(pb, codec.PCMU, 200*time.Millisecond)
-	if n := countToneFrames(pcm, 1000); n > 1 {
+	if n := testkit.CountToneFrames(pcm, 1000); n > 1 {
 		t.Errorf("after Stop b still relays a's tone: %d frames", n)
 	}
 	if len(pcm) == 0 {
@@ -204,21 +178,10 @@ func TestBridgeRefusesASessionAlreadyBridged(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
 func TestBridgeRecordingDualKeepsEachPartyOnItsChannel(t *testing.T) {
 	for _, dual := range []bool{true, false} {
 		a, b, pa, pb, br := bridgedPair(t, codec.PCMU, codec.PCMA)
-		var out lockedBuffer
+		var out testkit.SyncBuffer
 		rec, err := br.Record(&out, dual)
 		if err != nil {
 			t.Fatal(err)
@@ -235,40 +198,26 @@ func TestBridgeRecordingDualKeepsEachPartyOnItsChannel(t *testing.T) {
 		if samples < 25*codec.FrameSamples || samples > 50*codec.FrameSamples {
 			t.Errorf("dual=%v: %d samples per channel for a 0.6 s bridge", dual, samples)
 		}
-		raw := out.b.Bytes()
+		raw := out.Bytes()
 		var left, right, mono []int16
 		if dual {
 			for i := 0; i+4 <= len(raw); i += 4 {
 				left = append(left, int16(binary.LittleEndian.Uint16(raw[i:])))
 				right = append(right, int16(binary.LittleEndian.Uint16(raw[i+2:])))
 			}
-			if countToneFrames(left, 1000) < 20 || countToneFrames(right, 600) < 20 || countToneFrames(left, 600) > 0 || countToneFrames(right, 1000) > 0 {
-				t.Errorf("dual: left has %d frames of a's 1 kHz, right %d of b's 600 Hz", countToneFrames(left, 1000), countToneFrames(right, 600))
+			if testkit.CountToneFrames(left, 1000) < 20 || testkit.CountToneFrames(right, 600) < 20 || testkit.CountToneFrames(left, 600) > 0 || testkit.CountToneFrames(right, 1000) > 0 {
+				t.Errorf("dual: left has %d frames of a's 1 kHz, right %d of b's 600 Hz", testkit.CountToneFrames(left, 1000), testkit.CountToneFrames(right, 600))
 			}
 		} else {
 			for i := 0; i+2 <= len(raw); i += 2 {
 				mono = append(mono, int16(binary.LittleEndian.Uint16(raw[i:])))
 			}
-			if e1, e6 := goertzelEnergy(mono, 1000), goertzelEnergy(mono, 600); e1 < 0.2 || e6 < 0.2 {
+			if e1, e6 := testkit.MeanToneShare(mono, 1000), testkit.MeanToneShare(mono, 600); e1 < 0.2 || e6 < 0.2 {
 				t.Errorf("mixed: energy share at 1 kHz %.2f and 600 Hz %.2f; want both parties", e1, e6)
 			}
 		}
 		br.Stop()
 	}
-}
-
-// goertzelEnergy is the share of the whole signal's energy at freq.
-func goertzelEnergy(pcm []int16, freq float64) float64 {
-	var sum float64
-	n := 0
-	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
-		sum += toneShare(pcm[i:i+codec.FrameSamples], freq)
-		n++
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
 }
 
 func TestTranscodeTablesRoundTrip(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 const testEventPT = 101
@@ -226,7 +227,7 @@ func TestInbandDetectsAllKeysThroughG711(t *testing.T) {
 			var pcm []int16
 			for i := range len(keys) {
 				pcm = append(pcm, make([]int16, 60*codec.SampleRate/1000)...) // 60 ms gap
-				pcm = append(pcm, dtmfTonePCM(keys[i], 70*time.Millisecond, 0.2, 0, 0)...)
+				pcm = append(pcm, sipptest.DTMFTone(keys[i], 70*time.Millisecond, 0.2, 0, 0)...)
 			}
 			pcm = append(pcm, make([]int16, codec.FrameSamples*3)...)
 			sendPCM(t, peer, s.LocalAddr(), law, 7, &seq, &ts, pcm)
@@ -245,7 +246,7 @@ func TestInbandOffWhenTelephoneEventNegotiated(t *testing.T) {
 	digits := collectDigits(s)
 	var seq uint16
 	var ts uint32
-	sendPCM(t, peer, s.LocalAddr(), codec.PCMU, 7, &seq, &ts, dtmfTonePCM('5', 200*time.Millisecond, 0.2, 0, 0))
+	sendPCM(t, peer, s.LocalAddr(), codec.PCMU, 7, &seq, &ts, sipptest.DTMFTone('5', 200*time.Millisecond, 0.2, 0, 0))
 	digits.expect(t, "", time.Second, 200*time.Millisecond)
 }
 
@@ -315,17 +316,17 @@ func TestInbandDetectorAcceptsAndRejects(t *testing.T) {
 		{"vowel 120 Hz", vowel(120, sec, 1), ""},
 		{"vowel 150 Hz", vowel(150, sec, 1), ""},
 		{"vowel 210 Hz", vowel(210, sec, 1), ""},
-		{"20 ms blip of 5", dtmfTonePCM('5', 20*time.Millisecond, 0.2, 0, 0), ""},
-		{"too quiet 5 (-50 dBFS)", dtmfTonePCM('5', 100*time.Millisecond, 0.003, 0, 0), ""},
-		{"40 ms 5", dtmfTonePCM('5', 40*time.Millisecond, 0.2, 0, 0), "5"},
-		{"quiet 5 (-30 dBFS)", dtmfTonePCM('5', 100*time.Millisecond, 0.03, 0, 0), "5"},
-		{"long 9 is one press", dtmfTonePCM('9', 2*time.Second, 0.2, 0, 0), "9"},
-		{"normal twist +3 dB", dtmfTonePCM('8', 100*time.Millisecond, 0.15, 0, 3), "8"},
-		{"normal twist +6 dB", dtmfTonePCM('8', 100*time.Millisecond, 0.15, 0, 6), ""},
-		{"reverse twist -6 dB", dtmfTonePCM('8', 100*time.Millisecond, 0.15, 0, -6), "8"},
-		{"reverse twist -10 dB", dtmfTonePCM('8', 100*time.Millisecond, 0.15, 0, -10), ""},
-		{"6 in white noise at -20 dB", mixPCM(dtmfTonePCM('6', 100*time.Millisecond, 0.2, 0, 0), noise(800, 0.02, 4)), "6"},
-		{"# over ringback at -20 dB", mixPCM(dtmfTonePCM('#', 100*time.Millisecond, 0.2, 0, 0), two(440, 480, 100*time.Millisecond, 0.02)), "#"},
+		{"20 ms blip of 5", sipptest.DTMFTone('5', 20*time.Millisecond, 0.2, 0, 0), ""},
+		{"too quiet 5 (-50 dBFS)", sipptest.DTMFTone('5', 100*time.Millisecond, 0.003, 0, 0), ""},
+		{"40 ms 5", sipptest.DTMFTone('5', 40*time.Millisecond, 0.2, 0, 0), "5"},
+		{"quiet 5 (-30 dBFS)", sipptest.DTMFTone('5', 100*time.Millisecond, 0.03, 0, 0), "5"},
+		{"long 9 is one press", sipptest.DTMFTone('9', 2*time.Second, 0.2, 0, 0), "9"},
+		{"normal twist +3 dB", sipptest.DTMFTone('8', 100*time.Millisecond, 0.15, 0, 3), "8"},
+		{"normal twist +6 dB", sipptest.DTMFTone('8', 100*time.Millisecond, 0.15, 0, 6), ""},
+		{"reverse twist -6 dB", sipptest.DTMFTone('8', 100*time.Millisecond, 0.15, 0, -6), "8"},
+		{"reverse twist -10 dB", sipptest.DTMFTone('8', 100*time.Millisecond, 0.15, 0, -10), ""},
+		{"6 in white noise at -20 dB", mixPCM(sipptest.DTMFTone('6', 100*time.Millisecond, 0.2, 0, 0), noise(800, 0.02, 4)), "6"},
+		{"# over ringback at -20 dB", mixPCM(sipptest.DTMFTone('#', 100*time.Millisecond, 0.2, 0, 0), two(440, 480, 100*time.Millisecond, 0.02)), "#"},
 	} {
 		for _, law := range []codec.Law{codec.PCMU, codec.PCMA} {
 			t.Run(c.name+"/"+law.String(), func(t *testing.T) {
@@ -339,7 +340,7 @@ func TestInbandDetectorAcceptsAndRejects(t *testing.T) {
 }
 
 func TestInbandNeedsGapBetweenPresses(t *testing.T) {
-	press := dtmfTonePCM('2', 80*time.Millisecond, 0.2, 0, 0)
+	press := sipptest.DTMFTone('2', 80*time.Millisecond, 0.2, 0, 0)
 	for _, c := range []struct {
 		gap  time.Duration
 		want string

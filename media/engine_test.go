@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestPortAllocatorHandsOutEveryEvenPortOnceAtRandom(t *testing.T) {
@@ -191,7 +192,7 @@ func TestClockSkipAdvancesTimestampsBySkippedFrames(t *testing.T) {
 
 func TestSessionLogsWithItsCallersLogger(t *testing.T) {
 	e := newTestEngine(t, 4, func(c *Config) { c.MediaTimeout = 200 * time.Millisecond })
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	callLog := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("call_id", "c-1", "account_id", "a-1")
 	s, err := e.Open(WithSessionLogger(callLog))
 	if err != nil {

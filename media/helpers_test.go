@@ -186,18 +186,6 @@ func silenceFrame(l codec.Law) []byte {
 	return f
 }
 
-// waitFor polls cond until it holds or fails the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // sendHeader writes one RTP packet with the given header from the peer's
 // socket to to.
 func (p *testPeer) sendHeader(to netip.AddrPort, h rtp.Header, payload []byte) {
@@ -210,25 +198,6 @@ func (p *testPeer) sendHeader(to netip.AddrPort, h rtp.Header, payload []byte) {
 	if _, err := p.conn.WriteToUDPAddrPort(b, to); err != nil {
 		p.t.Fatalf("peer send: %v", err)
 	}
-}
-
-// dtmfTonePCM is key's two Q.23 tones for d, each at amplitude amp (a
-// fraction of full scale), and lowDB/highDB further gains in dB (for twist).
-func dtmfTonePCM(key byte, d time.Duration, amp, lowDB, highDB float64) []int16 {
-	var row, col int
-	for r := range dtmfKeys {
-		for c := range dtmfKeys[r] {
-			if dtmfKeys[r][c] == key {
-				row, col = r, c
-			}
-		}
-	}
-	low := codec.Tone(dtmfRowHz[row], d, amp*math.Pow(10, lowDB/20))
-	high := codec.Tone(dtmfColHz[col], d, amp*math.Pow(10, highDB/20))
-	for i := range low {
-		low[i] += high[i]
-	}
-	return low
 }
 
 // mixPCM adds the samples of the others to dst, saturating.

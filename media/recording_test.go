@@ -1,9 +1,7 @@
 package media
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"net/netip"
 	"sync"
@@ -13,37 +11,9 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
-
-// syncBuffer is a bytes.Buffer the test may read while another goroutine (a recording's writer,
-// the send clock's logging) writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) pcm() []int16 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	raw := b.buf.Bytes()
-	out := make([]int16, len(raw)/2)
-	for i := range out {
-		out[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
-	}
-	return out
-}
 
 // toneFrames classifies each 20 ms block of pcm: true where freq dominates.
 func toneFrames(pcm []int16, freq float64) []bool {
@@ -104,13 +74,13 @@ func (p *pacedSender) skip(frames int) {
 // waitReceived waits until the session accepted n packets in all.
 func waitReceived(t *testing.T, s *Session, n uint64) {
 	t.Helper()
-	waitFor(t, 2*time.Second, "packets received", func() bool { return s.Stats().PacketsReceived >= n })
+	testkit.WaitFor(t, 2*time.Second, "packets received", func() bool { return s.Stats().PacketsReceived >= n })
 }
 
 func TestRecordingFillsTimestampGapWithSilence(t *testing.T) {
 	s, peer := startDTMFSession(t, codec.PCMU, 0)
 	tone := encodeFrames(codec.PCMU, codec.Tone(1000, 500*time.Millisecond, 0.3))
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	rec, err := s.StartRecording(&out)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +94,7 @@ func TestRecordingFillsTimestampGapWithSilence(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	pcm := out.pcm()
+	pcm := testkit.PCM16(out.Bytes())
 	if int64(len(pcm)) != samples {
 		t.Fatalf("Stop says %d samples, writer got %d", samples, len(pcm))
 	}
@@ -142,7 +112,7 @@ func TestRecordingFillsTimestampGapWithSilence(t *testing.T) {
 
 func TestRecordingPadsToWallClockWhenCallerGoesQuiet(t *testing.T) {
 	s, peer := startDTMFSession(t, codec.PCMA, 0)
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	started := time.Now()
 	rec, err := s.StartRecording(&out)
 	if err != nil {
@@ -163,7 +133,7 @@ func TestRecordingPadsToWallClockWhenCallerGoesQuiet(t *testing.T) {
 	if d > wall || wall-d > 60*time.Millisecond {
 		t.Errorf("recording lasts %v, wall clock %v: want within 60 ms", d, wall)
 	}
-	pcm := out.pcm()
+	pcm := testkit.PCM16(out.Bytes())
 	first, lengths := runs(toneFrames(pcm, 1000))
 	if first || len(lengths) != 3 || lengths[0] < 4 || lengths[0] > 8 || lengths[1] != 20 || lengths[2] < 28 {
 		t.Errorf("runs of silence/tone frames %v, want ~5 silence, 20 tone (the tail included), ~30 silence", lengths)
@@ -172,7 +142,7 @@ func TestRecordingPadsToWallClockWhenCallerGoesQuiet(t *testing.T) {
 
 func TestRecordingStopAfterCloseKeepsTheTail(t *testing.T) {
 	s, peer := startDTMFSession(t, codec.PCMU, 0)
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	rec, err := s.StartRecording(&out)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +160,7 @@ func TestRecordingStopAfterCloseKeepsTheTail(t *testing.T) {
 	if d < 300*time.Millisecond || d > 360*time.Millisecond {
 		t.Errorf("recording lasts %v, want the 300 ms until Close, not until Stop", d)
 	}
-	if _, lengths := runs(toneFrames(out.pcm(), 1000)); len(lengths) == 0 || lengths[0] != 15 {
+	if _, lengths := runs(toneFrames(testkit.PCM16(out.Bytes()), 1000)); len(lengths) == 0 || lengths[0] != 15 {
 		t.Errorf("tone frames %v, want all 15 (the tail kept)", lengths)
 	}
 	if again, err := rec.Stop(); again != samples || err != nil {
@@ -203,7 +173,7 @@ func TestRecordingStopAfterCloseKeepsTheTail(t *testing.T) {
 
 func TestRecordingDecodesByPayloadTypeAndSkipsOthers(t *testing.T) {
 	s, peer := startDTMFSession(t, codec.PCMU, testEventPT)
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	rec, err := s.StartRecording(&out)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +205,7 @@ func TestRecordingDecodesByPayloadTypeAndSkipsOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, lengths := runs(toneFrames(out.pcm(), 1000))
+	first, lengths := runs(toneFrames(testkit.PCM16(out.Bytes()), 1000))
 	if samples < 18*codec.FrameSamples || !first || len(lengths) < 3 || lengths[0] != 10 || lengths[1] != 3 || lengths[2] != 5 {
 		t.Errorf("%d samples, tone/silence runs %v, want 10 tone, 3 silence, 5 tone", samples, lengths)
 	}
@@ -280,20 +250,20 @@ func TestRecordingReportsWriteErrors(t *testing.T) {
 func TestRecordingDoesNotDisturbDTMF(t *testing.T) {
 	s, peer := startDTMFSession(t, codec.PCMU, 0)
 	digits := collectDigits(s)
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	rec, err := s.StartRecording(&out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var seq uint16
 	var ts uint32
-	pcm := append(dtmfTonePCM('7', 100*time.Millisecond, 0.2, 0, 0), make([]int16, 800)...)
+	pcm := append(sipptest.DTMFTone('7', 100*time.Millisecond, 0.2, 0, 0), make([]int16, 800)...)
 	sendPCM(t, peer, s.LocalAddr(), codec.PCMU, 5, &seq, &ts, pcm)
 	digits.expect(t, "7", 2*time.Second, 50*time.Millisecond)
 	if _, err := rec.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if got := codec.Goertzel(out.pcm()[:800], 852, codec.SampleRate); got < 0.02 {
+	if got := codec.Goertzel(testkit.PCM16(out.Bytes())[:800], 852, codec.SampleRate); got < 0.02 {
 		t.Errorf("the key's tone is not in the recording (%v)", got)
 	}
 }

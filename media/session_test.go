@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // checkFollows asserts that cur continues prev's stream: same SSRC, the next
@@ -314,7 +315,7 @@ func TestStrictLearningFollowsNATRebinding(t *testing.T) {
 	declared.next(2 * time.Second) // until a source latches, the SDP address gets the RTP
 
 	st := startStreamer(t, first, s.LocalAddr(), 0x1234)
-	waitFor(t, 3*time.Second, "latch to the caller after its head start", func() bool { return s.Stats().Remote == first.addr() })
+	testkit.WaitFor(t, 3*time.Second, "latch to the caller after its head start", func() bool { return s.Stats().Remote == first.addr() })
 	first.next(time.Second)
 
 	stranger := newTestPeer(t)
@@ -327,9 +328,9 @@ func TestStrictLearningFollowsNATRebinding(t *testing.T) {
 
 	before := s.Stats().PacketsReceived
 	st.moveTo(second) // the NAT rebinds
-	waitFor(t, 2*time.Second, "re-latch after rebinding", func() bool { return s.Stats().Remote == second.addr() })
+	testkit.WaitFor(t, 2*time.Second, "re-latch after rebinding", func() bool { return s.Stats().Remote == second.addr() })
 	second.next(time.Second)
-	waitFor(t, 2*time.Second, "the caller heard from its new port", func() bool { return s.Stats().PacketsReceived > before+10 })
+	testkit.WaitFor(t, 2*time.Second, "the caller heard from its new port", func() bool { return s.Stats().PacketsReceived > before+10 })
 
 	if err := s.Start(params); err != nil { // a re-INVITE with the same SDP
 		t.Fatal(err)
@@ -355,7 +356,7 @@ func TestPacketsBeforeStartAreDrainedNotCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	peer.send(s.LocalAddr(), 7, 5, 800, silenceFrame(codec.PCMU))
-	waitFor(t, 2*time.Second, "packet counted", func() bool { return s.Stats().PacketsReceived == 1 })
+	testkit.WaitFor(t, 2*time.Second, "packet counted", func() bool { return s.Stats().PacketsReceived == 1 })
 }
 
 func TestStatsCountPacketsBytesAndLoss(t *testing.T) {
@@ -374,10 +375,10 @@ func TestStatsCountPacketsBytesAndLoss(t *testing.T) {
 		peer.send(s.LocalAddr(), ssrc, seq, uint32(seq)*160, silenceFrame(codec.PCMU))
 		sent++
 	}
-	waitFor(t, 2*time.Second, "all packets", func() bool { return s.Stats().PacketsReceived == uint64(sent) })
+	testkit.WaitFor(t, 2*time.Second, "all packets", func() bool { return s.Stats().PacketsReceived == uint64(sent) })
 	peer.next(2 * time.Second)
 	// The peer can see a packet before the clock has counted it.
-	waitFor(t, time.Second, "a counted send", func() bool { return s.Stats().PacketsSent > 0 })
+	testkit.WaitFor(t, time.Second, "a counted send", func() bool { return s.Stats().PacketsSent > 0 })
 	st := s.Stats()
 	if st.PacketsLost != 3 {
 		t.Errorf("PacketsLost %d, want 3", st.PacketsLost)
@@ -566,7 +567,7 @@ func TestPlayRefusesConcurrentPlayAndUnstartedSession(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	played := make(chan error, 1)
 	go func() { played <- s.Play(ctx, tonePrompt(440, 5*time.Second)) }()
-	waitFor(t, time.Second, "playback", func() bool { return s.play.Load() != nil })
+	testkit.WaitFor(t, time.Second, "playback", func() bool { return s.play.Load() != nil })
 	if err := s.Play(context.Background(), tonePrompt(440, 40*time.Millisecond)); !errors.Is(err, ErrBusy) {
 		t.Errorf("second Play: %v, want ErrBusy", err)
 	}

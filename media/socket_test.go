@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // TestReceiverReadsIPv4AndIPv6Sources: the receiver reports each datagram's
@@ -130,7 +131,7 @@ func TestFloodOnOnePortCostsOthersNothing(t *testing.T) {
 	close(stop)
 	sent := <-floodDone
 	got, elapsed := flooded.Stats().PacketsReceived, time.Since(start)
-	waitFor(t, 2*time.Second, "the stream counted", func() bool { return quiet.Stats().PacketsReceived == stream })
+	testkit.WaitFor(t, 2*time.Second, "the stream counted", func() bool { return quiet.Stats().PacketsReceived == stream })
 	if st := quiet.Stats(); st.PacketsLost != 0 {
 		t.Errorf("quiet session lost %d packets", st.PacketsLost)
 	}

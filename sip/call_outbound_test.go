@@ -11,23 +11,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // newTestServer listens on an ephemeral UDP and TCP port of 127.0.0.1 with handler h.
 func newTestServer(t *testing.T, h Handler) *Server {
 	t.Helper()
-	s, err := NewServer(Config{
-		Listen: []string{"udp://127.0.0.1:0"},
-		Logger: slog.New(slog.DiscardHandler),
-	}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return startTestServer(t, Config{Logger: slog.New(slog.DiscardHandler)}, h)
 }
 
 func targetOf(s *Server, user string) string {
@@ -217,23 +208,23 @@ func (p *calleePeer) answerAs(early func(callID string), contact string) {
 			p.invite = append([]byte(nil), buf[:n]...)
 		}
 	}
-	early(headerLine(p.invite, "Call-ID"))
+	early(testkit.SIPHeader(string(p.invite), "Call-ID"))
 	body := "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 	p.send([]byte("SIP/2.0 200 OK\r\n" +
-		"Via: " + headerLine(p.invite, "Via") + "\r\nFrom: " + headerLine(p.invite, "From") + "\r\n" +
-		"To: " + headerLine(p.invite, "To") + ";tag=callee\r\nCall-ID: " + headerLine(p.invite, "Call-ID") + "\r\n" +
-		"CSeq: " + headerLine(p.invite, "CSeq") + "\r\nContact: <sip:bob@" + contact + ">\r\n" +
+		"Via: " + testkit.SIPHeader(string(p.invite), "Via") + "\r\nFrom: " + testkit.SIPHeader(string(p.invite), "From") + "\r\n" +
+		"To: " + testkit.SIPHeader(string(p.invite), "To") + ";tag=callee\r\nCall-ID: " + testkit.SIPHeader(string(p.invite), "Call-ID") + "\r\n" +
+		"CSeq: " + testkit.SIPHeader(string(p.invite), "CSeq") + "\r\nContact: <sip:bob@" + contact + ">\r\n" +
 		"Content-Type: application/sdp\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n" + body))
 }
 
 // inDialog is a request of the callee within the dialog.
 func (p *calleePeer) inDialog(method, extra string) []byte {
 	p.cseq++
-	target := strings.Trim(headerLine(p.invite, "Contact"), "<>")
+	target := strings.Trim(testkit.SIPHeader(string(p.invite), "Contact"), "<>")
 	return []byte(method + " " + target + " SIP/2.0\r\n" +
 		fmt.Sprintf("Via: SIP/2.0/UDP %s;rport;branch=z9hG4bKdlg%d\r\n", p.local(), p.cseq) +
-		"Max-Forwards: 70\r\nFrom: " + headerLine(p.invite, "To") + ";tag=callee\r\nTo: " + headerLine(p.invite, "From") + "\r\n" +
-		"Call-ID: " + headerLine(p.invite, "Call-ID") + "\r\n" + fmt.Sprintf("CSeq: %d %s\r\n", 100+p.cseq, method) +
+		"Max-Forwards: 70\r\nFrom: " + testkit.SIPHeader(string(p.invite), "To") + ";tag=callee\r\nTo: " + testkit.SIPHeader(string(p.invite), "From") + "\r\n" +
+		"Call-ID: " + testkit.SIPHeader(string(p.invite), "Call-ID") + "\r\n" + fmt.Sprintf("CSeq: %d %s\r\n", 100+p.cseq, method) +
 		"Contact: <sip:bob@" + p.local().String() + ">\r\n" + extra)
 }
 
@@ -255,7 +246,7 @@ func TestOutboundInDialogRequestsAreNotRateLimited(t *testing.T) {
 	}()
 	loopback := netip.MustParseAddr("127.0.0.1")
 	callee.answer(func(callID string) {
-		ourTag := tagParam(headerLine(callee.invite, "From"))
+		ourTag := tagParam(testkit.SIPHeader(string(callee.invite), "From"))
 		if caller.guard.counted(requestKey{method: "UPDATE", callID: callID, fromTag: "callee", toTag: ourTag, src: loopback}) {
 			t.Error("an early in-dialog request of the outbound call would be rate-counted")
 		}
@@ -295,7 +286,7 @@ func TestOutboundInDialogRequestsAreNotRateLimited(t *testing.T) {
 	}
 	<-d.oc.Done()
 	// The ended dialog's Call-ID counts again.
-	for deadline := time.Now().Add(2 * time.Second); !caller.guard.counted(requestKey{method: "INFO", callID: d.oc.CallID(), fromTag: "callee", toTag: tagParam(headerLine(callee.invite, "From")), src: loopback}); {
+	for deadline := time.Now().Add(2 * time.Second); !caller.guard.counted(requestKey{method: "INFO", callID: d.oc.CallID(), fromTag: "callee", toTag: tagParam(testkit.SIPHeader(string(callee.invite), "From")), src: loopback}); {
 		if time.Now().After(deadline) {
 			t.Fatal("the ended outbound call's Call-ID is still exempt")
 		}

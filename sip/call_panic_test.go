@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // callPeer is a raw UDP caller whose Contact is its own socket, so the
@@ -23,20 +25,11 @@ func (p *udpPeer) invite(callID string) {
 
 // ack confirms a 2xx: a new transaction with the To tag of the answer.
 func (p *udpPeer) ack(ok []byte, callID string) {
-	to := headerLine(ok, "To")
+	to := testkit.SIPHeader(string(ok), "To")
 	p.send([]byte("ACK sip:pivotua@" + p.to.String() + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + p.local().String() + ";rport;branch=z9hG4bKack" + callID + "\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + to + "\r\n" +
 		"Call-ID: " + callID + "\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"))
-}
-
-func headerLine(msg []byte, name string) string {
-	for _, l := range strings.Split(string(msg), "\r\n") {
-		if n, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(n), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // request waits for a request of method and answers it 200.
@@ -56,7 +49,7 @@ func (p *udpPeer) request(method string, wait time.Duration) []byte {
 		var res bytes.Buffer
 		res.WriteString("SIP/2.0 200 OK\r\n")
 		for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-			res.WriteString(h + ": " + headerLine(msg, h) + "\r\n")
+			res.WriteString(h + ": " + testkit.SIPHeader(string(msg), h) + "\r\n")
 		}
 		res.WriteString("Content-Length: 0\r\n\r\n")
 		_, _ = p.conn.WriteToUDP(res.Bytes(), from)
@@ -102,8 +95,8 @@ func TestPanicInOneCallCostsThatCallOnly(t *testing.T) {
 		t.Fatalf("a panic before answering: %q, want 500", firstLine(res))
 	}
 	// RFC 3261 §17.1.1.3: the ACK for a non-2xx is part of the INVITE transaction.
-	before.send([]byte("ACK sip:3004@127.0.0.1 SIP/2.0\r\nVia: " + headerLine(res, "Via") + "\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + headerLine(res, "To") + "\r\n" +
+	before.send([]byte("ACK sip:3004@127.0.0.1 SIP/2.0\r\nVia: " + testkit.SIPHeader(string(res), "Via") + "\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + testkit.SIPHeader(string(res), "To") + "\r\n" +
 		"Call-ID: panic-before\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"))
 
 	after := callPeer(t, srv)
@@ -124,7 +117,7 @@ func TestPanicInOneCallCostsThatCallOnly(t *testing.T) {
 	waitActive(t, srv, 1)
 	byeReq := []byte("BYE sip:pivotua@" + steady.to.String() + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + steady.local().String() + ";rport;branch=z9hG4bKbyesteady\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + headerLine(ok, "To") + "\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + testkit.SIPHeader(string(ok), "To") + "\r\n" +
 		"Call-ID: steady\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
 	steady.send(byeReq)
 	if res := steady.final(3 * time.Second); statusOf(res) != 200 {

@@ -15,15 +15,7 @@ import (
 // newEgressServer is a caller whose Dial legs obey policy.
 func newEgressServer(t *testing.T, policy EgressPolicy) *Server {
 	t.Helper()
-	s, err := NewServer(Config{Listen: []string{"udp://127.0.0.1:0"}, Logger: slog.New(slog.DiscardHandler), Egress: policy}, func(*InboundCall) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return startTestServer(t, Config{Logger: slog.New(slog.DiscardHandler), Egress: policy}, func(*InboundCall) {})
 }
 
 // TestDialToADeniedDestinationSendsNothing: sip.egress is checked on the

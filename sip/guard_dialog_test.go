@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // TestLiveCallIDIsNoRateLimitPassForStrangers: a request that copies a live
@@ -44,8 +46,8 @@ func TestLiveCallIDIsNoRateLimitPassForStrangers(t *testing.T) {
 		}
 	}
 	// From the callee's address but with another From tag it is not the dialog's.
-	callID := headerLine(callee.invite, "Call-ID")
-	ourTag := tagParam(headerLine(callee.invite, "From"))
+	callID := testkit.SIPHeader(string(callee.invite), "Call-ID")
+	ourTag := tagParam(testkit.SIPHeader(string(callee.invite), "From"))
 	loopback := netip.MustParseAddr("127.0.0.1")
 	for _, k := range []requestKey{
 		{method: "INFO", callID: callID, fromTag: "other", toTag: ourTag, src: loopback},

@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pivotua/pivotua/internal/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 const (
@@ -70,7 +72,7 @@ func startKamailio(t *testing.T, transport string, nodes ...*pivotuaInstance) *k
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &kamailio{addr: fmt.Sprintf("%s:%d", kamailioIP, freePortOn(t, kamailioIP)), log: &stampedLog{}}
+	k := &kamailio{addr: fmt.Sprintf("%s:%d", kamailioIP, testkit.FreePortOn(t, kamailioIP)), log: &stampedLog{}}
 	// -DD: stay in the foreground; -E: log to stderr; -n 2: two workers are plenty here.
 	k.cmd = exec.Command("kamailio", "-f", cfg, "-DD", "-E", "-n", "2", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
 		"-A", "LISTEN="+transport+":"+k.addr,
@@ -100,7 +102,7 @@ func startKamailio(t *testing.T, transport string, nodes ...*pivotuaInstance) *k
 	// Kamailio answers OPTIONS to itself once its workers run.
 	var probeErr error
 	for range 20 {
-		if probeErr = runSIPp(t, k, "options.xml", scenarioData{}, "-t", transportFlag(transport)); probeErr == nil {
+		if probeErr = runSIPp(t, k, "options.xml", sipptest.Data{}, "-t", transportFlag(transport)); probeErr == nil {
 			return k
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -188,7 +190,7 @@ func failedCalls(t *testing.T, sippOutput string) int {
 	t.Helper()
 	m := sippFailedCalls.FindAllStringSubmatch(sippOutput, -1)
 	if m == nil {
-		t.Fatalf("no failed-call count in SIPp's output:\n%s", lastLines(sippOutput, 30))
+		t.Fatalf("no failed-call count in SIPp's output:\n%s", sipptest.LastLines(sippOutput, 30))
 	}
 	n, _ := strconv.Atoi(m[len(m)-1][1])
 	return n
@@ -218,7 +220,7 @@ func receivedBYEVias(trace string) [][]string {
 // and checks that each BYE reached the caller through Kamailio, one from each node in
 // turn. Nodes are told apart by address: over TCP a node's BYE leaves on a connection of its own,
 // whose port is in its Via.
-func byesFromBothNodes(t *testing.T, k *kamailio, transport string, data scenarioData, a, b *pivotuaInstance) {
+func byesFromBothNodes(t *testing.T, k *kamailio, transport string, data sipptest.Data, a, b *pivotuaInstance) {
 	t.Helper()
 	from := map[string]bool{}
 	for range 2 {
@@ -294,11 +296,11 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 	nodeA := node{name: "pivotua-a", ip: "127.0.0.11"}
 	nodeB := node{name: "pivotua-b", ip: "127.0.0.12"}
 	for _, n := range []*node{&nodeA, &nodeB} {
-		n.sipPort, n.httpPort = freePortOn(t, n.ip), freePortOn(t, n.ip)
+		n.sipPort, n.httpPort = testkit.FreePortOn(t, n.ip), testkit.FreePortOn(t, n.ip)
 	}
 	a, b := start(nodeA), start(nodeB)
 	k := startKamailio(t, "udp", a, b)
-	data := scenarioData{Service: "3004", RTPPort: freePort(t), Codec: 0}
+	data := sipptest.Data{Service: "3004", RTPPort: testkit.FreePort(t), Codec: 0}
 	load := func(calls int) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -341,12 +343,12 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 	bExited := make(chan struct{})
 	go func() { b.stop(t); close(bExited) }()
 	if err := <-loadDone; err != nil {
-		t.Errorf("a call failed while node B drained: %v\nkamailio:\n%s", err, lastLines(k.logs(), 40))
+		t.Errorf("a call failed while node B drained: %v\nkamailio:\n%s", err, sipptest.LastLines(k.logs(), 40))
 	}
 	<-bExited
 	downAt, ok := k.log.waitFor(downLine(b), drainAt, 5*time.Second)
 	if !ok {
-		t.Fatalf("Kamailio never marked the draining node down:\n%s", lastLines(k.logs(), 40))
+		t.Fatalf("Kamailio never marked the draining node down:\n%s", sipptest.LastLines(k.logs(), 40))
 	}
 	t.Logf("drain: node B out of rotation %v after SIGTERM; %d calls refused with 503 failed over to A",
 		downAt.Sub(drainAt).Round(time.Millisecond), len(k.log.matching(failoverFrom(b), drainAt)))
@@ -356,7 +358,7 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 	b = start(nodeB)
 	upAt, ok := k.log.waitFor("pivotua node up: sip:"+b.sipAddr(), restartAt, 5*time.Second)
 	if !ok {
-		t.Fatalf("Kamailio did not take node B back:\n%s", lastLines(k.logs(), 40))
+		t.Fatalf("Kamailio did not take node B back:\n%s", sipptest.LastLines(k.logs(), 40))
 	}
 	t.Logf("restart: node B back in rotation %v after its process started", upAt.Sub(restartAt).Round(time.Millisecond))
 
@@ -379,13 +381,13 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 	// B has said 100 Trying to is not failed over (it ends with 408), a BYE B took is lost.
 	if failed := failedCalls(t, r.out); failed > carried+1 {
 		t.Errorf("%d calls failed when node B died carrying %d; only those may fail: %v\nkamailio:\n%s",
-			failed, carried, r.err, lastLines(k.logs(), 40))
+			failed, carried, r.err, sipptest.LastLines(k.logs(), 40))
 	} else {
 		t.Logf("crash: node B died carrying %d calls; %d of 40 calls failed", carried, failed)
 	}
 	downAt, ok = k.log.waitFor(downLine(b), killAt, 5*time.Second)
 	if !ok {
-		t.Fatalf("Kamailio never marked the dead node down:\n%s", lastLines(k.logs(), 40))
+		t.Fatalf("Kamailio never marked the dead node down:\n%s", sipptest.LastLines(k.logs(), 40))
 	}
 	bound := clusterPingInterval + clusterNodeTimeout
 	t.Logf("crash: node B out of rotation %v after SIGKILL (bound: ping interval + node timeout = %v); %d calls failed over to A meanwhile",
@@ -429,15 +431,15 @@ func TestE2EClusterOverTCP(t *testing.T) {
 	var nodes []*pivotuaInstance
 	for _, ip := range []string{"127.0.0.13", "127.0.0.14"} {
 		nodes = append(nodes, startPivotua(t, pivotFlow(hook.URL+"/voice", nil), func(c *Config) {
-			c.SIP.Listen = []string{fmt.Sprintf("tcp://%s:%d", ip, freePortOn(t, ip))}
+			c.SIP.Listen = []string{fmt.Sprintf("tcp://%s:%d", ip, testkit.FreePortOn(t, ip))}
 			c.SIP.AllowCIDRs = []string{kamailioIP + "/32"}
 			c.SIP.RateLimit.ExemptCIDRs = []string{kamailioIP + "/32"}
 			c.RTP.IP = ip
-			c.HTTP.Listen = fmt.Sprintf("%s:%d", ip, freePortOn(t, ip))
+			c.HTTP.Listen = fmt.Sprintf("%s:%d", ip, testkit.FreePortOn(t, ip))
 		}))
 	}
 	k := startKamailio(t, "tcp", nodes...)
-	data := scenarioData{Service: "3004", RTPPort: freePort(t), Codec: 0}
+	data := sipptest.Data{Service: "3004", RTPPort: testkit.FreePort(t), Codec: 0}
 	byesFromBothNodes(t, k, "tcp", data, nodes[0], nodes[1])
 	for range 2 { // the caller hangs up after 1.5 s: its BYE reaches the node that answered
 		if err := runSIPp(t, k, "uac_caller_bye.xml", data, "-t", "t1"); err != nil {

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // crossbar calls pivotua's Crossbar-compatible API and decodes the envelope.
@@ -45,7 +48,7 @@ func TestE2EDebugAPIShowsARealCallsExchanges(t *testing.T) {
 	flow := pivotFlow(hook.URL+"/voice", nil)
 	flow["data"].(map[string]any)["debug"] = true
 	p := startPivotua(t, flow)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: freePort(t), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	callID := hook.received()[0].Get("Call-ID")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // TestE2EDemoAppHeardByBaresip is the newcomer's first call: the embedded
@@ -26,7 +27,7 @@ func TestE2EDemoAppHeardByBaresip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sipPort, httpPort := freePort(t), freePort(t)
+	sipPort, httpPort := testkit.FreePort(t), testkit.FreePort(t)
 	cfg.SIP.Listen = []string{fmt.Sprintf("udp://127.0.0.1:%d", sipPort)}
 	cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", httpPort)
 	cfg.RTP.PortMin, cfg.RTP.PortMax = rtpRange()
@@ -53,9 +54,9 @@ func assertHeardDemo(t *testing.T, who string, pcm []int16) {
 		switch {
 		case math.Sqrt(e/float64(len(f))) < 100:
 			timeline.WriteByte('_')
-		case toneShare(f, 659.25) > 0.8:
+		case testkit.ToneShare(f, 659.25) > 0.8:
 			timeline.WriteByte('E')
-		case toneShare(f, 880) > 0.8:
+		case testkit.ToneShare(f, 880) > 0.8:
 			timeline.WriteByte('A')
 		default:
 			timeline.WriteByte('s')
@@ -75,7 +76,7 @@ func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
 	if _, err := exec.LookPath("baresip"); err != nil {
 		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
 	}
-	dir, bsPort := t.TempDir(), freePort(t)
+	dir, bsPort := t.TempDir(), testkit.FreePort(t)
 	writeBaresipConfig(t, dir, bsPort, "e2e", in)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
@@ -111,15 +112,7 @@ func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
 	if len(heard) != 1 {
 		t.Fatalf("baresip recorded %v", heard)
 	}
-	data, err := os.ReadFile(heard[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm, rate, err := codec.DecodeWAV(data)
-	if err != nil || rate != codec.SampleRate {
-		t.Fatalf("baresip recording: rate %d, %v", rate, err)
-	}
-	return pcm
+	return readWAV(t, heard[0])
 }
 
 // writeBaresipConfig prepares a headless baresip in dir: SIP on 127.0.0.1:port as user, in as its

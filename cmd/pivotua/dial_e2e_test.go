@@ -7,13 +7,11 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -29,6 +27,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // dialPeer is one party's phone audio: it sends a tone in law to whoever
@@ -42,7 +42,7 @@ type dialPeer struct {
 	digit  chan byte // keys to send as RFC 4733 events (PT 101)
 
 	mu   sync.Mutex
-	pkts []capturedPacket
+	pkts []sipptest.Packet
 	done chan struct{}
 }
 
@@ -76,7 +76,7 @@ func (p *dialPeer) read() {
 			p.remote.Store(&from)
 		}
 		p.mu.Lock()
-		p.pkts = append(p.pkts, capturedPacket{at: time.Now(), header: pkt.Header, payload: append([]byte(nil), pkt.Payload...)})
+		p.pkts = append(p.pkts, sipptest.Packet{At: time.Now(), Header: pkt.Header, Payload: append([]byte(nil), pkt.Payload...)})
 		p.mu.Unlock()
 	}
 }
@@ -88,7 +88,7 @@ func (p *dialPeer) send() {
 	defer tick.Stop()
 	seq, ts, ssrc := uint16(1), uint32(0), uint32(0x5eed0000+p.freq)
 	var pos int
-	tone := toneAt(p.freq, time.Second, codec.SampleRate)
+	tone := testkit.Sine(p.freq, codec.SampleRate, testkit.Samples(time.Second, codec.SampleRate), 0.4)
 	frame := make([]byte, codec.FrameSamples)
 	var event []byte
 	var eventTS uint32
@@ -148,8 +148,8 @@ func (p *dialPeer) heard(pt uint8) []int16 {
 	var pcm []int16
 	frame := make([]int16, 480)
 	for _, pk := range p.pkts {
-		if pk.header.PayloadType == pt {
-			n := codec.DecodeFrame(codec.Law(pt), frame, pk.payload)
+		if pk.Header.PayloadType == pt {
+			n := codec.DecodeFrame(codec.Law(pt), frame, pk.Payload)
 			pcm = append(pcm, frame[:n]...)
 		}
 	}
@@ -163,48 +163,25 @@ func (p *dialPeer) events(pt uint8) []byte {
 	var keys []byte
 	var lastTS uint32
 	for i, pk := range p.pkts {
-		if pk.header.PayloadType != pt || len(pk.payload) < 4 {
+		if pk.Header.PayloadType != pt || len(pk.Payload) < 4 {
 			continue
 		}
-		if len(keys) == 0 || pk.header.Timestamp != lastTS || i == 0 {
-			keys = append(keys, pk.payload[0])
-			lastTS = pk.header.Timestamp
+		if len(keys) == 0 || pk.Header.Timestamp != lastTS || i == 0 {
+			keys = append(keys, pk.Payload[0])
+			lastTS = pk.Header.Timestamp
 		}
 	}
 	return keys
 }
 
-// twimlHook serves TwiML documents by path and keeps each request's form.
-type twimlHook struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs map[string][]url.Values
-}
-
-func newTwiMLHook(t *testing.T, docs map[string]string) *twimlHook {
+// newTwiMLHook answers each path of docs with its TwiML document, and 404 otherwise.
+func newTwiMLHook(t *testing.T, docs map[string]string) *testkit.Webhook {
 	t.Helper()
-	h := &twimlHook{reqs: map[string][]url.Values{}}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		h.mu.Lock()
-		h.reqs[r.URL.Path] = append(h.reqs[r.URL.Path], r.Form)
-		h.mu.Unlock()
-		doc, ok := docs[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/xml")
-		io.WriteString(w, doc)
-	}))
-	t.Cleanup(h.Close)
-	return h
-}
-
-func (h *twimlHook) requests(path string) []url.Values {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]url.Values(nil), h.reqs[path]...)
+	typed := map[string][2]string{}
+	for path, doc := range docs {
+		typed[path] = [2]string{"text/xml", doc}
+	}
+	return testkit.NewWebhook(t, testkit.ServeDocs(typed))
 }
 
 func dialTwiMLFlow(voiceURL string) map[string]any {
@@ -226,9 +203,8 @@ type uasData struct {
 
 // sippUAS is a SIPp callee running in the background.
 type sippUAS struct {
+	*sipptest.Running
 	port int
-	done chan error
-	dir  string
 }
 
 // startUAS runs one call of testdata/sipp/<name> as a callee on a free port.
@@ -237,56 +213,18 @@ func startUAS(t *testing.T, name string, data uasData) *sippUAS {
 	if data.CodecName == "" {
 		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
 	}
-	dir := t.TempDir()
-	scen := renderScenario(t, dir, name, data)
-	u := &sippUAS{port: freePort(t), done: make(chan error, 1), dir: dir}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	args := []string{"-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(u.port),
-		"-mp", strconv.Itoa(freeMediaPort(t)), "-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error"}
+	var args []string
 	if data.Transport == "tcp" {
 		args = append(args, "-t", "t1")
 	}
-	cmd := exec.CommandContext(ctx, "sipp", args...)
-	cmd.Dir = dir
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() {
-		err := cmd.Wait()
-		cancel()
-		if err != nil {
-			logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-			var details strings.Builder
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				details.Write(b)
-			}
-			err = fmt.Errorf("callee sipp %s: %v\n%s\n%s", name, err, lastLines(out.String(), 20), details.String())
-		}
-		u.done <- err
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
-	return u
+	r := sipptest.Start(t, sipptest.Call{Scenario: name, Data: data, Args: args})
+	return &sippUAS{Running: r, port: r.Port}
 }
 
 // wait returns the callee's result (nil: the scenario passed).
 func (u *sippUAS) wait(t *testing.T, within time.Duration) error {
 	t.Helper()
-	select {
-	case err := <-u.done:
-		return err
-	case <-time.After(within):
-		return fmt.Errorf("callee sipp still running after %v", within)
-	}
-}
-
-// countTone is how many 20 ms frames of pcm carry freq.
-func countTone(pcm []int16, freq float64) int {
-	return count(classify(pcm, freq), toneFrame)
+	return u.Wait(within)
 }
 
 // TestE2EDialSipBridgesAudioBothWaysWithTranscodingAndDTMF: a PCMU caller is bridged to a PCMA-only
@@ -306,22 +244,22 @@ func TestE2EDialSipBridgesAudioBothWaysWithTranscodingAndDTMF(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		caller.digit <- '5'
 	}()
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := countTone(callee.heard(8), 1000); n < 80 {
+	if n := testkit.CountTone(callee.heard(8), 1000); n < 80 {
 		t.Errorf("the PCMA callee heard %d frames of the caller's 1 kHz tone, want most of the 3 s bridge (150)", n)
 	}
-	if n := countTone(caller.heard(0), 600); n < 80 {
+	if n := testkit.CountTone(caller.heard(0), 600); n < 80 {
 		t.Errorf("the PCMU caller heard %d frames of the callee's 600 Hz tone, want most of the 3 s bridge (150)", n)
 	}
 	if keys := callee.events(101); len(keys) != 1 || keys[0] != 5 {
 		t.Errorf("the callee got telephone-events %v, want the caller's one key 5", keys)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 {
 		t.Fatalf("action URL got %d requests, want 1\n%s", len(after), p.log.String())
 	}
@@ -349,15 +287,15 @@ func TestE2EDialFailuresReachTheActionURL(t *testing.T) {
 				"/after": `<Response><Hangup/></Response>`,
 			})
 			p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
-			caller := newRTPCapture(t)
+			caller := sipptest.NewCapture(t)
 			start := time.Now()
-			if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+			if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}); err != nil {
 				t.Fatal(err)
 			}
 			if err := uas.wait(t, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			after := hook.requests("/after")
+			after := hook.Forms("/after")
 			if len(after) != 1 || after[0].Get("DialCallStatus") != tc.want {
 				t.Fatalf("action requests %v, want DialCallStatus=%s", after, tc.want)
 			}
@@ -382,7 +320,7 @@ func TestE2EDialCallerHangupEndsTheCallee(t *testing.T) {
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
 	q := callerHangsUpMidDial(t, p, caller, uas, hook)
-	if n := countTone(callee.heard(0), 1000); n < 30 {
+	if n := testkit.CountTone(callee.heard(0), 1000); n < 30 {
 		t.Errorf("the callee heard %d frames of the caller's tone during the 1.5 s bridge", n)
 	}
 	if q.Get("DialCallStatus") != "completed" || q.Get("CallStatus") != "completed" || q.Get("DialCallDuration") == "" {
@@ -397,9 +335,9 @@ func TestE2EDialCallerHangupEndsTheCallee(t *testing.T) {
 // callerHangsUpMidDial runs uac_caller_bye.xml (the caller hangs up 1.5 s after pivotua answers it)
 // while the Dial runs, checks that the callee, waiting for a BYE, gets it within 500 ms, and returns
 // the action URL's one request, made after the hangup.
-func callerHangsUpMidDial(t *testing.T, p *pivotuaInstance, caller *dialPeer, uas *sippUAS, hook *twimlHook) url.Values {
+func callerHangsUpMidDial(t *testing.T, p *pivotuaInstance, caller *dialPeer, uas *sippUAS, hook *testkit.Webhook) url.Values {
 	t.Helper()
-	if err := runSIPp(t, p, "uac_caller_bye.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_caller_bye.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	callerGone := time.Now()
@@ -409,10 +347,10 @@ func callerHangsUpMidDial(t *testing.T, p *pivotuaInstance, caller *dialPeer, ua
 	if d := time.Since(callerGone); d > 500*time.Millisecond {
 		t.Errorf("the callee's BYE came %v after the caller's; want within 500 ms", d)
 	}
-	for deadline := time.Now().Add(3 * time.Second); len(hook.requests("/after")) == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(3 * time.Second); len(hook.Forms("/after")) == 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 {
 		t.Fatalf("action URL got %d requests after the caller hung up, want 1\n%s", len(after), p.log.String())
 	}
@@ -430,7 +368,7 @@ func TestE2EDialRelaysSIPInfoKeys(t *testing.T) {
 	})
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_info.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_info.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
@@ -464,7 +402,7 @@ func TestE2EDialFirstAnswerWinsRecordsDualAndHangupOnStar(t *testing.T) {
 		time.Sleep(3500 * time.Millisecond) // about 2.5 s into the bridge
 		caller.digit <- '*'
 	}()
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := loser.wait(t, 5*time.Second); err != nil {
@@ -473,9 +411,9 @@ func TestE2EDialFirstAnswerWinsRecordsDualAndHangupOnStar(t *testing.T) {
 	if err := winner.wait(t, 5*time.Second); err != nil {
 		t.Errorf("the target that answered (it must get BYE after *): %v", err)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 {
-		t.Fatalf("action URL got %d requests, want 1\n%s", len(after), lastLines(p.log.String(), 30))
+		t.Fatalf("action URL got %d requests, want 1\n%s", len(after), sipptest.LastLines(p.log.String(), 30))
 	}
 	q := after[0]
 	if d, _ := strconv.Atoi(q.Get("DialCallDuration")); q.Get("DialCallStatus") != "completed" || d < 1 || d > 4 {
@@ -491,13 +429,13 @@ func TestE2EDialFirstAnswerWinsRecordsDualAndHangupOnStar(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RecordingUrl %q (%d): %v", q.Get("RecordingUrl"), res.StatusCode, err)
 	}
-	if n := countTone(left, 1000); n < 80 {
+	if n := testkit.CountTone(left, 1000); n < 80 {
 		t.Errorf("left channel: %d frames of the caller's 1 kHz tone in about 2.5 s, want most of 125", n)
 	}
-	if n := countTone(right, 600); n < 80 {
+	if n := testkit.CountTone(right, 600); n < 80 {
 		t.Errorf("right channel: %d frames of the callee's 600 Hz tone in about 2.5 s, want most of 125", n)
 	}
-	if n := countTone(left, 600) + countTone(right, 1000); n > 5 {
+	if n := testkit.CountTone(left, 600) + testkit.CountTone(right, 1000); n > 5 {
 		t.Errorf("%d frames of one party's tone on the other's channel", n)
 	}
 }
@@ -546,16 +484,16 @@ func TestE2EDialAnswerOnBridgePassesEarlyMedia(t *testing.T) {
 	})
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: caller.port(), Codec: 0, Expect: 480}); err != nil {
-		t.Fatalf("%v\n%s", err, lastLines(p.log.String(), 30))
+	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0, Expect: 480}); err != nil {
+		t.Fatalf("%v\n%s", err, sipptest.LastLines(p.log.String(), 30))
 	}
 	if err := uas.wait(t, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := countTone(caller.heard(0), 600); n < 80 {
+	if n := testkit.CountTone(caller.heard(0), 600); n < 80 {
 		t.Errorf("the unanswered caller heard %d frames of the callee's 600 Hz early media, want most of 2.5 s (125)", n)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 || after[0].Get("DialCallStatus") != "busy" {
 		t.Errorf("action requests %v, want one with DialCallStatus=busy", after)
 	}
@@ -575,7 +513,7 @@ func TestE2EDialRingbackThenSendDigits(t *testing.T) {
 		c.Trunks = []TrunkConfig{{Name: "carrier", URI: fmt.Sprintf("sip:127.0.0.1:%d", uas.port)}}
 	})
 	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
@@ -585,11 +523,11 @@ func TestE2EDialRingbackThenSendDigits(t *testing.T) {
 	lastRing, firstCallee, rings := -1, -1, 0
 	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
 		f := pcm[i : i+codec.FrameSamples]
-		if toneShare(f, 440)+toneShare(f, 480) > 0.8 {
+		if testkit.ToneShare(f, 440)+testkit.ToneShare(f, 480) > 0.8 {
 			rings++
 			lastRing = i / codec.FrameSamples
 		}
-		if firstCallee < 0 && toneShare(f, 600) > 0.8 {
+		if firstCallee < 0 && testkit.ToneShare(f, 600) > 0.8 {
 			firstCallee = i / codec.FrameSamples
 		}
 	}
@@ -618,17 +556,17 @@ func TestE2EDialNumberThroughDigestTrunk(t *testing.T) {
 		c.Trunks = []TrunkConfig{{Name: "carrier", URI: fmt.Sprintf("sip:127.0.0.1:%d", uas.port), Username: "pivot", Password: "s3cret"}}
 	})
 	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 || after[0].Get("DialCallStatus") != "completed" {
 		t.Fatalf("action requests %v, want completed", after)
 	}
-	if n := countTone(caller.heard(0), 600); n < 40 {
+	if n := testkit.CountTone(caller.heard(0), 600); n < 40 {
 		t.Errorf("the caller heard %d frames of the callee's tone in the 2 s (timeLimit) bridge", n)
 	}
 }
@@ -640,17 +578,17 @@ func TestE2EDialKazooSipURIToBaresip(t *testing.T) {
 	if _, err := exec.LookPath("baresip"); err != nil {
 		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
 	}
-	bs := startBaresipCallee(t, toneAt(700, 3*time.Second, codec.SampleRate))
+	bs := startBaresipCallee(t, testkit.Sine(700, codec.SampleRate, testkit.Samples(3*time.Second, codec.SampleRate), 0.4))
 	flow := map[string]any{"module": "sip_uri", "data": map[string]any{"uri": fmt.Sprintf("sip:bob@127.0.0.1:%d", bs.port), "timeout": 10}}
 	p := startPivotua(t, flow)
 	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	if n := countTone(caller.heard(0), 700); n < 60 {
+	if n := testkit.CountTone(caller.heard(0), 700); n < 60 {
 		t.Errorf("the caller heard %d frames of baresip's 700 Hz tone, want most of 3 s", n)
 	}
-	if n := countTone(bs.heard(t), 1000); n < 60 {
+	if n := testkit.CountTone(bs.heard(t), 1000); n < 60 {
 		t.Errorf("baresip heard %d frames of the caller's 1 kHz tone", n)
 	}
 }
@@ -659,14 +597,14 @@ type baresipCallee struct {
 	port int
 	dir  string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testkit.SyncBuffer
 }
 
 // startBaresipCallee runs baresip as an auto-answering phone whose voice is in.
 func startBaresipCallee(t *testing.T, in []int16) *baresipCallee {
 	t.Helper()
 	dir := t.TempDir()
-	b := &baresipCallee{port: freePort(t), dir: dir, out: &syncBuffer{}}
+	b := &baresipCallee{port: testkit.FreePort(t), dir: dir, out: &testkit.SyncBuffer{}}
 	writeBaresipConfig(t, dir, b.port, "bob", in)
 	b.cmd = exec.Command("baresip", "-f", dir, "-t", "40")
 	pr, pw := io.Pipe()
@@ -720,13 +658,5 @@ func (b *baresipCallee) heard(t *testing.T) []int16 {
 	if len(files) != 1 {
 		t.Fatalf("baresip recorded %v:\n%s", files, b.out.String())
 	}
-	data, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm, rate, err := codec.DecodeWAV(data)
-	if err != nil || rate != codec.SampleRate {
-		t.Fatalf("baresip recording: rate %d, %v", rate, err)
-	}
-	return pcm
+	return readWAV(t, files[0])
 }

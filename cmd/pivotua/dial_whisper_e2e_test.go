@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // whisperScreen is a call-screening document for the callee: a spoken prompt in a one-key Gather; no
@@ -31,13 +33,13 @@ func TestE2EDialWhisperScreensTheCallee(t *testing.T) {
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
 	go func() { // the callee listens to part of the prompt, then presses 1
-		for deadline := time.Now().Add(15 * time.Second); len(hook.requests("/screen")) == 0 && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(15 * time.Second); len(hook.Forms("/screen")) == 0 && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(1500 * time.Millisecond)
 		callee.digit <- '1'
 	}()
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
@@ -68,19 +70,19 @@ func TestE2EDialWhisperScreensTheCallee(t *testing.T) {
 	}
 
 	// The callee: the spoken prompt first, then the caller's 1 kHz once bridged.
-	kinds := classify(callee.heard(0), 1000)
-	bridged := firstIndex(kinds, toneFrame)
-	if bridged < 0 || count(kinds[bridged:], toneFrame) < 100 {
-		t.Fatalf("the callee heard %d frames of the caller's tone, want most of the bridge (over 2 s)", count(kinds, toneFrame))
+	kinds := testkit.Classify(callee.heard(0), 1000)
+	bridged := testkit.FirstKind(kinds, testkit.ToneFrame)
+	if bridged < 0 || testkit.CountKind(kinds[bridged:], testkit.ToneFrame) < 100 {
+		t.Fatalf("the callee heard %d frames of the caller's tone, want most of the bridge (over 2 s)", testkit.CountKind(kinds, testkit.ToneFrame))
 	}
-	if speech := count(kinds[:bridged], otherSound); speech < 40 {
+	if speech := testkit.CountKind(kinds[:bridged], testkit.OtherSound); speech < 40 {
 		t.Errorf("the callee heard %d frames of speech before the bridge, want the screening prompt (over 0.8 s)", speech)
 	}
 	// The caller: ringback (or silence) until the callee's 600 Hz; never the prompt meant for the callee.
 	pcm := caller.heard(0)
 	first, rings, leaked := callerFramesBefore(pcm, 600)
-	if first < 0 || countTone(pcm, 600) < 100 {
-		t.Fatalf("the caller heard %d frames of the callee's tone, want most of the bridge", countTone(pcm, 600))
+	if first < 0 || testkit.CountTone(pcm, 600) < 100 {
+		t.Fatalf("the caller heard %d frames of the callee's tone, want most of the bridge", testkit.CountTone(pcm, 600))
 	}
 	if rings < 50 {
 		t.Errorf("the caller heard %d frames of ringback before the bridge, want the whole screening (over 1 s)", rings)
@@ -103,7 +105,7 @@ func TestE2EDialWhisperDeclinedLeavesTheCallerUnbridged(t *testing.T) {
 	})
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
@@ -119,18 +121,18 @@ func TestE2EDialWhisperDeclinedLeavesTheCallerUnbridged(t *testing.T) {
 	if after.Get("DialCallStatus") != "no-answer" || after.Get("DialCallSid") != screen.Get("CallSid") {
 		t.Errorf("the Dial action got DialCallStatus=%q DialCallSid=%q, want no-answer and %q", after.Get("DialCallStatus"), after.Get("DialCallSid"), screen.Get("CallSid"))
 	}
-	if n := countTone(caller.heard(0), 600); n > 0 {
+	if n := testkit.CountTone(caller.heard(0), 600); n > 0 {
 		t.Errorf("the caller heard %d frames of the declined callee", n)
 	}
-	if kinds := classify(callee.heard(0), 1000); count(kinds, toneFrame) > 0 || count(kinds, otherSound) < 40 {
-		t.Errorf("the callee heard %d frames of the caller and %d of the prompt; want none and the prompt", count(kinds, toneFrame), count(kinds, otherSound))
+	if kinds := testkit.Classify(callee.heard(0), 1000); testkit.CountKind(kinds, testkit.ToneFrame) > 0 || testkit.CountKind(kinds, testkit.OtherSound) < 40 {
+		t.Errorf("the callee heard %d frames of the caller and %d of the prompt; want none and the prompt", testkit.CountKind(kinds, testkit.ToneFrame), testkit.CountKind(kinds, testkit.OtherSound))
 	}
 }
 
 // one is the only request the hook got on path, or nil (an error says how many came).
-func one(t *testing.T, h *twimlHook, path string) url.Values {
+func one(t *testing.T, h *testkit.Webhook, path string) url.Values {
 	t.Helper()
-	reqs := h.requests(path)
+	reqs := h.Forms(path)
 	if len(reqs) != 1 {
 		t.Errorf("%s got %d requests, want 1", path, len(reqs))
 		return nil
@@ -144,7 +146,7 @@ func callerFramesBefore(pcm []int16, freq float64) (first, rings, other int) {
 	first = -1
 	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
 		f := pcm[i : i+codec.FrameSamples]
-		if toneShare(f, freq) > 0.8 {
+		if testkit.ToneShare(f, freq) > 0.8 {
 			return i / codec.FrameSamples, rings, other
 		}
 		var sum float64
@@ -153,7 +155,7 @@ func callerFramesBefore(pcm []int16, freq float64) (first, rings, other int) {
 		}
 		switch {
 		case math.Sqrt(sum/float64(len(f))) < 100:
-		case toneShare(f, 440)+toneShare(f, 480) > 0.8:
+		case testkit.ToneShare(f, 440)+testkit.ToneShare(f, 480) > 0.8:
 			rings++
 		default:
 			other++
@@ -181,7 +183,7 @@ func TestE2EDialWhisperCallerHangupEndsTheCallee(t *testing.T) {
 			t.Errorf("action params: DialCallStatus=%q CallStatus=%q DialCallSid=%q", after.Get("DialCallStatus"), after.Get("CallStatus"), after.Get("DialCallSid"))
 		}
 	}
-	if n := countTone(caller.heard(0), 600); n > 0 {
+	if n := testkit.CountTone(caller.heard(0), 600); n > 0 {
 		t.Errorf("the caller heard %d frames of the callee during its screen", n)
 	}
 }

@@ -6,11 +6,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,17 +16,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pivotua/pivotua/codec"
-	"github.com/pivotua/pivotua/internal/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 	"github.com/pivotua/pivotua/sip"
 )
 
@@ -75,66 +72,6 @@ func needE2E(t *testing.T) {
 	}
 }
 
-// Test ports come from a band of their own, below pivotua's default RTP
-// range (16384-32767), the media tests' engines (20000 and up) and the
-// kernel's ephemeral ports (32768 and up), and above nothing this package
-// binds: so no socket opened elsewhere takes a port between our check and the
-// peer's bind, which SIPp, unlike pivotua, does not retry.
-const portBandMin, portBandMax = 10000, 16383
-
-var portBand = struct {
-	sync.Mutex
-	next int
-}{next: portBandMin}
-
-// freePort finds a port free for both UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int { return freePortOn(t, "127.0.0.1") }
-
-// freePortOn finds a port free for both UDP and TCP on ip.
-func freePortOn(t *testing.T, ip string) int { return freePorts(t, ip, 1) }
-
-// freeMediaPort finds a SIPp -mp port: SIPp binds it for audio and two
-// above it for video, so the four ports from it are all free.
-func freeMediaPort(t *testing.T) int { return freePorts(t, "127.0.0.1", 4) }
-
-// freePorts finds n consecutive ports free for both UDP and TCP on ip and
-// returns the first; no other call returns them until the band wraps around.
-func freePorts(t *testing.T, ip string, n int) int {
-	t.Helper()
-	portBand.Lock()
-	defer portBand.Unlock()
-	for range (portBandMax - portBandMin) / n {
-		first := portBand.next
-		if first+n-1 > portBandMax {
-			first = portBandMin
-		}
-		portBand.next = first + n
-		if portsFree(ip, first, n) {
-			return first
-		}
-	}
-	t.Fatalf("no %d free ports in %d-%d on %s", n, portBandMin, portBandMax, ip)
-	return 0
-}
-
-// portsFree reports whether ports first to first+n-1 can be bound on ip, for UDP and TCP.
-func portsFree(ip string, first, n int) bool {
-	for port := first; port < first+n; port++ {
-		addr := net.JoinHostPort(ip, strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err != nil {
-			return false
-		}
-		pc.Close()
-	}
-	return true
-}
-
 var rtpRangeMu sync.Mutex
 var nextRTPBase = 30000
 
@@ -159,24 +96,7 @@ type pivotuaInstance struct {
 	sipPort int
 	httpURL string
 	cmd     *exec.Cmd
-	log     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log     *testkit.SyncBuffer
 }
 
 func (p *pivotuaInstance) sipAddr() string {
@@ -189,7 +109,7 @@ func (p *pivotuaInstance) logs() string { return p.log.String() }
 // adjust may change the config further.
 func startPivotua(t *testing.T, flow any, adjust ...func(*Config)) *pivotuaInstance {
 	t.Helper()
-	sipPort, httpPort := freePort(t), freePort(t)
+	sipPort, httpPort := testkit.FreePort(t), testkit.FreePort(t)
 	pmin, pmax := rtpRange()
 	cfg := defaultConfig()
 	cfg.Node = "e2e"
@@ -221,7 +141,7 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inst := &pivotuaInstance{sipHost: sipAddr.Addr().String(), sipPort: int(sipAddr.Port()), httpURL: "http://" + cfg.HTTP.Listen, log: &syncBuffer{}}
+	inst := &pivotuaInstance{sipHost: sipAddr.Addr().String(), sipPort: int(sipAddr.Port()), httpURL: "http://" + cfg.HTTP.Listen, log: &testkit.SyncBuffer{}}
 	inst.cmd = exec.Command(e2eBinary, "serve", "--config", path)
 	inst.cmd.Dir = dir
 	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log
@@ -245,6 +165,18 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 	}
 }
 
+// waitExit waits up to within for the process to exit and returns how it exited.
+func (p *pivotuaInstance) waitExit(within time.Duration) (exited bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return true, err
+	case <-time.After(within):
+		return false, nil
+	}
+}
+
 // stop sends SIGTERM and fails the test if pivotua did not exit cleanly
 // (a data race found by the -race build makes it exit 66).
 func (p *pivotuaInstance) stop(t *testing.T) {
@@ -252,256 +184,28 @@ func (p *pivotuaInstance) stop(t *testing.T) {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("pivotua exited with %v:\n%s", err, p.log.String())
-		}
-	case <-time.After(40 * time.Second):
+	switch exited, err := p.waitExit(40 * time.Second); {
+	case !exited:
 		_ = p.cmd.Process.Kill()
 		t.Errorf("pivotua did not stop on SIGTERM:\n%s", p.log.String())
+	case err != nil:
+		t.Errorf("pivotua exited with %v:\n%s", err, p.log.String())
 	}
 	if strings.Contains(p.log.String(), "DATA RACE") || strings.Contains(p.log.String(), "panic") {
 		t.Errorf("pivotua log shows a race or panic:\n%s", p.log.String())
 	}
 }
 
-type scenarioData struct {
-	Service   string
-	RTPPort   int
-	Codec     int
-	CodecName string
-	Expect    int
-	PCAP      string // for uac_pcap.xml: the caller's RTP to replay
-	NoEvents  bool   // for uac_pcap.xml: offer no telephone-event (DTMF only in-band)
-}
-
-// runSIPp renders testdata/sipp/<name> and runs one call of it against p.
-func runSIPp(t *testing.T, p sipPeer, name string, data scenarioData, extra ...string) error {
+// runSIPp runs one call of testdata/sipp/<name> against p.
+func runSIPp(t *testing.T, p sipPeer, name string, data sipptest.Data, extra ...string) error {
 	_, err := runSIPpIn(t, t.TempDir(), p, name, data, extra...)
 	return err
 }
 
 // runSIPpIn is runSIPp in a given folder, where SIPp leaves its trace files; it returns their text.
-func runSIPpIn(t *testing.T, dir string, p sipPeer, name string, data scenarioData, extra ...string) (string, error) {
+func runSIPpIn(t *testing.T, dir string, p sipPeer, name string, data sipptest.Data, extra ...string) (string, error) {
 	t.Helper()
-	if data.Service == "" {
-		data.Service = "3004"
-	}
-	if data.CodecName == "" {
-		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
-	}
-	scen := renderScenario(t, dir, name, data)
-	args := []string{
-		p.sipAddr(), "-sf", scen, "-m", "1",
-		"-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freeMediaPort(t)),
-		"-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error",
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sipp", append(args, extra...)...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		errLogs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-		var details strings.Builder
-		for _, l := range errLogs {
-			b, _ := os.ReadFile(l)
-			details.Write(b)
-		}
-		return "", fmt.Errorf("sipp %s: %v\n%s\nerrors log:\n%s\npeer log:\n%s", name, err, lastLines(string(out), 30), details.String(), p.logs())
-	}
-	var traces strings.Builder
-	logs, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
-	for _, l := range logs {
-		b, _ := os.ReadFile(l)
-		traces.Write(b)
-	}
-	return traces.String(), nil
-}
-
-// renderScenario writes testdata/sipp/<name>, rendered with data, into dir and returns its path.
-func renderScenario(t *testing.T, dir, name string, data any) string {
-	t.Helper()
-	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scen := filepath.Join(dir, name)
-	f, err := os.Create(scen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := tmpl.Execute(f, data); err != nil {
-		t.Fatal(err)
-	}
-	return scen
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// rtpCapture is the caller's RTP socket: it keeps every packet pivotua sends.
-type rtpCapture struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	pkts []capturedPacket
-	done chan struct{}
-}
-
-type capturedPacket struct {
-	at      time.Time
-	header  rtp.Header
-	payload []byte
-}
-
-func newRTPCapture(t *testing.T) *rtpCapture {
-	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &rtpCapture{conn: conn, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			var p rtp.Packet
-			if p.Unmarshal(buf[:n]) != nil {
-				continue
-			}
-			c.mu.Lock()
-			c.pkts = append(c.pkts, capturedPacket{at: time.Now(), header: p.Header, payload: bytes.Clone(p.Payload)})
-			c.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { conn.Close(); <-c.done })
-	return c
-}
-
-func (c *rtpCapture) port() int { return c.conn.LocalAddr().(*net.UDPAddr).Port }
-
-func (c *rtpCapture) packets() []capturedPacket {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]capturedPacket(nil), c.pkts...)
-}
-
-// audio checks the stream is one well-formed RTP stream of payload type pt
-// (one SSRC, consecutive sequence numbers, timestamps 160 apart) and decodes it.
-func (c *rtpCapture) audio(t *testing.T, pt uint8) []int16 {
-	t.Helper()
-	pkts := c.packets()
-	if len(pkts) == 0 {
-		t.Fatal("pivotua sent no RTP")
-	}
-	ssrc := pkts[0].header.SSRC
-	var pcm []int16
-	frame := make([]int16, codec.FrameSamples)
-	for i, p := range pkts {
-		h := p.header
-		if h.SSRC != ssrc {
-			t.Fatalf("packet %d: SSRC %08x, the stream started with %08x", i, h.SSRC, ssrc)
-		}
-		if h.PayloadType != pt {
-			t.Fatalf("packet %d: payload type %d, want %d", i, h.PayloadType, pt)
-		}
-		if i > 0 {
-			prev := pkts[i-1].header
-			if h.SequenceNumber != prev.SequenceNumber+1 {
-				t.Fatalf("packet %d: sequence %d after %d", i, h.SequenceNumber, prev.SequenceNumber)
-			}
-			// Timestamps advance by 160 per frame; across a hold they may jump further ahead.
-			if d := h.Timestamp - prev.Timestamp; d < 160 || d%160 != 0 {
-				t.Fatalf("packet %d: timestamp %d after %d", i, h.Timestamp, prev.Timestamp)
-			}
-		}
-		if len(p.payload) != codec.FrameSamples {
-			t.Fatalf("packet %d: %d payload bytes, want 160 (20 ms)", i, len(p.payload))
-		}
-		n := codec.DecodeFrame(codec.Law(pt), frame, p.payload)
-		pcm = append(pcm, frame[:n]...)
-	}
-	return pcm
-}
-
-// toneShare is the share of a frame's energy at freq (1.0 for a pure tone).
-func toneShare(frame []int16, freq float64) float64 {
-	var s1, s2, energy float64
-	coeff := 2 * math.Cos(2*math.Pi*freq/codec.SampleRate)
-	for _, v := range frame {
-		x := float64(v)
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-		energy += x * x
-	}
-	if energy == 0 {
-		return 0
-	}
-	power := s1*s1 + s2*s2 - coeff*s1*s2
-	return power / (energy * float64(len(frame)) / 2)
-}
-
-type frameKind int
-
-const (
-	silentFrame frameKind = iota
-	toneFrame
-	otherSound
-)
-
-// classify labels each 20 ms frame as silence, the tone at freq, or other sound (speech).
-func classify(pcm []int16, freq float64) []frameKind {
-	var kinds []frameKind
-	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
-		f := pcm[i : i+codec.FrameSamples]
-		var rms float64
-		for _, v := range f {
-			rms += float64(v) * float64(v)
-		}
-		rms = math.Sqrt(rms / float64(len(f)))
-		switch {
-		case rms < 100:
-			kinds = append(kinds, silentFrame)
-		case toneShare(f, freq) > 0.8:
-			kinds = append(kinds, toneFrame)
-		default:
-			kinds = append(kinds, otherSound)
-		}
-	}
-	return kinds
-}
-
-func count(kinds []frameKind, k frameKind) int {
-	n := 0
-	for _, v := range kinds {
-		if v == k {
-			n++
-		}
-	}
-	return n
-}
-
-func firstIndex(kinds []frameKind, k frameKind) int {
-	for i, v := range kinds {
-		if v == k {
-			return i
-		}
-	}
-	return -1
+	return sipptest.Run(t, sipptest.Call{Dir: dir, Scenario: name, Data: data, Target: p.sipAddr(), Args: extra, PeerLogs: p.logs})
 }
 
 // webhook is the developer's server: it answers every pivot request with doc
@@ -520,7 +224,7 @@ func newWebhook(t *testing.T, doc func(w *webhook) any) *webhook {
 	mux.HandleFunc("/tone.wav", func(rw http.ResponseWriter, r *http.Request) {
 		// 1.6 s of 1 kHz at 16 kHz, so the prompt is resampled on the way.
 		var buf bytes.Buffer
-		_ = codec.EncodeWAV(&buf, toneAt(1000, 1600*time.Millisecond, 16000), 16000)
+		_ = codec.EncodeWAV(&buf, testkit.Sine(1000, 16000, testkit.Samples(1600*time.Millisecond, 16000), 0.4), 16000)
 		rw.Header().Set("Content-Type", "audio/wav")
 		rw.Write(buf.Bytes())
 	})
@@ -551,16 +255,6 @@ func (w *webhook) received() []url.Values {
 	return append([]url.Values(nil), w.requests...)
 }
 
-// toneAt makes a sine at any sample rate (codec.Tone is 8 kHz only).
-func toneAt(freq float64, d time.Duration, rate int) []int16 {
-	n := int(d.Seconds() * float64(rate))
-	out := make([]int16, n)
-	for i := range out {
-		out[i] = int16(0.4 * 32767 * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
-	}
-	return out
-}
-
 func pivotFlow(voiceURL string, fallback any) map[string]any {
 	f := map[string]any{
 		"module": "pivot",
@@ -584,15 +278,15 @@ func speechThenTone(w *webhook) any {
 // assertSpeechThenTone checks the caller heard speech first, then about 1.6 s of the 1 kHz tone.
 func assertSpeechThenTone(t *testing.T, pcm []int16) {
 	t.Helper()
-	kinds := classify(pcm, 1000)
-	tones, speech := count(kinds, toneFrame), count(kinds, otherSound)
+	kinds := testkit.Classify(pcm, 1000)
+	tones, speech := testkit.CountKind(kinds, testkit.ToneFrame), testkit.CountKind(kinds, testkit.OtherSound)
 	if tones < 70 || tones > 85 {
 		t.Errorf("heard %d frames of the 1 kHz tone, want about 80 (1.6 s)", tones)
 	}
 	if speech < 25 {
 		t.Errorf("heard %d frames of speech, want the TTS sentence (over 0.5 s)", speech)
 	}
-	if s, tn := firstIndex(kinds, otherSound), firstIndex(kinds, toneFrame); s < 0 || tn < 0 || s > tn {
+	if s, tn := testkit.FirstKind(kinds, testkit.OtherSound), testkit.FirstKind(kinds, testkit.ToneFrame); s < 0 || tn < 0 || s > tn {
 		t.Errorf("speech should come before the tone: first speech frame %d, first tone frame %d", s, tn)
 	}
 }
@@ -601,11 +295,11 @@ func TestE2EKazooFlowPlaysSpeechThenTone(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, speechThenTone)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice?app=e2e", nil))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	assertSpeechThenTone(t, capture.audio(t, 0))
+	assertSpeechThenTone(t, capture.Audio(t, 0))
 
 	reqs := hook.received()
 	if len(reqs) != 1 {
@@ -637,11 +331,11 @@ func TestE2ERealtimePriority(t *testing.T) {
 	}
 	hook := newWebhook(t, speechThenTone)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice?app=rt", nil), func(c *Config) { c.RTP.RealtimePriority = 5 })
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	assertSpeechThenTone(t, capture.audio(t, 0))
+	assertSpeechThenTone(t, capture.Audio(t, 0))
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/sched", p.cmd.Process.Pid))
 	if err != nil || len(tasks) == 0 {
 		t.Fatalf("no threads found: %v", err)
@@ -673,23 +367,23 @@ func TestE2EPCMAOverTCP(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, speechThenTone)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 8}, "-t", "t1"); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 8}, "-t", "t1"); err != nil {
 		t.Fatal(err)
 	}
-	assertSpeechThenTone(t, capture.audio(t, 8))
+	assertSpeechThenTone(t, capture.Audio(t, 8))
 }
 
 func TestE2EFailoverWhenWebhookDown(t *testing.T) {
 	needE2E(t)
 	media := newWebhook(t, speechThenTone) // serves only the tone here
-	down := fmt.Sprintf("http://127.0.0.1:%d/voice", freePort(t))
+	down := fmt.Sprintf("http://127.0.0.1:%d/voice", testkit.FreePort(t))
 	p := startPivotua(t, pivotFlow(down, map[string]any{"module": "play", "data": map[string]any{"id": media.URL + "/tone.wav"}}))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	if tones := count(classify(capture.audio(t, 0), 1000), toneFrame); tones < 70 {
+	if tones := testkit.CountTone(capture.Audio(t, 0), 1000); tones < 70 {
 		t.Errorf("the _ child should play the tone: heard %d tone frames, want about 80", tones)
 	}
 	// debug is off, yet the failed request is kept so the failover can be explained.
@@ -719,7 +413,7 @@ func TestE2EUnknownNumberGets404(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, speechThenTone)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{Service: "5555", RTPPort: 9, Expect: 404}); err != nil {
+	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{Service: "5555", RTPPort: 9, Expect: 404}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(hook.received()); n != 0 {
@@ -729,9 +423,9 @@ func TestE2EUnknownNumberGets404(t *testing.T) {
 
 func TestE2EFailedFlowWithoutFallbackGets503(t *testing.T) {
 	needE2E(t)
-	down := fmt.Sprintf("http://127.0.0.1:%d/voice", freePort(t))
+	down := fmt.Sprintf("http://127.0.0.1:%d/voice", testkit.FreePort(t))
 	p := startPivotua(t, pivotFlow(down, nil))
-	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: 9, Expect: 503}); err != nil {
+	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: 9, Expect: 503}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -741,12 +435,12 @@ func TestE2ECancelWhileRinging(t *testing.T) {
 	hook := newWebhook(t, speechThenTone)
 	hook.delay = 4 * time.Second // slow webhook: pivotua rings after 1 s, the caller gives up
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_cancel.xml", scenarioData{RTPPort: capture.port()}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_cancel.xml", sipptest.Data{RTPPort: capture.Port()}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if n := len(capture.packets()); n != 0 {
+	if n := len(capture.Packets()); n != 0 {
 		t.Errorf("a cancelled call must get no media; got %d RTP packets", n)
 	}
 }
@@ -755,11 +449,11 @@ func TestE2EDelayedOffer(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, speechThenTone)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_delayed_offer.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_delayed_offer.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	assertSpeechThenTone(t, capture.audio(t, 0))
+	assertSpeechThenTone(t, capture.Audio(t, 0))
 }
 
 func TestE2EHoldStopsMediaAndResumeRestartsIt(t *testing.T) {
@@ -768,20 +462,20 @@ func TestE2EHoldStopsMediaAndResumeRestartsIt(t *testing.T) {
 		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav", "loop_count": 3}}
 	})
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_hold.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_hold.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	pkts := capture.packets()
+	pkts := capture.Packets()
 	var longest time.Duration
 	for i := 1; i < len(pkts); i++ {
-		longest = max(longest, pkts[i].at.Sub(pkts[i-1].at))
+		longest = max(longest, pkts[i].At.Sub(pkts[i-1].At))
 	}
 	// SIPp holds for about 1 s: no RTP may flow then (we answered recvonly).
 	if longest < 700*time.Millisecond {
 		t.Errorf("longest gap in RTP was %v; during the 1 s hold pivotua must not send", longest)
 	}
-	capture.audio(t, 0) // and the stream stays one well-formed stream across the hold
+	capture.Audio(t, 0) // and the stream stays one well-formed stream across the hold
 }
 
 func TestE2ECallerHangsUpMidPrompt(t *testing.T) {
@@ -790,15 +484,15 @@ func TestE2ECallerHangsUpMidPrompt(t *testing.T) {
 		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav", "loop_count": 5}}
 	})
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_caller_bye.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_caller_bye.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	byeDone := time.Now()
 	time.Sleep(600 * time.Millisecond)
-	for _, pk := range capture.packets() {
-		if pk.at.After(byeDone.Add(100 * time.Millisecond)) {
-			t.Fatalf("RTP still arriving %v after the caller's BYE was answered", pk.at.Sub(byeDone))
+	for _, pk := range capture.Packets() {
+		if pk.At.After(byeDone.Add(100 * time.Millisecond)) {
+			t.Fatalf("RTP still arriving %v after the caller's BYE was answered", pk.At.Sub(byeDone))
 		}
 	}
 }
@@ -806,7 +500,7 @@ func TestE2ECallerHangsUpMidPrompt(t *testing.T) {
 func TestE2EOptions(t *testing.T) {
 	needE2E(t)
 	p := startPivotua(t, pivotFlow("http://127.0.0.1:1/voice", nil))
-	if err := runSIPp(t, p, "options.xml", scenarioData{}); err != nil {
+	if err := runSIPp(t, p, "options.xml", sipptest.Data{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -815,8 +509,8 @@ func TestE2EOKRetransmittedUntilACK(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, speechThenTone)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	capture := newRTPCapture(t)
-	trace, err := runSIPpIn(t, t.TempDir(), p, "uac_ack_late.xml", scenarioData{RTPPort: capture.port(), Codec: 0}, "-trace_msg")
+	capture := sipptest.NewCapture(t)
+	trace, err := runSIPpIn(t, t.TempDir(), p, "uac_ack_late.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}, "-trace_msg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -831,7 +525,7 @@ func TestE2EOKRetransmittedUntilACK(t *testing.T) {
 	if oks < 2 {
 		t.Errorf("SIPp received the 200 OK %d times in 1.2 s without ACK; want the first and its retransmission", oks)
 	}
-	assertSpeechThenTone(t, capture.audio(t, 0))
+	assertSpeechThenTone(t, capture.Audio(t, 0))
 }
 
 func TestE2EMediaTimeoutHangsUpASilentCaller(t *testing.T) {
@@ -840,20 +534,20 @@ func TestE2EMediaTimeoutHangsUpASilentCaller(t *testing.T) {
 		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav", "loop_count": 10}}
 	})
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil), func(c *Config) { c.RTP.MediaTimeout = "2s" })
-	capture := newRTPCapture(t)
+	capture := sipptest.NewCapture(t)
 	start := time.Now()
 	// SIPp sends no RTP, so pivotua must give up after 2 s and send BYE, long before the 16 s prompt ends.
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took > 8*time.Second {
 		t.Errorf("the call lasted %v; the 2 s media timeout should have ended it", took)
 	}
-	pkts := capture.packets()
+	pkts := capture.Packets()
 	if len(pkts) == 0 {
 		t.Fatal("no RTP before the timeout")
 	}
-	if played := pkts[len(pkts)-1].at.Sub(pkts[0].at); played < 1500*time.Millisecond || played > 4*time.Second {
+	if played := pkts[len(pkts)-1].At.Sub(pkts[0].At); played < 1500*time.Millisecond || played > 4*time.Second {
 		t.Errorf("pivotua sent RTP for %v; want about the 2 s media timeout", played)
 	}
 }

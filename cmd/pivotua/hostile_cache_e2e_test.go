@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 func TestHostileCacheConfigNamesBadBoundsByPath(t *testing.T) {
@@ -48,7 +50,7 @@ func TestE2EHostileCacheHangUpKillsTheDecoder(t *testing.T) {
 	// An MPEG-2.5 (8 kHz) MP3, which only lame decodes; made by the real lame before a fake one
 	// that never finishes takes its place on PATH, for pivotua too.
 	var wav bytes.Buffer
-	if err := codec.EncodeWAV(&wav, toneAt(1000, time.Second, 8000), 8000); err != nil {
+	if err := codec.EncodeWAV(&wav, testkit.Sine(1000, 8000, testkit.Samples(time.Second, 8000), 0.4), 8000); err != nil {
 		t.Fatal(err)
 	}
 	encode := exec.Command("lame", "--silent", "-b", "16", "-", "-")
@@ -78,8 +80,8 @@ func TestE2EHostileCacheHangUpKillsTheDecoder(t *testing.T) {
 		}
 	})
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil), func(c *Config) { c.Media.MaxProcesses = 2 })
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_caller_bye.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_caller_bye.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(pidFile)

@@ -16,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // fallbackFlow is a pivot of voiceURL with debug records and a "_" child that refuses the call with
@@ -37,11 +40,11 @@ type watchingUAS struct {
 func startWatchingUAS(t *testing.T) *watchingUAS {
 	t.Helper()
 	dir := t.TempDir()
-	scen := renderScenario(t, dir, "uas_busy.xml", uasData{})
-	u := &watchingUAS{port: freePort(t), dir: dir, done: make(chan struct{})}
+	scen := sipptest.RenderScenario(t, dir, "uas_busy.xml", uasData{})
+	u := &watchingUAS{port: testkit.FreePort(t), dir: dir, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	u.cmd = exec.CommandContext(ctx, "sipp", "-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(u.port),
-		"-mp", strconv.Itoa(freeMediaPort(t)), "-nostdin", "-trace_msg", "-trace_err")
+		"-mp", strconv.Itoa(testkit.FreeMediaPort(t)), "-nostdin", "-trace_msg", "-trace_err")
 	u.cmd.Dir = dir
 	if err := u.cmd.Start(); err != nil {
 		cancel()
@@ -106,13 +109,13 @@ func TestE2EHostileFlowHeaderInjectionNeverReachesTheCallee(t *testing.T) {
 				`<Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
 		})
 		p := startPivotua(t, fallbackFlow(hook.URL+"/voice"))
-		if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: freePort(t), Codec: 0, Expect: 480}); err != nil {
+		if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, Expect: 480}); err != nil {
 			t.Fatal(err)
 		}
 		if got := uas.received(t); strings.Contains(got, "INVITE") {
 			t.Errorf("the callee got an INVITE from the hostile document:\n%s", got)
 		}
-		reqs := hook.requests("/voice")
+		reqs := hook.Forms("/voice")
 		if len(reqs) != 1 {
 			t.Fatalf("%d requests to the webhook, want 1", len(reqs))
 		}
@@ -128,7 +131,7 @@ func TestE2EHostileFlowHeaderInjectionNeverReachesTheCallee(t *testing.T) {
 				"uri": fmt.Sprintf("sip:bob@127.0.0.1:%d;x=1\r\nP-Asserted-Identity: <sip:boss@evil.example>", uas.port), "timeout": 5}}
 		})
 		p := startPivotua(t, fallbackFlow(hook.URL+"/voice"))
-		if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: freePort(t), Codec: 0, Expect: 480}); err != nil {
+		if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, Expect: 480}); err != nil {
 			t.Fatal(err)
 		}
 		if got := uas.received(t); strings.Contains(got, "INVITE") {
@@ -157,7 +160,7 @@ func TestE2EHostileFlowKazooSelfPivotIsBounded(t *testing.T) {
 	flow["data"].(map[string]any)["debug"] = true
 	p := startPivotua(t, flow)
 	start := time.Now()
-	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: freePort(t), Codec: 0, Expect: 503}); err != nil {
+	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, Expect: 503}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the loop ended after %v", time.Since(start).Round(time.Millisecond))
@@ -171,7 +174,7 @@ func TestE2EHostileFlowKazooSelfPivotIsBounded(t *testing.T) {
 	}
 	debugRecords(t, p, reqs[0].Get("Call-ID"), "played nothing")
 	if !strings.Contains(p.logs(), "played nothing") {
-		t.Errorf("the log does not say why the call ended:\n%s", lastLines(p.logs(), 20))
+		t.Errorf("the log does not say why the call ended:\n%s", sipptest.LastLines(p.logs(), 20))
 	}
 }
 
@@ -191,17 +194,17 @@ func TestE2EHostileFlowTrunkClosedToTheAccount(t *testing.T) {
 		c.Trunks = []TrunkConfig{{Name: "carrier", URI: fmt.Sprintf("sip:127.0.0.1:%d", uas.port), Accounts: []string{other}}}
 	})
 	// With no target left the Dial fails before answering the caller; the <Hangup> then refuses it.
-	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: freePort(t), Codec: 0, Expect: 480}); err != nil {
+	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, Expect: 480}); err != nil {
 		t.Fatal(err)
 	}
 	if got := uas.received(t); strings.Contains(got, "INVITE") {
 		t.Errorf("the callee behind the closed trunk got an INVITE:\n%s", got)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 || after[0].Get("DialCallStatus") != "failed" {
 		t.Fatalf("action requests %v, want one with DialCallStatus=failed", after)
 	}
 	if want := fmt.Sprintf(`trunk \"carrier\" is not open to account %s`, e2eAccount); !strings.Contains(p.logs(), want) {
-		t.Errorf("the log does not say %s:\n%s", want, lastLines(p.logs(), 20))
+		t.Errorf("the log does not say %s:\n%s", want, sipptest.LastLines(p.logs(), 20))
 	}
 }

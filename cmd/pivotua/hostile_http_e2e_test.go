@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 	"github.com/pivotua/pivotua/recordings"
 )
 
@@ -327,7 +329,7 @@ func TestE2EHostileHTTPRecordingRetention(t *testing.T) {
 	callDone := make(chan struct{})
 	go func() {
 		defer close(callDone)
-		_ = runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: freePort(t), Codec: 0}) // ends unanswered: not our concern
+		_ = runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}) // ends unanswered: not our concern
 	}()
 	var callID string
 	for deadline := time.Now().Add(15 * time.Second); callID == ""; time.Sleep(50 * time.Millisecond) {

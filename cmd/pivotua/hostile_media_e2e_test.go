@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // rawCaller is one call placed by hand: INVITE, ACK, BYE over UDP, and RTP
@@ -74,7 +76,7 @@ func dialRaw(t *testing.T, p *pivotuaInstance) *rawCaller {
 		_ = sipConn.SetReadDeadline(deadline)
 		n, err := sipConn.Read(buf)
 		if err != nil {
-			t.Fatalf("no answer to the INVITE: %v\n%s", err, lastLines(p.logs(), 30))
+			t.Fatalf("no answer to the INVITE: %v\n%s", err, sipptest.LastLines(p.logs(), 30))
 		}
 		msg := string(buf[:n])
 		if !strings.HasPrefix(msg, "SIP/2.0 ") {
@@ -87,7 +89,7 @@ func dialRaw(t *testing.T, p *pivotuaInstance) *rawCaller {
 		if code >= 300 {
 			t.Fatalf("INVITE answered %d", code)
 		}
-		to := header(msg, "To")
+		to := testkit.SIPHeader(msg, "To")
 		if i := strings.Index(to, "tag="); i >= 0 {
 			c.toTag = strings.TrimSpace(strings.SplitN(to[i+4:], ";", 2)[0])
 		}
@@ -102,16 +104,6 @@ func dialRaw(t *testing.T, p *pivotuaInstance) *rawCaller {
 	_ = sipConn.SetReadDeadline(time.Time{})
 	go c.serve()
 	return c
-}
-
-// header returns the value of the first header named name in msg.
-func header(msg, name string) string {
-	for _, line := range strings.Split(msg, "\r\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // send writes one request of the dialog.
@@ -146,7 +138,7 @@ func (c *rawCaller) serve() {
 		var resp strings.Builder
 		resp.WriteString("SIP/2.0 200 OK\r\n")
 		for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-			fmt.Fprintf(&resp, "%s: %s\r\n", h, header(msg, h))
+			fmt.Fprintf(&resp, "%s: %s\r\n", h, testkit.SIPHeader(msg, h))
 		}
 		resp.WriteString("Content-Length: 0\r\n\r\n")
 		_, _ = c.sip.WriteToUDP([]byte(resp.String()), from)
@@ -344,7 +336,7 @@ func TestE2EHostileMediaNATRebindingStillHeard(t *testing.T) {
 	s.talk(500 * time.Millisecond)
 	c.hangUp()
 	if keys := gathered(app); !slices.Equal(keys, []string{"7"}) {
-		t.Errorf("the application got keys %q, want \"7\" pressed after the rebinding\n%s", keys, lastLines(p.logs(), 30))
+		t.Errorf("the application got keys %q, want \"7\" pressed after the rebinding\n%s", keys, sipptest.LastLines(p.logs(), 30))
 	}
 }
 
@@ -383,7 +375,7 @@ func TestE2EHostileMediaRecordingKeepsToTheWallClock(t *testing.T) {
 	wall := time.Since(started)
 
 	var files []string
-	pollUntil(t, 10*time.Second, "the recording saved", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the recording saved", func() bool {
 		files, _ = filepath.Glob(filepath.Join(dir, "*", "*.wav"))
 		return len(files) == 1 && slices.ContainsFunc(app.received(), func(r twimlRequest) bool { return r.Path == "/rec/done" })
 	})
@@ -396,17 +388,5 @@ func TestE2EHostileMediaRecordingKeepsToTheWallClock(t *testing.T) {
 		sent.Load(), wall.Round(time.Millisecond), filepath.Base(files[0]), st.Size(), float64(st.Size()-44)/2/codec.SampleRate, limit)
 	if st.Size() > limit {
 		t.Errorf("the recording is %d bytes after %v, want at most %d (the wall clock plus 2 s)", st.Size(), wall, limit)
-	}
-}
-
-// pollUntil polls cond until it holds or fails the test after timeout.
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

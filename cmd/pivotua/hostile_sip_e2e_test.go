@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // rawSIPPeer sends hand-written SIP over UDP from its own socket and reads what comes back.
@@ -59,17 +62,6 @@ func (r *rawSIPPeer) recv(within time.Duration) string {
 		}
 		return msg
 	}
-}
-
-// headerOf is the value of the first header called name in msg.
-func headerOf(msg, name string) string {
-	for _, l := range strings.Split(msg, "\r\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // rawInvite is an INVITE from r to 3004 with an SDP offer; uri replaces the Request-URI when not empty.
@@ -129,7 +121,7 @@ func TestE2EHostileSIPOutOfRangePortGets400(t *testing.T) {
 			if !strings.HasPrefix(res, "SIP/2.0 400 ") {
 				t.Fatalf("INVITE with an out-of-range port in %s: got %q, want 400", tc.name, firstLineOf(res))
 			}
-			if w := headerOf(res, "Warning"); !strings.Contains(strings.ToLower(w), "port") {
+			if w := testkit.SIPHeader(res, "Warning"); !strings.Contains(strings.ToLower(w), "port") {
 				t.Errorf("Warning %q does not name the port", w)
 			}
 		})
@@ -171,20 +163,20 @@ func TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef(t *testing.T) {
 	// The second call (over TCP) dials again and finds no callee (SIPp's took one call); the caller
 	// is hung up all the same.
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
-	caller := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	caller := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := uas.wait(t, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// A caller over TCP too: its connection is sipgo's to close at shutdown.
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}, "-t", "t1"); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}, "-t", "t1"); err != nil {
 		t.Fatal(err)
 	}
 	p.stop(t)
 	if strings.Contains(p.logs(), "ref went negative") {
-		t.Fatalf("shutdown logged a negative connection ref:\n%s", lastLines(p.logs(), 30))
+		t.Fatalf("shutdown logged a negative connection ref:\n%s", sipptest.LastLines(p.logs(), 30))
 	}
 }
 
@@ -212,11 +204,11 @@ func TestE2EHostileSIPEgressDeniedDialSendsNothing(t *testing.T) {
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) {
 		c.SIP.Egress.DenyCIDRs = []string{"127.0.0.0/8"}
 	})
-	caller := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: caller.port(), Codec: 0}); err != nil {
+	caller := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	after := hook.requests("/after")
+	after := hook.Forms("/after")
 	if len(after) != 1 || after[0].Get("DialCallStatus") != "failed" {
 		t.Fatalf("action requests %v, want DialCallStatus=failed", after)
 	}
@@ -227,7 +219,7 @@ func TestE2EHostileSIPEgressDeniedDialSendsNothing(t *testing.T) {
 	}
 	logs := p.logs()
 	if !strings.Contains(logs, "127.0.0.1 is in deny_cidrs 127.0.0.0/8") {
-		t.Errorf("the log does not name the destination and the rule:\n%s", lastLines(logs, 30))
+		t.Errorf("the log does not name the destination and the rule:\n%s", sipptest.LastLines(logs, 30))
 	}
 }
 
@@ -246,7 +238,7 @@ func TestE2EHostileSIPINFOFloodIsSummarizedInTheLog(t *testing.T) {
 	if !strings.HasPrefix(ok, "SIP/2.0 200 ") {
 		t.Fatalf("INVITE: got %q, want 200", firstLineOf(ok))
 	}
-	to := headerOf(ok, "To")
+	to := testkit.SIPHeader(ok, "To")
 	inDialog := func(method string, cseq int, toValue, extra, body string) string {
 		return fmt.Sprintf(`
 %s sip:3004@%s SIP/2.0
@@ -337,7 +329,7 @@ func TestE2EHostileSIPLiveCallIDIsNoRateLimitPass(t *testing.T) {
 	if !strings.HasPrefix(ok, "SIP/2.0 200 ") {
 		t.Fatalf("INVITE: got %q, want 200", firstLineOf(ok))
 	}
-	to := headerOf(ok, "To")
+	to := testkit.SIPHeader(ok, "To")
 	request := func(r *rawSIPPeer, method string, cseq int) string {
 		return fmt.Sprintf(`
 %s sip:3004@%s SIP/2.0

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pivotua/pivotua/internal/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit/pgtest"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // hostileWebhookBody is what a webhook that answers with a WAV or a gzip sends: NUL, bytes that are
@@ -56,7 +57,7 @@ func sendRawInvite(t *testing.T, p *pivotuaInstance, callID string) int {
 		_ = conn.SetReadDeadline(deadline)
 		n, err := conn.Read(buf)
 		if err != nil {
-			t.Fatalf("Call-ID %q: no final response: %v\n%s", callID, err, lastLines(p.logs(), 30))
+			t.Fatalf("Call-ID %q: no final response: %v\n%s", callID, err, sipptest.LastLines(p.logs(), 30))
 		}
 		var code int
 		if _, err := fmt.Sscanf(string(buf[:n]), "SIP/2.0 %d", &code); err != nil || code < 200 {
@@ -116,7 +117,7 @@ func TestE2EHostileStoreCallIDReadsBackThroughTheAPI(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// No `_` child: the unparsable document fails the call, unanswered.
 			if code := sendRawInvite(t, p, tc.callID); code != 503 && code != 480 {
-				t.Fatalf("INVITE: final response %d, want 503 or 480 (the pivot ran and failed)\n%s", code, lastLines(p.logs(), 30))
+				t.Fatalf("INVITE: final response %d, want 503 or 480 (the pivot ran and failed)\n%s", code, sipptest.LastLines(p.logs(), 30))
 			}
 			// Records are written asynchronously: the call ended a moment ago.
 			var docs []any
@@ -128,7 +129,7 @@ func TestE2EHostileStoreCallIDReadsBackThroughTheAPI(t *testing.T) {
 			}
 			if len(docs) < 3 {
 				t.Fatalf("GET detail by the escaped Call-ID: %d %v; want the request, response and json_errors records\n%s",
-					code, env, lastLines(p.logs(), 30))
+					code, env, sipptest.LastLines(p.logs(), 30))
 			}
 			kinds := map[string]map[string]any{}
 			for _, d := range docs {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // uploadServer is the developer's recording store: it keeps every upload by path.
@@ -82,20 +84,15 @@ func ivrWithPINAndRecording(recordURL string) func(w *webhook) any {
 // then # to stop the recording.
 func callerVoicePCAP(t *testing.T) string {
 	t.Helper()
-	silence := func(d time.Duration) callerSegment { return audioSegment(make([]int16, int(d.Seconds()*8000))) }
-	var segs []callerSegment
-	segs = append(segs, silence(600*time.Millisecond))
+	var segs []sipptest.Segment
+	segs = append(segs, sipptest.Silence(600*time.Millisecond))
 	for _, k := range []byte("1234") {
-		segs = append(segs, keySegment(k, 100*time.Millisecond), silence(120*time.Millisecond))
+		segs = append(segs, sipptest.Key(k, 100*time.Millisecond), sipptest.Silence(120*time.Millisecond))
 	}
-	segs = append(segs, silence(300*time.Millisecond),
-		audioSegment(codec.Tone(600, time.Second, 0.4)), audioSegment(codec.Tone(1200, time.Second, 0.4)),
-		keySegment('#', 120*time.Millisecond), silence(3*time.Second))
-	path := filepath.Join(t.TempDir(), "caller.pcap")
-	if err := writeCallerPCAP(path, codec.PCMU, segs...); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	segs = append(segs, sipptest.Silence(300*time.Millisecond),
+		sipptest.Audio(codec.Tone(600, time.Second, 0.4)), sipptest.Audio(codec.Tone(1200, time.Second, 0.4)),
+		sipptest.Key('#', 120*time.Millisecond), sipptest.Silence(3*time.Second))
+	return sipptest.PCMUFile(t, segs...)
 }
 
 // assertRecordedTones checks a recording holds the caller's 600 Hz second, then the 1200 Hz one.
@@ -105,12 +102,12 @@ func assertRecordedTones(t *testing.T, wav []byte) {
 	if err != nil || rate != 8000 {
 		t.Fatalf("recording: rate %d, %v", rate, err)
 	}
-	low, high := classify(pcm, 600), classify(pcm, 1200)
-	nLow, nHigh := count(low, toneFrame), count(high, toneFrame)
+	low, high := testkit.Classify(pcm, 600), testkit.Classify(pcm, 1200)
+	nLow, nHigh := testkit.CountKind(low, testkit.ToneFrame), testkit.CountKind(high, testkit.ToneFrame)
 	if nLow < 45 || nHigh < 45 {
 		t.Errorf("recording holds %d frames of 600 Hz and %d of 1200 Hz; want about 50 of each", nLow, nHigh)
 	}
-	if firstIndex(low, toneFrame) > firstIndex(high, toneFrame) {
+	if testkit.FirstKind(low, testkit.ToneFrame) > testkit.FirstKind(high, testkit.ToneFrame) {
 		t.Error("the 600 Hz second must come before the 1200 Hz one")
 	}
 	if d := time.Duration(len(pcm)) * time.Second / 8000; d < 2*time.Second || d > 3500*time.Millisecond {
@@ -125,7 +122,7 @@ func TestE2ECollectPINAndRecordTheCaller(t *testing.T) {
 	defer target.Close()
 	hook := newWebhook(t, ivrWithPINAndRecording(target.URL+"/recordings/"))
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	if err := runSIPp(t, p, "uac_pcap.xml", scenarioData{RTPPort: freePort(t), Codec: 0, PCAP: callerVoicePCAP(t)}); err != nil {
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: callerVoicePCAP(t)}); err != nil {
 		t.Fatal(err)
 	}
 	reqs := hook.received()
@@ -157,13 +154,13 @@ func TestE2ECollectPINAndRecordTheCaller(t *testing.T) {
 // pivotua restarts; once it comes up, the spool delivers the recording byte for byte.
 func TestE2ERecordingSurvivesADownTargetAndARestart(t *testing.T) {
 	needE2E(t)
-	targetPort := freePort(t)
+	targetPort := testkit.FreePort(t)
 	targetURL := fmt.Sprintf("http://127.0.0.1:%d/recordings", targetPort)
 	hook := newWebhook(t, ivrWithPINAndRecording(targetURL))
 	recDir := t.TempDir()
 	cfgWithSpool := func(c *Config) { c.Recordings.Dir = recDir }
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil), cfgWithSpool)
-	if err := runSIPp(t, p, "uac_pcap.xml", scenarioData{RTPPort: freePort(t), Codec: 0, PCAP: callerVoicePCAP(t)}); err != nil {
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: callerVoicePCAP(t)}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond) // a first upload attempt fails against the closed port
@@ -222,44 +219,26 @@ func TestE2EDigitsBySIPINFO(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, collectThenReport)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	if err := runSIPp(t, p, "uac_info.xml", scenarioData{RTPPort: freePort(t), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_info.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	assertSecondRequestDigits(t, hook, "4321")
-}
-
-// dtmfTone is a key as in-band audio: its row and column frequencies together.
-func dtmfTone(key byte, d time.Duration) []int16 {
-	rows, cols := []float64{697, 770, 852, 941}, []float64{1209, 1336, 1477, 1633}
-	layout := []string{"123A", "456B", "789C", "*0#D"}
-	var lo, hi float64
-	for r, line := range layout {
-		if c := strings.IndexByte(line, key); c >= 0 {
-			lo, hi = rows[r], cols[c]
-		}
-	}
-	a, b := codec.Tone(lo, d, 0.25), codec.Tone(hi, d, 0.25)
-	for i := range a {
-		a[i] += b[i]
-	}
-	return a
 }
 
 func TestE2EInbandDigitsWhenTheCallerOffersNoTelephoneEvent(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, collectThenReport)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	silence := func(d time.Duration) callerSegment { return audioSegment(make([]int16, int(d.Seconds()*8000))) }
-	segs := []callerSegment{silence(time.Second)}
+	segs := []sipptest.Segment{sipptest.Silence(time.Second)}
 	for _, k := range []byte("9*06") {
-		segs = append(segs, audioSegment(dtmfTone(k, 120*time.Millisecond)), silence(100*time.Millisecond))
+		segs = append(segs, sipptest.Audio(sipptest.DTMFTone(k, 120*time.Millisecond, 0.25, 0, 0)), sipptest.Silence(100*time.Millisecond))
 	}
-	segs = append(segs, silence(3*time.Second))
+	segs = append(segs, sipptest.Silence(3*time.Second))
 	pcap := filepath.Join(t.TempDir(), "inband.pcap")
-	if err := writeCallerPCAP(pcap, codec.PCMA, segs...); err != nil {
+	if err := sipptest.WriteCallerPCAP(pcap, codec.PCMA, segs...); err != nil {
 		t.Fatal(err)
 	}
-	err := runSIPp(t, p, "uac_pcap.xml", scenarioData{RTPPort: freePort(t), Codec: 8, PCAP: pcap, NoEvents: true})
+	err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 8, PCAP: pcap, NoEvents: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,26 +251,26 @@ func TestE2ESendDTMFReachesTheCallerAsRFC4733(t *testing.T) {
 		return map[string]any{"module": "send_dtmf", "data": map[string]any{"digits": "1#5", "duration_ms": 120}}
 	})
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	// One event per RTP timestamp (RFC 4733 §2.5.1.2), the key in the first payload byte.
 	var keys strings.Builder
 	seen := map[uint32]bool{}
 	ends := map[uint32]int{}
-	for _, pk := range capture.packets() {
-		if pk.header.PayloadType != 101 || len(pk.payload) < 4 {
+	for _, pk := range capture.Packets() {
+		if pk.Header.PayloadType != 101 || len(pk.Payload) < 4 {
 			continue
 		}
-		if pk.payload[1]&0x80 != 0 {
-			ends[pk.header.Timestamp]++
+		if pk.Payload[1]&0x80 != 0 {
+			ends[pk.Header.Timestamp]++
 		}
-		if seen[pk.header.Timestamp] {
+		if seen[pk.Header.Timestamp] {
 			continue
 		}
-		seen[pk.header.Timestamp] = true
-		keys.WriteByte("0123456789*#ABCD"[pk.payload[0]&15])
+		seen[pk.Header.Timestamp] = true
+		keys.WriteByte("0123456789*#ABCD"[pk.Payload[0]&15])
 	}
 	if keys.String() != "1#5" {
 		t.Errorf("the caller received keys %q, want 1#5", keys.String())
@@ -327,11 +306,11 @@ func TestE2EBaresipCallerIsRecorded(t *testing.T) {
 	}
 	var order []int
 	for _, f := range []float64{500, 1000, 1500} {
-		kinds := classify(pcm, f)
-		if n := count(kinds, toneFrame); n < 40 {
+		kinds := testkit.Classify(pcm, f)
+		if n := testkit.CountKind(kinds, testkit.ToneFrame); n < 40 {
 			t.Errorf("%v Hz: %d frames in the recording, want about 50", f, n)
 		}
-		order = append(order, firstIndex(kinds, toneFrame))
+		order = append(order, testkit.FirstKind(kinds, testkit.ToneFrame))
 	}
 	if order[0] > order[1] || order[1] > order[2] {
 		t.Errorf("tones recorded out of order: first frames %v", order)

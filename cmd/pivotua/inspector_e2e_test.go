@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // needChromium finds Debian's chromium. A machine without it skips the browser tests, except in CI
@@ -51,11 +53,11 @@ func headlessChromium(t *testing.T, browser string, args ...string) string {
 		"--user-data-dir=" + t.TempDir(),
 	}
 	cmd := exec.CommandContext(ctx, browser, append(base, args...)...)
-	var stderr syncBuffer
+	var stderr testkit.SyncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, lastLines(stderr.String(), 20))
+		t.Fatalf("chromium %v: %v\n%s", args, err, sipptest.LastLines(stderr.String(), 20))
 	}
 	return string(out)
 }
@@ -106,10 +108,10 @@ func TestE2EInspectorShowsARealCallInHeadlessChromium(t *testing.T) {
 		"/recorded": static(`<Response><Say>Goodbye.</Say><Hangup/></Response>`),
 	})
 	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
-	segs := []callerSegment{silenceFor(600 * time.Millisecond), keySegment('4', 100*time.Millisecond), silenceFor(150 * time.Millisecond),
-		keySegment('2', 100*time.Millisecond), silenceFor(1500 * time.Millisecond)}
-	segs = append(segs, audioSegment(codec.Tone(600, time.Second, 0.4)), audioSegment(codec.Tone(1200, time.Second, 0.4)), silenceFor(6*time.Second))
-	if err := runSIPp(t, p, "uac_pcap.xml", scenarioData{RTPPort: freePort(t), Codec: 0, PCAP: writePCAPFile(t, segs...)}); err != nil {
+	segs := []sipptest.Segment{sipptest.Silence(600 * time.Millisecond), sipptest.Key('4', 100*time.Millisecond), sipptest.Silence(150 * time.Millisecond),
+		sipptest.Key('2', 100*time.Millisecond), sipptest.Silence(1500 * time.Millisecond)}
+	segs = append(segs, sipptest.Audio(codec.Tone(600, time.Second, 0.4)), sipptest.Audio(codec.Tone(1200, time.Second, 0.4)), sipptest.Silence(6*time.Second))
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: sipptest.PCMUFile(t, segs...)}); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"POST /voice", "POST /gathered", "POST /recorded"}; strings.Join(app.trail(), ",") != strings.Join(want, ",") {
@@ -228,8 +230,8 @@ func TestE2EInspectorListFlagsFailedFetches(t *testing.T) {
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice?app=failing", fallback))
 	var callIDs []string
 	for range 3 {
-		capture := newRTPCapture(t)
-		if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+		capture := sipptest.NewCapture(t)
+		if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,6 +6,9 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // scrape reads one series' value from pivotua's /metrics (0 when absent).
@@ -29,10 +32,10 @@ func TestE2EMetricsCountRealCalls(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, collectThenReport)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
-	if err := runSIPp(t, p, "uac_info.xml", scenarioData{RTPPort: freePort(t), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_info.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{Service: "5555", RTPPort: 9, Expect: 404}); err != nil {
+	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{Service: "5555", RTPPort: 9, Expect: 404}); err != nil {
 		t.Fatal(err)
 	}
 	for series, want := range map[string]float64{

@@ -26,10 +26,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // procStats are what the kernel says about a process.
@@ -114,27 +115,18 @@ func metricValue(p *pivotuaInstance, name string) float64 {
 // sipLoad runs one SIPp scenario for calls calls, one every period, at most
 // limit at once. It returns SIPp's output (its final statistics screen) and
 // its error (nil: every call passed).
-func sipLoad(ctx context.Context, t *testing.T, p sipPeer, name string, data scenarioData, calls int, period time.Duration, limit int) (string, error) {
+func sipLoad(ctx context.Context, t *testing.T, p sipPeer, name string, data sipptest.Data, calls int, period time.Duration, limit int) (string, error) {
 	dir := t.TempDir()
 	if data.CodecName == "" {
 		data.CodecName = map[int]string{0: "PCMU", 8: "PCMA"}[data.Codec]
 	}
-	tmpl, err := template.ParseFiles(filepath.Join("..", "..", "testdata", "sipp", name))
+	scen, err := sipptest.WriteScenario(dir, name, data)
 	if err != nil {
 		return "", err
 	}
-	scen := filepath.Join(dir, name)
-	f, err := os.Create(scen)
-	if err != nil {
-		return "", err
-	}
-	if err := tmpl.Execute(f, data); err != nil {
-		return "", err
-	}
-	f.Close()
 	cmd := exec.CommandContext(ctx, "sipp", p.sipAddr(), "-sf", scen,
 		"-m", fmt.Sprint(calls), "-r", "1", "-rp", fmt.Sprint(period.Milliseconds()), "-l", fmt.Sprint(limit),
-		"-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)), "-mi", "127.0.0.1", "-mp", fmt.Sprint(freeMediaPort(t)),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(testkit.FreePort(t)), "-mi", "127.0.0.1", "-mp", fmt.Sprint(testkit.FreeMediaPort(t)),
 		"-nostdin", "-trace_err", "-timeout", fmt.Sprint(int(time.Until(deadlineOf(ctx)).Seconds())+1)+"s", "-timeout_error")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
@@ -145,7 +137,7 @@ func sipLoad(ctx context.Context, t *testing.T, p sipPeer, name string, data sce
 			b, _ := os.ReadFile(l)
 			details.Write(b)
 		}
-		return string(out), fmt.Errorf("sipp %s (%s): %v\n%s\n%s", name, data.Service, err, lastLines(string(out), 15), lastLines(details.String(), 40))
+		return string(out), fmt.Errorf("sipp %s (%s): %v\n%s\n%s", name, data.Service, err, sipptest.LastLines(string(out), 15), sipptest.LastLines(details.String(), 40))
 	}
 	return string(out), nil
 }
@@ -172,7 +164,7 @@ func newSoakApp(t *testing.T) *soakApp {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/tone.wav", func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
-		_ = codec.EncodeWAV(&buf, toneAt(1000, 1600*time.Millisecond, 8000), 8000)
+		_ = codec.EncodeWAV(&buf, testkit.Sine(1000, 8000, testkit.Samples(1600*time.Millisecond, 8000), 0.4), 8000)
 		w.Header().Set("Content-Type", "audio/wav")
 		w.Write(buf.Bytes())
 	})
@@ -318,7 +310,7 @@ func TestE2ESoak(t *testing.T) {
 		c.Log.Level = "info"
 	})
 	pid := p.cmd.Process.Pid
-	sink := newRTPCapture(t) // every call's RTP lands here; nobody listens to it
+	sink := sipptest.NewCapture(t) // every call's RTP lands here; nobody listens to it
 	period := 4 * time.Second
 	perFlow := int(duration / period)
 
@@ -329,7 +321,7 @@ func TestE2ESoak(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = sipLoad(ctx, t, p, f.scenario, scenarioData{Service: f.number, RTPPort: sink.port(), Codec: 0}, calls, period, 4)
+				_, errs[i] = sipLoad(ctx, t, p, f.scenario, sipptest.Data{Service: f.number, RTPPort: sink.Port(), Codec: 0}, calls, period, 4)
 			}()
 		}
 		wg.Wait()
@@ -453,7 +445,7 @@ func TestE2EDrainFinishesLiveCallsAndFlushesTheirRecords(t *testing.T) {
 	pivot := func(u string) map[string]any {
 		return map[string]any{"module": "pivot", "data": map[string]any{"voice_url": u, "debug": true}}
 	}
-	sipPort, httpPort := freePort(t), freePort(t)
+	sipPort, httpPort := testkit.FreePort(t), testkit.FreePort(t)
 	pmin, pmax := rtpRange()
 	cfg := defaultConfig()
 	cfg.Node = "e2e"
@@ -471,7 +463,7 @@ func TestE2EDrainFinishesLiveCallsAndFlushesTheirRecords(t *testing.T) {
 		}},
 	}
 	p := startPivotuaWithConfig(t, cfg)
-	sink := newRTPCapture(t)
+	sink := sipptest.NewCapture(t)
 
 	type result struct {
 		err  error
@@ -481,7 +473,7 @@ func TestE2EDrainFinishesLiveCallsAndFlushesTheirRecords(t *testing.T) {
 	start := time.Now()
 	for _, n := range []string{"3001", "3003"} {
 		go func() {
-			err := runSIPp(t, p, "uac_call.xml", scenarioData{Service: n, RTPPort: sink.port(), Codec: 0})
+			err := runSIPp(t, p, "uac_call.xml", sipptest.Data{Service: n, RTPPort: sink.Port(), Codec: 0})
 			results <- result{err, time.Since(start)}
 		}()
 	}
@@ -497,7 +489,7 @@ func TestE2EDrainFinishesLiveCallsAndFlushesTheirRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if err := runSIPp(t, p, "uac_refused.xml", scenarioData{Expect: 503, RTPPort: sink.port(), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{Expect: 503, RTPPort: sink.Port(), Codec: 0}); err != nil {
 		t.Errorf("an INVITE while draining: %v", err)
 	}
 	if res, err := http.Get(p.httpURL + "/readyz"); err == nil {
@@ -512,26 +504,22 @@ func TestE2EDrainFinishesLiveCallsAndFlushesTheirRecords(t *testing.T) {
 			t.Errorf("a live call during the drain: %v", r.err)
 		}
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("pivotua exited with %v:\n%s", err, p.log.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("pivotua did not exit after the drain:\n%s", lastLines(p.log.String(), 40))
+	switch exited, err := p.waitExit(20 * time.Second); {
+	case !exited:
+		t.Fatalf("pivotua did not exit after the drain:\n%s", sipptest.LastLines(p.log.String(), 40))
+	case err != nil:
+		t.Fatalf("pivotua exited with %v:\n%s", err, p.log.String())
 	}
 	took := time.Since(sigterm)
 	if took < 4*time.Second || took > 12*time.Second {
 		t.Errorf("exit %v after SIGTERM; want the 4 s grace and a little more", took.Round(100*time.Millisecond))
 	}
 	if n := app.uploads.Load(); n != 1 {
-		t.Errorf("%d recordings uploaded before the exit, want 1:\n%s", n, lastLines(p.log.String(), 40))
+		t.Errorf("%d recordings uploaded before the exit, want 1:\n%s", n, sipptest.LastLines(p.log.String(), 40))
 	}
 	// Every debug record is on disk: a new process on the same store lists both calls.
-	cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	port := freePort(t)
+	cfg.HTTP.Listen = fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
+	port := testkit.FreePort(t)
 	cfg.SIP.Listen = []string{fmt.Sprintf("udp://127.0.0.1:%d", port), fmt.Sprintf("tcp://127.0.0.1:%d", port)}
 	again := startPivotuaWithConfig(t, cfg)
 	if calls := debugRows(t, again); len(calls) != 1 {
@@ -553,10 +541,10 @@ func TestE2EMediaTimeoutFreesItsRTPPort(t *testing.T) {
 		c.RTP.MediaTimeout = "1s"
 		c.RTP.PortMin, c.RTP.PortMax = pmin, pmin+1 // one RTP/RTCP pair
 	})
-	sink := newRTPCapture(t)
+	sink := sipptest.NewCapture(t)
 	for i := range 3 {
 		start := time.Now()
-		if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: sink.port(), Codec: 0}); err != nil {
+		if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: sink.Port(), Codec: 0}); err != nil {
 			t.Fatalf("silent call %d: %v", i+1, err)
 		}
 		if took := time.Since(start); took > 6*time.Second {
@@ -593,14 +581,14 @@ func TestE2EDeniedWebhookFailsOverWithADebugRecord(t *testing.T) {
 		"module": "pivot", "data": map[string]any{"voice_url": internal.URL + "/voice", "debug": true},
 		"children": map[string]any{"_": map[string]any{"module": "play", "data": map[string]any{"id": app.URL + "/tone.wav"}}},
 	}, func(c *Config) { c.Fetch.DenyCIDRs = []string{"127.0.0.2/32"} })
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the denied webhook got %d requests", n)
 	}
-	if tones := count(classify(capture.audio(t, 0), 1000), toneFrame); tones < 60 {
+	if tones := testkit.CountTone(capture.Audio(t, 0), 1000); tones < 60 {
 		t.Errorf("heard %d tone frames, want the fallback's 1.6 s tone", tones)
 	}
 	deadline := time.Now().Add(5 * time.Second)

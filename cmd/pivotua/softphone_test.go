@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // needPivotuaBinary skips tests that run the real binary (TestMain builds it
@@ -45,7 +46,7 @@ func TestSoftphoneCallSendsDigitsRecordsAndEndsOnFarEndBye(t *testing.T) {
 	dir := t.TempDir()
 	voice := filepath.Join(dir, "voice.wav")
 	var buf bytes.Buffer
-	if err := codec.EncodeWAV(&buf, toneAt(600, time.Second, 16000), 16000); err != nil {
+	if err := codec.EncodeWAV(&buf, testkit.Sine(600, 16000, testkit.Samples(time.Second, 16000), 0.4), 16000); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(voice, buf.Bytes(), 0o644); err != nil {
@@ -87,7 +88,7 @@ func TestSoftphoneCallSendsDigitsRecordsAndEndsOnFarEndBye(t *testing.T) {
 	if err != nil || rate != codec.SampleRate {
 		t.Fatalf("recording: rate %d, %v", rate, err)
 	}
-	if tones := count(classify(pcm, 1000), toneFrame); tones < 70 || tones > 85 {
+	if tones := testkit.CountTone(pcm, 1000); tones < 70 || tones > 85 {
 		t.Errorf("recording holds %d frames of the 1 kHz prompt, want about 80 (1.6 s)", tones)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // TestE2ETwiMLSayWithSSMLBreakPausesOneSecond: a document written for Twilio's Polly voices runs
@@ -17,12 +18,12 @@ func TestE2ETwiMLSayWithSSMLBreakPausesOneSecond(t *testing.T) {
 		"/voice": static(`<Response><Say voice="Polly.Joanna">Hello there.<break time="1s"/><prosody rate="slow">Goodbye now.</prosody></Say></Response>`),
 	})
 	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	// Per 20 ms frame: speech or silence; the pause is the longest run of silence between speech.
-	pcm := capture.audio(t, 0)
+	pcm := capture.Audio(t, 0)
 	var speech []bool
 	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
 		var e float64

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // twimlRequest is one request pivotua sent to the application, as a signature validator needs it.
@@ -42,10 +43,9 @@ type twimlRequest struct {
 
 // twimlApp is a Twilio-style application: each path answers with a TwiML document.
 type twimlApp struct {
-	*httptest.Server
-	mu       sync.Mutex
-	docs     map[string]func(n int) string // by path; n counts the requests to the whole app, from 1
-	requests []twimlRequest
+	*testkit.Webhook
+	mu   sync.Mutex                    // guards docs, which a test may swap
+	docs map[string]func(n int) string // by path; n counts the requests to the whole app, from 1
 }
 
 // static answers every request with the same document.
@@ -54,7 +54,7 @@ func static(doc string) func(int) string { return func(int) string { return doc 
 func newTwiMLApp(t *testing.T, docs map[string]func(n int) string) *twimlApp {
 	t.Helper()
 	a := &twimlApp{docs: docs}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.Webhook = testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/tone.wav" { // 1.6 s of 1 kHz
 			var buf bytes.Buffer
 			_ = codec.EncodeWAV(&buf, codec.Tone(1000, 1600*time.Millisecond, 0.4), codec.SampleRate)
@@ -62,19 +62,7 @@ func newTwiMLApp(t *testing.T, docs map[string]func(n int) string) *twimlApp {
 			w.Write(buf.Bytes())
 			return
 		}
-		raw, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		_ = r.ParseForm()
-		req := twimlRequest{
-			Method: r.Method, URL: "http://" + r.Host + r.URL.RequestURI(), Path: r.URL.Path, Form: r.Form,
-			RawBody: raw, Header: r.Header.Clone(), At: time.Now(), Signature: r.Header.Get(httpfetch.HeaderTwilioSignature),
-		}
-		if r.Method == http.MethodPost {
-			req.Body = r.PostForm
-		}
 		a.mu.Lock()
-		a.requests = append(a.requests, req)
-		n := len(a.requests)
 		doc, ok := a.docs[r.URL.Path]
 		a.mu.Unlock()
 		if !ok {
@@ -82,16 +70,28 @@ func newTwiMLApp(t *testing.T, docs map[string]func(n int) string) *twimlApp {
 			return
 		}
 		w.Header().Set("Content-Type", "text/xml")
-		io.WriteString(w, doc(n))
-	}))
-	t.Cleanup(a.Close)
+		io.WriteString(w, doc(len(a.received())))
+	})
 	return a
 }
 
+// received lists the application's requests, but the tone's fetches.
 func (a *twimlApp) received() []twimlRequest {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.requests)
+	var reqs []twimlRequest
+	for _, r := range a.Requests() {
+		if r.Path == "/tone.wav" {
+			continue
+		}
+		req := twimlRequest{
+			Method: r.Method, URL: r.URL, Path: r.Path, Form: r.Form,
+			RawBody: r.Body, Header: r.Header, At: r.At, Signature: r.Header.Get(httpfetch.HeaderTwilioSignature),
+		}
+		if r.Method == http.MethodPost {
+			req.Body = r.PostForm
+		}
+		reqs = append(reqs, req)
+	}
+	return reqs
 }
 
 // trail lists the requests as "METHOD /path".
@@ -126,19 +126,6 @@ func assertSigned(t *testing.T, r twimlRequest) {
 	}
 }
 
-func silenceFor(d time.Duration) callerSegment {
-	return audioSegment(make([]int16, int(d*codec.SampleRate/time.Second)))
-}
-
-func writePCAPFile(t *testing.T, segs ...callerSegment) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "caller.pcap")
-	if err := writeCallerPCAP(path, codec.PCMU, segs...); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestE2ETwiMLGatherSendsRFC4733DigitsToTheAction(t *testing.T) {
 	needE2E(t)
 	app := newTwiMLApp(t, map[string]func(int) string{
@@ -146,12 +133,12 @@ func TestE2ETwiMLGatherSendsRFC4733DigitsToTheAction(t *testing.T) {
 		"/ivr/gathered": static(`<Response><Say>Thank you.</Say><Hangup/></Response>`),
 	})
 	p := startPivotua(t, twimlFlow(app.URL+"/ivr/voice"))
-	segs := []callerSegment{silenceFor(600 * time.Millisecond)}
+	segs := []sipptest.Segment{sipptest.Silence(600 * time.Millisecond)}
 	for _, k := range []byte("4271") {
-		segs = append(segs, keySegment(k, 100*time.Millisecond), silenceFor(120*time.Millisecond))
+		segs = append(segs, sipptest.Key(k, 100*time.Millisecond), sipptest.Silence(120*time.Millisecond))
 	}
-	segs = append(segs, silenceFor(3*time.Second))
-	if err := runSIPp(t, p, "uac_pcap.xml", scenarioData{RTPPort: freePort(t), Codec: 0, PCAP: writePCAPFile(t, segs...)}); err != nil {
+	segs = append(segs, sipptest.Silence(3*time.Second))
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: sipptest.PCMUFile(t, segs...)}); err != nil {
 		t.Fatal(err)
 	}
 	reqs := app.received()
@@ -181,7 +168,7 @@ func TestE2ETwiMLGatherTimeoutThenRedirectChain(t *testing.T) {
 		"/final":     static(`<Response><Hangup/></Response>`),
 	})
 	p := startPivotua(t, twimlFlow(app.URL+"/app/start"))
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: freePort(t), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"POST /app/start", "POST /app/step2", "GET /final"}; !slices.Equal(app.trail(), want) {
@@ -225,12 +212,12 @@ func TestE2ETwiMLGatherTimeoutThenRedirectChain(t *testing.T) {
 // recordingCallerPCAP: silence, a second of 600 Hz, a second of 1200 Hz, then the end (a key, or
 // nothing), then silence.
 func recordingCallerPCAP(t *testing.T, key byte) string {
-	segs := []callerSegment{silenceFor(time.Second),
-		audioSegment(codec.Tone(600, time.Second, 0.4)), audioSegment(codec.Tone(1200, time.Second, 0.4))}
+	segs := []sipptest.Segment{sipptest.Silence(time.Second),
+		sipptest.Audio(codec.Tone(600, time.Second, 0.4)), sipptest.Audio(codec.Tone(1200, time.Second, 0.4))}
 	if key != 0 {
-		segs = append(segs, keySegment(key, 120*time.Millisecond))
+		segs = append(segs, sipptest.Key(key, 120*time.Millisecond))
 	}
-	return writePCAPFile(t, append(segs, silenceFor(4*time.Second))...)
+	return sipptest.PCMUFile(t, append(segs, sipptest.Silence(4*time.Second))...)
 }
 
 func fetch(t *testing.T, target, rangeHeader string) (*http.Response, []byte) {
@@ -268,7 +255,7 @@ func TestE2ETwiMLRecord(t *testing.T) {
 		key    byte
 		digits string
 	}{{"silence", 0, ""}, {"finishOnKey", '#', "#"}} {
-		if err := runSIPp(t, p, "uac_pcap.xml", scenarioData{RTPPort: freePort(t), Codec: 0, PCAP: recordingCallerPCAP(t, tc.key)}); err != nil {
+		if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: recordingCallerPCAP(t, tc.key)}); err != nil {
 			t.Fatal(err)
 		}
 		reqs := app.received()
@@ -315,7 +302,7 @@ func TestE2ETwiMLRejectIsNeverAnswered(t *testing.T) {
 	})
 	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
 	for _, code := range []int{486, 603} {
-		if err := runSIPp(t, p, "uac_refused.xml", scenarioData{RTPPort: freePort(t), Codec: 0, Expect: code}); err != nil {
+		if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, Expect: code}); err != nil {
 			t.Errorf("want %d and no 200: %v", code, err)
 		}
 	}
@@ -330,19 +317,19 @@ func TestE2ETwiMLPauseBeforeAnswer(t *testing.T) {
 		"/after": static(`<Response><Play>/tone.wav</Play></Response>`),
 	})
 	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	reqs := app.received()
 	if len(reqs) != 2 || reqs[1].Form.Get("CallStatus") != "ringing" {
 		t.Fatalf("requests %q; the Redirect after the Pause must report ringing", app.trail())
 	}
-	pkts := capture.packets()
+	pkts := capture.Packets()
 	if len(pkts) == 0 {
 		t.Fatal("no RTP")
 	}
-	if d := pkts[0].at.Sub(reqs[0].At); d < 900*time.Millisecond {
+	if d := pkts[0].At.Sub(reqs[0].At); d < 900*time.Millisecond {
 		t.Errorf("media began %v after the first request; the Pause should hold the answer for 1 s", d)
 	}
 	if d := reqs[1].At.Sub(reqs[0].At); d < 900*time.Millisecond {
@@ -441,7 +428,7 @@ func TestE2ETwilioValidatorAcceptsPivotuaSignatures(t *testing.T) {
 		"/last":  static(`<Response><Hangup/></Response>`),
 	})
 	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: freePort(t), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	reqs := app.received()
@@ -506,11 +493,11 @@ func TestE2ETwilioVoiceResponseDocumentsRun(t *testing.T) {
 	app.docs = map[string]func(int) string{"/voice": static(docs["pause-hangup"])}
 	app.mu.Unlock()
 	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
-	capture := newRTPCapture(t)
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: capture.port(), Codec: 0}); err != nil {
+	capture := sipptest.NewCapture(t)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(classify(capture.audio(t, 0), 1000), toneFrame); n < 70 {
+	if n := testkit.CountTone(capture.Audio(t, 0), 1000); n < 70 {
 		t.Errorf("heard %d frames of the 1 kHz <Play>, want about 80", n)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,11 +21,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 const webhookDocPath = "../../docs/webhooks.md"
@@ -81,16 +81,11 @@ type capturedRequest struct {
 // docWebhook serves the chain of documents that makes one call send every kind of request the doc
 // shows: a Kazoo GET, a Kazoo JSON POST, TwiML form POSTs (one carrying a <Set> variable that needs
 // escaping) and the cdr_url post.
-type docWebhook struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []capturedRequest
-}
+type docWebhook struct{ *testkit.Webhook }
 
 func newDocWebhook(t *testing.T) *docWebhook {
 	t.Helper()
-	h := &docWebhook{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return &docWebhook{testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/tone.wav" {
 			var buf bytes.Buffer
 			_ = codec.EncodeWAV(&buf, codec.Tone(1000, 400*time.Millisecond, 0.4), codec.SampleRate)
@@ -98,13 +93,6 @@ func newDocWebhook(t *testing.T) *docWebhook {
 			w.Write(buf.Bytes())
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
-		h.mu.Lock()
-		h.requests = append(h.requests, capturedRequest{
-			Method: r.Method, URL: "http://" + r.Host + r.URL.RequestURI(), Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-			Header: r.Header.Clone(), ContentType: r.Header.Get("Content-Type"), Body: body,
-		})
-		h.mu.Unlock()
 		base := "http://" + r.Host
 		switch r.URL.Path {
 		case "/kazoo": // the first request: GET, Kazoo names; its answer sets a variable and asks for JSON next
@@ -127,15 +115,22 @@ func newDocWebhook(t *testing.T) *docWebhook {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	t.Cleanup(h.Close)
-	return h
+	})}
 }
 
+// received lists the requests pivotua sent, but the tone's fetch.
 func (h *docWebhook) received() []capturedRequest {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.requests)
+	var reqs []capturedRequest
+	for _, r := range h.Requests() {
+		if r.Path == "/tone.wav" {
+			continue
+		}
+		reqs = append(reqs, capturedRequest{
+			Method: r.Method, URL: r.URL, Path: r.Path, RawQuery: r.Query,
+			Header: r.Header, ContentType: r.Header.Get("Content-Type"), Body: r.Body,
+		})
+	}
+	return reqs
 }
 
 // docNote is a variable value with non-ASCII and form-reserved characters, so the requests exercise
@@ -155,7 +150,7 @@ func webhookDocCall(t *testing.T) []capturedRequest {
 		"module": "pivot",
 		"data":   map[string]any{"voice_url": hook.URL + "/kazoo?app=doc", "method": "get", "req_format": "kazoo", "req_timeout_ms": 3000},
 	})
-	if err := runSIPp(t, p, "uac_call.xml", scenarioData{RTPPort: freePort(t), Codec: 0}); err != nil {
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}); err != nil {
 		t.Fatal(err)
 	}
 	var reqs []capturedRequest

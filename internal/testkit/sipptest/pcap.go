@@ -1,9 +1,11 @@
-package main
+package sipptest
 
 // Pcap files of a caller's RTP for SIPp's play_pcap_audio, made at test time:
 // audio as G.711 packets every 20 ms and DTMF as RFC 4733 events, on one SSRC.
 
 import (
+	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/pion/rtp"
@@ -11,23 +13,30 @@ import (
 	"github.com/pivotua/pivotua/internal/rtppcap"
 )
 
-// callerSegment is one stretch of what the simulated caller sends.
-type callerSegment struct {
+// Segment is one stretch of what the simulated caller sends.
+type Segment struct {
 	pcm []int16 // audio at 8 kHz; nil for a key press
 	key byte    // DTMF key sent as RFC 4733 events when pcm is nil
 	dur time.Duration
 }
 
-func audioSegment(pcm []int16) callerSegment { return callerSegment{pcm: pcm} }
-func keySegment(k byte, d time.Duration) callerSegment {
-	return callerSegment{key: k, dur: d}
+// Audio is a segment of audio (8 kHz), sent in 20 ms packets.
+func Audio(pcm []int16) Segment { return Segment{pcm: pcm} }
+
+// Silence is d of silence, sent as audio packets.
+func Silence(d time.Duration) Segment {
+	return Audio(make([]int16, int(d/(20*time.Millisecond))*codec.FrameSamples))
 }
 
-const pcapEventPT = 101
+// Key is a key held for d, sent as RFC 4733 events.
+func Key(k byte, d time.Duration) Segment { return Segment{key: k, dur: d} }
 
-// writeCallerPCAP writes segments as one RTP stream of law (PCMU/PCMA) plus
+// EventPT is the telephone-event payload type of the pcaps.
+const EventPT = 101
+
+// WriteCallerPCAP writes segments as one RTP stream of law (PCMU/PCMA) plus
 // telephone-event PT 101, timed 20 ms apart, to a classic Ethernet pcap file.
-func writeCallerPCAP(path string, law codec.Law, segments ...callerSegment) error {
+func WriteCallerPCAP(path string, law codec.Law, segments ...Segment) error {
 	var pkts [][]byte
 	var times []time.Duration
 	h := rtp.Header{Version: 2, PayloadType: uint8(law), SequenceNumber: 1000, Timestamp: 160000, SSRC: 0x5eed1234, Marker: true}
@@ -59,7 +68,7 @@ func writeCallerPCAP(path string, law codec.Law, segments ...callerSegment) erro
 		if s.key >= '0' && s.key <= '9' {
 			event = s.key - '0'
 		}
-		h.PayloadType, h.Marker = pcapEventPT, true
+		h.PayloadType, h.Marker = EventPT, true
 		n := int(s.dur / (20 * time.Millisecond))
 		for i := 1; i <= n; i++ {
 			emit([]byte{event, 10, byte(i * 160 >> 8), byte(i * 160)})
@@ -75,4 +84,14 @@ func writeCallerPCAP(path string, law codec.Law, segments ...callerSegment) erro
 		h.Marker = true // talk-spurt after the event
 	}
 	return rtppcap.Write(path, pkts, times)
+}
+
+// PCMUFile writes segments as a PCMU caller's pcap in a folder of t's and returns its path.
+func PCMUFile(t testing.TB, segments ...Segment) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "caller.pcap")
+	if err := WriteCallerPCAP(path, codec.PCMU, segments...); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
