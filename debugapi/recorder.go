@@ -536,29 +536,33 @@ func valueSize(v any) int {
 	case string:
 		return len(v)
 	case map[string]any:
-		n := 0
-		for k, x := range v {
-			n += mapEntryOverhead + len(k) + valueSize(x)
-		}
-		return n
+		return entriesSize(v, valueSize)
 	case []any:
-		n := 0
-		for _, x := range v {
-			n += 16 + valueSize(x)
-		}
-		return n
+		return itemsSize(v, valueSize)
 	case map[string]string:
-		n := 0
-		for k, x := range v {
-			n += mapEntryOverhead + len(k) + len(x)
-		}
-		return n
+		return entriesSize(v, stringSize)
 	case []string:
-		n := 0
-		for _, x := range v {
-			n += 16 + len(x)
-		}
-		return n
+		return itemsSize(v, stringSize)
 	}
 	return 16
+}
+
+func stringSize(s string) int { return len(s) }
+
+// entriesSize is a map's approximate size: each entry's overhead, key and value.
+func entriesSize[V any](m map[string]V, size func(V) int) int {
+	n := 0
+	for k, x := range m {
+		n += mapEntryOverhead + len(k) + size(x)
+	}
+	return n
+}
+
+// itemsSize is a slice's approximate size: 16 bytes of header per item plus the item.
+func itemsSize[V any](s []V, size func(V) int) int {
+	n := 0
+	for _, x := range s {
+		n += 16 + size(x)
+	}
+	return n
 }

@@ -2,13 +2,14 @@ package recordings
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // e2eAccount is the account the tests' recordings belong to (cmd/pivotua's end-to-end account).
@@ -42,32 +43,19 @@ func TestRecordingServerServesOnlySignedURLs(t *testing.T) {
 		t.Errorf("token %q is not 128 bits of hex", token)
 	}
 
-	get := func(method, url, rangeHeader string) (*http.Response, []byte) {
-		req, _ := http.NewRequest(method, url, nil)
-		if rangeHeader != "" {
-			req.Header.Set("Range", rangeHeader)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res, b
-	}
-	res, b := get("GET", good, "")
+	res, b := testkit.Get(t, "GET", good, "")
 	if res.StatusCode != 200 || !bytes.Equal(b, body) || res.Header.Get("Content-Type") != "audio/wav" {
 		t.Errorf("GET: %d %s, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(b))
 	}
-	res, b = get("GET", good, "bytes=100-199")
+	res, b = testkit.Get(t, "GET", good, "bytes=100-199")
 	if res.StatusCode != http.StatusPartialContent || !bytes.Equal(b, body[100:200]) || res.Header.Get("Content-Range") != "bytes 100-199/4000" {
 		t.Errorf("Range: %d %q, %d bytes", res.StatusCode, res.Header.Get("Content-Range"), len(b))
 	}
-	res, _ = get("HEAD", good, "")
+	res, _ = testkit.Get(t, "HEAD", good, "")
 	if res.StatusCode != 200 || res.ContentLength != int64(len(body)) {
 		t.Errorf("HEAD: %d, length %d", res.StatusCode, res.ContentLength)
 	}
-	if res, _ := get("GET", recs.RecordingURL(e2eAccount, "call-1-43.mp3"), ""); res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/mpeg" {
+	if res, _ := testkit.Get(t, "GET", recs.RecordingURL(e2eAccount, "call-1-43.mp3"), ""); res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/mpeg" {
 		t.Errorf("mp3: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 
@@ -82,7 +70,7 @@ func TestRecordingServerServesOnlySignedURLs(t *testing.T) {
 		"listing":               srv.URL + "/recordings/" + e2eAccount + "/",
 		"root":                  srv.URL + "/recordings/",
 	} {
-		if res, b := get("GET", url, ""); res.StatusCode != http.StatusNotFound || bytes.Contains(b, []byte("call-1")) {
+		if res, b := testkit.Get(t, "GET", url, ""); res.StatusCode != http.StatusNotFound || bytes.Contains(b, []byte("call-1")) {
 			t.Errorf("%s: %d %q", name, res.StatusCode, b)
 		}
 	}

@@ -166,7 +166,7 @@ func TestE2EInspectorShowsARealCallInHeadlessChromium(t *testing.T) {
 	if src == nil || !strings.HasPrefix(html.UnescapeString(src[1]), "/recordings/"+e2eAccount+"/") {
 		t.Fatalf("no same-origin <audio> for the recording: %v", src)
 	}
-	res, wav := fetch(t, p.httpURL+html.UnescapeString(src[1]), "")
+	res, wav := testkit.Get(t, http.MethodGet, p.httpURL+html.UnescapeString(src[1]), "")
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/wav" || len(wav) < 44 || string(wav[:4]) != "RIFF" || string(wav[8:12]) != "WAVE" {
 		t.Fatalf("GET the <audio> src: %d %q, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(wav))
 	}

@@ -220,21 +220,6 @@ func recordingCallerPCAP(t *testing.T, key byte) string {
 	return sipptest.PCMUFile(t, append(segs, sipptest.Silence(4*time.Second))...)
 }
 
-func fetch(t *testing.T, target, rangeHeader string) (*http.Response, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, target, nil)
-	if rangeHeader != "" {
-		req.Header.Set("Range", rangeHeader)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res, body
-}
-
 // TestE2ETwiMLRecord: the caller's audio is recorded until 2 s of silence (first call) or until # (the
 // second, with silence detection off); the action gets a RecordingUrl on pivotua's own HTTP listener
 // that serves the trimmed recording, with Range requests.
@@ -275,16 +260,16 @@ func TestE2ETwiMLRecord(t *testing.T) {
 		if d := action.Form.Get("RecordingDuration"); d != "2" && d != "3" {
 			t.Errorf("%s: RecordingDuration %q, want the ~2.4 s of trimmed speech", tc.name, d)
 		}
-		res, wav := fetch(t, recURL, "")
+		res, wav := testkit.Get(t, http.MethodGet, recURL, "")
 		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/wav" {
 			t.Fatalf("%s: GET RecordingUrl: %d %s", tc.name, res.StatusCode, res.Header.Get("Content-Type"))
 		}
 		assertRecordedTones(t, wav)
-		res, part := fetch(t, recURL, "bytes=0-43")
+		res, part := testkit.Get(t, http.MethodGet, recURL, "bytes=0-43")
 		if res.StatusCode != http.StatusPartialContent || !bytes.Equal(part, wav[:44]) {
 			t.Errorf("%s: Range request: %d, %d bytes", tc.name, res.StatusCode, len(part))
 		}
-		if res, _ := fetch(t, recURL+"x", ""); res.StatusCode != http.StatusNotFound {
+		if res, _ := testkit.Get(t, http.MethodGet, recURL+"x", ""); res.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: a wrong name is served: %d", tc.name, res.StatusCode)
 		}
 	}

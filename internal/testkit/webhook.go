@@ -97,3 +97,26 @@ func ServeDocs(docs map[string][2]string) http.HandlerFunc {
 		io.WriteString(w, doc[1])
 	}
 }
+
+// Get sends method to target (with a Range header unless rangeHeader is empty) and
+// returns the response with its whole body read.
+func Get(t testing.TB, method, target, rangeHeader string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rangeHeader != "" {
+		req.Header.Set("Range", rangeHeader)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, target, err)
+	}
+	return res, body
+}
