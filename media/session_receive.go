@@ -189,8 +189,8 @@ func (rx *rxState) probe(from netip.AddrPort, ssrc uint32, seq uint16, now int64
 
 // sdpHeadStartOver reports whether the SDP address gets its head start over
 // from: whether packets may be expected from the SDP address rather than from
-// from. Not when the SDP gave none; not when it is a private address (RFC
-// 1918, RFC 4193) and from is not (a peer behind NAT, whose packets never come
+// from. Not when the SDP gave none; not when it is an address a peer behind NAT
+// writes (see natInside) and from is not (such a peer's packets never come
 // from the address it wrote); not when from is the SDP host itself on another
 // port (a peer that sends from another port than it receives on, as SIPp's
 // pcap player does).
@@ -198,10 +198,22 @@ func (rx *rxState) sdpHeadStartOver(from netip.AddrPort) bool {
 	switch {
 	case !rx.expect.IsValid(), from.Addr() == rx.expect.Addr():
 		return false
-	case rx.expect.Addr().IsPrivate() && !from.Addr().IsPrivate():
+	case natInside(rx.expect.Addr()) && !natInside(from.Addr()):
 		return false
 	}
 	return true
+}
+
+// cgnatPrefix is the RFC 6598 shared address space carriers number their
+// subscribers from behind carrier-grade NAT.
+var cgnatPrefix = netip.MustParsePrefix("100.64.0.0/10")
+
+// natInside reports whether a is an address that is not reachable from the
+// internet and so, written in an SDP, names a peer behind NAT: private (RFC
+// 1918, RFC 4193), shared carrier-grade NAT space (RFC 6598), link-local (RFC
+// 3927, RFC 4291 §2.5.6) or loopback (a phone or SBC misreporting itself).
+func natInside(a netip.Addr) bool {
+	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || cgnatPrefix.Contains(a)
 }
 
 // beginGen resets the latch for a new Start, whose SDP address s.remote

@@ -232,3 +232,39 @@ func newLatchSession(t *testing.T, remote string) *Session {
 	offClock(s)
 	return s
 }
+
+// Whether the SDP address gets its head start over another source: not when
+// the SDP address is one a peer behind NAT writes (private, shared CGNAT,
+// link-local or loopback) and the packets come from a public address.
+func TestSDPHeadStartSkipsPeersBehindNAT(t *testing.T) {
+	for _, tt := range []struct {
+		sdp, from string
+		headStart bool
+	}{
+		{"192.0.2.1:4000", "198.51.100.7:5000", true},        // public SDP address: it may still send
+		{"192.0.2.1:4000", "192.0.2.1:4002", false},          // the SDP host from another port
+		{"0.0.0.0:0", "198.51.100.7:5000", false},            // no SDP address
+		{"10.0.0.5:4000", "198.51.100.7:5000", false},        // RFC 1918
+		{"172.16.3.4:4000", "198.51.100.7:5000", false},      // RFC 1918
+		{"192.168.1.20:4000", "198.51.100.7:5000", false},    // RFC 1918
+		{"[fd00::5]:4000", "[2001:db8::7]:5000", false},      // RFC 4193
+		{"100.64.0.5:4000", "198.51.100.7:5000", false},      // RFC 6598 shared (CGNAT) space
+		{"100.127.255.254:4000", "198.51.100.7:5000", false}, // its last address
+		{"169.254.10.1:4000", "198.51.100.7:5000", false},    // RFC 3927 link-local
+		{"[fe80::1]:4000", "[2001:db8::7]:5000", false},      // RFC 4291 link-local
+		{"127.0.0.1:4000", "198.51.100.7:5000", false},       // loopback
+		{"[::1]:4000", "[2001:db8::7]:5000", false},          // loopback
+		{"100.128.0.5:4000", "198.51.100.7:5000", true},      // just past 100.64.0.0/10: public
+		{"10.0.0.5:4000", "100.64.0.9:5000", true},           // private to CGNAT: both inside
+		{"10.0.0.5:4000", "127.0.0.2:5000", true},            // private to loopback: both inside
+		{"100.64.0.5:4000", "10.1.1.1:5000", true},           // CGNAT to private: both inside
+	} {
+		var rx rxState
+		if sdp := netip.MustParseAddrPort(tt.sdp); !sdp.Addr().IsUnspecified() {
+			rx.expect = sdp
+		}
+		if got := rx.sdpHeadStartOver(netip.MustParseAddrPort(tt.from)); got != tt.headStart {
+			t.Errorf("SDP %s, packets from %s: head start %v, want %v", tt.sdp, tt.from, got, tt.headStart)
+		}
+	}
+}
