@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,8 +46,8 @@ func TestPurgeRecordingsKeepsSpooledAndLiveCallRecordings(t *testing.T) {
 	kept := map[string]string{
 		"recent":                 write(filepath.Join(acc, "recent-1-1700000000000000000.wav"), time.Now()),
 		"waiting in the spool":   write(filepath.Join(acc, "spooled-1-1700000000000000000.wav"), old),
-		"of a live call":         write(filepath.Join(acc, "live_call_example.com-1700000000000000000.wav"), old),
-		"a live call's Dial":     write(filepath.Join(acc, "live_call_example.com-dial-1700000000000000000.wav"), old),
+		"of a live call":         write(filepath.Join(acc, CallPart("live/call@example.com")+"-1700000000000000000.wav"), old),
+		"a live call's Dial":     write(filepath.Join(acc, CallPart("live/call@example.com")+"-dial-1700000000000000000.wav"), old),
 		"a Call-ID ending -dial": write(filepath.Join(acc, "x-dial-1700000000000000000.wav"), old),
 		"not a recording":        write(filepath.Join(acc, "notes.txt"), old),
 		"the spool's own files":  write(filepath.Join(dir, ".spool", "a.job"), old),
@@ -97,6 +98,7 @@ func TestPurgeKeepsARecordingUntilItsUploadIsDelivered(t *testing.T) {
 	events := make(chan httpfetch.UploadEvent, 64)
 	u, err := httpfetch.NewUploader(filepath.Join(dir, ".spool"),
 		httpfetch.WithUploadBackoff(5*time.Millisecond, 20*time.Millisecond),
+		httpfetch.WithUploadLogger(slog.New(slog.DiscardHandler)),
 		httpfetch.WithUploadObserver(func(ev httpfetch.UploadEvent) { events <- ev }))
 	if err != nil {
 		t.Fatal(err)
