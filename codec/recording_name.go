@@ -12,23 +12,27 @@ import (
 // under, within the 128 bytes an upload ID may have.
 const MaxCallIDFilePart = 100
 
-// callIDHashBytes is how much of the Call-ID's SHA-256 a rewritten part ends with (hex-encoded):
-// 64 bits, so two Call-IDs that read alike once cut or rewritten still name different calls.
+// callIDHashBytes is how much of the Call-ID's SHA-256 a cut part ends with (hex-encoded):
+// 64 bits, so two long Call-IDs that share their start still name different calls.
 const callIDHashBytes = 8
 
 // CallIDFilePart is the part of a recording's file name that names its call: flow names the
 // recordings with it, and the recordings server and purge match them by it, so both sides must
 // use this one function. A Call-ID comes from the caller and may hold any bytes (RFC 3261
-// §25.1 allows far more than a file name may, and sets no length). One that is 1 to
-// MaxCallIDFilePart bytes of A-Z a-z 0-9 . _ - not starting with a dot is used as it is;
-// any other is cut to fit, its other bytes replaced by '_' (a leading dot too, so the file is
-// never hidden nor "." or ".."), and ends with '_' and a hash of the whole Call-ID.
+// §25.1 allows far more than a file name may, and sets no length): every byte but A-Z a-z 0-9
+// . _ - becomes '_', and so does a leading dot (the file is never hidden, "." or ".."); one
+// longer than MaxCallIDFilePart is cut and ends with '_' and a hash of the whole Call-ID.
+// An empty Call-ID gives "_".
 func CallIDFilePart(callID string) string {
 	if fileSafeCallID(callID) {
 		return callID
 	}
-	keep := min(len(callID), MaxCallIDFilePart-1-2*callIDHashBytes)
-	b := make([]byte, 0, keep+1+2*callIDHashBytes)
+	cut := len(callID) > MaxCallIDFilePart
+	keep := len(callID)
+	if cut {
+		keep = MaxCallIDFilePart - 1 - 2*callIDHashBytes
+	}
+	b := make([]byte, 0, max(keep, MaxCallIDFilePart))
 	for i := range keep {
 		c := callID[i]
 		if !fileSafeByte(c) || (i == 0 && c == '.') {
@@ -36,9 +40,14 @@ func CallIDFilePart(callID string) string {
 		}
 		b = append(b, c)
 	}
-	sum := sha256.Sum256([]byte(callID))
-	b = append(b, '_')
-	b = hex.AppendEncode(b, sum[:callIDHashBytes])
+	if cut {
+		sum := sha256.Sum256([]byte(callID))
+		b = append(b, '_')
+		b = hex.AppendEncode(b, sum[:callIDHashBytes])
+	}
+	if len(b) == 0 {
+		return "_"
+	}
 	return string(b)
 }
 

@@ -30,8 +30,14 @@ func TestCallIDFilePart(t *testing.T) {
 			checkCallIDFilePart(t, tt.callID, got)
 		})
 	}
-	// Cut or rewritten Call-IDs that read alike stay apart.
-	for _, pair := range [][2]string{{long + "x", long + "y"}, {"a@b", "a/b"}, {".x", "_x"}} {
+	for callID, want := range map[string]string{"a84b4c76e66710@pc33.example.com": "a84b4c76e66710_pc33.example.com",
+		".hidden": "_hidden", "..": "_.", "": "_", "a\xff\x00b": "a__b"} {
+		if got := CallIDFilePart(callID); got != want {
+			t.Errorf("CallIDFilePart(%q) = %q, want %q", callID, got, want)
+		}
+	}
+	// Long Call-IDs that share their start stay apart.
+	for _, pair := range [][2]string{{long + "x", long + "y"}} {
 		if CallIDFilePart(pair[0]) == CallIDFilePart(pair[1]) {
 			t.Errorf("%.20q and %.20q give the same part %q", pair[0], pair[1], CallIDFilePart(pair[0]))
 		}
