@@ -123,9 +123,10 @@ const (
 	// learnCandidates is how many sources are on probation at once, each with
 	// its own run, so that a stranger's packets between the real peer's do
 	// not restart the peer's run. When all are taken a newcomer replaces the
-	// one with the shortest run (see candidate): a sprayer from a few
-	// addresses, or from one with a new SSRC or sequence each packet, never
-	// pushes out a peer whose run has begun.
+	// one with the shortest run (see candidate): strangers from up to three
+	// addresses never push the peer out, nor do strangers from any number of
+	// addresses whose packets make no run (a new SSRC or sequence each) once
+	// the peer's run has two packets.
 	learnCandidates = 4
 	// learnSeqGap is the sequence step a run tolerates (packets lost on the way).
 	learnSeqGap = 3
