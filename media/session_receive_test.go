@@ -1,6 +1,7 @@
 package media
 
 import (
+	"fmt"
 	"io"
 	"net/netip"
 	"testing"
@@ -174,6 +175,8 @@ func TestStrictLearningDecidesWhoIsHeard(t *testing.T) {
 			paced(nat, 1, 0, 0, 10, heardFrom(5)), paced(attacker, 9, 500, 10*time.Millisecond, 50, never)), nat},
 		{"nor does a spray of random SSRCs and sequence numbers, three between each of the caller's packets",
 			"10.0.0.5:4000", interleave(paced(nat, 1, 0, 0, 10, heardFrom(5)), spray(attacker, 0, 30)), nat},
+		{"nor do eight junk-spraying strangers once the caller's run has two packets", "10.0.0.5:4000", cat(
+			paced(nat, 1, 0, 0, 2, never), interleave(paced(nat, 1, 2, 40*time.Millisecond, 8, heardFrom(3)), sprayFromMany(8, 41*time.Millisecond, 30))), nat},
 		{"nor do three strangers at once", "10.0.0.5:4000", interleave(paced(nat, 1, 0, 0, 10, heardFrom(5)),
 			interleave(spray(attacker, 0, 30), interleave(spray("203.0.113.10:6000", 2*time.Millisecond, 30),
 				spray("203.0.113.11:6000", 4*time.Millisecond, 30)))), nat},
@@ -213,6 +216,15 @@ func spray(from string, at time.Duration, n int) []latchStep {
 	for i := range n {
 		x := uint32(i+1) * 2654435761 // Knuth's multiplicative hash: a new SSRC and sequence each time
 		out = append(out, latchStep{from, x, uint16(x >> 16), at + time.Duration(i)*codec.FrameDuration/3, false})
+	}
+	return out
+}
+
+// sprayFromMany is spray from n addresses at once, from at on.
+func sprayFromMany(n int, at time.Duration, each int) []latchStep {
+	var out []latchStep
+	for i := range n {
+		out = interleave(out, spray(fmt.Sprintf("203.0.113.%d:6000", 20+i), at+time.Duration(i)*time.Millisecond, each))
 	}
 	return out
 }
