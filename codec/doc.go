@@ -3,7 +3,9 @@
 // tone generation and Goertzel detection, prompts encoded once per law and
 // shared by every call, text-to-speech through external engines (flite,
 // espeak-ng) behind a render-once cache, and recording files (streamed WAV,
-// MP3 by lame).
+// MP3 by lame) and the part of their names that names the call
+// (CallIDFilePart: flow names recordings with it, and the recordings server
+// and purge match them by it).
 //
 // Everything here is a pure function or a self-contained stream: no network,
 // no SIP, no RTP. The only processes it starts are the TTS engines and lame

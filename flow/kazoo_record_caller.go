@@ -94,16 +94,9 @@ func (a *recordCallerAction) record(ctx context.Context, c *Call) (res recording
 	return res, hungUp, nil
 }
 
-// fileSafe keeps a call-id usable as a file name.
-func fileSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, s)
-}
+// fileSafe is the part of a recording's name that names its call: safe and bounded whatever
+// bytes the Call-ID holds, and the one form the recordings server and purge match.
+func fileSafe(callID string) string { return codec.CallIDFilePart(callID) }
 
 // recordingParams returns Recording-Url and Recording-Duration of the last recording, if any.
 func (r recordingResult) params() (url, duration string) {

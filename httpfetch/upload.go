@@ -195,7 +195,8 @@ type Uploader struct {
 	// mu guards everything below. The dispatcher goroutine starts attempts;
 	// each attempt goroutine updates its job and the counters when it ends.
 	mu        sync.Mutex
-	jobs      map[string]*uploadJob // every pending job, by ID
+	jobs      map[string]*uploadJob // every pending job, by ID; changed only by addJobLocked and dropJobLocked
+	files     map[string]int        // pending jobs per Upload.File, so Holds is O(1) for the purge's every file
 	active    int                   // attempts in flight
 	byAccount map[string]int        // attempts in flight per Upload.AccountID (absent: 0)
 	rounds    uint64                // dispatcher passes, for tests: it must sleep, not spin
@@ -247,6 +248,7 @@ func NewUploader(spoolDir string, opts ...UploaderOption) (*Uploader, error) {
 		accountWorkers: DefaultUploadAccountWorkers,
 		wake:           make(chan struct{}, 1),
 		jobs:           make(map[string]*uploadJob),
+		files:          make(map[string]int),
 		stop:           make(chan struct{}),
 		stopped:        make(chan struct{}),
 	}
@@ -312,13 +314,13 @@ func (u *Uploader) Enqueue(up Upload) error {
 	}
 	closed := u.closed
 	if !closed {
-		u.jobs[up.ID] = job // reserved; the dispatcher skips it until ready
+		u.addJobLocked(job) // reserved; the dispatcher skips it until ready
 	}
 	u.mu.Unlock()
 
 	if err := u.writeJob(job); err != nil {
 		u.mu.Lock()
-		delete(u.jobs, up.ID)
+		u.dropJobLocked(job)
 		u.mu.Unlock()
 		return err
 	}
@@ -344,12 +346,25 @@ func (u *Uploader) Holds(file string) bool {
 	file = filepath.Clean(file)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for _, j := range u.jobs {
-		if j.up.File == file {
-			return true
-		}
+	return u.files[file] > 0
+}
+
+// addJobLocked makes job pending. u.mu is held.
+func (u *Uploader) addJobLocked(job *uploadJob) {
+	u.jobs[job.up.ID] = job
+	u.files[job.up.File]++
+}
+
+// dropJobLocked ends a pending job: delivered, given up, or never saved.
+// u.mu is held.
+func (u *Uploader) dropJobLocked(job *uploadJob) {
+	if u.jobs[job.up.ID] != job {
+		return
 	}
-	return false
+	delete(u.jobs, job.up.ID)
+	if u.files[job.up.File]--; u.files[job.up.File] <= 0 {
+		delete(u.files, job.up.File)
+	}
 }
 
 // Stats returns the counters.
@@ -529,10 +544,10 @@ func (u *Uploader) runAttempt(ctx context.Context, job *uploadJob) {
 	switch ev.Kind {
 	case UploadUploaded:
 		u.stats.Uploaded++
-		delete(u.jobs, up.ID)
+		u.dropJobLocked(job)
 	case UploadFailed:
 		u.stats.Failed++
-		delete(u.jobs, up.ID)
+		u.dropJobLocked(job)
 	case UploadRetry:
 		job.failures++
 		ev.NextRetry = max(u.backoff(job.failures), res.retryAfter)

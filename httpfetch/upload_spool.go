@@ -143,7 +143,7 @@ func (u *Uploader) loadSpool() (int, error) {
 			_, known := u.jobs[job.up.ID]
 			if !known {
 				job.ready, job.next = true, time.Now()
-				u.jobs[job.up.ID] = job
+				u.addJobLocked(job)
 			}
 			u.mu.Unlock()
 			if known {

@@ -848,3 +848,94 @@ wait:
 		}
 	}
 }
+
+// Holds answers for a file as long as any job still to send it is pending:
+// queued before Start, loaded from the spool, waiting for a retry; not once
+// the last of them is delivered or given up, and a refused duplicate does
+// not count.
+func TestUploadHoldsAFileUntilItsLastJobEnds(t *testing.T) {
+	var accept sync.Map // path -> true: the target takes it
+	target := &recordingTarget{}
+	target.answer = func(n int, r *http.Request, w http.ResponseWriter) {
+		if _, ok := accept.Load(r.URL.Path); ok {
+			w.WriteHeader(http.StatusCreated)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	srv := httptest.NewServer(target)
+	defer srv.Close()
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	shared, _ := writeRecording(t, dir, "shared.wav", 1<<10)
+	other, _ := writeRecording(t, dir, "other.wav", 1<<10)
+	gone, _ := writeRecording(t, dir, "gone.wav", 1<<10)
+	enqueue := func(h *uploaderHarness, id, file string) error {
+		return h.Enqueue(Upload{ID: id, File: file, URL: srv.URL + "/" + id, ContentType: "audio/wav"})
+	}
+	check := func(h *uploaderHarness, when string, want map[string]bool) {
+		t.Helper()
+		for file, held := range want {
+			if got := h.Holds(file); got != held {
+				t.Errorf("%s: Holds(%s) = %v, want %v", when, filepath.Base(file), got, held)
+			}
+		}
+	}
+
+	h := newHarness(t, spool)
+	check(h, "nothing queued", map[string]bool{shared: false, other: false})
+	for _, j := range []struct{ id, file string }{{"s1", shared}, {"s2", shared}, {"o", other}, {"g", gone}} {
+		if err := enqueue(h, j.id, j.file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enqueue(h, "o", shared); !errors.Is(err, ErrUploadExists) {
+		t.Fatalf("duplicate ID: %v, want ErrUploadExists", err)
+	}
+	check(h, "queued before Start", map[string]bool{shared: true, other: true, gone: true,
+		filepath.Join(dir, ".", "x", "..", "shared.wav"): true})
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t)
+	h.waitFor(t, UploadFailed, "g")
+	h.waitFor(t, UploadRetry, "s1")
+	check(h, "retrying", map[string]bool{shared: true, other: true, gone: false})
+
+	accept.Store("/s1", true)
+	h.waitFor(t, UploadUploaded, "s1")
+	check(h, "one of two jobs for a file delivered", map[string]bool{shared: true, other: true})
+	accept.Store("/s2", true)
+	h.waitFor(t, UploadUploaded, "s2")
+	check(h, "both delivered", map[string]bool{shared: false, other: true})
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart: the job left in the spool holds its file once loaded.
+	again := newHarness(t, spool)
+	again.start(t)
+	check(again, "loaded from the spool", map[string]bool{other: true, shared: false})
+	accept.Store("/o", true)
+	again.waitFor(t, UploadUploaded, "o")
+	check(again, "all delivered", map[string]bool{other: false, shared: false})
+}
+
+// BenchmarkUploaderHolds is one Holds call with 10,000 uploads pending, as
+// the retention purge makes for every file in the recordings folder.
+func BenchmarkUploaderHolds(b *testing.B) {
+	u, err := NewUploader(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.mu.Lock()
+	for i := range 10000 {
+		u.addJobLocked(&uploadJob{up: Upload{ID: fmt.Sprint(i), File: fmt.Sprintf("/rec/%d.wav", i)}})
+	}
+	u.mu.Unlock()
+	for b.Loop() {
+		if u.Holds("/rec/x.wav") {
+			b.Fatal("held")
+		}
+	}
+}

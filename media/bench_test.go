@@ -86,12 +86,34 @@ func BenchmarkReceivePacket(b *testing.B) {
 	from := netip.MustParseAddrPort("127.0.0.1:4000")
 	pkt := marshalRTP(b, rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 77}, Payload: make([]byte, codec.FrameSamples)})
 	var seq uint16
+	hearFrom(s, from)
 	b.ReportAllocs()
 	for b.Loop() {
 		seq++
 		binary.BigEndian.PutUint16(pkt[2:], seq)
 		if !s.receivePacket(pkt, from) {
 			b.Fatal("packet refused")
+		}
+	}
+}
+
+// BenchmarkReceivePacketSprayed is the receive path before the latch while
+// strangers spray from eight addresses, twice the probation slots: each
+// packet looks up and replaces a candidate.
+func BenchmarkReceivePacketSprayed(b *testing.B) {
+	s := benchSession(b, netip.MustParseAddrPort("10.0.0.5:9"))
+	pkt := marshalRTP(b, rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 77}, Payload: make([]byte, codec.FrameSamples)})
+	var from [8]netip.AddrPort
+	for i := range from {
+		from[i] = netip.AddrPortFrom(netip.MustParseAddr("203.0.113.9"), uint16(6000+i))
+	}
+	var n uint32
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		binary.BigEndian.PutUint32(pkt[8:], n*2654435761) // a new SSRC each packet: no run ever grows
+		if s.receivePacket(pkt, from[n%8]) {
+			b.Fatal("a stranger was heard")
 		}
 	}
 }

@@ -9,7 +9,9 @@
 // each left for RTCP), one unconnected UDP socket per session, symmetric RTP
 // (sending to the address the peer's packets really come from, learned
 // strictly: a source other than the SDP address is heard only after a run of
-// consecutive packets, and once one is, only its own SSRC may move), the media
+// consecutive packets of its own, each candidate source keeping its own run,
+// and once one is, only its own SSRC may move, except that after a re-INVITE
+// a new source takes over one that has fallen silent), the media
 // timeout, the receive path (header parsing, loss estimation per RFC 3550
 // Appendix A.1, a hook for other consumers), prompt playback, DTMF in both
 // directions (RFC 4733 telephone-events, in-band Goertzel detection as a

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
@@ -69,6 +70,35 @@ func TestPortAllocatorHoldsFreedPortsBack(t *testing.T) {
 	}
 	if _, ok := a.reserve(); ok {
 		t.Fatal("reserved a port past the range")
+	}
+}
+
+// crypto/rand may block (early boot, a starved entropy source): its read must
+// not hold up every other call's port reservation and release behind the lock.
+func TestPortAllocatorReadsRandomnessOutsideTheLock(t *testing.T) {
+	a, err := newRTPPortAllocator(30000, 30100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	a.random = func(b []byte) (int, error) {
+		reads++
+		if !a.mu.TryLock() {
+			t.Error("random bytes read while holding the allocator's lock")
+		} else {
+			a.mu.Unlock()
+		}
+		return rand.Read(b)
+	}
+	for range 10 {
+		p, ok := a.reserve()
+		if !ok {
+			t.Fatal("no port")
+		}
+		a.release(p)
+	}
+	if reads == 0 {
+		t.Error("reserve drew no random bytes")
 	}
 }
 

@@ -19,6 +19,8 @@ type rtpPortAllocator struct {
 	first int // lowest even port; immutable
 	count int // number of even ports; immutable
 	hold  int // how many freed ports wait before they are drawn again; immutable
+	// random fills its argument from crypto/rand; tests replace it. Immutable after construction.
+	random func([]byte) (int, error)
 
 	mu      sync.Mutex // guards the fields below; never held across a syscall
 	pool    []int32    // indexes (port-first)/2 free to draw, in any order
@@ -45,6 +47,7 @@ func newRTPPortAllocator(min, max int) (*rtpPortAllocator, error) {
 		pool:    make([]int32, count),
 		cooling: make([]int32, count),
 		inUse:   make([]bool, count),
+		random:  rand.Read,
 	}
 	for i := range a.pool {
 		a.pool[i] = int32(i)
@@ -55,12 +58,19 @@ func newRTPPortAllocator(min, max int) (*rtpPortAllocator, error) {
 // reserve marks a free port, drawn at random, as used. The caller binds it
 // and calls release if that fails or when the session ends.
 func (a *rtpPortAllocator) reserve() (int, bool) {
+	// The random bytes are read before the lock: crypto/rand may block (a
+	// starved entropy source at boot), and other calls' reserve and release
+	// must not wait behind it.
+	var draw [8]byte
+	if _, err := a.random(draw[:]); err != nil {
+		panic(err) // crypto/rand.Read never fails on Linux (Go 1.24+: it crashes the program itself)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var i int32
 	switch {
 	case len(a.pool) > 0:
-		k := randomBelow(len(a.pool))
+		k := randomBelow(draw, len(a.pool))
 		i = a.pool[k]
 		last := len(a.pool) - 1
 		a.pool[k] = a.pool[last]
@@ -93,14 +103,10 @@ func (a *rtpPortAllocator) release(port int) {
 	}
 }
 
-// randomBelow returns a uniform random int in [0, n) from crypto/rand: the
+// randomBelow maps 8 bytes from crypto/rand to a uniform int in [0, n): the
 // port must not be predictable from earlier ones, which math/rand does not
 // promise.
-func randomBelow(n int) int {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand.Read never fails on Linux (Go 1.24+: it crashes the program itself)
-	}
+func randomBelow(draw [8]byte, n int) int {
 	// The modulo bias is below 2^-48 for the at most 32768 even ports.
-	return int(binary.LittleEndian.Uint64(b[:]) % uint64(n))
+	return int(binary.LittleEndian.Uint64(draw[:]) % uint64(n))
 }

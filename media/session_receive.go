@@ -12,13 +12,15 @@ import (
 
 // rxState is the receiver state of a session, owned by its clock goroutine.
 type rxState struct {
-	header  rtp.Header     // reused by every Unmarshal, so parsing does not allocate
-	gen     uint32         // startGen the state belongs to; 0 = before the first packet after Start
-	genAt   int64          // engine nanos of gen's first packet: about when Start ran
-	expect  netip.AddrPort // gen's SDP address; invalid when the SDP gave none usable
-	addr    netip.AddrPort // latched source; invalid until one latched
-	ssrc    uint32         // latched SSRC
-	learn   probation      // a source on probation
+	header  rtp.Header                 // reused by every Unmarshal, so parsing does not allocate
+	gen     uint32                     // startGen the state belongs to; 0 = before the first packet after Start
+	genAt   int64                      // engine nanos of gen's first packet: about when Start ran
+	expect  netip.AddrPort             // gen's SDP address; invalid when the SDP gave none usable
+	addr    netip.AddrPort             // latched source; invalid until one latched
+	ssrc    uint32                     // latched SSRC
+	heardAt int64                      // engine nanos of the latched source's last packet
+	kept    bool                       // gen's Start kept the latched source (a re-INVITE): a new one may take over a silent one
+	learn   [learnCandidates]probation // sources on probation, each with its own run
 	seq     seqTracker
 	carried uint64 // loss of the peer's earlier streams (SSRC changes, restarts)
 
@@ -112,11 +114,20 @@ func plausibleRTP(data []byte) bool {
 // audio. Asterisk's strictrtp and rtpengine's strict-source work the same way.
 const (
 	// learnPackets and learnTime: a source other than the SDP address is
-	// latched after a run of learnPackets consecutive packets (no packet from
-	// another source in between), in sequence order, with one SSRC, lasting
-	// learnTime. A burst does not do; a peer sending every 20 ms takes 100 ms.
+	// latched after a run of learnPackets consecutive packets of its own (no
+	// packet from the latched source in between), in sequence order, with one
+	// SSRC, lasting learnTime. A burst does not do; a peer sending every 20 ms
+	// takes 100 ms.
 	learnPackets = 5
 	learnTime    = int64(100 * time.Millisecond)
+	// learnCandidates is how many sources are on probation at once, each with
+	// its own run, so that a stranger's packets between the real peer's do
+	// not restart the peer's run. When all are taken a newcomer replaces the
+	// one with the shortest run (see candidate): strangers from up to three
+	// addresses never push the peer out, nor do strangers from any number of
+	// addresses whose packets make no run (a new SSRC or sequence each) once
+	// the peer's run has two packets.
+	learnCandidates = 4
 	// learnSeqGap is the sequence step a run tolerates (packets lost on the way).
 	learnSeqGap = 3
 	// sdpHeadStart is how long from Start the SDP address has to send its
@@ -124,6 +135,19 @@ const (
 	// (see sdpHeadStartOver): an outsider whose packets wait at the port before the
 	// call is answered does not win the race against the real peer.
 	sdpHeadStart = int64(time.Second)
+	// takeoverSilence: after a re-INVITE that kept the SDP address, a new
+	// source (another port and SSRC: a phone that reopened its socket) takes
+	// over from the latched one once that has sent nothing for this long and
+	// the newcomer passed its probation. A talking G.711 peer sends every 20
+	// ms, so 500 ms is 25 packets in a row missing, more than a live stream
+	// loses on a bad link, while the reopened phone is unheard for half a
+	// second at most.
+	takeoverSilence = int64(500 * time.Millisecond)
+	// takeoverWindow is how long after the re-INVITE's first packet the
+	// takeover may happen: a phone that reopens its socket sends from it at
+	// once; past that a silent source (a phone that sends nothing in silence)
+	// stays latched as before the re-INVITE, so no outsider can take it over.
+	takeoverWindow = int64(5 * time.Second)
 )
 
 // probation is a source that is not yet heard: its run of consecutive packets.
@@ -131,8 +155,9 @@ type probation struct {
 	addr  netip.AddrPort
 	ssrc  uint32
 	seq   uint16 // of the run's last packet
-	run   int    // packets in the run; 0 = none
+	run   int    // packets in the run; 0 = a free slot
 	since int64  // engine nanos of the run's first packet
+	last  int64  // engine nanos of the run's last packet
 }
 
 // latch implements symmetric RTP with strict learning and reports whether the
@@ -140,7 +165,11 @@ type probation struct {
 // once (also back from a learned source); another source latches after its
 // probation (learn). Once a source latched, only the peer's own SSRC may move
 // to a new address (NAT rebinding), and after its own probation, during which
-// the old address is still heard; other SSRCs from other addresses never are.
+// the old address is still heard; other SSRCs from other addresses never are,
+// except after a re-INVITE that kept the latch: within takeoverWindow of it, a
+// new source on probation (a phone that reopened its socket for the
+// re-INVITE) takes over once the latched source has been silent for
+// takeoverSilence, so no outsider takes over a source that still talks.
 func (s *Session) latch(gen uint32, from netip.AddrPort, ssrc uint32, seq uint16, now int64) bool {
 	rx := &s.rx
 	if rx.gen != gen && !s.beginGen(gen, now) {
@@ -152,31 +181,35 @@ func (s *Session) latch(gen uint32, from netip.AddrPort, ssrc uint32, seq uint16
 			rx.ssrc = ssrc
 			s.remoteSSRC.Store(ssrc)
 		}
-		rx.learn.run = 0 // the latched source breaks a newcomer's run
+		rx.heardAt = now
+		for i := range rx.learn { // the latched source breaks every newcomer's run
+			rx.learn[i].run = 0
+		}
 		return true
 	}
 	if from != rx.expect && !rx.probe(from, ssrc, seq, now) {
 		return false
 	}
-	return s.moveTo(gen, from, ssrc)
+	return s.moveTo(gen, from, ssrc, now)
 }
 
 // probe counts a packet from a source that is neither latched nor the SDP
 // address toward its probation and reports whether the source has passed it.
 func (rx *rxState) probe(from netip.AddrPort, ssrc uint32, seq uint16, now int64) bool {
-	if rx.addr.IsValid() && ssrc != rx.ssrc {
+	takeover := rx.addr.IsValid() && ssrc != rx.ssrc
+	if takeover && (!rx.kept || now-rx.genAt >= takeoverWindow) {
 		return false // a stranger: after a latch only the peer's own stream may move
 	}
-	p := &rx.learn
-	same := p.run > 0 && from == p.addr && ssrc == p.ssrc
+	p := rx.candidate(from, now)
+	same := p.run > 0 && ssrc == p.ssrc
 	switch step := seq - p.seq; {
 	case same && step == 0:
 		return false // a duplicate: the run neither grows nor breaks
 	case same && step <= learnSeqGap:
 		p.run++
-		p.seq = seq
+		p.seq, p.last = seq, now
 	default: // a new source, or the run broke: start over
-		*p = probation{addr: from, ssrc: ssrc, seq: seq, run: 1, since: now}
+		*p = probation{addr: from, ssrc: ssrc, seq: seq, run: 1, since: now, last: now}
 	}
 	if p.run < learnPackets || now-p.since < learnTime {
 		return false
@@ -184,13 +217,40 @@ func (rx *rxState) probe(from netip.AddrPort, ssrc uint32, seq uint16, now int64
 	if !rx.addr.IsValid() && rx.sdpHeadStartOver(from) && now-rx.genAt < sdpHeadStart {
 		return false // the SDP address still has its head start
 	}
+	if takeover && now-rx.heardAt < takeoverSilence {
+		return false // the latched source may still be talking
+	}
 	return true
+}
+
+// candidate is from's probation slot: its own, else a free one, else the one
+// with the shortest run (a stale run counting as none), the oldest among
+// equals. A slot taken from another source has run 0, so the packet starts a
+// run there.
+func (rx *rxState) candidate(from netip.AddrPort, now int64) *probation {
+	var victim *probation
+	vrun := 0
+	for i := range rx.learn {
+		p := &rx.learn[i]
+		if p.run > 0 && p.addr == from {
+			return p
+		}
+		run := p.run
+		if now-p.last > learnTime { // its peer went quiet: the run is worth nothing
+			run = 0
+		}
+		if victim == nil || run < vrun || (run == vrun && p.last < victim.last) {
+			victim, vrun = p, run
+		}
+	}
+	victim.run = 0
+	return victim
 }
 
 // sdpHeadStartOver reports whether the SDP address gets its head start over
 // from: whether packets may be expected from the SDP address rather than from
-// from. Not when the SDP gave none; not when it is a private address (RFC
-// 1918, RFC 4193) and from is not (a peer behind NAT, whose packets never come
+// from. Not when the SDP gave none; not when it is an address a peer behind NAT
+// writes (see natInside) and from is not (such a peer's packets never come
 // from the address it wrote); not when from is the SDP host itself on another
 // port (a peer that sends from another port than it receives on, as SIPp's
 // pcap player does).
@@ -198,10 +258,22 @@ func (rx *rxState) sdpHeadStartOver(from netip.AddrPort) bool {
 	switch {
 	case !rx.expect.IsValid(), from.Addr() == rx.expect.Addr():
 		return false
-	case rx.expect.Addr().IsPrivate() && !from.Addr().IsPrivate():
+	case natInside(rx.expect.Addr()) && !natInside(from.Addr()):
 		return false
 	}
 	return true
+}
+
+// cgnatPrefix is the RFC 6598 shared address space carriers number their
+// subscribers from behind carrier-grade NAT.
+var cgnatPrefix = netip.MustParsePrefix("100.64.0.0/10")
+
+// natInside reports whether a is an address that is not reachable from the
+// internet and so, written in an SDP, names a peer behind NAT: private (RFC
+// 1918, RFC 4193), shared carrier-grade NAT space (RFC 6598), link-local (RFC
+// 3927, RFC 4291 §2.5.6) or loopback (a phone or SBC misreporting itself).
+func natInside(a netip.Addr) bool {
+	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || cgnatPrefix.Contains(a)
 }
 
 // beginGen resets the latch for a new Start, whose SDP address s.remote
@@ -219,19 +291,21 @@ func (s *Session) beginGen(gen uint32, now int64) bool {
 	if p := s.remote.Load(); p != nil && p.IsValid() && !p.Addr().IsUnspecified() && p.Port() != 0 {
 		expect = *p
 	}
-	if rx.addr.IsValid() && expect == rx.expect {
+	rx.kept = rx.addr.IsValid() && expect == rx.expect
+	if rx.kept {
 		kept := new(netip.AddrPort) // one allocation per Start, not per packet
 		*kept = rx.addr
 		s.remote.Store(kept)
 	} else {
 		rx.addr = netip.AddrPort{}
 	}
-	rx.gen, rx.genAt, rx.expect, rx.learn = gen, now, expect, probation{}
+	rx.gen, rx.genAt, rx.expect, rx.learn = gen, now, expect, [learnCandidates]probation{}
 	return true
 }
 
-// moveTo latches from: packets are sent to it from now on.
-func (s *Session) moveTo(gen uint32, from netip.AddrPort, ssrc uint32) bool {
+// moveTo latches from: packets are sent to it from now on. A takeover
+// happens once per re-INVITE: the new source is not taken over in turn.
+func (s *Session) moveTo(gen uint32, from netip.AddrPort, ssrc uint32, now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.startGen.Load() != gen {
@@ -241,7 +315,7 @@ func (s *Session) moveTo(gen uint32, from netip.AddrPort, ssrc uint32) bool {
 	if !rx.seq.started || ssrc != rx.ssrc {
 		rx.seq.restart(&rx.carried)
 	}
-	rx.addr, rx.ssrc, rx.learn = from, ssrc, probation{}
+	rx.addr, rx.ssrc, rx.heardAt, rx.kept, rx.learn = from, ssrc, now, false, [learnCandidates]probation{}
 	s.remoteSSRC.Store(ssrc)
 	latched := new(netip.AddrPort) // one allocation per latch change, not per packet
 	*latched = from

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"fmt"
 	"io"
 	"net/netip"
 	"testing"
@@ -170,8 +171,15 @@ func TestStrictLearningDecidesWhoIsHeard(t *testing.T) {
 		{"the SDP host sending from another port: heard after 100 ms", sdp,
 			paced(moved, 1, 0, 0, 10, heardFrom(5)), moved},
 		{"no SDP address: heard after 100 ms", "0.0.0.0:0", paced(nat, 1, 0, 0, 10, heardFrom(5)), nat},
-		{"two sources breaking each other's runs: neither is heard", "10.0.0.5:4000", interleave(
-			paced(nat, 1, 0, 0, 50, never), paced(attacker, 9, 0, 10*time.Millisecond, 50, never)), ""},
+		{"a stranger's packets between the caller's do not break its run", "10.0.0.5:4000", interleave(
+			paced(nat, 1, 0, 0, 10, heardFrom(5)), paced(attacker, 9, 500, 10*time.Millisecond, 50, never)), nat},
+		{"nor does a spray of random SSRCs and sequence numbers, three between each of the caller's packets",
+			"10.0.0.5:4000", interleave(paced(nat, 1, 0, 0, 10, heardFrom(5)), spray(attacker, 0, 30)), nat},
+		{"nor do eight junk-spraying strangers once the caller's run has two packets", "10.0.0.5:4000", cat(
+			paced(nat, 1, 0, 0, 2, never), interleave(paced(nat, 1, 2, 40*time.Millisecond, 8, heardFrom(3)), sprayFromMany(8, 41*time.Millisecond, 30))), nat},
+		{"nor do three strangers at once", "10.0.0.5:4000", interleave(paced(nat, 1, 0, 0, 10, heardFrom(5)),
+			interleave(spray(attacker, 0, 30), interleave(spray("203.0.113.10:6000", 2*time.Millisecond, 30),
+				spray("203.0.113.11:6000", 4*time.Millisecond, 30)))), nat},
 		{"a run out of order starts over", "0.0.0.0:0", cat(
 			paced(nat, 1, 0, 0, 4, never), paced(nat, 1, 50, 80*time.Millisecond, 6, heardFrom(5))), nat},
 		{"NAT rebinding: the caller's SSRC from a new port is heard after its run", sdp, cat(
@@ -199,6 +207,26 @@ func TestStrictLearningDecidesWhoIsHeard(t *testing.T) {
 			}
 		})
 	}
+}
+
+// spray is n packets from one address, each with a new random-looking SSRC
+// and sequence number, three every 20 ms from at on: none is ever heard.
+func spray(from string, at time.Duration, n int) []latchStep {
+	var out []latchStep
+	for i := range n {
+		x := uint32(i+1) * 2654435761 // Knuth's multiplicative hash: a new SSRC and sequence each time
+		out = append(out, latchStep{from, x, uint16(x >> 16), at + time.Duration(i)*codec.FrameDuration/3, false})
+	}
+	return out
+}
+
+// sprayFromMany is spray from n addresses at once, from at on.
+func sprayFromMany(n int, at time.Duration, each int) []latchStep {
+	var out []latchStep
+	for i := range n {
+		out = interleave(out, spray(fmt.Sprintf("203.0.113.%d:6000", 20+i), at+time.Duration(i)*time.Millisecond, each))
+	}
+	return out
 }
 
 // interleave merges two packet sequences by arrival time.
@@ -231,4 +259,103 @@ func newLatchSession(t *testing.T, remote string) *Session {
 	}
 	offClock(s)
 	return s
+}
+
+// Whether the SDP address gets its head start over another source: not when
+// the SDP address is one a peer behind NAT writes (private, shared CGNAT,
+// link-local or loopback) and the packets come from a public address.
+func TestSDPHeadStartSkipsPeersBehindNAT(t *testing.T) {
+	for _, tt := range []struct {
+		sdp, from string
+		headStart bool
+	}{
+		{"192.0.2.1:4000", "198.51.100.7:5000", true},        // public SDP address: it may still send
+		{"192.0.2.1:4000", "192.0.2.1:4002", false},          // the SDP host from another port
+		{"0.0.0.0:0", "198.51.100.7:5000", false},            // no SDP address
+		{"10.0.0.5:4000", "198.51.100.7:5000", false},        // RFC 1918
+		{"172.16.3.4:4000", "198.51.100.7:5000", false},      // RFC 1918
+		{"192.168.1.20:4000", "198.51.100.7:5000", false},    // RFC 1918
+		{"[fd00::5]:4000", "[2001:db8::7]:5000", false},      // RFC 4193
+		{"100.64.0.5:4000", "198.51.100.7:5000", false},      // RFC 6598 shared (CGNAT) space
+		{"100.127.255.254:4000", "198.51.100.7:5000", false}, // its last address
+		{"169.254.10.1:4000", "198.51.100.7:5000", false},    // RFC 3927 link-local
+		{"[fe80::1]:4000", "[2001:db8::7]:5000", false},      // RFC 4291 link-local
+		{"127.0.0.1:4000", "198.51.100.7:5000", false},       // loopback
+		{"[::1]:4000", "[2001:db8::7]:5000", false},          // loopback
+		{"100.128.0.5:4000", "198.51.100.7:5000", true},      // just past 100.64.0.0/10: public
+		{"10.0.0.5:4000", "100.64.0.9:5000", true},           // private to CGNAT: both inside
+		{"10.0.0.5:4000", "127.0.0.2:5000", true},            // private to loopback: both inside
+		{"100.64.0.5:4000", "10.1.1.1:5000", true},           // CGNAT to private: both inside
+	} {
+		var rx rxState
+		if sdp := netip.MustParseAddrPort(tt.sdp); !sdp.Addr().IsUnspecified() {
+			rx.expect = sdp
+		}
+		if got := rx.sdpHeadStartOver(netip.MustParseAddrPort(tt.from)); got != tt.headStart {
+			t.Errorf("SDP %s, packets from %s: head start %v, want %v", tt.sdp, tt.from, got, tt.headStart)
+		}
+	}
+}
+
+// A re-INVITE that keeps the SDP address keeps the learned source; a phone
+// that reopened its socket for it (new port, new SSRC) takes over once the old
+// source has been silent for takeoverSilence (500 ms) and the new one passed
+// its probation. A source that still talks is never taken over, and outside a
+// re-INVITE's takeoverWindow a silent source stays latched.
+func TestReInviteLetsANewSourceTakeOverASilentOne(t *testing.T) {
+	const (
+		sdp      = "10.0.0.5:4000" // behind NAT: learned from its source
+		nat      = "198.51.100.7:5000"
+		reopened = "198.51.100.7:5002"
+		attacker = "203.0.113.9:6000"
+	)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	// The caller is learned at 100 ms and last heard at 180 ms; the re-INVITE comes at 200 ms.
+	learned := paced(nat, 1, 0, 0, 10, heardFrom(5))
+	tests := []struct {
+		name   string
+		before []latchStep // before the re-INVITE
+		after  []latchStep
+		latch  string
+	}{
+		{"the reopened socket is heard 500 ms after the old one fell silent", learned,
+			// 300 + 20*19 = 680 ms: the first packet at least 500 ms after 180 ms
+			paced(reopened, 2, 7000, ms(300), 30, heardFrom(19)), reopened},
+		{"at once if the old source was silent long before the re-INVITE", learned,
+			paced(reopened, 2, 7000, ms(2000), 10, heardFrom(5)), reopened},
+		{"not while the old source still talks", learned, interleave(
+			paced(nat, 1, 10, ms(200), 60, always), paced(reopened, 2, 7000, ms(210), 60, never)), nat},
+		{"the old source talking again after the takeover is not heard", learned, append(
+			paced(reopened, 2, 7000, ms(300), 30, heardFrom(19)), paced(nat, 1, 10, ms(900), 10, never)...), reopened},
+		{"an outsider cannot take over the caller that still talks after the re-INVITE", learned, interleave(
+			paced(nat, 1, 10, ms(200), 100, always), spray(attacker, ms(205), 100)), nat},
+		{"nor with a paced stream of its own", learned, interleave(
+			paced(nat, 1, 10, ms(200), 100, always), paced(attacker, 9, 0, ms(205), 100, never)), nat},
+		{"past the window after the re-INVITE a silent source stays latched", learned, append(
+			paced(nat, 1, 10, ms(200), 1, always), paced(reopened, 2, 7000, ms(200)+time.Duration(takeoverWindow), 50, never)...), nat},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newLatchSession(t, sdp)
+			base := s.e.now()
+			run := func(steps []latchStep) {
+				t.Helper()
+				for i, st := range steps {
+					heard := s.latch(s.startGen.Load(), netip.MustParseAddrPort(st.from), st.ssrc, st.seq, base+int64(st.at))
+					if heard != st.heard {
+						t.Fatalf("packet %d (%s ssrc %d seq %d at %v): heard %v, want %v", i, st.from, st.ssrc, st.seq, st.at, heard, st.heard)
+					}
+				}
+			}
+			run(tt.before)
+			if err := s.Start(Params{Law: codec.PCMU, Remote: netip.MustParseAddrPort(sdp)}); err != nil { // the re-INVITE
+				t.Fatal(err)
+			}
+			run(tt.after)
+			want := netip.MustParseAddrPort(tt.latch)
+			if s.rx.addr != want || *s.remote.Load() != want {
+				t.Errorf("latched to %v, sends to %v, want %v", s.rx.addr, *s.remote.Load(), want)
+			}
+		})
+	}
 }

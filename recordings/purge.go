@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pivotua/pivotua/codec"
 )
 
 // Local recordings older than recordings.retention are purged: the Record files served above, and
@@ -69,16 +71,9 @@ func (l *LiveCalls) holds(file string) bool {
 	return ok && l.ids[call] > 0
 }
 
-// CallPart is a Call-ID as flow writes it in recording file names (flow's fileSafe).
-func CallPart(callID string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, callID)
-}
+// CallPart is a Call-ID as flow writes it in recording file names: codec.CallIDFilePart,
+// which flow uses too, so no Call-ID names files the server or the purge never match.
+func CallPart(callID string) string { return codec.CallIDFilePart(callID) }
 
 // PurgeInterval is how often the purge runs for a retention: a tenth of it, between a
 // second and an hour, so a file outlives its retention by at most a tenth.

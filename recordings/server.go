@@ -43,7 +43,7 @@ var _ flow.RecordingLinker = (*Server)(nil)
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // recordingFileName is what a recording's file name may look like: the flow's <call-id>-<nanos>.wav
-// (or .mp3), made file-safe.
+// (or .mp3), the Call-ID made safe and short by codec.CallIDFilePart.
 var recordingFileName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}\.(wav|mp3)$`)
 
 // NewServer serves the recordings under dir (recordings.dir) at links starting with baseURL,

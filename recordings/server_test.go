@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
@@ -86,6 +88,64 @@ func TestPublicHTTPBase(t *testing.T) {
 	} {
 		if got := BaseURL(tt.listen, tt.external); got != tt.want {
 			t.Errorf("BaseURL(%q, %q) = %q, want %q", tt.listen, tt.external, got, tt.want)
+		}
+	}
+}
+
+// Recordings of calls whose Call-ID is long (1,000 bytes), starts with a dot
+// or holds bytes no file name may: named as flow names them, each is served
+// at its link, kept while its call is live, and purged once it is old.
+func TestRecordingsOfAnyCallIDAreServedAndPurged(t *testing.T) {
+	dir := t.TempDir()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	recs := NewServer(dir, srv.URL, map[string]string{e2eAccount: "key-1"})
+	recs.Register(mux)
+	long := strings.Repeat("a1b2c3d4e5", 100) + "@example.com"
+	spool, err := httpfetch.NewUploader(filepath.Join(dir, ".spool")) // not started: it only checks and keeps jobs
+	if err != nil {
+		t.Fatal(err)
+	}
+calls:
+	for _, callID := range []string{long[:1000], long[:190], ".hidden", "..", "a/../../b\x00\xff@host", ""} {
+		name := CallPart(callID) + "-1700000000000000000.wav"
+		dial := CallPart(callID) + "-dial-1700000000000000001.wav"
+		old := time.Now().Add(-2 * time.Hour)
+		for _, n := range []string{name, dial} {
+			p := filepath.Join(dir, e2eAccount, n)
+			if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+				t.Fatalf("Call-ID %.20q: %v", callID, err)
+			}
+			if err := os.WriteFile(p, []byte("RIFF"), 0o640); err != nil {
+				t.Errorf("Call-ID %.20q (%d bytes): recording not written: %v", callID, len(callID), err)
+				continue calls
+			}
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.Get(recs.RecordingURL(e2eAccount, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("Call-ID %.20q (%d bytes): %s not served: %d", callID, len(callID), n, res.StatusCode)
+			}
+		}
+		// flow spools the upload of a recording under its name without the extension.
+		if err := spool.Enqueue(httpfetch.Upload{ID: strings.TrimSuffix(name, ".wav"), File: filepath.Join(dir, e2eAccount, name),
+			URL: "http://127.0.0.1:9/r.wav", ContentType: "audio/wav"}); err != nil {
+			t.Errorf("Call-ID %.20q (%d bytes): upload not queued: %v", callID, len(callID), err)
+		}
+		live := NewLiveCalls()
+		done := live.Track(callID)
+		if n, _ := Purge(dir, time.Now().Add(-time.Hour), spoolStub{}, live); n != 0 {
+			t.Errorf("Call-ID %.20q: %d recordings of the live call purged", callID, n)
+		}
+		done()
+		if n, err := Purge(dir, time.Now().Add(-time.Hour), spoolStub{}, live); n != 2 || err != nil { // the stub: the job is not sent
+			t.Errorf("Call-ID %.20q (%d bytes): purged %d (%v), want its 2 recordings", callID, len(callID), n, err)
 		}
 	}
 }
