@@ -8,43 +8,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
-	"github.com/pivotua/pivotua/httpfetch"
 )
-
-// DocumentFetcher fetches a pivot document; *httpfetch.Client implements it.
-type DocumentFetcher interface {
-	FetchDocument(ctx context.Context, r httpfetch.PivotRequest) (*httpfetch.Document, error)
-}
-
-// MediaFetcher downloads audio for play/<Play>; *httpfetch.Client implements it.
-type MediaFetcher interface {
-	FetchMedia(ctx context.Context, url string) (*httpfetch.Media, error)
-}
-
-// Speaker renders text to speech; *codec.SpeechCache implements it.
-type Speaker interface {
-	Prompt(ctx context.Context, r codec.SpeechRequest) (*codec.Prompt, error)
-}
-
-// Deps are what a Call needs from the rest of the process; they are shared by all calls.
-type Deps struct {
-	Documents DocumentFetcher
-	Media     MediaFetcher
-	Speech    Speaker
-	Prompts   *PromptCache   // decoded media shared by all calls; nil decodes on every play
-	TTSEngine string         // engine for tts/<Say> that name none; "" leaves the Speaker's default
-	Debug     func(Exchange) // receives pivot exchanges (see Exchange); nil = none
-	Events    func(Event)    // receives call events (see Event); nil = none
-	Logger    *slog.Logger   // nil = slog.Default()
-
-	Recordings string   // folder recordings are written to before any upload
-	Uploads    Uploader // delivers finished recordings; nil keeps them local only
-	// RecordingLinks serves <Record> recordings on the HTTP listener; nil reports them as file:// URLs.
-	RecordingLinks RecordingLinker
-	Observer       Observer // metrics; nil counts nothing
-
-	Dial DialDeps // outbound legs for Dial, resources and sip_uri (dial.go)
-}
 
 const (
 	// ringDelay is how long a pivot fetch may take before an unanswered call gets 180 Ringing.

@@ -252,3 +252,9 @@ func (f *fakeChannel) Kinds() []string {
 	}
 	return kinds
 }
+
+// EndedBy: the fake's calls end by the caller's BYE (remoteHangup) or our own hangup.
+func (f *fakeChannel) EndedBy() string { return "caller" }
+
+// Bridge is nil: the fake has no RTP session, so Dial fails on it.
+func (f *fakeChannel) Bridge() BridgeLeg { return nil }

@@ -66,20 +66,12 @@ func (c *Call) endingData() map[string]any {
 	if c.ending != nil {
 		return c.ending
 	}
-	by := "caller"
-	if r, ok := c.ch.(endReasoner); ok {
-		by = r.endedBy()
-	}
+	by := c.ch.EndedBy()
 	sip := "CANCEL"
 	if c.answered {
 		sip = "BYE"
 	}
 	return map[string]any{"by": by, "sip": sip}
-}
-
-// endReasoner is a Channel that can tell who ended a call it did not end itself.
-type endReasoner interface {
-	endedBy() string // "caller" or "media_timeout"
 }
 
 // noteEnding remembers that we are ending the call, unless the far end already did: with a BYE

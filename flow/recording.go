@@ -17,13 +17,6 @@ import (
 	"github.com/pivotua/pivotua/httpfetch"
 )
 
-// RecordingLinker gives a recording stored under Deps.Recordings the URL it is served at (TwiML
-// <Record> reports it as RecordingUrl); cmd/pivotua's recording server implements it.
-type RecordingLinker interface {
-	// RecordingURL returns the absolute URL of the file named file in the account's recordings folder.
-	RecordingURL(accountID, file string) string
-}
-
 const (
 	// voiceRMS is the frame level above which the caller counts as speaking (about -41 dBFS): well over
 	// line noise and G.711's idle pattern, well under quiet speech.
