@@ -62,6 +62,12 @@ type dialEndpoint struct {
 	sendDigits              string
 }
 
+// dialState is what a call keeps of its Dials.
+type dialState struct {
+	last   dialResult // the last Dial's result, sent with the next request
+	lastID string     // the last answered Dial leg's Call-ID, for the call record
+}
+
 // dialResult is what the next pivot request reports about the last Dial.
 type dialResult struct {
 	status       string // completed, busy, no-answer, failed, canceled; "" before any Dial
@@ -134,9 +140,9 @@ type dialProgress struct {
 // pivot request.
 func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResult {
 	res := c.bridgeDial(ctx, plan)
-	c.dial = res
+	c.dial.last = res
 	if res.sid != "" {
-		c.lastDialID = res.sid
+		c.dial.lastID = res.sid
 	}
 	data := map[string]any{"verb": verb, "status": res.status, "dial_call_id": res.sid, "duration": res.duration}
 	if len(plan.refused) > 0 {
@@ -491,7 +497,7 @@ func (r *dialRecording) finish(c *Call, seconds int) {
 	if c.deps.RecordingLinks != nil {
 		url = c.deps.RecordingLinks.RecordingURL(c.accountID, r.name)
 	}
-	c.recording = recordingResult{url: url, duration: seconds}
+	c.rec.last = recordingResult{url: url, duration: seconds}
 	c.log.Info("dial recording saved", "path", r.path)
 	c.recordingSaved(r.path, seconds, "dial", url)
 }

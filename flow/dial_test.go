@@ -129,7 +129,7 @@ func TestDialIsRefusedInACalleeDocument(t *testing.T) {
 	}))
 	ch := newFakeChannel()
 	c := newTestCall(t, ch, nil)
-	c.answered, c.parentID = true, "caller-1@pivotua.test"
+	c.answered, c.pivot.parentID = true, "caller-1@pivotua.test"
 	runFlow(t, c, mustNode(t, `{"module":"pivot","data":{"voice_url":"`+hook.URL+`/whisper","req_format":"twiml"}}`))
 	reqs := hook.Requests()
 	if len(reqs) != 1 || reqs[0].Form.Get("Direction") != "outbound-dial" || reqs[0].Form.Get("ParentCallSid") != "caller-1@pivotua.test" {

@@ -113,8 +113,8 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 	ch := newCalleeLeg(winner, info, c)
 	defer ch.stop()
 	wc := NewCall(ch, c.accountID, c.signingKey, c.deps)
-	wc.answered, wc.parentID = true, c.info.CallID
-	a := *c.pivot
+	wc.answered, wc.pivot.parentID = true, c.info.CallID
+	a := *c.pivot.action
 	a.voiceURL, a.method, a.cdrURL = target, t.whisperMethod, ""
 	c.log.Info("dial: running the callee's document", "url", target, "dial_call_id", info.CallID)
 	out := a.run(ctx, wc, &Node{Module: "pivot"})

@@ -45,7 +45,7 @@ func TestCollectDTMFStopsAtTheTerminatorAndOnTimeouts(t *testing.T) {
 			ch.press(tt.presses)
 			node := mustNode(t, `{"module":"collect_dtmf","data":`+tt.data+`}`)
 			runFlow(t, c, node)
-			if got := c.digits["default"]; got != tt.want {
+			if got := c.keys.digits["default"]; got != tt.want {
 				t.Errorf("collected %q, want %q", got, tt.want)
 			}
 		})
@@ -67,7 +67,7 @@ func TestKeysPressedDuringAPromptStopItAndAreCollectedNext(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("the key should cut the 2 s prompt short; the flow took %v", took)
 	}
-	if got := c.digits["menu"]; got != "1" {
+	if got := c.keys.digits["menu"]; got != "1" {
 		t.Errorf("collected %q, want the key pressed during the prompt", got)
 	}
 }

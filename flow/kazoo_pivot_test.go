@@ -228,7 +228,7 @@ func TestDigitsAreClearedAfterARequest(t *testing.T) {
 	}))
 	ch := newFakeChannel()
 	c := newTestCall(t, ch, nil)
-	c.digits["default"] = "1234"
+	c.keys.digits["default"] = "1234"
 	runFlow(t, c, mustNode(t, pivotFlow(app.URL+"/one", "", false)))
 	reqs := app.Requests()
 	if len(reqs) != 2 {

@@ -49,7 +49,7 @@ func (a *recordCallerAction) run(ctx context.Context, c *Call, _ *Node) kazooOut
 	if err != nil {
 		c.log.Error("record_caller failed", "err", err)
 	} else {
-		c.recording = res
+		c.rec.last = res
 	}
 	if hungUp {
 		return stopFlow()

@@ -11,7 +11,7 @@ func TestSetVariablesReachTheNextPivotRequest(t *testing.T) {
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"application/json", `{"module":"hangup"}`}}))
 	ch := newFakeChannel()
 	c := newTestCall(t, ch, nil)
-	c.cavs["old"] = "gone"
+	c.vars.cavs["old"] = "gone"
 	flow := fmt.Sprintf(`{"module":"set_variables","data":{"custom_application_vars":{"step":"2","count":3,"vip":true,"old":null}},
 		"children":{"_":{"module":"pivot","data":{"voice_url":"%s/ivr","method":"post"}}}}`, app.URL)
 	runFlow(t, c, mustNode(t, flow))
