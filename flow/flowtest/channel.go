@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
@@ -36,13 +35,16 @@ type Channel struct {
 	ctx  context.Context // ends with the call
 	end  context.CancelFunc
 	keys chan byte // what the caller presses (see Press)
-	// barge is set while Play runs with stop keys, as the real leg's: Press stops the prompt.
-	barge atomic.Pointer[barge]
 
 	mu       sync.Mutex
 	events   []string
 	prompts  []*codec.Prompt
 	answered bool
+	// While Play runs, a key Press delivers among stopKeys calls stopPlay and sets stopped
+	// (barge-in, as the real leg does it).
+	stopKeys string
+	stopPlay context.CancelFunc
+	stopped  bool
 }
 
 var _ flow.Channel = (*Channel)(nil)
@@ -62,22 +64,17 @@ func NewChannel() *Channel {
 	return f
 }
 
-// barge stops a playing prompt when a key among keys is pressed.
-type barge struct {
-	keys string
-	stop context.CancelFunc
-	hit  atomic.Bool
-}
-
 // Press delivers keys as if the caller pressed them (at most 64 unread).
 func (f *Channel) Press(keys string) {
 	for i := 0; i < len(keys); i++ {
 		f.keys <- keys[i]
 		// As the real leg does: the key is in Digits before it stops the prompt.
-		if b := f.barge.Load(); b != nil && strings.IndexByte(b.keys, keys[i]) >= 0 {
-			b.hit.Store(true)
-			b.stop()
+		f.mu.Lock()
+		if f.stopPlay != nil && strings.IndexByte(f.stopKeys, keys[i]) >= 0 {
+			f.stopped = true
+			f.stopPlay()
 		}
+		f.mu.Unlock()
 	}
 }
 
@@ -154,20 +151,26 @@ func (f *Channel) Play(ctx context.Context, p *codec.Prompt, stopKeys string) (b
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b := &barge{keys: stopKeys, stop: cancel}
-	f.barge.Store(b)
-	defer f.barge.Store(nil)
 	f.mu.Lock()
 	f.events = append(f.events, "play "+p.Duration().String())
 	f.prompts = append(f.prompts, p)
+	f.stopKeys, f.stopPlay, f.stopped = stopKeys, cancel, false
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.stopKeys, f.stopPlay = "", nil
+		f.mu.Unlock()
+	}()
 	t := time.NewTimer(f.PlayTime)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return false, nil
 	case <-ctx.Done():
-		if b.hit.Load() {
+		f.mu.Lock()
+		stopped := f.stopped
+		f.mu.Unlock()
+		if stopped {
 			return true, nil
 		}
 		return false, ctx.Err()
