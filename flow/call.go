@@ -8,43 +8,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
-	"github.com/pivotua/pivotua/httpfetch"
 )
-
-// DocumentFetcher fetches a pivot document; *httpfetch.Client implements it.
-type DocumentFetcher interface {
-	FetchDocument(ctx context.Context, r httpfetch.PivotRequest) (*httpfetch.Document, error)
-}
-
-// MediaFetcher downloads audio for play/<Play>; *httpfetch.Client implements it.
-type MediaFetcher interface {
-	FetchMedia(ctx context.Context, url string) (*httpfetch.Media, error)
-}
-
-// Speaker renders text to speech; *codec.SpeechCache implements it.
-type Speaker interface {
-	Prompt(ctx context.Context, r codec.SpeechRequest) (*codec.Prompt, error)
-}
-
-// Deps are what a Call needs from the rest of the process; they are shared by all calls.
-type Deps struct {
-	Documents DocumentFetcher
-	Media     MediaFetcher
-	Speech    Speaker
-	Prompts   *PromptCache   // decoded media shared by all calls; nil decodes on every play
-	TTSEngine string         // engine for tts/<Say> that name none; "" leaves the Speaker's default
-	Debug     func(Exchange) // receives pivot exchanges (see Exchange); nil = none
-	Events    func(Event)    // receives call events (see Event); nil = none
-	Logger    *slog.Logger   // nil = slog.Default()
-
-	Recordings string   // folder recordings are written to before any upload
-	Uploads    Uploader // delivers finished recordings; nil keeps them local only
-	// RecordingLinks serves <Record> recordings on the HTTP listener; nil reports them as file:// URLs.
-	RecordingLinks RecordingLinker
-	Observer       Observer // metrics; nil counts nothing
-
-	Dial DialDeps // outbound legs for Dial, resources and sip_uri (dial.go)
-}
 
 const (
 	// ringDelay is how long a pivot fetch may take before an unanswered call gets 180 Ringing.
@@ -56,7 +20,8 @@ const (
 )
 
 // Call is the state machine of one inbound call. Everything in it is owned by the goroutine that runs
-// Run; nothing else may touch a Call while Run is running.
+// Run; nothing else may touch a Call while Run is running. Its own fields are what every module and
+// verb shares; each feature's state is a small type in that feature's file.
 type Call struct {
 	ch         Channel
 	info       CallInfo
@@ -65,30 +30,18 @@ type Call struct {
 	deps       Deps
 	log        *slog.Logger
 
-	answered    bool // we answered (or played, which answers)
-	finished    bool // we sent the final response or BYE ourselves
-	activity    int  // counts plays and pauses that took time; guards fetch loops
-	fetched     bool // a pivot fetch was made (see fetchLoops)
-	idleFetches int  // fetches in a row with no activity since the one before
-	// activityAtFetch is activity when the last pivot fetch was made.
-	activityAtFetch int
-	cavs            map[string]string // custom application vars (set_variables)
-	digits          map[string]string // DTMF by collection name; cleared after each pivot request is sent
-	variables       map[string]string // TwiML <Set> variables
-	iteration       int               // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
-	typeAhead       []byte            // keys pressed and not collected yet (see dtmf.go)
-	recording       recordingResult   // the last recording's result, sent with the next request
-	recordings      int               // recordings made so far (names later uploads apart)
-	documentURL     string            // URL of the document being run; base for relative TwiML URLs
-	dial            dialResult        // the last Dial's result, sent with the next request
-	pivot           *pivotAction      // the pivot whose documents run: its request format, timeout, debug flag and cdr_url
-	started         time.Time         // when the call reached the flow
-	answeredAt      time.Time         // zero until answered
-	lastDialID      string            // the last answered Dial leg's Call-ID, for the call record
-	parentID        string            // set on a Dial callee running its noun's url document: the caller's Call-ID
-	debug           bool              // the running pivot has debug: true: events are reported
-	reported        bool              // an Exchange went to Deps.Debug: the hangup event is reported
-	ending          map[string]any    // how we ended the call (EventHangup data); nil: we did not
+	answered   bool      // we answered (or played, which answers)
+	finished   bool      // we sent the final response or BYE ourselves
+	activity   int       // counts plays and pauses that took time; guards fetch loops (pivotState)
+	started    time.Time // when the call reached the flow
+	answeredAt time.Time // zero until answered
+
+	pivot  pivotState     // the running pivot, its iteration and document (kazoo_pivot.go)
+	keys   keyState       // keys pressed and collected (dtmf.go)
+	vars   callVariables  // set_variables and <Set> (kazoo_set_variables.go)
+	rec    recordingState // recordings made and the last one's result (recording.go)
+	dial   dialState      // the last Dial's result (dial.go)
+	events eventState     // the debug flag and how the call ended (event.go)
 }
 
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
@@ -107,9 +60,8 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 		deps:       deps,
 		log:        logger.With("call_id", info.CallID),
 		started:    time.Now(),
-		cavs:       map[string]string{},
-		digits:     map[string]string{},
-		variables:  map[string]string{},
+		keys:       keyState{digits: map[string]string{}},
+		vars:       callVariables{cavs: map[string]string{}, twiml: map[string]string{}},
 	}
 }
 

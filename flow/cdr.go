@@ -20,7 +20,7 @@ const gregorianOffset = 62167219200
 // goroutine after the hangup, so a call's resources are freed once its record is delivered or the
 // pivot's timeout passed.
 func (c *Call) postCDR() {
-	a := c.pivot
+	a := c.pivot.action
 	if a == nil || a.cdrURL == "" || c.deps.Documents == nil {
 		return
 	}
@@ -37,7 +37,7 @@ func (c *Call) postCDR() {
 			Variables: c.cdrFields(end),
 		},
 	}
-	c.iteration++
+	c.pivot.iteration++
 	start := time.Now()
 	resp, err := c.deps.Documents.FetchDocument(context.Background(), req)
 	ex := c.exchange(req, resp, time.Since(start))
@@ -68,7 +68,7 @@ func (c *Call) cdrFields(end time.Time) map[string]string {
 		"Ringing-Seconds":   strconv.Itoa(rang),
 		"Timestamp":         strconv.FormatInt(end.Unix()+gregorianOffset, 10),
 		"Disposition":       disposition,
-		"Other-Leg-Call-ID": c.lastDialID,
+		"Other-Leg-Call-ID": c.dial.lastID,
 	}
 	f["Hangup-By"], _ = ending["by"].(string)
 	return f

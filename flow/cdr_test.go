@@ -1,4 +1,4 @@
-package flow
+package flow_test
 
 import (
 	"net/http"
@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
@@ -31,10 +33,10 @@ func TestCDRIsPostedWhenTheCallEnds(t *testing.T) {
 				}
 				docs(w, r)
 			})
-			var got exchanges
-			ch := newFakeChannel()
+			var got flowtest.Exchanges
+			ch := flowtest.NewChannel()
 			start := time.Now()
-			runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(app.URL+"/voice", `,"cdr_url":"`+app.URL+`/cdr","debug":true`, false)))
+			flowtest.Run(t, flowtest.NewCall(t, ch, got.Add), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/voice", `,"cdr_url":"`+app.URL+`/cdr","debug":true`, false)))
 			reqs := app.Requests()
 			if len(reqs) != 2 || reqs[1].Path != "/cdr" || reqs[1].Method != "POST" {
 				t.Fatalf("requests %+v, want the document then the CDR", reqs)
@@ -48,7 +50,7 @@ func TestCDRIsPostedWhenTheCallEnds(t *testing.T) {
 			}
 			for k, want := range map[string]string{
 				"Event-Name": "CHANNEL_DESTROY", "Event-Category": "call_event", "Call-ID": "call-1@pivotua.test",
-				"Account-ID": testAccountID, "Caller-ID-Number": "alice", "Call-Direction": "inbound",
+				"Account-ID": flowtest.AccountID, "Caller-ID-Number": "alice", "Call-Direction": "inbound",
 				"Hangup-Code": tc.code, "Hangup-Cause": tc.cause, "Disposition": tc.disposition, "Hangup-By": tc.hangupBy,
 			} {
 				if v := cdr.Form.Get(k); v != want {
@@ -56,13 +58,13 @@ func TestCDRIsPostedWhenTheCallEnds(t *testing.T) {
 				}
 			}
 			ts, _ := strconv.ParseInt(cdr.Form.Get("Timestamp"), 10, 64)
-			if unix := ts - gregorianOffset; unix < start.Unix() || unix > time.Now().Unix() {
+			if unix := ts - flow.GregorianOffset; unix < start.Unix() || unix > time.Now().Unix() {
 				t.Errorf("Timestamp %d is not the end of the call in Gregorian seconds", ts)
 			}
 			if _, err := strconv.Atoi(cdr.Form.Get("Billing-Seconds")); err != nil {
 				t.Errorf("Billing-Seconds %q", cdr.Form.Get("Billing-Seconds"))
 			}
-			ex := got.all()
+			ex := got.All()
 			if len(ex) != 2 || ex[1].URL != app.URL+"/cdr" || ex[1].Status != http.StatusNoContent || ex[1].Iteration != 2 {
 				t.Errorf("debug records %+v, want the CDR exchange second", ex)
 			}
@@ -72,7 +74,7 @@ func TestCDRIsPostedWhenTheCallEnds(t *testing.T) {
 
 func TestNoCDRWithoutCDRURL(t *testing.T) {
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/voice": {"text/xml", `<Response><Hangup/></Response>`}}))
-	runFlow(t, newTestCall(t, newFakeChannel(), nil), mustNode(t, pivotFlow(app.URL+"/voice", "", false)))
+	flowtest.Run(t, flowtest.NewCall(t, flowtest.NewChannel(), nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/voice", "", false)))
 	if reqs := app.Requests(); len(reqs) != 1 {
 		t.Errorf("requests %+v, want only the document", reqs)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,19 +24,6 @@ type Trunk struct {
 	Name, URI, Username, Password string
 	// Accounts may dial through the trunk; empty: every account.
 	Accounts []string
-}
-
-// OutboundSIP places outbound legs; *sip.Server implements it.
-type OutboundSIP interface {
-	Dial(ctx context.Context, r sip.OutboundRequest) (*sip.OutboundCall, error)
-}
-
-// DialDeps are what Dial needs beyond the inbound leg.
-type DialDeps struct {
-	Outbound  OutboundSIP
-	Trunks    []Trunk
-	Engine    *media.Engine // RTP sessions of the outbound legs
-	Advertise netip.Addr    // address put in our SDP; invalid = the RTP socket's own
 }
 
 // Dial's record modes (Twilio's record attribute).
@@ -74,6 +60,12 @@ type dialEndpoint struct {
 	uri, username, password string
 	whisper, whisperMethod  string // the noun's url and method; "" = bridge at once
 	sendDigits              string
+}
+
+// dialState is what a call keeps of its Dials.
+type dialState struct {
+	last   dialResult // the last Dial's result, sent with the next request
+	lastID string     // the last answered Dial leg's Call-ID, for the call record
 }
 
 // dialResult is what the next pivot request reports about the last Dial.
@@ -134,16 +126,6 @@ func (t *Trunk) openTo(account string) bool {
 	return len(t.Accounts) == 0 || slices.Contains(t.Accounts, account)
 }
 
-// bridgeChannel is a Channel whose media can be bridged: the real inbound leg.
-type bridgeChannel interface {
-	Channel
-	bridgeSession() *media.Session
-	// earlyMedia sends 183 with SDP and starts media toward the unanswered caller.
-	earlyMedia(ctx context.Context) error
-	// relayInfoDigits hands each key the caller sends by SIP INFO to fn as well (nil: no more).
-	relayInfoDigits(fn func(key byte))
-}
-
 type dialAnswer struct {
 	leg *outboundLeg
 	err error
@@ -158,9 +140,9 @@ type dialProgress struct {
 // pivot request.
 func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResult {
 	res := c.bridgeDial(ctx, plan)
-	c.dial = res
+	c.dial.last = res
 	if res.sid != "" {
-		c.lastDialID = res.sid
+		c.dial.lastID = res.sid
 	}
 	data := map[string]any{"verb": verb, "status": res.status, "dial_call_id": res.sid, "duration": res.duration}
 	if len(plan.refused) > 0 {
@@ -181,8 +163,8 @@ func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResu
 func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	res := dialResult{status: "failed"}
 	d := c.deps.Dial
-	bc, ok := c.ch.(bridgeChannel)
-	if !ok || d.Outbound == nil || d.Engine == nil {
+	bc := c.ch.Bridge()
+	if bc == nil || d.Outbound == nil || d.Engine == nil {
 		c.log.Warn("dial: no outbound SIP configured")
 		return res
 	}
@@ -205,7 +187,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	answers := make(chan dialAnswer, len(plan.targets))
 	pending := 0
 	var failures []error
-	caller := bc.bridgeSession()
+	caller := bc.Session()
 	for _, t := range plan.targets {
 		leg, local, err := openOutboundLeg(d, t, caller, c.log)
 		if err != nil {
@@ -259,7 +241,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 				continue
 			}
 			if !c.answered {
-				if err := bc.earlyMedia(ctx); err != nil {
+				if err := bc.EarlyMedia(ctx); err != nil {
 					c.log.Debug("dial: no early media toward the caller", "err", err)
 					continue
 				}
@@ -358,8 +340,8 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	defer toCallee.stop()
 	toCaller := startKeySender(caller, "", c.log)
 	defer toCaller.stop()
-	bc.relayInfoDigits(toCallee.send)
-	defer bc.relayInfoDigits(nil)
+	bc.RelayInfoDigits(toCallee.send)
+	defer bc.RelayInfoDigits(nil)
 	winner.call.OnDigit(toCaller.send)
 
 	var limit <-chan time.Time
@@ -515,7 +497,7 @@ func (r *dialRecording) finish(c *Call, seconds int) {
 	if c.deps.RecordingLinks != nil {
 		url = c.deps.RecordingLinks.RecordingURL(c.accountID, r.name)
 	}
-	c.recording = recordingResult{url: url, duration: seconds}
+	c.rec.last = recordingResult{url: url, duration: seconds}
 	c.log.Info("dial recording saved", "path", r.path)
 	c.recordingSaved(r.path, seconds, "dial", url)
 }

@@ -76,6 +76,14 @@ func (l *calleeLeg) Hangup() error {
 	return err
 }
 
+// EndedBy names the far end, here the callee, "caller" as the inbound leg does: the callee's leg
+// tells no media timeout apart.
+func (l *calleeLeg) EndedBy() string { return "caller" }
+
+// Bridge is nil: this leg is the callee a Dial bridges, so a Dial in its document has no caller side
+// of its own to bridge and fails.
+func (l *calleeLeg) Bridge() BridgeLeg { return nil }
+
 func (l *calleeLeg) SendDigits(ctx context.Context, digits string, toneDuration time.Duration) error {
 	return l.sendDigits(ctx, digits, toneDuration)
 }
@@ -105,8 +113,8 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 	ch := newCalleeLeg(winner, info, c)
 	defer ch.stop()
 	wc := NewCall(ch, c.accountID, c.signingKey, c.deps)
-	wc.answered, wc.parentID = true, c.info.CallID
-	a := *c.pivot
+	wc.answered, wc.pivot.parentID = true, c.info.CallID
+	a := *c.pivot.action
 	a.voiceURL, a.method, a.cdrURL = target, t.whisperMethod, ""
 	c.log.Info("dial: running the callee's document", "url", target, "dial_call_id", info.CallID)
 	out := a.run(ctx, wc, &Node{Module: "pivot"})

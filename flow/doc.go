@@ -3,8 +3,23 @@
 // TwiML interpreter (one twiml_<verb>.go file per verb), the call variables (digits, custom application
 // vars, TwiML <Set> variables), iteration counting and failover to a pivot node's "_" child.
 //
-// Interpreters touch signalling and media only through the Channel interface, so every module and verb
-// is tested with a fake channel. A Call is owned by one goroutine: the one that runs Call.Run.
+// Everything flow needs from outside is declared in deps.go: the Channel a call runs on (signalling
+// and media: inboundLeg in leg.go implements it over a sip.InboundCall and a media.Session, calleeLeg in
+// dial_whisper.go for a Dial callee), the BridgeLeg Dial joins to a callee, and the services in Deps
+// that cmd/pivotua wires (DocumentFetcher, MediaFetcher, Speaker, Uploader, RecordingLinker,
+// OutboundSIP, Observer), each with who implements it. No behaviour depends on a type assertion: what
+// a Channel can do is in its method set.
+//
+// A Call is owned by one goroutine: the one that runs Call.Run. Call's own fields are what every
+// module and verb shares (the channel, the call's identity, answered, activity); each feature's state
+// is a small type in its file: pivotState (kazoo_pivot.go), keyState (dtmf.go), callVariables
+// (kazoo_set_variables.go), recordingState (recording.go), dialState (dial.go), eventState (event.go).
+//
+// Interpreters touch signalling and media only through Channel, so every module and verb is tested
+// with flowtest.Channel, the importable fake (flow/flowtest). Tests that drive it are in package
+// flow_test and use flow's exported API (export_test.go adds the few limits and call state they
+// check). Tests of parsers and helpers are in package flow: <file>_internal_test.go when the same
+// feature also has run tests in <file>_test.go. flowtest imports flow; flow never imports it.
 //
 // Every document from outside (Kazoo JSON, TwiML) is parsed by bounded, fuzzed code and validated whole
 // before any of it runs; problems are reported with their path (data.voice_url, Response/Say[2]@loop).

@@ -14,10 +14,16 @@ const allDTMFKeys = "1234567890*#"
 // maxTypeAhead bounds the keys kept between being pressed and being collected.
 const maxTypeAhead = 128
 
+// keyState is what a call keeps of the caller's keys.
+type keyState struct {
+	typeAhead []byte            // keys pressed and not collected yet
+	digits    map[string]string // DTMF by collection name; cleared after each pivot request is sent
+}
+
 // pressed keeps a key the caller pressed until collect_dtmf (or a pivot request) consumes it.
 func (c *Call) pressed(k byte) {
-	if len(c.typeAhead) < maxTypeAhead {
-		c.typeAhead = append(c.typeAhead, k)
+	if len(c.keys.typeAhead) < maxTypeAhead {
+		c.keys.typeAhead = append(c.keys.typeAhead, k)
 	}
 }
 
@@ -36,8 +42,8 @@ func (c *Call) drainDigits() {
 // takeTypeAhead hands over the keys pressed but not collected yet.
 func (c *Call) takeTypeAhead() []byte {
 	c.drainDigits()
-	keys := c.typeAhead
-	c.typeAhead = nil
+	keys := c.keys.typeAhead
+	c.keys.typeAhead = nil
 	return keys
 }
 
@@ -45,7 +51,7 @@ func (c *Call) takeTypeAhead() []byte {
 // request, as Kazoo does with DTMF received during tts and play.
 func (c *Call) flushTypeAhead() {
 	if keys := c.takeTypeAhead(); len(keys) > 0 {
-		c.digits["default"] += string(keys)
+		c.keys.digits["default"] += string(keys)
 		c.event(EventDigits, map[string]any{"digits": string(keys), "collection": "default", "type_ahead": true})
 	}
 }
@@ -54,9 +60,9 @@ func (c *Call) flushTypeAhead() {
 // terminators stops the prompt at once (barge-in). It reports whether a terminator cut it short.
 // A key already waiting when it starts counts too, so the prompt is not played at all.
 func (c *Call) playOnce(ctx context.Context, p *codec.Prompt, terminators string) (interrupted bool, err error) {
-	before := len(c.typeAhead)
+	before := len(c.keys.typeAhead)
 	c.drainDigits()
-	if strings.ContainsAny(string(c.typeAhead[before:]), terminators) {
+	if strings.ContainsAny(string(c.keys.typeAhead[before:]), terminators) {
 		return true, nil
 	}
 	// The channel stops the prompt on a terminator itself, so no goroutine per call has to watch

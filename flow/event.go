@@ -31,12 +31,19 @@ type Event struct {
 	Data      map[string]any // small, JSON-encodable
 }
 
+// eventState is what a call's events depend on.
+type eventState struct {
+	debug    bool           // the running pivot has debug: true: events are reported
+	reported bool           // an Exchange went to Deps.Debug: the hangup event is reported
+	ending   map[string]any // how we ended the call (EventHangup data); nil: we did not
+}
+
 // maxEventText bounds the text (a <Say>'s words, a module's data) an event carries.
 const maxEventText = 2000
 
 // event reports an event when the running pivot keeps debug records. Called by the call's goroutine.
 func (c *Call) event(name string, data map[string]any) {
-	if c.debug {
+	if c.events.debug {
 		c.sendEvent(name, data)
 	}
 }
@@ -46,7 +53,7 @@ func (c *Call) sendEvent(name string, data map[string]any) {
 		return
 	}
 	c.deps.Events(Event{
-		AccountID: c.accountID, CallID: c.info.CallID, Iteration: c.iteration,
+		AccountID: c.accountID, CallID: c.info.CallID, Iteration: c.pivot.iteration,
 		At: time.Now(), Name: name, Data: data,
 	})
 }
@@ -54,7 +61,7 @@ func (c *Call) sendEvent(name string, data map[string]any) {
 // hangupEvent reports how the call ended, once Run is done: by us (the cause set by hangup or
 // reject), else by the far end (BYE, or CANCEL before an answer) or the media timeout.
 func (c *Call) hangupEvent() {
-	if !c.debug && !c.reported {
+	if !c.events.debug && !c.events.reported {
 		return
 	}
 	c.sendEvent(EventHangup, c.endingData())
@@ -63,13 +70,10 @@ func (c *Call) hangupEvent() {
 // endingData says how the call ended: by whom ("pivotua", "caller", "media_timeout"), with which SIP
 // message, and the final response's code and reason when we sent one.
 func (c *Call) endingData() map[string]any {
-	if c.ending != nil {
-		return c.ending
+	if c.events.ending != nil {
+		return c.events.ending
 	}
-	by := "caller"
-	if r, ok := c.ch.(endReasoner); ok {
-		by = r.endedBy()
-	}
+	by := c.ch.EndedBy()
 	sip := "CANCEL"
 	if c.answered {
 		sip = "BYE"
@@ -77,20 +81,15 @@ func (c *Call) endingData() map[string]any {
 	return map[string]any{"by": by, "sip": sip}
 }
 
-// endReasoner is a Channel that can tell who ended a call it did not end itself.
-type endReasoner interface {
-	endedBy() string // "caller" or "media_timeout"
-}
-
 // noteEnding remembers that we are ending the call, unless the far end already did: with a BYE
 // (code 0), else with the final response code.
 func (c *Call) noteEnding(code int, reason string) {
-	if c.ending != nil || c.ended() {
+	if c.events.ending != nil || c.ended() {
 		return
 	}
-	c.ending = map[string]any{"by": "pivotua", "sip": "BYE"}
+	c.events.ending = map[string]any{"by": "pivotua", "sip": "BYE"}
 	if code > 0 {
-		c.ending["sip"], c.ending["code"], c.ending["reason"] = "response", code, reason
+		c.events.ending["sip"], c.events.ending["code"], c.events.ending["reason"] = "response", code, reason
 	}
 }
 
@@ -113,7 +112,7 @@ func (c *Call) recordingSaved(file string, seconds int, endedBy, reportedURL str
 	if c.deps.Observer != nil {
 		c.deps.Observer.RecordingSaved()
 	}
-	if !c.debug {
+	if !c.events.debug {
 		return
 	}
 	data := map[string]any{"duration": seconds, "ended_by": endedBy, "url": reportedURL}

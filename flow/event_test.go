@@ -1,4 +1,4 @@
-package flow
+package flow_test
 
 import (
 	"fmt"
@@ -9,13 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // eventLog collects a call's events; Run calls Events on the test's goroutine.
-type eventLog []Event
+type eventLog []flow.Event
 
-func (l *eventLog) add(e Event) { *l = append(*l, e) }
+func (l *eventLog) add(e flow.Event) { *l = append(*l, e) }
 
 // story is "name" or "name:detail" per event, the detail being the verb's or module's name.
 func (l eventLog) story() []string {
@@ -30,7 +32,7 @@ func (l eventLog) story() []string {
 	return out
 }
 
-func (l eventLog) find(t *testing.T, name string) Event {
+func (l eventLog) find(t *testing.T, name string) flow.Event {
 	t.Helper()
 	for _, e := range l {
 		if e.Name == name {
@@ -38,12 +40,12 @@ func (l eventLog) find(t *testing.T, name string) Event {
 		}
 	}
 	t.Fatalf("no %s event in %q", name, l.story())
-	return Event{}
+	return flow.Event{}
 }
 
 // pressDuringPlay presses keys once the nth prompt has started playing (speech may take a while to
 // render, and keys during other verbs are not collected).
-func pressDuringPlay(ch *fakeChannel, n int, keys string) {
+func pressDuringPlay(ch *flowtest.Channel, n int, keys string) {
 	for {
 		plays := 0
 		for _, k := range ch.Kinds() {
@@ -52,20 +54,26 @@ func pressDuringPlay(ch *fakeChannel, n int, keys string) {
 			}
 		}
 		if plays >= n {
-			ch.press(keys)
+			ch.Press(keys)
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// eventCall is a call on ch whose events go to log, with recordings and links set up.
-func eventCall(t *testing.T, ch *fakeChannel, log *eventLog) *Call {
-	c := newTestCall(t, ch, func(Exchange) {})
-	c.deps.Events = log.add
-	c.deps.Recordings = t.TempDir()
-	c.deps.RecordingLinks = &fakeLinks{}
-	return c
+// eventDeps send a call's events to log, with recordings and links set up.
+func eventDeps(t *testing.T, log *eventLog) flow.Deps {
+	deps := flowtest.Deps(t, func(flow.Exchange) {})
+	deps.Events = log.add
+	deps.Recordings = t.TempDir()
+	deps.RecordingLinks = &fakeLinks{}
+	return deps
+}
+
+// eventCall is a call on ch with eventDeps.
+func eventCall(t *testing.T, ch *flowtest.Channel, log *eventLog) *flow.Call {
+	deps := eventDeps(t, log)
+	return flow.NewCall(ch, flowtest.AccountID, flowtest.SigningKey, deps)
 }
 
 func TestEventsTellATwiMLCallsStory(t *testing.T) {
@@ -74,19 +82,19 @@ func TestEventsTellATwiMLCallsStory(t *testing.T) {
 		"/gathered": {"text/xml", `<Response><Record playBeep="false" maxLength="1" timeout="0" action="/recorded"/></Response>`},
 		"/recorded": {"text/xml", `<Response><Hangup/></Response>`},
 	}))
-	ch := newFakeChannel()
-	ch.playTime = 200 * time.Millisecond
+	ch := flowtest.NewChannel()
+	ch.PlayTime = 200 * time.Millisecond
 	var log eventLog
 	c := eventCall(t, ch, &log)
 	go pressDuringPlay(ch, 2, "42") // the Gather's prompt
-	runFlow(t, c, mustNode(t, pivotFlow(app.URL+"/ivr", `,"req_format":"twiml","debug":true`, false)))
+	flowtest.Run(t, c, flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", `,"req_format":"twiml","debug":true`, false)))
 
 	want := []string{"verb:Say", "answered", "verb:Gather", "digits", "verb:Record", "recording", "verb:Hangup", "hangup"}
 	if got := log.story(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("story %q, want %q", got, want)
 	}
 	for i, it := range []int{1, 1, 1, 1, 2, 2, 3, 3} {
-		if e := log[i]; e.Iteration != it || e.CallID != "call-1@pivotua.test" || e.AccountID != testAccountID || e.At.IsZero() {
+		if e := log[i]; e.Iteration != it || e.CallID != "call-1@pivotua.test" || e.AccountID != flowtest.AccountID || e.At.IsZero() {
 			t.Errorf("event %d %s: iteration %d call %q account %q at %v; want iteration %d", i, e.Name, e.Iteration, e.CallID, e.AccountID, e.At, it)
 		}
 	}
@@ -98,15 +106,15 @@ func TestEventsTellATwiMLCallsStory(t *testing.T) {
 	if nested, _ := gather["nested"].([]map[string]any); len(nested) != 1 || nested[0]["name"] != "Say" || nested[0]["text"] != "Enter two digits" {
 		t.Errorf("Gather event %v", gather)
 	}
-	if d := log.find(t, EventDigits).Data; d["digits"] != "42" || d["verb"] != "Gather" {
+	if d := log.find(t, flow.EventDigits).Data; d["digits"] != "42" || d["verb"] != "Gather" {
 		t.Errorf("digits event %v", d)
 	}
-	rec := log.find(t, EventRecording).Data
+	rec := log.find(t, flow.EventRecording).Data
 	url, _ := rec["url"].(string)
-	if !strings.HasPrefix(url, "http://recordings.test/"+testAccountID+"/") || rec["playable_url"] != url || rec["duration"] != 1 || rec["ended_by"] != "limit" {
+	if !strings.HasPrefix(url, "http://recordings.test/"+flowtest.AccountID+"/") || rec["playable_url"] != url || rec["duration"] != 1 || rec["ended_by"] != "limit" {
 		t.Errorf("recording event %v", rec)
 	}
-	if h := log.find(t, EventHangup).Data; !reflect.DeepEqual(h, map[string]any{"by": "pivotua", "sip": "BYE"}) {
+	if h := log.find(t, flow.EventHangup).Data; !reflect.DeepEqual(h, map[string]any{"by": "pivotua", "sip": "BYE"}) {
 		t.Errorf("hangup event %v", h)
 	}
 }
@@ -115,12 +123,12 @@ func TestEventsOfKazooModulesCarryTheirData(t *testing.T) {
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"application/json", `{"module":"tts","data":{"text":"Hi"},"children":{"_":{"module":"collect_dtmf","data":{"max_digits":1,"collection_name":"pin"}}}}`},
 	}))
-	ch := newFakeChannel()
-	ch.playTime = 50 * time.Millisecond
+	ch := flowtest.NewChannel()
+	ch.PlayTime = 50 * time.Millisecond
 	var log eventLog
 	c := eventCall(t, ch, &log)
 	go pressDuringPlay(ch, 1, "7")
-	runFlow(t, c, mustNode(t, pivotFlow(app.URL+"/ivr", `,"debug":true`, false)))
+	flowtest.Run(t, c, flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", `,"debug":true`, false)))
 	want := []string{"verb:tts", "answered", "verb:collect_dtmf", "digits", "hangup"}
 	if got := log.story(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("story %q, want %q", got, want)
@@ -155,9 +163,9 @@ func TestEventsFollowTheDebugFlagButAFailureKeepsTheHangup(t *testing.T) {
 			map[string]any{"by": "pivotua", "sip": "response", "code": 503, "reason": "Service Unavailable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := newFakeChannel()
+			ch := flowtest.NewChannel()
 			var log eventLog
-			runFlow(t, eventCall(t, ch, &log), mustNode(t, pivotFlow(app.URL+tc.path, "", tc.fallback)))
+			flowtest.Run(t, eventCall(t, ch, &log), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+tc.path, "", tc.fallback)))
 			if got := log.story(); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("story %q, want %q", got, tc.want)
 			}
@@ -183,17 +191,17 @@ func TestHangupEventNamesWhoEndedTheCall(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response>` + tc.doc + `</Response>`}}))
-			ch := newFakeChannel()
-			ch.playTime = 2 * time.Second
+			ch := flowtest.NewChannel()
+			ch.PlayTime = 2 * time.Second
 			if tc.remote > 0 {
-				time.AfterFunc(tc.remote, ch.remoteHangup)
+				time.AfterFunc(tc.remote, ch.RemoteHangup)
 			}
 			var log eventLog
-			runFlow(t, eventCall(t, ch, &log), mustNode(t, pivotFlow(app.URL+"/ivr", `,"req_format":"twiml","debug":true`, false)))
-			if h := log.find(t, EventHangup); !reflect.DeepEqual(h.Data, tc.want) {
+			flowtest.Run(t, eventCall(t, ch, &log), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", `,"req_format":"twiml","debug":true`, false)))
+			if h := log.find(t, flow.EventHangup); !reflect.DeepEqual(h.Data, tc.want) {
 				t.Errorf("hangup %v, want %v", h.Data, tc.want)
 			}
-			if last := log[len(log)-1]; last.Name != EventHangup {
+			if last := log[len(log)-1]; last.Name != flow.EventHangup {
 				t.Errorf("the hangup is not the last event: %q", log.story())
 			}
 		})

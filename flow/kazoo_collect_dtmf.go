@@ -47,7 +47,7 @@ func (a *collectDTMFAction) run(ctx context.Context, c *Call, _ *Node) kazooOutc
 	if !ok {
 		return stopFlow()
 	}
-	c.digits[a.collection] = digits
+	c.keys.digits[a.collection] = digits
 	c.log.Info("collect_dtmf", "collection", a.collection, "digits", digits)
 	c.event(EventDigits, map[string]any{"digits": digits, "collection": a.collection})
 	return continueWith("_")
@@ -67,7 +67,7 @@ func (c *Call) collectDigits(ctx context.Context, max int, firstTimeout, interdi
 	pending := c.takeTypeAhead()
 	for i, k := range pending {
 		if take(k) {
-			c.typeAhead = append(c.typeAhead, pending[i+1:]...) // keys beyond this collection stay
+			c.keys.typeAhead = append(c.keys.typeAhead, pending[i+1:]...) // keys beyond this collection stay
 			return got.String(), true
 		}
 	}

@@ -22,6 +22,21 @@ const (
 	maxIdleFetches = 20
 )
 
+// pivotState is a call's pivot: the one whose documents run and where the next request stands.
+type pivotState struct {
+	action      *pivotAction // its request format, timeout, debug flag and cdr_url; nil before any
+	iteration   int          // 1 for the first request of a pivot cycle, +1 per TwiML follow-up
+	documentURL string       // URL of the document being run; base for relative TwiML URLs
+	// parentID is set on a Dial callee running its noun's url document: the caller's Call-ID.
+	parentID string
+
+	// The fetch-loop guard (fetchLoops): Call.activity when the last fetch was made, and how many
+	// fetches in a row came with no activity since the one before.
+	fetched         bool // a pivot fetch was made
+	activityAtFetch int
+	idleFetches     int
+}
+
 // pivotAction fetches the developer's voice_url and runs what comes back (module "pivot").
 type pivotAction struct {
 	voiceURL   string
@@ -57,12 +72,12 @@ type pivotDocument struct {
 // document replaces the running flow; any failure takes the "_" child.
 func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 	target, method := a.voiceURL, a.method
-	c.iteration = 0
-	c.pivot = a
-	c.debug = a.debug // events follow the flag of the pivot whose documents run
-	final := false    // the caller hung up: the request is still made (Twilio does), its document not run
+	c.pivot.iteration = 0
+	c.pivot.action = a
+	c.events.debug = a.debug // events follow the flag of the pivot whose documents run
+	final := false           // the caller hung up: the request is still made (Twilio does), its document not run
 	for {
-		c.iteration++
+		c.pivot.iteration++
 		fctx := ctx
 		if final {
 			fctx = context.WithoutCancel(ctx)
@@ -88,10 +103,10 @@ func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 // pivotFailover continues with the pivot node's "_" child, or ends the call when there is none.
 func (c *Call) pivotFailover(n *Node, reason error) kazooOutcome {
 	if n.Children["_"] != nil {
-		c.log.Warn("pivot failed, continuing with the _ child", "iteration", c.iteration, "reason", reason)
+		c.log.Warn("pivot failed, continuing with the _ child", "iteration", c.pivot.iteration, "reason", reason)
 		return continueWith("_")
 	}
-	c.log.Warn("pivot failed and there is no _ child, ending the call", "iteration", c.iteration, "reason", reason)
+	c.log.Warn("pivot failed and there is no _ child, ending the call", "iteration", c.pivot.iteration, "reason", reason)
 	c.endCall()
 	return stopFlow()
 }
@@ -101,13 +116,13 @@ func (c *Call) pivotFailover(n *Node, reason error) kazooOutcome {
 // count for both formats and across pivot cycles, so a Kazoo pivot to itself is bounded like a TwiML
 // Redirect loop, and so is TwiML that leads to Kazoo JSON that leads back.
 func (c *Call) fetchLoops() bool {
-	if c.fetched && c.activity == c.activityAtFetch {
-		c.idleFetches++
+	if c.pivot.fetched && c.activity == c.pivot.activityAtFetch {
+		c.pivot.idleFetches++
 	} else {
-		c.idleFetches = 0
+		c.pivot.idleFetches = 0
 	}
-	c.fetched, c.activityAtFetch = true, c.activity
-	return c.idleFetches >= maxIdleFetches
+	c.pivot.fetched, c.pivot.activityAtFetch = true, c.activity
+	return c.pivot.idleFetches >= maxIdleFetches
 }
 
 // fetchPivotDocument sends one pivot request and parses and validates the response.
@@ -116,7 +131,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 	req := c.pivotRequest(a, target, method)
 	if c.fetchLoops() {
 		err := fmt.Errorf("%w: %d fetches in a row played nothing; %s not requested", ErrFetchLoop, maxIdleFetches, target)
-		c.report(a, Exchange{CallID: c.info.CallID, Iteration: c.iteration, Method: req.Method, URL: req.URL, Err: err})
+		c.report(a, Exchange{CallID: c.info.CallID, Iteration: c.pivot.iteration, Method: req.Method, URL: req.URL, Err: err})
 		return pivotDocument{}, err
 	}
 	start := time.Now()
@@ -124,9 +139,9 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 	if c.deps.Observer != nil {
 		c.deps.Observer.PivotRequest(pivotStatus(resp, err), time.Since(start))
 	}
-	clear(c.digits)                 // Kazoo erases collected digits once a request has been sent
-	c.recording = recordingResult{} // and a recording is reported once
-	c.dial = dialResult{}           // and so is a Dial's result
+	clear(c.keys.digits)           // Kazoo erases collected digits once a request has been sent
+	c.rec.last = recordingResult{} // and a recording is reported once
+	c.dial.last = dialResult{}     // and so is a Dial's result
 	ex := c.exchange(req, resp, time.Since(start))
 	if err == nil && resp == nil {
 		err = ErrEmptyDocument
@@ -136,7 +151,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 		c.report(a, ex)
 		return pivotDocument{}, err
 	}
-	c.documentURL = documentBase(target, resp.URL)
+	c.pivot.documentURL = documentBase(target, resp.URL)
 	contentType := resp.ContentType
 	if contentType == "" && resp.Header != nil {
 		contentType = resp.Header.Get("Content-Type")
@@ -181,9 +196,9 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 	case c.answered:
 		status = "in-progress"
 	}
-	recURL, recDuration := c.recording.params()
+	recURL, recDuration := c.rec.last.params()
 	direction := ""
-	if c.parentID != "" {
+	if c.pivot.parentID != "" {
 		direction = "outbound-dial"
 	}
 	return httpfetch.PivotRequest{
@@ -197,7 +212,7 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			AccountID:             c.accountID,
 			CallID:                c.info.CallID,
 			Direction:             direction,
-			ParentCallID:          c.parentID,
+			ParentCallID:          c.pivot.parentID,
 			CallerIDName:          c.info.CallerIDName,
 			CallerIDNumber:        c.info.CallerIDNumber,
 			From:                  c.info.From,
@@ -209,14 +224,14 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			Language:              "en-us",
 			CallStatus:            status,
 			CustomSIPHeaders:      maps.Clone(c.info.CustomSIPHeaders),
-			CustomApplicationVars: nilIfEmpty(c.cavs),
-			Digits:                nilIfEmpty(c.digits),
+			CustomApplicationVars: nilIfEmpty(c.vars.cavs),
+			Digits:                nilIfEmpty(c.keys.digits),
 			RecordingURL:          recURL,
 			RecordingDuration:     recDuration,
-			DialCallStatus:        c.dial.status,
-			DialCallSid:           c.dial.sid,
-			DialCallDuration:      c.dial.durationParam(),
-			Variables:             nilIfEmpty(c.variables),
+			DialCallStatus:        c.dial.last.status,
+			DialCallSid:           c.dial.last.sid,
+			DialCallDuration:      c.dial.last.durationParam(),
+			Variables:             nilIfEmpty(c.vars.twiml),
 		},
 	}
 }
@@ -262,7 +277,7 @@ func (c *Call) fetchWithRing(ctx context.Context, req httpfetch.PivotRequest) (*
 }
 
 func (c *Call) exchange(req httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
-	ex := Exchange{CallID: c.info.CallID, Iteration: c.iteration, Method: req.Method, URL: req.URL, Elapsed: elapsed}
+	ex := Exchange{CallID: c.info.CallID, Iteration: c.pivot.iteration, Method: req.Method, URL: req.URL, Elapsed: elapsed}
 	if resp == nil {
 		return ex
 	}
@@ -287,7 +302,7 @@ func (c *Call) report(a *pivotAction, ex Exchange) {
 		return
 	}
 	ex.AccountID, ex.Debug = c.accountID, a.debug
-	c.reported = true
+	c.events.reported = true
 	c.deps.Debug(ex)
 }
 

@@ -1,4 +1,4 @@
-package flow
+package flow_test
 
 import (
 	"errors"
@@ -11,28 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
-// pivotFlow is a pivot node for url with extra data fields and, when fallback is set, a "_" child that
-// rejects with 480 "Fallback" (an event no other path produces).
-func pivotFlow(url, extra string, fallback bool) string {
-	doc := fmt.Sprintf(`{"module":"pivot","data":{"voice_url":%q%s}`, url, extra)
-	if fallback {
-		doc += `,"children":{"_":{"module":"response","data":{"code":480,"message":"Fallback"}}}`
-	}
-	return doc + "}"
-}
-
 func TestPivotRunsKazooTTSThenPlay(t *testing.T) {
-	media := serveWAV(t)
+	media := flowtest.ServeWAV(t)
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"application/json", `{"module":"tts","data":{"text":"Hello from pivot"},"children":{"_":{"module":"play","data":{"id":"` + media.URL + `/a.wav"}}}}`},
 	}))
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", true)))
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", "", true)))
 
-	equalEvents(t, ch.Kinds(), []string{"answer", "play", "play", "hangup"})
+	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "play", "hangup"})
 	if got := ch.Events()[2]; got != "play 500ms" {
 		t.Errorf("second play = %q, want the 500 ms WAV", got)
 	}
@@ -42,7 +34,7 @@ func TestPivotRunsKazooTTSThenPlay(t *testing.T) {
 	}
 	form := reqs[0].Form
 	for key, want := range map[string]string{
-		"Account-ID": testAccountID, "Call-ID": "call-1@pivotua.test", "Call-Status": "ringing",
+		"Account-ID": flowtest.AccountID, "Call-ID": "call-1@pivotua.test", "Call-Status": "ringing",
 		"Request": "3004", "Custom-SIP-Headers[X-Foo]": "bar", "Language": "en-us",
 	} {
 		if got := form.Get(key); got != want {
@@ -74,19 +66,19 @@ func TestPivotFailsOverToUnderscoreChild(t *testing.T) {
 		}},
 		{name: "500", handler: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) }},
 		{name: "empty body", handler: func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("Content-Type", "application/json") }},
-		{name: "invalid JSON", kind: ErrorKindJSON, handler: func(w http.ResponseWriter, _ *http.Request) {
+		{name: "invalid JSON", kind: flow.ErrorKindJSON, handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"module":"tts",`)
 		}},
-		{name: "schema-invalid document", kind: ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
+		{name: "schema-invalid document", kind: flow.ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"module":"tts","data":{"voice":"female"},"children":{"_":{"module":"hangup"}}}`)
 		}},
-		{name: "unparsable XML", kind: ErrorKindJSON, handler: func(w http.ResponseWriter, _ *http.Request) {
+		{name: "unparsable XML", kind: flow.ErrorKindJSON, handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/xml")
 			io.WriteString(w, `<Response><Say>hi</Response>`)
 		}},
-		{name: "invalid TwiML", kind: ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
+		{name: "invalid TwiML", kind: flow.ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
 			io.WriteString(w, `<Response><Say>hi</Say><Gather input="speech"/></Response>`)
 		}},
 	}
@@ -96,16 +88,16 @@ func TestPivotFailsOverToUnderscoreChild(t *testing.T) {
 			if tt.handler != nil {
 				url = testkit.NewWebhook(t, tt.handler).URL + "/ivr"
 			}
-			var got exchanges
-			ch := newFakeChannel()
+			var got flowtest.Exchanges
+			ch := flowtest.NewChannel()
 			start := time.Now()
-			runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(url, tt.extra, true)))
-			equalEvents(t, ch.Events(), []string{"reject 480 Fallback"})
+			flowtest.Run(t, flowtest.NewCall(t, ch, got.Add), flowtest.MustNode(t, flowtest.PivotFlow(url, tt.extra, true)))
+			flowtest.EqualEvents(t, ch.Events(), []string{"reject 480 Fallback"})
 			if elapsed := time.Since(start); elapsed > 5100*time.Millisecond {
 				t.Errorf("failover took %v", elapsed)
 			}
 			// Debug is off, yet every failure is reported once, so the failover can be explained.
-			ex := got.all()
+			ex := got.All()
 			if len(ex) != 1 || ex[0].Err == nil || ex[0].Debug || ex[0].Iteration != 1 || ex[0].CallID != "call-1@pivotua.test" {
 				t.Fatalf("debug records with debug off = %+v, want the one failed exchange", ex)
 			}
@@ -126,29 +118,29 @@ func TestPivotTimeoutFailsOverWithinDeadline(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	ch := newFakeChannel()
+	ch := flowtest.NewChannel()
 	start := time.Now()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL, `,"req_timeout_ms":300`, true)))
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL, `,"req_timeout_ms":300`, true)))
 	if elapsed := time.Since(start); elapsed > 800*time.Millisecond {
 		t.Errorf("failover after %v, want within req_timeout_ms + 500 ms", elapsed)
 	}
-	equalEvents(t, ch.Events(), []string{"reject 480 Fallback"})
+	flowtest.EqualEvents(t, ch.Events(), []string{"reject 480 Fallback"})
 }
 
 func TestPivotFailureWithoutUnderscoreChildRejects503(t *testing.T) {
 	app := testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) })
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL, "", false)))
-	equalEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL, "", false)))
+	flowtest.EqualEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
 }
 
 func TestPivotFailureAfterAnswerHangsUp(t *testing.T) {
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/ivr": {"text/xml", `<Response><Say>Hello</Say><Redirect>missing</Redirect></Response>`},
 	}))
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
-	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", "", false)))
+	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
 }
 
 func TestPivotRingsWhileSlowWebhookAnswers(t *testing.T) {
@@ -158,13 +150,13 @@ func TestPivotRingsWhileSlowWebhookAnswers(t *testing.T) {
 		}
 		io.WriteString(w, `<Response><Hangup/></Response>`)
 	})
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/slow", "", false)))
-	equalEvents(t, ch.Events(), []string{"ring", "hangup"})
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/slow", "", false)))
+	flowtest.EqualEvents(t, ch.Events(), []string{"ring", "hangup"})
 
-	fast := newFakeChannel()
-	runFlow(t, newTestCall(t, fast, nil), mustNode(t, pivotFlow(app.URL+"/fast", "", false)))
-	equalEvents(t, fast.Events(), []string{"hangup"})
+	fast := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, fast, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/fast", "", false)))
+	flowtest.EqualEvents(t, fast.Events(), []string{"hangup"})
 }
 
 func TestNestedPivotStartsANewCycle(t *testing.T) {
@@ -180,14 +172,14 @@ func TestNestedPivotStartsANewCycle(t *testing.T) {
 			io.WriteString(w, `<Response><Say>done</Say></Response>`)
 		}
 	})
-	var got exchanges
-	ch := newFakeChannel()
+	var got flowtest.Exchanges
+	ch := flowtest.NewChannel()
 	// The first pivot's "_" child is dropped once its document replaces the flow.
-	runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(app.URL+"/first", `,"debug":true`, true)))
-	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+	flowtest.Run(t, flowtest.NewCall(t, ch, got.Add), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/first", `,"debug":true`, true)))
+	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
 
 	var iterations []int
-	for _, ex := range got.all() {
+	for _, ex := range got.All() {
 		iterations = append(iterations, ex.Iteration)
 	}
 	if !slices.Equal(iterations, []int{1, 1, 2}) {
@@ -201,9 +193,9 @@ func TestNestedPivotStartsANewCycle(t *testing.T) {
 
 func TestPivotDebugRecordsEveryExchange(t *testing.T) {
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Hangup/></Response>`}}))
-	var got exchanges
-	runFlow(t, newTestCall(t, newFakeChannel(), got.add), mustNode(t, pivotFlow(app.URL+"/ivr", `,"debug":true`, false)))
-	ex := got.all()
+	var got flowtest.Exchanges
+	flowtest.Run(t, flowtest.NewCall(t, flowtest.NewChannel(), got.Add), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", `,"debug":true`, false)))
+	ex := got.All()
 	if len(ex) != 1 {
 		t.Fatalf("exchanges = %+v", ex)
 	}
@@ -214,10 +206,10 @@ func TestPivotDebugRecordsEveryExchange(t *testing.T) {
 	}
 
 	// Without debug a good exchange is not reported.
-	var none exchanges
-	runFlow(t, newTestCall(t, newFakeChannel(), none.add), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
-	if len(none.all()) != 0 {
-		t.Errorf("exchanges without debug = %+v", none.all())
+	var none flowtest.Exchanges
+	flowtest.Run(t, flowtest.NewCall(t, flowtest.NewChannel(), none.Add), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", "", false)))
+	if len(none.All()) != 0 {
+		t.Errorf("exchanges without debug = %+v", none.All())
 	}
 }
 
@@ -226,10 +218,10 @@ func TestDigitsAreClearedAfterARequest(t *testing.T) {
 		"/one": {"text/xml", `<Response><Redirect>two</Redirect></Response>`},
 		"/two": {"text/xml", `<Response><Hangup/></Response>`},
 	}))
-	ch := newFakeChannel()
-	c := newTestCall(t, ch, nil)
-	c.digits["default"] = "1234"
-	runFlow(t, c, mustNode(t, pivotFlow(app.URL+"/one", "", false)))
+	ch := flowtest.NewChannel()
+	c := flowtest.NewCall(t, ch, nil)
+	c.Digits()["default"] = "1234"
+	flowtest.Run(t, c, flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/one", "", false)))
 	reqs := app.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("requests = %+v", reqs)
@@ -248,11 +240,11 @@ func TestRedirectLoopWithoutMediaFailsOver(t *testing.T) {
 	app := testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `<Response><Redirect>/loop</Redirect></Response>`)
 	})
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/loop", "", true)))
-	equalEvents(t, ch.Events(), []string{"reject 480 Fallback"})
-	if n := len(app.Requests()); n != maxIdleFetches {
-		t.Errorf("%d requests, want %d", n, maxIdleFetches)
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/loop", "", true)))
+	flowtest.EqualEvents(t, ch.Events(), []string{"reject 480 Fallback"})
+	if n := len(app.Requests()); n != flow.MaxIdleFetches {
+		t.Errorf("%d requests, want %d", n, flow.MaxIdleFetches)
 	}
 }
 
@@ -263,14 +255,14 @@ func TestCallEndsWhenCallerHangsUpDuringFetch(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	ch := newFakeChannel()
-	time.AfterFunc(100*time.Millisecond, ch.remoteHangup)
+	ch := flowtest.NewChannel()
+	time.AfterFunc(100*time.Millisecond, ch.RemoteHangup)
 	start := time.Now()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL, "", true)))
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL, "", true)))
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("Run returned %v after the caller hung up", elapsed)
 	}
-	equalEvents(t, ch.Events(), nil)
+	flowtest.EqualEvents(t, ch.Events(), nil)
 }
 
 // TestKazooSelfPivotLoopIsBounded: a Kazoo document that is a pivot back to the same URL plays nothing;
@@ -282,15 +274,15 @@ func TestKazooSelfPivotLoopIsBounded(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"module":"pivot","data":{"voice_url":%q}}`, app.URL+"/loop")
 	})
-	ch := newFakeChannel()
-	var got exchanges
-	runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(app.URL+"/loop", "", false)))
-	equalEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
-	if n := len(app.Requests()); n != maxIdleFetches {
-		t.Errorf("%d requests, want %d", n, maxIdleFetches)
+	ch := flowtest.NewChannel()
+	var got flowtest.Exchanges
+	flowtest.Run(t, flowtest.NewCall(t, ch, got.Add), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/loop", "", false)))
+	flowtest.EqualEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
+	if n := len(app.Requests()); n != flow.MaxIdleFetches {
+		t.Errorf("%d requests, want %d", n, flow.MaxIdleFetches)
 	}
-	ex := got.all()
-	if len(ex) != 1 || !errors.Is(ex[0].Err, ErrFetchLoop) || !strings.HasPrefix(ex[0].URL, app.URL+"/loop") || ex[0].Status != 0 {
+	ex := got.All()
+	if len(ex) != 1 || !errors.Is(ex[0].Err, flow.ErrFetchLoop) || !strings.HasPrefix(ex[0].URL, app.URL+"/loop") || ex[0].Status != 0 {
 		t.Fatalf("exchanges = %+v, want one refused request whose error is ErrFetchLoop", ex)
 	}
 }
@@ -309,10 +301,10 @@ func TestFetchLoopCountsAcrossFormats(t *testing.T) {
 			fmt.Fprintf(w, `{"module":"pivot","data":{"voice_url":%q}}`, app.URL+"/twiml")
 		}
 	})
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/twiml", "", true)))
-	if n := len(app.Requests()); n != maxIdleFetches {
-		t.Errorf("%d requests, want %d", n, maxIdleFetches)
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/twiml", "", true)))
+	if n := len(app.Requests()); n != flow.MaxIdleFetches {
+		t.Errorf("%d requests, want %d", n, flow.MaxIdleFetches)
 	}
-	equalEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
+	flowtest.EqualEvents(t, ch.Events(), []string{"reject 503 Service Unavailable"})
 }

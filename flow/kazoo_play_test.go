@@ -1,30 +1,33 @@
-package flow
+package flow_test
 
 import (
 	"net/http"
 	"testing"
 
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestPlayLoopsAndDecodesEachMediaVersionOnce(t *testing.T) {
-	media := serveWAV(t)
-	ch := newFakeChannel()
-	c := newTestCall(t, ch, nil)
+	media := flowtest.ServeWAV(t)
+	ch := flowtest.NewChannel()
+	deps := flowtest.Deps(t, nil)
+	c := flow.NewCall(ch, flowtest.AccountID, flowtest.SigningKey, deps)
 	url := media.URL + "/a.wav"
-	runFlow(t, c, mustNode(t, `{"module":"play","data":{"id":"`+url+`","loop_count":2},"children":{"_":{"module":"play","data":{"id":"`+url+`"}}}}`))
-	equalEvents(t, ch.Events(), []string{"answer", "play 500ms", "play 500ms", "play 500ms", "hangup"})
-	if ch.prompts[0] != ch.prompts[2] {
+	flowtest.Run(t, c, flowtest.MustNode(t, `{"module":"play","data":{"id":"`+url+`","loop_count":2},"children":{"_":{"module":"play","data":{"id":"`+url+`"}}}}`))
+	flowtest.EqualEvents(t, ch.Events(), []string{"answer", "play 500ms", "play 500ms", "play 500ms", "hangup"})
+	if ch.Prompts()[0] != ch.Prompts()[2] {
 		t.Error("the second play node decoded the file again")
 	}
-	if n := c.deps.Prompts.Len(); n != 1 {
+	if n := deps.Prompts.Len(); n != 1 {
 		t.Errorf("prompt cache holds %d prompts, want 1", n)
 	}
 }
 
 func TestPlaySkipsUnavailableMedia(t *testing.T) {
 	missing := testkit.NewWebhook(t, http.NotFound)
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, `{"module":"play","data":{"id":"`+missing.URL+`/x.wav"},"children":{"_":{"module":"tts","data":{"text":"sorry"}}}}`))
-	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, `{"module":"play","data":{"id":"`+missing.URL+`/x.wav"},"children":{"_":{"module":"tts","data":{"text":"sorry"}}}}`))
+	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
 }

@@ -8,13 +8,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
-	"github.com/pivotua/pivotua/httpfetch"
 )
-
-// Uploader delivers finished recordings to their URL and never drops one (*httpfetch.Uploader).
-type Uploader interface {
-	Enqueue(up httpfetch.Upload) error
-}
 
 // recordingResult is what the next pivot request reports about the last recording.
 type recordingResult struct {
@@ -55,7 +49,7 @@ func (a *recordCallerAction) run(ctx context.Context, c *Call, _ *Node) kazooOut
 	if err != nil {
 		c.log.Error("record_caller failed", "err", err)
 	} else {
-		c.recording = res
+		c.rec.last = res
 	}
 	if hungUp {
 		return stopFlow()

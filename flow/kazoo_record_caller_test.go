@@ -1,4 +1,4 @@
-package flow
+package flow_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
@@ -41,9 +43,10 @@ func newUploadTarget(t *testing.T) *uploadTarget {
 	return u
 }
 
-func newRecordingCall(t *testing.T, ch Channel) *Call {
+// recordingDeps are flowtest's Deps with a recordings folder and a real upload spool.
+func recordingDeps(t *testing.T) flow.Deps {
 	t.Helper()
-	c := newTestCall(t, ch, nil)
+	deps := flowtest.Deps(t, nil)
 	up, err := httpfetch.NewUploader(t.TempDir(), httpfetch.WithUploadBackoff(10*time.Millisecond, 50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -52,23 +55,29 @@ func newRecordingCall(t *testing.T, ch Channel) *Call {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { up.Close(t.Context()) })
-	c.deps.Recordings = t.TempDir()
-	c.deps.Uploads = up
-	return c
+	deps.Recordings = t.TempDir()
+	deps.Uploads = up
+	return deps
+}
+
+func newRecordingCall(t *testing.T, ch flow.Channel) *flow.Call {
+	t.Helper()
+	deps := recordingDeps(t)
+	return flow.NewCall(ch, flowtest.AccountID, flowtest.SigningKey, deps)
 }
 
 func TestRecordCallerStopsOnAKeyUploadsAndReportsTheRecording(t *testing.T) {
 	target := newUploadTarget(t)
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/after": {"application/json", `{"module":"hangup"}`}}))
-	ch := newFakeChannel()
+	ch := flowtest.NewChannel()
 	c := newRecordingCall(t, ch)
 	flow := fmt.Sprintf(`{"module":"record_caller","data":{"url":"%s/recs/","format":"wav","time_limit":60},
 		"children":{"_":{"module":"pivot","data":{"voice_url":"%s/after"}}}}`, target.URL, app.URL)
 	go func() {
 		time.Sleep(1200 * time.Millisecond)
-		ch.press("#")
+		ch.Press("#")
 	}()
-	runFlow(t, c, mustNode(t, flow))
+	flowtest.Run(t, c, flowtest.MustNode(t, flow))
 	select {
 	case <-target.arrived:
 	case <-time.After(5 * time.Second):
@@ -108,14 +117,14 @@ func TestRecordCallerKeepsTheTailWhenTheCallerHangsUpAndUploadsMP3(t *testing.T)
 		t.Skip("lame is not installed (make deps installs it)")
 	}
 	target := newUploadTarget(t)
-	ch := newFakeChannel()
+	ch := flowtest.NewChannel()
 	c := newRecordingCall(t, ch)
 	flow := fmt.Sprintf(`{"module":"record_caller","data":{"url":"%s","method":"post","time_limit":60}}`, target.URL)
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
-		ch.remoteHangup()
+		ch.RemoteHangup()
 	}()
-	runFlow(t, c, mustNode(t, flow))
+	flowtest.Run(t, c, flowtest.MustNode(t, flow))
 	select {
 	case <-target.arrived:
 	case <-time.After(10 * time.Second):

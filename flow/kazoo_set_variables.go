@@ -2,6 +2,12 @@ package flow
 
 import "context"
 
+// callVariables are the variables a call's documents set, sent with every later pivot request.
+type callVariables struct {
+	cavs  map[string]string // custom application vars (set_variables)
+	twiml map[string]string // TwiML <Set> variables (twiml_set.go)
+}
+
 // setVariablesAction sets custom application vars (module "set_variables"); they travel in every later
 // pivot request as Custom-Application-Vars. A null value removes a variable.
 type setVariablesAction struct {
@@ -40,10 +46,10 @@ func parseSetVariables(d *dataReader) kazooAction {
 
 func (a *setVariablesAction) run(_ context.Context, c *Call, _ *Node) kazooOutcome {
 	for k, v := range a.set {
-		c.cavs[k] = v
+		c.vars.cavs[k] = v
 	}
 	for _, k := range a.unset {
-		delete(c.cavs, k)
+		delete(c.vars.cavs, k)
 	}
 	return continueWith("_")
 }

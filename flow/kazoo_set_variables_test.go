@@ -1,21 +1,22 @@
-package flow
+package flow_test
 
 import (
 	"fmt"
 	"testing"
 
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestSetVariablesReachTheNextPivotRequest(t *testing.T) {
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"application/json", `{"module":"hangup"}`}}))
-	ch := newFakeChannel()
-	c := newTestCall(t, ch, nil)
-	c.cavs["old"] = "gone"
+	ch := flowtest.NewChannel()
+	c := flowtest.NewCall(t, ch, nil)
+	c.CustomVars()["old"] = "gone"
 	flow := fmt.Sprintf(`{"module":"set_variables","data":{"custom_application_vars":{"step":"2","count":3,"vip":true,"old":null}},
 		"children":{"_":{"module":"pivot","data":{"voice_url":"%s/ivr","method":"post"}}}}`, app.URL)
-	runFlow(t, c, mustNode(t, flow))
-	equalEvents(t, ch.Events(), []string{"hangup"})
+	flowtest.Run(t, c, flowtest.MustNode(t, flow))
+	flowtest.EqualEvents(t, ch.Events(), []string{"hangup"})
 	reqs := app.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("requests = %+v", reqs)

@@ -135,9 +135,8 @@ func (l *inboundLeg) Info() CallInfo {
 
 func (l *inboundLeg) Ring() error { return l.sip.Ring() }
 
-var _ endReasoner = (*inboundLeg)(nil)
-
-func (l *inboundLeg) endedBy() string {
+// EndedBy tells a media timeout (mediaEnded hung up) from the caller's BYE or CANCEL.
+func (l *inboundLeg) EndedBy() string {
 	if errors.Is(l.media.Err(), media.ErrMediaTimeout) {
 		return "media_timeout"
 	}

@@ -1,10 +1,13 @@
-package flow
+package flow_test
 
 import (
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/flow/flowtest"
 )
 
 func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
@@ -44,7 +47,7 @@ func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
 		{"sleep", `{"module":"sleep","data":{"unit":"d"}}`, "", []string{"data.duration: required", "data.unit: must be one of ms, s, m, h"}},
 		{"sleep negative", `{"module":"sleep","data":{"duration":-1}}`, "", []string{"data.duration: must be at least 0"}},
 		{"response", `{"module":"response","data":{"code":200,"message":"a\r\nb"}}`, "", []string{
-			"data.code: must be between 400 and 699", "data.message: " + msgControlChars}},
+			"data.code: must be between 400 and 699", "data.message: " + flow.MsgControlChars}},
 		{"set_variables", `{"module":"set_variables","data":{"custom_application_vars":{"a":"1","b":2,"c":true,"d":null,"e":{"x":1}}}}`, "", []string{
 			"data.custom_application_vars.e: must be a string, number or boolean"}},
 		{"hangup", `{"module":"hangup"}`, "", nil},
@@ -54,13 +57,13 @@ func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := ParseNode([]byte(tt.doc), tt.path)
+			n, err := flow.ParseNode([]byte(tt.doc), tt.path)
 			if err != nil {
 				t.Fatalf("ParseNode: %v", err)
 			}
 			var got []string
-			for _, e := range ValidateNode(n, tt.path) {
-				var ve *ValidationError
+			for _, e := range flow.ValidateNode(n, tt.path) {
+				var ve *flow.ValidationError
 				if !errors.As(e, &ve) {
 					t.Errorf("error %v is not a *ValidationError", e)
 				}
@@ -90,11 +93,11 @@ func TestParseNodeRejectsMalformedDocuments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseNode([]byte(tt.doc), "")
+			_, err := flow.ParseNode([]byte(tt.doc), "")
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, ErrInvalidJSON) != tt.wantJSON {
+			if errors.Is(err, flow.ErrInvalidJSON) != tt.wantJSON {
 				t.Errorf("errors.Is(ErrInvalidJSON) = %v for %v", !tt.wantJSON, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
@@ -105,7 +108,7 @@ func TestParseNodeRejectsMalformedDocuments(t *testing.T) {
 }
 
 func TestParseNodeKeepsDataAndChildren(t *testing.T) {
-	n := mustNode(t, `{"module":"tts","data":{"text":"hi"},"children":{"_":{"module":"hangup"},"1":{"module":"hangup","data":null}}}`)
+	n := flowtest.MustNode(t, `{"module":"tts","data":{"text":"hi"},"children":{"_":{"module":"hangup"},"1":{"module":"hangup","data":null}}}`)
 	if n.Module != "tts" || string(n.Data) != `{"text":"hi"}` || len(n.Children) != 2 || n.Children["1"].Module != "hangup" {
 		t.Fatalf("parsed %+v", n)
 	}
@@ -123,11 +126,11 @@ func FuzzParseNode(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n, err := ParseNode(b, "flow")
+		n, err := flow.ParseNode(b, "flow")
 		if err != nil {
 			return
 		}
-		for _, e := range ValidateNode(n, "flow") {
+		for _, e := range flow.ValidateNode(n, "flow") {
 			if !strings.HasPrefix(e.Error(), "flow") {
 				t.Fatalf("error without path: %v", e)
 			}

@@ -17,13 +17,6 @@ import (
 	"github.com/pivotua/pivotua/httpfetch"
 )
 
-// RecordingLinker gives a recording stored under Deps.Recordings the URL it is served at (TwiML
-// <Record> reports it as RecordingUrl); cmd/pivotua's recording server implements it.
-type RecordingLinker interface {
-	// RecordingURL returns the absolute URL of the file named file in the account's recordings folder.
-	RecordingURL(accountID, file string) string
-}
-
 const (
 	// voiceRMS is the frame level above which the caller counts as speaking (about -41 dBFS): well over
 	// line noise and G.711's idle pattern, well under quiet speech.
@@ -34,6 +27,12 @@ const (
 	// minRecording is the shortest recording that is not empty (Twilio sends no action for less).
 	minRecording = time.Second
 )
+
+// recordingState is what a call keeps of its recordings.
+type recordingState struct {
+	last  recordingResult // the last recording's result, sent with the next request
+	count int             // recordings made so far (names later uploads apart)
+}
 
 // recordingJob says when a recording of the caller stops: a key for which stopOnKey is true, the
 // limit, silenceLimit of continuous silence (0 = never), or the end of the call.
@@ -90,7 +89,7 @@ func (c *Call) recordCaller(ctx context.Context, job recordingJob) (rec *callerR
 		os.Remove(rec.path())
 		return nil, false, err
 	}
-	c.recordings++
+	c.rec.count++
 	limit := time.NewTimer(job.limit)
 	defer limit.Stop()
 	rec.reason = "limit"
@@ -192,10 +191,10 @@ func (r *callerRecording) remove() { _ = os.Remove(r.path()) }
 // uploadName is the name a recording is uploaded under: the call-id for the call's first recording
 // (Kazoo's <url>/<call-id>.<ext>), then <call-id>-2, -3, ... so later ones do not overwrite it.
 func (c *Call) uploadName() string {
-	if c.recordings <= 1 {
+	if c.rec.count <= 1 {
 		return c.info.CallID
 	}
-	return c.info.CallID + "-" + strconv.Itoa(c.recordings)
+	return c.info.CallID + "-" + strconv.Itoa(c.rec.count)
 }
 
 // enqueueUpload hands file to the spool for delivery to <base>/<uploadName>.<ext>; it returns that URL.

@@ -371,7 +371,7 @@ func checkTwiMLURL(s string) string {
 
 // resolveURL resolves a URL from the running document per RFC 3986 §5.2 against the document's URL.
 func (c *Call) resolveURL(ref string) (string, error) {
-	base, err := url.Parse(c.documentURL)
+	base, err := url.Parse(c.pivot.documentURL)
 	if err != nil {
 		return "", err
 	}

@@ -153,7 +153,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 // URL (DialCallStatus, DialCallSid, DialCallDuration) or, without one, the next verb. When the caller
 // hung up, the action URL is still requested, as Twilio does, but what it returns is not run.
 func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
-	if c.parentID != "" { // Twilio refuses it too: a callee cannot dial on while its caller waits
+	if c.pivot.parentID != "" { // Twilio refuses it too: a callee cannot dial on while its caller waits
 		c.log.Warn("<Dial> in a Dial noun's url document is not allowed; hanging up the callee")
 		c.endCall()
 		return twimlStop

@@ -70,7 +70,7 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	c.activity++
 	c.takeTypeAhead() // keys pressed before the Gather listens do not count (Twilio)
 	for _, p := range v.prompts {
-		if len(c.typeAhead) > 0 {
+		if len(c.keys.typeAhead) > 0 {
 			break // barge-in: the first key ends the prompts
 		}
 		if !p.prompt(ctx, c) {
@@ -93,13 +93,13 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	action := v.action
 	if action == "" {
-		action = c.documentURL
+		action = c.pivot.documentURL
 	}
 	target, err := c.resolveURL(action)
 	if err != nil {
 		c.log.Warn("<Gather> action unusable, continuing", "action", action, "err", err)
 		return twimlOutcome{}
 	}
-	c.digits["default"] = digits
+	c.keys.digits["default"] = digits
 	return twimlOutcome{redirect: target, method: v.method}
 }

@@ -1,4 +1,4 @@
-package flow
+package flow_test
 
 import (
 	"io"
@@ -7,21 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
-
-func TestGatherParsesTwilioDefaults(t *testing.T) {
-	p := &twimlParser{}
-	root, err := parseXMLTree([]byte(`<Gather><Say>a</Say><Pause/></Gather>`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := parseGatherVerb(p, root, "Response/Gather[1]").(*gatherVerb)
-	if len(p.errs) > 0 || g.method != "POST" || g.timeout != 5*time.Second || g.finishOnKey != "#" || g.numDigits != 0 ||
-		len(g.prompts) != 2 || g.action != "" || g.actionOnEmptyResult {
-		t.Errorf("gather = %+v, errors %v", g, p.errs)
-	}
-}
 
 // TestGatherCollectsDigitsForTheAction runs one <Gather> per case on the fake channel; keys are pressed
 // 300 ms into the call, while the 1.5 s nested prompt plays.
@@ -50,7 +38,7 @@ func TestGatherCollectsDigitsForTheAction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wav := testWAV(t)
+			wav := flowtest.WAV(t)
 			docs := map[string][2]string{
 				"/ivr":   {"text/xml", `<Response>` + tt.gather + `</Response>`},
 				"/next":  {"text/xml", `<Response><Hangup/></Response>`},
@@ -69,12 +57,12 @@ func TestGatherCollectsDigitsForTheAction(t *testing.T) {
 				}
 				testkit.ServeDocs(docs)(w, r)
 			})
-			ch := newFakeChannel()
-			ch.playTime = 1500 * time.Millisecond
-			time.AfterFunc(300*time.Millisecond, func() { ch.press(tt.keys) })
+			ch := flowtest.NewChannel()
+			ch.PlayTime = 1500 * time.Millisecond
+			time.AfterFunc(300*time.Millisecond, func() { ch.Press(tt.keys) })
 			start := time.Now()
-			runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", `,"req_format":"twiml"`, false)))
-			equalEvents(t, ch.Kinds(), tt.wantEvents)
+			flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", `,"req_format":"twiml"`, false)))
+			flowtest.EqualEvents(t, ch.Kinds(), tt.wantEvents)
 
 			var actions []testkit.Request
 			for _, r := range app.Requests()[1:] {
@@ -111,11 +99,11 @@ func TestGatherIgnoresKeysPressedBeforeIt(t *testing.T) {
 		"/ivr": {"text/xml", `<Response><Say>press one after the beep</Say><Gather timeout="1" action="/g"/><Say>nothing</Say></Response>`},
 		"/g":   {"text/xml", `<Response><Hangup/></Response>`},
 	}))
-	ch := newFakeChannel()
-	ch.playTime = 300 * time.Millisecond
-	ch.press("1")
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", `,"req_format":"twiml"`, false)))
-	equalEvents(t, ch.Kinds(), []string{"answer", "play", "play", "hangup"})
+	ch := flowtest.NewChannel()
+	ch.PlayTime = 300 * time.Millisecond
+	ch.Press("1")
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", `,"req_format":"twiml"`, false)))
+	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "play", "hangup"})
 	if n := len(app.Requests()); n != 1 {
 		t.Errorf("%d requests: a key pressed before the Gather reached its action", n)
 	}

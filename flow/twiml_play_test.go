@@ -1,14 +1,16 @@
-package flow
+package flow_test
 
 import (
 	"net/http"
 	"testing"
 
+	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 func TestPlayResolvesRelativeURLAndLoops(t *testing.T) {
-	wav := testWAV(t)
+	wav := flowtest.WAV(t)
 	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/app/ivr":
@@ -21,30 +23,30 @@ func TestPlayResolvesRelativeURLAndLoops(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	})
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/app/ivr", "", false)))
-	equalEvents(t, ch.Events(), []string{"answer", "play 500ms", "play 500ms", "play 500ms", "hangup"})
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/app/ivr", "", false)))
+	flowtest.EqualEvents(t, ch.Events(), []string{"answer", "play 500ms", "play 500ms", "play 500ms", "hangup"})
 }
 
 func TestPlayLoopZeroStopsAtTheCap(t *testing.T) {
-	media := serveWAV(t)
+	media := flowtest.ServeWAV(t)
 	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response><Play loop="0">` + media.URL + `/a.wav</Play></Response>`}}))
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
-	if n := len(ch.Events()); n != maxPlayLoops+2 {
-		t.Errorf("%d events, want answer, %d plays and hangup", n, maxPlayLoops)
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", "", false)))
+	if n := len(ch.Events()); n != flow.MaxPlayLoops+2 {
+		t.Errorf("%d events, want answer, %d plays and hangup", n, flow.MaxPlayLoops)
 	}
 }
 
 func TestPlayDigitsSendsDTMFBeforeAnyAudio(t *testing.T) {
-	media := serveWAV(t)
+	media := flowtest.ServeWAV(t)
 	for doc, want := range map[string][]string{
 		`<Play digits="1w2#"/>`:                             {"answer", "send_dtmf 1w2# 100ms", "hangup"},
 		`<Play digits="ww9">` + media.URL + `/a.wav</Play>`: {"answer", "send_dtmf ww9 100ms", "play 500ms", "hangup"},
 	} {
 		app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/ivr": {"text/xml", `<Response>` + doc + `</Response>`}}))
-		ch := newFakeChannel()
-		runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/ivr", "", false)))
-		equalEvents(t, ch.Events(), want)
+		ch := flowtest.NewChannel()
+		flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/ivr", "", false)))
+		flowtest.EqualEvents(t, ch.Events(), want)
 	}
 }

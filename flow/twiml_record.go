@@ -90,19 +90,19 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	c.recordingSaved(rec.path(), rec.seconds(), rec.endedBy(), recURL)
 	action := v.action
 	if action == "" {
-		action = c.documentURL
+		action = c.pivot.documentURL
 	}
 	target, err := c.resolveURL(action)
 	if err != nil {
 		c.log.Warn("<Record> action unusable, continuing", "action", action, "err", err)
 		return next
 	}
-	c.recording = recordingResult{url: recURL, duration: rec.seconds()}
+	c.rec.last = recordingResult{url: recURL, duration: rec.seconds()}
 	switch {
 	case hungUp:
-		c.digits["default"] = "hangup"
+		c.keys.digits["default"] = "hangup"
 	case rec.reason == "key":
-		c.digits["default"] = string(rec.key)
+		c.keys.digits["default"] = string(rec.key)
 	}
 	return twimlOutcome{redirect: target, method: v.method, final: hungUp}
 }

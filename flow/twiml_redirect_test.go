@@ -1,10 +1,11 @@
-package flow
+package flow_test
 
 import (
 	"net/http"
 	"slices"
 	"testing"
 
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
@@ -14,10 +15,10 @@ func TestRedirectChainResolvesRelativeURLsAndCountsIterations(t *testing.T) {
 		"/app/ivr/next":  {"text/xml", `<Response><Redirect method="GET">../final?step=3</Redirect></Response>`},
 		"/app/final":     {"text/xml", `<Response><Say>done</Say></Response>`},
 	}))
-	var got exchanges
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, got.add), mustNode(t, pivotFlow(app.URL+"/app/ivr/start", `,"req_format":"twiml","debug":true`, false)))
-	equalEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+	var got flowtest.Exchanges
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, got.Add), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/app/ivr/start", `,"req_format":"twiml","debug":true`, false)))
+	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
 
 	var trail []string
 	for _, r := range app.Requests() {
@@ -31,7 +32,7 @@ func TestRedirectChainResolvesRelativeURLsAndCountsIterations(t *testing.T) {
 		t.Errorf("last request form = %v", last.Form)
 	}
 	var iterations []int
-	for _, ex := range got.all() {
+	for _, ex := range got.All() {
 		iterations = append(iterations, ex.Iteration)
 	}
 	if !slices.Equal(iterations, []int{1, 2, 3}) {
@@ -54,26 +55,13 @@ func TestRelativeURLsResolveAgainstTheRedirectedDocument(t *testing.T) {
 		}
 		docs(w, r)
 	})
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/app/ivr?tenant=7", `,"req_format":"twiml"`, false)))
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/app/ivr?tenant=7", `,"req_format":"twiml"`, false)))
 	var trail []string
 	for _, r := range app.Requests() {
 		trail = append(trail, r.Method+" "+r.Path+" tenant="+r.Form.Get("tenant"))
 	}
 	if want := []string{"GET /app/ivr tenant=7", "GET /app/ivr/ tenant=7", "POST /app/ivr/next tenant="}; !slices.Equal(trail, want) {
 		t.Errorf("requests = %q, want %q", trail, want)
-	}
-}
-
-func TestDocumentBase(t *testing.T) {
-	for _, tc := range []struct{ requested, final, want string }{
-		{"http://h/a?x=1", "", "http://h/a?x=1"},
-		{"http://h/a?x=1", "http://h/a?x=1&CallSid=c", "http://h/a?x=1"},
-		{"http://u:p@h/a?x=1", "https://h/a/?x=1&CallSid=c", "https://u:p@h/a/?x=1"},
-		{"http://u:p@h/a", "https://other/a", "https://other/a"},
-	} {
-		if got := documentBase(tc.requested, tc.final); got != tc.want {
-			t.Errorf("documentBase(%q, %q) = %q, want %q", tc.requested, tc.final, got, tc.want)
-		}
 	}
 }

@@ -1,8 +1,9 @@
-package flow
+package flow_test
 
 import (
 	"testing"
 
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
@@ -17,8 +18,8 @@ func TestRejectNeverAnswers(t *testing.T) {
 		"/default": {"reject 603 Decline"},
 		"/late":    {"answer", "play", "hangup"}, // already answered: only a hangup is possible
 	} {
-		ch := newFakeChannel()
-		runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+path, "", false)))
-		equalEvents(t, ch.Kinds(), want)
+		ch := flowtest.NewChannel()
+		flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+path, "", false)))
+		flowtest.EqualEvents(t, ch.Kinds(), want)
 	}
 }

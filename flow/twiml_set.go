@@ -37,7 +37,7 @@ func parseVariables(p *twimlParser, e *xmlElement, path string) []twimlVariable 
 
 func setVariables(c *Call, vars []twimlVariable) {
 	for _, v := range vars {
-		c.variables[v.key] = v.value
+		c.vars.twiml[v.key] = v.value
 	}
 }
 

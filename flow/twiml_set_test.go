@@ -1,8 +1,9 @@
-package flow
+package flow_test
 
 import (
 	"testing"
 
+	"github.com/pivotua/pivotua/flow/flowtest"
 	"github.com/pivotua/pivotua/internal/testkit"
 )
 
@@ -11,8 +12,8 @@ func TestSetVariablesGoWithLaterRequests(t *testing.T) {
 		"/one": {"text/xml", `<Response><Say>hi</Say><Set><Variable key="lang" value="fr"/></Set><Redirect><Variable key="menu" value="main"/>two</Redirect></Response>`},
 		"/two": {"text/xml", `<Response><Hangup/></Response>`},
 	}))
-	ch := newFakeChannel()
-	runFlow(t, newTestCall(t, ch, nil), mustNode(t, pivotFlow(app.URL+"/one", `,"req_format":"twiml"`, false)))
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/one", `,"req_format":"twiml"`, false)))
 	reqs := app.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("requests = %+v", reqs)

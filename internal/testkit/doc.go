@@ -7,5 +7,5 @@
 // It imports none of pivotua's packages, so the internal tests of any package (package codec,
 // package flow, ...) may import it without a cycle. Helpers that need codec (RTP capture and
 // decoding, caller pcaps, the SIPp runner) live in testkit/sipptest; the throwaway PostgreSQL is
-// testkit/pgtest. The fake flow.Channel cannot live here: see flow/channel_test.go.
+// testkit/pgtest. The fake flow.Channel is flow/flowtest (it imports flow, so it cannot live here).
 package testkit

@@ -1,0 +1,25 @@
+package flow
+
+// What flow's external tests (package flow_test, which drive calls on flowtest.Channel) may see of
+// its internals: the limits they test against and the call state they set up or check. Test
+// builds only; nothing here is part of flow's API.
+
+const (
+	GregorianOffset = gregorianOffset
+	MaxIdleFetches  = maxIdleFetches
+	MaxPlayLoops    = maxPlayLoops
+	MsgControlChars = msgControlChars
+)
+
+// Speech is speech (twiml_record_internal_test.go) for the external record tests.
+var Speech = speech
+
+// Digits is the call's collected DTMF by collection name, as the next pivot request sends it.
+func (c *Call) Digits() map[string]string { return c.keys.digits }
+
+// CustomVars is the call's custom application vars (set_variables).
+func (c *Call) CustomVars() map[string]string { return c.vars.cavs }
+
+// RunAsCallee makes the call what runWhisper makes a Dial callee's: answered, with the caller's
+// Call-ID as its parent.
+func (c *Call) RunAsCallee(parentCallID string) { c.answered, c.pivot.parentID = true, parentCallID }
