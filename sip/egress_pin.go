@@ -107,7 +107,9 @@ func (c *InboundCall) egressDestination(ctx context.Context, req *sip.Request) n
 		return netip.AddrPort{} // a source sipgo read from a socket always parses
 	}
 	c.target = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	s.log.Warn("inbound call's remote target refused by sip.egress: requests in the call go to the INVITE's source instead",
+	// A caller chooses its Contact at will: a line each at debug, a summary at warning.
+	s.log.Debug("inbound call's remote target refused by sip.egress or unresolvable: requests in the call go to the INVITE's source instead",
 		"call_id", c.info.CallID, "target", hop.Host, "source", c.info.Source, "error", err)
+	s.guard.summary.tally("remote-target-refused-by-sip.egress", c.info.Source)
 	return c.target
 }
