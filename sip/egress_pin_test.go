@@ -201,3 +201,47 @@ func TestInboundBYEObeysEgress(t *testing.T) {
 		})
 	}
 }
+
+// TestDialA2xxCrossingCANCELObeysEgress: a 2xx that crosses our CANCEL (RFC
+// 3261 §9.1) is acknowledged and ended at its next hop only when sip.egress
+// allows it: sipgo reads that 2xx without the check Dial makes on the others.
+func TestDialA2xxCrossingCANCELObeysEgress(t *testing.T) {
+	caller := newEgressServer(t, EgressPolicy{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}})
+	callee := newUDPPeer(t, caller.addr("udp"))
+	denied := newUDPPeerFrom(t, "127.0.0.2", caller.addr("udp"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), LocalRTP: testRTP, RingTimeout: 300 * time.Millisecond})
+		done <- err
+	}()
+	invite := callee.anything(2 * time.Second)
+	if !bytes.HasPrefix(invite, []byte("INVITE ")) {
+		t.Fatalf("callee got %q, want the INVITE", firstLine(invite))
+	}
+	response := func(req []byte, status string, extra string) []byte {
+		res := "SIP/2.0 " + status + "\r\n"
+		for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+			v := testkit.SIPHeader(string(req), h)
+			if h == "To" {
+				v += ";tag=callee"
+			}
+			res += h + ": " + v + "\r\n"
+		}
+		return []byte(res + extra)
+	}
+	callee.send(response(invite, "180 Ringing", "Content-Length: 0\r\n\r\n"))
+	cancel := callee.anything(2 * time.Second)
+	if !bytes.HasPrefix(cancel, []byte("CANCEL ")) {
+		t.Fatalf("callee got %q, want the CANCEL", firstLine(cancel))
+	}
+	callee.send(response(cancel, "200 OK", "Content-Length: 0\r\n\r\n"))
+	body := "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	callee.send(response(invite, "200 OK", "Contact: <sip:bob@"+denied.local().String()+">\r\n"+
+		"Content-Type: application/sdp\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body))
+	if err := <-done; err == nil {
+		t.Fatal("Dial succeeded after its CANCEL")
+	}
+	if msg := denied.anything(500 * time.Millisecond); msg != nil {
+		t.Fatalf("the denied Contact of a 2xx crossing CANCEL got %q", firstLine(msg))
+	}
+}
