@@ -58,6 +58,11 @@ type InboundCall struct {
 	settleOnce sync.Once
 
 	byeSent atomic.Bool // our BYE went out (once)
+
+	// targetMu guards target: where our requests in the call go under
+	// sip.egress, set by the first one (egressDestination).
+	targetMu sync.Mutex
+	target   netip.AddrPort
 }
 
 func (c *InboundCall) settle() { c.settleOnce.Do(func() { close(c.settled) }) }

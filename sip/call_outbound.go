@@ -110,7 +110,13 @@ type OutboundCall struct {
 	infoDigits infoDigits  // DTMF by SIP INFO
 	byeSent    atomic.Bool // our BYE went out (once)
 
-	mu       sync.Mutex // guards the fields below
+	fromTag string // ours, in From of every request we send in the dialog
+
+	mu sync.Mutex // guards the fields below
+	// dest is where the leg's requests go (pinningRequester): the target's
+	// checked address until a 2xx, then its checked next hop; zero after a 2xx
+	// when no sip.egress is set (sipgo routes by the 2xx then).
+	dest     netip.AddrPort
 	local    localSDP
 	media    MediaDesc
 	onMedia  func(MediaDesc)
@@ -164,7 +170,8 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 		ringTimeout = DefaultRingTimeout
 	}
 
-	oc := &OutboundCall{srv: s, callID: newCallID(), ua: ua}
+	dest := netip.AddrPortFrom(peers[0], uint16(port))
+	oc := &OutboundCall{srv: s, callID: newCallID(), ua: ua, fromTag: sip.GenerateTagN(16), dest: dest}
 	oc.local.sessionID = randomSessionID()
 	oc.local.version = 1
 	oc.local.addr = r.LocalRTP
@@ -177,11 +184,10 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	target.User, target.Password = escapeUser(target.User), escapeUser(target.Password)
 	req := sip.NewRequest(sip.INVITE, target)
 	req.SetTransport(strings.ToUpper(transport))
-	req.SetDestination(netip.AddrPortFrom(peers[0], uint16(port)).String())
+	req.SetDestination(dest.String())
 	host := ua.ContactHDR.Address.Host
 	from := &sip.FromHeader{DisplayName: quoteDisplayName(r.FromDisplay), Address: sip.Uri{Scheme: "sip", User: escapeUser(r.FromUser), Host: host}, Params: sip.NewParams()}
-	fromTag := sip.GenerateTagN(16)
-	from.Params.Add("tag", fromTag)
+	from.Params.Add("tag", oc.fromTag)
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}, Params: sip.NewParams()}
 	callIDHdr := sip.CallIDHeader(oc.callID)
 	cseq := &sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE}
@@ -206,7 +212,7 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	}
 	s.outbound[oc.callID] = oc
 	s.mu.Unlock()
-	live := s.guard.dialogStarted(oc.callID, fromTag, "", peers...)
+	live := s.guard.dialogStarted(oc.callID, oc.fromTag, "", peers...)
 	// forget runs when the dialog ends (BYE either way) or never came up (no
 	// 2xx: sipgo does not end the dialog's context then).
 	var forgetOnce sync.Once
@@ -255,11 +261,13 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 				case res.IsSuccess():
 					// The ACK and every later request go to the 2xx's next hop
 					// (RFC 3261 §12.1.2): it must pass sip.egress like the target.
-					if err := s.checkNextHop(waitCtx, res); err != nil {
+					hop, err := s.checkNextHop(waitCtx, res, transport)
+					if err != nil {
 						s.log.Warn("dial refused", "target", r.Target, "error", err)
 						hopErr = err
 						return err
 					}
+					oc.setDestination(hop)
 					tag, _ := res.To().Params.Get("tag")
 					src, _ := netip.ParseAddrPort(res.Source())
 					s.guard.dialogAnswered(live, tag, src.Addr())
@@ -278,10 +286,16 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 			err = refusedDial(hopErr)
 		} else if err != nil && dlg.InviteResponse != nil && dlg.InviteResponse.IsSuccess() {
 			// A 2xx may cross our CANCEL (RFC 3261 §9.1): the dialog is then up and
-			// must be acknowledged and ended.
-			_ = dlg.Ack(context.Background())
+			// must be acknowledged and ended, at its next hop if sip.egress allows
+			// it (sipgo read this 2xx without OnResponse).
 			bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = dlg.Bye(bctx)
+			if hop, hopErr := s.checkNextHop(bctx, dlg.InviteResponse, transport); hopErr == nil {
+				oc.setDestination(hop)
+				_ = dlg.Ack(bctx)
+				_ = dlg.Bye(bctx)
+			} else {
+				s.log.Warn("2xx after CANCEL left unacknowledged", "call_id", oc.callID, "error", hopErr)
+			}
 			cancel()
 		}
 		if err == nil {
@@ -366,6 +380,19 @@ func randomSessionID() uint64 {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	return binary.BigEndian.Uint64(id[:]) >> 1
+}
+
+// setDestination records where the leg's requests go after its 2xx (zero: sipgo's routing).
+func (oc *OutboundCall) setDestination(hop netip.AddrPort) {
+	oc.mu.Lock()
+	oc.dest = hop
+	oc.mu.Unlock()
+}
+
+func (oc *OutboundCall) destination() netip.AddrPort {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	return oc.dest
 }
 
 // CallID is the outbound dialog's own Call-ID (Twilio's DialCallSid).

@@ -32,7 +32,8 @@ type RateLimitSettings struct {
 }
 
 // EgressSettings is sip.egress, checked on an outbound leg's resolved target and
-// on the next hop its 2xx names, before anything is sent there.
+// on the next hop its 2xx names, before anything is sent there, and on an inbound
+// call's remote target (a denied one is replaced by the INVITE's source).
 type EgressSettings struct {
 	DenyCIDRs  []string `yaml:"deny_cidrs" json:"deny_cidrs"`
 	AllowCIDRs []string `yaml:"allow_cidrs" json:"allow_cidrs"` // empty: any address not denied

@@ -4,8 +4,12 @@
 // the trunk ACL, the call limit and the per-source rate limit (only a live
 // dialog's own requests, matched by Call-ID, tags and peer, are exempt). Dial's
 // legs go only where Config.Egress allows, checked after DNS on the target and
-// on the next hop a 2xx names, and no value a caller or webhook chose reaches
-// a SIP message with a control character in it (ErrControlCharacter).
+// on the next hop a 2xx names, and each request goes to the address checked
+// (egress_pin.go), so DNS rebinding cannot move it; on an inbound call our
+// requests go to the caller's remote target only when Config.Egress allows
+// it, else to the INVITE's source. No value a caller or webhook chose reaches
+// a SIP message with a control character in it (ErrControlCharacter), nor a
+// URI delimiter in a user part (escapeUser).
 //
 // It owns its settings: the sip: section of pivotua's config file is Settings (config.go),
 // with its YAML keys, DefaultSettings and the checks that turn it into a Config, each

@@ -98,28 +98,35 @@ func (s *Server) resolveHop(ctx context.Context, host string) ([]netip.Addr, err
 
 // checkNextHop checks where the requests after a 2xx go (RFC 3261 §12.1.2):
 // the route set's first entry, which is the 2xx's last Record-Route, or its
-// Contact. The hop must have a port that fits and pass sip.egress.
-func (s *Server) checkNextHop(ctx context.Context, res *sip.Response) error {
+// Contact. The hop must have a port that fits and, when sip.egress is set,
+// resolve to an address it allows: that address is returned, and the leg's
+// ACK, BYE and any later request go there and nowhere else
+// (pinningRequester), so a name cannot be rebound to a denied address between
+// this check and a send. Without a policy it returns the zero AddrPort.
+func (s *Server) checkNextHop(ctx context.Context, res *sip.Response, transport string) (netip.AddrPort, error) {
 	var hop sip.Uri
 	if rrs := res.GetHeaders("Record-Route"); len(rrs) > 0 {
 		rr, ok := rrs[len(rrs)-1].(*sip.RecordRouteHeader)
 		if !ok {
-			return nil
+			return netip.AddrPort{}, nil
 		}
 		hop = rr.Address
 	} else if c := res.Contact(); c != nil {
 		hop = c.Address
 	} else {
-		return nil // sipgo refuses a 2xx without Contact itself
+		return netip.AddrPort{}, nil // sipgo refuses a 2xx without Contact itself
 	}
 	if hop.Port < 0 || hop.Port > 65535 {
-		return fmt.Errorf("next hop %s: port %d is not 0 to 65535", hop.Host, hop.Port)
+		return netip.AddrPort{}, fmt.Errorf("next hop %s: port %d is not 0 to 65535", hop.Host, hop.Port)
 	}
 	if !s.cfg.Egress.active() {
-		return nil
+		return netip.AddrPort{}, nil
 	}
-	_, err := s.resolveHop(ctx, hop.Host)
-	return err
+	addrs, port, err := s.resolveTarget(ctx, hop.Host, hop.Port, transport)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(addrs[0], uint16(port)), nil
 }
 
 // hostResolver is the DNS a Server uses for Dial's destinations; tests replace it.

@@ -131,16 +131,16 @@ type requestKey struct {
 }
 
 // counted reports whether a request counts against its source's rate limit:
-// out-of-dialog requests do; ACK, BYE and requests within a live dialog do
-// not, whichever side placed it: a trunk's INFO (DTMF), re-INVITE or UPDATE
-// on a Dial leg is as much part of a call as the caller's on an inbound one.
-// Within a dialog means (RFC 3261 §12.2.2) the dialog's Call-ID, our tag as
-// To tag, the peer's as From tag, and from the dialog's peer; a CANCEL
-// (RFC 3261 §9.1) has no To tag yet but the INVITE's From tag.
+// out-of-dialog requests do; requests within a live dialog do not, whichever
+// side placed it: a trunk's INFO (DTMF), re-INVITE or UPDATE on a Dial leg is
+// as much part of a call as the caller's on an inbound one. Within a dialog
+// means (RFC 3261 §12.2.2) the dialog's Call-ID, our tag as To tag, the
+// peer's as From tag, and from the dialog's peer; a CANCEL (RFC 3261 §9.1)
+// has no To tag yet but the INVITE's From tag. ACK and BYE get no pass of
+// their own: a stranger's BYEs with made-up Call-IDs cost it like OPTIONS,
+// while a caller blocked for a flood can still end its live call. The ACK of
+// a non-2xx final is within the dialog too: sipgo keeps it until that ACK.
 func (g *guard) counted(k requestKey) bool {
-	if k.method == "ACK" || k.method == "BYE" {
-		return false
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, d := range g.live[k.callID] {

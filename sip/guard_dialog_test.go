@@ -131,3 +131,88 @@ func TestRefusedINVITEFloodIsSummarized(t *testing.T) {
 		t.Errorf("50 refused INVITEs gave %d log lines above debug, want at most 2; first: %s", len(loud), loud[0].Message)
 	}
 }
+
+// TestStrangerBYEAndACKFloodsAreRateLimited: BYE and ACK are exempt from the
+// rate limit only within a live dialog, like any in-dialog request (issue 18
+// follow-up): a stranger flooding BYEs or ACKs with made-up Call-IDs is
+// counted and blocked, while a caller blocked for its own flood can still
+// end its live call with BYE.
+func TestStrangerBYEAndACKFloodsAreRateLimited(t *testing.T) {
+	srv := startTestServer(t, Config{Guard: GuardConfig{RateLimit: RateLimit{Requests: 3, Window: 10 * time.Second, Block: time.Minute}}},
+		func(c *InboundCall) {
+			if _, err := c.Answer(t.Context(), testRTP); err == nil {
+				<-c.Done()
+			}
+		})
+	bye := func(callID string) []byte {
+		return bytes.ReplaceAll(optionsRequest(callID, ""), []byte("OPTIONS"), []byte("BYE"))
+	}
+	flood := newUDPPeer(t, srv.addr("udp"))
+	for i := range 6 {
+		want, wait := 481, 2*time.Second
+		if i >= 3 {
+			want, wait = -1, 200*time.Millisecond
+		}
+		if code := flood.ask(bye(fmt.Sprintf("bye-flood-%d", i)), wait); code != want {
+			t.Fatalf("stranger's BYE %d with a made-up Call-ID: %d, want %d (rate limit 3)", i, code, want)
+		}
+	}
+	acks := newUDPPeerFrom(t, "127.0.0.2", srv.addr("udp"))
+	for i := range 3 {
+		acks.send(viaToPeer(bytes.ReplaceAll(optionsRequest(fmt.Sprintf("ack-flood-%d", i), ""), []byte("OPTIONS"), []byte("ACK")), acks.local()))
+	}
+	if code := acks.ask(optionsRequest("after-acks", ""), 300*time.Millisecond); code != -1 {
+		t.Fatalf("OPTIONS after 3 stray ACKs over a limit of 3: %d, want none (the ACKs count)", code)
+	}
+
+	// A caller in a live call floods OPTIONS and is blocked; its BYE still ends the call.
+	caller := newUDPPeerFrom(t, "127.0.0.3", srv.addr("udp"))
+	caller.invite("live-bye")
+	ok := caller.final(2 * time.Second)
+	if statusOf(ok) != 200 {
+		t.Fatalf("INVITE: %q", firstLine(ok))
+	}
+	caller.ack(ok, "live-bye")
+	for i := range 4 {
+		caller.ask(optionsRequest(fmt.Sprintf("caller-flood-%d", i), ""), 200*time.Millisecond)
+	}
+	if code := caller.ask(optionsRequest("caller-blocked", ""), 200*time.Millisecond); code != -1 {
+		t.Fatalf("the flooding caller is not blocked: OPTIONS answered %d", code)
+	}
+	to := testkit.SIPHeader(string(ok), "To")
+	inDialogBye := "BYE sip:pivotua@" + caller.to.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + caller.local().String() + ";rport;branch=z9hG4bKbye-live\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + to + "\r\n" +
+		"Call-ID: live-bye\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+	if code := caller.ask([]byte(inDialogBye), 2*time.Second); code != 200 {
+		t.Fatalf("the blocked caller's BYE in its live call: %d, want 200", code)
+	}
+}
+
+// TestACKOfARejectedCallIsExempt: the ACK of our non-2xx final response
+// (RFC 3261 §17.2.1) matches the call's dialog, which sipgo keeps until that
+// ACK arrives, so it is not counted; the same ACK from elsewhere or with
+// another tag is.
+func TestACKOfARejectedCallIsExempt(t *testing.T) {
+	srv := startTestServer(t, Config{}, rejectAll(486))
+	p := newUDPPeer(t, srv.addr("udp"))
+	p.send(viaToPeer(inviteRequest("rejected-ack", ""), p.local()))
+	res := p.final(2 * time.Second)
+	if statusOf(res) != 486 {
+		t.Fatalf("INVITE: %q, want 486", firstLine(res))
+	}
+	ourTag := tagParam(testkit.SIPHeader(string(res), "To"))
+	loopback, other := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	if srv.guard.counted(requestKey{method: "ACK", callID: "rejected-ack", fromTag: "c1", toTag: ourTag, src: loopback}) {
+		t.Errorf("the ACK of our 486 would be counted")
+	}
+	for _, k := range []requestKey{
+		{method: "ACK", callID: "rejected-ack", fromTag: "c1", toTag: ourTag, src: other},
+		{method: "ACK", callID: "rejected-ack", fromTag: "c1", toTag: "wrong", src: loopback},
+		{method: "BYE", callID: "other-call", fromTag: "c1", toTag: ourTag, src: loopback},
+	} {
+		if !srv.guard.counted(k) {
+			t.Errorf("%+v is exempt", k)
+		}
+	}
+}

@@ -187,6 +187,8 @@ func (s *Server) Listen() error {
 				return fmt.Errorf("sip: %w", err)
 			}
 		}
+		// Every request of ours goes where sip.egress checked (egress_pin.go).
+		client.TxRequester = pinningRequester{srv: s, ua: ua}
 		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: client, ContactHDR: contact}
 	}
 	// Every handler runs behind the guard (guard.go); methods we do not serve get 405.

@@ -54,10 +54,14 @@ func quoteDisplayName(s string) string {
 	return b.String()
 }
 
-// escapeUser percent-encodes what RFC 3261 §25.1 does not allow in a URI's
-// user part (unreserved, user-unreserved "&=+$,;?/" and escapes), since sipgo
-// writes it as is: a '>' or '@' in a caller ID would end the <addr-spec> or
-// move the host. A '%' that already starts an escape stays.
+// escapeUser percent-encodes a user part for sipgo, which writes it as is: a
+// '>' or '@' in a caller ID would end the <addr-spec> or move the host. What
+// stays is RFC 3261 §25.1's unreserved, the user-unreserved "&=+$," and
+// escapes; ';', '?' and '/' are user-unreserved too, but a reader that looks
+// for parameters, headers or a path before it finds the '@' (RFC 3986's
+// generic one among them) would take "1000;transport=tcp" or "x?Subject=hi"
+// for parameters or headers of ours, so they are escaped like the rest: an
+// escape is always valid in a user. A '%' that already starts an escape stays.
 func escapeUser(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
@@ -65,7 +69,7 @@ func escapeUser(s string) string {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			strings.IndexByte("-_.!~*'()&=+$,;?/", c) >= 0:
+			strings.IndexByte("-_.!~*'()&=+$,", c) >= 0:
 			b.WriteByte(c)
 		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
 			b.WriteByte(c)

@@ -2,9 +2,12 @@ package sip
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	sipgosip "github.com/emiago/sipgo/sip"
 )
 
 // TestDialRefusesControlCharacters: a CR, LF, NUL, other C0 or DEL in any
@@ -90,16 +93,16 @@ func TestDialKeepsCallerIDInsideItsHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	from, to := h.first("from"), h.first("to")
-	if got := nameAddrURI(from); !strings.HasPrefix(got, "sip:1000%40bank.example%3E;y=@") {
+	if got := nameAddrURI(from); !strings.HasPrefix(got, "sip:1000%40bank.example%3E%3By=@") {
 		t.Errorf("From address %q (From: %s)", got, from)
 	}
 	if strings.Contains(nameAddrURI(from), "boss") || !strings.HasPrefix(from, `"Alice\" <sip:boss@bank.example>;z=\"" <`) {
 		t.Errorf("From: %s", from)
 	}
-	if got := nameAddrURI(to); !strings.HasPrefix(got, "sip:bob%3E;x=%3Csip@") {
+	if got := nameAddrURI(to); !strings.HasPrefix(got, "sip:bob%3E%3Bx=%3Csip@") {
 		t.Errorf("To address %q (To: %s)", got, to)
 	}
-	if !strings.HasPrefix(h.uri, "sip:bob%3E;x=%3Csip:ev%3Eil@") {
+	if !strings.HasPrefix(h.uri, "sip:bob%3E%3Bx=%3Csip:ev%3Eil@") {
 		t.Errorf("Request-URI %s", h.uri)
 	}
 	if f := checkRequest(h); f != nil {
@@ -110,10 +113,78 @@ func TestDialKeepsCallerIDInsideItsHeader(t *testing.T) {
 func TestEscapeUser(t *testing.T) {
 	for in, want := range map[string]string{
 		"+14155550100": "+14155550100", "alice": "alice", "a%23b": "a%23b", "a%2": "a%252",
-		"a b": "a%20b", "a@b": "a%40b", "a>b": "a%3Eb", "x;y=1?z/": "x;y=1?z/",
+		"a b": "a%20b", "a@b": "a%40b", "a>b": "a%3Eb", "a:b": "a%3Ab",
+		// RFC 3261's user-unreserved has ';', '?' and '/', but a reader that looks for
+		// parameters, headers or a path before the '@' would split there (issue 18).
+		"x;y=1?z/": "x%3By=1%3Fz%2F", "&=+$,": "&=+$,",
 	} {
 		if got := escapeUser(in); got != want {
 			t.Errorf("escapeUser(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzEscapeUserRoundTrips: whatever a caller or webhook chose, the user part
+// escapeUser builds holds only RFC 3261 §25.1 unreserved characters, "&=+$,"
+// and escapes, so a URI built with it, read back by sipgo or by a generic
+// RFC 3986 reader (which ends the authority at '/' and starts the query at
+// '?'), has the same host, no parameters or headers it did not have, and a
+// user that decodes to what was given (a valid escape in the input stays one).
+func FuzzEscapeUserRoundTrips(f *testing.F) {
+	for _, s := range []string{"+14155550100", "alice", "1000;transport=tcp", "x?Subject=hi", "a/b", "a@evil.example",
+		"bob>;x=<sip", "a%3Bb", "a%2", "a:b", "\x00\r\n", "é", "&=+$,-_.!~*'()"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		user := escapeUser(s)
+		for i := 0; i < len(user); i++ {
+			c := user[i]
+			if c == '%' && i+2 < len(user) && isHex(user[i+1]) && isHex(user[i+2]) {
+				i += 2
+				continue
+			}
+			if !isUnreservedUser(c) {
+				t.Fatalf("escapeUser(%q) = %q: %q at byte %d is outside unreserved and \"&=+$,\"", s, user, c, i)
+			}
+		}
+		built := (&sipgosip.Uri{Scheme: "sip", User: user, Host: "example.com", Port: 5060}).String()
+		var back sipgosip.Uri
+		if err := sipgosip.ParseUri(built, &back); err != nil {
+			t.Fatalf("%s (from %q) does not parse: %v", built, s, err)
+		}
+		if back.User != user || back.Password != "" || back.Host != "example.com" || back.Port != 5060 ||
+			(back.UriParams != nil && back.UriParams.Length() > 0) || (back.Headers != nil && back.Headers.Length() > 0) {
+			t.Fatalf("%s (from %q) reads back as user %q password %q host %q port %d params %v headers %v",
+				built, s, back.User, back.Password, back.Host, back.Port, back.UriParams, back.Headers)
+		}
+		generic, err := url.Parse("sip://" + user + "@example.com:5060")
+		if err != nil {
+			t.Fatalf("%s (from %q): RFC 3986 reader: %v", built, s, err)
+		}
+		got := generic.User.Username() // decoded
+		if generic.Host != "example.com:5060" || generic.RawQuery != "" || generic.Path != "" || got != unescapeValid(s) {
+			t.Fatalf("%s (from %q): RFC 3986 reader sees user %q host %q path %q query %q; want user %q",
+				built, s, got, generic.Host, generic.Path, generic.RawQuery, unescapeValid(s))
+		}
+	})
+}
+
+func isUnreservedUser(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!~*'()&=+$,", c) >= 0
+}
+
+// unescapeValid decodes s's valid %XX escapes and keeps every other byte: the
+// user a value stands for when escapeUser keeps its escapes.
+func unescapeValid(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			v, _ := url.PathUnescape(s[i : i+3])
+			b.WriteString(v)
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
