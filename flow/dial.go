@@ -114,6 +114,11 @@ func trunkURI(trunks []Trunk, name, number, accountID string) (dialEndpoint, err
 	if msg := CheckSIPURI(t.URI); msg != "" {
 		return dialEndpoint{}, fmt.Errorf("trunk %q: uri %q %s", t.Name, t.URI, msg)
 	}
+	// Checked here, not only where a document names the number: resources dials the caller's own
+	// Request-URI user by default, and an '@' or ';' in it would move the host or add parameters.
+	if msg := checkPhoneNumber(number); msg != "" {
+		return dialEndpoint{}, fmt.Errorf("number %q %s", number, msg)
+	}
 	hostPart := t.URI[len("sip:"):]
 	if i := strings.LastIndexByte(hostPart, '@'); i >= 0 {
 		hostPart = hostPart[i+1:]

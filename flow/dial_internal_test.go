@@ -116,4 +116,11 @@ func TestTrunkURIPutsTheNumberOnTheTrunkHost(t *testing.T) {
 	if _, err := trunkURI(nil, "", "1", "acct-a"); err == nil {
 		t.Error("a number without trunks must fail")
 	}
+	// resources dials the caller's Request-URI user when to_did is empty: a hostile one must not
+	// move the host or add parameters to the trunk's URI.
+	for _, number := range []string{"1000@evil.example", "1000;transport=tcp", "1000?X-Evil=1", "a\r\nX: y", "10 00"} {
+		if ep, err := trunkURI(trunks, "", number, "acct-a"); err == nil {
+			t.Errorf("trunkURI(%q) = %q, want an error", number, ep.uri)
+		}
+	}
 }
