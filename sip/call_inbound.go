@@ -327,6 +327,9 @@ func (c *InboundCall) bye(ctx context.Context) error {
 	if !c.byeSent.CompareAndSwap(false, true) {
 		return nil
 	}
+	if dest, ok := c.srv.invitesConnection(c.dlg.InviteRequest); ok {
+		return sendBye(ctx, byeOnConnection{c.dlg, dest})
+	}
 	return sendBye(ctx, c.dlg)
 }
 

@@ -146,7 +146,11 @@ func (s *Server) resolveTarget(ctx context.Context, host string, port int, trans
 		}
 		return addrs, port, err
 	}
-	_, srvs, srvErr := s.resolver().LookupSRV(ctx, "sip", transport, host)
+	service, proto := "sip", transport
+	if transport == "tls" {
+		service, proto = "sips", "tcp" // RFC 3263 §4.2: _sips._tcp
+	}
+	_, srvs, srvErr := s.resolver().LookupSRV(ctx, service, proto, host)
 	if srvErr != nil || len(srvs) == 0 {
 		return nil, 0, err
 	}
