@@ -113,14 +113,11 @@ func CheckSIPURI(s string) string {
 		return msgControlChars
 	}
 	lower := strings.ToLower(s)
-	if !strings.HasPrefix(lower, "sip:") {
-		if strings.HasPrefix(lower, "sips:") {
-			return "sips: is not supported: use sip: (UDP or TCP)"
-		}
-		return "must be a sip: URI"
+	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
+		return "must be a sip: or sips: URI"
 	}
 	if _, host := sipUserHost(s); host == "" || strings.HasPrefix(host, ":") {
-		return "must be a sip: URI with a host"
+		return "must be a sip: or sips: URI with a host"
 	}
 	return ""
 }
