@@ -85,15 +85,15 @@ func TestTLSListenerRefusesOldTLSAndReloadsItsCertificate(t *testing.T) {
 	pem, _ := os.ReadFile(ca.File)
 	roots.AppendCertsFromPEM(pem)
 	served := func(max uint16) (string, error) {
-		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "x", InsecureSkipVerify: true, MaxVersion: max})
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "x", InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: max})
 		if err != nil {
 			return "", err
 		}
 		defer c.Close()
 		return c.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
 	}
-	if _, err := served(tls.VersionTLS11); err == nil {
-		t.Error("a TLS 1.1 client finished the handshake")
+	if _, err := served(tls.VersionTLS11); err == nil || !strings.Contains(err.Error(), "protocol version") {
+		t.Errorf("TLS 1.1 handshake: %v, want a protocol version alert", err)
 	}
 	if name, err := served(tls.VersionTLS12); err != nil || name != "first.example" {
 		t.Fatalf("TLS 1.2 handshake: %q %v", name, err)
