@@ -106,7 +106,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	return v
 }
 
-// CheckSIPURI returns why s is not a URI Dial can call (a sip: URI with a host and no control
+// CheckSIPURI returns why s is not a URI Dial can call (a sip: or sips: URI with a host and no control
 // characters), or "". Headers after ? (Twilio's <Sip> lets them through) are left as they are.
 func CheckSIPURI(s string) string {
 	if hasControlChars(s) {

@@ -150,3 +150,23 @@ func TestTLSListenerStalledPeersCostOnlyThemselves(t *testing.T) {
 	}
 	c.Close()
 }
+
+// A TCP leg leaves from its listener's address, not the one the kernel picks
+// for the destination (127.0.0.1 on loopback): carriers admit by source.
+func TestDialOverTCPLeavesFromItsListener(t *testing.T) {
+	seen := make(chan CallInfo, 1)
+	callee := startTestServer(t, Config{Listen: []string{"tcp://127.0.0.1:0"}}, func(c *InboundCall) {
+		seen <- c.Info()
+		_ = c.Reject(486, "Busy Here")
+	})
+	caller := startTestServer(t, Config{Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.2:0"}}, func(*InboundCall) {})
+	_, err := caller.Dial(t.Context(), OutboundRequest{Target: fmt.Sprintf("sip:bob@%s;transport=tcp", callee.addr("tcp")),
+		FromUser: "alice", LocalRTP: testRTP})
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("dial: %v, want busy", err)
+	}
+	info := <-seen
+	if host, _, _ := net.SplitHostPort(info.Source); host != "127.0.0.2" || info.FromHost != "127.0.0.2" {
+		t.Errorf("the INVITE came from %s, From host %s; want the TCP listener's 127.0.0.2", info.Source, info.FromHost)
+	}
+}
