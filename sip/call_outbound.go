@@ -230,6 +230,7 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	}
 
 	unlock := func() {}
+	var stream streamKey // the INVITE's connection; zero on UDP
 	if transport != "udp" {
 		// The INVITE goes on a connection from the leg's source, checked
 		// (TLS) for the target's host name: opened here, or one that was
@@ -239,6 +240,7 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 		if src := s.uaSource[ua]; !src.IsUnspecified() {
 			k.source = src
 		}
+		stream = k
 		unlock = s.streams.lock(k)
 		if err := s.streams.ensure(ctx, k); err != nil {
 			unlock()
@@ -286,6 +288,11 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 					// (RFC 3261 §12.1.2): it must pass sip.egress like the target.
 					if err := s.checkNextHop(waitCtx, res); err != nil {
 						s.log.Warn("dial refused", "target", r.Target, "error", err)
+						hopErr = err
+						return err
+					}
+					if err := s.ensureNextHop(waitCtx, res, stream); err != nil {
+						s.log.Warn("dial failed", "target", r.Target, "error", err)
 						hopErr = err
 						return err
 					}

@@ -269,3 +269,55 @@ func ipStrings(ips []net.IP) []string {
 	}
 	return out
 }
+
+// ensureNextHop readies the connection for the ACK and the later requests of
+// a leg sent over TCP or TLS (stream: the INVITE's), when the 2xx names
+// another next hop (RFC 3261 §12.1.2: the last Record-Route, else the
+// Contact): it leaves from the same source and, on TLS, must prove the hop's
+// host name against the same roots. A hop at the INVITE's own address keeps
+// the INVITE's connection, which proved the target's name already. Without
+// this sipgo would open it itself, from any address, against the system roots.
+func (s *Server) ensureNextHop(ctx context.Context, res *sip.Response, stream streamKey) error {
+	var hop sip.Uri
+	if rrs := res.GetHeaders("Record-Route"); len(rrs) > 0 {
+		rr, ok := rrs[len(rrs)-1].(*sip.RecordRouteHeader)
+		if !ok {
+			return nil
+		}
+		hop = rr.Address
+	} else if c := res.Contact(); c != nil {
+		hop = c.Address
+	} else {
+		return nil
+	}
+	t := targetTransport(hop)
+	if t == "udp" || s.streams.feeders[t] == nil || hop.Port < 0 || hop.Port > 65535 {
+		// UDP leaves from the listener anyway; without a listener of the
+		// hop's transport sipgo connects as before; a bad port is checkNextHop's.
+		return nil
+	}
+	addrs, err := s.resolveHop(ctx, hop.Host)
+	if err != nil {
+		return err
+	}
+	port := hop.Port
+	if port == 0 {
+		port = sip.DefaultPort(t)
+	}
+	k := streamKey{transport: t, peer: netip.AddrPortFrom(addrs[0], uint16(port)), source: stream.source,
+		host: strings.Trim(hop.Host, "[]"), roots: stream.roots}
+	if k.transport == stream.transport && k.peer == stream.peer {
+		return nil
+	}
+	if stream.transport == "" {
+		// A UDP INVITE answered with a TCP or TLS hop: leave from that transport's listener.
+		if ua := s.dialogUA[t]; ua != nil {
+			if src := s.uaSource[ua]; !src.IsUnspecified() {
+				k.source = src
+			}
+		}
+	}
+	unlock := s.streams.lock(k)
+	defer unlock()
+	return s.streams.ensure(ctx, k)
+}

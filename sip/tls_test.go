@@ -170,3 +170,95 @@ func TestDialOverTCPLeavesFromItsListener(t *testing.T) {
 		t.Errorf("the INVITE came from %s, From host %s; want the TCP listener's 127.0.0.2", info.Source, info.FromHost)
 	}
 }
+
+// tlsPeer is a bare TLS SIP endpoint: it hands each message it reads to reply
+// and writes back what reply returns (nothing when "").
+func tlsPeer(t *testing.T, certFile, keyFile string, reply func(msg string, from net.Addr) string) string {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 65536)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if out := reply(string(buf[:n]), c.RemoteAddr()); out != "" {
+						_, _ = c.Write([]byte(out))
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// sipReply answers req with code, copying the transaction's headers.
+func sipReply(req, code, extra, body string) string {
+	h := func(name string) string { return testkit.SIPHeader(req, name) }
+	to := h("To")
+	if !strings.Contains(to, "tag=") {
+		to += ";tag=peer"
+	}
+	return fmt.Sprintf("SIP/2.0 %s\r\nVia: %s\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\n%sContent-Length: %d\r\n\r\n%s",
+		code, h("Via"), h("From"), to, h("Call-ID"), h("CSeq"), extra, len(body), body)
+}
+
+// The callee's 2xx names another TLS address as Contact: the ACK goes there
+// over TLS from the leg's listener, checked against the leg's roots, not the
+// system's (which do not know the test CA, so sipgo's own connection failed).
+func TestDialOverTLSNextHopKeepsTheLegsTrustAndSource(t *testing.T) {
+	ca := testkit.NewCA(t, "trunk CA")
+	roots, _ := LoadRootCAs(ca.File)
+	certFile, keyFile := ca.Issue(t, t.TempDir(), "peer", "127.0.0.1")
+	acked := make(chan string, 1)
+	hopAddr := tlsPeer(t, certFile, keyFile, func(msg string, from net.Addr) string {
+		switch {
+		case strings.HasPrefix(msg, "ACK "):
+			acked <- from.String()
+		case strings.HasPrefix(msg, "BYE "):
+			return sipReply(msg, "200 OK", "", "")
+		}
+		return ""
+	})
+	sdp := "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	target := tlsPeer(t, certFile, keyFile, func(msg string, _ net.Addr) string {
+		if !strings.HasPrefix(msg, "INVITE ") {
+			return ""
+		}
+		return sipReply(msg, "200 OK", fmt.Sprintf("Contact: <sip:bob@%s;transport=tls>\r\nContent-Type: application/sdp\r\n", hopAddr), sdp)
+	})
+	ownCert, ownKey := ca.Issue(t, t.TempDir(), "caller", "127.0.0.2")
+	caller := startTestServer(t, Config{Listen: []string{"udp://127.0.0.1:0", "tls://127.0.0.2:0"}, TLS: TLSConfig{ownCert, ownKey}}, func(*InboundCall) {})
+	oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + target + ";transport=tls", FromUser: "alice",
+		LocalRTP: testRTP, RootCAs: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case from := <-acked:
+		if host, _, _ := net.SplitHostPort(from); host != "127.0.0.2" {
+			t.Errorf("the ACK came from %s, want the TLS listener's 127.0.0.2", from)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no ACK reached the 2xx's Contact over TLS")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = oc.Hangup(ctx)
+}
