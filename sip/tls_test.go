@@ -262,3 +262,26 @@ func TestDialOverTLSNextHopKeepsTheLegsTrustAndSource(t *testing.T) {
 	defer cancel()
 	_ = oc.Hangup(ctx)
 }
+
+// A sips: domain without port or address is looked up as _sips._tcp SRV
+// (RFC 3263 §4.2), and the certificate must name the domain dialled
+// (RFC 5922 §4), not the SRV target.
+func TestDialSIPSFollowsSIPSSRV(t *testing.T) {
+	ca := testkit.NewCA(t, "trunk CA")
+	roots, _ := LoadRootCAs(ca.File)
+	callee, seen := tlsCallee(t, ca, "trunk.test")
+	caller := startTestServer(t, Config{Listen: []string{"udp://127.0.0.1:0", "tls://127.0.0.1:0"},
+		TLS: func() TLSConfig { c, k := ca.Issue(t, t.TempDir(), "caller", "127.0.0.1"); return TLSConfig{c, k} }()}, func(*InboundCall) {})
+	caller.dns = fakeDNS{
+		hosts: map[string][]netip.Addr{"gw1.trunk.test": {netip.MustParseAddr("127.0.0.1")}},
+		srv:   map[string][]*net.SRV{"_sips._tcp.trunk.test": {{Target: "gw1.trunk.test.", Port: callee.addr("tls").Port()}}},
+	}
+	oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sips:bob@trunk.test", FromUser: "alice", LocalRTP: testRTP, RootCAs: roots})
+	if err != nil {
+		t.Fatalf("dial sips:bob@trunk.test: %v", err)
+	}
+	if info := <-seen; info.Transport != "tls" {
+		t.Errorf("callee saw the INVITE over %q", info.Transport)
+	}
+	<-oc.Done()
+}
