@@ -64,11 +64,11 @@ func (r *tlsRelay) failures() string {
 	return strings.Join(r.errs, "\n")
 }
 
-// startTLSRelay serves ln: for each connection, pair(c) returns the two
+// start serves r.ln: for each connection, pair(c) returns the two
 // connections to join (the accepted one possibly wrapped in TLS).
-func startTLSRelay(t *testing.T, ln net.Listener, pair func(net.Conn) (a, b net.Conn, err error)) *tlsRelay {
+func (r *tlsRelay) start(t *testing.T, pair func(net.Conn) (a, b net.Conn, err error)) *tlsRelay {
 	t.Helper()
-	r := &tlsRelay{ln: ln}
+	ln := r.ln
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -102,8 +102,8 @@ func relayToTLS(t *testing.T, dst string, conf *tls.Config) *tlsRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r *tlsRelay
-	r = startTLSRelay(t, ln, func(c net.Conn) (net.Conn, net.Conn, error) {
+	r := &tlsRelay{ln: ln}
+	return r.start(t, func(c net.Conn) (net.Conn, net.Conn, error) {
 		raw, err := net.Dial("tcp", dst)
 		if err != nil {
 			return nil, nil, err
@@ -115,7 +115,6 @@ func relayToTLS(t *testing.T, dst string, conf *tls.Config) *tlsRelay {
 		}
 		return tapConn{c, &r.plain}, tc, nil
 	})
-	return r
 }
 
 // relayFromTLS listens on TLS with certificate cert and carries each
@@ -127,8 +126,8 @@ func relayFromTLS(t *testing.T, cert tls.Certificate, dst func() string) *tlsRel
 		t.Fatal(err)
 	}
 	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	var r *tlsRelay
-	r = startTLSRelay(t, ln, func(c net.Conn) (net.Conn, net.Conn, error) {
+	r := &tlsRelay{ln: ln}
+	return r.start(t, func(c net.Conn) (net.Conn, net.Conn, error) {
 		tc := tls.Server(tapConn{c, &r.wire}, conf)
 		if err := tc.Handshake(); err != nil {
 			return nil, nil, fmt.Errorf("handshake with pivotua: %w", err)
@@ -139,7 +138,6 @@ func relayFromTLS(t *testing.T, cert tls.Certificate, dst func() string) *tlsRel
 		}
 		return tc, tapConn{plain, &r.plain}, nil
 	})
-	return r
 }
 
 // relayPeer is a sipPeer that SIPp reaches through a relay.
