@@ -2,9 +2,11 @@ package flow
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +26,12 @@ type Trunk struct {
 	Name, URI, Username, Password string
 	// Accounts may dial through the trunk; empty: every account.
 	Accounts []string
+	// Source is the listener address the trunk's legs leave from (carriers
+	// admit by source IP); invalid: the first listener of the URI's transport.
+	Source netip.Addr
+	// RootCAs are what the trunk's TLS certificate must chain to (ca_file);
+	// nil: the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // Dial's record modes (Twilio's record attribute).
@@ -58,7 +66,9 @@ func (pl *dialPlan) refuse(c *Call, verb, number string, err error) {
 // it once bridged.
 type dialEndpoint struct {
 	uri, username, password string
-	whisper, whisperMethod  string // the noun's url and method; "" = bridge at once
+	source                  netip.Addr     // the trunk's source; invalid: the transport's listener
+	roots                   *x509.CertPool // the trunk's CA; nil: the system's
+	whisper, whisperMethod  string         // the noun's url and method; "" = bridge at once
 	sendDigits              string
 }
 
@@ -119,11 +129,12 @@ func trunkURI(trunks []Trunk, name, number, accountID string) (dialEndpoint, err
 	if msg := checkPhoneNumber(number); msg != "" {
 		return dialEndpoint{}, fmt.Errorf("number %q %s", number, msg)
 	}
-	hostPart := t.URI[len("sip:"):]
+	scheme, hostPart, _ := strings.Cut(t.URI, ":") // sip or sips
 	if i := strings.LastIndexByte(hostPart, '@'); i >= 0 {
 		hostPart = hostPart[i+1:]
 	}
-	return dialEndpoint{uri: "sip:" + number + "@" + hostPart, username: t.Username, password: t.Password}, nil
+	return dialEndpoint{uri: strings.ToLower(scheme) + ":" + number + "@" + hostPart, username: t.Username, password: t.Password,
+		source: t.Source, roots: t.RootCAs}, nil
 }
 
 // openTo reports whether account may dial through the trunk.
@@ -203,6 +214,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 		req := sip.OutboundRequest{
 			Target: t.uri, FromUser: callerID, FromDisplay: display,
 			Username: t.username, Password: t.password,
+			Source: t.source, RootCAs: t.roots,
 			LocalRTP: local, RingTimeout: plan.timeout,
 			OnProgress: func(p sip.Progress) {
 				select {

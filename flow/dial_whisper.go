@@ -128,7 +128,9 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 // sipUserHost splits sip:user@host;params into user and host (host keeps its port).
 func sipUserHost(uri string) (user, host string) {
 	rest := uri
-	if len(rest) >= 4 && strings.EqualFold(rest[:4], "sip:") {
+	if len(rest) >= 5 && strings.EqualFold(rest[:5], "sips:") {
+		rest = rest[5:]
+	} else if len(rest) >= 4 && strings.EqualFold(rest[:4], "sip:") {
 		rest = rest[4:]
 	}
 	if i := strings.IndexAny(rest, ";?"); i >= 0 {

@@ -106,21 +106,18 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	return v
 }
 
-// CheckSIPURI returns why s is not a URI Dial can call (a sip: URI with a host and no control
+// CheckSIPURI returns why s is not a URI Dial can call (a sip: or sips: URI with a host and no control
 // characters), or "". Headers after ? (Twilio's <Sip> lets them through) are left as they are.
 func CheckSIPURI(s string) string {
 	if hasControlChars(s) {
 		return msgControlChars
 	}
 	lower := strings.ToLower(s)
-	if !strings.HasPrefix(lower, "sip:") {
-		if strings.HasPrefix(lower, "sips:") {
-			return "sips: is not supported: use sip: (UDP or TCP)"
-		}
-		return "must be a sip: URI"
+	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
+		return "must be a sip: or sips: URI"
 	}
 	if _, host := sipUserHost(s); host == "" || strings.HasPrefix(host, ":") {
-		return "must be a sip: URI with a host"
+		return "must be a sip: or sips: URI with a host"
 	}
 	return ""
 }

@@ -53,7 +53,7 @@ func TestParseTwiMLReportsEveryProblemWithItsPath(t *testing.T) {
 			"Response/Record[1]@recordingUrl: must be an absolute http or https URL",
 			"Response/Record[2]: <Record> must not contain text"}},
 		{"dial", `<Response><Dial><Sip>tel:123</Sip><Client>bob</Client></Dial></Response>`, []string{
-			"Response/Dial[1]/Sip[1]: must be a sip: URI",
+			"Response/Dial[1]/Sip[1]: must be a sip: or sips: URI",
 			"Response/Dial[1]/Client[1]: <Client> is not supported in <Dial>"}},
 	}
 	for _, tt := range tests {

@@ -25,7 +25,7 @@ type CallInfo struct {
 	AssertedUser             string // P-Asserted-Identity number (tel:) or user part (sip:); empty without one
 	AssertedDisplay          string
 	CustomHeaders            map[string]string // the INVITE's X- headers, names as sent
-	Transport                string            // "udp" or "tcp"
+	Transport                string            // "udp", "tcp" or "tls"
 	Source                   string            // host:port the INVITE came from
 	UserAgent                string
 }
@@ -331,6 +331,9 @@ func (c *InboundCall) Hangup(ctx context.Context) error {
 func (c *InboundCall) bye(ctx context.Context) error {
 	if !c.byeSent.CompareAndSwap(false, true) {
 		return nil
+	}
+	if dest, ok := c.srv.invitesConnection(c.dlg.InviteRequest); ok {
+		return sendBye(ctx, byeOnConnection{c.dlg, dest})
 	}
 	return sendBye(ctx, c.dlg)
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -27,9 +28,16 @@ const cancelGrace = 2 * time.Second
 
 // OutboundRequest describes one outbound leg (Dial's B leg).
 type OutboundRequest struct {
-	// Target is the sip: URI to call; a ";transport=tcp" parameter sends the
-	// INVITE over TCP, else UDP. It goes out from our listening port.
+	// Target is the sip: or sips: URI to call; ";transport=tcp" sends the
+	// INVITE over TCP, ";transport=tls" or a sips: URI over TLS, else UDP.
+	// It leaves from a listener of that transport (Source).
 	Target string
+	// Source is the address of the listener the leg leaves from (trunks[].source);
+	// invalid: the transport's first listener. Via, Contact and From name it.
+	Source netip.Addr
+	// RootCAs are the roots a TLS peer's certificate must chain to
+	// (trunks[].ca_file); nil: the system's. Its host name is checked either way.
+	RootCAs *x509.CertPool
 	// FromUser and FromDisplay are the caller ID: From is
 	// "FromDisplay" <sip:FromUser@our host>.
 	FromUser, FromDisplay string
@@ -147,15 +155,17 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	if target.Host == "" {
 		return nil, &DialError{Reason: fmt.Sprintf("bad target %q: no host", r.Target), kind: ErrDeclined}
 	}
-	transport := "udp"
-	if target.UriParams != nil {
-		if t, ok := target.UriParams.Get("transport"); ok && strings.EqualFold(t, "tcp") {
-			transport = "tcp"
-		}
-	}
+	transport := targetTransport(target)
 	ua := s.dialogUA[transport]
+	if r.Source.IsValid() {
+		ua = s.sources[sourceKey{transport, r.Source}]
+	}
 	if ua == nil {
-		return nil, &DialError{Reason: "no " + transport + " listener for " + r.Target, kind: ErrDeclined}
+		reason := "no " + transport + " listener for " + r.Target
+		if r.Source.IsValid() {
+			reason = fmt.Sprintf("no %s listener on %s (the leg's source) for %s", transport, r.Source, r.Target)
+		}
+		return nil, &DialError{Reason: reason, kind: ErrDeclined}
 	}
 	// RFC 3263 §4.2: the target's host, resolved here and checked
 	// against sip.egress before anything is sent; the INVITE goes to the
@@ -225,7 +235,28 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 		})
 	}
 
+	unlock := func() {}
+	var stream streamKey // the INVITE's connection; zero on UDP
+	if transport != "udp" {
+		// The INVITE goes on a connection from the leg's source, checked
+		// (TLS) for the target's host name: opened here, or one that was
+		// opened for the same (tls_dial.go).
+		k := streamKey{transport: transport, peer: netip.AddrPortFrom(peers[0], uint16(port)),
+			host: target.Host, roots: r.RootCAs}
+		if src := s.uaSource[ua]; !src.IsUnspecified() {
+			k.source = src
+		}
+		stream = k
+		unlock = s.streams.lock(k)
+		if err := s.streams.ensure(ctx, k); err != nil {
+			unlock()
+			forget()
+			s.log.Warn("dial failed", "target", r.Target, "error", err)
+			return nil, refusedDial(err)
+		}
+	}
 	dlg, err := ua.WriteInvite(context.Background(), req)
+	unlock() // the INVITE has left on the connection ensured for it
 	if err != nil {
 		forget()
 		return nil, &DialError{Reason: "send INVITE: " + err.Error(), kind: ErrDeclined}
@@ -268,6 +299,11 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 						return err
 					}
 					oc.setDestination(hop)
+					if err := s.ensureNextHop(waitCtx, res, stream, hop); err != nil {
+						s.log.Warn("dial failed", "target", r.Target, "error", err)
+						hopErr = err
+						return err
+					}
 					tag, _ := res.To().Params.Get("tag")
 					src, _ := netip.ParseAddrPort(res.Source())
 					s.guard.dialogAnswered(live, tag, src.Addr())
@@ -493,4 +529,23 @@ func (oc *OutboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransactio
 	}
 	oc.srv.answerReinvite(dialogMedia{mu: &oc.mu, local: &oc.local, media: &oc.media, onMedia: &oc.onMedia, reinvite: &oc.reinvite},
 		req, tx, oc.ua.ContactHDR, oc.Done())
+}
+
+// targetTransport is the transport a Dial target asks for: TLS for sips:
+// (RFC 3261 §26.2.2) or ";transport=tls", TCP for ";transport=tcp", else UDP.
+func targetTransport(u sip.Uri) string {
+	if strings.EqualFold(u.Scheme, "sips") {
+		return "tls"
+	}
+	if u.UriParams != nil {
+		if t, ok := u.UriParams.Get("transport"); ok {
+			switch strings.ToLower(t) {
+			case "tcp":
+				return "tcp"
+			case "tls":
+				return "tls"
+			}
+		}
+	}
+	return "udp"
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"time"
@@ -21,6 +22,14 @@ type Settings struct {
 	MaxMessageBytes int `yaml:"max_message_bytes" json:"max_message_bytes"`
 	// Egress limits where Dial's SIP legs may go (fetch.deny_cidrs' rules).
 	Egress EgressSettings `yaml:"egress" json:"egress"`
+	// TLS is the certificate of the tls:// listeners, read again on SIGHUP.
+	TLS TLSSettings `yaml:"tls" json:"tls"`
+}
+
+// TLSSettings is sip.tls: PEM files of the certificate (chain) and its key.
+type TLSSettings struct {
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	KeyFile  string `yaml:"key_file" json:"key_file"`
 }
 
 // RateLimitSettings is sip.rate_limit: RateLimit as written.
@@ -60,9 +69,26 @@ func (s Settings) Config(path string) (Config, []error) {
 	if len(s.Listen) == 0 {
 		bad(path+".listen", "at least one listener is required, e.g. udp://127.0.0.1:5060")
 	}
+	tlsListener := false
 	for i, l := range s.Listen {
-		if _, _, err := ParseListen(l); err != nil {
+		t, _, err := ParseListen(l)
+		if err != nil {
 			bad(fmt.Sprintf("%s.listen[%d]", path, i), "%v", err)
+		}
+		tlsListener = tlsListener || t == "tls"
+	}
+	switch t := s.TLS; {
+	case t.CertFile == "" && t.KeyFile == "":
+		if tlsListener {
+			bad(path+".tls.cert_file", "a tls:// listener needs cert_file and key_file")
+		}
+	case t.CertFile == "":
+		bad(path+".tls.cert_file", "required with key_file")
+	case t.KeyFile == "":
+		bad(path+".tls.key_file", "required with cert_file")
+	default:
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			bad(path+".tls", "cert_file %s and key_file %s: %v", t.CertFile, t.KeyFile, err)
 		}
 	}
 	if s.ExternalIP != "" {
@@ -90,6 +116,7 @@ func (s Settings) Config(path string) (Config, []error) {
 	return Config{
 		Listen: s.Listen, ExternalIP: s.ExternalIP, AllowCIDRs: allow, MaxCalls: s.MaxCalls,
 		Guard: GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: rate},
+		TLS:   TLSConfig{CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile},
 	}, errs
 }
 

@@ -104,16 +104,8 @@ func (s *Server) resolveHop(ctx context.Context, host string) ([]netip.Addr, err
 // (pinningRequester), so a name cannot be rebound to a denied address between
 // this check and a send. Without a policy it returns the zero AddrPort.
 func (s *Server) checkNextHop(ctx context.Context, res *sip.Response, transport string) (netip.AddrPort, error) {
-	var hop sip.Uri
-	if rrs := res.GetHeaders("Record-Route"); len(rrs) > 0 {
-		rr, ok := rrs[len(rrs)-1].(*sip.RecordRouteHeader)
-		if !ok {
-			return netip.AddrPort{}, nil
-		}
-		hop = rr.Address
-	} else if c := res.Contact(); c != nil {
-		hop = c.Address
-	} else {
+	hop, ok := nextHopURI(res)
+	if !ok {
 		return netip.AddrPort{}, nil // sipgo refuses a 2xx without Contact itself
 	}
 	if hop.Port < 0 || hop.Port > 65535 {
@@ -127,6 +119,22 @@ func (s *Server) checkNextHop(ctx context.Context, res *sip.Response, transport 
 		return netip.AddrPort{}, err
 	}
 	return netip.AddrPortFrom(addrs[0], uint16(port)), nil
+}
+
+// nextHopURI is where the requests after a 2xx go (RFC 3261 §12.1.2): the
+// last Record-Route the 2xx carries, else its Contact.
+func nextHopURI(res *sip.Response) (sip.Uri, bool) {
+	if rrs := res.GetHeaders("Record-Route"); len(rrs) > 0 {
+		rr, ok := rrs[len(rrs)-1].(*sip.RecordRouteHeader)
+		if !ok {
+			return sip.Uri{}, false
+		}
+		return rr.Address, true
+	}
+	if c := res.Contact(); c != nil {
+		return c.Address, true
+	}
+	return sip.Uri{}, false
 }
 
 // hostResolver is the DNS a Server uses for Dial's destinations; tests replace it.
@@ -153,7 +161,11 @@ func (s *Server) resolveTarget(ctx context.Context, host string, port int, trans
 		}
 		return addrs, port, err
 	}
-	_, srvs, srvErr := s.resolver().LookupSRV(ctx, "sip", transport, host)
+	service, proto := "sip", transport
+	if transport == "tls" {
+		service, proto = "sips", "tcp" // RFC 3263 §4.2: _sips._tcp
+	}
+	_, srvs, srvErr := s.resolver().LookupSRV(ctx, service, proto, host)
 	if srvErr != nil || len(srvs) == 0 {
 		return nil, 0, err
 	}

@@ -36,3 +36,13 @@ var (
 	// end the header line and start another (header injection).
 	ErrControlCharacter = errors.New("control character in a SIP value")
 )
+
+var (
+	// ErrTLSCertificate means sip.tls.cert_file or key_file could not be read
+	// or do not make a certificate and its key.
+	ErrTLSCertificate = errors.New("TLS certificate unusable")
+	// ErrTLSPeer means an outbound TLS leg's peer failed the handshake: its
+	// certificate did not chain to the trusted roots, did not name the host
+	// dialled, or it spoke no TLS 1.2 or newer.
+	ErrTLSPeer = errors.New("TLS peer refused")
+)

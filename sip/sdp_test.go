@@ -145,7 +145,10 @@ func TestParseListen(t *testing.T) {
 	if tr, a, err := ParseListen("TCP://[::1]:5070"); err != nil || tr != "tcp" || a.String() != "[::1]:5070" {
 		t.Errorf("got %q %v %v", tr, a, err)
 	}
-	for _, bad := range []string{"127.0.0.1:5060", "tls://127.0.0.1:5061", "udp://localhost:5060", "udp://127.0.0.1"} {
+	if tr, _, err := ParseListen("tls://127.0.0.1:5061"); err != nil || tr != "tls" {
+		t.Errorf("tls listener: %q %v", tr, err)
+	}
+	for _, bad := range []string{"127.0.0.1:5060", "wss://127.0.0.1:5061", "udp://localhost:5060", "udp://127.0.0.1"} {
 		if _, _, err := ParseListen(bad); err == nil {
 			t.Errorf("ParseListen(%q) should fail", bad)
 		}

@@ -18,7 +18,8 @@ import (
 
 // Config is the signalling part of pivotua's config file.
 type Config struct {
-	// Listen holds transport URLs such as "udp://127.0.0.1:5060" and "tcp://127.0.0.1:5060".
+	// Listen holds transport URLs such as "udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"
+	// and "tls://127.0.0.1:5061". Dial's legs leave from these addresses.
 	// Port 0 binds an ephemeral port (tests); Addrs reports what was bound.
 	Listen []string
 	// ExternalIP is the host put in Contact headers; empty means each listener's own address.
@@ -35,6 +36,8 @@ type Config struct {
 	Guard GuardConfig
 	// Egress limits where Dial's legs send SIP (sip.egress in the config).
 	Egress EgressPolicy
+	// TLS is the certificate of the tls:// listeners; required when there is one.
+	TLS TLSConfig
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
@@ -44,7 +47,7 @@ type Handler func(c *InboundCall)
 
 // Listener is one bound signalling socket.
 type Listener struct {
-	Transport string // "udp" or "tcp"
+	Transport string // "udp", "tcp" or "tls"
 	Addr      netip.AddrPort
 }
 
@@ -59,6 +62,13 @@ type Server struct {
 	client *sipgo.Client
 	// dialogUA per transport, so Contact carries the right transport and port. Written in Listen only.
 	dialogUA map[string]*sipgo.DialogUA
+	// sources holds a dialog UA per listener, for Dial's legs that name the
+	// address they leave from (OutboundRequest.Source). Written in Listen only.
+	sources  map[sourceKey]*sipgo.DialogUA
+	uaSource map[*sipgo.DialogUA]netip.Addr // the listener address each of those leaves from
+	// streams opens Dial's TCP and TLS connections (tls_dial.go).
+	streams *streamDialer
+	certs   *certStore // the tls:// listeners' certificate; nil without one
 
 	listeners []Listener
 	closers   []func() error
@@ -92,18 +102,25 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "pivotua"
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{}}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{},
+		sources: map[sourceKey]*sipgo.DialogUA{}, uaSource: map[*sipgo.DialogUA]netip.Addr{}, streams: newStreamDialer()}, nil
+}
+
+// sourceKey names one listener: the transport and address Dial's legs may leave from.
+type sourceKey struct {
+	transport string
+	addr      netip.Addr
 }
 
 // ParseListen splits "udp://127.0.0.1:5060" into its transport and address.
 func ParseListen(s string) (transport string, addr netip.AddrPort, err error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return "", addr, fmt.Errorf("listen %q: want udp://IP:PORT or tcp://IP:PORT", s)
+		return "", addr, fmt.Errorf("listen %q: want udp://IP:PORT, tcp://IP:PORT or tls://IP:PORT", s)
 	}
 	transport = strings.ToLower(u.Scheme)
-	if transport != "udp" && transport != "tcp" {
-		return "", addr, fmt.Errorf("listen %q: transport %q is not udp or tcp", s, u.Scheme)
+	if transport != "udp" && transport != "tcp" && transport != "tls" {
+		return "", addr, fmt.Errorf("listen %q: transport %q is not udp, tcp or tls", s, u.Scheme)
 	}
 	addr, err = netip.ParseAddrPort(u.Host)
 	if err != nil {
@@ -119,7 +136,16 @@ func (s *Server) Listen() error {
 	// sipgo's own lines about unparsable input go to its summary, not the log.
 	s.guard = newGuard(s.cfg.Guard, s.cfg.UserAgent, s.log.With("component", "sip-guard"))
 	quiet := slog.New(summarizingHandler{next: s.log.Handler(), summary: s.guard.summary}).With("component", "sipgo")
+	if s.cfg.TLS.CertFile != "" || s.cfg.TLS.KeyFile != "" {
+		s.certs = &certStore{certFile: s.cfg.TLS.CertFile, keyFile: s.cfg.TLS.KeyFile}
+		if err := s.certs.load(); err != nil {
+			return fmt.Errorf("sip: %w", err)
+		}
+	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent),
+		// sipgo's own TLS dials (an in-dialog request to a next hop other than
+		// the one Dial connected to) check the system roots and the host name.
+		sipgo.WithUserAgenTLSConfig(s.streams.clientConf),
 		sipgo.WithUserAgentParser(s.guard.parser),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet),
@@ -162,34 +188,47 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("sip: %w", err)
 	}
 	for _, l := range s.listeners {
-		if _, ok := s.dialogUA[l.Transport]; ok {
+		key := sourceKey{l.Transport, l.Addr.Addr()}
+		if _, ok := s.sources[key]; ok {
 			continue
 		}
+		// Via, Contact and From name the listener the request leaves from
+		// (or external_ip), not the first listener of all.
 		h := s.cfg.ExternalIP
 		if h == "" {
 			h = l.Addr.Addr().String()
 		}
 		contact := sip.ContactHeader{Address: sip.Uri{User: "pivotua", Host: h, Port: int(l.Addr.Port())}}
-		if l.Transport == "tcp" {
+		if l.Transport != "udp" {
+			// RFC 3261 §18: the peer's in-dialog requests come back over this transport.
 			contact.Address.UriParams = sip.NewParams()
-			contact.Address.UriParams.Add("transport", "tcp")
+			contact.Address.UriParams.Add("transport", l.Transport)
 		}
-		client := s.client
+		opts := []sipgo.ClientOption{sipgo.WithClientHostname(h), sipgo.WithClientLogger(quiet)}
 		if l.Transport == "udp" {
 			// UDP requests of ours (Dial's INVITE, ACK, CANCEL, BYE) leave from the
 			// listening socket, where the guard reads their answers. Without a local
 			// address sipgo opens an unguarded ephemeral socket per destination, which
 			// its transport layer then closes twice at shutdown ("UDP ref went negative").
-			client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(quiet),
-				sipgo.WithClientConnectionAddr(l.Addr.String()))
-			if err != nil {
-				s.Close()
-				return fmt.Errorf("sip: %w", err)
-			}
+			opts = append(opts, sipgo.WithClientConnectionAddr(l.Addr.String()))
+		} else {
+			// Streams leave from the listener's address (streamDialer) on a port
+			// of their own; Via names the listening port.
+			opts = append(opts, sipgo.WithClientPort(int(l.Addr.Port())))
+		}
+		client, err := sipgo.NewClient(ua, opts...)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("sip: %w", err)
 		}
 		// Every request of ours goes where sip.egress checked (egress_pin.go).
 		client.TxRequester = pinningRequester{srv: s, ua: ua}
-		s.dialogUA[l.Transport] = &sipgo.DialogUA{Client: client, ContactHDR: contact}
+		dua := &sipgo.DialogUA{Client: client, ContactHDR: contact}
+		s.sources[key] = dua
+		s.uaSource[dua] = l.Addr.Addr()
+		if _, ok := s.dialogUA[l.Transport]; !ok {
+			s.dialogUA[l.Transport] = dua
+		}
 	}
 	// Every handler runs behind the guard (guard.go); methods we do not serve get 405.
 	s.srv.OnInvite(s.guarded(s.onInvite))
@@ -201,6 +240,22 @@ func (s *Server) Listen() error {
 	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()
+	}
+	// Dial's own TCP and TLS connections reach sipgo through these (tls_dial.go).
+	for _, t := range []string{"tcp", "tls"} {
+		for _, l := range s.listeners {
+			if l.Transport != t {
+				continue
+			}
+			f := newConnFeeder(net.TCPAddrFromAddrPort(l.Addr))
+			s.streams.feeders[t] = f
+			if t == "tcp" {
+				go func() { _ = s.srv.ServeTCP(f) }()
+			} else {
+				go func() { _ = s.srv.ServeTLS(f) }()
+			}
+			break
+		}
 	}
 	// Dial sends from the UDP listener (see dialogUA above), which sipgo
 	// knows only once it serves it.
@@ -222,6 +277,17 @@ func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPo
 		gc := newGuardedPacketConn(pc, s.guard)
 		s.udpServing = append(s.udpServing, gc.serving)
 		return pc.LocalAddr().(*net.UDPAddr).AddrPort(), func() { _ = s.srv.ServeUDP(gc) }, nil
+	case "tls":
+		if s.certs == nil {
+			return addr, nil, fmt.Errorf("sip: listen tls %s: %w: sip.tls.cert_file and key_file are required", addr, ErrTLSCertificate)
+		}
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		if err != nil {
+			return addr, nil, fmt.Errorf("sip: listen tls %s: %w", addr, err)
+		}
+		hl := newHandshakeListener(ln, s.certs.serverConfig(), s.log.With("component", "sip-tls"))
+		s.closers = append(s.closers, hl.Close)
+		return ln.Addr().(*net.TCPAddr).AddrPort(), func() { _ = s.srv.ServeTLS(hl) }, nil
 	default:
 		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
 		if err != nil {
@@ -252,6 +318,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 
 // Close stops listening. Live calls are not touched: end them first.
 func (s *Server) Close() {
+	s.streams.close()
 	for _, c := range s.closers {
 		_ = c()
 	}

@@ -88,6 +88,10 @@ type TrunkConfig struct {
 	Password string `yaml:"password" json:"password"`
 	// Accounts may dial through the trunk; empty: every account.
 	Accounts []string `yaml:"accounts" json:"accounts"`
+	// CAFile holds the PEM roots the trunk's TLS certificate must chain to; empty: the system's.
+	CAFile string `yaml:"ca_file" json:"ca_file"`
+	// Source is the IP of the sip.listen entry the trunk's calls leave from; empty: the first of the transport.
+	Source string `yaml:"source" json:"source"`
 }
 
 // Settings is a validated Config: each section in the form its package takes,
@@ -555,10 +559,38 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 				bad(fmt.Sprintf("%s.accounts[%d]", p, j), "%q is not one of the accounts", id)
 			}
 		}
-		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts})
+		tr := flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts}
+		if t.CAFile != "" {
+			roots, err := sip.LoadRootCAs(t.CAFile)
+			if err != nil {
+				bad(p+".ca_file", "%v", err)
+			}
+			tr.RootCAs = roots
+		}
+		if t.Source != "" {
+			tr.Source = trunkSource(s.SIP.Listen, t.Source, p+".source", bad)
+		}
+		s.Trunks = append(s.Trunks, tr)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// trunkSource reads trunks[].source: the IP of one of the listeners, since
+// a leg can leave only from an address pivotua has bound.
+func trunkSource(listen []string, source, path string, bad func(p, format string, args ...any)) netip.Addr {
+	a, err := netip.ParseAddr(source)
+	if err != nil {
+		bad(path, "%q is not an IP address", source)
+		return netip.Addr{}
+	}
+	for _, l := range listen {
+		if _, addr, err := sip.ParseListen(l); err == nil && addr.Addr() == a {
+			return a
+		}
+	}
+	bad(path, "%s is not the address of any sip.listen entry", source)
+	return netip.Addr{}
 }

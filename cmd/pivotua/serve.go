@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pivotua/pivotua/flow"
@@ -174,6 +177,28 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		log.Warn("helper program not installed", "program", tool, "effect", toolUse[tool])
 	}
 	banner{settings: s, sip: sipSrv.Listeners(), httpAddr: ln.Addr(), missingTools: tools}.write(out)
+
+	// SIGHUP reads sip.tls's certificate again (a renewed one); live
+	// connections keep theirs, and a broken file leaves the old one in use.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if s.SIP.TLS.CertFile == "" {
+					log.Info("SIGHUP: nothing to reload (no sip.tls)")
+				} else if err := sipSrv.ReloadTLS(); err != nil {
+					log.Error("SIGHUP: TLS certificate not reloaded, the old one stays", "error", err)
+				} else {
+					log.Info("SIGHUP: TLS certificate reloaded", "cert_file", s.SIP.TLS.CertFile)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 
 	<-ctx.Done()
 	draining.Store(true)
