@@ -88,6 +88,12 @@ type TrunkConfig struct {
 	Password string `yaml:"password" json:"password"`
 	// Accounts may dial through the trunk; empty: every account.
 	Accounts []string `yaml:"accounts" json:"accounts"`
+	// Register with the trunk as a client (sip.RegistrationSettings has the keys' meaning).
+	Register      bool   `yaml:"register" json:"register"`
+	Expires       string `yaml:"expires" json:"expires"`
+	OutboundProxy string `yaml:"outbound_proxy" json:"outbound_proxy"`
+	ContactUser   string `yaml:"contact_user" json:"contact_user"`
+	Keepalive     string `yaml:"keepalive" json:"keepalive"`
 }
 
 // Settings is a validated Config: each section in the form its package takes,
@@ -127,6 +133,8 @@ type Settings struct {
 	Accounts map[string]AccountConfig
 	Routes   []flow.Route
 	Trunks   []flow.Trunk
+	// Registrations are the trunks with register: true.
+	Registrations []sip.RegistrationConfig
 }
 
 // ConfigError is one problem in a config file, named by its path.
@@ -556,6 +564,12 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 			}
 		}
 		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts})
+		reg, registers, perrs := sip.RegistrationSettings{Trunk: t.Name, URI: t.URI, Username: t.Username, Password: t.Password,
+			Register: t.Register, Expires: t.Expires, OutboundProxy: t.OutboundProxy, ContactUser: t.ContactUser, Keepalive: t.Keepalive}.Config(p)
+		section(perrs)
+		if registers {
+			s.Registrations = append(s.Registrations, reg)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
