@@ -35,6 +35,10 @@ type Config struct {
 	Guard GuardConfig
 	// Egress limits where Dial's legs send SIP (sip.egress in the config).
 	Egress EgressPolicy
+	// InboundAuth, when set, lets an INVITE from outside AllowCIDRs (or any,
+	// when AllowCIDRs is empty) in if it proves one of these by digest
+	// (digest_server.go); without it, such an INVITE gets 403.
+	InboundAuth []InboundCredential
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
@@ -64,7 +68,8 @@ type Server struct {
 	closers   []func() error
 	// udpServing: one per UDP listener, closed once sipgo serves it. Written in Listen only.
 	udpServing []chan struct{}
-	guard      *guard // set in Listen, read by the handlers and the UDP sockets
+	guard      *guard         // set in Listen, read by the handlers and the UDP sockets
+	inbound    *inboundDigest // nil without Config.InboundAuth; set in NewServer
 
 	// calls maps sipgo dialog IDs to live calls; guarded by mu.
 	mu    sync.Mutex
@@ -92,7 +97,11 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "pivotua"
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{}}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{}}
+	if len(cfg.InboundAuth) > 0 {
+		s.inbound = newInboundDigest(cfg.InboundAuth)
+	}
+	return s, nil
 }
 
 // ParseListen splits "udp://127.0.0.1:5060" into its transport and address.
@@ -343,7 +352,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	if !s.allowed(req) {
+	// With inbound credentials, an empty allow_cidrs trusts no address: every INVITE proves itself.
+	if s.inbound != nil && (len(s.cfg.AllowCIDRs) == 0 || !s.allowed(req)) {
+		if !s.authorizeInbound(req, tx) {
+			return
+		}
+	} else if !s.allowed(req) {
 		// Anyone can send these at will: a line each at debug, a summary at warning.
 		s.log.Debug("INVITE refused by allow_cidrs", "call_id", callID(req), "source", req.Source())
 		s.guard.summary.tally("refused-403-allow_cidrs", req.Source())
