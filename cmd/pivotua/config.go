@@ -94,6 +94,9 @@ type TrunkConfig struct {
 	OutboundProxy string `yaml:"outbound_proxy" json:"outbound_proxy"`
 	ContactUser   string `yaml:"contact_user" json:"contact_user"`
 	Keepalive     string `yaml:"keepalive" json:"keepalive"`
+	// Credentials the trunk's INVITEs from outside sip.allow_cidrs must prove by digest.
+	InboundUsername string `yaml:"inbound_username" json:"inbound_username"`
+	InboundPassword string `yaml:"inbound_password" json:"inbound_password"`
 }
 
 // Settings is a validated Config: each section in the form its package takes,
@@ -550,6 +553,7 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		route.Flow = node
 		s.Routes = append(s.Routes, route)
 	}
+	inboundUsers := map[string]string{} // inbound_username -> the trunk path that has it
 	for i, t := range c.Trunks {
 		p := fmt.Sprintf("trunks[%d]", i)
 		if t.Name == "" {
@@ -569,6 +573,19 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		section(perrs)
 		if registers {
 			s.Registrations = append(s.Registrations, reg)
+		}
+		if t.InboundUsername != "" || t.InboundPassword != "" {
+			switch {
+			case t.InboundUsername == "" || t.InboundPassword == "":
+				bad(p+".inbound_username", "inbound_username and inbound_password go together")
+			case strings.ContainsFunc(t.InboundUsername+t.InboundPassword, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+				bad(p+".inbound_username", "inbound_username and inbound_password may hold no control character")
+			case inboundUsers[t.InboundUsername] != "":
+				bad(p+".inbound_username", "%q is also %s's", t.InboundUsername, inboundUsers[t.InboundUsername])
+			default:
+				inboundUsers[t.InboundUsername] = p
+				s.SIP.InboundAuth = append(s.SIP.InboundAuth, sip.InboundCredential{Trunk: t.Name, Username: t.InboundUsername, Password: t.InboundPassword})
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -206,3 +206,37 @@ func TestE2ERegisterWithKamailioAndTakeCallsThroughIt(t *testing.T) {
 		t.Errorf("state changes logged more than once each:\n%s", p.logs())
 	}
 }
+
+// TestE2ERegisterlessTrunkProvesItsCallsByDigest: a trunk outside sip.allow_cidrs whose INVITEs
+// carry digest credentials (SIPp answering pivotua's 401 with -au/-ap): the right password gets the
+// call answered, a wrong one 403, none at all 401.
+func TestE2ERegisterlessTrunkProvesItsCallsByDigest(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, func(w *webhook) any {
+		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav"}}
+	})
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil), func(cfg *Config) {
+		cfg.SIP.AllowCIDRs = []string{"192.0.2.0/24"} // an IP-authenticated trunk elsewhere; SIPp is not in it
+		cfg.Trunks = []TrunkConfig{{Name: "carrier", URI: "sip:192.0.2.1", InboundUsername: "carrier-in", InboundPassword: "in-secret"}}
+	})
+	data := sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}
+	if err := runSIPp(t, p, "uac_auth_call.xml", data, "-au", "carrier-in", "-ap", "in-secret"); err != nil {
+		t.Errorf("a call answering the challenge with the trunk's credentials: %v", err)
+	}
+	if len(hook.received()) != 1 {
+		t.Errorf("the webhook was asked %d times, want once for the authenticated call", len(hook.received()))
+	}
+	wrong := data
+	wrong.Expect = 403
+	if err := runSIPp(t, p, "uac_auth_call.xml", wrong, "-au", "carrier-in", "-ap", "guess"); err != nil {
+		t.Errorf("a call with a wrong password: %v", err)
+	}
+	none := data
+	none.Expect = 401
+	if err := runSIPp(t, p, "uac_refused.xml", none); err != nil {
+		t.Errorf("a call without credentials: %v", err)
+	}
+	if len(hook.received()) != 1 {
+		t.Errorf("the webhook was asked %d times; refused calls must not reach it", len(hook.received()))
+	}
+}
