@@ -107,18 +107,18 @@ type Registration struct {
 	log *slog.Logger
 
 	// Fixed at start.
-	transport   string
-	registrar   sip.Uri // Request-URI: sip:host[:port], no user (RFC 3261 §10.2)
-	aor         sip.Uri // To and From
-	contact     sip.ContactHeader
-	route       *sip.Uri // the outbound proxy, when set
-	dest        sip.Uri  // where requests physically go: the proxy or the registrar
-	callID      string   // one Call-ID for every REGISTER (RFC 3261 §10.2.4)
-	fromTag     string
-	client      *sipgo.Client
-	retryMin    time.Duration
-	retryMax    time.Duration
-	roundTimout time.Duration
+	transport    string
+	registrar    sip.Uri // Request-URI: sip:host[:port], no user (RFC 3261 §10.2)
+	aor          sip.Uri // To and From
+	contact      sip.ContactHeader
+	route        *sip.Uri // the outbound proxy, when set
+	dest         sip.Uri  // where requests physically go: the proxy or the registrar
+	callID       string   // one Call-ID for every REGISTER (RFC 3261 §10.2.4)
+	fromTag      string
+	client       *sipgo.Client
+	retryMin     time.Duration
+	retryMax     time.Duration
+	roundTimeout time.Duration
 
 	stop chan struct{} // closed by Stop
 	done chan struct{} // closed when the loop has returned (after the unregister)
@@ -169,7 +169,7 @@ func (s *Server) StartRegistration(cfg RegistrationConfig) (*Registration, error
 		expires:  clampExpires(cfg.Expires),
 		cseq:     1 + rand.Uint32N(1<<16),
 		retryMin: cmpOr(cfg.retryMin, registerRetryMin), retryMax: cmpOr(cfg.retryMax, registerRetryMax),
-		roundTimout: cmpOr(cfg.roundTimeout, registerRoundTimeout),
+		roundTimeout: cmpOr(cfg.roundTimeout, registerRoundTimeout),
 	}
 	r.registrar = sip.Uri{Scheme: uri.Scheme, Host: uri.Host, Port: uri.Port}
 	if uri.UriParams != nil {
@@ -333,7 +333,7 @@ func (r *Registration) run() {
 	// Stopped. The binding may be held even if the last refresh failed
 	// (the registrar may only have been slow), so any earlier success counts.
 	if registered {
-		uctx, ucancel := context.WithTimeout(context.Background(), r.roundTimout)
+		uctx, ucancel := context.WithTimeout(context.Background(), r.roundTimeout)
 		_, err := r.attempt(uctx, 0)
 		ucancel()
 		r.report(err, RegisterResultUnregistered)
@@ -483,14 +483,14 @@ func (r *Registration) do(ctx context.Context, req *sip.Request) (*sip.Response,
 		return nil, failed(RegisterResultError, "%v", err)
 	}
 	req.SetDestination(netip.AddrPortFrom(peers[0], uint16(port)).String())
-	rctx, cancel := context.WithTimeout(ctx, r.roundTimout)
+	rctx, cancel := context.WithTimeout(ctx, r.roundTimeout)
 	defer cancel()
 	res, err := r.client.Do(rctx, req)
 	switch {
 	case err == nil:
 		return res, nil
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sip.ErrTransactionTimeout):
-		return nil, failed(RegisterResultTimeout, "no answer from %s within %s", req.Destination(), r.roundTimout)
+		return nil, failed(RegisterResultTimeout, "no answer from %s within %s", req.Destination(), r.roundTimeout)
 	}
 	return nil, failed(RegisterResultError, "send %s to %s: %v", req.Method, req.Destination(), err)
 }

@@ -572,6 +572,11 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 			Register: t.Register, Expires: t.Expires, OutboundProxy: t.OutboundProxy, ContactUser: t.ContactUser, Keepalive: t.Keepalive}.Config(p)
 		section(perrs)
 		if registers {
+			for _, r := range s.Registrations { // its name labels its metrics and /readyz line
+				if r.Trunk == t.Name {
+					bad(p+".name", "%q is the name of another registering trunk", t.Name)
+				}
+			}
 			s.Registrations = append(s.Registrations, reg)
 		}
 		if t.InboundUsername != "" || t.InboundPassword != "" {

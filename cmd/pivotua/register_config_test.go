@@ -32,6 +32,8 @@ trunks:
   - {name: b, uri: "sip:x", inbound_username: only-user}
   - {name: c, uri: "sip:x", inbound_username: dup, inbound_password: p}
   - {name: d, uri: "sip:x", inbound_username: dup, inbound_password: q}
+  - {name: e, uri: "sip:x", register: true, username: u}
+  - {name: e, uri: "sip:y", register: true, username: u}
 `), "")
 	var got []string
 	for _, err := range errs {
@@ -41,6 +43,7 @@ trunks:
 		"trunks[0].username: required to register",
 		"trunks[1].inbound_username: inbound_username and inbound_password go together",
 		`trunks[3].inbound_username: "dup" is also trunks[2]'s`,
+		`trunks[5].name: "e" is the name of another registering trunk`,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("problems %q, want %d", got, len(want))
