@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -457,5 +458,87 @@ func TestStartRegistrationNeedsAListenerForTheTransport(t *testing.T) {
 		if _, err := srv.StartRegistration(RegistrationConfig{Trunk: "t", URI: uri, Username: "u"}); err == nil || !strings.Contains(err.Error(), "no listener") {
 			t.Errorf("%s with only a UDP listener: %v, want ErrNoTransport", uri, err)
 		}
+	}
+}
+
+// TestRegisterOverTCPFollowsTheTrunkURI: ;transport=tcp registers over TCP, with a Contact that
+// says so, and the keep-alives go on the same connection.
+func TestRegisterOverTCPFollowsTheTrunkURI(t *testing.T) {
+	srv := startTestServer(t, Config{Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0"}, Logger: slog.New(slog.DiscardHandler)}, func(*InboundCall) {})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan *sip.Request, 16)
+	conns := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- struct{}{}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				parser := sip.NewParser()
+				for {
+					var head strings.Builder
+					for {
+						line, err := r.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if line == "\r\n" && head.Len() == 0 {
+							continue // a CRLF keep-alive
+						}
+						head.WriteString(line)
+						if line == "\r\n" {
+							break
+						}
+					}
+					msg, err := parser.ParseSIP([]byte(head.String()))
+					if err != nil {
+						t.Errorf("unparsable request over TCP: %v\n%s", err, head.String())
+						return
+					}
+					req := msg.(*sip.Request)
+					got <- req
+					res := reply(req, 200, "OK")
+					if req.Method == sip.REGISTER {
+						res = okWithContact(req, "3600")
+					}
+					_, _ = c.Write([]byte(res.String()))
+				}
+			}()
+		}
+	}()
+	r, err := srv.StartRegistration(RegistrationConfig{Trunk: "tcp", URI: "sip:" + ln.Addr().String() + ";transport=tcp", Username: "3004",
+		Keepalive: 50 * time.Millisecond, retryMin: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	waitState(t, r, RegistrationRegistered)
+	reg := <-got
+	if reg.Method != sip.REGISTER || !strings.EqualFold(reg.Via().Transport, "TCP") {
+		t.Errorf("first request %s over %s, want REGISTER over TCP", reg.Method, reg.Via().Transport)
+	}
+	if tp, _ := reg.Contact().Address.UriParams.Get("transport"); tp != "tcp" {
+		t.Errorf("Contact %s: want transport=tcp, so calls come back over TCP", reg.Contact().Address.String())
+	}
+	for range 2 {
+		select {
+		case ka := <-got:
+			if ka.Method != sip.OPTIONS {
+				t.Errorf("%s while registered, want OPTIONS keep-alives", ka.Method)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no keep-alive over TCP")
+		}
+	}
+	if n := len(conns); n != 1 {
+		t.Errorf("%d TCP connections, want the REGISTER's one reused by the keep-alives", n)
 	}
 }
