@@ -509,6 +509,13 @@ func (r *Registration) newRequest(method sip.RequestMethod, expires time.Duratio
 	to := &sip.ToHeader{Address: r.aor, Params: sip.NewParams()}
 	callID := sip.CallIDHeader(r.callID)
 	maxFwd := sip.MaxForwardsHeader(70)
+	// RFC 3581: rport asks the registrar to answer where the request came
+	// from, which is what gets through a NAT; the transport fills in the port.
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(r.transport),
+		Host: r.contact.Address.Host, Params: sip.NewParams()}
+	via.Params.Add("branch", sip.GenerateBranchN(16))
+	via.Params.Add("rport", "")
+	req.AppendHeader(via)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
 	req.AppendHeader(&callID)

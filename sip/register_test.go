@@ -193,6 +193,9 @@ func TestRegisterAnswersDigestChallenges(t *testing.T) {
 				t.Errorf("REGISTERs must share a Call-ID and count CSeq up (RFC 3261 §10.2): %v %v / %v %v",
 					regs[0].CallID(), regs[0].CSeq(), regs[1].CallID(), regs[1].CSeq())
 			}
+			if v := regs[0].Via(); !v.Params.Has("rport") || v.Host != "127.0.0.1" || v.Port != int(srv.Listeners()[0].Addr.Port()) {
+				t.Errorf("Via %v: want our address and listening port, with rport (RFC 3581) for NAT", v)
+			}
 			if regs[0].Recipient.User != "" || regs[0].To().Address.User != "3004" || regs[0].Contact().Address.User != "3004" {
 				t.Errorf("Request-URI %v, To %v, Contact %v: want no user, the AOR's user, the contact user", regs[0].Recipient, regs[0].To(), regs[0].Contact())
 			}
