@@ -218,8 +218,7 @@ func (s *Server) authorizeInbound(req *sip.Request, tx sip.ServerTransaction) bo
 	}
 	// Anyone can send these at will: a line each at debug, a summary at warning.
 	s.log.Debug("INVITE refused by digest", "call_id", callID(req), "source", req.Source(), "reason", v.reason)
-	if v.challenge {
-		s.guard.summary.tally("challenged-401", req.Source())
+	if v.challenge { // part of every digest trunk's call: not counted as refused input
 		s.respond(req, tx, 401, "Unauthorized", s.inbound.challenges(src, v.stale)...)
 		return false
 	}

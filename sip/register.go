@@ -28,6 +28,9 @@ const (
 	// it at 0.5, 1, 2, 4, 4 s meanwhile): a registrar that has not answered
 	// in that time is down, and the retry schedule takes over.
 	registerRoundTimeout = 10 * time.Second
+	// unregisterTimeout bounds the Expires: 0 at shutdown (UDP sends it at
+	// 0, 0.5, 1.5 and 3.5 s meanwhile).
+	unregisterTimeout = 5 * time.Second
 	// maxRegisterExpires caps what we ask for or accept (RFC 3261 §20.19
 	// allows 2^32-1 seconds; a day keeps a lost binding from lingering).
 	maxRegisterExpires = 24 * time.Hour
@@ -333,7 +336,8 @@ func (r *Registration) run() {
 	// Stopped. The binding may be held even if the last refresh failed
 	// (the registrar may only have been slow), so any earlier success counts.
 	if registered {
-		uctx, ucancel := context.WithTimeout(context.Background(), r.roundTimeout)
+		// Bounded tighter than a refresh: shutdown waits for it.
+		uctx, ucancel := context.WithTimeout(context.Background(), min(r.roundTimeout, unregisterTimeout))
 		_, err := r.attempt(uctx, 0)
 		ucancel()
 		r.report(err, RegisterResultUnregistered)

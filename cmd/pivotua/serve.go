@@ -185,7 +185,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	draining.Store(true)
 	sipSrv.Drain()
 	// Unregistered first, so the carriers stop sending new calls; live calls go on.
-	rctx, rcancel := context.WithTimeout(context.Background(), 12*time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), 7*time.Second)
 	regs.stop(rctx)
 	rcancel()
 	log.Info("draining: new calls get 503", "active_calls", sipSrv.ActiveCalls(), "grace", s.ShutdownGrace)
