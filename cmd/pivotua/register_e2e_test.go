@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/pivotua/pivotua/internal/testkit"
 	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
@@ -238,5 +240,87 @@ func TestE2ERegisterlessTrunkProvesItsCallsByDigest(t *testing.T) {
 	}
 	if len(hook.received()) != 1 {
 		t.Errorf("the webhook was asked %d times; refused calls must not reach it", len(hook.received()))
+	}
+}
+
+// hostileRegistrar answers every REGISTER on a raw UDP socket with what no registrar should send:
+// attempt by attempt in turn, a 401 whose nonce is 3000 bytes, endless 401s with one nonce, and a
+// 423 demanding 2^63 s.
+func hostileRegistrar(t *testing.T) string {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for n := -1; ; {
+			k, src, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg, err := sipmsg.ParseMessage(append([]byte(nil), buf[:k]...))
+			req, ok := msg.(*sipmsg.Request)
+			if err != nil || !ok {
+				continue
+			}
+			if req.GetHeader("Authorization") == nil {
+				n++ // a new attempt
+			}
+			var res *sipmsg.Response
+			switch n % 3 {
+			case 0:
+				res = sipmsg.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+				res.AppendHeader(sipmsg.NewHeader("WWW-Authenticate", `Digest realm="r", nonce="`+strings.Repeat("n", 3000)+`"`))
+			case 1:
+				res = sipmsg.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+				res.AppendHeader(sipmsg.NewHeader("WWW-Authenticate", `Digest realm="r", nonce="same", qop="auth"`))
+			default:
+				res = sipmsg.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
+				res.AppendHeader(sipmsg.NewHeader("Min-Expires", "9223372036854775808"))
+			}
+			_, _ = conn.WriteTo([]byte(res.String()), src)
+		}
+	}()
+	return "sip:" + conn.LocalAddr().String()
+}
+
+// TestE2ERegisterHostileRegistrarCostsOnlyItsRegistration: beside a trunk whose registrar misbehaves
+// in every way, the Kamailio trunk registers and takes calls, and pivotua lives on.
+func TestE2ERegisterHostileRegistrarCostsOnlyItsRegistration(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, func(w *webhook) any {
+		return map[string]any{"module": "play", "data": map[string]any{"id": w.URL + "/tone.wav"}}
+	})
+	c := startCarrier(t)
+	hostile := hostileRegistrar(t)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil), func(cfg *Config) {
+		cfg.SIP.AllowCIDRs = []string{kamailioIP + "/32"}
+		cfg.Log.Level = "info"
+		cfg.Trunks = []TrunkConfig{
+			{Name: "hostile", URI: hostile, Username: "victim", Password: "pw", Register: true, Expires: "60s"},
+			{Name: "carrier", URI: "sip:" + c.addr, Username: carrierUser, Password: carrierPassword, Register: true, Expires: "60s"},
+		}
+	})
+	testkit.WaitFor(t, 10*time.Second, "the carrier trunk to register", func() bool {
+		return scrape(t, p, `pivotua_registration_state{trunk="carrier"}`) == 1
+	})
+	// 1 s, 2 s, 4 s (±20 %) between attempts: three attempts see all three kinds of answer.
+	testkit.WaitFor(t, 20*time.Second, "three failed attempts on the hostile trunk", func() bool {
+		return scrape(t, p, `pivotua_registration_attempts_total{result="auth_failed",trunk="hostile"}`)+
+			scrape(t, p, `pivotua_registration_attempts_total{result="rejected",trunk="hostile"}`) >= 3
+	})
+	if v := scrape(t, p, `pivotua_registration_state{trunk="hostile"}`); v != 0 {
+		t.Errorf("hostile trunk's state %v, want 0", v)
+	}
+	for _, want := range []string{"over the 1024-byte cap", "refused our credentials", "Min-Expires"} {
+		if !strings.Contains(p.logs(), want) {
+			t.Errorf("no failure naming %q in the log:\n%s", want, p.logs())
+		}
+	}
+	callThroughCarrier(t, c, sipptest.Data{Service: carrierUser, RTPPort: testkit.FreePort(t), Codec: 0})
+	if code, body := readyz(t, p); code != 200 || !strings.Contains(body, "registration carrier: registered") || !strings.Contains(body, "registration hostile: retrying") {
+		t.Errorf("/readyz: %d %q", code, body)
 	}
 }
