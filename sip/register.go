@@ -123,8 +123,9 @@ type Registration struct {
 	retryMax     time.Duration
 	roundTimeout time.Duration
 
-	stop chan struct{} // closed by Stop
-	done chan struct{} // closed when the loop has returned (after the unregister)
+	stop     chan struct{} // closed by Stop, once
+	stopOnce sync.Once
+	done     chan struct{} // closed when the loop has returned (after the unregister)
 
 	// Owned by the loop goroutine; the rest read them through Status.
 	mu      sync.Mutex
@@ -262,11 +263,7 @@ func (r *Registration) Status() RegistrationStatus {
 // our binding, a REGISTER with Expires: 0 removes it (RFC 3261 §10.2.2),
 // waiting at most until ctx ends. It returns when that is done.
 func (r *Registration) Stop(ctx context.Context) {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
+	r.stopOnce.Do(func() { close(r.stop) })
 	select {
 	case <-r.done:
 	case <-ctx.Done():
