@@ -15,6 +15,10 @@
 // chose reaches a SIP message with a control character in it
 // (ErrControlCharacter), nor a URI delimiter in a user part (escapeUser).
 //
+// It registers with trunks as a client (register.go: digest, refresh, keep-alives,
+// backoff) and, for trunks that prove their calls with credentials, challenges INVITEs
+// from outside the allowed addresses with digest (digest_server.go).
+//
 // It owns its settings: the sip: section of pivotua's config file is Settings (config.go),
 // with its YAML keys, DefaultSettings and the checks that turn it into a Config, each
 // problem named by its path (sip.rate_limit.window); cmd/pivotua only reads the file and

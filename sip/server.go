@@ -38,6 +38,10 @@ type Config struct {
 	Egress EgressPolicy
 	// TLS is the certificate of the tls:// listeners; required when there is one.
 	TLS TLSConfig
+	// InboundAuth, when set, lets an INVITE from outside AllowCIDRs (or any,
+	// when AllowCIDRs is empty) in if it proves one of these by digest
+	// (digest_server.go); without it, such an INVITE gets 403.
+	InboundAuth []InboundCredential
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
@@ -74,7 +78,8 @@ type Server struct {
 	closers   []func() error
 	// udpServing: one per UDP listener, closed once sipgo serves it. Written in Listen only.
 	udpServing []chan struct{}
-	guard      *guard // set in Listen, read by the handlers and the UDP sockets
+	guard      *guard         // set in Listen, read by the handlers and the UDP sockets
+	inbound    *inboundDigest // nil without Config.InboundAuth; set in NewServer
 
 	// calls maps sipgo dialog IDs to live calls; guarded by mu.
 	mu    sync.Mutex
@@ -102,8 +107,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "pivotua"
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{},
-		sources: map[sourceKey]*sipgo.DialogUA{}, uaSource: map[*sipgo.DialogUA]netip.Addr{}, streams: newStreamDialer()}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{},
+		sources: map[sourceKey]*sipgo.DialogUA{}, uaSource: map[*sipgo.DialogUA]netip.Addr{}, streams: newStreamDialer()}
+	if len(cfg.InboundAuth) > 0 {
+		s.inbound = newInboundDigest(cfg.InboundAuth)
+	}
+	return s, nil
 }
 
 // sourceKey names one listener: the transport and address Dial's legs may leave from.
@@ -412,7 +421,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	if !s.allowed(req) {
+	// With inbound credentials, an empty allow_cidrs trusts no address: every INVITE proves itself.
+	if s.inbound != nil && (len(s.cfg.AllowCIDRs) == 0 || !s.allowed(req)) {
+		if !s.authorizeInbound(req, tx) {
+			return
+		}
+	} else if !s.allowed(req) {
 		// Anyone can send these at will: a line each at debug, a summary at warning.
 		s.log.Debug("INVITE refused by allow_cidrs", "call_id", callID(req), "source", req.Source())
 		s.guard.summary.tally("refused-403-allow_cidrs", req.Source())

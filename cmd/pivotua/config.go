@@ -92,6 +92,15 @@ type TrunkConfig struct {
 	CAFile string `yaml:"ca_file" json:"ca_file"`
 	// Source is the IP of the sip.listen entry the trunk's calls leave from; empty: the first of the transport.
 	Source string `yaml:"source" json:"source"`
+	// Register with the trunk as a client (sip.RegistrationSettings has the keys' meaning).
+	Register      bool   `yaml:"register" json:"register"`
+	Expires       string `yaml:"expires" json:"expires"`
+	OutboundProxy string `yaml:"outbound_proxy" json:"outbound_proxy"`
+	ContactUser   string `yaml:"contact_user" json:"contact_user"`
+	Keepalive     string `yaml:"keepalive" json:"keepalive"`
+	// Credentials the trunk's INVITEs from outside sip.allow_cidrs must prove by digest.
+	InboundUsername string `yaml:"inbound_username" json:"inbound_username"`
+	InboundPassword string `yaml:"inbound_password" json:"inbound_password"`
 }
 
 // Settings is a validated Config: each section in the form its package takes,
@@ -131,6 +140,8 @@ type Settings struct {
 	Accounts map[string]AccountConfig
 	Routes   []flow.Route
 	Trunks   []flow.Trunk
+	// Registrations are the trunks with register: true.
+	Registrations []sip.RegistrationConfig
 }
 
 // ConfigError is one problem in a config file, named by its path.
@@ -546,6 +557,7 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		route.Flow = node
 		s.Routes = append(s.Routes, route)
 	}
+	inboundUsers := map[string]string{} // inbound_username -> the trunk path that has it
 	for i, t := range c.Trunks {
 		p := fmt.Sprintf("trunks[%d]", i)
 		if t.Name == "" {
@@ -571,6 +583,30 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 			tr.Source = trunkSource(s.SIP.Listen, t.Source, p+".source", bad)
 		}
 		s.Trunks = append(s.Trunks, tr)
+		reg, registers, perrs := sip.RegistrationSettings{Trunk: t.Name, URI: t.URI, Username: t.Username, Password: t.Password,
+			Register: t.Register, Expires: t.Expires, OutboundProxy: t.OutboundProxy, ContactUser: t.ContactUser, Keepalive: t.Keepalive}.Config(p)
+		section(perrs)
+		if registers {
+			for _, r := range s.Registrations { // its name labels its metrics and /readyz line
+				if r.Trunk == t.Name {
+					bad(p+".name", "%q is the name of another registering trunk", t.Name)
+				}
+			}
+			s.Registrations = append(s.Registrations, reg)
+		}
+		if t.InboundUsername != "" || t.InboundPassword != "" {
+			switch {
+			case t.InboundUsername == "" || t.InboundPassword == "":
+				bad(p+".inbound_username", "inbound_username and inbound_password go together")
+			case strings.ContainsFunc(t.InboundUsername+t.InboundPassword, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+				bad(p+".inbound_username", "inbound_username and inbound_password may hold no control character")
+			case inboundUsers[t.InboundUsername] != "":
+				bad(p+".inbound_username", "%q is also %s's", t.InboundUsername, inboundUsers[t.InboundUsername])
+			default:
+				inboundUsers[t.InboundUsername] = p
+				s.SIP.InboundAuth = append(s.SIP.InboundAuth, sip.InboundCredential{Trunk: t.Name, Username: t.InboundUsername, Password: t.InboundPassword})
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -134,6 +134,11 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		return err
 	}
 	defer sipSrv.Close()
+	regs, err := startRegistrations(sipSrv, s.Registrations, met.registry)
+	if err != nil {
+		return err
+	}
+	defer regs.stop(context.Background()) // a no-op after the drain's; covers the early returns below
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
@@ -145,6 +150,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		regs.report(w)
 	})
 	demo, err := newDemoApp("http://" + s.HTTPListen)
 	if err != nil {
@@ -203,6 +209,10 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	<-ctx.Done()
 	draining.Store(true)
 	sipSrv.Drain()
+	// Unregistered first, so the carriers stop sending new calls; live calls go on.
+	rctx, rcancel := context.WithTimeout(context.Background(), 7*time.Second)
+	regs.stop(rctx)
+	rcancel()
 	log.Info("draining: new calls get 503", "active_calls", sipSrv.ActiveCalls(), "grace", s.ShutdownGrace)
 	drainEnd := time.Now().Add(s.ShutdownGrace)
 	waitUntil(s.ShutdownGrace, func() bool { return sipSrv.ActiveCalls() == 0 }, func() {
