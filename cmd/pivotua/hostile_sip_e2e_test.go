@@ -174,9 +174,13 @@ func TestE2EHostileSIPCleanShutdownLogsNoNegativeUDPRef(t *testing.T) {
 	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.Port(), Codec: 0}, "-t", "t1"); err != nil {
 		t.Fatal(err)
 	}
+	before := len(p.logs())
 	p.stop(t)
-	if strings.Contains(p.logs(), "ref went negative") {
-		t.Fatalf("shutdown logged a negative connection ref:\n%s", sipptest.LastLines(p.logs(), 30))
+	// Only what SIGTERM caused counts: a caller that closes its TCP connection the moment it
+	// has answered our BYE makes sipgo hard-close it while the BYE's transaction still holds a
+	// reference, and sipgo warns when that transaction lets go (its refcount, not a double close).
+	if shutdown := p.logs()[before:]; strings.Contains(shutdown, "ref went negative") {
+		t.Fatalf("shutdown logged a negative connection ref:\n%s", sipptest.LastLines(shutdown, 30))
 	}
 }
 
