@@ -25,6 +25,8 @@ type Trunk struct {
 	Name, URI, Username, Password string
 	// Accounts may dial through the trunk; empty: every account.
 	Accounts []string
+	// SRTP is the trunk's SRTP policy (trunks[].srtp); empty: rtp.srtp.
+	SRTP sip.SRTPPolicy
 }
 
 // OutboundSIP places outbound legs; *sip.Server implements it.
@@ -74,6 +76,7 @@ type dialEndpoint struct {
 	uri, username, password string
 	whisper, whisperMethod  string // the noun's url and method; "" = bridge at once
 	sendDigits              string
+	srtp                    sip.SRTPPolicy // the trunk's; "" = the server's
 }
 
 // dialResult is what the next pivot request reports about the last Dial.
@@ -126,7 +129,7 @@ func trunkURI(trunks []Trunk, name, number, accountID string) (dialEndpoint, err
 	if i := strings.LastIndexByte(hostPart, '@'); i >= 0 {
 		hostPart = hostPart[i+1:]
 	}
-	return dialEndpoint{uri: "sip:" + number + "@" + hostPart, username: t.Username, password: t.Password}, nil
+	return dialEndpoint{uri: "sip:" + number + "@" + hostPart, username: t.Username, password: t.Password, srtp: t.SRTP}, nil
 }
 
 // openTo reports whether account may dial through the trunk.
@@ -216,7 +219,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 		req := sip.OutboundRequest{
 			Target: t.uri, FromUser: callerID, FromDisplay: display,
 			Username: t.username, Password: t.password,
-			LocalRTP: local, RingTimeout: plan.timeout,
+			LocalRTP: local, RingTimeout: plan.timeout, SRTP: t.srtp,
 			OnProgress: func(p sip.Progress) {
 				select {
 				case progress <- dialProgress{leg, p}:

@@ -36,3 +36,14 @@ var (
 	// end the header line and start another (header injection).
 	ErrControlCharacter = errors.New("control character in a SIP value")
 )
+
+var (
+	// ErrSRTPOff means an SDP asked for RTP/SAVP while the SRTP policy is off (answered 488).
+	ErrSRTPOff = errors.New("SRTP (RTP/SAVP) offered but rtp.srtp is off")
+	// ErrSRTPRequired means the SRTP policy is mandatory (or the offer was RTP/SAVP) and the SDP
+	// had no usable a=crypto line (answered 488).
+	ErrSRTPRequired = errors.New("SRTP is required and the SDP has no usable a=crypto")
+	// ErrBadCrypto means an a=crypto line (RFC 4568 §9.1) was malformed or asked for what pivotua
+	// does not do (another suite, MKI, several keys, a short lifetime, session parameters).
+	ErrBadCrypto = errors.New("unusable a=crypto")
+)

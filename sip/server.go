@@ -35,6 +35,9 @@ type Config struct {
 	Guard GuardConfig
 	// Egress limits where Dial's legs send SIP (sip.egress in the config).
 	Egress EgressPolicy
+	// SRTP is the SRTP policy (rtp.srtp) of inbound calls and of Dial legs whose
+	// OutboundRequest names none. Empty means SRTPOff.
+	SRTP SRTPPolicy
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and

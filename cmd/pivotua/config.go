@@ -88,6 +88,8 @@ type TrunkConfig struct {
 	Password string `yaml:"password" json:"password"`
 	// Accounts may dial through the trunk; empty: every account.
 	Accounts []string `yaml:"accounts" json:"accounts"`
+	// SRTP overrides rtp.srtp for the legs dialled through the trunk; empty: rtp.srtp.
+	SRTP string `yaml:"srtp" json:"srtp"`
 }
 
 // Settings is a validated Config: each section in the form its package takes,
@@ -555,7 +557,11 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 				bad(fmt.Sprintf("%s.accounts[%d]", p, j), "%q is not one of the accounts", id)
 			}
 		}
-		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts})
+		if t.SRTP != "" && !media.ValidSRTPPolicy(t.SRTP) {
+			bad(p+".srtp", "must be off, optional or mandatory, not %q", t.SRTP)
+		}
+		s.Trunks = append(s.Trunks, flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts,
+			SRTP: sip.SRTPPolicy(t.SRTP)})
 	}
 	if len(errs) > 0 {
 		return nil, errs
