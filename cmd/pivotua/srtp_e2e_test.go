@@ -39,16 +39,15 @@ func srtpBaresipConfig(t *testing.T, in []int16) string {
 	return dir
 }
 
-// startRTPCapture runs tshark on the loopback for the UDP ports of the e2e RTP band (pivotua's
-// and baresip's); stop ends it and returns each datagram's UDP payload.
-func startRTPCapture(t *testing.T) (stop func() [][]byte) {
+// startRTPCapture runs tshark on the loopback for every UDP datagram but p's SIP (pivotua's and
+// the peer's RTP); stop ends it and returns each datagram's UDP payload.
+func startRTPCapture(t *testing.T, p *pivotuaInstance) (stop func() [][]byte) {
 	t.Helper()
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Fatal("tshark is not installed: run `make deps` (Debian package tshark)")
 	}
-	lo, hi := rtpRange()
 	pcap := filepath.Join(t.TempDir(), "rtp.pcap")
-	cmd := exec.Command("tshark", "-q", "-i", "lo", "-f", fmt.Sprintf("udp portrange %d-%d", lo, hi+200), "-w", pcap)
+	cmd := exec.Command("tshark", "-q", "-i", "lo", "-f", fmt.Sprintf("udp and not port %d", p.sipPort), "-w", pcap)
 	out := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -85,7 +84,7 @@ func TestE2ESRTPBaresipMandatoryHearsThePrompt(t *testing.T) {
 	hook := newWebhook(t, speechThenTone)
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice?app=e2e", nil), func(c *Config) { c.RTP.SRTP = "optional" })
 	dir := srtpBaresipConfig(t, make([]int16, 8*codec.SampleRate))
-	stop := startRTPCapture(t)
+	stop := startRTPCapture(t, p)
 	heard := runBaresipIn(t, p, dir)
 	wire := stop()
 
