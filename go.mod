@@ -8,10 +8,17 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pion/rtp v1.10.6
 	github.com/pion/sdp/v3 v3.0.20
+	github.com/pion/srtp/v3 v3.1.3
 	github.com/prometheus/client_golang v1.25.0
 	github.com/zaf/g711 v1.4.0
 	go.yaml.in/yaml/v4 v4.0.0
 	modernc.org/sqlite v1.61.1
+)
+
+require (
+	github.com/pion/logging v0.2.4 // indirect
+	github.com/pion/rtcp v1.2.19 // indirect
+	github.com/pion/transport/v5 v5.1.1 // indirect
 )
 
 require (

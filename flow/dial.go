@@ -32,6 +32,8 @@ type Trunk struct {
 	// RootCAs are what the trunk's TLS certificate must chain to (ca_file);
 	// nil: the system's roots.
 	RootCAs *x509.CertPool
+	// SRTP is the trunk's SRTP policy (trunks[].srtp); empty: rtp.srtp.
+	SRTP sip.SRTPPolicy
 }
 
 // Dial's record modes (Twilio's record attribute).
@@ -70,6 +72,7 @@ type dialEndpoint struct {
 	roots                   *x509.CertPool // the trunk's CA; nil: the system's
 	whisper, whisperMethod  string         // the noun's url and method; "" = bridge at once
 	sendDigits              string
+	srtp                    sip.SRTPPolicy // the trunk's; "" = the server's
 }
 
 // dialState is what a call keeps of its Dials.
@@ -134,7 +137,7 @@ func trunkURI(trunks []Trunk, name, number, accountID string) (dialEndpoint, err
 		hostPart = hostPart[i+1:]
 	}
 	return dialEndpoint{uri: strings.ToLower(scheme) + ":" + number + "@" + hostPart, username: t.Username, password: t.Password,
-		source: t.Source, roots: t.RootCAs}, nil
+		source: t.Source, roots: t.RootCAs, srtp: t.SRTP}, nil
 }
 
 // openTo reports whether account may dial through the trunk.
@@ -215,7 +218,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 			Target: t.uri, FromUser: callerID, FromDisplay: display,
 			Username: t.username, Password: t.password,
 			Source: t.source, RootCAs: t.roots,
-			LocalRTP: local, RingTimeout: plan.timeout,
+			LocalRTP: local, RingTimeout: plan.timeout, SRTP: t.srtp,
 			OnProgress: func(p sip.Progress) {
 				select {
 				case progress <- dialProgress{leg, p}:

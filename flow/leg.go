@@ -171,6 +171,7 @@ func (l *inboundLeg) applyMedia(md sip.MediaDesc) error {
 		Law:              codec.Law(md.PayloadType),
 		PayloadType:      md.PayloadType,
 		EventPayloadType: md.EventPayloadType,
+		SRTP:             srtpOf(md),
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)

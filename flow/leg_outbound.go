@@ -43,6 +43,7 @@ func (o *outboundLeg) startMedia(md sip.MediaDesc) error {
 		Law:              codec.Law(md.PayloadType),
 		PayloadType:      md.PayloadType,
 		EventPayloadType: md.EventPayloadType,
+		SRTP:             srtpOf(md),
 	})
 	if err != nil {
 		return fmt.Errorf("start callee media: %w", err)

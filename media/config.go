@@ -18,14 +18,21 @@ type Settings struct {
 	// so a busy box cannot delay the send clock's wake-ups; 0 leaves it off.
 	// The engine does not apply it: scheduling is the whole process's.
 	RealtimePriority int `yaml:"realtime_priority" json:"realtime_priority"`
+	// SRTP is the SRTP policy (SDES, RFC 4568): off, optional (answer what is offered) or
+	// mandatory (refuse plain RTP with 488). The signalling applies it; the engine encrypts
+	// what it is given.
+	SRTP string `yaml:"srtp" json:"srtp"`
 }
+
+// ValidSRTPPolicy reports whether p is an SRTP policy: off, optional or mandatory.
+func ValidSRTPPolicy(p string) bool { return p == "off" || p == "optional" || p == "mandatory" }
 
 // MaxRealtimePriority is the highest SCHED_FIFO priority (sched_get_priority_max on Linux).
 const MaxRealtimePriority = 99
 
 // DefaultSettings is the rtp: section when the file leaves a key out.
 func DefaultSettings() Settings {
-	return Settings{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s"}
+	return Settings{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s", SRTP: "off"}
 }
 
 // Config checks s and returns the engine's Config, or every problem at once, each
@@ -52,5 +59,8 @@ func (s Settings) Config(path string) (Config, []error) {
 	if s.RealtimePriority < 0 || s.RealtimePriority > MaxRealtimePriority {
 		bad(path+".realtime_priority", "must be 0 (off) or a SCHED_FIFO priority from 1 to %d, not %d", MaxRealtimePriority, s.RealtimePriority)
 	}
-	return Config{IP: ip, PortMin: s.PortMin, PortMax: s.PortMax, MediaTimeout: timeout}, errs
+	if s.SRTP != "" && !ValidSRTPPolicy(s.SRTP) {
+		bad(path+".srtp", "must be off, optional or mandatory, not %q", s.SRTP)
+	}
+	return Config{IP: ip, PortMin: s.PortMin, PortMax: s.PortMax, MediaTimeout: timeout, SRTP: s.SRTP}, errs
 }

@@ -33,6 +33,9 @@ type Config struct {
 	// from resuming with SetSending(true), or from the last packet. Zero means
 	// DefaultMediaTimeout; a negative value disables the timeout.
 	MediaTimeout time.Duration
+	// SRTP is rtp.srtp, the SRTP policy, carried for the signalling that negotiates keys
+	// (Params.SRTP); the engine itself encrypts whatever a session is started with.
+	SRTP string
 	// Logger receives session-level events (never one line per packet).
 	// Nil discards them.
 	Logger *slog.Logger

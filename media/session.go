@@ -38,6 +38,8 @@ type Params struct {
 	// sends on it. With 0, OnDigit listens for in-band tones instead and
 	// SendDigits fails with ErrNoTelephoneEvent.
 	EventPayloadType uint8
+	// SRTP protects the stream (srtp.go); zero for plain RTP.
+	SRTP SRTP
 }
 
 // sendConfig is what Start hands the clock: immutable once published.
@@ -46,6 +48,7 @@ type sendConfig struct {
 	payloadType      uint8
 	eventPayloadType uint8
 	silence          [codec.FrameSamples]byte
+	srtp             *srtpState // nil for plain RTP; its contexts are the clock's (srtp.go)
 }
 
 // lawOf names the G.711 law of an audio payload type: the static PCMU and PCMA
@@ -131,7 +134,7 @@ func newSession(e *Engine, fd int, local netip.AddrPort, port int, opts []Sessio
 	s.sending.Store(true)
 	s.tx = txState{
 		header: rtp.Header{Version: 2, SSRC: ssrc},
-		buf:    make([]byte, packetBufferSize),
+		buf:    make([]byte, packetBufferSize, packetBufferSize+srtpMaxTagLen), // room for SRTP's tag (srtp.go)
 		dst:    sockaddr{v6: local.Addr().Is6()},
 		seq:    seq,
 		ts:     ts,
@@ -175,6 +178,13 @@ func (s *Session) Start(p Params) error {
 	defer s.mu.Unlock()
 	if s.closed || s.finished.Load() {
 		return s.errOrClosed()
+	}
+	if old := s.cfg.Load(); old != nil && old.srtp.sameKeys(p.SRTP) {
+		cfg.srtp = old.srtp // the same keys go on with the same counters and replay window
+	} else if st, err := newSRTPState(p.SRTP); err != nil {
+		return err
+	} else {
+		cfg.srtp = st
 	}
 	s.remote.Store(&remote)
 	s.activityBase.Store(s.e.now())

@@ -51,6 +51,10 @@ func (s *Session) receivePacket(data []byte, from netip.AddrPort) bool {
 	if gen == 0 || !plausibleRTP(data) {
 		return false
 	}
+	data, ok := s.unprotect(data) // srtp.go: before anything trusts the packet
+	if !ok {
+		return false
+	}
 	h := &s.rx.header
 	n, err := h.Unmarshal(data)
 	if err != nil {

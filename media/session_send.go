@@ -38,7 +38,12 @@ func (s *Session) sendTick() {
 	s.busy.Store(true) // before buildFrame checks finished: see Close
 	if pkt, dst, ok := s.buildFrame(); ok {
 		s.tx.dst.set(dst)
-		s.afterWrite(len(pkt)-rtpHeaderSize, sendTo(s.fd, pkt, &s.tx.dst))
+		payloadLen := len(pkt) - rtpHeaderSize
+		pkt, err := s.protect(pkt)
+		if err == nil {
+			err = sendTo(s.fd, pkt, &s.tx.dst)
+		}
+		s.afterWrite(payloadLen, err)
 	}
 	s.busy.Store(false)
 }

@@ -69,6 +69,7 @@ func (c *InboundCall) settle() { c.settleOnce.Do(func() { close(c.settled) }) }
 
 func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*InboundCall, int, string) {
 	c := &InboundCall{srv: s, info: callInfoOf(req), settled: make(chan struct{})}
+	c.local.policy = s.cfg.SRTP
 	if len(req.Body()) > 0 {
 		if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
 			return nil, 415, "Unsupported Media Type: only application/sdp"
@@ -77,7 +78,7 @@ func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*In
 		if err != nil {
 			return nil, 488, "Not Acceptable Here: " + err.Error()
 		}
-		md, err := off.negotiate()
+		md, err := c.local.accept(off)
 		if err != nil {
 			return nil, 488, "Not Acceptable Here: " + err.Error()
 		}
@@ -275,7 +276,7 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	off, err := parseRemoteSDP(ackBody)
 	if err == nil {
 		var md MediaDesc
-		if md, err = off.negotiate(); err == nil {
+		if md, err = c.local.acceptAnswer(off); err == nil {
 			c.mu.Lock()
 			c.media = md
 			c.mu.Unlock()

@@ -48,6 +48,9 @@ type OutboundRequest struct {
 	// RingTimeout cancels the INVITE when no final response came in time;
 	// zero means DefaultRingTimeout.
 	RingTimeout time.Duration
+	// SRTP is the leg's SRTP policy (a trunk's trunks[].srtp); empty means the
+	// server's (Config.SRTP).
+	SRTP SRTPPolicy
 	// OnProgress is called (on a goroutine of Dial) for each 180/183 the
 	// callee sends. It must not block.
 	OnProgress func(Progress)
@@ -185,6 +188,10 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	oc.local.sessionID = randomSessionID()
 	oc.local.version = 1
 	oc.local.addr = r.LocalRTP
+	oc.local.policy = s.cfg.SRTP
+	if r.SRTP != "" {
+		oc.local.policy = r.SRTP
+	}
 	offer, err := oc.local.offer()
 	if err != nil {
 		return nil, err
@@ -282,7 +289,7 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 				case res.StatusCode == 180 || res.StatusCode == 183:
 					p := Progress{Code: res.StatusCode, Reason: res.Reason}
 					if off, err := parseRemoteSDP(res.Body()); err == nil {
-						if early, err := off.negotiate(); err == nil {
+						if early, err := oc.local.acceptAnswer(off); err == nil {
 							p.EarlyMedia = &early
 						}
 					}
@@ -309,7 +316,7 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 					s.guard.dialogAnswered(live, tag, src.Addr())
 					off, err := parseRemoteSDP(res.Body())
 					if err == nil {
-						md, err = off.negotiate()
+						md, err = oc.local.acceptAnswer(off)
 					}
 					mdErr = err
 				}

@@ -30,7 +30,7 @@ func (s *Server) answerReinvite(d dialogMedia, req *sip.Request, tx sip.ServerTr
 	if len(req.Body()) > 0 {
 		var off remoteOffer
 		if off, err = parseRemoteSDP(req.Body()); err == nil {
-			md, err = off.negotiate()
+			md, err = d.local.accept(off)
 		}
 		if err != nil {
 			d.mu.Unlock()
@@ -65,7 +65,9 @@ func (s *Server) answerReinvite(d dialogMedia, req *sip.Request, tx sip.ServerTr
 		}
 		off, err := parseRemoteSDP(ack.Body())
 		if err == nil {
-			md, err = off.negotiate()
+			d.mu.Lock()
+			md, err = d.local.acceptAnswer(off)
+			d.mu.Unlock()
 		}
 		if err != nil {
 			// The peer can repeat this at will: a line each at debug, a summary at warning.

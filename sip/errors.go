@@ -45,4 +45,12 @@ var (
 	// certificate did not chain to the trusted roots, did not name the host
 	// dialled, or it spoke no TLS 1.2 or newer.
 	ErrTLSPeer = errors.New("TLS peer refused")
+	// ErrSRTPOff means an SDP asked for RTP/SAVP while the SRTP policy is off (answered 488).
+	ErrSRTPOff = errors.New("SRTP (RTP/SAVP) offered but rtp.srtp is off")
+	// ErrSRTPRequired means the SRTP policy is mandatory (or the offer was RTP/SAVP) and the SDP
+	// had no usable a=crypto line (answered 488).
+	ErrSRTPRequired = errors.New("SRTP is required and the SDP has no usable a=crypto")
+	// ErrBadCrypto means an a=crypto line (RFC 4568 §9.1) was malformed or asked for what pivotua
+	// does not do (another suite, MKI, several keys, a short lifetime, session parameters).
+	ErrBadCrypto = errors.New("unusable a=crypto")
 )

@@ -57,6 +57,9 @@ type MediaDesc struct {
 	EventPayloadType uint8
 	// Direction is the direction in OUR description (already complemented for an answer).
 	Direction Direction
+	// SRTP holds the SDES keys (RFC 4568) when the stream is SRTP.
+	SRTP SRTPParams
+	savp bool // the stream is RTP/SAVP (not RTP/AVP with a=crypto): our answer says so too
 }
 
 // remoteOffer is what an SDP offer (or answer) says about its audio stream.
@@ -64,7 +67,10 @@ type remoteOffer struct {
 	addr      netip.AddrPort
 	laws      []uint8 // PCMU/PCMA in the remote's order of preference
 	eventPT   uint8
-	direction Direction // the remote's own direction
+	direction Direction    // the remote's own direction
+	savp      bool         // RTP/SAVP
+	cryptos   []sdesCrypto // usable a=crypto lines, in the remote's order
+	cryptoErr error        // why the first unusable a=crypto line was left out; nil if none was
 }
 
 // parseRemoteSDP reads the first usable audio stream of an SDP body.
@@ -79,7 +85,7 @@ func parseRemoteSDP(body []byte) (remoteOffer, error) {
 	}
 	var md *sdp.MediaDescription
 	for _, m := range sd.MediaDescriptions {
-		if m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 && isAVP(m.MediaName.Protos) {
+		if m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 && (isAVP(m.MediaName.Protos) || isSAVP(m.MediaName.Protos)) {
 			md = m
 			break
 		}
@@ -103,6 +109,8 @@ func parseRemoteSDP(body []byte) (remoteOffer, error) {
 		return off, fmt.Errorf("%w: port %d", ErrNoAudio, port)
 	}
 	off.addr = netip.AddrPortFrom(ip.Unmap(), uint16(port))
+	off.savp = isSAVP(md.MediaName.Protos)
+	off.cryptos, off.cryptoErr = readCryptos(md.Attributes)
 
 	rtpmap := map[string]string{} // PT -> "name/rate"
 	for _, a := range md.Attributes {
@@ -149,6 +157,11 @@ func isAVP(protos []string) bool {
 	return p == "RTP/AVP" || p == "RTP/AVPF"
 }
 
+// isSAVP reports RTP/SAVP, the SRTP profile (RFC 3711 §12).
+func isSAVP(protos []string) bool {
+	return strings.EqualFold(strings.Join(protos, "/"), "RTP/SAVP")
+}
+
 // negotiate picks the first law of the remote's preference and complements its direction.
 func (off remoteOffer) negotiate() (MediaDesc, error) {
 	if len(off.laws) == 0 {
@@ -167,6 +180,9 @@ type localSDP struct {
 	sessionID uint64
 	version   uint64
 	addr      netip.AddrPort
+	policy    SRTPPolicy // what we offer and accept
+	key       SRTPKey    // our SRTP master key, once haveKey (srtpKey)
+	haveKey   bool
 }
 
 // answer builds our answer for the negotiated media: one law, telephone-event when offered.
@@ -175,15 +191,26 @@ func (l *localSDP) answer(m MediaDesc) ([]byte, error) {
 	if m.EventPayloadType != 0 {
 		pts = append(pts, m.EventPayloadType)
 	}
-	return l.marshal(pts, m.EventPayloadType, m.Direction)
+	var crypto []sdp.Attribute
+	if m.SRTP.Enabled() {
+		crypto = []sdp.Attribute{cryptoAttr(m.SRTP.tag, m.SRTP.Suite, l.srtpKey())}
+	}
+	return l.marshal(pts, m.EventPayloadType, m.Direction, m.savp, crypto)
 }
 
-// offer builds our offer for a delayed-offer INVITE: PCMU, PCMA and telephone-event.
+// offer builds our offer (a Dial's INVITE, a delayed-offer INVITE's 200): PCMU, PCMA and
+// telephone-event; with SRTP on, a=crypto for both suites, over RTP/SAVP when it is mandatory.
 func (l *localSDP) offer() ([]byte, error) {
-	return l.marshal([]uint8{PayloadPCMU, PayloadPCMA, defaultEventPayloadType}, defaultEventPayloadType, SendRecv)
+	var crypto []sdp.Attribute
+	if l.policy.on() {
+		key := l.srtpKey()
+		crypto = []sdp.Attribute{cryptoAttr(offerTag80, SuiteAES128SHA1_80, key), cryptoAttr(offerTag32, SuiteAES128SHA1_32, key)}
+	}
+	return l.marshal([]uint8{PayloadPCMU, PayloadPCMA, defaultEventPayloadType}, defaultEventPayloadType, SendRecv,
+		l.policy == SRTPMandatory, crypto)
 }
 
-func (l *localSDP) marshal(pts []uint8, eventPT uint8, dir Direction) ([]byte, error) {
+func (l *localSDP) marshal(pts []uint8, eventPT uint8, dir Direction, savp bool, crypto []sdp.Attribute) ([]byte, error) {
 	ipVer := "IP4"
 	if l.addr.Addr().Is6() {
 		ipVer = "IP6"
@@ -205,6 +232,11 @@ func (l *localSDP) marshal(pts []uint8, eventPT uint8, dir Direction) ([]byte, e
 		}
 	}
 	attrs = append(attrs, sdp.NewAttribute("ptime", "20"), sdp.NewPropertyAttribute(string(dir)))
+	attrs = append(attrs, crypto...)
+	profile := []string{"RTP", "AVP"}
+	if savp {
+		profile = []string{"RTP", "SAVP"}
+	}
 	sd := sdp.SessionDescription{
 		Origin: sdp.Origin{
 			Username: "pivotua", SessionID: l.sessionID, SessionVersion: l.version,
@@ -216,7 +248,7 @@ func (l *localSDP) marshal(pts []uint8, eventPT uint8, dir Direction) ([]byte, e
 		MediaDescriptions: []*sdp.MediaDescription{{
 			MediaName: sdp.MediaName{
 				Media: "audio", Port: sdp.RangedPort{Value: int(l.addr.Port())},
-				Protos: []string{"RTP", "AVP"}, Formats: formats,
+				Protos: profile, Formats: formats,
 			},
 			Attributes: attrs,
 		}},

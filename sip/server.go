@@ -42,6 +42,9 @@ type Config struct {
 	// when AllowCIDRs is empty) in if it proves one of these by digest
 	// (digest_server.go); without it, such an INVITE gets 403.
 	InboundAuth []InboundCredential
+	// SRTP is the SRTP policy (rtp.srtp) of inbound calls and of Dial legs whose
+	// OutboundRequest names none. Empty means SRTPOff.
+	SRTP SRTPPolicy
 }
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and

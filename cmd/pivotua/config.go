@@ -101,6 +101,8 @@ type TrunkConfig struct {
 	// Credentials the trunk's INVITEs from outside sip.allow_cidrs must prove by digest.
 	InboundUsername string `yaml:"inbound_username" json:"inbound_username"`
 	InboundPassword string `yaml:"inbound_password" json:"inbound_password"`
+	// SRTP overrides rtp.srtp for the legs dialled through the trunk; empty: rtp.srtp.
+	SRTP string `yaml:"srtp" json:"srtp"`
 }
 
 // Settings is a validated Config: each section in the form its package takes,
@@ -571,7 +573,11 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 				bad(fmt.Sprintf("%s.accounts[%d]", p, j), "%q is not one of the accounts", id)
 			}
 		}
-		tr := flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts}
+		if t.SRTP != "" && !media.ValidSRTPPolicy(t.SRTP) {
+			bad(p+".srtp", "must be off, optional or mandatory, not %q", t.SRTP)
+		}
+		tr := flow.Trunk{Name: t.Name, URI: t.URI, Username: t.Username, Password: t.Password, Accounts: t.Accounts,
+			SRTP: sip.SRTPPolicy(t.SRTP)}
 		if t.CAFile != "" {
 			roots, err := sip.LoadRootCAs(t.CAFile)
 			if err != nil {

@@ -76,8 +76,15 @@ func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
 	if _, err := exec.LookPath("baresip"); err != nil {
 		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
 	}
-	dir, bsPort := t.TempDir(), testkit.FreePort(t)
-	writeBaresipConfig(t, dir, bsPort, "e2e", in)
+	dir := t.TempDir()
+	writeBaresipConfig(t, dir, testkit.FreePort(t), "e2e", in)
+	return runBaresipIn(t, p, dir)
+}
+
+// runBaresipIn is runBaresip with the configuration already in dir (writeBaresipConfig, then any
+// changes a test makes to it).
+func runBaresipIn(t *testing.T, p *pivotuaInstance, dir string) []int16 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", fmt.Sprintf("/dial sip:3004@127.0.0.1:%d", p.sipPort), "-t", "40")
