@@ -510,10 +510,31 @@ func (r *Registration) do(ctx context.Context, req *sip.Request) (*sip.Response,
 			}
 			return res, nil
 		case <-tx.Done():
+			r.dropStream(ctx, peer)
 			return nil, r.unanswered(req, tx.Err())
 		case <-rctx.Done():
+			r.dropStream(ctx, peer)
 			return nil, r.unanswered(req, rctx.Err())
 		}
+	}
+}
+
+// dropStream closes the registration's TCP or TLS connection to peer after a
+// request on it drew no answer: a registrar that went away without closing it
+// (a crash behind a NAT or firewall that dropped its state) leaves it up but
+// dead, and the next attempt would reuse it forever instead of connecting again.
+// Not when the registration was stopped (ctx ended): that says nothing about
+// the connection, which live calls may be using.
+func (r *Registration) dropStream(ctx context.Context, peer netip.AddrPort) {
+	if r.transport == "udp" || ctx.Err() != nil {
+		return
+	}
+	d := r.srv.streams
+	d.mu.Lock()
+	c := d.conns[peerKey{r.transport, peer}]
+	d.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
 	}
 }
 

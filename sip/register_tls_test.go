@@ -179,3 +179,47 @@ func waitSettled(t *testing.T, r *Registration) RegistrationStatus {
 	})
 	return r.Status()
 }
+
+// A registrar whose connection stays up but goes silent (it crashed behind a
+// firewall that kept the connection's state): the keep-alive times out, and
+// the next REGISTER goes on a new connection instead of the dead one.
+func TestRegisterOverTLSReconnectsWhenItsConnectionGoesSilent(t *testing.T) {
+	ca := testkit.NewCA(t, "registrar CA")
+	certFile, keyFile := ca.Issue(t, t.TempDir(), "registrar", "127.0.0.1")
+	srv := startTestServer(t, Config{Listen: []string{"tls://127.0.0.1:0"}, TLS: TLSConfig{CertFile: certFile, KeyFile: keyFile}}, func(*InboundCall) {})
+	var mu sync.Mutex
+	answered := map[string]int{} // REGISTERs answered, by connection
+	addr := tlsPeer(t, certFile, keyFile, func(msg string, from net.Addr) string {
+		m, err := sip.ParseMessage([]byte(msg))
+		req, ok := m.(*sip.Request)
+		if err != nil || !ok {
+			return ""
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(answered) == 1 && answered[from.String()] > 0 {
+			return "" // the first connection answers one REGISTER, then nothing
+		}
+		if req.Method == sip.REGISTER {
+			answered[from.String()]++
+			return okWithContact(req, "3600").String()
+		}
+		return reply(req, 200, "OK").String()
+	})
+	roots, err := LoadRootCAs(ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := srv.StartRegistration(RegistrationConfig{Trunk: "silent", URI: "sip:" + addr + ";transport=tls", Username: "3004",
+		RootCAs: roots, Keepalive: 50 * time.Millisecond, retryMin: 10 * time.Millisecond, roundTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	testkit.WaitFor(t, 10*time.Second, "a REGISTER answered on a second connection", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(answered) >= 2
+	})
+	waitState(t, r, RegistrationRegistered)
+}
