@@ -8,7 +8,8 @@
 #   install-deps.sh test   everything `make test` drives as well. postgresql: the debug store suite starts
 #                          a throwaway cluster on loopback (its binaries only; the Debian service is not
 #                          used). kamailio: the cluster test runs its binary on deploy/kamailio/kamailio.cfg;
-#                          the Debian service, which would listen on port 5060, is disabled. chromium: the
+#                          the Debian service, which would listen on port 5060, is disabled;
+#                          kamailio-tls-modules: the registration test's carrier speaks TLS. chromium: the
 #                          call inspector's browser test runs it headless. node/npm: Twilio's own request
 #                          validator checks our signatures; openssl computes signatures outside Go;
 #                          php-cli runs docs/webhooks.md's PHP snippet.
@@ -18,7 +19,7 @@ set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 profile=${1:-test}
 run_packages=(flite lame espeak-ng)
-test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio chromium php-cli)
+test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio kamailio-tls-modules chromium php-cli)
 case "$profile" in
 run) packages=("${run_packages[@]}") ;;
 test) packages=("${run_packages[@]}" "${test_packages[@]}") ;;

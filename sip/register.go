@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +86,10 @@ type RegistrationConfig struct {
 	// keeping NAT bindings (and a TCP connection) open; one that draws no
 	// answer at all triggers a REGISTER at once. Zero: none.
 	Keepalive time.Duration
+	// RootCAs are the roots the registrar's TLS certificate must chain to
+	// (trunks[].ca_file, as for Dial); nil: the system's. Its host name (the
+	// URI's, or the outbound proxy's) is checked either way.
+	RootCAs *x509.CertPool
 	// OnAttempt, if set, is called after each REGISTER attempt with its result
 	// (RegisterResult...). It must not block.
 	OnAttempt func(result string)
@@ -119,6 +124,7 @@ type Registration struct {
 	callID       string   // one Call-ID for every REGISTER (RFC 3261 §10.2.4)
 	fromTag      string
 	client       *sipgo.Client
+	source       netip.Addr // TCP, TLS: the listener's address the connection leaves from
 	retryMin     time.Duration
 	retryMax     time.Duration
 	roundTimeout time.Duration
@@ -166,7 +172,7 @@ func (s *Server) StartRegistration(cfg RegistrationConfig) (*Registration, error
 		return nil, fmt.Errorf("trunk %s: %w: %s (sip.listen has none)", cfg.Trunk, ErrNoTransport, transport)
 	}
 	r := &Registration{
-		srv: s, cfg: cfg, transport: transport, client: ua.Client,
+		srv: s, cfg: cfg, transport: transport, client: ua.Client, source: s.uaSource[ua],
 		log:  s.log.With("trunk", cfg.Trunk),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		callID: newCallID(), fromTag: sip.GenerateTagN(16),
@@ -483,17 +489,87 @@ func (r *Registration) do(ctx context.Context, req *sip.Request) (*sip.Response,
 	if err != nil {
 		return nil, failed(RegisterResultError, "%v", err)
 	}
-	req.SetDestination(netip.AddrPortFrom(peers[0], uint16(port)).String())
+	peer := netip.AddrPortFrom(peers[0], uint16(port))
+	req.SetDestination(peer.String())
 	rctx, cancel := context.WithTimeout(ctx, r.roundTimeout)
 	defer cancel()
-	res, err := r.client.Do(rctx, req)
-	switch {
-	case err == nil:
-		return res, nil
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sip.ErrTransactionTimeout):
-		return nil, failed(RegisterResultTimeout, "no answer from %s within %s", req.Destination(), r.roundTimeout)
+	tx, err := r.send(rctx, req, peer)
+	if err != nil {
+		var re *registerError
+		if errors.As(err, &re) {
+			return nil, err
+		}
+		return nil, failed(RegisterResultError, "send %s to %s: %v", req.Method, req.Destination(), err)
 	}
-	return nil, failed(RegisterResultError, "send %s to %s: %v", req.Method, req.Destination(), err)
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			r.dropStream(ctx, peer)
+			return nil, r.unanswered(req, tx.Err())
+		case <-rctx.Done():
+			r.dropStream(ctx, peer)
+			return nil, r.unanswered(req, rctx.Err())
+		}
+	}
+}
+
+// dropStream closes the registration's TCP or TLS connection to peer after a
+// request on it drew no answer: a registrar that went away without closing it
+// (a crash behind a NAT or firewall that dropped its state) leaves it up but
+// dead, and the next attempt would reuse it forever instead of connecting again.
+// Not when the registration was stopped (ctx ended): that says nothing about
+// the connection, which live calls may be using.
+func (r *Registration) dropStream(ctx context.Context, peer netip.AddrPort) {
+	if r.transport == "udp" || ctx.Err() != nil {
+		return
+	}
+	d := r.srv.streams
+	d.mu.Lock()
+	c := d.conns[peerKey{r.transport, peer}]
+	d.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// unanswered is the failure of a request that left but drew no final answer.
+func (r *Registration) unanswered(req *sip.Request, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sip.ErrTransactionTimeout) {
+		return failed(RegisterResultTimeout, "no answer from %s within %s", req.Destination(), r.roundTimeout)
+	}
+	return failed(RegisterResultError, "%s to %s: %v", req.Method, req.Destination(), err)
+}
+
+// send starts req's client transaction. Over TCP and TLS the request leaves
+// on a connection the stream dialer opened, as Dial's do (tls_dial.go): from
+// the listener's address, its certificate checked against RootCAs for the
+// registrar's host name, TLS 1.2 or newer. The connection stays up and is
+// reused by the refreshes and keep-alives, and the registrar sends our calls
+// back over it (RFC 5626 §5.3, RFC 5923): sipgo serves it like an accepted
+// one. Without this sipgo would open it itself, checking the certificate
+// against the system's roots for the registrar's IP address.
+func (r *Registration) send(ctx context.Context, req *sip.Request, peer netip.AddrPort) (sip.ClientTransaction, error) {
+	if r.transport == "udp" {
+		return r.client.TransactionRequest(ctx, req)
+	}
+	k := streamKey{transport: r.transport, peer: peer, source: r.source,
+		host: strings.Trim(r.dest.Host, "[]"), roots: r.cfg.RootCAs}
+	if k.source.IsUnspecified() {
+		k.source = netip.Addr{}
+	}
+	// Held until the request has left on the connection ensured for it.
+	unlock := r.srv.streams.lock(k)
+	defer unlock()
+	if err := r.srv.streams.ensure(ctx, k); err != nil {
+		return nil, failed(RegisterResultError, "%v", err)
+	}
+	return r.client.TransactionRequest(ctx, req)
 }
 
 // newRequest builds a REGISTER (or a keep-alive OPTIONS) with the next CSeq

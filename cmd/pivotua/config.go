@@ -592,6 +592,7 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		reg, registers, perrs := sip.RegistrationSettings{Trunk: t.Name, URI: t.URI, Username: t.Username, Password: t.Password,
 			Register: t.Register, Expires: t.Expires, OutboundProxy: t.OutboundProxy, ContactUser: t.ContactUser, Keepalive: t.Keepalive}.Config(p)
 		section(perrs)
+		reg.RootCAs = tr.RootCAs // a registrar on TLS is checked like the trunk's Dial legs
 		if registers {
 			for _, r := range s.Registrations { // its name labels its metrics and /readyz line
 				if r.Trunk == t.Name {
