@@ -231,6 +231,8 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			DialCallStatus:        c.dial.last.status,
 			DialCallSid:           c.dial.last.sid,
 			DialCallDuration:      c.dial.last.durationParam(),
+			ReferCallStatus:       c.refer.status,
+			ReferSipResponseCode:  c.refer.code,
 			Variables:             nilIfEmpty(c.vars.twiml),
 		},
 	}
