@@ -142,6 +142,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 	clear(c.keys.digits)           // Kazoo erases collected digits once a request has been sent
 	c.rec.last = recordingResult{} // and a recording is reported once
 	c.dial.last = dialResult{}     // and so is a Dial's result
+	c.refer = referState{}         // and a <Refer>'s
 	ex := c.exchange(req, resp, time.Since(start))
 	if err == nil && resp == nil {
 		err = ErrEmptyDocument

@@ -100,3 +100,23 @@ func TestReferValidation(t *testing.T) {
 		t.Errorf("a valid <Refer>: %v", err)
 	}
 }
+
+// TestReferParametersAreReportedOnce: like a Dial's result, the <Refer> outcome goes with the request
+// after it only.
+func TestReferParametersAreReportedOnce(t *testing.T) {
+	app := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
+		"/voice": {"text/xml", `<Response><Refer action="/after"><Sip>sip:alice@example.com</Sip></Refer></Response>`},
+		"/after": {"text/xml", `<Response><Redirect>/third</Redirect></Response>`},
+		"/third": {"text/xml", `<Response><Hangup/></Response>`},
+	}))
+	ch := flowtest.NewChannel()
+	ch.SetRefer(sip.ReferResult{ReferStatus: 603}, nil)
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, flowtest.PivotFlow(app.URL+"/voice", `,"req_format":"twiml"`, false)))
+	if after := app.Forms("/after"); len(after) != 1 || after[0].Get("ReferCallStatus") != "failed" {
+		t.Fatalf("action requests %v", after)
+	}
+	third := app.Forms("/third")
+	if len(third) != 1 || third[0].Has("ReferCallStatus") || third[0].Has("ReferSipResponseCode") {
+		t.Errorf("the request after the action has the Refer parameters again: %v", third)
+	}
+}
