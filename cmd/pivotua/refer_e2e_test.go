@@ -129,7 +129,8 @@ func TestE2EReferWithoutNotifyFailsAfterTheWait(t *testing.T) {
 		"/voice": static(`<Response><Refer action="/after"><Sip>sip:alice@example.com</Sip></Refer></Response>`),
 		"/after": static(`<Response><Hangup/></Response>`),
 	})
-	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
+	// This SIPp caller sends no RTP: the media timeout (15 s by default) must not end the call first.
+	p := startPivotua(t, twimlFlow(app.URL+"/voice"), func(c *Config) { c.RTP.MediaTimeout = "60s" })
 	start := time.Now()
 	data := referData{RTPPort: testkit.FreePort(t), Expect: 202, ReferTo: `sip:alice@example\.com>`}
 	if _, err := sipptest.Run(t, sipptest.Call{Scenario: "uac_refer.xml", Data: data, Target: p.sipAddr(), PeerLogs: p.logs}); err != nil {
