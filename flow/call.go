@@ -41,6 +41,7 @@ type Call struct {
 	vars   callVariables  // set_variables and <Set> (kazoo_set_variables.go)
 	rec    recordingState // recordings made and the last one's result (recording.go)
 	dial   dialState      // the last Dial's result (dial.go)
+	refer  referState     // the last <Refer>'s result (twiml_refer.go)
 	events eventState     // the debug flag and how the call ended (event.go)
 }
 

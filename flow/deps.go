@@ -50,6 +50,11 @@ type Channel interface {
 	// StartRecording writes what the caller says from now on to w, as 8 kHz 16-bit little-endian mono PCM.
 	StartRecording(w io.Writer) (Recording, error)
 
+	// Refer asks the far end to call target instead (SIP REFER, RFC 3515: a blind transfer) and
+	// reports the REFER's final response and the first final status its NOTIFYs carried; the wait
+	// ends with ctx. A channel that cannot transfer returns an error.
+	Refer(ctx context.Context, target string) (sip.ReferResult, error)
+
 	// Bridge is the channel's side of a Dial; nil when the channel has no RTP session of pivotua's
 	// own to bridge (a test double, a Dial callee), and a Dial on it then fails.
 	Bridge() BridgeLeg

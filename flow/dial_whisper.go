@@ -7,6 +7,7 @@ import (
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/sip"
 )
 
 // A Dial noun's url (Twilio's <Number url> and <Sip url>) is a document run
@@ -79,6 +80,12 @@ func (l *calleeLeg) Hangup() error {
 // EndedBy names the far end, here the callee, "caller" as the inbound leg does: the callee's leg
 // tells no media timeout apart.
 func (l *calleeLeg) EndedBy() string { return "caller" }
+
+// Refer is refused: a Dial callee is pivotua's own outbound leg, and transferring it would leave the
+// caller bridged to whoever the callee chose.
+func (l *calleeLeg) Refer(context.Context, string) (sip.ReferResult, error) {
+	return sip.ReferResult{}, ErrReferNotSupported
+}
 
 // Bridge is nil: this leg is the callee a Dial bridges, so a Dial in its document has no caller side
 // of its own to bridge and fails.

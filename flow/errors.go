@@ -14,6 +14,9 @@ var (
 	ErrFetchLoop = errors.New("too many fetches in a row that played nothing")
 	// ErrTrunkNotAllowed reports a Dial through a trunk the call's account may not use (trunks[].accounts).
 	ErrTrunkNotAllowed = errors.New("trunk not allowed")
+	// ErrReferNotSupported reports a <Refer> on a channel that cannot transfer: a Dial callee running
+	// its noun's url document.
+	ErrReferNotSupported = errors.New("<Refer> is not supported on a Dial callee")
 )
 
 // ValidationError is one problem found in a callflow node or a TwiML document, with the path of the

@@ -142,6 +142,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 	clear(c.keys.digits)           // Kazoo erases collected digits once a request has been sent
 	c.rec.last = recordingResult{} // and a recording is reported once
 	c.dial.last = dialResult{}     // and so is a Dial's result
+	c.refer = referState{}         // and a <Refer>'s
 	ex := c.exchange(req, resp, time.Since(start))
 	if err == nil && resp == nil {
 		err = ErrEmptyDocument
@@ -231,6 +232,8 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			DialCallStatus:        c.dial.last.status,
 			DialCallSid:           c.dial.last.sid,
 			DialCallDuration:      c.dial.last.durationParam(),
+			ReferCallStatus:       c.refer.status,
+			ReferSipResponseCode:  c.refer.code,
 			Variables:             nilIfEmpty(c.vars.twiml),
 		},
 	}

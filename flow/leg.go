@@ -135,6 +135,11 @@ func (l *inboundLeg) Info() CallInfo {
 
 func (l *inboundLeg) Ring() error { return l.sip.Ring() }
 
+// Refer sends the caller a REFER to target (TwiML <Refer>) and waits for its outcome.
+func (l *inboundLeg) Refer(ctx context.Context, target string) (sip.ReferResult, error) {
+	return l.sip.Refer(ctx, target)
+}
+
 // EndedBy tells a media timeout (mediaEnded hung up) from the caller's BYE or CANCEL.
 func (l *inboundLeg) EndedBy() string {
 	if errors.Is(l.media.Err(), media.ErrMediaTimeout) {

@@ -117,6 +117,8 @@ func (p *twimlParser) verb(e *xmlElement, path string) twimlVerb {
 		return parseRecordVerb(p, e, path)
 	case "Dial":
 		return parseDialVerb(p, e, path)
+	case "Refer":
+		return parseReferVerb(p, e, path)
 	default:
 		p.fail(path, fmt.Sprintf("unknown verb <%s>", e.name))
 		return nil

@@ -20,8 +20,8 @@
 //     Kazoo's hyphenated names (Account-ID, Call-ID, Digits as an object keyed
 //     by collection name, ...); "twiml" sends Twilio's names (CallSid,
 //     AccountSid, Digits as a string, ...). Kazoo's "user vars" (RecordingUrl,
-//     RecordingDuration, DialCallStatus, DialCallSid, DialCallDuration and
-//     TwiML <Set> variables) are merged into either set with TwiML names; on a
+//     RecordingDuration, DialCallStatus, DialCallSid, DialCallDuration,
+//     ReferCallStatus, ReferSipResponseCode and TwiML <Set> variables) are merged into either set with TwiML names; on a
 //     name clash the base parameter wins, and the fields above win over <Set>
 //     variables. Empty values, empty keys and empty objects are omitted.
 //   - GET appends the form-encoded parameters to the URL's query (joined with

@@ -28,6 +28,7 @@ type CallParams struct {
 
 	RecordingURL, RecordingDuration               string
 	DialCallStatus, DialCallSid, DialCallDuration string
+	ReferCallStatus, ReferSipResponseCode         string // the last TwiML <Refer>'s outcome
 	// Variables are TwiML <Set> variables, sent under their own names.
 	Variables map[string]string
 }
@@ -174,6 +175,8 @@ func buildParams(format string, p *CallParams) []paramField {
 	s.add("DialCallStatus", p.DialCallStatus)
 	s.add("DialCallSid", p.DialCallSid)
 	s.add("DialCallDuration", p.DialCallDuration)
+	s.add("ReferCallStatus", p.ReferCallStatus)
+	s.add("ReferSipResponseCode", p.ReferSipResponseCode)
 	s.addVariables(p.Variables)
 	return s.sorted()
 }

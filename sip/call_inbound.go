@@ -40,6 +40,7 @@ type InboundCall struct {
 	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
 	offer      *remoteOffer
 	infoDigits infoDigits // DTMF by SIP INFO
+	refer      referState // our pending REFER, for its NOTIFYs (refer.go)
 
 	// mu guards the fields below.
 	mu       sync.Mutex

@@ -54,3 +54,16 @@ var (
 	// does not do (another suite, MKI, several keys, a short lifetime, session parameters).
 	ErrBadCrypto = errors.New("unusable a=crypto")
 )
+
+var (
+	// ErrReferTarget means a REFER's target is not one pivotua sends (RFC 3515
+	// §2.1): not a sip: or sips: URI, over its length cap, or holding characters
+	// that would break out of the Refer-To header.
+	ErrReferTarget = errors.New("unusable REFER target")
+	// ErrReferPending means a REFER of ours on the call still waits for its
+	// outcome; one at a time.
+	ErrReferPending = errors.New("a REFER is already pending on the call")
+	// ErrNotAnswered means the operation needs a confirmed dialog (a REFER,
+	// RFC 3515 §2.4.3) and the call was never answered.
+	ErrNotAnswered = errors.New("call not answered")
+)

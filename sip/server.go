@@ -249,6 +249,8 @@ func (s *Server) Listen() error {
 	s.srv.OnCancel(s.guarded(s.onCancel))
 	s.srv.OnOptions(s.guarded(s.onOptions))
 	s.srv.OnInfo(s.guarded(s.onInfo))
+	s.srv.OnRefer(s.guarded(s.onRefer))
+	s.srv.OnNotify(s.guarded(s.onNotify))
 	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/flow"
+	"github.com/pivotua/pivotua/sip"
 )
 
 // Channel is the fake flow.Channel the interpreter tests drive: it records what the interpreter
@@ -45,6 +46,9 @@ type Channel struct {
 	stopKeys string
 	stopPlay context.CancelFunc
 	stopped  bool
+	// What Refer returns (refer.go).
+	referResult sip.ReferResult
+	referErr    error
 }
 
 var _ flow.Channel = (*Channel)(nil)
