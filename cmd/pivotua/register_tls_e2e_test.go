@@ -8,7 +8,6 @@ package main
 // from a throwaway CA made by the test (testkit.CA).
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -133,54 +131,6 @@ func carrierSources(c *carrier, what string, since time.Time) map[string]int {
 	return out
 }
 
-// assertTLSOnly reads a tshark capture of Kamailio's TLS port: TLS records carrying the traffic,
-// and no SIP readable in it.
-func assertTLSOnly(t *testing.T, pcap string, minRecords int) {
-	t.Helper()
-	raw, err := os.ReadFile(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, clear := range []string{"SIP/2.0", "REGISTER sip:", "INVITE sip:", "BYE sip:", carrierPassword} {
-		if bytes.Contains(raw, []byte(clear)) {
-			t.Errorf("the capture of the carrier's TLS port holds %q in clear", clear)
-		}
-	}
-	out, err := exec.Command("tshark", "-r", pcap, "-Y", "tls.app_data", "-T", "fields", "-e", "frame.number").Output()
-	if err != nil {
-		t.Fatalf("tshark -r: %v", err)
-	}
-	if n := len(strings.Fields(string(out))); n < minRecords {
-		t.Errorf("tshark found %d TLS application data records on the carrier's TLS port, want at least %d", n, minRecords)
-	}
-	if out, _ := exec.Command("tshark", "-r", pcap, "-Y", "sip").Output(); len(bytes.TrimSpace(out)) != 0 {
-		t.Errorf("tshark decoded SIP on the carrier's TLS port:\n%s", out)
-	}
-}
-
-// stoppedCapture is tsharkCapture stopped by t's cleanup too: when the test fails first,
-// tsharkCapture's own cleanup kills tshark but not its dumpcap, which would live on holding the
-// e2e lock's file descriptor.
-func stoppedCapture(t *testing.T, port int) (stop func() string) {
-	t.Helper()
-	var once sync.Once
-	var path string
-	capture := tsharkCapture(t, port)
-	stop = func() string { once.Do(func() { path = capture() }); return path }
-	t.Cleanup(func() { stop() })
-	return stop
-}
-
-// pcapFrames counts the frames of a capture.
-func pcapFrames(t *testing.T, pcap string) int {
-	t.Helper()
-	out, err := exec.Command("tshark", "-r", pcap, "-T", "fields", "-e", "frame.number").Output()
-	if err != nil {
-		t.Fatalf("tshark -r: %v", err)
-	}
-	return len(strings.Fields(string(out)))
-}
-
 func TestE2ERegisterTLSWithKamailioAndTakeCallsThroughIt(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, func(w *webhook) any {
@@ -191,8 +141,8 @@ func TestE2ERegisterTLSWithKamailioAndTakeCallsThroughIt(t *testing.T) {
 	listeners, listenerPort := tlsTrunkListeners(t, ca)
 	// The wire between Kamailio's TLS port and pivotua; and pivotua's own TLS listener, which
 	// nobody should connect to: Kamailio reaches pivotua over pivotua's connection.
-	stopCarrierCapture := stoppedCapture(t, c.port)
-	stopListenerCapture := stoppedCapture(t, listenerPort)
+	carrierCapture := testkit.StartTshark(t, fmt.Sprintf("tcp port %d", c.port))
+	listenerCapture := testkit.StartTshark(t, fmt.Sprintf("tcp port %d", listenerPort))
 	started := time.Now()
 	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil), listeners, func(cfg *Config) {
 		// INVITEs only from the carrier: a call that reaches pivotua came through the location lookup.
@@ -278,8 +228,8 @@ func TestE2ERegisterTLSWithKamailioAndTakeCallsThroughIt(t *testing.T) {
 	}
 
 	// Two calls, REGISTERs, keep-alives: all TLS records on the wire, none of it readable.
-	assertTLSOnly(t, stopCarrierCapture(), 20)
-	if n := pcapFrames(t, stopListenerCapture()); n != 0 {
+	testkit.AssertTLSOnly(t, carrierCapture.Stop(), "the carrier's TLS port", 20, "REGISTER sip:", "INVITE sip:", "BYE sip:", carrierPassword)
+	if n := len(testkit.TsharkFields(t, listenerCapture.Stop(), "", "frame.number")); n != 0 {
 		t.Errorf("%d packets reached pivotua's tls:// listener; Kamailio should reach pivotua only over pivotua's connection", n)
 	}
 }

@@ -16,8 +16,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,27 +174,6 @@ func tlsListenerConfig(t *testing.T, ca *testkit.CA, port int) func(*Config) {
 	}
 }
 
-// tsharkCapture records loopback traffic to or from port with tshark until
-// the returned stop is called; stop returns the capture file's path.
-func tsharkCapture(t *testing.T, port int) (stop func() string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "tls.pcap")
-	cmd := exec.Command("tshark", "-i", "lo", "-f", fmt.Sprintf("tcp port %d", port), "-w", path)
-	var stderr testkit.SyncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	testkit.WaitFor(t, 10*time.Second, "tshark capturing", func() bool { return strings.Contains(stderr.String(), "Capturing on") })
-	return func() string {
-		time.Sleep(200 * time.Millisecond) // the last packets reach the file
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		return path
-	}
-}
-
 // TestE2ETLSCallerGetsTheFlowAnswered: a SIPp caller reaches pivotua's
 // tls:// listener (through the relay, which checks pivotua's certificate for
 // localhost against the test CA), hears the flow, and gets pivotua's BYE back
@@ -215,32 +192,16 @@ func TestE2ETLSCallerGetsTheFlowAnswered(t *testing.T) {
 	}
 	roots.AppendCertsFromPEM(pem)
 	relay := relayToTLS(t, fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: roots, ServerName: "localhost"})
-	stopCapture := tsharkCapture(t, port)
-	capture := sipptest.NewCapture(t)
-	if err := runSIPp(t, relayPeer{relay.addr(), p}, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}, "-t", "t1"); err != nil {
+	capture := testkit.StartTshark(t, fmt.Sprintf("tcp port %d", port))
+	rtp := sipptest.NewCapture(t)
+	if err := runSIPp(t, relayPeer{relay.addr(), p}, "uac_call.xml", sipptest.Data{RTPPort: rtp.Port(), Codec: 0}, "-t", "t1"); err != nil {
 		t.Fatalf("%v\nrelay: %s", err, relay.failures())
 	}
-	pcap := stopCapture()
-	assertSpeechThenTone(t, capture.Audio(t, 0))
+	pcap := capture.Stop()
+	assertSpeechThenTone(t, rtp.Audio(t, 0))
 	assertCiphered(t, relay, "INVITE sip:3004@", "BYE sip:1000@")
 	// tshark's view of the wire: TLS records, and no SIP it can read.
-	raw, err := os.ReadFile(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(raw, []byte("SIP/2.0")) || bytes.Contains(raw, []byte("INVITE sip:")) {
-		t.Error("the capture of pivotua's TLS port holds SIP in clear")
-	}
-	out, err := exec.Command("tshark", "-r", pcap, "-Y", "tls.app_data", "-T", "fields", "-e", "frame.number").Output()
-	if err != nil {
-		t.Fatalf("tshark -r: %v", err)
-	}
-	if n := len(strings.Fields(string(out))); n < 4 {
-		t.Errorf("tshark found %d TLS application data records on pivotua's TLS port, want the call's SIP in them", n)
-	}
-	if out, _ := exec.Command("tshark", "-r", pcap, "-Y", "sip").Output(); len(bytes.TrimSpace(out)) != 0 {
-		t.Errorf("tshark decoded SIP on pivotua's TLS port:\n%s", out)
-	}
+	testkit.AssertTLSOnly(t, pcap, "pivotua's TLS port", 4, "INVITE sip:")
 }
 
 // TestE2ETLSListenerRefusesOldTLSAndReloadsOnSIGHUP: TLS 1.1 gets no
