@@ -34,6 +34,7 @@ const (
 // bindings (usrloc keeps them in memory only).
 type carrier struct {
 	addr, dir string
+	extra     []string // more of Kamailio's -A defines (the TLS listener)
 	cmd       *exec.Cmd
 	log       *stampedLog
 }
@@ -43,8 +44,16 @@ func (c *carrier) logs() string    { return c.log.String() }
 
 func startCarrier(t *testing.T) *carrier {
 	t.Helper()
+	c := newCarrier(t, testkit.FreePortOn(t, kamailioIP))
+	c.start(t)
+	return c
+}
+
+// newCarrier readies a registrar on kamailioIP:port without starting it.
+func newCarrier(t *testing.T, port int) *carrier {
+	t.Helper()
 	if _, err := exec.LookPath("kamailio"); err != nil {
-		t.Fatal("kamailio is not installed: run `make deps` (Debian package kamailio)")
+		t.Fatal("kamailio is not installed: run `make deps` (Debian packages kamailio, kamailio-tls-modules)")
 	}
 	// Not t.TempDir: Kamailio's runtime paths must stay short.
 	dir, err := os.MkdirTemp("", "kamreg")
@@ -52,22 +61,22 @@ func startCarrier(t *testing.T) *carrier {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := &carrier{addr: fmt.Sprintf("%s:%d", kamailioIP, testkit.FreePortOn(t, kamailioIP)), dir: dir, log: &stampedLog{}}
-	c.start(t)
-	return c
+	return &carrier{addr: fmt.Sprintf("%s:%d", kamailioIP, port), dir: dir, log: &stampedLog{}}
 }
 
+// start starts the registrar (again, with no bindings) on the same addresses.
 func (c *carrier) start(t *testing.T) {
 	t.Helper()
 	cfg, err := filepath.Abs(filepath.Join("..", "..", "testdata", "kamailio", "registrar.cfg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.cmd = exec.Command("kamailio", "-f", cfg, "-DD", "-E", "-n", "2", "-Y", c.dir, "-P", filepath.Join(c.dir, "kamailio.pid"),
-		"-A", "LISTEN=udp:"+c.addr,
+	args := []string{"-f", cfg, "-DD", "-E", "-n", "2", "-Y", c.dir, "-P", filepath.Join(c.dir, "kamailio.pid"),
+		"-A", "LISTEN=udp:" + c.addr,
 		"-A", fmt.Sprintf("AUTH_USER=%q", carrierUser),
 		"-A", fmt.Sprintf("AUTH_PASSWORD=%q", carrierPassword),
-		"-A", fmt.Sprintf("MIN_EXPIRES=%d", carrierMinExp))
+		"-A", fmt.Sprintf("MIN_EXPIRES=%d", carrierMinExp)}
+	c.cmd = exec.Command("kamailio", append(args, c.extra...)...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers go with it
 	if err := c.cmd.Start(); err != nil {

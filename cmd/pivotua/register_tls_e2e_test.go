@@ -11,11 +11,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,22 +37,11 @@ type tlsCarrier struct {
 // startTLSCarrier runs the registrar with a server certificate from ca for names.
 func startTLSCarrier(t *testing.T, ca *testkit.CA, names ...string) *tlsCarrier {
 	t.Helper()
-	if _, err := exec.LookPath("kamailio"); err != nil {
-		t.Fatal("kamailio is not installed: run `make deps` (Debian packages kamailio, kamailio-tls-modules)")
-	}
-	// Not t.TempDir: Kamailio's runtime paths must stay short.
-	dir, err := os.MkdirTemp("", "kamtls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	port := testkit.FreePorts(t, kamailioIP, 2)
-	c := &tlsCarrier{
-		carrier: &carrier{addr: fmt.Sprintf("%s:%d", kamailioIP, port), dir: dir, log: &stampedLog{}},
-		tlsAddr: fmt.Sprintf("%s:%d", kamailioIP, port+1),
-		tlsConf: filepath.Join(dir, "tls.cfg"),
-	}
-	certFile, keyFile := ca.Issue(t, dir, "carrier", names...)
+	c := &tlsCarrier{carrier: newCarrier(t, port), tlsAddr: fmt.Sprintf("%s:%d", kamailioIP, port+1), port: port + 1}
+	c.tlsConf = filepath.Join(c.dir, "tls.cfg")
+	c.extra = []string{"-A", "WITH_TLS", "-A", "LISTEN_TLS=tls:" + c.tlsAddr, "-A", fmt.Sprintf("TLS_CFG=%q", c.tlsConf)}
+	certFile, keyFile := ca.Issue(t, c.dir, "carrier", names...)
 	// The server side asks for no client certificate: pivotua proves itself by digest.
 	conf := fmt.Sprintf(`[server:default]
 method = TLSv1.2+
@@ -71,41 +58,8 @@ require_certificate = no
 	if err := os.WriteFile(c.tlsConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.port = port + 1
 	c.start(t)
 	return c
-}
-
-// start starts the registrar (again, with no bindings) on the same addresses.
-func (c *tlsCarrier) start(t *testing.T) {
-	t.Helper()
-	cfg, err := filepath.Abs(filepath.Join("..", "..", "testdata", "kamailio", "registrar.cfg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command("kamailio", "-f", cfg, "-DD", "-E", "-n", "2", "-Y", c.dir, "-P", filepath.Join(c.dir, "kamailio.pid"),
-		"-A", "LISTEN=udp:"+c.addr,
-		"-A", "WITH_TLS",
-		"-A", "LISTEN_TLS=tls:"+c.tlsAddr,
-		"-A", fmt.Sprintf("TLS_CFG=%q", c.tlsConf),
-		"-A", fmt.Sprintf("AUTH_USER=%q", carrierUser),
-		"-A", fmt.Sprintf("AUTH_PASSWORD=%q", carrierPassword),
-		"-A", fmt.Sprintf("MIN_EXPIRES=%d", carrierMinExp))
-	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers go with it
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := c.cmd
-	t.Cleanup(func() { stopKamailioProcess(cmd) })
-	var probeErr error
-	for range 20 {
-		if probeErr = runSIPp(t, c.carrier, "options.xml", sipptest.Data{Service: "probe"}, "-t", "u1"); probeErr == nil {
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("the test registrar did not come up: %v\n%s", probeErr, sipptest.LastLines(c.logs(), 30))
 }
 
 // tlsTrunkListeners listens on udp://127.0.0.1 and tls://pivotuaTLSIP, on port, with a
