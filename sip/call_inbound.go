@@ -39,7 +39,8 @@ type InboundCall struct {
 	info CallInfo
 	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
 	offer      *remoteOffer
-	infoDigits infoDigits // DTMF by SIP INFO
+	infoDigits infoDigits    // DTMF by SIP INFO
+	session    *sessionTimer // RFC 4028; set before the call is served, its terms under its own lock
 
 	// mu guards the fields below.
 	mu       sync.Mutex
@@ -250,7 +251,13 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	// RespondSDP blocks until the ACK (or 64*T1); watch ctx beside it.
 	done := make(chan error, 1)
 	go func() {
-		err := c.dlg.RespondSDP(body)
+		res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
+		res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+		res.AppendHeader(sip.NewHeader("Supported", "timer"))
+		for _, h := range c.session.current().headers() {
+			res.AppendHeader(h)
+		}
+		err := c.dlg.WriteResponse(res)
 		c.settle()
 		done <- err
 	}()
@@ -258,6 +265,9 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	case err = <-done:
 	case <-ctx.Done():
 		return MediaDesc{}, ctx.Err()
+	}
+	if err == nil {
+		c.session.start()
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "No ACK") {
@@ -403,6 +413,10 @@ func (c *InboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction)
 		return
 	}
 	c.mu.Unlock()
-	c.srv.answerReinvite(dialogMedia{mu: &c.mu, local: &c.local, media: &c.media, onMedia: &c.onMedia, reinvite: &c.reinvite},
+	hdrs, ok := c.sessionRefresh(req, tx)
+	if !ok {
+		return
+	}
+	c.srv.answerReinvite(dialogMedia{mu: &c.mu, local: &c.local, media: &c.media, onMedia: &c.onMedia, reinvite: &c.reinvite, headers: hdrs},
 		req, tx, c.srv.dialogUAFor(req).ContactHDR, c.Done())
 }

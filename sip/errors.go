@@ -46,3 +46,7 @@ var (
 	// dialled, or it spoke no TLS 1.2 or newer.
 	ErrTLSPeer = errors.New("TLS peer refused")
 )
+
+// ErrSessionExpires means a request's Session-Expires or Min-SE (RFC 4028 §4)
+// was not delta-seconds, named an unknown refresher, or came twice.
+var ErrSessionExpires = errors.New("bad session timer header")

@@ -42,7 +42,12 @@ type Config struct {
 	// when AllowCIDRs is empty) in if it proves one of these by digest
 	// (digest_server.go); without it, such an INVITE gets 403.
 	InboundAuth []InboundCredential
+	// SessionTimer is how RFC 4028 session timers are answered; zero: not at all.
+	SessionTimer SessionTimerConfig
 }
+
+// allowedMethods is what we serve, for Allow in OPTIONS, 405 and our 2xx.
+const allowedMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
 // must not return before the call has a final response; when it returns, the
@@ -89,8 +94,9 @@ type Server struct {
 
 	dns hostResolver // nil: net.DefaultResolver; set by tests before Listen
 
-	active   atomic.Int64
-	draining atomic.Bool
+	active         atomic.Int64
+	draining       atomic.Bool
+	sessionExpired atomic.Uint64 // calls ended for want of a session refresh (session_timer.go)
 }
 
 // NewServer validates cfg and prepares a server; Listen binds it.
@@ -246,6 +252,7 @@ func (s *Server) Listen() error {
 	s.srv.OnCancel(s.guarded(s.onCancel))
 	s.srv.OnOptions(s.guarded(s.onOptions))
 	s.srv.OnInfo(s.guarded(s.onInfo))
+	s.srv.OnUpdate(s.guarded(s.onUpdate))
 	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()
@@ -443,6 +450,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
+	st, ok := s.newSessionTimer(req, tx)
+	if !ok {
+		s.active.Add(-1)
+		return
+	}
 	c, code, reason := s.newInboundCall(req, tx)
 	if c == nil {
 		s.active.Add(-1)
@@ -450,6 +462,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, code, strings.Map(dropControl, reason), sip.NewHeader("Warning", warningValue(reason)))
 		return
 	}
+	st.call, c.session = c, st
 	s.mu.Lock()
 	s.calls[c.dlg.ID] = c
 	s.mu.Unlock()
@@ -501,6 +514,17 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c.handleBye(req, tx)
 }
 
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		if !s.outboundInDialog(req, tx) {
+			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		}
+		return
+	}
+	c.handleUpdate(req, tx)
+}
+
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	c := s.lookup(req)
 	if c == nil {
@@ -524,6 +548,7 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 200, "OK",
-		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"),
-		sip.NewHeader("Accept", "application/sdp"))
+		sip.NewHeader("Allow", allowedMethods),
+		sip.NewHeader("Accept", "application/sdp"),
+		sip.NewHeader("Supported", "timer"))
 }
