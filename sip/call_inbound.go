@@ -39,8 +39,9 @@ type InboundCall struct {
 	info CallInfo
 	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
 	offer      *remoteOffer
-	infoDigits infoDigits    // DTMF by SIP INFO
-	session    *sessionTimer // RFC 4028; set before the call is served, its terms under its own lock
+	infoDigits infoDigits          // DTMF by SIP INFO
+	session    *sessionTimer       // RFC 4028; set before the call is served, its terms under its own lock
+	reliable   reliableProvisional // RFC 3262 reliable 18x (prack.go)
 
 	// mu guards the fields below.
 	mu       sync.Mutex
@@ -214,7 +215,7 @@ func (c *InboundCall) Ring() error {
 	if final {
 		return nil
 	}
-	if err := c.dlg.Respond(180, "Ringing", nil); err != nil {
+	if err := c.provisional(180, "Ringing", nil, false); err != nil {
 		return c.ended(err)
 	}
 	return nil
@@ -225,6 +226,9 @@ func (c *InboundCall) Ring() error {
 // negotiated remote media: from the INVITE's offer, or for a delayed-offer
 // INVITE from the answer in the ACK. Answering twice returns the same media.
 func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDesc, error) {
+	// RFC 3262 §3: no 2xx while a reliable 18x with SDP waits for its PRACK.
+	c.reliable.send.Lock()
+	c.reliable.send.Unlock() //nolint:staticcheck // a barrier, not a critical section
 	c.mu.Lock()
 	if c.final {
 		answered, md := c.answered, c.media

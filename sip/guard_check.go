@@ -247,8 +247,9 @@ func checkRequest(h *sipHead) *fault {
 }
 
 // supportedExtensions are the option tags a request may Require of us:
-// session timers (RFC 4028, session_timer.go).
-var supportedExtensions = map[string]bool{"timer": true}
+// session timers (RFC 4028, session_timer.go) and reliable provisional
+// responses (RFC 3262, prack.go).
+var supportedExtensions = map[string]bool{"timer": true, "100rel": true}
 
 // checkContentLength checks RFC 3261 §20.14 on a datagram: one non-negative
 // number no larger than the body (RFC 4475 §3.1.2.2, §3.1.2.3). A body longer

@@ -47,7 +47,7 @@ type Config struct {
 }
 
 // allowedMethods is what we serve, for Allow in OPTIONS, 405 and our 2xx.
-const allowedMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+const allowedMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK"
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
 // must not return before the call has a final response; when it returns, the
@@ -253,6 +253,7 @@ func (s *Server) Listen() error {
 	s.srv.OnOptions(s.guarded(s.onOptions))
 	s.srv.OnInfo(s.guarded(s.onInfo))
 	s.srv.OnUpdate(s.guarded(s.onUpdate))
+	s.srv.OnPrack(s.guarded(s.onPrack))
 	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()
@@ -550,5 +551,5 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(req, tx, 200, "OK",
 		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp"),
-		sip.NewHeader("Supported", "timer"))
+		sip.NewHeader("Supported", "timer, 100rel"))
 }

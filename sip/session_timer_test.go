@@ -130,7 +130,7 @@ func FuzzSessionTimerNegotiation(f *testing.F) {
 // TestGuardLetsRequireTimerThrough: RFC 4028 §7.1 lets a refresher send
 // Require: timer; any other extension still gets 420.
 func TestGuardLetsRequireTimerThrough(t *testing.T) {
-	for require, want := range map[string]int{"timer": 0, "Timer, timer": 0, "timer, foo": 420, "foo": 420} {
+	for require, want := range map[string]int{"timer": 0, "Timer, timer": 0, "100rel": 0, "timer, foo": 420, "foo": 420} {
 		msg := "UPDATE sip:pivotua@127.0.0.1:5060 SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-st1\r\n" +
 			"From: <sip:1000@127.0.0.1>;tag=a\r\nTo: <sip:3004@127.0.0.1>;tag=b\r\n" +
