@@ -2,6 +2,7 @@ package sip
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,30 @@ func TestGuardLetsRequireTimerThrough(t *testing.T) {
 		if got != want {
 			t.Errorf("Require: %s: %d, want %d", require, got, want)
 		}
+	}
+}
+
+// TestSessionRefreshFloodCostsOneTimer: a caller's refreshes (UPDATE or
+// re-INVITE, exempt from the rate limit as in-dialog requests) only reset the
+// dialog's one timer: ten thousand of them start no goroutine and no timer.
+func TestSessionRefreshFloodCostsOneTimer(t *testing.T) {
+	fired := make(chan struct{}, 1)
+	st := &sessionTimer{terms: sessionTerms{interval: 90 * time.Second, refresher: "uac"}}
+	st.timer = time.AfterFunc(time.Hour, func() { fired <- struct{}{} })
+	defer st.timer.Stop()
+	before := runtime.NumGoroutine()
+	for range 10000 {
+		st.refreshed(sessionTerms{interval: 90 * time.Second, refresher: "uac", peerTimer: true})
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("goroutines %d -> %d after a refresh flood", before, after)
+	}
+	select {
+	case <-fired:
+		t.Fatal("a refresh fired the timer")
+	default:
+	}
+	if got := st.current(); got.interval != 90*time.Second || !got.peerTimer {
+		t.Fatalf("terms %+v", got)
 	}
 }
