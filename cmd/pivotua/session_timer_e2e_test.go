@@ -93,9 +93,9 @@ func TestE2ESessionTimer(t *testing.T) {
 func lastLines(s string, n int) string { return sipptest.LastLines(strings.TrimSpace(s), n) }
 
 // TestE2EPRACKReliableEarlyMedia: a SIPp caller that requires 100rel reaches a Dial with
-// answerOnBridge whose callee (SIPp) sends 183 with early media and then 486. pivotua's own 183 to
-// the caller carries Require: 100rel and an RSeq, the caller's PRACK gets 200 (RFC 3262 §3), the
-// caller hears the early media, and the call ends refused. Before 100rel was served, such a caller
+// answerOnBridge whose callee (SIPp) sends 183 with early media and then 486. pivotua's 180 and its
+// 183 to the caller carry Require: 100rel and an RSeq (every 18x, since the caller requires it), each
+// PRACK gets 200 (RFC 3262 §3), the caller hears the early media, and the call ends refused. Before 100rel was served, such a caller
 // got 420 Bad Extension.
 func TestE2EPRACKReliableEarlyMedia(t *testing.T) {
 	needE2E(t)
