@@ -39,8 +39,10 @@ type InboundCall struct {
 	info CallInfo
 	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
 	offer      *remoteOffer
-	infoDigits infoDigits // DTMF by SIP INFO
-	refer      referState // our pending REFER, for its NOTIFYs (refer.go)
+	infoDigits infoDigits          // DTMF by SIP INFO
+	refer      referState          // our pending REFER, for its NOTIFYs (refer.go)
+	session    *sessionTimer       // RFC 4028; set before the call is served, its terms under its own lock
+	reliable   reliableProvisional // RFC 3262 reliable 18x (prack.go)
 
 	// mu guards the fields below.
 	mu       sync.Mutex
@@ -215,7 +217,7 @@ func (c *InboundCall) Ring() error {
 	if final {
 		return nil
 	}
-	if err := c.dlg.Respond(180, "Ringing", nil); err != nil {
+	if err := c.provisional(180, "Ringing", nil, false); err != nil {
 		return c.ended(err)
 	}
 	return nil
@@ -226,6 +228,9 @@ func (c *InboundCall) Ring() error {
 // negotiated remote media: from the INVITE's offer, or for a delayed-offer
 // INVITE from the answer in the ACK. Answering twice returns the same media.
 func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDesc, error) {
+	// RFC 3262 §3: no 2xx while a reliable 18x with SDP waits for its PRACK.
+	c.reliable.send.Lock()
+	c.reliable.send.Unlock() //nolint:staticcheck // a barrier, not a critical section
 	c.mu.Lock()
 	if c.final {
 		answered, md := c.answered, c.media
@@ -252,7 +257,13 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	// RespondSDP blocks until the ACK (or 64*T1); watch ctx beside it.
 	done := make(chan error, 1)
 	go func() {
-		err := c.dlg.RespondSDP(body)
+		res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
+		res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+		res.AppendHeader(sip.NewHeader("Supported", "timer"))
+		for _, h := range c.session.current().headers() {
+			res.AppendHeader(h)
+		}
+		err := c.dlg.WriteResponse(res)
 		c.settle()
 		done <- err
 	}()
@@ -260,6 +271,9 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	case err = <-done:
 	case <-ctx.Done():
 		return MediaDesc{}, ctx.Err()
+	}
+	if err == nil {
+		c.session.start()
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "No ACK") {
@@ -405,6 +419,10 @@ func (c *InboundCall) handleReinvite(req *sip.Request, tx sip.ServerTransaction)
 		return
 	}
 	c.mu.Unlock()
-	c.srv.answerReinvite(dialogMedia{mu: &c.mu, local: &c.local, media: &c.media, onMedia: &c.onMedia, reinvite: &c.reinvite},
+	hdrs, ok := c.sessionRefresh(req, tx)
+	if !ok {
+		return
+	}
+	c.srv.answerReinvite(dialogMedia{mu: &c.mu, local: &c.local, media: &c.media, onMedia: &c.onMedia, reinvite: &c.reinvite, headers: hdrs},
 		req, tx, c.srv.dialogUAFor(req).ContactHDR, c.Done())
 }

@@ -2,8 +2,6 @@ package sip
 
 import (
 	"net/netip"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // EarlyMedia sends 183 Session Progress with our SDP answer for local, so
@@ -28,7 +26,8 @@ func (c *InboundCall) EarlyMedia(local netip.AddrPort) (MediaDesc, error) {
 	if err != nil {
 		return MediaDesc{}, err
 	}
-	if err := c.dlg.Respond(183, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp")); err != nil {
+	// Reliably when the caller supports 100rel (RFC 3262), so its early media is not lost with a datagram.
+	if err := c.provisional(183, "Session Progress", body, true); err != nil {
 		return MediaDesc{}, c.ended(err)
 	}
 	return md, nil

@@ -24,6 +24,14 @@ type Settings struct {
 	Egress EgressSettings `yaml:"egress" json:"egress"`
 	// TLS is the certificate of the tls:// listeners, read again on SIGHUP.
 	TLS TLSSettings `yaml:"tls" json:"tls"`
+	// SessionTimer is sip.session_timer: RFC 4028 session timers.
+	SessionTimer SessionTimerSettings `yaml:"session_timer" json:"session_timer"`
+}
+
+// SessionTimerSettings is sip.session_timer as written.
+type SessionTimerSettings struct {
+	MinSE          string `yaml:"min_se" json:"min_se"`                   // shortest interval accepted (422 below it); 90s at least
+	SessionExpires string `yaml:"session_expires" json:"session_expires"` // longest interval granted
 }
 
 // TLSSettings is sip.tls: PEM files of the certificate (chain) and its key.
@@ -55,6 +63,7 @@ func DefaultSettings() Settings {
 		MaxCalls:        5000,
 		MaxMessageBytes: DefaultMaxMessageBytes,
 		RateLimit:       RateLimitSettings{Requests: 100, Window: "2s", Block: "5m"},
+		SessionTimer:    SessionTimerSettings{MinSE: "90s", SessionExpires: "1800s"},
 	}
 }
 
@@ -113,11 +122,37 @@ func (s Settings) Config(path string) (Config, []error) {
 	if s.MaxMessageBytes < 1024 || s.MaxMessageBytes > 65535 {
 		bad(path+".max_message_bytes", "must be between 1024 and 65535, not %d", s.MaxMessageBytes)
 	}
+	timer := s.SessionTimer.config(path+".session_timer", &errs)
 	return Config{
-		Listen: s.Listen, ExternalIP: s.ExternalIP, AllowCIDRs: allow, MaxCalls: s.MaxCalls,
+		SessionTimer: timer,
+		Listen:       s.Listen, ExternalIP: s.ExternalIP, AllowCIDRs: allow, MaxCalls: s.MaxCalls,
 		Guard: GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: rate},
 		TLS:   TLSConfig{CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile},
 	}, errs
+}
+
+// config checks sip.session_timer: whole seconds, min_se at least RFC 4028's
+// 90 s (§4) and session_expires between min_se and a day.
+func (t SessionTimerSettings) config(path string, errs *[]error) SessionTimerConfig {
+	minSE := parseDuration(path+".min_se", t.MinSE, errs)
+	expires := parseDuration(path+".session_expires", t.SessionExpires, errs)
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"min_se", minSE}, {"session_expires", expires}} {
+		if d.v%time.Second != 0 {
+			*errs = append(*errs, settingError(path+"."+d.key, "%v is not whole seconds", d.v))
+		}
+	}
+	switch {
+	case minSE > 0 && minSE < minSessionExpires:
+		*errs = append(*errs, settingError(path+".min_se", "%v is below RFC 4028's 90s", minSE))
+	case expires > 0 && expires < minSE:
+		*errs = append(*errs, settingError(path+".session_expires", "%v is below min_se %v", expires, minSE))
+	case expires > 24*time.Hour:
+		*errs = append(*errs, settingError(path+".session_expires", "%v is above 24h", expires))
+	}
+	return SessionTimerConfig{MinSE: minSE, Expires: expires}
 }
 
 // Policy checks e and returns the EgressPolicy it describes, or its problems named by

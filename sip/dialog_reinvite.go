@@ -16,6 +16,7 @@ type dialogMedia struct {
 	media    *MediaDesc
 	onMedia  *func(MediaDesc)
 	reinvite *chan *sip.Request // ACKs for a pending re-INVITE 200; nil when none pending
+	headers  []sip.Header       // more headers for the 200 (a session refresh's, RFC 4028 §9)
 }
 
 // answerReinvite answers a re-INVITE on an established dialog (RFC 3261 §14.2):
@@ -54,6 +55,9 @@ func (s *Server) answerReinvite(d dialogMedia, req *sip.Request, tx sip.ServerTr
 
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(sip.HeaderClone(&contact))
+	for _, h := range d.headers {
+		res.AppendHeader(h)
+	}
 	ack := respond2xxUntilAck(tx, res, acks, done)
 	d.mu.Lock()
 	*d.reinvite = nil

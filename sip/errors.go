@@ -67,3 +67,11 @@ var (
 	// RFC 3515 §2.4.3) and the call was never answered.
 	ErrNotAnswered = errors.New("call not answered")
 )
+
+// ErrSessionExpires means a request's Session-Expires or Min-SE (RFC 4028 §4)
+// was not delta-seconds, named an unknown refresher, or came twice.
+var ErrSessionExpires = errors.New("bad session timer header")
+
+// ErrNoPrack means a caller that asked for reliable provisional responses
+// (RFC 3262) never PRACKed ours within 64*T1; the call was rejected with 500.
+var ErrNoPrack = errors.New("no PRACK for a reliable provisional response")

@@ -443,5 +443,5 @@ func (s *Server) onUnsupported(req *sip.Request, tx sip.ServerTransaction) {
 	if req.IsAck() {
 		return
 	}
-	s.respond(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+	s.respond(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowedMethods))
 }

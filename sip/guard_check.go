@@ -224,11 +224,12 @@ func checkRequest(h *sipHead) *fault {
 	if h.method == "ACK" || h.method == "CANCEL" {
 		return nil // RFC 3261 §8.2.2.3: Require is ignored on these; no answer beyond the transaction's own
 	}
-	// RFC 3261 §8.2.2.3: pivotua supports no extension; Proxy-Require is for proxies.
+	// RFC 3261 §8.2.2.3: pivotua supports only the extensions of supportedExtensions;
+	// Proxy-Require is for proxies.
 	var unsupported []string
 	for _, r := range h.get("require") {
 		for _, tag := range strings.Split(r, ",") {
-			if tag = strings.TrimSpace(tag); tag != "" {
+			if tag = strings.TrimSpace(tag); tag != "" && !supportedExtensions[strings.ToLower(tag)] {
 				unsupported = append(unsupported, tag)
 			}
 		}
@@ -244,6 +245,11 @@ func checkRequest(h *sipHead) *fault {
 	}
 	return nil
 }
+
+// supportedExtensions are the option tags a request may Require of us:
+// session timers (RFC 4028, session_timer.go) and reliable provisional
+// responses (RFC 3262, prack.go).
+var supportedExtensions = map[string]bool{"timer": true, "100rel": true}
 
 // checkContentLength checks RFC 3261 §20.14 on a datagram: one non-negative
 // number no larger than the body (RFC 4475 §3.1.2.2, §3.1.2.3). A body longer

@@ -45,7 +45,15 @@ type Config struct {
 	// SRTP is the SRTP policy (rtp.srtp) of inbound calls and of Dial legs whose
 	// OutboundRequest names none. Empty means SRTPOff.
 	SRTP SRTPPolicy
+	// SessionTimer is how RFC 4028 session timers are answered; zero: not at all.
+	SessionTimer SessionTimerConfig
 }
+
+// allowedMethods is what we serve, for Allow in OPTIONS, 405 and our 2xx.
+//
+// REFER is left out: a REFER from a peer is refused (403), pivotua only sends
+// them; NOTIFY is in for the ones that report on our REFERs.
+const allowedMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY"
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
 // must not return before the call has a final response; when it returns, the
@@ -92,8 +100,9 @@ type Server struct {
 
 	dns hostResolver // nil: net.DefaultResolver; set by tests before Listen
 
-	active   atomic.Int64
-	draining atomic.Bool
+	active         atomic.Int64
+	draining       atomic.Bool
+	sessionExpired atomic.Uint64 // calls ended for want of a session refresh (session_timer.go)
 }
 
 // NewServer validates cfg and prepares a server; Listen binds it.
@@ -251,6 +260,8 @@ func (s *Server) Listen() error {
 	s.srv.OnInfo(s.guarded(s.onInfo))
 	s.srv.OnRefer(s.guarded(s.onRefer))
 	s.srv.OnNotify(s.guarded(s.onNotify))
+	s.srv.OnUpdate(s.guarded(s.onUpdate))
+	s.srv.OnPrack(s.guarded(s.onPrack))
 	s.srv.OnNoRoute(s.guarded(s.onUnsupported))
 	for _, start := range serve {
 		go start()
@@ -448,6 +459,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
+	st, ok := s.newSessionTimer(req, tx)
+	if !ok {
+		s.active.Add(-1)
+		return
+	}
 	c, code, reason := s.newInboundCall(req, tx)
 	if c == nil {
 		s.active.Add(-1)
@@ -455,6 +471,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, code, strings.Map(dropControl, reason), sip.NewHeader("Warning", warningValue(reason)))
 		return
 	}
+	st.call, c.session = c, st
 	s.mu.Lock()
 	s.calls[c.dlg.ID] = c
 	s.mu.Unlock()
@@ -506,6 +523,17 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c.handleBye(req, tx)
 }
 
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		if !s.outboundInDialog(req, tx) {
+			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		}
+		return
+	}
+	c.handleUpdate(req, tx)
+}
+
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	c := s.lookup(req)
 	if c == nil {
@@ -529,6 +557,7 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 200, "OK",
-		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"),
-		sip.NewHeader("Accept", "application/sdp"))
+		sip.NewHeader("Allow", allowedMethods),
+		sip.NewHeader("Accept", "application/sdp"),
+		sip.NewHeader("Supported", "timer, 100rel"))
 }

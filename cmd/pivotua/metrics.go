@@ -35,6 +35,8 @@ type metricSources struct {
 	debugStats   func() debugapi.RecorderStats  // drops by reason, queued bytes
 	mediaBytes   func() (prompts, speech int64) // the decoded-media and speech caches' sizes
 	processes    func() int                     // lame/flite/espeak-ng running
+	// sessionExpired: calls ended for want of a session refresh (RFC 4028)
+	sessionExpired func() uint64
 }
 
 func newMetrics(src metricSources) *metrics {
@@ -79,6 +81,8 @@ func newMetrics(src metricSources) *metrics {
 			func() float64 { _, sp := src.mediaBytes(); return float64(sp) }),
 		gauge("pivotua_media_processes", "lame, flite and espeak-ng processes running (bounded by media.max_processes).",
 			func() float64 { return float64(src.processes()) }),
+		counter("pivotua_session_timer_expired_total", "Calls ended with BYE because their session was not refreshed in time (RFC 4028).",
+			func() float64 { return float64(src.sessionExpired()) }),
 	)
 	for reason, n := range map[string]func(debugapi.RecorderStats) uint64{
 		debugapi.DropQueueFull: func(s debugapi.RecorderStats) uint64 { return s.DroppedQueueFull },

@@ -74,6 +74,12 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		debugStats:   debug.recorder.Stats,
 		mediaBytes:   func() (int64, int64) { return prompts.Bytes(), speech.Bytes() },
 		processes:    procs.Running,
+		sessionExpired: func() uint64 {
+			if sipSrv == nil {
+				return 0
+			}
+			return sipSrv.SessionTimerExpired()
+		},
 	})
 
 	// fetch.deny_cidrs is checked on the resolved address at connect time, for webhooks, media and uploads.

@@ -68,6 +68,14 @@ type Call struct {
 	Port     int           // SIPp's SIP port; a free one when 0
 	Args     []string      // more SIPp options
 	PeerLogs func() string // the peer's log, added to a failure (optional)
+	Within   time.Duration // how long the run may take; 60 s when 0 (SIPp's own -timeout follows it)
+}
+
+func (c *Call) within() time.Duration {
+	if c.Within > 0 {
+		return c.Within
+	}
+	return 60 * time.Second
 }
 
 func (c *Call) prepare(t testing.TB) []string {
@@ -94,7 +102,7 @@ func (c *Call) prepare(t testing.TB) []string {
 	}
 	args = append(args, "-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(c.Port),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(testkit.FreeMediaPort(t)),
-		"-nostdin", "-trace_err", "-timeout", "45s", "-timeout_error")
+		"-nostdin", "-trace_err", "-timeout", fmt.Sprintf("%ds", int((c.within()-15*time.Second)/time.Second)), "-timeout_error")
 	return append(args, c.Args...)
 }
 
@@ -113,12 +121,12 @@ func (c *Call) failure(who string, err error, out string, lines int) error {
 	return fmt.Errorf("%s %s: %v\n%s\nerrors log:\n%s%s", who, c.Scenario, err, LastLines(out, lines), details.String(), peer)
 }
 
-// Run runs c to its end (at most 60 s) and returns the text of SIPp's message traces (written
+// Run runs c to its end (at most c.Within) and returns the text of SIPp's message traces (written
 // with -trace_msg); an error says why the scenario failed.
 func Run(t testing.TB, c Call) (string, error) {
 	t.Helper()
 	args := c.prepare(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), c.within())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sipp", args...)
 	cmd.Dir = c.Dir

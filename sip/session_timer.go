@@ -1,0 +1,402 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// SessionTimerConfig is how pivotua answers RFC 4028 session timers. The zero
+// value turns them off: Session-Expires is ignored and never answered.
+type SessionTimerConfig struct {
+	// MinSE is the shortest interval accepted; a shorter offer gets 422 with
+	// this as Min-SE (RFC 4028 §5). Never below 90 s (§4).
+	MinSE time.Duration
+	// Expires is the longest interval granted: a longer offer is lowered to
+	// it (§9), and it is what we offer a caller that supports timers but
+	// asked for none.
+	Expires time.Duration
+}
+
+func (c SessionTimerConfig) on() bool { return c.Expires > 0 }
+
+// RFC 4028 §4: no Min-SE may be below 90 seconds.
+const minSessionExpires = 90 * time.Second
+
+// maxDeltaSeconds bounds a caller's delta-seconds: anything longer is lowered
+// to Expires anyway, so a 40-digit value costs no more than "1800".
+const maxDeltaSeconds = 1 << 31
+
+// parseSessionSeconds reads the delta-seconds (1*DIGIT) that starts a
+// Session-Expires or Min-SE value (RFC 4028 §4) and the parameters after it.
+// Values past maxDeltaSeconds read as maxDeltaSeconds.
+func parseSessionSeconds(name, v string) (time.Duration, string, error) {
+	num, params, _ := strings.Cut(v, ";")
+	num = strings.TrimSpace(num)
+	if num == "" {
+		return 0, "", fmt.Errorf("%s %q: %w", name, v, ErrSessionExpires)
+	}
+	for _, r := range num {
+		if r < '0' || r > '9' {
+			return 0, "", fmt.Errorf("%s %q: not a number of seconds: %w", name, v, ErrSessionExpires)
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n > maxDeltaSeconds {
+		n = maxDeltaSeconds
+	}
+	return time.Duration(n) * time.Second, params, nil
+}
+
+// sessionTerms is what a dialog's session timer was agreed to: the interval
+// and who refreshes (RFC 4028 §9). A zero interval means no session timer.
+type sessionTerms struct {
+	interval  time.Duration
+	refresher string // "uac" (the caller refreshes) or "uas" (we do)
+	// peerTimer: the caller said Supported: timer (or Require), so our 2xx
+	// may carry Require: timer (§9).
+	peerTimer bool
+}
+
+// headers are the session timer headers of our 2xx to the INVITE or a refresh.
+func (t sessionTerms) headers() []sip.Header {
+	if t.interval == 0 {
+		return nil
+	}
+	hs := []sip.Header{
+		sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=%s", int64(t.interval/time.Second), t.refresher)),
+	}
+	if t.peerTimer {
+		hs = append(hs, sip.NewHeader("Require", "timer"))
+	}
+	return hs
+}
+
+// byeAt is how long after a refresh the side that does not refresh sends BYE:
+// before the session expires, interval - min(32 s, interval/3) (RFC 4028 §10).
+func (t sessionTerms) byeAt() time.Duration { return t.interval - min(32*time.Second, t.interval/3) }
+
+// hasOptionTag reports whether one of the request's name headers lists tag.
+func hasOptionTag(req *sip.Request, tag string, names ...string) bool {
+	for _, name := range names {
+		for _, h := range req.GetHeaders(name) {
+			for _, v := range strings.Split(h.Value(), ",") {
+				if strings.EqualFold(strings.TrimSpace(v), tag) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// oneHeader is the request's only value of a header known by its long and
+// compact names; two of them are refused (which would we believe?).
+func oneHeader(req *sip.Request, names ...string) (string, bool, error) {
+	var vals []string
+	for _, n := range names {
+		for _, h := range req.GetHeaders(n) {
+			vals = append(vals, h.Value())
+		}
+	}
+	switch len(vals) {
+	case 0:
+		return "", false, nil
+	case 1:
+		return vals[0], true, nil
+	}
+	return "", false, fmt.Errorf("%s given %d times: %w", names[0], len(vals), ErrSessionExpires)
+}
+
+// refusal is a request's session timer that we answer with an error.
+type refusal struct {
+	code   int
+	reason string
+	hdrs   []sip.Header
+}
+
+// negotiate decides a dialog's session timer from an INVITE or refresh (RFC
+// 4028 §9). current is the dialog's terms (zero for an initial INVITE): a
+// refresh without Session-Expires keeps them, since a peer that vanished is
+// what the timer is for. A refusal is a 400 naming the bad header or a 422
+// carrying our Min-SE.
+//
+// canUpdate says whether the caller's INVITE listed UPDATE in Allow: our
+// refreshes are UPDATEs, so without it the caller refreshes or nobody does.
+func (c SessionTimerConfig) negotiate(req *sip.Request, current sessionTerms, canUpdate bool) (sessionTerms, *refusal) {
+	if !c.on() {
+		return sessionTerms{}, nil
+	}
+	bad := func(err error) (sessionTerms, *refusal) {
+		return sessionTerms{}, &refusal{code: 400, reason: "Bad Request: " + err.Error()}
+	}
+	peerTimer := hasOptionTag(req, "timer", "Supported", "k", "Require")
+	se, ok, err := oneHeader(req, "Session-Expires", "x")
+	if err != nil {
+		return bad(err)
+	}
+	if !ok {
+		if current.interval > 0 {
+			return current, nil
+		}
+		if !peerTimer {
+			return sessionTerms{}, nil // a caller that knows nothing of timers gets none
+		}
+		// §9: the UAS may ask for one; the caller said it can refresh.
+		return sessionTerms{interval: c.Expires, refresher: "uac", peerTimer: true}, nil
+	}
+	offered, params, err := parseSessionSeconds("Session-Expires", se)
+	if err != nil {
+		return bad(err)
+	}
+	if offered < c.MinSE {
+		// §6: too short for us; the caller may retry with our Min-SE.
+		return sessionTerms{}, &refusal{code: 422, reason: "Session Interval Too Small",
+			hdrs: []sip.Header{sip.NewHeader("Min-SE", strconv.Itoa(int(c.MinSE/time.Second)))}}
+	}
+	var theirMin time.Duration
+	if v, ok, err := oneHeader(req, "Min-SE"); err != nil {
+		return bad(err)
+	} else if ok {
+		if theirMin, _, err = parseSessionSeconds("Min-SE", v); err != nil {
+			return bad(err)
+		}
+	}
+	// §9: lower a long offer to ours, never below the Min-SE the request carries.
+	interval := min(offered, c.Expires)
+	if interval < theirMin {
+		interval = min(theirMin, offered)
+	}
+	refresher := ""
+	for _, p := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "refresher") {
+			refresher = strings.ToLower(strings.TrimSpace(v))
+		}
+	}
+	switch refresher {
+	case "uac", "uas":
+	case "":
+		// §9: the UAS chooses; the caller that supports timers refreshes.
+		refresher = "uas"
+		if peerTimer {
+			refresher = "uac"
+		}
+	default:
+		return bad(fmt.Errorf("Session-Expires refresher %q is not uac or uas: %w", refresher, ErrSessionExpires))
+	}
+	if refresher == "uac" && !peerTimer {
+		refresher = "uas" // §9: a caller without timer support cannot be the refresher
+	}
+	if refresher == "uas" && !canUpdate {
+		if !peerTimer {
+			return sessionTerms{}, nil // neither side can refresh: no timer
+		}
+		refresher = "uac"
+	}
+	return sessionTerms{interval: interval, refresher: refresher, peerTimer: peerTimer}, nil
+}
+
+// sessionTimer runs one inbound dialog's session timer: when we refresh, it
+// sends UPDATE at half the interval (RFC 4028 §10); when the caller does, it
+// sends BYE if no refresh came by byeAt.
+type sessionTimer struct {
+	call      *InboundCall
+	canUpdate bool // the INVITE's Allow listed UPDATE
+	// mu guards terms and timer; a refresh from the caller and the timer's
+	// own goroutine both reset it.
+	mu    sync.Mutex
+	terms sessionTerms
+	timer *time.Timer // nil before start, and after the dialog ended
+	ended bool
+}
+
+func (st *sessionTimer) wait(t sessionTerms) time.Duration {
+	if t.refresher == "uas" {
+		return t.interval / 2
+	}
+	return t.byeAt()
+}
+
+// start arms the timer once the 2xx was ACKed; it stops when the dialog ends.
+func (st *sessionTimer) start() {
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.terms.interval == 0 || st.timer != nil || st.ended {
+		return
+	}
+	st.timer = time.AfterFunc(st.wait(st.terms), st.fire)
+	context.AfterFunc(st.call.Context(), func() {
+		st.mu.Lock()
+		st.ended = true
+		st.timer.Stop()
+		st.mu.Unlock()
+	})
+}
+
+// refreshed records a refresh (ours or the caller's) under terms t: one timer
+// per dialog is reset, so a flood of refreshes costs no more than one.
+func (st *sessionTimer) refreshed(t sessionTerms) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.terms = t
+	if st.timer == nil || st.ended || t.interval == 0 {
+		return
+	}
+	st.timer.Reset(st.wait(t))
+}
+
+func (st *sessionTimer) current() sessionTerms {
+	if st == nil {
+		return sessionTerms{}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.terms
+}
+
+func (st *sessionTimer) fire() {
+	c := st.call
+	t := st.current()
+	if c.Context().Err() != nil {
+		return
+	}
+	if t.refresher == "uac" {
+		c.srv.sessionExpired.Add(1)
+		c.srv.log.Info("session timer expired: the caller did not refresh; sending BYE", "call_id", c.info.CallID,
+			"session_expires", t.interval)
+		c.byeWithReason(`SIP;cause=408;text="Session timer expired"`)
+		return
+	}
+	if err := c.sendRefresh(t); err != nil {
+		c.srv.sessionExpired.Add(1)
+		c.srv.log.Info("session refresh failed; sending BYE", "call_id", c.info.CallID, "error", err)
+		c.byeWithReason(`SIP;cause=408;text="Session refresh failed"`)
+		return
+	}
+	st.refreshed(t)
+}
+
+// sendRefresh sends our UPDATE without SDP (RFC 4028 §7.4: no offer, so the
+// session itself is left alone) and wants a 2xx.
+func (c *InboundCall) sendRefresh(t sessionTerms) error {
+	inv := c.dlg.InviteRequest
+	req := sip.NewRequest(sip.UPDATE, inv.Contact().Address)
+	req.SetTransport(inv.Transport())
+	req.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uas", int64(t.interval/time.Second))))
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if t.peerTimer {
+		req.AppendHeader(sip.NewHeader("Require", "timer"))
+	}
+	if dest, ok := c.srv.invitesConnection(inv); ok {
+		req.SetDestination(dest)
+	}
+	ctx, cancel := context.WithTimeout(c.Context(), 32*time.Second)
+	defer cancel()
+	res, err := c.dlg.Do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("UPDATE: %w", err)
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("UPDATE answered %d %s", res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+// byeWithReason ends the call with a BYE saying why (RFC 3326 Reason).
+func (c *InboundCall) byeWithReason(reason string) {
+	if !c.byeSent.CompareAndSwap(false, true) {
+		return
+	}
+	dest, _ := c.srv.invitesConnection(c.dlg.InviteRequest)
+	if err := sendBye(context.Background(), reasonBye{c.dlg, dest, reason}); err != nil {
+		c.srv.log.Debug("BYE failed", "call_id", c.info.CallID, "error", err)
+	}
+}
+
+type reasonBye struct {
+	*sipgo.DialogServerSession
+	dest, reason string
+}
+
+func (b reasonBye) Bye(ctx context.Context) error {
+	inv := b.InviteRequest
+	bye := sip.NewRequest(sip.BYE, inv.Contact().Address)
+	bye.SetTransport(inv.Transport())
+	if b.dest != "" {
+		bye.SetDestination(b.dest)
+	}
+	bye.AppendHeader(sip.NewHeader("Reason", b.reason))
+	return b.WriteBye(ctx, bye)
+}
+
+// handleUpdate answers an UPDATE (RFC 3311) in an inbound dialog: without SDP
+// it is a session refresh (RFC 4028 §7.4) answered with the session timer's
+// headers; an offer in it is refused (488), media changes go by re-INVITE.
+func (c *InboundCall) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if err := c.dlg.ReadRequest(req, tx); err != nil {
+		c.srv.respond(req, tx, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	if len(req.Body()) > 0 {
+		c.srv.respond(req, tx, 488, "Not Acceptable Here", sip.NewHeader("Warning", warningValue("an offer in UPDATE is not supported: use re-INVITE")))
+		return
+	}
+	hdrs, ok := c.sessionRefresh(req, tx)
+	if !ok {
+		return
+	}
+	c.srv.respond(req, tx, 200, "OK", hdrs...)
+}
+
+// sessionRefresh reads a refresh (UPDATE or re-INVITE) from the caller: it
+// agrees the terms again and resets the timer, and returns the headers of our
+// 2xx. When the request's terms are refused it answers it and returns false.
+func (c *InboundCall) sessionRefresh(req *sip.Request, tx sip.ServerTransaction) ([]sip.Header, bool) {
+	st := c.session
+	if st == nil {
+		return nil, true
+	}
+	c.mu.Lock()
+	answered := c.answered
+	c.mu.Unlock()
+	if !answered {
+		return nil, true // no timer before the dialog is confirmed
+	}
+	t, ref := c.srv.cfg.SessionTimer.negotiate(req, st.current(), st.canUpdate)
+	if ref != nil {
+		c.srv.respond(req, tx, ref.code, ref.reason, ref.hdrs...)
+		return nil, false
+	}
+	st.refreshed(t)
+	return t.headers(), true
+}
+
+// newSessionTimer reads an initial INVITE's session timer; a refusal is answered here.
+func (s *Server) newSessionTimer(req *sip.Request, tx sip.ServerTransaction) (*sessionTimer, bool) {
+	canUpdate := hasOptionTag(req, "UPDATE", "Allow")
+	t, ref := s.cfg.SessionTimer.negotiate(req, sessionTerms{}, canUpdate)
+	if ref != nil {
+		s.log.Debug("INVITE's session timer refused", "call_id", callID(req), "code", ref.code, "reason", ref.reason)
+		hdrs := ref.hdrs
+		if ref.code == 400 {
+			hdrs = append(hdrs, sip.NewHeader("Warning", warningValue(ref.reason)))
+		}
+		s.respond(req, tx, ref.code, strings.Map(dropControl, ref.reason), hdrs...)
+		return nil, false
+	}
+	return &sessionTimer{terms: t, canUpdate: canUpdate}, true
+}
+
+// SessionTimerExpired counts calls we ended because their session was not
+// refreshed: the caller never refreshed, or our refresh failed.
+func (s *Server) SessionTimerExpired() uint64 { return s.sessionExpired.Load() }
