@@ -4,6 +4,7 @@ package main
 // mediaenc=srtp-mand offers RTP/SAVP with a=crypto and refuses anything else.
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,39 +41,104 @@ func srtpBaresipConfig(t *testing.T, in []int16) string {
 	return dir
 }
 
+// wireCapture is what tshark saw on the loopback: each UDP datagram's and each TCP segment's payload.
+type wireCapture struct {
+	udp, tcp [][]byte
+}
+
 // startRTPCapture runs tshark on the loopback for every UDP datagram but p's SIP (pivotua's and
 // the peer's RTP); stop ends it and returns each datagram's UDP payload.
 func startRTPCapture(t *testing.T, p *pivotuaInstance) (stop func() [][]byte) {
 	t.Helper()
+	stopWire := startWireCapture(t, fmt.Sprintf("udp and not port %d", p.sipPort))
+	return func() [][]byte { return stopWire().udp }
+}
+
+// startWireCapture runs tshark on the loopback with the capture filter filter; stop ends it and
+// returns the payloads it saw. tshark and its dumpcap run in a process group of their own and are
+// stopped with SIGINT, then waited for: a dumpcap left behind would keep the files it inherited
+// (the e2e lock among them) open.
+func startWireCapture(t *testing.T, filter string) (stop func() wireCapture) {
+	t.Helper()
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Fatal("tshark is not installed: run `make deps` (Debian package tshark)")
 	}
-	pcap := filepath.Join(t.TempDir(), "rtp.pcap")
-	cmd := exec.Command("tshark", "-q", "-i", "lo", "-f", fmt.Sprintf("udp and not port %d", p.sipPort), "-w", pcap)
+	pcap := filepath.Join(t.TempDir(), "wire.pcap")
+	cmd := exec.Command("tshark", "-q", "-i", "lo", "-f", filter, "-w", pcap)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	halt := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	t.Cleanup(halt)
 	// tshark says "Capturing on 'Loopback: lo'" once the capture is live.
 	testkit.WaitFor(t, 10*time.Second, "tshark capturing", func() bool { return strings.Contains(out.String(), "Capturing on") })
-	return func() [][]byte {
+	return func() wireCapture {
 		time.Sleep(500 * time.Millisecond) // the last packets reach the capture file
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		fields, err := exec.Command("tshark", "-r", pcap, "-T", "fields", "-e", "udp.payload").Output()
+		halt()
+		fields, err := exec.Command("tshark", "-r", pcap, "-T", "fields", "-E", "separator=/t", "-e", "udp.payload", "-e", "tcp.payload").Output()
 		if err != nil {
 			t.Fatalf("tshark -r: %v\n%s", err, out.String())
 		}
-		var payloads [][]byte
-		for _, line := range strings.Split(strings.TrimSpace(string(fields)), "\n") {
-			b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(line), ":", ""))
-			if err == nil && len(b) > 0 {
-				payloads = append(payloads, b)
+		var w wireCapture
+		for _, line := range strings.Split(strings.TrimRight(string(fields), "\n"), "\n") {
+			cols := strings.SplitN(line, "\t", 2)
+			for i, col := range cols {
+				b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(col), ":", ""))
+				if err != nil || len(b) == 0 {
+					continue
+				}
+				if i == 0 {
+					w.udp = append(w.udp, b)
+				} else {
+					w.tcp = append(w.tcp, b)
+				}
 			}
 		}
-		return payloads
+		return w
+	}
+}
+
+// assertSRTPOnWire fails unless the capture holds both directions of a call's RTP, every RTP
+// datagram carries an 80-bit SRTP tag and none carries a frame of a toneHz tone readable as PCMU.
+func assertSRTPOnWire(t *testing.T, datagrams [][]byte, toneHz float64) {
+	t.Helper()
+	rtpish, tagged, clearTone := 0, 0, 0
+	for _, d := range datagrams {
+		if len(d) < 12 || d[0]>>6 != 2 || d[1]&0x7f != 0 { // RTP version 2, PCMU
+			continue
+		}
+		rtpish++
+		// A G.711 frame of 20 ms is 160 bytes: plain RTP is 172 bytes, SRTP adds its tag.
+		if len(d) == 12+codec.FrameSamples+10 {
+			tagged++
+		}
+		pcm := make([]int16, codec.FrameSamples)
+		n := codec.DecodeFrame(codec.PCMU, pcm, d[12:min(len(d), 12+codec.FrameSamples)])
+		if testkit.ToneShare(pcm[:n], toneHz) > 0.5 {
+			clearTone++
+		}
+	}
+	if rtpish < 200 {
+		t.Fatalf("the capture holds %d RTP datagrams, want both directions of the call", rtpish)
+	}
+	if tagged != rtpish {
+		t.Errorf("%d of %d RTP datagrams carry an 80-bit SRTP tag; every one should", tagged, rtpish)
+	}
+	if clearTone != 0 {
+		t.Errorf("%d datagrams carry the %v Hz tone readable as PCMU: media went out in the clear", clearTone, toneHz)
 	}
 }
 
@@ -89,31 +156,7 @@ func TestE2ESRTPBaresipMandatoryHearsThePrompt(t *testing.T) {
 	wire := stop()
 
 	assertSpeechThenTone(t, heard)
-	rtpish, tagged, clearTone := 0, 0, 0
-	for _, d := range wire {
-		if len(d) < 12 || d[0]>>6 != 2 || d[1]&0x7f != 0 { // RTP version 2, PCMU
-			continue
-		}
-		rtpish++
-		// A G.711 frame of 20 ms is 160 bytes: plain RTP is 172 bytes, SRTP adds its tag.
-		if len(d) == 12+codec.FrameSamples+10 {
-			tagged++
-		}
-		pcm := make([]int16, codec.FrameSamples)
-		n := codec.DecodeFrame(codec.PCMU, pcm, d[12:min(len(d), 12+codec.FrameSamples)])
-		if testkit.ToneShare(pcm[:n], 1000) > 0.5 {
-			clearTone++
-		}
-	}
-	if rtpish < 200 {
-		t.Fatalf("the capture holds %d RTP datagrams, want both directions of the call", rtpish)
-	}
-	if tagged != rtpish {
-		t.Errorf("%d of %d RTP datagrams carry an 80-bit SRTP tag; every one should", tagged, rtpish)
-	}
-	if clearTone != 0 {
-		t.Errorf("%d datagrams carry the 1 kHz tone readable as PCMU: media went out in the clear", clearTone)
-	}
+	assertSRTPOnWire(t, wire, 1000)
 }
 
 // TestE2ESRTPOffRefusesBaresipMandatory: with rtp.srtp off, baresip's RTP/SAVP offer gets 488.
@@ -127,6 +170,73 @@ func TestE2ESRTPOffRefusesBaresipMandatory(t *testing.T) {
 	out, _ := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", fmt.Sprintf("/dial sip:3004@127.0.0.1:%d", p.sipPort), "-t", "6").CombinedOutput()
 	if !strings.Contains(string(out), "488") {
 		t.Errorf("baresip was not refused with 488:\n%s\npivotua:\n%s", out, p.logs())
+	}
+	if got := len(hook.received()); got != 0 {
+		t.Errorf("the refused call fetched the voice document %d times", got)
+	}
+}
+
+// srtpOverTLS starts pivotua listening on tls:// (a certificate for 127.0.0.1 from a throwaway CA)
+// with rtp.srtp set to mode, and prepares baresip (SRTP mandatory) to trust that CA; it returns
+// the URI baresip dials: 3004 over TLS.
+func srtpOverTLS(t *testing.T, hook *webhook, mode string) (p *pivotuaInstance, dir, uri string) {
+	t.Helper()
+	ca := testkit.NewCA(t, "pivotua e2e CA")
+	certFile, keyFile := ca.Issue(t, t.TempDir(), "sip", "127.0.0.1", "localhost")
+	port := testkit.FreePort(t)
+	p = startPivotua(t, pivotFlow(hook.URL+"/voice?app=e2e", nil), func(c *Config) {
+		c.SIP.Listen = []string{fmt.Sprintf("tls://127.0.0.1:%d", port)}
+		c.SIP.TLS.CertFile, c.SIP.TLS.KeyFile = certFile, keyFile
+		c.RTP.SRTP = mode
+	})
+	dir = srtpBaresipConfig(t, make([]int16, 8*codec.SampleRate))
+	f, err := os.OpenFile(filepath.Join(dir, "config"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(f, "sip_cafile %s\n", ca.File); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p, dir, fmt.Sprintf("sip:3004@127.0.0.1:%d;transport=tls", port)
+}
+
+// TestE2ESRTPOverTLSHearsThePromptAndHidesItsKeys: baresip calls over TLS with SRTP mandatory and
+// hears speech then the tone. tshark on the loopback sees the TLS connection and the RTP: no segment
+// or datagram holds readable SIP or the SDES key, and every RTP datagram is SRTP.
+func TestE2ESRTPOverTLSHearsThePromptAndHidesItsKeys(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	p, dir, uri := srtpOverTLS(t, hook, "mandatory")
+	stop := startWireCapture(t, fmt.Sprintf("tcp port %d or udp", p.sipPort))
+	heard := runBaresipDial(t, p, dir, uri)
+	wire := stop()
+
+	assertSpeechThenTone(t, heard)
+	assertSRTPOnWire(t, wire.udp, 1000)
+	if len(wire.tcp) < 4 {
+		t.Fatalf("the capture holds %d TCP segments with payload on the TLS port: the call did not go over TLS", len(wire.tcp))
+	}
+	for _, seg := range append(wire.tcp, wire.udp...) {
+		for _, s := range []string{"INVITE sip:", "SIP/2.0", "a=crypto", "inline:", "RTP/SAVP"} {
+			if bytes.Contains(seg, []byte(s)) {
+				t.Errorf("%q is readable on the wire", s)
+			}
+		}
+	}
+}
+
+// TestE2ESRTPOverTLSOffRefusesMandatory: the same call over TLS with rtp.srtp off gets 488 (pivotua
+// listens on tls:// only, so the answer crossed TLS).
+func TestE2ESRTPOverTLSOffRefusesMandatory(t *testing.T) {
+	needE2E(t)
+	hook := newWebhook(t, speechThenTone)
+	p, dir, uri := srtpOverTLS(t, hook, "off")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", "/dial "+uri, "-t", "6").CombinedOutput()
+	if !strings.Contains(string(out), "488") {
+		t.Errorf("baresip was not refused with 488 over TLS:\n%s\npivotua:\n%s", out, p.logs())
 	}
 	if got := len(hook.received()); got != 0 {
 		t.Errorf("the refused call fetched the voice document %d times", got)
