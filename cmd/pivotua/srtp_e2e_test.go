@@ -242,3 +242,29 @@ func TestE2ESRTPOverTLSOffRefusesMandatory(t *testing.T) {
 		t.Errorf("the refused call fetched the voice document %d times", got)
 	}
 }
+
+// TestE2ESRTPDialToPlainCalleeBridgesAudioBothWays: baresip (SRTP mandatory, a 1 kHz tone as its
+// voice) calls a TwiML flow that Dials a SIPp callee offering and answering plain RTP/AVP (a 600 Hz
+// tone), with rtp.srtp optional on pivotua. The callee hangs up after 4 s; each side heard the
+// other's tone across the SRTP/RTP bridge.
+func TestE2ESRTPDialToPlainCalleeBridgesAudioBothWays(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0, HangupAfterMs: 4000})
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Dial timeout="10"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) { c.RTP.SRTP = "optional" })
+	dir := srtpBaresipConfig(t, testkit.Sine(1000, codec.SampleRate, testkit.Samples(10*time.Second, codec.SampleRate), 0.4))
+	heard := runBaresipIn(t, p, dir)
+	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// 4 s of bridge is 200 frames; the first few go to latching and jitter buffers.
+	if n := testkit.CountTone(callee.heard(0), 1000); n < 120 {
+		t.Errorf("the plain RTP callee heard %d frames of the SRTP caller's 1 kHz tone, want most of the 4 s bridge (200)\npivotua:\n%s", n, p.logs())
+	}
+	if n := testkit.CountTone(heard, 600); n < 120 {
+		t.Errorf("the SRTP caller heard %d frames of the callee's 600 Hz tone, want most of the 4 s bridge (200)\npivotua:\n%s", n, p.logs())
+	}
+}
