@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,5 +267,37 @@ func TestE2ESRTPDialToPlainCalleeBridgesAudioBothWays(t *testing.T) {
 	}
 	if n := testkit.CountTone(heard, 600); n < 120 {
 		t.Errorf("the SRTP caller heard %d frames of the callee's 600 Hz tone, want most of the 4 s bridge (200)\npivotua:\n%s", n, p.logs())
+	}
+}
+
+// TestE2ESRTPRecordHoldsTheCallersTone: a TwiML <Record> of baresip calling with SRTP mandatory
+// (1 s of silence, 2 s of an 800 Hz tone, then silence) holds the tone: the recording is made from
+// the decrypted media.
+func TestE2ESRTPRecordHoldsTheCallersTone(t *testing.T) {
+	needE2E(t)
+	app := newTwiMLApp(t, map[string]func(int) string{
+		"/voice":    static(`<Response><Record timeout="2" playBeep="false" action="/recorded"/></Response>`),
+		"/recorded": static(`<Response><Hangup/></Response>`),
+	})
+	p := startPivotua(t, twimlFlow(app.URL+"/voice"), func(c *Config) { c.RTP.SRTP = "mandatory" })
+	in := append(make([]int16, codec.SampleRate), codec.Tone(800, 2*time.Second, 0.4)...)
+	dir := srtpBaresipConfig(t, append(in, make([]int16, 6*codec.SampleRate)...))
+	runBaresipIn(t, p, dir)
+
+	reqs := app.received()
+	if len(reqs) != 2 || reqs[1].Path != "/recorded" {
+		t.Fatalf("requests %q\npivotua:\n%s", app.trail(), p.logs())
+	}
+	recURL := reqs[1].Form.Get("RecordingUrl")
+	res, wav := testkit.Get(t, http.MethodGet, recURL, "")
+	if res.StatusCode != 200 {
+		t.Fatalf("GET RecordingUrl %q: %d", recURL, res.StatusCode)
+	}
+	pcm, rate, err := codec.DecodeWAV(wav)
+	if err != nil || rate != codec.SampleRate {
+		t.Fatalf("recording: rate %d, %v", rate, err)
+	}
+	if n := testkit.CountKind(testkit.Classify(pcm, 800), testkit.ToneFrame); n < 90 {
+		t.Errorf("the recording holds %d frames of the caller's 800 Hz tone, want about 100 (2 s)", n)
 	}
 }
