@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -299,5 +300,57 @@ func TestE2ESRTPRecordHoldsTheCallersTone(t *testing.T) {
 	}
 	if n := testkit.CountKind(testkit.Classify(pcm, 800), testkit.ToneFrame); n < 90 {
 		t.Errorf("the recording holds %d frames of the caller's 800 Hz tone, want about 100 (2 s)", n)
+	}
+}
+
+// TestE2ESRTPGatherCatchesAKeyInsideSRTP: baresip (SRTP mandatory) presses 5 during a <Gather>; the
+// key travels as an RFC 4733 event inside SRTP and reaches the action as Digits=5. baresip's cons
+// module takes the key press (its menu's /sndcode command) over UDP.
+func TestE2ESRTPGatherCatchesAKeyInsideSRTP(t *testing.T) {
+	needE2E(t)
+	app := newTwiMLApp(t, map[string]func(int) string{
+		"/voice":    static(`<Response><Gather numDigits="1" timeout="10" action="/gathered"/></Response>`),
+		"/gathered": static(`<Response><Hangup/></Response>`),
+	})
+	p := startPivotua(t, twimlFlow(app.URL+"/voice"), func(c *Config) { c.RTP.SRTP = "mandatory" })
+	dir := srtpBaresipConfig(t, make([]int16, 8*codec.SampleRate))
+	// baresip listens for SIP over TLS on the port after its SIP port, which the band hands out
+	// next: cons takes the one after.
+	consPort := testkit.FreePorts(t, "127.0.0.1", 2) + 1
+	f, err := os.OpenFile(filepath.Join(dir, "config"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(f, "module cons.so\ncons_listen 127.0.0.1:%d\n", consPort); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	said := make(chan string, 1)
+	go func() {
+		defer close(said)
+		time.Sleep(3 * time.Second) // the call is up and the Gather listening
+		c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", consPort))
+		if err != nil {
+			said <- err.Error()
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("/sndcode 5\n"))
+		buf := make([]byte, 4000)
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := c.Read(buf)
+		said <- string(buf[:n])
+	}()
+	runBaresipIn(t, p, dir)
+	if reply := <-said; !strings.Contains(reply, "send DTMF digit: '5'") {
+		t.Errorf("baresip's console answered %q to /sndcode 5: the key was not pressed", reply)
+	}
+
+	reqs := app.received()
+	if len(reqs) != 2 || reqs[1].Path != "/gathered" {
+		t.Fatalf("requests %q\npivotua:\n%s", app.trail(), p.logs())
+	}
+	if got := reqs[1].Form.Get("Digits"); got != "5" {
+		t.Errorf("Digits = %q, want the 5 baresip pressed", got)
 	}
 }
