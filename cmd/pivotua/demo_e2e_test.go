@@ -85,9 +85,15 @@ func runBaresip(t *testing.T, p *pivotuaInstance, in []int16) []int16 {
 // changes a test makes to it).
 func runBaresipIn(t *testing.T, p *pivotuaInstance, dir string) []int16 {
 	t.Helper()
+	return runBaresipDial(t, p, dir, fmt.Sprintf("sip:3004@127.0.0.1:%d", p.sipPort))
+}
+
+// runBaresipDial is runBaresipIn calling uri (another transport, another number).
+func runBaresipDial(t *testing.T, p *pivotuaInstance, dir, uri string) []int16 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", fmt.Sprintf("/dial sip:3004@127.0.0.1:%d", p.sipPort), "-t", "40")
+	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-e", "/dial "+uri, "-t", "40")
 	out, err := bs.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
