@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,43 +55,16 @@ func startRTPCapture(t *testing.T, p *pivotuaInstance) (stop func() [][]byte) {
 	return func() [][]byte { return stopWire().udp }
 }
 
-// startWireCapture runs tshark on the loopback with the capture filter filter; stop ends it and
-// returns the payloads it saw. tshark and its dumpcap run in a process group of their own and are
-// stopped with SIGINT, then waited for: a dumpcap left behind would keep the files it inherited
-// (the e2e lock among them) open.
+// startWireCapture captures the loopback with the capture filter filter; stop ends it and returns
+// the payloads it saw.
 func startWireCapture(t *testing.T, filter string) (stop func() wireCapture) {
 	t.Helper()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Fatal("tshark is not installed: run `make deps` (Debian package tshark)")
-	}
-	pcap := filepath.Join(t.TempDir(), "wire.pcap")
-	cmd := exec.Command("tshark", "-q", "-i", "lo", "-f", filter, "-w", pcap)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &testkit.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	halt := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-	t.Cleanup(halt)
-	// tshark says "Capturing on 'Loopback: lo'" once the capture is live.
-	testkit.WaitFor(t, 10*time.Second, "tshark capturing", func() bool { return strings.Contains(out.String(), "Capturing on") })
+	c := testkit.StartTshark(t, filter)
 	return func() wireCapture {
-		time.Sleep(500 * time.Millisecond) // the last packets reach the capture file
-		halt()
+		pcap := c.Stop()
 		fields, err := exec.Command("tshark", "-r", pcap, "-T", "fields", "-E", "separator=/t", "-e", "udp.payload", "-e", "tcp.payload").Output()
 		if err != nil {
-			t.Fatalf("tshark -r: %v\n%s", err, out.String())
+			t.Fatalf("tshark -r %s: %v", pcap, err)
 		}
 		var w wireCapture
 		for _, line := range strings.Split(strings.TrimRight(string(fields), "\n"), "\n") {
