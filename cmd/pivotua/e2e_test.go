@@ -92,11 +92,12 @@ type sipPeer interface {
 }
 
 type pivotuaInstance struct {
-	sipHost string
-	sipPort int
-	httpURL string
-	cmd     *exec.Cmd
-	log     *testkit.SyncBuffer
+	sipHost        string
+	sipPort        int
+	rtpMin, rtpMax int // its RTP port range
+	httpURL        string
+	cmd            *exec.Cmd
+	log            *testkit.SyncBuffer
 }
 
 func (p *pivotuaInstance) sipAddr() string {
@@ -104,6 +105,12 @@ func (p *pivotuaInstance) sipAddr() string {
 }
 
 func (p *pivotuaInstance) logs() string { return p.log.String() }
+
+// rtpFilter is a capture filter (BPF) for the RTP p sends and receives, both directions, and
+// nothing else on the loopback (other tests' traffic included).
+func (p *pivotuaInstance) rtpFilter() string {
+	return fmt.Sprintf("udp portrange %d-%d", p.rtpMin, p.rtpMax)
+}
 
 // startPivotua runs the binary on a config whose only callflow answers 3004 with flow;
 // adjust may change the config further.
@@ -142,6 +149,7 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 		t.Fatal(err)
 	}
 	inst := &pivotuaInstance{sipHost: sipAddr.Addr().String(), sipPort: int(sipAddr.Port()), httpURL: "http://" + cfg.HTTP.Listen, log: &testkit.SyncBuffer{}}
+	inst.rtpMin, inst.rtpMax = cfg.RTP.PortMin, cfg.RTP.PortMax
 	inst.cmd = exec.Command(e2eBinary, "serve", "--config", path)
 	inst.cmd.Dir = dir
 	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log

@@ -47,11 +47,11 @@ type wireCapture struct {
 	udp, tcp [][]byte
 }
 
-// startRTPCapture runs tshark on the loopback for every UDP datagram but p's SIP (pivotua's and
-// the peer's RTP); stop ends it and returns each datagram's UDP payload.
+// startRTPCapture runs tshark on the loopback for p's RTP both ways; stop ends it and returns each
+// datagram's UDP payload.
 func startRTPCapture(t *testing.T, p *pivotuaInstance) (stop func() [][]byte) {
 	t.Helper()
-	stopWire := startWireCapture(t, fmt.Sprintf("udp and not port %d", p.sipPort))
+	stopWire := startWireCapture(t, p.rtpFilter())
 	return func() [][]byte { return stopWire().udp }
 }
 
@@ -182,7 +182,7 @@ func TestE2ESRTPOverTLSHearsThePromptAndHidesItsKeys(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, speechThenTone)
 	p, dir, uri := srtpOverTLS(t, hook, "mandatory")
-	stop := startWireCapture(t, fmt.Sprintf("tcp port %d or udp", p.sipPort))
+	stop := startWireCapture(t, fmt.Sprintf("tcp port %d or (%s)", p.sipPort, p.rtpFilter()))
 	heard := runBaresipDial(t, p, dir, uri)
 	wire := stop()
 
