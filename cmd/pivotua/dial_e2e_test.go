@@ -476,6 +476,18 @@ func splitStereoWAV(b []byte) (left, right []int16, err error) {
 // and the action URL gets busy.
 func TestE2EDialAnswerOnBridgePassesEarlyMedia(t *testing.T) {
 	needE2E(t)
+	hook := dialEarlyMediaThenBusy(t, "uac_refused.xml", "the unanswered caller")
+	after := hook.Forms("/after")
+	if len(after) != 1 || after[0].Get("DialCallStatus") != "busy" {
+		t.Errorf("action requests %v, want one with DialCallStatus=busy", after)
+	}
+}
+
+// dialEarlyMediaThenBusy runs a caller (the SIPp scenario, expecting 480) into a Dial with
+// answerOnBridge whose SIPp callee sends 183 with 2.5 s of a 600 Hz tone as early media and then 486,
+// and checks the caller heard that tone; it returns the webhook, whose /after got the Dial's action.
+func dialEarlyMediaThenBusy(t *testing.T, scenario, who string) *testkit.Webhook {
+	t.Helper()
 	callee := newDialPeer(t, codec.PCMU, 600)
 	uas := startUAS(t, "uas_early_busy.xml", uasData{RTPPort: callee.port(), Codec: 0, RingMs: 2500})
 	hook := newTwiMLHook(t, map[string]string{
@@ -484,19 +496,16 @@ func TestE2EDialAnswerOnBridgePassesEarlyMedia(t *testing.T) {
 	})
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_refused.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0, Expect: 480}); err != nil {
+	if err := runSIPp(t, p, scenario, sipptest.Data{RTPPort: caller.port(), Codec: 0, Expect: 480}); err != nil {
 		t.Fatalf("%v\n%s", err, sipptest.LastLines(p.log.String(), 30))
 	}
 	if err := uas.wait(t, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := testkit.CountTone(caller.heard(0), 600); n < 80 {
-		t.Errorf("the unanswered caller heard %d frames of the callee's 600 Hz early media, want most of 2.5 s (125)", n)
+		t.Errorf("%s heard %d frames of the callee's 600 Hz early media, want most of 2.5 s (125)", who, n)
 	}
-	after := hook.Forms("/after")
-	if len(after) != 1 || after[0].Get("DialCallStatus") != "busy" {
-		t.Errorf("action requests %v, want one with DialCallStatus=busy", after)
-	}
+	return hook
 }
 
 // TestE2EDialRingbackThenSendDigits: an answered caller (Twilio's default, no answerOnBridge) hears the

@@ -149,37 +149,9 @@ func TestE2ERegisterTLSWithKamailioAndTakeCallsThroughIt(t *testing.T) {
 		t.Errorf("Kamailio did not send the call over the registration's connection (%s):\n%s", source, sipptest.LastLines(c.logs(), 40))
 	}
 
-	// The registrar goes down: the connection drops, the registration fails (the gauge drops,
-	// /readyz says so and stays 200).
-	stopKamailioProcess(c.cmd)
-	down := time.Now()
-	testkit.WaitFor(t, 40*time.Second, "pivotua to notice the registrar is down", func() bool { return !registered() })
-	t.Logf("registration reported down %v after the registrar stopped", time.Since(down).Round(time.Millisecond))
-	testkit.WaitFor(t, 30*time.Second, "a failed attempt counted", func() bool {
-		return scrape(t, p, `pivotua_registration_attempts_total{result="error",trunk="carrier"}`)+
-			scrape(t, p, `pivotua_registration_attempts_total{result="timeout",trunk="carrier"}`) >= 1
-	})
-	if code, body := readyz(t, p); code != 200 || !strings.Contains(body, "registration carrier: retrying") {
-		t.Errorf("/readyz with the registrar down: %d %q; want 200 naming the registration retrying", code, body)
-	}
-
-	// It comes back, with no bindings: pivotua re-registers within its backoff on a new
-	// connection, and calls work again.
-	c.start(t)
-	back := time.Now()
-	testkit.WaitFor(t, 30*time.Second, "pivotua to register again", registered)
-	t.Logf("registered again %v after the registrar came back", time.Since(back).Round(time.Millisecond))
-	callThroughCarrier(t, c.carrier, data)
-
-	// A clean shutdown removes the binding (Expires: 0), and the registrar then refuses calls for it.
-	stopped := time.Now()
-	p.stop(t)
-	if len(c.log.matching("expires 0", stopped)) == 0 {
-		t.Errorf("pivotua did not unregister on shutdown:\n%s", sipptest.LastLines(c.logs(), 20))
-	}
-	if err := runSIPp(t, c.carrier, "uac_refused.xml", sipptest.Data{Service: carrierUser, RTPPort: 9, Expect: 404}, "-t", "u1"); err != nil {
-		t.Errorf("a call after pivotua unregistered: %v", err)
-	}
+	// The registrar goes down (the connection drops) and comes back: pivotua re-registers on a new
+	// connection; then it unregisters on shutdown.
+	registrarOutageAndShutdown(t, p, c.carrier, data, "error", "timeout")
 
 	// Two calls, REGISTERs, keep-alives: all TLS records on the wire, none of it readable.
 	testkit.AssertTLSOnly(t, carrierCapture.Stop(), "the carrier's TLS port", 20, "REGISTER sip:", "INVITE sip:", "BYE sip:", carrierPassword)

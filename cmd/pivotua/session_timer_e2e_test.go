@@ -1,14 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pivotua/pivotua/codec"
-	"github.com/pivotua/pivotua/internal/testkit"
 	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
@@ -99,21 +96,5 @@ func lastLines(s string, n int) string { return sipptest.LastLines(strings.TrimS
 // got 420 Bad Extension.
 func TestE2EPRACKReliableEarlyMedia(t *testing.T) {
 	needE2E(t)
-	callee := newDialPeer(t, codec.PCMU, 600)
-	uas := startUAS(t, "uas_early_busy.xml", uasData{RTPPort: callee.port(), Codec: 0, RingMs: 2500})
-	hook := newTwiMLHook(t, map[string]string{
-		"/voice": fmt.Sprintf(`<Response><Dial answerOnBridge="true" action="/after"><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, uas.port),
-		"/after": `<Response><Hangup/></Response>`,
-	})
-	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
-	caller := newDialPeer(t, codec.PCMU, 1000)
-	if err := runSIPp(t, p, "uac_prack.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0, Expect: 480}); err != nil {
-		t.Fatalf("%v\n%s", err, sipptest.LastLines(p.log.String(), 30))
-	}
-	if err := uas.wait(t, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if n := testkit.CountTone(caller.heard(0), 600); n < 80 {
-		t.Errorf("the caller heard %d frames of the callee's 600 Hz early media after its PRACK, want most of 2.5 s (125)", n)
-	}
+	dialEarlyMediaThenBusy(t, "uac_prack.xml", "the caller, after its PRACK,")
 }
