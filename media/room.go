@@ -366,21 +366,57 @@ func (r *Room) mix() {
 		return
 	}
 	v := r.view.Load()
+	rec := r.rec.Load()
 	r.gen++
 	gen := r.gen
+	// A room of two without a coach is a bridge: each party's mix is the
+	// other's voice as it is, so it is copied, not summed and subtracted.
+	pair := len(v.parties) == 2 && len(v.coaches) == 0
 	total := &r.total
-	clear(total[:])
+	if !pair || rec != nil {
+		clear(total[:])
+	}
 	for _, p := range v.parties {
 		voiced := p.take()
 		p.curGen = gen
 		p.held = p.hold.Load() != nil
 		p.heard = voiced && !p.held && p.coachOf == nil && !p.muted.Load()
-		if p.heard {
+		if p.heard && (!pair || rec != nil) {
 			for i, s := range p.cur {
 				total[i] += int32(s)
 			}
 		}
 	}
+	if len(v.parties) == 2 {
+		a, b := v.parties[0], v.parties[1]
+		a.relayEvents(b)
+		b.relayEvents(a)
+	} else {
+		for _, p := range v.parties {
+			p.evHead.Store(p.evTail.Load())
+		}
+	}
+	if pair {
+		a, b := v.parties[0], v.parties[1]
+		a.deliverVoice(b)
+		b.deliverVoice(a)
+	} else {
+		r.whisper(v, gen)
+		for _, p := range v.parties {
+			if !p.held {
+				p.deliver(total, gen)
+			}
+		}
+	}
+	if rec != nil {
+		rec.put(total, gen)
+	}
+	r.mixing.Store(false)
+}
+
+// whisper adds up, for each coach's target, what its coaches say. Mixer
+// only.
+func (r *Room) whisper(v *roomView, gen uint64) {
 	for _, c := range v.coaches {
 		t := c.coachOf
 		if c.held || c.muted.Load() {
@@ -397,24 +433,25 @@ func (r *Room) mix() {
 			t.whisper[i] += int32(s)
 		}
 	}
-	if len(v.parties) == 2 {
-		a, b := v.parties[0], v.parties[1]
-		a.relayEvents(b)
-		b.relayEvents(a)
+}
+
+// deliverVoice writes other's voice (silence when the room does not hear
+// it) to the party's outbox, for a room of two. Mixer only.
+func (p *roomParty) deliverVoice(other *roomParty) {
+	if p.held {
+		return
+	}
+	tail := p.outTail.Load()
+	if tail-p.outHead.Load() == outboxFrames {
+		return
+	}
+	out := &p.out[tail%outboxFrames]
+	if other.heard {
+		*out = other.cur
 	} else {
-		for _, p := range v.parties {
-			p.evHead.Store(p.evTail.Load())
-		}
+		clear(out[:])
 	}
-	for _, p := range v.parties {
-		if !p.held {
-			p.deliver(total, gen)
-		}
-	}
-	if rec := r.rec.Load(); rec != nil {
-		rec.put(total, gen)
-	}
-	r.mixing.Store(false)
+	p.outTail.Store(tail + 1)
 }
 
 // deliver writes the party's mix, clamp(total - own + whisper), to its
