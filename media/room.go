@@ -33,7 +33,10 @@ import (
 // saturating sum that cannot wrap, as one PCM frame in that party's outbox.
 // Each party's clock takes one frame from its outbox per tick and encodes it
 // in the party's law (next). So the work of a tick is linear in the parties:
-// one pass to sum, one to subtract, one to encode.
+// one pass to sum, one to subtract, one to encode. In a room of two without
+// a coach (a bridge) each party's mix is the other's voice, copied as it is:
+// the same law comes out byte for byte (µ-law's negative zero aside), the
+// other law by the transcoding table.
 //
 // Nobody schedules the mix: the first party whose outbox is empty at its
 // tick mixes, for everyone. Every party takes one frame per tick and a mix
@@ -59,7 +62,9 @@ import (
 //     producer and the party's clock as consumer, again an atomic SPSC ring.
 //   - Join, Leave, SetMuted, SetHold and Record are API calls (flow): the
 //     party list is copied and republished under mu (never taken on a
-//     clock), and the flags are atomics.
+//     clock), and the flags are atomics. A recording's Stop takes the mix
+//     token itself (waiting for it, off the clocks) to take over the
+//     recording's buffer.
 //
 // Per tick nothing allocates: every buffer is a party's, made at Join.
 type Room struct {
