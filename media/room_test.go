@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -297,4 +298,45 @@ func TestRoomG711TablesMatchCodec(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Parties come and go, mute, hold and record while the room mixes on the
+// clocks (run with -race): afterwards the room still carries every voice to
+// the others.
+func TestRoomChangesWhileMixing(t *testing.T) {
+	laws := []codec.Law{codec.PCMU, codec.PCMA, codec.PCMU, codec.PCMA}
+	r, ss, ps := roomParties(t, laws, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wait := tonePrompt(300, 100*time.Millisecond)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r.Leave(ss[3])
+			_ = r.Join(ss[3], PartyOptions{Muted: i%2 == 0, CoachOf: ss[i%3]})
+			_ = r.SetMuted(ss[i%3], true)
+			_ = r.SetHold(ss[(i+1)%3], wait)
+			if rec, err := r.Record(io.Discard); err == nil {
+				time.Sleep(5 * time.Millisecond)
+				rec.Stop()
+			}
+			_ = r.SetMuted(ss[i%3], false)
+			_ = r.SetHold(ss[(i+1)%3], nil)
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	talk(t, ss, ps, laws, []float64{500, 800, 1200, 0}, 400*time.Millisecond)
+	close(stop)
+	wg.Wait()
+	r.Leave(ss[3])
+	got := talk(t, ss[:3], ps[:3], laws[:3], []float64{500, 800, 1200}, 800*time.Millisecond)
+	judge(t, "party 500", got[0], []float64{800, 1200}, []float64{500, 300})
+	judge(t, "party 800", got[1], []float64{500, 1200}, []float64{800, 300})
+	judge(t, "party 1200", got[2], []float64{500, 800}, []float64{1200, 300})
 }
