@@ -387,7 +387,7 @@ func (r *Room) mix() {
 		p.held = p.hold.Load() != nil
 		p.heard = voiced && !p.held && p.coachOf == nil && !p.muted.Load()
 		if p.heard && (!pair || rec != nil) {
-			for i, s := range p.cur {
+			for i, s := range &p.cur {
 				total[i] += int32(s)
 			}
 		}
@@ -429,12 +429,12 @@ func (r *Room) whisper(v *roomView, gen uint64) {
 		}
 		if t.whisperGen != gen {
 			t.whisperGen = gen
-			for i, s := range c.cur {
+			for i, s := range &c.cur {
 				t.whisper[i] = int32(s)
 			}
 			continue
 		}
-		for i, s := range c.cur {
+		for i, s := range &c.cur {
 			t.whisper[i] += int32(s)
 		}
 	}
@@ -471,8 +471,9 @@ func (p *roomParty) deliver(total *[codec.FrameSamples]int32, gen uint64) {
 	whisper := p.whisperGen == gen
 	switch {
 	case p.heard && !whisper:
-		for i, t := range total {
-			out[i] = saturate(t - int32(p.cur[i]))
+		cur := &p.cur
+		for i := range codec.FrameSamples {
+			out[i] = saturate(total[i] - int32(cur[i]))
 		}
 	case !p.heard && !whisper:
 		for i, t := range total {
