@@ -4,9 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/internal/testkit"
@@ -339,4 +343,63 @@ func TestRoomChangesWhileMixing(t *testing.T) {
 	judge(t, "party 500", got[0], []float64{800, 1200}, []float64{500, 300})
 	judge(t, "party 800", got[1], []float64{500, 1200}, []float64{800, 300})
 	judge(t, "party 1200", got[2], []float64{500, 800}, []float64{1200, 300})
+}
+
+// A party's inbox keeps the samples in order across the ring's wrap, for any
+// packet size, and bounds what a flood leaves in it: a packet larger than
+// the free space keeps what fits, and the mixer takes only the newest
+// maxFeedFrames.
+func TestRoomInboxKeepsOrderAndBoundsAFlood(t *testing.T) {
+	e := newTestEngine(t, 2, nil)
+	s := openSession(t, e)
+	offClock(s)
+	if err := s.Start(Params{Remote: netip.MustParseAddrPort("127.0.0.1:9"), Law: codec.PCMU}); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRoom()
+	if err := r.Join(s, PartyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := r.view.Load().parties[0]
+	h := &rtp.Header{PayloadType: 0}
+	// Codes 0x80..0xFE decode to distinct samples (µ-law's positive half
+	// without its zero), so the position of every sample is known.
+	code := func(n int) byte { return 0x80 + byte(n%127) }
+	sent, took := 0, 0
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		pkt := make([]byte, 1+rng.IntN(300))
+		for i := range pkt {
+			pkt[i] = code(sent + i)
+		}
+		p.push(h, pkt)
+		sent += len(pkt)
+		for sent-took >= primeFeedFrames*codec.FrameSamples {
+			if !p.take() {
+				t.Fatalf("no frame with %d samples queued", sent-took)
+			}
+			for i, v := range p.cur {
+				if want := ulawDecode[code(took+i)]; v != want {
+					t.Fatalf("sample %d is %d, want %d", took+i, v, want)
+				}
+			}
+			took += codec.FrameSamples
+		}
+	}
+
+	// A flood: 3000 samples in two packets, more than the inbox holds.
+	flood := make([]byte, 1500)
+	for i := range flood {
+		flood[i] = code(i)
+	}
+	p.push(h, flood)
+	p.push(h, flood)
+	queued := int(p.inTail.Load() - p.inHead.Load())
+	if queued != inboxSamples {
+		t.Fatalf("%d samples queued after the flood, want the inbox full (%d)", queued, inboxSamples)
+	}
+	p.take()
+	if left := int(p.inTail.Load() - p.inHead.Load()); left != maxFeedFrames*codec.FrameSamples-codec.FrameSamples {
+		t.Errorf("%d samples left after a take, want the newest %d frames minus the one taken", left, maxFeedFrames-1)
+	}
 }
