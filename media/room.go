@@ -272,8 +272,9 @@ func (r *Room) Record(w io.Writer) (*RoomRecording, error) {
 
 // push takes one accepted packet received on the party's session; called by
 // that session's clock. Audio is decoded into the inbox, events queued for
-// the mixer to relay; what does not fit is dropped (the mixer has not run
-// for maxFeedFrames: nobody hears the party anyway). It never allocates.
+// the mixer to relay; what does not fit is dropped: the mixer has not run
+// for a while (nobody hears the party), or the packet is longer than a
+// party may have queued (a hostile sender). It never allocates.
 func (p *roomParty) push(h *rtp.Header, payload []byte) {
 	cfg := p.s.cfg.Load()
 	if cfg == nil {
