@@ -407,3 +407,20 @@ func TestRoomInboxKeepsOrderAndBoundsAFlood(t *testing.T) {
 		t.Errorf("%d samples left after a take, want the newest %d frames minus the one taken", left, maxFeedFrames-1)
 	}
 }
+
+// A re-INVITE that changes a party's law changes what it hears from the
+// next frame: the room keeps PCM and encodes each party's frame in the law
+// its session sends at that moment.
+func TestRoomPartyHearsInItsNewLawAfterAReINVITE(t *testing.T) {
+	laws := []codec.Law{codec.PCMU, codec.PCMU, codec.PCMU}
+	_, ss, ps := roomParties(t, laws, nil)
+	if err := ss[0].Start(Params{Remote: ps[0].addr(), Law: codec.PCMA, PayloadType: uint8(codec.PCMA)}); err != nil {
+		t.Fatal(err)
+	}
+	laws[0] = codec.PCMA
+	time.Sleep(40 * time.Millisecond)
+	ps[0].drain()
+	got := talk(t, ss, ps, laws, []float64{500, 800, 1200}, 800*time.Millisecond)
+	judge(t, "party now in PCMA", got[0], []float64{800, 1200}, []float64{500})
+	judge(t, "party 800", got[1], []float64{500, 1200}, []float64{800})
+}
