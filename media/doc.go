@@ -48,6 +48,11 @@
 //   - One writer goroutine per Recording takes that buffer in chunks and
 //     alone writes to the recording's io.Writer, so no file I/O ever happens
 //     on a clock.
+//   - A Room (room.go; a Bridge is a room of two) is mixed by whichever
+//     party's clock first finds its outbox empty, holding the room's mix
+//     token (a CompareAndSwap, never waited for on a clock); each party's
+//     received audio and mixed frames pass through single-producer
+//     single-consumer rings between its clock and the mixer.
 //   - API callers (flow) talk to them through atomics; fields shared between
 //     goroutines say who writes them, who reads them and how.
 //

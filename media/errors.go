@@ -37,3 +37,7 @@ var (
 	// ErrInvalidParams is wrapped by Start for bad Params.
 	ErrInvalidParams = errors.New("media: invalid session params")
 )
+
+// ErrNotInRoom is returned by a Room's per-party calls for a session that
+// is not in the room.
+var ErrNotInRoom = errors.New("media: session not in the room")
