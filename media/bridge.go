@@ -33,13 +33,9 @@ import (
 type Bridge struct {
 	room   *Room
 	a, b   *Session
-	ab, ba *bridgeFeed // the parties of a and b: ab holds what is received on a, heard on b
+	ab, ba *roomParty // the parties of a and b: ab holds what is received on a, heard on b
 	once   sync.Once
 }
-
-// bridgeFeed is the name session.go knows a room party by: a session's feed
-// and relay point to its party while it is in a room (or bridge).
-type bridgeFeed = roomParty
 
 const (
 	primeFeedFrames = 2  // frames queued before a party's audio is mixed

@@ -110,8 +110,7 @@ const (
 
 // roomParty is a session's place in a room; the session's feed (what its
 // clock sends) and relay (where its clock hands what it receives) point to
-// it while it is in the room. session.go knows it by the bridge's name,
-// bridgeFeed.
+// it while it is in the room.
 type roomParty struct {
 	room    *Room
 	s       *Session

@@ -88,8 +88,8 @@ type Session struct {
 	onDigit      atomic.Pointer[func(Digit)] // OnDigit; called by the clock
 	dtmf         atomic.Pointer[dtmfSend]    // set by SendDigits, cleared by the clock when done (or SendDigits on session end)
 	recording    atomic.Pointer[Recording]   // set by StartRecording, cleared by Stop; fed by the clock
-	feed         atomic.Pointer[bridgeFeed]  // set by NewBridge, cleared by Bridge.Stop: the clock sends what it holds
-	relay        atomic.Pointer[bridgeFeed]  // set by NewBridge, cleared by Bridge.Stop: the clock hands it what arrives
+	feed         atomic.Pointer[roomParty]   // set by Room.Join, cleared by Leave: the clock sends what it holds
+	relay        atomic.Pointer[roomParty]   // set by Room.Join, cleared by Leave: the clock hands it what arrives
 	finished     atomic.Bool                 // set just before done closes; the clock stops serving the session
 	endedAt      atomic.Int64                // engine nanos when done closed, 0 before; set by finish, read by Recording.Stop
 

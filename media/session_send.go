@@ -27,7 +27,7 @@ type txState struct {
 	event         [telephoneEventSize]byte // payload of the event packet being sent
 	dtmfFinishing *dtmfSend                // its last packet is in buf; completed after the write
 
-	feed *bridgeFeed // last bridge feed seen; a new one sets the marker
+	feed *roomParty // last room party seen; a new one sets the marker
 }
 
 // sendTick is one frame time of a session: called by the clock goroutine
