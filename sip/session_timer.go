@@ -337,8 +337,7 @@ func (c *InboundCall) sendRefresh(t sessionTerms, byUpdate bool) (sessionTerms, 
 // UPDATE it carries no SDP (RFC 4028 §7.4: no offer, so the session is left
 // alone). By re-INVITE it offers the SDP we last sent, byte for byte: same
 // o= version since nothing changed (RFC 3264 §8), the same a=crypto on SRTP.
-// A 2xx to the re-INVITE is ACKed here; its answer may move the caller's
-// media address or codec, never the SRTP keys.
+// A 2xx to the re-INVITE is ACKed here, and its answer taken.
 func (c *InboundCall) refreshOnce(t sessionTerms, byUpdate bool) (*sip.Response, error) {
 	method := sip.UPDATE
 	var offer []byte
@@ -369,19 +368,57 @@ func (c *InboundCall) refreshOnce(t sessionTerms, byUpdate bool) (*sip.Response,
 	}
 	ctx, cancel := context.WithTimeout(c.Context(), 32*time.Second) // 64*T1: the transaction's own bound
 	defer cancel()
-	res, err := c.dlg.Do(ctx, req)
+	tx, err := c.dlg.TransactionRequest(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
-	if method == sip.INVITE && res.IsSuccess() {
-		c.ackRefresh(req, res, dest)
+	res, err := finalResponse(ctx, tx)
+	if err != nil || method != sip.INVITE || !res.IsSuccess() {
+		tx.Terminate()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
+		return res, nil
 	}
+	c.sendACK(refreshACK(req, res, dest))
+	c.takeRefreshAnswer(res)
+	// RFC 6026 §7.2: the caller retransmits its 2xx until our ACK arrives;
+	// the transaction stays (Accepted, until Timer M) so that each gets an
+	// ACK of its own (RFC 3261 §13.2.2.4), on a new branch.
+	tx.OnRetransmission(func(r *sip.Response) {
+		if r.IsSuccess() {
+			c.sendACK(refreshACK(req, r, dest))
+		}
+	})
 	return res, nil
 }
 
-// ackRefresh ACKs the 2xx to our re-INVITE (RFC 3261 §13.2.2.4: the ACK is
-// the UAC's, with the INVITE's CSeq number) and takes the answer's media.
-func (c *InboundCall) ackRefresh(req *sip.Request, res *sip.Response, dest string) {
+// finalResponse waits for the transaction's final response.
+func finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			return nil, tx.Err()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (c *InboundCall) sendACK(ack *sip.Request) {
+	if err := c.srv.dialogUAFor(c.dlg.InviteRequest).Client.WriteRequest(ack); err != nil {
+		c.srv.log.Debug("ACK of our re-INVITE failed", "call_id", c.info.CallID, "error", err)
+	}
+}
+
+// refreshACK is the ACK of a 2xx to our re-INVITE req (RFC 3261 §13.2.2.4:
+// the UAC's own, with the re-INVITE's CSeq number), to dest when set.
+func refreshACK(req *sip.Request, res *sip.Response, dest string) *sip.Request {
 	ack := sip.NewRequest(sip.ACK, req.Recipient)
 	ack.SetTransport(req.Transport())
 	if dest != "" {
@@ -400,9 +437,12 @@ func (c *InboundCall) ackRefresh(req *sip.Request, res *sip.Response, dest strin
 	for _, h := range req.GetHeaders("Route") {
 		ack.AppendHeader(sip.HeaderClone(h))
 	}
-	if err := c.srv.dialogUAFor(c.dlg.InviteRequest).Client.WriteRequest(ack); err != nil {
-		c.srv.log.Debug("ACK of our re-INVITE failed", "call_id", c.info.CallID, "error", err)
-	}
+	return ack
+}
+
+// takeRefreshAnswer takes the media of the answer in the 2xx to our
+// re-INVITE: the caller may move its address or codec, never the SRTP keys.
+func (c *InboundCall) takeRefreshAnswer(res *sip.Response) {
 	ans, err := parseRemoteSDP(res.Body())
 	if err != nil {
 		return // no usable answer: the session stays as it was

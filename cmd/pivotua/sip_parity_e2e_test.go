@@ -47,8 +47,9 @@ var (
 // TestE2EParitySessionTimerReInvite (issue 21 item 5): a caller whose INVITE does not allow UPDATE
 // and asks for Session-Expires 90;refresher=uas is refreshed by pivotua with re-INVITEs at half the
 // interval. Each offers pivotua's SDP unchanged, o= version included (RFC 3264 §8), and its 2xx is
-// ACKed with the re-INVITE's CSeq. The callers run side by side (about 92 s): one answers 200 and
-// gets the next refresh at 90 s, so the call outlived its first interval; 491 is retried within 2 s
+// ACKed with the re-INVITE's CSeq. The callers run side by side (about 92 s): one answers 200, gets
+// a second ACK for the 200 sent again (RFC 6026: a lost ACK), and the next refresh at 90 s, so the
+// call outlived its first interval; 491 is retried within 2 s
 // (RFC 3261 §14.1), 422 with its Min-SE; 481 ends the call with BYE, counted as an expired session.
 // Before pivotua refreshed by re-INVITE, such a caller got no session timer at all (no
 // Session-Expires in the 200: the scenario's first check failed).
