@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/sip"
 )
 
 // dialVerb is <Dial> with Twilio's defaults: a number as text (sent through a trunk), or <Number> and
@@ -107,7 +108,8 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 }
 
 // CheckSIPURI returns why s is not a URI Dial can call (a sip: or sips: URI with a host and no control
-// characters), or "". Headers after ? (Twilio's <Sip> lets them through) are left as they are.
+// characters), or "". Headers after ? (Twilio's <Sip>: "?x-myheader=foo&User-to-User=...") are sent as
+// SIP headers of the callee's INVITE, so they must be X- headers or User-to-User (sip.SplitURIHeaders).
 func CheckSIPURI(s string) string {
 	if hasControlChars(s) {
 		return msgControlChars
@@ -116,7 +118,11 @@ func CheckSIPURI(s string) string {
 	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
 		return "must be a sip: or sips: URI"
 	}
-	if _, host := sipUserHost(s); host == "" || strings.HasPrefix(host, ":") {
+	bare, _, err := sip.SplitURIHeaders(s)
+	if err != nil {
+		return err.Error()
+	}
+	if _, host := sipUserHost(bare); host == "" || strings.HasPrefix(host, ":") {
 		return "must be a sip: or sips: URI with a host"
 	}
 	return ""

@@ -47,3 +47,29 @@ func TestDialRingToneAndSendDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestDialSipURIHeadersAreChecked: headers in a <Sip> (or sip_uri) URI are sent as SIP headers, so the
+// document is refused, naming the noun, when one is not an X- header or User-to-User (issue 24).
+func TestDialSipURIHeadersAreChecked(t *testing.T) {
+	for _, tc := range []struct{ uri, want string }{
+		{"sip:kate@example.com?x-mycustomheader=foo&amp;x-myotherheader=bar", ""},
+		{"sip:kate@example.com?User-to-User=56a390f3%3Bencoding%3Dhex", ""},
+		{"sip:kate@example.com?Route=%3Csip:evil.example%3E", "only X- headers and User-to-User"},
+		{"sip:kate@example.com?X-A=1%0D%0AContact:%20x", "control character"},
+		{"sip:kate@example.com?" + strings.Repeat("X-A=1&amp;", 8) + "X-B=2", "at most 8"},
+	} {
+		p := &twimlParser{}
+		root, err := parseXMLTree([]byte(`<Dial><Sip>` + tc.uri + `</Sip></Dial>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parseDialVerb(p, root, "Response/Dial[1]")
+		got := ""
+		if len(p.errs) > 0 {
+			got = p.errs[0].Error()
+		}
+		if tc.want == "" && got != "" || tc.want != "" && (!strings.HasPrefix(got, "Response/Dial[1]/Sip[1]: ") || !strings.Contains(got, tc.want)) {
+			t.Errorf("%s: error %q, want %q", tc.uri, got, tc.want)
+		}
+	}
+}

@@ -44,6 +44,8 @@ var goldenTwiMLParams = CallParams{
 	DialCallStatus: "completed",
 	RecordingURL:   "http://rec.example.com/r 1.wav",
 	Variables:      map[string]string{"color": "blue&green"},
+	// Twilio's SipHeader_<name>, the name as the INVITE wrote it.
+	CustomSIPHeaders: map[string]string{"X-Client-ID": "42 a&b", "x-lower": "1"},
 }
 
 const (
@@ -60,7 +62,7 @@ const (
 	goldenTwiMLQuery = "AccountSid=4b31dd1d32ce6d249897c06332375d65&ApiVersion=2010-04-01&CallSid=abc123%4010.0.0.1" +
 		"&CallStatus=in-progress&CallerName=Alice+Smith&CallerNumber=%2B14155550100&DialCallStatus=completed" +
 		"&Digits=12%23&Direction=inbound&From=%2B14155550100&FromRealm=example.com" +
-		"&RecordingUrl=http%3A%2F%2Frec.example.com%2Fr+1.wav&To=3004&ToRealm=pivotua.local&color=blue%26green"
+		"&RecordingUrl=http%3A%2F%2Frec.example.com%2Fr+1.wav&SipHeader_X-Client-ID=42+a%26b&SipHeader_x-lower=1&To=3004&ToRealm=pivotua.local&color=blue%26green"
 )
 
 func TestPivotRequestGoldenEncodings(t *testing.T) {
@@ -184,10 +186,10 @@ func TestBuildParamsMergeRules(t *testing.T) {
 			want:   []paramPair{{"Api-Version", "4.x"}, {"Call-Status", "ringing"}, {"Direction", "inbound"}},
 		},
 		{
-			name:   "twiml Digits is the default collection; fixed user vars beat variables",
+			name:   "twiml Digits is the default collection; fixed user vars beat variables; X- headers as SipHeader_<name>",
 			format: FormatTwiML,
-			params: CallParams{Digits: map[string]string{"default": "55", "pin": "1"}, DialCallStatus: "busy", Variables: map[string]string{"DialCallStatus": "completed", "CallSid": "x"}, CustomSIPHeaders: map[string]string{"X-A": "b"}},
-			want:   []paramPair{{"ApiVersion", "2010-04-01"}, {"CallSid", "x"}, {"DialCallStatus", "busy"}, {"Digits", "55"}, {"Direction", "inbound"}},
+			params: CallParams{Digits: map[string]string{"default": "55", "pin": "1"}, DialCallStatus: "busy", Variables: map[string]string{"DialCallStatus": "completed", "CallSid": "x", "SipHeader_X-A": "forged"}, CustomSIPHeaders: map[string]string{"X-A": "b"}},
+			want:   []paramPair{{"ApiVersion", "2010-04-01"}, {"CallSid", "x"}, {"DialCallStatus", "busy"}, {"Digits", "55"}, {"Direction", "inbound"}, {"SipHeader_X-A", "b"}},
 		},
 		{
 			name:   "a Dial callee's document: its direction and parent, in both namings",

@@ -20,7 +20,7 @@ type CallParams struct {
 	Language                                            string // kazoo only, e.g. "en-us"
 	CallStatus                                          string // "ringing" / "in-progress"; kazoo sends Call-Status only when set
 
-	CustomSIPHeaders      map[string]string // the INVITE's X- headers (kazoo only)
+	CustomSIPHeaders      map[string]string // the INVITE's X- headers: kazoo's Custom-SIP-Headers, twiml's SipHeader_<name>
 	CustomApplicationVars map[string]string // kazoo only
 	// Digits is keyed by collection name: kazoo sends the whole object,
 	// twiml sends Digits["default"].
@@ -52,6 +52,7 @@ const (
 	// noun's url document on the callee, CallParams.Direction).
 	directionInbound = "inbound"
 	defaultDigits    = "default"
+	sipHeaderPrefix  = "SipHeader_" // Twilio's parameter for an X- header of the INVITE
 )
 
 // paramField is one top-level parameter: a string, or an object when object
@@ -105,17 +106,20 @@ func (s *paramSet) addObject(name string, m map[string]string) {
 
 // addVariables adds TwiML <Set> variables in key order so that the result
 // does not depend on map iteration.
-func (s *paramSet) addVariables(vars map[string]string) {
-	if len(vars) == 0 {
+func (s *paramSet) addVariables(vars map[string]string) { s.addPrefixed("", vars) }
+
+// addPrefixed adds each of m's entries under prefix+key, in key order.
+func (s *paramSet) addPrefixed(prefix string, m map[string]string) {
+	if len(m) == 0 {
 		return
 	}
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		s.add(k, vars[k])
+		s.add(prefix+k, m[k])
 	}
 }
 
@@ -143,6 +147,8 @@ func buildParams(format string, p *CallParams) []paramField {
 		s.add("ParentCallSid", p.ParentCallID)
 		s.add("To", p.To)
 		s.add("ToRealm", p.ToRealm)
+		// Twilio passes each X- header of the INVITE as SipHeader_<name>, the name as sent.
+		s.addPrefixed(sipHeaderPrefix, p.CustomSIPHeaders)
 	} else {
 		s.add("Account-ID", p.AccountID)
 		s.add("Api-Version", kazooAPIVersion)

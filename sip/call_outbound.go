@@ -151,8 +151,14 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 		"username", r.Username); err != nil {
 		return nil, refusedDial(err)
 	}
+	// RFC 3261 §19.1.5: a target's URI headers become headers of the INVITE,
+	// never part of its Request-URI (§8.1.1.1).
+	bare, uriHeaders, err := SplitURIHeaders(strings.TrimSpace(r.Target))
+	if err != nil {
+		return nil, refusedDial(err)
+	}
 	var target sip.Uri
-	if err := sip.ParseUri(strings.TrimSpace(r.Target), &target); err != nil {
+	if err := sip.ParseUri(bare, &target); err != nil {
 		return nil, &DialError{Reason: fmt.Sprintf("bad target %q: %v", r.Target, err), kind: ErrDeclined}
 	}
 	if target.Host == "" {
@@ -216,6 +222,9 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	req.AppendHeader(&maxFwd)
 	req.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+	for _, h := range uriHeaders {
+		req.AppendHeader(h.header())
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
 

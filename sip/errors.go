@@ -75,3 +75,8 @@ var ErrSessionExpires = errors.New("bad session timer header")
 // ErrNoPrack means a caller that asked for reliable provisional responses
 // (RFC 3262) never PRACKed ours within 64*T1; the call was rejected with 500.
 var ErrNoPrack = errors.New("no PRACK for a reliable provisional response")
+
+// ErrURIHeader means a Dial target's URI headers (RFC 3261 §19.1.1, after
+// "?") were not ones pivotua sends as SIP headers: only X- headers and
+// User-to-User, a bounded number and size, without control characters.
+var ErrURIHeader = errors.New("unusable URI header")

@@ -183,6 +183,7 @@ type localSDP struct {
 	policy    SRTPPolicy // what we offer and accept
 	key       SRTPKey    // our SRTP master key, once haveKey (srtpKey)
 	haveKey   bool
+	last      []byte // the SDP we last sent: a session refresh by re-INVITE offers it again (session_timer.go)
 }
 
 // answer builds our answer for the negotiated media: one law, telephone-event when offered.
@@ -257,5 +258,6 @@ func (l *localSDP) marshal(pts []uint8, eventPT uint8, dir Direction, savp bool,
 	if err != nil {
 		return nil, fmt.Errorf("marshal own SDP: %w", err)
 	}
+	l.last = b
 	return b, nil
 }

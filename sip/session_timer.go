@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	mathrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,9 +128,9 @@ type refusal struct {
 // what the timer is for. A refusal is a 400 naming the bad header or a 422
 // carrying our Min-SE.
 //
-// canUpdate says whether the caller's INVITE listed UPDATE in Allow: our
-// refreshes are UPDATEs, so without it the caller refreshes or nobody does.
-func (c SessionTimerConfig) negotiate(req *sip.Request, current sessionTerms, canUpdate bool) (sessionTerms, *refusal) {
+// When we refresh, we do it by UPDATE if the caller's INVITE listed it in
+// Allow, else by re-INVITE (RFC 4028 §7.4), so either side may be the refresher.
+func (c SessionTimerConfig) negotiate(req *sip.Request, current sessionTerms) (sessionTerms, *refusal) {
 	if !c.on() {
 		return sessionTerms{}, nil
 	}
@@ -194,21 +195,15 @@ func (c SessionTimerConfig) negotiate(req *sip.Request, current sessionTerms, ca
 	if refresher == "uac" && !peerTimer {
 		refresher = "uas" // §9: a caller without timer support cannot be the refresher
 	}
-	if refresher == "uas" && !canUpdate {
-		if !peerTimer {
-			return sessionTerms{}, nil // neither side can refresh: no timer
-		}
-		refresher = "uac"
-	}
 	return sessionTerms{interval: interval, refresher: refresher, peerTimer: peerTimer}, nil
 }
 
 // sessionTimer runs one inbound dialog's session timer: when we refresh, it
-// sends UPDATE at half the interval (RFC 4028 §10); when the caller does, it
-// sends BYE if no refresh came by byeAt.
+// sends UPDATE (or re-INVITE) at half the interval (RFC 4028 §10); when the
+// caller does, it sends BYE if no refresh came by byeAt.
 type sessionTimer struct {
 	call      *InboundCall
-	canUpdate bool // the INVITE's Allow listed UPDATE
+	canUpdate bool // the INVITE's Allow listed UPDATE: we refresh by UPDATE, else by re-INVITE
 	// mu guards terms and timer; a refresh from the caller and the timer's
 	// own goroutine both reset it.
 	mu    sync.Mutex
@@ -277,7 +272,11 @@ func (st *sessionTimer) fire() {
 		c.byeWithReason(`SIP;cause=408;text="Session timer expired"`)
 		return
 	}
-	if err := c.sendRefresh(t); err != nil {
+	t, err := c.sendRefresh(t, st.canUpdate)
+	if err != nil {
+		if c.Context().Err() != nil {
+			return // the call ended while we waited: nothing expired
+		}
 		c.srv.sessionExpired.Add(1)
 		c.srv.log.Info("session refresh failed; sending BYE", "call_id", c.info.CallID, "error", err)
 		c.byeWithReason(`SIP;cause=408;text="Session refresh failed"`)
@@ -286,30 +285,184 @@ func (st *sessionTimer) fire() {
 	st.refreshed(t)
 }
 
-// sendRefresh sends our UPDATE without SDP (RFC 4028 §7.4: no offer, so the
-// session itself is left alone) and wants a 2xx.
-func (c *InboundCall) sendRefresh(t sessionTerms) error {
+// sendRefresh refreshes the session under terms t (RFC 4028 §7.4) and wants a
+// 2xx, whose Session-Expires gives the terms from now on. A 422 raises the
+// interval to its Min-SE and a 491 (glare with a re-INVITE of the caller)
+// waits RFC 3261 §14.1's random delay; each is retried once. Anything else
+// (408, 481, a timeout, a second refusal) fails the refresh.
+func (c *InboundCall) sendRefresh(t sessionTerms, byUpdate bool) (sessionTerms, error) {
+	raised, waited := false, false
+	for {
+		res, err := c.refreshOnce(t, byUpdate)
+		if err != nil {
+			return t, err
+		}
+		switch {
+		case res.IsSuccess():
+			if v := res.GetHeader("Session-Expires"); v != nil {
+				if granted, _, err := parseSessionSeconds("Session-Expires", v.Value()); err == nil && granted >= minSessionExpires {
+					t.interval = granted
+				}
+			}
+			return t, nil
+		case res.StatusCode == 422 && !raised:
+			raised = true
+			v := res.GetHeader("Min-SE")
+			if v == nil {
+				return t, fmt.Errorf("%s answered 422 without Min-SE", res.CSeq().MethodName)
+			}
+			minSE, _, err := parseSessionSeconds("Min-SE", v.Value())
+			if err != nil {
+				return t, fmt.Errorf("%s answered 422: %w", res.CSeq().MethodName, err)
+			}
+			t.interval = max(t.interval, minSE)
+			continue
+		case res.StatusCode == 491 && !waited:
+			waited = true
+			// RFC 3261 §14.1: the caller chose the Call-ID, so we are not its
+			// owner and wait 0 to 2 s in units of 10 ms before trying again.
+			delay := time.Duration(mathrand.IntN(201)) * 10 * time.Millisecond
+			select {
+			case <-time.After(delay):
+			case <-c.Context().Done():
+				return t, c.Context().Err()
+			}
+			continue
+		}
+		return t, fmt.Errorf("%s answered %d %s", res.CSeq().MethodName, res.StatusCode, res.Reason)
+	}
+}
+
+// refreshOnce sends one session refresh and returns its final response. By
+// UPDATE it carries no SDP (RFC 4028 §7.4: no offer, so the session is left
+// alone). By re-INVITE it offers the SDP we last sent, byte for byte: same
+// o= version since nothing changed (RFC 3264 §8), the same a=crypto on SRTP.
+// A 2xx to the re-INVITE is ACKed here, and its answer taken.
+func (c *InboundCall) refreshOnce(t sessionTerms, byUpdate bool) (*sip.Response, error) {
+	method := sip.UPDATE
+	var offer []byte
+	if !byUpdate {
+		method = sip.INVITE
+		c.mu.Lock()
+		offer = c.local.last
+		c.mu.Unlock()
+		if len(offer) == 0 {
+			return nil, fmt.Errorf("re-INVITE: %w", ErrNoSDP)
+		}
+	}
 	inv := c.dlg.InviteRequest
-	req := sip.NewRequest(sip.UPDATE, inv.Contact().Address)
+	req := sip.NewRequest(method, inv.Contact().Address)
 	req.SetTransport(inv.Transport())
 	req.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uas", int64(t.interval/time.Second))))
 	req.AppendHeader(sip.NewHeader("Supported", "timer"))
 	if t.peerTimer {
 		req.AppendHeader(sip.NewHeader("Require", "timer"))
 	}
-	if dest, ok := c.srv.invitesConnection(inv); ok {
+	if offer != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(offer)
+	}
+	dest, pinned := c.srv.invitesConnection(inv)
+	if pinned {
 		req.SetDestination(dest)
 	}
-	ctx, cancel := context.WithTimeout(c.Context(), 32*time.Second)
+	ctx, cancel := context.WithTimeout(c.Context(), 32*time.Second) // 64*T1: the transaction's own bound
 	defer cancel()
-	res, err := c.dlg.Do(ctx, req)
+	tx, err := c.dlg.TransactionRequest(ctx, req)
 	if err != nil {
-		return fmt.Errorf("UPDATE: %w", err)
+		return nil, fmt.Errorf("%s: %w", method, err)
 	}
-	if !res.IsSuccess() {
-		return fmt.Errorf("UPDATE answered %d %s", res.StatusCode, res.Reason)
+	res, err := finalResponse(ctx, tx)
+	if err != nil || method != sip.INVITE || !res.IsSuccess() {
+		tx.Terminate()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
+		return res, nil
 	}
-	return nil
+	c.sendACK(refreshACK(req, res, dest))
+	c.takeRefreshAnswer(res)
+	// RFC 6026 §7.2: the caller retransmits its 2xx until our ACK arrives;
+	// the transaction stays (Accepted, until Timer M) so that each gets an
+	// ACK of its own (RFC 3261 §13.2.2.4), on a new branch.
+	tx.OnRetransmission(func(r *sip.Response) {
+		if r.IsSuccess() {
+			c.sendACK(refreshACK(req, r, dest))
+		}
+	})
+	return res, nil
+}
+
+// finalResponse waits for the transaction's final response.
+func finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			return nil, tx.Err()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (c *InboundCall) sendACK(ack *sip.Request) {
+	if err := c.srv.dialogUAFor(c.dlg.InviteRequest).Client.WriteRequest(ack); err != nil {
+		c.srv.log.Debug("ACK of our re-INVITE failed", "call_id", c.info.CallID, "error", err)
+	}
+}
+
+// refreshACK is the ACK of a 2xx to our re-INVITE req (RFC 3261 §13.2.2.4:
+// the UAC's own, with the re-INVITE's CSeq number), to dest when set.
+func refreshACK(req *sip.Request, res *sip.Response, dest string) *sip.Request {
+	ack := sip.NewRequest(sip.ACK, req.Recipient)
+	ack.SetTransport(req.Transport())
+	if dest != "" {
+		ack.SetDestination(dest)
+	} else {
+		ack.SetDestination(req.Destination())
+	}
+	for _, h := range []sip.Header{req.From(), res.To(), req.CallID()} {
+		if h != nil {
+			ack.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.ACK})
+	maxFwd := sip.MaxForwardsHeader(70)
+	ack.AppendHeader(&maxFwd)
+	for _, h := range req.GetHeaders("Route") {
+		ack.AppendHeader(sip.HeaderClone(h))
+	}
+	return ack
+}
+
+// takeRefreshAnswer takes the media of the answer in the 2xx to our
+// re-INVITE: the caller may move its address or codec, never the SRTP keys.
+func (c *InboundCall) takeRefreshAnswer(res *sip.Response) {
+	ans, err := parseRemoteSDP(res.Body())
+	if err != nil {
+		return // no usable answer: the session stays as it was
+	}
+	md, err := ans.negotiate()
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	cur := c.media
+	changed := md.Addr != cur.Addr || md.PayloadType != cur.PayloadType || md.Direction != cur.Direction
+	if changed {
+		md.SRTP, md.savp = cur.SRTP, cur.savp
+		c.media = md
+	}
+	fn := c.onMedia
+	c.mu.Unlock()
+	if changed && fn != nil {
+		fn(md)
+	}
 }
 
 // byeWithReason ends the call with a BYE saying why (RFC 3326 Reason).
@@ -372,7 +525,7 @@ func (c *InboundCall) sessionRefresh(req *sip.Request, tx sip.ServerTransaction)
 	if !answered {
 		return nil, true // no timer before the dialog is confirmed
 	}
-	t, ref := c.srv.cfg.SessionTimer.negotiate(req, st.current(), st.canUpdate)
+	t, ref := c.srv.cfg.SessionTimer.negotiate(req, st.current())
 	if ref != nil {
 		c.srv.respond(req, tx, ref.code, ref.reason, ref.hdrs...)
 		return nil, false
@@ -384,7 +537,7 @@ func (c *InboundCall) sessionRefresh(req *sip.Request, tx sip.ServerTransaction)
 // newSessionTimer reads an initial INVITE's session timer; a refusal is answered here.
 func (s *Server) newSessionTimer(req *sip.Request, tx sip.ServerTransaction) (*sessionTimer, bool) {
 	canUpdate := hasOptionTag(req, "UPDATE", "Allow")
-	t, ref := s.cfg.SessionTimer.negotiate(req, sessionTerms{}, canUpdate)
+	t, ref := s.cfg.SessionTimer.negotiate(req, sessionTerms{})
 	if ref != nil {
 		s.log.Debug("INVITE's session timer refused", "call_id", callID(req), "code", ref.code, "reason", ref.reason)
 		hdrs := ref.hdrs

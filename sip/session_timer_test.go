@@ -21,11 +21,9 @@ func sessionInvite(hdrs ...string) *sip.Request {
 
 func TestSessionTimerNegotiation(t *testing.T) {
 	cfg := SessionTimerConfig{MinSE: 90 * time.Second, Expires: 1800 * time.Second}
-	allowUpdate := true
 	for _, tc := range []struct {
 		name      string
 		hdrs      []string
-		noUpdate  bool
 		interval  time.Duration
 		refresher string
 		require   bool
@@ -36,8 +34,8 @@ func TestSessionTimerNegotiation(t *testing.T) {
 		{name: "no refresher, caller supports timer", hdrs: []string{"Supported: 100rel, timer", "Session-Expires: 600"}, interval: 600 * time.Second, refresher: "uac", require: true},
 		{name: "no refresher, caller without timer", hdrs: []string{"Session-Expires: 600"}, interval: 600 * time.Second, refresher: "uas"},
 		{name: "uac without support becomes uas", hdrs: []string{"Session-Expires: 600;refresher=uac"}, interval: 600 * time.Second, refresher: "uas"},
-		{name: "nobody can refresh: no timer", hdrs: []string{"Session-Expires: 600"}, noUpdate: true},
-		{name: "we cannot UPDATE: the caller refreshes", hdrs: []string{"Supported: timer", "Session-Expires: 600;refresher=uas"}, noUpdate: true, interval: 600 * time.Second, refresher: "uac", require: true},
+		{name: "no UPDATE, caller without timer: we refresh by re-INVITE", hdrs: []string{"Session-Expires: 600"}, interval: 600 * time.Second, refresher: "uas"},
+		{name: "no UPDATE, asked to refresh: we do, by re-INVITE", hdrs: []string{"Supported: timer", "Session-Expires: 90;refresher=uas"}, interval: 90 * time.Second, refresher: "uas", require: true},
 		{name: "compact form", hdrs: []string{"k: timer", "x: 300;refresher=uac"}, interval: 300 * time.Second, refresher: "uac", require: true},
 		{name: "long offer lowered", hdrs: []string{"Supported: timer", "Session-Expires: 86400"}, interval: 1800 * time.Second, refresher: "uac", require: true},
 		{name: "huge offer lowered", hdrs: []string{"Supported: timer", "Session-Expires: 99999999999999999999999999999999"}, interval: 1800 * time.Second, refresher: "uac", require: true},
@@ -54,7 +52,7 @@ func TestSessionTimerNegotiation(t *testing.T) {
 		{name: "bad Min-SE", hdrs: []string{"Session-Expires: 90", "Min-SE: 1e9"}, code: 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			terms, ref := cfg.negotiate(sessionInvite(tc.hdrs...), sessionTerms{}, allowUpdate && !tc.noUpdate)
+			terms, ref := cfg.negotiate(sessionInvite(tc.hdrs...), sessionTerms{})
 			if tc.code != 0 {
 				if ref == nil || ref.code != tc.code {
 					t.Fatalf("got %+v, %+v; want a %d", terms, ref, tc.code)
@@ -95,14 +93,14 @@ func TestSessionTimerHeadersAndDeadline(t *testing.T) {
 func TestSessionTimerRefreshWithoutHeaderKeepsTerms(t *testing.T) {
 	cfg := SessionTimerConfig{MinSE: 90 * time.Second, Expires: 1800 * time.Second}
 	cur := sessionTerms{interval: 90 * time.Second, refresher: "uac", peerTimer: true}
-	got, ref := cfg.negotiate(sessionInvite(), cur, true)
+	got, ref := cfg.negotiate(sessionInvite(), cur)
 	if ref != nil || got != cur {
 		t.Fatalf("got %+v %+v; want %+v kept", got, ref, cur)
 	}
 }
 
 func TestSessionTimerOffIgnoresHeaders(t *testing.T) {
-	got, ref := SessionTimerConfig{}.negotiate(sessionInvite("Session-Expires: soon"), sessionTerms{}, true)
+	got, ref := SessionTimerConfig{}.negotiate(sessionInvite("Session-Expires: soon"), sessionTerms{})
 	if ref != nil || got.interval != 0 {
 		t.Fatalf("off: got %+v %+v", got, ref)
 	}
@@ -121,7 +119,7 @@ func FuzzSessionTimerNegotiation(f *testing.F) {
 	}
 	cfg := SessionTimerConfig{MinSE: 90 * time.Second, Expires: 1800 * time.Second}
 	f.Fuzz(func(t *testing.T, se, minSE string) {
-		terms, ref := cfg.negotiate(sessionInvite("Supported: timer", "Session-Expires: "+se, "Min-SE: "+minSE), sessionTerms{}, true)
+		terms, ref := cfg.negotiate(sessionInvite("Supported: timer", "Session-Expires: "+se, "Min-SE: "+minSE), sessionTerms{})
 		if ref == nil && terms.interval != 0 && (terms.interval < cfg.MinSE || terms.interval > maxDeltaSeconds*time.Second) {
 			t.Fatalf("interval %v out of bounds", terms.interval)
 		}
