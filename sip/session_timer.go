@@ -353,7 +353,9 @@ func (c *InboundCall) refreshOnce(t sessionTerms, byUpdate bool) (*sip.Response,
 	inv := c.dlg.InviteRequest
 	req := sip.NewRequest(method, inv.Contact().Address)
 	req.SetTransport(inv.Transport())
-	req.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uas", int64(t.interval/time.Second))))
+	// RFC 4028 §7.4: refresher names the side of this transaction that
+	// refreshes, and we are its UAC here, whatever we were in the INVITE.
+	req.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int64(t.interval/time.Second))))
 	req.AppendHeader(sip.NewHeader("Supported", "timer"))
 	if t.peerTimer {
 		req.AppendHeader(sip.NewHeader("Require", "timer"))
