@@ -41,6 +41,7 @@ type InboundCall struct {
 	offer      *remoteOffer
 	infoDigits infoDigits          // DTMF by SIP INFO
 	refer      referState          // our pending REFER, for its NOTIFYs (refer.go)
+	transfers  transferState       // the caller's REFERs (refer_in.go)
 	session    *sessionTimer       // RFC 4028; set before the call is served, its terms under its own lock
 	reliable   reliableProvisional // RFC 3262 reliable 18x (prack.go)
 

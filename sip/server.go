@@ -47,12 +47,16 @@ type Config struct {
 	SRTP SRTPPolicy
 	// SessionTimer is how RFC 4028 session timers are answered; zero: not at all.
 	SessionTimer SessionTimerConfig
+	// AcceptRefer lets a peer's REFER in a leg bridged by a Dial transfer
+	// that leg (sip.accept_refer, refer_in.go); false answers every REFER 403.
+	AcceptRefer bool
 }
 
 // allowedMethods is what we serve, for Allow in OPTIONS, 405 and our 2xx.
 //
-// REFER is left out: a REFER from a peer is refused (403), pivotua only sends
-// them; NOTIFY is in for the ones that report on our REFERs.
+// REFER is left out: pivotua takes a peer's REFER only in a leg bridged by a
+// Dial with sip.accept_refer on (refer_in.go); NOTIFY is in for the ones that
+// report on our REFERs.
 const allowedMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY"
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
