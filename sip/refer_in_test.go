@@ -128,3 +128,67 @@ func TestReferInIsTakenOnlyByABridgedLeg(t *testing.T) {
 		t.Fatal("no BYE after the successful transfer's grace")
 	}
 }
+
+// TestReferInFromADialledCallee: a Dial leg's INVITE carries the Referred-By it was given (RFC 3892);
+// the callee's REFER gets 403 until the leg's owner takes transfers, then 202 and a NOTIFY sent in
+// the callee's dialog (our tag in From, its own in To); a REFER naming another To tag gets 481.
+func TestReferInFromADialledCallee(t *testing.T) {
+	caller := startTestServer(t, Config{AcceptRefer: true}, rejectAll(486))
+	callee := &calleePeer{udpPeer: newUDPPeer(t, caller.addr("udp"))}
+	done := make(chan *OutboundCall, 1)
+	go func() {
+		oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:carol@" + callee.local().String(), FromUser: "alice",
+			LocalRTP: testRTP, ReferredBy: "<sip:bob@127.0.0.1:5099>"})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- oc
+	}()
+	callee.answer(func(string) {})
+	oc := <-done
+	if oc == nil {
+		t.FailNow()
+	}
+	if got := testkit.SIPHeader(string(callee.invite), "Referred-By"); got != "<sip:bob@127.0.0.1:5099>" {
+		t.Errorf("INVITE Referred-By %q", got)
+	}
+	refer := func(extra string) []byte {
+		return callee.inDialog("REFER", "Refer-To: <sip:dave@example.com>\r\n"+extra+"Content-Length: 0\r\n\r\n")
+	}
+	if code := callee.ask(refer(""), 2*time.Second); code != 403 {
+		t.Fatalf("REFER before the owner takes transfers: %d, want 403", code)
+	}
+	transfers := make(chan *Transfer, 1)
+	oc.OnTransfer(func(tr *Transfer) bool { transfers <- tr; return true })
+	wrongTag := strings.Replace(string(refer("")), ";tag="+tagParam(testkit.SIPHeader(string(callee.invite), "From")), ";tag=someone-else", 1)
+	if code := callee.ask([]byte(wrongTag), 2*time.Second); code != 481 {
+		t.Errorf("REFER with another To tag: %d, want 481", code)
+	}
+	if code := callee.ask(refer(""), 2*time.Second); code != 202 {
+		t.Fatalf("REFER once taken: %d, want 202", code)
+	}
+	tr := <-transfers
+	if tr.Target != "sip:dave@example.com" || tr.ReferredBy != "" {
+		t.Errorf("Transfer %q by %q", tr.Target, tr.ReferredBy)
+	}
+	msg, from := callee.nextRequest("NOTIFY", 3*time.Second)
+	if msg == nil {
+		t.Fatal("no NOTIFY in the callee's dialog")
+	}
+	callee.udpPeer.answer(msg, from, "200 OK")
+	if got := tagParam(testkit.SIPHeader(string(msg), "To")); got != "callee" {
+		t.Errorf("NOTIFY To tag %q, want the callee's", got)
+	}
+	if got, want := tagParam(testkit.SIPHeader(string(msg), "From")), tagParam(testkit.SIPHeader(string(callee.invite), "From")); got != want {
+		t.Errorf("NOTIFY From tag %q, want ours %q", got, want)
+	}
+	tr.timeout = time.Hour // the callee hangs up itself below
+	go tr.Finish(404, "Not Found")
+	if msg, from = callee.nextRequest("NOTIFY", 3*time.Second); msg == nil || !strings.Contains(string(msg), "SIP/2.0 404 Not Found") {
+		t.Fatalf("final NOTIFY %q", msg)
+	}
+	callee.udpPeer.answer(msg, from, "200 OK")
+	if code := callee.ask(callee.inDialog("BYE", "Content-Length: 0\r\n\r\n"), 2*time.Second); code != 200 {
+		t.Fatalf("the callee's BYE: %d", code)
+	}
+}
