@@ -28,6 +28,7 @@ type referInData struct {
 	Sipfrag       string // a regular expression the final NOTIFY's sipfrag must match
 	Transferred   bool   // uas: the transfer succeeds, wait for pivotua's BYE
 	HangupAfterMs int    // uas: otherwise stay this long after the final NOTIFY, then hang up
+	LeaveEarly    bool   // uas: hang up right after the NOTIFY "100 Trying"
 }
 
 // acceptRefer turns sip.accept_refer on.
@@ -87,6 +88,36 @@ func TestE2EReferInFromTheCalleeTransfersItsLeg(t *testing.T) {
 	}
 	if !strings.Contains(p.log.String(), "dial: transferred") {
 		t.Errorf("no transfer in the log:\n%s", p.log.String())
+	}
+}
+
+// TestE2EReferInGoesOnWhenTheReferrerLeavesAtOnce: B hangs up right after the NOTIFY "100 Trying", as
+// a blind transferor may (RFC 5589 §6); the transfer goes on, and the caller and C hear each other.
+func TestE2EReferInGoesOnWhenTheReferrerLeavesAtOnce(t *testing.T) {
+	needE2E(t)
+	bPeer, cPeer := newDialPeer(t, codec.PCMU, 600), newDialPeer(t, codec.PCMU, 1400)
+	c := startUAS(t, "uas_answer.xml", uasData{RTPPort: cPeer.port(), Codec: 0, RingMs: 1000, HangupAfterMs: 3000})
+	bRun := sipptest.Start(t, sipptest.Call{Scenario: "uas_refer_transfer.xml", Data: referInData{
+		RTPPort: bPeer.port(), Codec: 0, CodecName: "PCMU", BeforeReferMs: 1000,
+		ReferTo: fmt.Sprintf("sip:carol@127.0.0.1:%d", c.port), Sipfrag: "SIP/2.0 200 OK", LeaveEarly: true,
+	}})
+	hook := dialTo(t, bRun.Port)
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), acceptRefer)
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bRun.Wait(10 * time.Second); err != nil {
+		t.Fatalf("B (the referrer): %v", err)
+	}
+	if err := c.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("C (the target): %v\n%s", err, p.log.String())
+	}
+	if n := testkit.CountTone(caller.heard(0), 1400); n < 80 {
+		t.Errorf("the caller heard %d frames of C's 1400 Hz tone, want most of C's 3 s (150)", n)
+	}
+	if n := testkit.CountTone(cPeer.heard(0), 1000); n < 80 {
+		t.Errorf("C heard %d frames of the caller's 1 kHz tone, want most of its 3 s (150)", n)
 	}
 }
 
