@@ -79,6 +79,9 @@ type BridgeLeg interface {
 	// RelayInfoDigits hands each key the caller sends by SIP INFO to fn as well (nil: no more), so a
 	// bridged callee gets keys that are not in the relayed audio.
 	RelayInfoDigits(fn func(key byte))
+	// OnTransfer hands fn each REFER the caller sends that sip accepted (sip.accept_refer), so a
+	// bridged Dial transfers the caller's side (dial_transfer.go); nil: none (a REFER gets 403).
+	OnTransfer(fn func(*sip.Transfer) bool)
 }
 
 // DocumentFetcher fetches a pivot document (kazoo_pivot.go); *httpfetch.Client implements it, with

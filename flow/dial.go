@@ -304,7 +304,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 		res.status = dialFailureStatus(failures)
 		return res
 	}
-	defer winner.close()
+	defer func() { winner.close() }() // winner: the callee of the moment (a transfer replaces it)
 	res.sid = winner.call.CallID()
 	c.log.Info("dial: answered", "target", winner.target.uri, "dial_call_id", res.sid)
 	if bridge != nil && early != winner {
@@ -350,19 +350,39 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 		}
 		bridge = br
 	}
-	defer bridge.Stop()
+	defer func() { bridge.Stop() }() // bridge: the one of the moment (a transfer replaces it)
 	answeredAt := time.Now()
 	rec := c.startDialRecording(bridge, plan)
 	// Keys for the callee: <Number sendDigits> (an extension, a PIN) once it answers, then what the
 	// caller sends by SIP INFO; and the callee's INFO keys for the caller. They replace the relayed
 	// audio toward that party while they sound.
 	toCallee := startKeySender(winner.sess, winner.target.sendDigits, c.log)
-	defer toCallee.stop()
+	defer func() { toCallee.stop() }()
 	toCaller := startKeySender(caller, "", c.log)
-	defer toCaller.stop()
+	defer func() { toCaller.stop() }()
 	bc.RelayInfoDigits(toCallee.send)
 	defer bc.RelayInfoDigits(nil)
 	winner.call.OnDigit(toCaller.send)
+
+	// Either party may ask by REFER to be replaced by someone else (dial_transfer.go). Once the caller
+	// was, callerLeg is the leg that took its place and the caller's own dialog no longer ends the Dial.
+	xfers := newTransfers()
+	var run *transferRun
+	var callerLeg *outboundLeg
+	bc.OnTransfer(xfers.handler(true))
+	winner.call.OnTransfer(xfers.handler(false))
+	defer func() {
+		bc.OnTransfer(nil)
+		winner.call.OnTransfer(nil)
+		if callerLeg != nil {
+			callerLeg.call.OnTransfer(nil)
+			callerLeg.close()
+		}
+		xfers.stop(run)
+	}()
+	callerSess := caller
+	callerDone, ctxDone, digits := c.ch.Context().Done(), ctx.Done(), c.ch.Digits()
+	callerFrom := c.info.CallID
 
 	var limit <-chan time.Time
 	if plan.timeLimit > 0 {
@@ -374,29 +394,123 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	res.status = "completed"
 wait:
 	for {
+		var ringing chan dialAnswer
+		if run != nil {
+			ringing = run.answers
+		}
 		select {
-		case <-c.ch.Context().Done():
+		case <-callerDone:
+			if run != nil && run.byCaller { // a blind transferor may hang up at once (RFC 5589 §6)
+				run.gone, callerDone, ctxDone = true, nil, nil
+				continue
+			}
 			res.callerHungUp = true
 			break wait
-		case <-ctx.Done():
+		case <-ctxDone:
+			if run != nil && run.byCaller {
+				run.gone, callerDone, ctxDone = true, nil, nil
+				continue
+			}
 			res.callerHungUp = true
 			break wait
 		case <-calleeDone:
+			if run != nil && !run.byCaller {
+				run.gone, calleeDone = true, nil
+				continue
+			}
 			c.log.Info("dial: the callee hung up")
 			break wait
 		case <-limit:
 			c.log.Info("dial: time limit reached", "limit", plan.timeLimit)
 			break wait
-		case k := <-c.ch.Digits(): // relayed in the media already; here only * matters
+		case k := <-digits: // relayed in the media already; here only * matters
 			if k == '*' && plan.hangupOnStar {
 				c.log.Info("dial: the caller pressed *, ending the bridge")
 				break wait
 			}
+		case ask := <-xfers.asks:
+			from := winner.call.CallID()
+			if ask.byCaller && callerLeg != nil {
+				from = callerLeg.call.CallID()
+			} else if ask.byCaller {
+				from = callerFrom
+			}
+			run = c.startTransfer(xfers, ask, plan, from, callerID, display, caller)
+		case a := <-ringing:
+			done := run
+			run = nil
+			if a.err == nil {
+				a.err = a.leg.startMedia(a.leg.call.Media())
+			}
+			if a.err != nil {
+				a.leg.close()
+				code, reason := transferFailure(a.err)
+				c.transferFailed(xfers, done, code, reason, a.err)
+				if done.gone { // the referrer hung up for nothing: its side of the Dial is over
+					res.callerHungUp = done.byCaller
+					break wait
+				}
+				continue
+			}
+			// The target answered: it takes the referrer's place, the other party stays.
+			bridge.Stop()
+			if rec != nil {
+				rec.finish(c, int(time.Since(answeredAt).Round(time.Second)/time.Second))
+			}
+			newLeg := a.leg
+			if done.byCaller {
+				old := callerLeg // nil: the caller itself, which sip hangs up after its NOTIFY
+				bc.OnTransfer(nil)
+				if old != nil {
+					old.call.OnTransfer(nil)
+				}
+				callerLeg, callerSess = newLeg, newLeg.sess
+				callerDone, ctxDone, digits = newLeg.done(), nil, nil
+				toCaller.stop()
+				toCaller = startKeySender(newLeg.sess, "", c.log)
+				winner.call.OnDigit(toCaller.send)
+				bc.RelayInfoDigits(nil)
+				newLeg.call.OnDigit(toCallee.send)
+				newLeg.call.OnTransfer(xfers.handler(true))
+				xfers.report(done.t, 200, "OK", func() {
+					if old != nil {
+						old.close()
+					}
+				})
+			} else {
+				old := winner
+				old.call.OnTransfer(nil)
+				winner, calleeDone = newLeg, newLeg.done()
+				toCallee.stop()
+				toCallee = startKeySender(newLeg.sess, "", c.log)
+				if callerLeg != nil {
+					callerLeg.call.OnDigit(toCallee.send)
+				} else {
+					bc.RelayInfoDigits(toCallee.send)
+				}
+				newLeg.call.OnDigit(toCaller.send)
+				newLeg.call.OnTransfer(xfers.handler(false))
+				xfers.report(done.t, 200, "OK", old.close)
+			}
+			c.log.Info("dial: transferred", "by", done.by(), "target", done.t.Target, "dial_call_id", newLeg.call.CallID())
+			c.transferEvent(done, "completed", 200)
+			xfers.busy.Store(false)
+			br, err := media.NewBridge(callerSess, winner.sess)
+			if err != nil {
+				c.log.Error("dial: bridge after a transfer", "err", err)
+				break wait
+			}
+			bridge = br
+			rec = c.startDialRecording(bridge, plan)
 		}
 	}
 	res.duration = int(time.Since(answeredAt).Round(time.Second) / time.Second)
 	bridge.Stop()
 	winner.close() // BYE to the callee at once when the caller hung up (deferred close is then a no-op)
+	if callerLeg != nil {
+		// The caller was transferred away: what the document says next has nobody to run for.
+		res.callerHungUp = true
+	}
 	if rec != nil {
 		rec.finish(c, res.duration)
 	}

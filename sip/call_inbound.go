@@ -41,6 +41,7 @@ type InboundCall struct {
 	offer      *remoteOffer
 	infoDigits infoDigits          // DTMF by SIP INFO
 	refer      referState          // our pending REFER, for its NOTIFYs (refer.go)
+	transfers  transferState       // the caller's REFERs (refer_in.go)
 	session    *sessionTimer       // RFC 4028; set before the call is served, its terms under its own lock
 	reliable   reliableProvisional // RFC 3262 reliable 18x (prack.go)
 
@@ -258,7 +259,7 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	done := make(chan error, 1)
 	go func() {
 		res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
-		res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+		res.AppendHeader(sip.NewHeader("Allow", c.srv.allow()))
 		res.AppendHeader(sip.NewHeader("Supported", "timer"))
 		for _, h := range c.session.current().headers() {
 			res.AppendHeader(h)

@@ -51,6 +51,9 @@ type OutboundRequest struct {
 	// SRTP is the leg's SRTP policy (a trunk's trunks[].srtp); empty means the
 	// server's (Config.SRTP).
 	SRTP SRTPPolicy
+	// ReferredBy goes into the INVITE's Referred-By (RFC 3892) when the leg
+	// is a transfer's target; "" for none. Transfer.ReferredBy is clean.
+	ReferredBy string
 	// OnProgress is called (on a goroutine of Dial) for each 180/183 the
 	// callee sends. It must not block.
 	OnProgress func(Progress)
@@ -118,8 +121,9 @@ type OutboundCall struct {
 	dlg        *sipgo.DialogClientSession
 	callID     string
 	ua         *sipgo.DialogUA
-	infoDigits infoDigits  // DTMF by SIP INFO
-	byeSent    atomic.Bool // our BYE went out (once)
+	infoDigits infoDigits    // DTMF by SIP INFO
+	transfers  transferState // the callee's REFERs (refer_in.go)
+	byeSent    atomic.Bool   // our BYE went out (once)
 
 	fromTag string // ours, in From of every request we send in the dialog
 
@@ -221,9 +225,12 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	req.AppendHeader(cseq)
 	req.AppendHeader(&maxFwd)
 	req.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
-	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+	req.AppendHeader(sip.NewHeader("Allow", s.allow()))
 	for _, h := range uriHeaders {
 		req.AppendHeader(h.header())
+	}
+	if r.ReferredBy != "" {
+		req.AppendHeader(sip.NewHeader("Referred-By", r.ReferredBy))
 	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)

@@ -26,6 +26,9 @@ type Settings struct {
 	TLS TLSSettings `yaml:"tls" json:"tls"`
 	// SessionTimer is sip.session_timer: RFC 4028 session timers.
 	SessionTimer SessionTimerSettings `yaml:"session_timer" json:"session_timer"`
+	// AcceptRefer is sip.accept_refer: a REFER in a leg bridged by a Dial
+	// transfers it; off (the default), every REFER from a peer gets 403.
+	AcceptRefer bool `yaml:"accept_refer" json:"accept_refer"`
 }
 
 // SessionTimerSettings is sip.session_timer as written.
@@ -124,8 +127,8 @@ func (s Settings) Config(path string) (Config, []error) {
 	}
 	timer := s.SessionTimer.config(path+".session_timer", &errs)
 	return Config{
-		SessionTimer: timer,
-		Listen:       s.Listen, ExternalIP: s.ExternalIP, AllowCIDRs: allow, MaxCalls: s.MaxCalls,
+		SessionTimer: timer, AcceptRefer: s.AcceptRefer,
+		Listen: s.Listen, ExternalIP: s.ExternalIP, AllowCIDRs: allow, MaxCalls: s.MaxCalls,
 		Guard: GuardConfig{MaxMessageBytes: s.MaxMessageBytes, RateLimit: rate},
 		TLS:   TLSConfig{CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile},
 	}, errs

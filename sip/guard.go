@@ -443,5 +443,5 @@ func (s *Server) onUnsupported(req *sip.Request, tx sip.ServerTransaction) {
 	if req.IsAck() {
 		return
 	}
-	s.respond(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowedMethods))
+	s.respond(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", s.allow()))
 }

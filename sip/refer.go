@@ -12,8 +12,8 @@ import (
 )
 
 // This file is call transfer by REFER (RFC 3515): the REFER pivotua sends to
-// its caller for TwiML <Refer> and the NOTIFYs that report on it, and the
-// REFERs a peer sends us, which pivotua refuses this round.
+// its caller for TwiML <Refer> and the NOTIFYs that report on it. The REFERs
+// a peer sends us are refer_in.go's.
 
 const (
 	// maxReferTarget bounds a Refer-To URI: it comes from a webhook.
@@ -236,19 +236,6 @@ func isReferEvent(req *sip.Request) bool {
 	}
 	pkg, _, _ := strings.Cut(h.Value(), ";")
 	return strings.EqualFold(strings.TrimSpace(pkg), "refer")
-}
-
-// onRefer answers a REFER from a peer. One outside any dialog of ours gets
-// 481 (and, not being in a live dialog, was counted by the guard's rate
-// limit). One inside a call gets 403: pivotua does not act on transfers
-// a trunk or callee asks for (RFC 3515 §2.4.2 lets a UA decline a REFER).
-func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
-	if s.lookup(req) == nil && s.lookupOutbound(req) == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	s.log.Debug("REFER refused", "call_id", callID(req), "source", req.Source())
-	s.respond(req, tx, 403, "Forbidden")
 }
 
 // onNotify hands a NOTIFY to its call; one outside our dialogs gets 481.

@@ -606,7 +606,7 @@ func (r *Registration) newRequest(method sip.RequestMethod, expires time.Duratio
 		req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	}
 	req.AppendHeader(sip.NewHeader("User-Agent", r.srv.cfg.UserAgent))
-	req.AppendHeader(sip.NewHeader("Allow", allowedMethods)) // what the bound contact serves
+	req.AppendHeader(sip.NewHeader("Allow", r.srv.allow())) // what the bound contact serves
 	req.SetBody(nil)
 	return req, nil
 }

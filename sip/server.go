@@ -47,13 +47,22 @@ type Config struct {
 	SRTP SRTPPolicy
 	// SessionTimer is how RFC 4028 session timers are answered; zero: not at all.
 	SessionTimer SessionTimerConfig
+	// AcceptRefer lets a peer's REFER in a leg bridged by a Dial transfer
+	// that leg (sip.accept_refer, refer_in.go); false answers every REFER 403.
+	AcceptRefer bool
 }
 
-// allowedMethods is what we serve, for Allow in OPTIONS, 405 and our 2xx.
-//
-// REFER is left out: a REFER from a peer is refused (403), pivotua only sends
-// them; NOTIFY is in for the ones that report on our REFERs.
-const allowedMethods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY"
+// allow is what we serve, for Allow in OPTIONS, 405, our 2xx, our INVITEs
+// and REGISTERs. NOTIFY is for the ones that report on our REFERs; REFER
+// itself only when sip.accept_refer lets a bridged party transfer its leg
+// (refer_in.go), so a peer that reads Allow does not try a transfer we refuse.
+func (s *Server) allow() string {
+	const methods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, NOTIFY"
+	if s.cfg.AcceptRefer {
+		return methods + ", REFER"
+	}
+	return methods
+}
 
 // Handler runs one inbound call. It is called on the INVITE's own goroutine and
 // must not return before the call has a final response; when it returns, the
@@ -557,7 +566,7 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 200, "OK",
-		sip.NewHeader("Allow", allowedMethods),
+		sip.NewHeader("Allow", s.allow()),
 		sip.NewHeader("Accept", "application/sdp"),
 		sip.NewHeader("Supported", "timer, 100rel"))
 }
