@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pivotua/pivotua/callapi"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/rtprio"
@@ -130,6 +131,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	calls = flow.NewServer(flow.ServerConfig{
 		Router:  flow.NewRouter(s.Routes),
 		APIKeys: accounts,
+		Calls:   flow.NewCalls(s.API.MaxEnded, s.API.KeepEnded),
 		Deps: flow.Deps{
 			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
@@ -166,6 +168,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	demo.register(mux)
 	debug.Register(mux)
 	recordingLinks.Register(mux)
+	callapi.New(calls, accounts, s.API, log).Register(mux) // the Calls API: start calls, steer live ones
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
