@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
 )
 
@@ -53,6 +54,8 @@ type API struct {
 	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
+	// throttle refuses a source that sent too many wrong credentials.
+	throttle *debugapi.AuthThrottle
 
 	mu      sync.Mutex // serialises the limit checks of calls placed with their Originate
 	buckets map[string]*bucket
@@ -69,7 +72,7 @@ func New(calls CallService, keys map[string]string, cfg Config, log *slog.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{calls: calls, keys: keys, cfg: cfg, log: log, now: time.Now, buckets: map[string]*bucket{}}
+	return &API{calls: calls, keys: keys, cfg: cfg, log: log, now: time.Now, buckets: map[string]*bucket{}, throttle: debugapi.NewAuthThrottle()}
 }
 
 // Register mounts the routes on mux.
@@ -126,10 +129,20 @@ func accountSidOf(id string) string {
 // authenticate checks the Basic credentials against the account the path names; it answers 401
 // itself and returns ok false when they do not hold.
 func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	now := a.now()
+	if wait := a.throttle.Blocked(r.RemoteAddr, now); wait > 0 {
+		tooManyFailures(w, wait)
+		return "", false
+	}
 	user, pass, ok := r.BasicAuth()
 	id := accountIDOf(user)
 	key, known := a.keys[id]
 	if !ok || !known || key == "" || subtle.ConstantTimeCompare([]byte(pass), []byte(key)) != 1 {
+		// Every request carries the api_key: guesses count as PUT /v2/api_auth's do.
+		if wait := a.throttle.Failed(r.RemoteAddr, now); wait > 0 {
+			tooManyFailures(w, wait)
+			return "", false
+		}
 		writeError(w, http.StatusUnauthorized, 20003, "Authenticate: the AccountSid and auth token (the account's id and api_key) do not match an account")
 		return "", false
 	}
@@ -138,6 +151,14 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (string, bool
 		return "", false
 	}
 	return id, true
+}
+
+// tooManyFailures answers 429 with Retry-After (RFC 6585 §4) to a source that sent too many wrong
+// credentials.
+func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: too many wrong credentials from this address; retry after %d s", secs)
 }
 
 // readForm reads a POST's form body within the bounds; it answers 400 itself on failure.
