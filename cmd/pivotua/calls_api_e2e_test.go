@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
 
 // callsClient is testdata/twilio/calls.js: Twilio's helper library, pointed at pivotua's HTTP
@@ -278,5 +280,97 @@ func assertStatusCallbacks(t *testing.T, dir string, hook *testkit.Webhook, sid 
 		if !ok {
 			t.Errorf("twilio.validateRequest refused status callback %d (%s)", i, checks[i].Params["CallStatus"])
 		}
+	}
+}
+
+// apiRequest sends one Calls API request with the bare account id as the AccountSid (curl's way) and
+// returns the status and the JSON body.
+func apiRequest(t *testing.T, p *pivotuaInstance, method, path string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, p.httpURL+"/2010-04-01/Accounts/"+e2eAccount+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.SetBasicAuth(e2eAccount, "e2e-key")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// TestE2ECallsAPIListsAndHangsUpAnInboundCallAndReportsABusyCallee: an inbound call is listed while
+// it runs its document (direction inbound, its SIP Call-ID), and Status=completed sent to its SIP
+// Call-ID (what its webhook got as CallSid) ends it with BYE in the middle of a 40 s pause. A call
+// placed to a busy callee ends busy, with its completed callback carrying CallStatus=busy and 486.
+func TestE2ECallsAPIListsAndHangsUpAnInboundCallAndReportsABusyCallee(t *testing.T) {
+	needE2E(t)
+	hook := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
+		"/voice":  {"text/xml", `<Response><Say>Please hold.</Say><Pause length="40"/></Response>`},
+		"/status": {"text/plain", ""},
+	}))
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := sipptest.Start(t, sipptest.Call{Scenario: "uac_call.xml", Data: sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0}, Target: p.sipAddr(), PeerLogs: p.logs})
+
+	var live map[string]any
+	for deadline := time.Now().Add(10 * time.Second); live == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		status, page := apiRequest(t, p, "GET", "/Calls.json?Status=in-progress", nil)
+		if status != 200 {
+			t.Fatalf("list: %d %v", status, page)
+		}
+		if calls, _ := page["calls"].([]any); len(calls) == 1 {
+			live = calls[0].(map[string]any)
+		}
+	}
+	if live == nil {
+		t.Fatalf("the inbound call was never listed in-progress\n%s", p.logs())
+	}
+	sipCallID, _ := live["sip_call_id"].(string)
+	voice := one(t, hook, "/voice")
+	if live["direction"] != "inbound" || sipCallID == "" || voice == nil || voice.Get("CallSid") != sipCallID ||
+		!callSidPattern.MatchString(fmt.Sprint(live["sid"])) || live["account_sid"] != "AC"+e2eAccount || live["duration"] != nil {
+		t.Fatalf("listed %v; the webhook's CallSid %q", live, voice.Get("CallSid"))
+	}
+	status, ended := apiRequest(t, p, "POST", "/Calls/"+url.PathEscape(sipCallID)+".json", url.Values{"Status": {"completed"}})
+	if status != 200 || ended["status"] != "completed" || ended["sid"] != live["sid"] {
+		t.Fatalf("Status=completed: %d %v", status, ended)
+	}
+	if err := caller.Wait(15 * time.Second); err != nil {
+		t.Fatalf("the caller did not get BYE: %v", err)
+	}
+
+	callee := startUAS(t, "uas_busy.xml", uasData{RTPPort: testkit.FreePort(t), Codec: 0})
+	status, created := apiRequest(t, p, "POST", "/Calls.json", url.Values{
+		"To": {fmt.Sprintf("sip:bob@127.0.0.1:%d", callee.port)}, "From": {"100"}, "Url": {hook.URL + "/voice"},
+		"StatusCallback": {hook.URL + "/status"},
+	})
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, created)
+	}
+	sid := fmt.Sprint(created["sid"])
+	var got map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, got = apiRequest(t, p, "GET", "/Calls/"+sid+".json", nil); got["status"] == "busy" {
+			break
+		}
+	}
+	if got["status"] != "busy" || got["duration"] != "0" || got["direction"] != "outbound-api" {
+		t.Errorf("the busy call: %v", got)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(hook.Forms("/status")) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if cb := one(t, hook, "/status"); cb == nil || cb.Get("CallStatus") != "busy" || cb.Get("SipResponseCode") != "486" || cb.Get("CallSid") != sid || cb.Get("CallDuration") != "0" {
+		t.Errorf("the only callback (completed by default): %v", cb)
+	}
+	if len(hook.Forms("/voice")) != 1 {
+		t.Errorf("the busy call's document was requested")
 	}
 }
