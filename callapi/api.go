@@ -57,6 +57,8 @@ type API struct {
 	// throttle refuses a source that sent too many wrong credentials.
 	throttle *debugapi.AuthThrottle
 
+	refuse func() bool // true while the process drains: no new call is placed
+
 	mu      sync.Mutex // serialises the limit checks of calls placed with their Originate
 	buckets map[string]*bucket
 }
@@ -74,6 +76,10 @@ func New(calls CallService, keys map[string]string, cfg Config, log *slog.Logger
 	}
 	return &API{calls: calls, keys: keys, cfg: cfg, log: log, now: time.Now, buckets: map[string]*bucket{}, throttle: debugapi.NewAuthThrottle()}
 }
+
+// RefuseWhile makes calls.create answer 503 while draining reports true (the process is shutting down:
+// a call placed now would be cut at once).
+func (a *API) RefuseWhile(draining func() bool) { a.refuse = draining }
 
 // Register mounts the routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -350,6 +356,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	}
 	req, ok := a.originateRequest(w, acct, form)
 	if !ok {
+		return
+	}
+	if a.refuse != nil && a.refuse() {
+		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: this node is shutting down")
 		return
 	}
 	a.mu.Lock()

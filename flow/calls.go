@@ -248,6 +248,41 @@ func (r *Calls) LiveOutbound(accountID string) int {
 	return n
 }
 
+// LivePlaced counts the live calls placed through the Calls API, of every account: a drain waits
+// for them as for inbound calls.
+func (r *Calls) LivePlaced() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.bySid {
+		if e.direction == DirectionOutboundAPI && e.rec.Ended.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// HangupPlaced ends every live call placed through the Calls API (the drain's grace is over): BYE to
+// the answered, CANCEL to the ringing. Inbound calls are sip.Server.HangupAll's.
+func (r *Calls) HangupPlaced() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.bySid {
+		if e.direction != DirectionOutboundAPI || !e.rec.Ended.IsZero() {
+			continue
+		}
+		if e.cancelDial != nil {
+			e.cancelDial()
+			continue
+		}
+		select {
+		case <-e.steers:
+		default:
+		}
+		e.steers <- steer{hangup: true}
+	}
+}
+
 // Update steers the account's call key: ErrCallNotFound when there is none, ErrCallNotLive when it is
 // over, ErrCallNotRinging for a cancel of an answered call. New instructions and a hangup reach the
 // call's goroutine, which acts on them at once (the verb running stops); a call still ringing out is

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -372,5 +373,41 @@ func TestE2ECallsAPIListsAndHangsUpAnInboundCallAndReportsABusyCallee(t *testing
 	}
 	if len(hook.Forms("/voice")) != 1 {
 		t.Errorf("the busy call's document was requested")
+	}
+}
+
+// TestE2ECallsAPIDrainWaitsForPlacedCallsThenHangsThemUp: on SIGTERM a call placed through the API
+// counts as live like an inbound one: pivotua refuses new calls.create with 503, waits out
+// shutdown_grace, then sends the callee BYE before it exits.
+func TestE2ECallsAPIDrainWaitsForPlacedCallsThenHangsThemUp(t *testing.T) {
+	needE2E(t)
+	callee := newDialPeer(t, codec.PCMU, 600)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0}) // waits for our BYE
+	p := startPivotua(t, dialTwiMLFlow("http://127.0.0.1:9/voice"), func(c *Config) { c.ShutdownGrace = "2s" })
+	create := url.Values{"To": {fmt.Sprintf("sip:bob@127.0.0.1:%d", uas.port)}, "From": {"100"}, "Twiml": {`<Response><Pause length="60"/></Response>`}}
+	status, created := apiRequest(t, p, "POST", "/Calls.json", create)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, created)
+	}
+	sid := fmt.Sprint(created["sid"])
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, got := apiRequest(t, p, "GET", "/Calls/"+sid+".json", nil); got["status"] == "in-progress" {
+			break
+		}
+	}
+	sent := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond)
+	if status, body := apiRequest(t, p, "POST", "/Calls.json", create); status != 503 || body["code"] != float64(20503) {
+		t.Errorf("calls.create while draining: %d %v, want 503", status, body)
+	}
+	if err := uas.wait(t, 15*time.Second); err != nil {
+		t.Fatalf("the placed call's callee got no BYE at the end of the drain: %v\n%s", err, p.logs())
+	}
+	if waited := time.Since(sent); waited < 2*time.Second {
+		t.Errorf("the placed call was hung up %v after SIGTERM, before shutdown_grace (2 s) was out", waited)
+	}
+	if exited, err := p.waitExit(15 * time.Second); !exited || err != nil {
+		t.Errorf("pivotua exited %v with %v", exited, err)
 	}
 }
