@@ -116,7 +116,7 @@ func (s *Server) originateTarget(req OriginateRequest) (dialEndpoint, error) {
 	}
 	ep, err := trunkURI(s.cfg.Dial.Trunks, "", normaliseNumber(to), req.AccountID)
 	if err != nil {
-		return dialEndpoint{}, fmt.Errorf("%w: To %q: %v", ErrBadCallTarget, to, err)
+		return dialEndpoint{}, fmt.Errorf("%w: To %q: %w", ErrBadCallTarget, to, err)
 	}
 	return ep, nil
 }
