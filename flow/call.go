@@ -43,6 +43,7 @@ type Call struct {
 	dial   dialState      // the last Dial's result (dial.go)
 	refer  referState     // the last <Refer>'s result (twiml_refer.go)
 	events eventState     // the debug flag and how the call ended (event.go)
+	ctl    *callEntry     // the call's entry in the Calls registry, steered by the API (calls.go); nil: none
 }
 
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
@@ -68,7 +69,11 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 
 // Run executes flow on the call until the flow ends (the call is then hung up), a module ends the call,
 // the far end hangs up (ch.Context ends) or ctx is cancelled (the call is hung up).
-func (c *Call) Run(ctx context.Context, flow *Node) {
+func (c *Call) Run(ctx context.Context, flow *Node) { c.run(ctx, flow, nil) }
+
+// run is Run with first, when set, run before flow's first node (whose children it may take): the
+// document of a call the Calls API placed.
+func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer c.postCDR()                                 // last: the call is over and its events are out
@@ -76,23 +81,37 @@ func (c *Call) Run(ctx context.Context, flow *Node) {
 	defer c.hangupEvent()                             // after finish: the call is over
 	defer c.finish()
 
-	if errs := ValidateNode(flow, "flow"); len(errs) > 0 {
+	if errs := ValidateNode(flow, "flow"); first == nil && len(errs) > 0 {
 		c.log.Error("callflow is invalid", "errors", errors.Join(errs...))
 		c.endCall()
 		return
 	}
+	steered := first // the document a Calls API update gave the call, run next
 	for n := flow; n != nil && ctx.Err() == nil; {
-		action, errs := compileNode(n, "")
-		if len(errs) > 0 { // every node was validated on arrival; this is a bug, not input
-			c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
-			c.endCall()
-			return
+		action := steered
+		if steered != nil {
+			steered = nil
+		} else {
+			var errs []error
+			if action, errs = compileNode(n, ""); len(errs) > 0 { // every node was validated on arrival; this is a bug, not input
+				c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
+				c.endCall()
+				return
+			}
+			if n.Module != "pivot" { // a pivot's event is its request record
+				c.event(EventVerb, moduleSummary(n))
+			}
 		}
-		if n.Module != "pivot" { // a pivot's event is its request record
-			c.event(EventVerb, moduleSummary(n))
-		}
-		out := action.run(ctx, c, n)
+		out, s := c.runSteerable(ctx, action, n)
 		switch {
+		case s != nil && s.hangup:
+			c.log.Info("calls API: hanging up")
+			c.hangup()
+			return
+		case s != nil && !c.ended():
+			c.log.Info("calls API: running new instructions", "url", s.url, "inline", s.doc != nil)
+			steered, n = c.steerAction(s), &Node{Module: "pivot"}
+			continue
 		case out.stop:
 			return
 		case out.next != nil:
@@ -131,6 +150,7 @@ func (c *Call) answer(ctx context.Context) error {
 		return err
 	}
 	c.answered, c.answeredAt = true, time.Now()
+	c.ctl.answeredNow(c.answeredAt)
 	c.event(EventAnswered, nil)
 	return nil
 }

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -32,8 +33,10 @@ type calleeLeg struct {
 
 var _ Channel = (*calleeLeg)(nil)
 
-func newCalleeLeg(leg *outboundLeg, info CallInfo, c *Call) *calleeLeg {
-	l := &calleeLeg{legMedia: newLegMedia(leg.sess, c.deps.Observer, c.log.With("dial_call_id", info.CallID)), leg: leg, info: info}
+// newCalleeLeg makes an answered outbound leg a Channel: a Dial callee's (runWhisper) or a call the
+// Calls API placed (originate.go). log is the leg's logger.
+func newCalleeLeg(leg *outboundLeg, info CallInfo, obs Observer, log *slog.Logger) *calleeLeg {
+	l := &calleeLeg{legMedia: newLegMedia(leg.sess, obs, log), leg: leg, info: info}
 	leg.sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
 	leg.call.OnDigit(func(k byte) { l.deliverDigit(k, "sip-info") })
 	go func() { // the leg is over when the callee hangs up or its media times out
@@ -117,7 +120,7 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 	if info.CallerIDName == "" {
 		info.CallerIDName = callerID
 	}
-	ch := newCalleeLeg(winner, info, c)
+	ch := newCalleeLeg(winner, info, c.deps.Observer, c.log.With("dial_call_id", info.CallID))
 	defer ch.stop()
 	wc := NewCall(ch, c.accountID, c.signingKey, c.deps)
 	wc.answered, wc.pivot.parentID = true, c.info.CallID

@@ -15,6 +15,12 @@
 // is a small type in its file: pivotState (kazoo_pivot.go), keyState (dtmf.go), callVariables
 // (kazoo_set_variables.go), recordingState (recording.go), dialState (dial.go), eventState (event.go).
 //
+// Calls (calls.go) is the registry the Calls API (package callapi) reads and steers: every call
+// Server takes or places (Server.Originate, originate.go: an outbound leg standing alone, on the
+// Channel a Dial callee's document runs on) has a sid and an entry there. An update reaches the call's
+// goroutine by the entry's channel, which cancels the action running (Call.runSteerable); nothing
+// outside that goroutine touches a Call.
+//
 // Interpreters touch signalling and media only through Channel, so every module and verb is tested
 // with flowtest.Channel, the importable fake (flow/flowtest). Tests that drive it are in package
 // flow_test and use flow's exported API (export_test.go adds the few limits and call state they

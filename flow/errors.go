@@ -17,6 +17,20 @@ var (
 	// ErrReferNotSupported reports a <Refer> on a channel that cannot transfer: a Dial callee running
 	// its noun's url document.
 	ErrReferNotSupported = errors.New("<Refer> is not supported on a Dial callee")
+	// ErrCallNotFound reports a Calls API request for a call the registry does not hold (never, or no
+	// longer: ended calls are kept for a bounded while).
+	ErrCallNotFound = errors.New("no such call")
+	// ErrCallNotLive reports an update of a call that is over.
+	ErrCallNotLive = errors.New("the call is not live")
+	// ErrCallNotRinging reports a cancel of a call that was answered (Twilio: completed hangs it up).
+	ErrCallNotRinging = errors.New("the call is not ringing")
+	// ErrBadCallTarget reports an outbound call's To that pivotua cannot dial: not a sip: URI, or a
+	// number with no trunk open to the account.
+	ErrBadCallTarget = errors.New("the call cannot be placed to this destination")
+	// ErrBadCallerID reports an outbound call's From that cannot be the INVITE's From user.
+	ErrBadCallerID = errors.New("the caller ID is not usable")
+	// ErrNoCapacity reports an outbound call refused because no RTP port or outbound SIP was available.
+	ErrNoCapacity = errors.New("no capacity for an outbound call")
 )
 
 // ValidationError is one problem found in a callflow node or a TwiML document, with the path of the

@@ -46,6 +46,9 @@ type pivotAction struct {
 	timeout    time.Duration
 	debug      bool
 	cdrURL     string
+	// inline is a document given with the request that starts the cycle (the Calls API's Twiml): it
+	// runs first, without a fetch, and its Redirects and actions fetch as usual.
+	inline *TwiML
 }
 
 func parsePivot(d *dataReader) kazooAction {
@@ -71,7 +74,7 @@ type pivotDocument struct {
 // run is one pivot cycle: the first request (iteration 1) and the TwiML follow-ups it leads to. A Kazoo
 // document replaces the running flow; any failure takes the "_" child.
 func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
-	target, method := a.voiceURL, a.method
+	target, method, inline := a.voiceURL, a.method, a.inline
 	c.pivot.iteration = 0
 	c.pivot.action = a
 	c.events.debug = a.debug // events follow the flag of the pivot whose documents run
@@ -82,7 +85,13 @@ func (a *pivotAction) run(ctx context.Context, c *Call, n *Node) kazooOutcome {
 		if final {
 			fctx = context.WithoutCancel(ctx)
 		}
-		doc, err := c.fetchPivotDocument(fctx, a, target, method)
+		var doc pivotDocument
+		var err error
+		if inline != nil {
+			doc, inline = pivotDocument{twiml: inline}, nil
+		} else {
+			doc, err = c.fetchPivotDocument(fctx, a, target, method)
+		}
 		if final || ctx.Err() != nil || c.ended() {
 			return stopFlow()
 		}
@@ -198,9 +207,13 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 		status = "in-progress"
 	}
 	recURL, recDuration := c.rec.last.params()
-	direction := ""
+	direction, sid := "", c.info.CallID
 	if c.pivot.parentID != "" {
 		direction = "outbound-dial"
+	}
+	if c.ctl != nil && c.ctl.direction == DirectionOutboundAPI {
+		// Set before the call ran and never changed: the API's sid is the call's CallSid.
+		direction, sid = DirectionOutboundAPI, c.ctl.sid
 	}
 	return httpfetch.PivotRequest{
 		URL:        target,
@@ -211,7 +224,7 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 		SigningKey: c.signingKey,
 		Params: httpfetch.CallParams{
 			AccountID:             c.accountID,
-			CallID:                c.info.CallID,
+			CallID:                sid,
 			Direction:             direction,
 			ParentCallID:          c.pivot.parentID,
 			CallerIDName:          c.info.CallerIDName,

@@ -11,6 +11,9 @@ import (
 type ServerConfig struct {
 	Router  *Router
 	APIKeys map[string]string // account ID -> api_key (signs that account's requests)
+	// Calls is the registry the Calls API reads and steers: every call taken or placed is in it;
+	// nil keeps none (and Originate refuses).
+	Calls *Calls
 	// Deps are handed to every call as they are, its Logger given the call's account_id and
 	// call_id; Deps.Dial's Engine and Advertise open the inbound leg too (nil Prompts:
 	// NewPromptCache(0, nil); nil Logger: slog.Default()).
@@ -61,7 +64,29 @@ func (s *Server) HandleCall(c *sip.InboundCall) {
 	log.Info("call start", "request", info.RequestUser, "from", info.FromUser, "transport", info.Transport, "source", info.Source)
 	deps := s.cfg.Deps
 	deps.Logger = s.log.With("account_id", route.AccountID) // NewCall adds call_id
-	NewCall(leg, route.AccountID, s.cfg.APIKeys[route.AccountID], deps).Run(context.Background(), route.Flow)
+	call := NewCall(leg, route.AccountID, s.cfg.APIKeys[route.AccountID], deps)
+	if s.cfg.Calls != nil {
+		call.ctl = s.cfg.Calls.register(CallRecord{SIPCallID: info.CallID, AccountID: route.AccountID,
+			From: info.FromUser, To: info.RequestUser, Direction: DirectionInbound, Status: StatusRinging})
+		defer func() { s.cfg.Calls.end(call.ctl, inboundStatus(c.Answered(), c.FinalStatus())) }()
+	}
+	call.Run(context.Background(), route.Flow)
 	st := leg.media.Stats()
 	log.Info("call end", "rtp_sent", st.PacketsSent, "rtp_received", st.PacketsReceived, "rtp_lost", st.PacketsLost)
+}
+
+// inboundStatus is the Calls API's final status of an inbound call: completed once answered, else
+// what the final response (0: none, the caller canceled) says.
+func inboundStatus(answered bool, finalStatus int) string {
+	switch {
+	case answered:
+		return StatusCompleted
+	case finalStatus == 0 || finalStatus == 487:
+		return StatusCanceled
+	case finalStatus == 486 || finalStatus == 600:
+		return StatusBusy
+	case finalStatus == 408 || finalStatus == 480:
+		return StatusNoAnswer
+	}
+	return StatusFailed
 }

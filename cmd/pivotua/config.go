@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pivotua/pivotua/callapi"
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
@@ -43,6 +44,7 @@ type Config struct {
 	TTS           codec.TTSSettings      `yaml:"tts" json:"tts"`
 	Media         flow.MediaSettings     `yaml:"media" json:"media"`
 	Recordings    recordings.Settings    `yaml:"recordings" json:"recordings"`
+	API           callapi.Settings       `yaml:"api" json:"api"`
 	Log           LogConfig              `yaml:"log" json:"log"`
 	Accounts      []AccountConfig        `yaml:"accounts" json:"accounts"`
 	Callflows     []CallflowConfig       `yaml:"callflows" json:"callflows"`
@@ -138,6 +140,8 @@ type Settings struct {
 	Recording  recordings.Config
 	TTS        codec.TTSSettings
 	Media      flow.MediaSettings
+	// API is the api: section: the Calls API's limits and how long ended calls stay listed.
+	API callapi.Config
 
 	Accounts map[string]AccountConfig
 	Routes   []flow.Route
@@ -174,6 +178,7 @@ func defaultConfig() Config {
 		TTS:           codec.DefaultTTSSettings(),
 		Media:         flow.DefaultMediaSettings(),
 		Recordings:    recordings.DefaultSettings(),
+		API:           callapi.DefaultSettings(),
 		Log:           LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -477,6 +482,8 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 		s.StoreDSN = resolve(c.Store.DSN)
 	}
 	s.Recording, perrs = c.Recordings.Config("recordings")
+	section(perrs)
+	s.API, perrs = c.API.Config("api")
 	section(perrs)
 	section(c.TTS.Validate("tts"))
 	section(c.Media.Validate("media"))

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pivotua/pivotua/callapi"
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/rtprio"
@@ -117,6 +118,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 
 	// The SIP server comes first: flow dials its outbound legs through it.
 	var calls *flow.Server
+	registry := flow.NewCalls(s.API.MaxEnded, s.API.KeepEnded) // what the Calls API lists and steers
 	sipCfg := s.SIP
 	sipCfg.Egress, sipCfg.UserAgent, sipCfg.Logger = s.SIPEgress, "pivotua/"+version, log
 	sipCfg.SRTP = sip.SRTPPolicy(s.RTP.SRTP)
@@ -130,6 +132,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	calls = flow.NewServer(flow.ServerConfig{
 		Router:  flow.NewRouter(s.Routes),
 		APIKeys: accounts,
+		Calls:   registry,
 		Deps: flow.Deps{
 			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
@@ -166,6 +169,9 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	demo.register(mux)
 	debug.Register(mux)
 	recordingLinks.Register(mux)
+	callsAPI := callapi.New(calls, accounts, s.API, log) // start calls, steer live ones
+	callsAPI.RefuseWhile(draining.Load)
+	callsAPI.Register(mux)
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -222,15 +228,16 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	rcancel()
 	log.Info("draining: new calls get 503", "active_calls", sipSrv.ActiveCalls(), "grace", s.ShutdownGrace)
 	drainEnd := time.Now().Add(s.ShutdownGrace)
-	waitUntil(s.ShutdownGrace, func() bool { return sipSrv.ActiveCalls() == 0 }, func() {
+	waitUntil(s.ShutdownGrace, func() bool { return sipSrv.ActiveCalls() == 0 && registry.LivePlaced() == 0 }, func() {
 		log.Info("draining", "active_calls", sipSrv.ActiveCalls(), "grace_left", time.Until(drainEnd).Round(time.Second))
 	})
-	if n := sipSrv.ActiveCalls(); n > 0 {
-		log.Info("grace period over: hanging up", "active_calls", n)
+	if n, placed := sipSrv.ActiveCalls(), registry.LivePlaced(); n > 0 || placed > 0 {
+		log.Info("grace period over: hanging up", "active_calls", n, "placed_calls", placed)
+		registry.HangupPlaced()
 		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		sipSrv.HangupAll(hctx)
 		cancel()
-		waitUntil(5*time.Second, func() bool { return sipSrv.ActiveCalls() == 0 }, nil)
+		waitUntil(5*time.Second, func() bool { return sipSrv.ActiveCalls() == 0 && registry.LivePlaced() == 0 }, nil)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

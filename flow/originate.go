@@ -1,0 +1,412 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/sip"
+)
+
+// A call the Calls API places (Twilio's calls.create) is an outbound leg standing alone: its own RTP
+// session and INVITE, and once the callee answers, the same Channel a Dial callee's document runs on
+// (calleeLeg), running the document exactly as an inbound call's, with Direction=outbound-api and the
+// registry's sid as its CallSid. Its status callbacks go out in order from one goroutine per call.
+
+const (
+	// originateFetchTimeout is the document fetch's deadline for an API call (pivot's default).
+	originateFetchTimeout = 5 * time.Second
+	// callbackTimeout bounds one status callback.
+	callbackTimeout = 5 * time.Second
+	// callbackQueue bounds the status callbacks waiting for a slow target: a call has at most four.
+	callbackQueue = 8
+	// EventAPI is the call inspector's event of a Calls API action on the call: action, and what it
+	// asked.
+	EventAPI = "api"
+)
+
+// Status callback events (Twilio's StatusCallbackEvent values).
+const (
+	CallbackInitiated = "initiated"
+	CallbackRinging   = "ringing"
+	CallbackAnswered  = "answered"
+	CallbackCompleted = "completed"
+)
+
+// OriginateRequest is one call to place.
+type OriginateRequest struct {
+	AccountID string
+	// To is a sip: or sips: URI, or a number dialled through the first trunk open to the account.
+	To   string
+	From string // caller ID: the INVITE's From user
+	// URL and Method fetch the document run once the callee answers; TwiML is the document itself.
+	URL, Method string
+	TwiML       *TwiML
+	// FallbackURL and FallbackMethod are fetched when URL fails (Twilio's FallbackUrl).
+	FallbackURL, FallbackMethod string
+	Timeout                     time.Duration // how long the callee may ring; 0: sip's default
+	TimeLimit                   time.Duration // longest answered call; 0: no limit
+	SendDigits                  string        // keys sent once answered, before the document ('w' waits 0.5 s)
+	Callback                    StatusCallback
+}
+
+// StatusCallback is where a call's status changes are posted (Twilio's StatusCallback).
+type StatusCallback struct {
+	URL, Method string
+	Events      []string // of CallbackInitiated ... CallbackCompleted; empty: completed only
+}
+
+// Originate places a call as req asks and returns its record at once (status queued); the call goes
+// on in its own goroutine. It fails with ErrBadCallTarget for a To it cannot dial and ErrNoCapacity
+// when no outbound SIP or RTP port is there.
+func (s *Server) Originate(req OriginateRequest) (CallRecord, error) {
+	d := s.cfg.Dial
+	if s.cfg.Calls == nil || d.Outbound == nil || d.Engine == nil {
+		return CallRecord{}, fmt.Errorf("%w: outbound SIP is not configured", ErrNoCapacity)
+	}
+	if msg := checkCallerID(req.From); msg != "" || req.From == "" {
+		if msg == "" {
+			msg = "required"
+		}
+		return CallRecord{}, fmt.Errorf("%w: From %q %s", ErrBadCallerID, req.From, msg)
+	}
+	ep, err := s.originateTarget(req)
+	if err != nil {
+		return CallRecord{}, err
+	}
+	first, flow, err := originateFlow(req)
+	if err != nil {
+		return CallRecord{}, err
+	}
+	log := s.log.With("account_id", req.AccountID)
+	leg, local, err := openOutboundLeg(d, ep, nil, log)
+	if err != nil {
+		return CallRecord{}, fmt.Errorf("%w: %v", ErrNoCapacity, err)
+	}
+	user, _ := sipUserHost(ep.uri)
+	e := s.cfg.Calls.register(CallRecord{AccountID: req.AccountID, From: req.From, To: req.To, Direction: DirectionOutboundAPI, Status: StatusQueued})
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := s.cfg.Calls.update(e, func(*CallRecord) { e.cancelDial = cancel })
+	log = log.With("call_sid", e.sid)
+	log.Info("calls API: placing a call", "to", ep.uri)
+	cb := s.startCallbacks(req, e.sid, user, log)
+	sreq := sip.OutboundRequest{
+		Target: ep.uri, FromUser: req.From, Username: ep.username, Password: ep.password,
+		Source: ep.source, RootCAs: ep.roots, LocalRTP: local, RingTimeout: req.Timeout, SRTP: ep.srtp,
+	}
+	go s.runOriginated(ctx, cancel, e, leg, sreq, req, first, flow, cb, log)
+	return rec, nil
+}
+
+// originateTarget resolves To: a SIP URI as written (sip's egress rules apply when it is dialled), a
+// number through the account's trunk.
+func (s *Server) originateTarget(req OriginateRequest) (dialEndpoint, error) {
+	to := strings.TrimSpace(req.To)
+	if lower := strings.ToLower(to); strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:") {
+		if msg := CheckSIPURI(to); msg != "" {
+			return dialEndpoint{}, fmt.Errorf("%w: To %q %s", ErrBadCallTarget, to, msg)
+		}
+		return dialEndpoint{uri: to}, nil
+	}
+	ep, err := trunkURI(s.cfg.Dial.Trunks, "", normaliseNumber(to), req.AccountID)
+	if err != nil {
+		return dialEndpoint{}, fmt.Errorf("%w: To %q: %w", ErrBadCallTarget, to, err)
+	}
+	return ep, nil
+}
+
+// originateFlow is what the answered call runs: first (the Url's pivot or the inline document), and a
+// placeholder pivot node whose "_" child fetches FallbackUrl when first fails.
+func originateFlow(req OriginateRequest) (kazooAction, *Node, error) {
+	first := &pivotAction{voiceURL: req.URL, method: req.Method, format: httpfetch.FormatTwiML, bodyFormat: httpfetch.BodyForm,
+		timeout: originateFetchTimeout, debug: true, inline: req.TwiML}
+	if first.method == "" {
+		first.method = "POST"
+	}
+	flow := &Node{Module: "pivot"}
+	if req.FallbackURL == "" {
+		return first, flow, nil
+	}
+	method := strings.ToLower(req.FallbackMethod)
+	if method == "" {
+		method = "post"
+	}
+	data, err := json.Marshal(map[string]any{"voice_url": req.FallbackURL, "method": method, "req_format": "twiml", "debug": true})
+	if err != nil {
+		return nil, nil, err
+	}
+	fallback := &Node{Module: "pivot", Data: data}
+	if errs := ValidateNode(fallback, "FallbackUrl"); len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	flow.Children = map[string]*Node{"_": fallback}
+	return first, flow, nil
+}
+
+// runOriginated rings the callee, runs the document once it answers, and reports every step to the
+// registry and the status callbacks.
+func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e *callEntry, leg *outboundLeg, sreq sip.OutboundRequest,
+	req OriginateRequest, first kazooAction, flow *Node, cb *statusCallbacks, log *slog.Logger) {
+	defer cancel()
+	defer cb.close()
+	calls := s.cfg.Calls
+	rang := make(chan struct{}, 1)
+	sreq.OnProgress = func(sip.Progress) {
+		select {
+		case rang <- struct{}{}:
+		default:
+		}
+	}
+	initiated := calls.update(e, func(*CallRecord) {})
+	initiated.Status = "initiated" // a callback's status only: the call itself is queued until it rings
+	cb.post(CallbackInitiated, initiated)
+	type dialed struct {
+		call *sip.OutboundCall
+		err  error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		oc, err := s.cfg.Dial.Outbound.Dial(ctx, sreq)
+		done <- dialed{oc, err}
+	}()
+	var res dialed
+	for wait := true; wait; {
+		select {
+		case <-rang:
+			cb.post(CallbackRinging, calls.update(e, func(r *CallRecord) { r.Status = StatusRinging }))
+			rang = nil
+		case res = <-done:
+			wait = false
+		}
+	}
+	if res.err != nil {
+		_ = leg.sess.Close()
+		status := dialFailureStatus([]error{res.err})
+		var de *sip.DialError
+		code := 0
+		if errors.As(res.err, &de) {
+			code = de.Code
+		}
+		log.Info("calls API: the call was not answered", "status", status, "err", res.err)
+		calls.update(e, func(r *CallRecord) { r.SIPResponseCode = code })
+		cb.post(CallbackCompleted, calls.end(e, status))
+		return
+	}
+	leg.call = res.call
+	defer leg.close()
+	answeredAt := time.Now()
+	info := CallInfo{CallID: res.call.CallID(), From: req.From, To: sipUser(sreq.Target), CallerIDNumber: req.From, CallerIDName: req.From}
+	_, info.ToRealm = sipUserHost(sreq.Target)
+	info.Request, info.RequestRealm = info.To, info.ToRealm
+	log = log.With("call_id", info.CallID)
+	cb.post(CallbackAnswered, calls.update(e, func(r *CallRecord) {
+		r.SIPCallID, r.Status, r.Answered, r.SIPResponseCode = info.CallID, StatusInProgress, answeredAt, 200
+		e.cancelDial = nil
+	}))
+	if err := leg.startMedia(res.call.Media()); err != nil {
+		log.Warn("calls API: callee media", "err", err)
+		cb.post(CallbackCompleted, calls.end(e, StatusFailed))
+		return
+	}
+	res.call.OnMediaChange(func(md sip.MediaDesc) {
+		if err := leg.startMedia(md); err != nil {
+			log.Warn("calls API: callee re-INVITE media not applied", "err", err)
+		}
+	})
+	ch := newCalleeLeg(leg, info, s.cfg.Observer, log)
+	defer ch.stop()
+	deps := s.cfg.Deps
+	deps.Logger = s.log.With("account_id", req.AccountID, "call_sid", e.sid)
+	c := NewCall(ch, req.AccountID, s.cfg.APIKeys[req.AccountID], deps)
+	c.answered, c.answeredAt, c.ctl = true, answeredAt, e
+	c.sendEvent(EventAPI, map[string]any{"action": "create", "sid": e.sid, "to": req.To, "from": req.From})
+	runCtx := context.Background()
+	if req.TimeLimit > 0 {
+		var stop context.CancelFunc
+		runCtx, stop = context.WithTimeout(runCtx, req.TimeLimit)
+		defer stop()
+	}
+	if req.SendDigits != "" {
+		if err := ch.SendDigits(runCtx, req.SendDigits, 0); err != nil {
+			log.Warn("calls API: SendDigits not sent", "err", err)
+		}
+	}
+	c.run(runCtx, flow, first)
+	cb.post(CallbackCompleted, calls.end(e, StatusCompleted))
+}
+
+func sipUser(uri string) string {
+	u, _ := sipUserHost(uri)
+	return u
+}
+
+// statusCallbacks posts a call's status changes to its StatusCallback, in order, from one goroutine.
+type statusCallbacks struct {
+	s      *Server
+	req    OriginateRequest
+	sid    string
+	called string
+	want   map[string]bool
+	queue  chan callbackPost
+	done   chan struct{}
+	seq    int // owned by the sending goroutine
+	log    *slog.Logger
+}
+
+type callbackPost struct {
+	event string
+	rec   CallRecord
+}
+
+func (s *Server) startCallbacks(req OriginateRequest, sid, called string, log *slog.Logger) *statusCallbacks {
+	cb := &statusCallbacks{s: s, req: req, sid: sid, called: called, want: map[string]bool{}, log: log}
+	if req.Callback.URL == "" {
+		return cb
+	}
+	for _, ev := range req.Callback.Events {
+		cb.want[ev] = true
+	}
+	if len(cb.want) == 0 {
+		cb.want[CallbackCompleted] = true
+	}
+	cb.queue, cb.done = make(chan callbackPost, callbackQueue), make(chan struct{})
+	go cb.send()
+	return cb
+}
+
+// post queues event's callback when the request asked for it; the final status of an unanswered
+// call goes out as Twilio's completed event (CallStatus busy, no-answer, failed or canceled).
+func (cb *statusCallbacks) post(event string, rec CallRecord) {
+	if cb.queue == nil || !cb.want[event] {
+		return
+	}
+	select {
+	case cb.queue <- callbackPost{event, rec}:
+	default:
+		cb.log.Warn("calls API: status callback dropped, the queue is full", "event", event)
+	}
+}
+
+// close waits for the callbacks queued to go out; it runs on the call's goroutine once the call is
+// over, so a slow target holds nothing but that goroutine.
+func (cb *statusCallbacks) close() {
+	if cb.queue == nil {
+		return
+	}
+	close(cb.queue)
+	<-cb.done
+}
+
+func (cb *statusCallbacks) send() {
+	defer close(cb.done)
+	for p := range cb.queue {
+		cb.deliver(p)
+		cb.seq++
+	}
+}
+
+// deliver posts one callback with Twilio's parameters, signed like every request.
+func (cb *statusCallbacks) deliver(p callbackPost) {
+	if cb.s.cfg.Documents == nil {
+		return
+	}
+	vars := map[string]string{
+		"CallbackSource": "call-progress-events",
+		"SequenceNumber": strconv.Itoa(cb.seq),
+		"Timestamp":      time.Now().UTC().Format(time.RFC1123Z),
+		"Called":         cb.called,
+		"Caller":         cb.req.From,
+		"SipCallId":      p.rec.SIPCallID,
+	}
+	if p.rec.SIPResponseCode != 0 {
+		vars["SipResponseCode"] = strconv.Itoa(p.rec.SIPResponseCode)
+	}
+	if p.event == CallbackCompleted {
+		secs := p.rec.Duration()
+		vars["CallDuration"] = strconv.Itoa(secs)
+		vars["Duration"] = strconv.Itoa((secs + 59) / 60)
+	}
+	method := strings.ToUpper(cb.req.Callback.Method)
+	if method == "" {
+		method = "POST"
+	}
+	r := httpfetch.PivotRequest{
+		URL: cb.req.Callback.URL, Method: method, Format: httpfetch.FormatTwiML, BodyFormat: httpfetch.BodyForm,
+		Timeout: callbackTimeout, SigningKey: cb.s.cfg.APIKeys[cb.req.AccountID],
+		Params: httpfetch.CallParams{
+			AccountID: cb.req.AccountID, CallID: cb.sid, Direction: DirectionOutboundAPI,
+			From: cb.req.From, To: cb.req.To, CallStatus: p.rec.Status, Variables: vars,
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callbackTimeout+fetchGrace)
+	defer cancel()
+	doc, err := cb.s.cfg.Documents.FetchDocument(ctx, r)
+	if err != nil {
+		cb.log.Warn("calls API: status callback failed", "event", p.event, "url", cb.req.Callback.URL, "err", err)
+	}
+	if cb.s.cfg.Debug != nil {
+		ex := Exchange{AccountID: cb.req.AccountID, CallID: p.rec.SIPCallID, Debug: true, Method: method, URL: r.URL, Err: err}
+		if ex.CallID == "" {
+			ex.CallID = cb.sid
+		}
+		if doc != nil {
+			ex.Method, ex.URL, ex.RequestHeader, ex.RequestBody = doc.RequestMethod, doc.RequestURL, doc.RequestHeader, doc.RequestBody
+			ex.Status, ex.ResponseHeader, ex.ResponseBody, ex.Elapsed = doc.Status, doc.Header, doc.Body, doc.Elapsed
+		}
+		cb.s.cfg.Debug(ex)
+	}
+}
+
+// UpdateCall steers the account's call key (Calls.Update) and notes the action in the call's
+// events.
+func (s *Server) UpdateCall(accountID, key string, u CallUpdate) (CallRecord, error) {
+	if s.cfg.Calls == nil {
+		return CallRecord{}, fmt.Errorf("%w: %s", ErrCallNotFound, key)
+	}
+	rec, err := s.cfg.Calls.Update(accountID, key, u)
+	if err != nil {
+		return rec, err
+	}
+	if s.cfg.Events != nil {
+		data := map[string]any{"action": "update", "sid": rec.Sid}
+		switch {
+		case u.Status != "":
+			data["status"] = u.Status
+		case u.TwiML != nil:
+			data["twiml"] = true
+		default:
+			data["url"] = u.URL
+		}
+		id := rec.SIPCallID
+		if id == "" {
+			id = rec.Sid
+		}
+		s.cfg.Events(Event{AccountID: accountID, CallID: id, At: time.Now(), Name: EventAPI, Data: data})
+	}
+	return rec, nil
+}
+
+// CheckCallerID returns why id cannot be the caller ID (From user) of an outbound call, or "".
+func CheckCallerID(id string) string { return checkCallerID(id) }
+
+// GetCall returns the account's call whose sid or SIP Call-ID is key.
+func (s *Server) GetCall(accountID, key string) (CallRecord, bool) {
+	if s.cfg.Calls == nil {
+		return CallRecord{}, false
+	}
+	return s.cfg.Calls.Get(accountID, key)
+}
+
+// ListCalls returns the account's calls, live and recently ended, newest first.
+func (s *Server) ListCalls(accountID string) []CallRecord {
+	if s.cfg.Calls == nil {
+		return nil
+	}
+	return s.cfg.Calls.List(accountID)
+}
