@@ -25,8 +25,7 @@ func TestGeneratorAnswersEachSourceFromItsOneSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	genAddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*unix.SockaddrInet4).Port}
-	go g.readLoop()
-	go g.sendLoop()
+	go g.run()
 	defer g.stop()
 
 	calls := make([]*net.UDPConn, 2)

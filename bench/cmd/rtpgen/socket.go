@@ -11,9 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The generator's one socket is a raw descriptor outside Go's netpoller: its reader blocks in
-// recvmmsg on its own OS thread (SO_RCVTIMEO bounds each wait so it notices stop), and its sender
-// writes with sendmmsg without blocking.
+// The generator's one socket is a raw descriptor outside Go's netpoller: its one loop reads it
+// with recvmmsg and writes it with sendmmsg, never blocking in either.
 
 const (
 	readBatchSize = 64
@@ -49,11 +48,6 @@ func openSocket(local netip.AddrPort, rcvbuf int) (fd, granted int, err error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
 		return fail("setsockopt SO_RXQ_OVFL", err)
 	}
-	// The reader wakes at least every 100 ms even when nothing arrives, to see stop.
-	tv := unix.Timeval{Usec: 100_000}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fail("setsockopt SO_RCVTIMEO", err)
-	}
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(local.Port()), Addr: local.Addr().As4()}); err != nil {
 		return fail("bind", err)
 	}
@@ -85,8 +79,8 @@ func newReadBatch() *readBatch {
 	return rb
 }
 
-// read blocks until at least one datagram is waiting (or SO_RCVTIMEO passes), then takes up to
-// readBatchSize in one recvmmsg. It returns 0 on a timeout or an interrupted wait.
+// read takes up to readBatchSize waiting datagrams in one recvmmsg without blocking; 0 when none
+// is waiting.
 func (rb *readBatch) read(fd int) (int, error) {
 	for i := range rb.hdrs {
 		h := &rb.hdrs[i].Hdr
@@ -94,8 +88,8 @@ func (rb *readBatch) read(fd int) (int, error) {
 		h.SetControllen(ctrlBufSize)
 		h.Flags = 0
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&rb.hdrs[0])), readBatchSize,
-		unix.MSG_WAITFORONE, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&rb.hdrs[0])), readBatchSize,
+		unix.MSG_DONTWAIT, 0, 0)
 	switch errno {
 	case 0:
 		return int(n), nil
@@ -194,7 +188,7 @@ func (sb *sendBatch) add(k addrKey, h *[rtpHeaderLen]byte) bool {
 func (sb *sendBatch) flush(fd int) (sent, failed int) {
 	off := 0
 	for off < sb.n {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&sb.hdrs[off])), uintptr(sb.n-off),
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&sb.hdrs[off])), uintptr(sb.n-off),
 			unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EINTR:
