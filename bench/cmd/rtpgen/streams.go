@@ -14,7 +14,8 @@ const (
 	// maxDropout is RFC 3550 A.1's MAX_DROPOUT: a larger forward jump in sequence is a restart
 	// of the sender, not loss.
 	maxDropout = 3000
-	histBins   = 100_000 // deviations from 20 ms at 1 µs resolution up to 100 ms; beyond in the last
+	histBins   = 100_000 // deviations from 20 ms at 1 µs resolution up to 100 ms,
+	longBins   = 10_000  // then at 1 ms up to 10 s; beyond in the last
 )
 
 // addrKey is an IPv4 source address and port in one word: the table's key, allocation free.
@@ -65,6 +66,7 @@ type windowStats struct {
 	lateTicks                   int64 // sender wake-ups more than 1 ms after their tick was due
 	maxLagNs                    int64
 	hist                        [histBins]uint32
+	long                        [longBins]uint32
 }
 
 // table is the generator's state: the reader adds streams and their receive figures, the sender
@@ -134,11 +136,11 @@ func (t *table) receive(src addrKey, pkt []byte, rxNs, now int64) {
 		if dev < 0 {
 			dev = -dev
 		}
-		bin := dev / 1000
-		if bin >= histBins {
-			bin = histBins - 1
+		if bin := dev / 1000; bin < histBins {
+			w.hist[bin]++
+		} else {
+			w.long[min(dev/1_000_000, longBins-1)]++
 		}
-		w.hist[bin]++
 	}
 	if rxNs != 0 {
 		s.lastRxNs = rxNs
@@ -267,30 +269,36 @@ func (t *table) mark(dropsAtStart int64) Window {
 	}
 	if w.deltas > 0 {
 		out.MeanMs = round(float64(w.sumDeltaNs)/float64(w.deltas)/1e6, 3)
-		out.DevP50Ms = histPct(&w.hist, w.deltas, 50)
-		out.DevP99Ms = histPct(&w.hist, w.deltas, 99)
-		out.DevP999Ms = histPct(&w.hist, w.deltas, 99.9)
+		out.DevP50Ms = w.pct(50)
+		out.DevP99Ms = w.pct(99)
+		out.DevP999Ms = w.pct(99.9)
 	}
 	out.MaxDeltaMs = round(float64(w.maxDeltaNs)/1e6, 2)
 	out.MaxLagMs = round(float64(w.maxLagNs)/1e6, 2)
 	return out
 }
 
-// histPct is the p-th percentile (nearest rank) of the n deviations in h, in ms: the middle of
-// the 1 µs bin it falls in.
-func histPct(h *[histBins]uint32, n int64, p float64) float64 {
-	rank := int64(p/100*float64(n)+0.5) - 1
+// pct is the p-th percentile (nearest rank) of the window's deviations, in ms: the middle of the
+// bin it falls in (1 µs wide up to 100 ms, 1 ms beyond).
+func (w *windowStats) pct(p float64) float64 {
+	rank := int64(p/100*float64(w.deltas)+0.5) - 1
 	if rank < 0 {
 		rank = 0
 	}
 	var cum int64
-	for i, c := range h {
+	for i, c := range w.hist {
 		cum += int64(c)
 		if cum > rank {
 			return round((float64(i)+0.5)/1000, 3)
 		}
 	}
-	return round(float64(histBins)/1000, 3)
+	for i, c := range w.long {
+		cum += int64(c)
+		if cum > rank {
+			return round(float64(i)+0.5, 3)
+		}
+	}
+	return longBins
 }
 
 func round(v float64, d int) float64 {

@@ -88,6 +88,20 @@ func TestPacingIsTheDeviationOfKernelReceiveTimesFrom20ms(t *testing.T) {
 	}
 }
 
+func TestPacingBeyond100msIsMeasuredNotClamped(t *testing.T) {
+	tb := newTable(0)
+	tb.mu.Lock()
+	var at int64 = 1e12
+	for i, d := range []int64{0, 20e6, 370e6} { // a 350 ms stall
+		at += d
+		tb.receive(srcA, rtpPacket(0, uint16(i), 7), at, 0)
+	}
+	tb.mu.Unlock()
+	if w := tb.mark(0); w.DevP99Ms != 350.5 || w.MaxDeltaMs != 370 {
+		t.Fatalf("p99 %.3f max %.2f, want 350.5 (the 1 ms bin of 350 ms) and 370", w.DevP99Ms, w.MaxDeltaMs)
+	}
+}
+
 func TestIdleSourceIsForgottenAndItsLossKept(t *testing.T) {
 	tb := newTable(0)
 	tb.mu.Lock()
