@@ -125,7 +125,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 			return nil, err
 		}
 		defer hook.close()
-		p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio)
+		p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv)
 		if err != nil {
 			return nil, err
 		}

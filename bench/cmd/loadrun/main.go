@@ -48,9 +48,10 @@ type options struct {
 	outDir    string
 	repo      string
 	keepWork  bool
-	binary    string // a prebuilt pivotua, or "" to build one
-	rtPrio    int    // pivotua's rtp.realtime_priority; 0 = off
-	peerPrio  int    // SCHED_FIFO priority of SIPp and dumpcap; 0 = off
+	binary    string   // a prebuilt pivotua, or "" to build one
+	rtPrio    int      // pivotua's rtp.realtime_priority; 0 = off
+	peerPrio  int      // SCHED_FIFO priority of SIPp, rtpgen and dumpcap; 0 = off
+	serverEnv []string // extra environment for pivotua only (GOGC=400 ...), for A/B runs
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -97,12 +98,14 @@ func main() {
 	flag.StringVar(&o.binary, "binary", os.Getenv("BENCH_BINARY"), "run this pivotua binary instead of building ./cmd/pivotua, e.g. to compare two builds (env BENCH_BINARY)")
 	flag.IntVar(&o.rtPrio, "rt-prio", envInt("BENCH_RT_PRIO", 0), "pivotua's rtp.realtime_priority, 0 for off (env BENCH_RT_PRIO)")
 	flag.IntVar(&o.peerPrio, "peer-prio", envInt("BENCH_PEER_PRIO", 0), "SCHED_FIFO priority of SIPp and dumpcap, 0 for off (env BENCH_PEER_PRIO)")
+	serverEnv := flag.String("server-env", os.Getenv("BENCH_SERVER_ENV"), "space-separated NAME=VALUE added to pivotua's environment only, e.g. GOGC=400 (env BENCH_SERVER_ENV)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
 	flag.Parse()
 	o.modes = map[string]bool{}
 	for _, m := range strings.Split(*modes, ",") {
 		o.modes[strings.TrimSpace(m)] = true
 	}
+	o.serverEnv = strings.Fields(*serverEnv)
 	o.levels = ints(*levels)
 	o.rates = ints(*rates)
 	o.refLevels = ints(*refLevels)
@@ -145,7 +148,7 @@ func run(ctx context.Context, o options) error {
 	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
 		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
 		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
-		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio),
+		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
 	}}
 	save := func() error {
 		b, _ := json.MarshalIndent(res, "", "  ")

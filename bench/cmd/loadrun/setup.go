@@ -44,7 +44,7 @@ func runSetup(ctx context.Context, o options, bin, genBin, work, resDir string, 
 		return err
 	}
 	defer hook.close()
-	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio)
+	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv)
 	if err != nil {
 		return err
 	}
