@@ -41,6 +41,8 @@ type GenWindow struct {
 	AvgBatch   float64 `json:"avg_recv_batch"`
 	LateTicks  int64   `json:"late_ticks"`
 	MaxLagMs   float64 `json:"max_tick_lag_ms"`
+	// Ticks a stall of rtpgen made it skip: its frames to the server then had a gap.
+	SkippedTicks int64 `json:"skipped_ticks"`
 }
 
 // pacing is the window's figures in the form the tables print, measured by the generator.

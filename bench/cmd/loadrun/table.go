@@ -60,8 +60,8 @@ func printConc(cs []ConcResult) {
 	w.Flush()
 	for _, c := range cs {
 		if g := c.Gen; g != nil {
-			fmt.Printf("  %s %d rtpgen: %d streams, rx %d, tx %d (%d refused), avg recv batch %.1f, %d late ticks (max lag %.2f ms), rcvbuf %d KiB\n",
-				c.Server, c.N, g.Streams, g.RxPackets, g.TxPackets, g.TxFailed, g.AvgBatch, g.LateTicks, g.MaxLagMs, g.RcvBuf>>10)
+			fmt.Printf("  %s %d rtpgen: %d streams, rx %d, tx %d (%d refused), avg recv batch %.1f, %d late ticks (max lag %.2f ms, %d skipped), rcvbuf %d KiB\n",
+				c.Server, c.N, g.Streams, g.RxPackets, g.TxPackets, g.TxFailed, g.AvgBatch, g.LateTicks, g.MaxLagMs, g.SkippedTicks, g.RcvBuf>>10)
 		}
 		if p := c.CapturePacing; p != nil {
 			fmt.Printf("  %s %d capture cross-check: loss %d/%d, p50/p99/p99.9 %.3f/%.3f/%.3f ms, max Δ %.2f ms %s\n",

@@ -165,7 +165,9 @@ func (g *generator) run() {
 			continue
 		}
 		cur := (now - g.startMono) / tickNs
+		var skipped int64
 		if cur-tick >= phaseSlots {
+			skipped = cur - phaseSlots + 1 - tick
 			tick = cur - phaseSlots + 1
 		}
 		g.receive(rb, cur)
@@ -173,6 +175,7 @@ func (g *generator) run() {
 		var sent, failed int
 		t.mu.Lock()
 		w := t.win
+		w.skippedTicks += skipped
 		if lag := now - due; lag > w.maxLagNs {
 			w.maxLagNs = lag
 		}

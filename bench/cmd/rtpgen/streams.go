@@ -65,6 +65,7 @@ type windowStats struct {
 	recvCalls                   int64
 	lateTicks                   int64 // sender wake-ups more than 1 ms after their tick was due
 	maxLagNs                    int64
+	skippedTicks                int64 // ticks a stall made the sender skip: each cost every stream of its slot a frame
 	hist                        [histBins]uint32
 	long                        [longBins]uint32
 }
@@ -243,6 +244,9 @@ type Window struct {
 	AvgBatch   float64 `json:"avg_recv_batch"`
 	LateTicks  int64   `json:"late_ticks"`
 	MaxLagMs   float64 `json:"max_tick_lag_ms"`
+	// SkippedTicks is ticks a stall of the generator made it skip (each stream in their slots
+	// lost a frame's turn; its sequence stays continuous, so the server sees a gap, not loss).
+	SkippedTicks int64 `json:"skipped_ticks"`
 }
 
 // mark closes the window: every live stream's loss is folded in, the figures are returned, and a
@@ -257,7 +261,7 @@ func (t *table) mark(dropsAtStart int64) Window {
 	out := Window{
 		Streams: len(t.streams), NewStreams: w.newStreams, Ended: w.endedStreams,
 		RxPackets: w.rxPackets, RxAudio: w.rxAudio, RxOther: w.rxOther, TxPackets: w.txPackets, TxFailed: w.txFailed,
-		Expected: w.expected, Lost: w.lost, Deltas: w.deltas, LateTicks: w.lateTicks,
+		Expected: w.expected, Lost: w.lost, Deltas: w.deltas, LateTicks: w.lateTicks, SkippedTicks: w.skippedTicks,
 		Drops: t.drops - dropsAtStart,
 	}
 	t.mu.Unlock()
