@@ -106,8 +106,8 @@ func (g *rtpGen) read(v any) error {
 			return fmt.Errorf("rtpgen exited")
 		}
 		return json.Unmarshal([]byte(l), v)
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("rtpgen did not answer in 10 s")
+	case <-time.After(30 * time.Second): // a box overloaded by SIPp's UAS (a thread per call) stalls it for seconds
+		return fmt.Errorf("rtpgen did not answer in 30 s")
 	}
 }
 
