@@ -27,20 +27,28 @@ type ConcResult struct {
 	Successful   int       `json:"successful_calls"`
 	Failed       int       `json:"failed_calls"`
 	SIPpExit     int       `json:"sipp_exit"`
-	EchoLost     float64   `json:"echo_lost_pivotua"`
+	// rtpgen's frames to pivotua that pivotua counted lost / received over the window (its
+	// /metrics): loss in.
+	EchoLost     float64 `json:"echo_lost_pivotua"`
+	EchoReceived float64 `json:"echo_received_pivotua"`
 	// Datagrams the kernel dropped over the window because a socket's receive buffer was full, on
-	// the server's sockets and on SIPp's: "lost in" is the peer's loss when SIPp's count matches it.
-	ServerSocketDrops int64    `json:"server_socket_drops"`
-	SIPpSocketDrops   int64    `json:"sipp_socket_drops"`
-	EchoReceived      float64  `json:"echo_received_pivotua"`
-	Pacing            *Pacing  `json:"pacing,omitempty"`
-	Limit             string   `json:"limit,omitempty"`
-	Misses            []string `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
-	SIPpErrors        string   `json:"sipp_errors,omitempty"`
-	Notes             []string `json:"notes,omitempty"`
-	// The server threads' wait for a CPU during the capture: how late a tick due at a given
+	// the server's sockets, and on rtpgen's as /proc/net/udp counts them (the cross-check of its
+	// own SO_RXQ_OVFL count in Gen).
+	ServerSocketDrops int64 `json:"server_socket_drops"`
+	GenProcDrops      int64 `json:"rtpgen_proc_drops"`
+	GenRcvBuf         int   `json:"rtpgen_rcvbuf_bytes"`
+	// What rtpgen measured over the window; Pacing is its pacing and loss of what the server sent.
+	Gen           *GenWindow `json:"rtpgen,omitempty"`
+	Pacing        *Pacing    `json:"pacing,omitempty"`
+	CapturePacing *Pacing    `json:"capture_pacing,omitempty"` // BENCH_CAPTURE's cross-check
+	GenAtCapture  *Pacing    `json:"rtpgen_during_capture,omitempty"`
+	Limit         string     `json:"limit,omitempty"`
+	Misses        []string   `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
+	SIPpErrors    string     `json:"sipp_errors,omitempty"`
+	Notes         []string   `json:"notes,omitempty"`
+	// The server threads' wait for a CPU over the window: how late a tick due at a given
 	// instant can run when the box has more work than cores.
-	CaptureRunq RunqWait `json:"capture_runq_wait"`
+	Runq RunqWait `json:"runq_wait"`
 }
 
 // plannedCalls is how many calls SIPp must place so that N stay up until the capture ends:
@@ -71,25 +79,42 @@ func (u sippUAS) pid() int                    { return u.s.pid() }
 func (u sippUAS) stop()                       { live.stop(u.s.cmd, 3*time.Second, u.s.done) }
 func (u sippUAS) metrics() map[string]float64 { return map[string]float64{} }
 
-func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n int, ref bool) (*ConcResult, error) {
+func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir string, n int, ref bool) (*ConcResult, error) {
 	name := "pivotua"
 	if ref {
 		name = "sipp-uas"
 	}
 	dir := filepath.Join(work, fmt.Sprintf("conc-%s-%d", name, n))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Calls are replaced continuously: each slot needs n/hold calls/s; ramp at least at o.rampRate.
+	rate := int(math.Max(float64(o.rampRate), math.Ceil(1.25*float64(n)/o.hold.Seconds())))
+	ramp := time.Duration(float64(n) / float64(rate) * float64(time.Second))
+	winStart := ramp + o.warm
+	winEnd := winStart + o.window
+	capStart := winEnd + time.Second
+	end := winEnd + time.Second
+	if o.capture > 0 {
+		end = capStart + o.capture + time.Second
+	}
+	bound := end + o.hold + 30*time.Second
+
+	gen, err := startGen(genBin, o.peerPrio, bound+time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	defer gen.stop()
 	var ua server
 	target := uaPort
 	if ref {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
 		pc := filepath.Join(dir, "prompt.pcap")
 		if err := writePromptPCAP(pc, int(o.hold.Seconds())+10); err != nil {
 			return nil, err
 		}
 		target = refPort
 		s, err := startSIPp(o.repo, filepath.Join(dir, "uas"), sippArgs{uas: true, pcap: pc, calls: 1 << 30, prio: o.peerPrio,
-			timeout: o.hold + o.warm + o.window + o.capture + time.Duration(n/o.rampRate)*time.Second + 120*time.Second})
+			timeout: bound + 60*time.Second})
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +125,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 			return nil, err
 		}
 		defer hook.close()
-		p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio)
+		p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -108,25 +133,17 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 	}
 	defer ua.stop()
 	time.Sleep(time.Second)
-	r := &ConcResult{Server: name, N: n, HoldS: o.hold.Seconds(), IdleRSSKB: statusKB(ua.pid(), "VmRSS")}
-
-	// Calls are replaced continuously: each slot needs n/hold calls/s; ramp at least at o.rampRate.
-	rate := int(math.Max(float64(o.rampRate), math.Ceil(1.25*float64(n)/o.hold.Seconds())))
-	ramp := time.Duration(float64(n) / float64(rate) * float64(time.Second))
-	winStart := ramp + o.warm
-	capStart := winStart + o.window + time.Second
-	end := capStart + o.capture + time.Second
+	r := &ConcResult{Server: name, N: n, HoldS: o.hold.Seconds(), IdleRSSKB: statusKB(ua.pid(), "VmRSS"), GenRcvBuf: gen.rcvbuf}
 	r.Rate = rate
 	r.CallsPlanned = plannedCalls(n, rate, o.hold, end)
-	bound := end + o.hold + 30*time.Second
 	sp, err := startSIPp(o.repo, filepath.Join(dir, "sipp"), sippArgs{limit: n, rate: rate, calls: r.CallsPlanned,
-		hold: o.hold, timeout: bound - 5*time.Second, echo: true, target: target, prio: o.peerPrio})
+		hold: o.hold, timeout: bound - 5*time.Second, target: target, prio: o.peerPrio})
 	if err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
-	fmt.Printf("   SIPp: %d calls, limit %d, %d calls/s, hold %s; window at +%s, capture at +%s, bound %s\n",
-		r.CallsPlanned, n, rate, o.hold, winStart.Round(time.Second), capStart.Round(time.Second), bound.Round(time.Second))
+	fmt.Printf("   SIPp: %d calls, limit %d, %d calls/s, hold %s; window at +%s, bound %s\n",
+		r.CallsPlanned, n, rate, o.hold, winStart.Round(time.Second), bound.Round(time.Second))
 	sleepUntil := func(d time.Duration) error {
 		select {
 		case <-time.After(time.Until(t0.Add(d))):
@@ -144,21 +161,35 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 	}
 	r.ConcAtWindow = statInt(sp.lastStat(), "CurrentCall")
 	m0 := ua.metrics()
-	a := takeSnapshot(ua.pid(), sp.pid())
-	uaDrops0, peerDrops0 := udpDrops(uaIP), udpDrops(sippIP)
+	if _, err := gen.mark(); err != nil { // the generator's window starts here
+		sp.wait(time.Second)
+		return r, err
+	}
+	a := takeSnapshot(ua.pid(), sp.pid(), gen.pid())
+	q0 := readRunq(ua.pid())
+	uaDrops0, genDrops0 := udpDrops(uaIP), udpDrops(genIP)
 	profiled := make(chan error, 1)
 	if p, ok := ua.(*pivotua); ok { // the CPU profile spans the window (SIGPROF at 100 Hz costs little)
 		go func() { profiled <- p.profile(filepath.Join(resDir, fmt.Sprintf("conc-%d.cpu.pprof", n)), o.window) }()
 	} else {
 		profiled <- nil
 	}
-	if err := sleepUntil(winStart + o.window); err != nil {
+	if err := sleepUntil(winEnd); err != nil {
 		sp.wait(time.Second)
 		return r, err
 	}
-	b := takeSnapshot(ua.pid(), sp.pid())
-	r.ServerSocketDrops, r.SIPpSocketDrops = udpDrops(uaIP)-uaDrops0, udpDrops(sippIP)-peerDrops0
+	gw, gerr := gen.mark()
+	b := takeSnapshot(ua.pid(), sp.pid(), gen.pid())
+	r.Runq = runqBetween(q0, readRunq(ua.pid()), b.at.Sub(a.at))
+	r.ServerSocketDrops, r.GenProcDrops = udpDrops(uaIP)-uaDrops0, udpDrops(genIP)-genDrops0
+	r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
 	m1 := ua.metrics()
+	if gerr != nil {
+		r.Notes = append(r.Notes, "rtpgen: "+gerr.Error())
+	} else {
+		r.Gen = gw
+		r.Pacing = gw.pacing()
+	}
 	if err := <-profiled; err != nil {
 		r.Notes = append(r.Notes, "cpu profile: "+err.Error())
 	}
@@ -184,15 +215,33 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 	r.EchoReceived = m1["pivotua_rtp_packets_received_total"] - m0["pivotua_rtp_packets_received_total"]
 	r.EchoLost = m1["pivotua_rtp_packets_lost_total"] - m0["pivotua_rtp_packets_lost_total"]
 
-	if err := sleepUntil(capStart); err != nil {
-		sp.wait(time.Second)
-		return r, err
+	var cerr error
+	if o.capture > 0 { // the cross-check: the same packets' capture timestamps, after the window
+		if err := sleepUntil(capStart); err != nil {
+			sp.wait(time.Second)
+			return r, err
+		}
+		capPath := filepath.Join(dir, "rtp.pcapng")
+		var dropped string
+		_, _ = gen.mark() // rtpgen measures the captured seconds too: the same packets both ways
+		dropped, cerr = capture(ctx, o.peerPrio, capPath, o.capture)
+		if gw, err := gen.mark(); err == nil {
+			r.GenAtCapture = gw.pacing()
+		}
+		r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
+		if cerr == nil {
+			p, err := pacing(ctx, capPath)
+			if err != nil {
+				cerr = err
+			} else {
+				p.Dropped = dropped
+				r.CapturePacing = p
+				if o.keepWork {
+					_ = os.Rename(capPath, filepath.Join(resDir, fmt.Sprintf("conc-%d.pcapng", n)))
+				}
+			}
+		}
 	}
-	capPath := filepath.Join(dir, "rtp.pcapng")
-	q0, qt0 := readRunq(ua.pid()), time.Now()
-	dropped, cerr := capture(ctx, o.peerPrio, capPath, o.capture)
-	r.CaptureRunq = runqBetween(q0, readRunq(ua.pid()), time.Since(qt0))
-	r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
 
 	code, werr := sp.wait(time.Until(t0.Add(bound)) + 5*time.Second)
 	st := sp.lastStat()
@@ -200,25 +249,15 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 	if r.Failed > 0 || code != 0 {
 		r.SIPpErrors = tail(sp.errorsTail(), 600)
 	}
-	if cerr == nil {
-		p, err := pacing(ctx, capPath)
-		if err != nil {
-			cerr = err
-		} else {
-			p.Dropped = dropped
-			r.Pacing = p
-			if o.keepWork {
-				_ = os.Rename(capPath, filepath.Join(resDir, fmt.Sprintf("conc-%d.pcapng", n)))
-			}
-		}
-	}
 	switch {
 	case r.Failed > 0 || code != 0:
 		r.Limit = fmt.Sprintf("%d failed calls (SIPp exit %d)", r.Failed, code)
+	case r.Pacing != nil && r.Pacing.Lost > 0 && r.Gen.Drops > 0:
+		r.Limit = fmt.Sprintf("RTP loss %d packets, %d of them dropped by rtpgen's own socket", r.Pacing.Lost, r.Gen.Drops)
 	case r.Pacing != nil && r.Pacing.Lost > 0:
 		r.Limit = fmt.Sprintf("RTP loss %d packets", r.Pacing.Lost)
 	case r.CPU.UACorePct > 150:
-		r.Limit = fmt.Sprintf("pivotua at %.0f %% of a core", r.CPU.UACorePct)
+		r.Limit = fmt.Sprintf("%s at %.0f %% of a core", name, r.CPU.UACorePct)
 	}
 	// The quality bar (issue 7): no loss either way, p99 pacing deviation under 2 ms. A level that
 	// misses it is reported as such, but the ladder goes on, so the next levels are measured too.
@@ -226,7 +265,7 @@ func runConcurrency(ctx context.Context, o options, bin, work, resDir string, n 
 		r.Misses = append(r.Misses, fmt.Sprintf("p99 %.1f ms", r.Pacing.DevP99Ms))
 	}
 	if total := r.EchoLost + r.EchoReceived; total > 0 && r.EchoLost/total > 0.001 {
-		r.Misses = append(r.Misses, fmt.Sprintf("echo loss %.1f %%", 100*r.EchoLost/total))
+		r.Misses = append(r.Misses, fmt.Sprintf("loss in %.1f %%", 100*r.EchoLost/total))
 	}
 	if werr != nil {
 		return r, werr

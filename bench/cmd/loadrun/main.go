@@ -1,7 +1,9 @@
 // Command loadrun is pivotua's benchmark harness (`make bench`): Go micro-benchmarks, a concurrency
 // ladder of SIPp calls with RTP both ways against the real binary, and a call-setup-rate ladder.
-// Everything runs on loopback (127.43.0.1 = pivotua and the webhook, 127.43.0.2 = SIPp), every run is
-// bounded in calls and time, and every process it starts is ended before it exits.
+// SIPp only signals: every call's SDP names one socket of rtpgen (bench/cmd/rtpgen), which answers
+// each call's RTP and measures what it receives. Everything runs on loopback (127.43.0.1 = pivotua
+// and the webhook, 127.43.0.2 = SIPp, 127.43.0.3 = rtpgen), every run is bounded in calls and time,
+// and every process it starts is ended before it exits.
 // See bench/README.md for what each figure means.
 package main
 
@@ -21,12 +23,14 @@ import (
 )
 
 const (
-	uaIP     = "127.43.0.1" // pivotua (SIP, RTP, HTTP) and the webhook
-	sippIP   = "127.43.0.2" // SIPp UAC
-	uaPort   = 5080
-	sipPort  = 5070
-	echoPort = 6000 // SIPp -rtp_echo media port: every call's RTP from pivotua lands here
-	refPort  = 5081 // SIPp UAS reference (on uaIP)
+	uaIP    = "127.43.0.1" // pivotua (SIP, RTP, HTTP) and the webhook
+	sippIP  = "127.43.0.2" // SIPp UAC
+	uaPort  = 5080
+	genIP   = "127.43.0.3" // rtpgen: every call's media address
+	sipPort = 5070
+	genPort = 6000 // rtpgen's one socket: every call's RTP from the server lands here
+	sippMP  = 6100 // SIPp's own media port (-mp), unused: SIPp only signals
+	refPort = 5081 // SIPp UAS reference (on uaIP)
 )
 
 type options struct {
@@ -44,9 +48,10 @@ type options struct {
 	outDir    string
 	repo      string
 	keepWork  bool
-	binary    string // a prebuilt pivotua, or "" to build one
-	rtPrio    int    // pivotua's rtp.realtime_priority; 0 = off
-	peerPrio  int    // SCHED_FIFO priority of SIPp and dumpcap; 0 = off
+	binary    string   // a prebuilt pivotua, or "" to build one
+	rtPrio    int      // pivotua's rtp.realtime_priority; 0 = off
+	peerPrio  int      // SCHED_FIFO priority of SIPp, rtpgen and dumpcap; 0 = off
+	serverEnv []string // extra environment for pivotua only (GOGC=400 ...), for A/B runs
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -85,7 +90,7 @@ func main() {
 	flag.DurationVar(&o.hold, "hold", envDur("BENCH_HOLD", 25*time.Second), "call duration in the concurrency runs (env BENCH_HOLD)")
 	flag.DurationVar(&o.warm, "warm", 4*time.Second, "settle time after the ramp before the CPU window")
 	flag.DurationVar(&o.window, "window", envDur("BENCH_WINDOW", 20*time.Second), "CPU/RSS window (env BENCH_WINDOW)")
-	flag.DurationVar(&o.capture, "capture", envDur("BENCH_CAPTURE", 10*time.Second), "pacing capture, after the CPU window (env BENCH_CAPTURE)")
+	flag.DurationVar(&o.capture, "capture", envDur("BENCH_CAPTURE", 0), "a dumpcap capture after the window to cross-check rtpgen's pacing, 0 for none (env BENCH_CAPTURE)")
 	flag.DurationVar(&o.rateDur, "rate-dur", envDur("BENCH_RATE_DUR", 10*time.Second), "duration of each setup-rate step (env BENCH_RATE_DUR)")
 	flag.IntVar(&o.rampRate, "ramp", 50, "minimum call rate while ramping up to N, calls/s")
 	flag.StringVar(&o.benchTime, "benchtime", envOr("BENCH_TIME", "500ms"), "go test -benchtime (env BENCH_TIME)")
@@ -93,12 +98,14 @@ func main() {
 	flag.StringVar(&o.binary, "binary", os.Getenv("BENCH_BINARY"), "run this pivotua binary instead of building ./cmd/pivotua, e.g. to compare two builds (env BENCH_BINARY)")
 	flag.IntVar(&o.rtPrio, "rt-prio", envInt("BENCH_RT_PRIO", 0), "pivotua's rtp.realtime_priority, 0 for off (env BENCH_RT_PRIO)")
 	flag.IntVar(&o.peerPrio, "peer-prio", envInt("BENCH_PEER_PRIO", 0), "SCHED_FIFO priority of SIPp and dumpcap, 0 for off (env BENCH_PEER_PRIO)")
+	serverEnv := flag.String("server-env", os.Getenv("BENCH_SERVER_ENV"), "space-separated NAME=VALUE added to pivotua's environment only, e.g. GOGC=400 (env BENCH_SERVER_ENV)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
 	flag.Parse()
 	o.modes = map[string]bool{}
 	for _, m := range strings.Split(*modes, ",") {
 		o.modes[strings.TrimSpace(m)] = true
 	}
+	o.serverEnv = strings.Fields(*serverEnv)
 	o.levels = ints(*levels)
 	o.rates = ints(*rates)
 	o.refLevels = ints(*refLevels)
@@ -141,7 +148,7 @@ func run(ctx context.Context, o options) error {
 	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
 		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
 		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
-		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio),
+		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
 	}}
 	save := func() error {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -160,7 +167,17 @@ func run(ctx context.Context, o options) error {
 			fmt.Fprintln(os.Stderr, "micro:", err)
 		}
 	}
-	var bin string
+	var bin, gen string
+	if o.modes["conc"] || o.modes["ref"] || o.modes["setup"] {
+		gen = filepath.Join(work, "rtpgen")
+		fmt.Println("== go build ./bench/cmd/rtpgen")
+		b := exec.CommandContext(ctx, "go", "build", "-o", gen, "./bench/cmd/rtpgen")
+		b.Dir, b.Stdout, b.Stderr = repo, os.Stdout, os.Stderr
+		if err := b.Run(); err != nil {
+			_ = save()
+			return fmt.Errorf("building rtpgen: %w", err)
+		}
+	}
 	if o.binary != "" {
 		bin = o.binary
 	} else if o.modes["conc"] || o.modes["setup"] { // ref needs no pivotua
@@ -179,7 +196,7 @@ func run(ctx context.Context, o options) error {
 				break
 			}
 			fmt.Printf("== concurrency N=%d\n", n)
-			cr, err := runConcurrency(ctx, o, bin, work, resDir, n, false)
+			cr, err := runConcurrency(ctx, o, bin, gen, work, resDir, n, false)
 			if err != nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("concurrency %d: %v", n, err))
 				fmt.Fprintln(os.Stderr, "concurrency:", err)
@@ -200,7 +217,7 @@ func run(ctx context.Context, o options) error {
 	if o.modes["ref"] && ctx.Err() == nil {
 		for _, n := range o.refLevels {
 			fmt.Printf("== reference: SIPp UAS, N=%d\n", n)
-			cr, err := runConcurrency(ctx, o, bin, work, resDir, n, true)
+			cr, err := runConcurrency(ctx, o, bin, gen, work, resDir, n, true)
 			if err != nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("reference %d: %v", n, err))
 				fmt.Fprintln(os.Stderr, "reference:", err)
@@ -217,7 +234,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.modes["setup"] && ctx.Err() == nil {
 		fmt.Println("== setup rate")
-		if err := runSetup(ctx, o, bin, work, resDir, res); err != nil {
+		if err := runSetup(ctx, o, bin, gen, work, resDir, res); err != nil {
 			res.Notes = append(res.Notes, "setup: "+err.Error())
 			fmt.Fprintln(os.Stderr, "setup:", err)
 		}

@@ -13,8 +13,10 @@ import (
 	"time"
 )
 
-// Pacing is measured outside pivotua: capture timestamps of pivotua's RTP to SIPp's echo port.
+// Pacing is measured outside the server: rtpgen's kernel receive times of what the server sent
+// it, or (the cross-check) capture timestamps of the same packets.
 type Pacing struct {
+	Source     string  `json:"source"` // rtpgen or capture
 	Streams    int     `json:"streams"`
 	Packets    int     `json:"packets"`
 	Deltas     int     `json:"deltas"`
@@ -29,9 +31,9 @@ type Pacing struct {
 	Dropped    string  `json:"capture_dropped,omitempty"`
 }
 
-// capture runs dumpcap on lo for d, pivotua -> SIPp echo port only, headers only.
+// capture runs dumpcap on lo for d, server -> rtpgen only, headers only.
 func capture(ctx context.Context, prio int, path string, d time.Duration) (string, error) {
-	return captureFilter(ctx, prio, path, d, fmt.Sprintf("udp and src host %s and dst host %s and dst port %d", uaIP, sippIP, echoPort), 64)
+	return captureFilter(ctx, prio, path, d, fmt.Sprintf("udp and src host %s and dst host %s and dst port %d", uaIP, genIP, genPort), 64)
 }
 
 func captureFilter(ctx context.Context, prio int, path string, d time.Duration, filter string, snap int) (string, error) {
@@ -73,7 +75,7 @@ type pkt struct {
 
 // pacing reads the capture with tshark and computes per-stream (source port + SSRC) deltas, pooled.
 func pacing(ctx context.Context, path string) (*Pacing, error) {
-	c := exec.CommandContext(ctx, "tshark", "-r", path, "-d", fmt.Sprintf("udp.port==%d,rtp", echoPort),
+	c := exec.CommandContext(ctx, "tshark", "-r", path, "-d", fmt.Sprintf("udp.port==%d,rtp", genPort),
 		"-T", "fields", "-e", "frame.time_epoch", "-e", "udp.srcport", "-e", "rtp.ssrc", "-e", "rtp.seq", "-e", "rtp.p_type")
 	c.Stderr = os.Stderr
 	out, err := c.StdoutPipe()
@@ -104,7 +106,7 @@ func pacing(ctx context.Context, path string) (*Pacing, error) {
 	if err := c.Wait(); err != nil {
 		return nil, fmt.Errorf("tshark: %w", err)
 	}
-	p := &Pacing{Streams: len(streams)}
+	p := &Pacing{Source: "capture", Streams: len(streams)}
 	var devs []float64
 	sum := 0.0
 	for _, s := range streams {

@@ -155,28 +155,33 @@ func numCPU() int {
 type snapshot struct {
 	at                        time.Time
 	uaUser, uaSys             int64
-	sipp                      int64
+	sipp, gen                 int64
 	boxBusy, boxAll, boxSteal int64
 }
 
-func takeSnapshot(uaPid, sippPid int) snapshot {
+func takeSnapshot(uaPid, sippPid, genPid int) snapshot {
 	s := snapshot{at: time.Now()}
 	s.uaUser, s.uaSys = cpuTicks(uaPid)
 	if sippPid > 0 {
 		u, st := cpuTicks(sippPid)
 		s.sipp = u + st
 	}
+	if genPid > 0 {
+		u, st := cpuTicks(genPid)
+		s.gen = u + st
+	}
 	s.boxBusy, s.boxAll, s.boxSteal = boxTicks()
 	return s
 }
 
-// windowCPU turns two snapshots into % of one core for pivotua, SIPp and everything else.
+// windowCPU turns two snapshots into % of one core for the server, SIPp, rtpgen and everything else.
 type windowCPU struct {
 	Seconds     float64 `json:"seconds"`
 	UACorePct   float64 `json:"server_core_pct"`
 	UAUserS     float64 `json:"server_user_s"`
 	UASysS      float64 `json:"server_sys_s"`
 	SIPpCorePct float64 `json:"sipp_core_pct"`
+	GenCorePct  float64 `json:"rtpgen_core_pct"`
 	OtherPct    float64 `json:"other_core_pct"`
 	StealPct    float64 `json:"steal_core_pct"`
 }
@@ -190,11 +195,13 @@ func cpuBetween(a, b snapshot) windowCPU {
 	uu := float64(b.uaUser-a.uaUser) / clkTck
 	us := float64(b.uaSys-a.uaSys) / clkTck
 	sp := float64(b.sipp-a.sipp) / clkTck
+	gn := float64(b.gen-a.gen) / clkTck
 	busy := float64(b.boxBusy-a.boxBusy) / clkTck
 	w.UAUserS, w.UASysS = round(uu, 2), round(us, 2)
 	w.UACorePct = round(100*(uu+us)/wall, 1)
 	w.SIPpCorePct = round(100*sp/wall, 1)
-	w.OtherPct = round(100*(busy-uu-us-sp)/wall, 1)
+	w.GenCorePct = round(100*gn/wall, 1)
+	w.OtherPct = round(100*(busy-uu-us-sp-gn)/wall, 1)
 	w.StealPct = round(100*float64(b.boxSteal-a.boxSteal)/clkTck/wall, 1)
 	return w
 }

@@ -29,16 +29,22 @@ type SetupResult struct {
 // setupTargetP99Ms is issue 7's bound on INVITE->200 at the rate it asks for (500 setups/s).
 const setupTargetP99Ms = 50
 
-// runSetup drives rising call rates, each call INVITE -> pivot fetch -> 200 -> (1 s, RTP echoed) -> BYE,
+// runSetup drives rising call rates, each call INVITE -> pivot fetch -> 200 -> (1 s of RTP both ways,
+// rtpgen answering) -> BYE,
 // and stops at the first rate with a failed call.
-func runSetup(ctx context.Context, o options, bin, work, resDir string, res *Result) error {
+func runSetup(ctx context.Context, o options, bin, genBin, work, resDir string, res *Result) error {
 	dir := filepath.Join(work, "setup")
+	gen, err := startGen(genBin, o.peerPrio, time.Duration(len(o.rates))*(o.rateDur+45*time.Second)+time.Minute)
+	if err != nil {
+		return err
+	}
+	defer gen.stop()
 	hook, err := startWebhook()
 	if err != nil {
 		return err
 	}
 	defer hook.close()
-	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio)
+	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv)
 	if err != nil {
 		return err
 	}
@@ -60,11 +66,11 @@ func runSetup(ctx context.Context, o options, bin, work, resDir string, res *Res
 		time.Sleep(500 * time.Millisecond)
 		sp, err := startSIPp(o.repo, filepath.Join(dir, fmt.Sprintf("rate-%d", rate)), sippArgs{
 			limit: rate * 4, rate: rate, calls: calls, hold: time.Second, timeout: bound - 5*time.Second,
-			echo: true, rtt: true, prio: o.peerPrio})
+			rtt: true, prio: o.peerPrio})
 		if err != nil {
 			return err
 		}
-		a := takeSnapshot(ua.pid(), sp.pid())
+		a := takeSnapshot(ua.pid(), sp.pid(), 0)
 		profiled := make(chan error, 1) // the CPU profile over the step's calls
 		go func() {
 			profiled <- ua.profile(filepath.Join(resDir, fmt.Sprintf("setup-%d.cpu.pprof", rate)), o.rateDur)
@@ -73,7 +79,7 @@ func runSetup(ctx context.Context, o options, bin, work, resDir string, res *Res
 		if err := <-profiled; err != nil {
 			fmt.Fprintln(os.Stderr, "setup profile:", err)
 		}
-		b := takeSnapshot(ua.pid(), 0)
+		b := takeSnapshot(ua.pid(), 0, 0)
 		b.sipp = a.sipp // SIPp has exited; its CPU is not counted here
 		m1 := ua.metrics()
 		st := sp.lastStat()

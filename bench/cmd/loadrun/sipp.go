@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// sipp is one bounded SIPp UAC run against pivotua.
+// sipp is one bounded SIPp run: the UAC (signalling only; its SDP names rtpgen) or the reference UAS.
 type sipp struct {
 	cmd  *exec.Cmd
 	done chan error
@@ -26,7 +26,7 @@ type sippArgs struct {
 	limit, rate, calls int
 	hold               time.Duration
 	timeout            time.Duration
-	echo, rtt          bool
+	rtt                bool
 	target             int    // UAC: the server's SIP port (default pivotua's)
 	uas                bool   // run the reference UAS instead of the UAC
 	pcap               string // UAS: the prompt pcap it replays per call
@@ -60,15 +60,13 @@ func startSIPp(repo, dir string, a sippArgs) (*sipp, error) {
 			"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-max_socket", "65000"}
 	} else {
 		args = []string{fmt.Sprintf("%s:%d", uaIP, a.target), "-sf", scen,
-			"-i", sippIP, "-p", strconv.Itoa(sipPort), "-mi", sippIP, "-mp", strconv.Itoa(echoPort),
+			"-i", sippIP, "-p", strconv.Itoa(sipPort), "-mi", sippIP, "-mp", strconv.Itoa(sippMP),
+			"-key", "gen_ip", genIP, "-key", "gen_port", strconv.Itoa(genPort), // the SDP names rtpgen's socket
 			"-l", strconv.Itoa(a.limit), "-r", strconv.Itoa(a.rate), "-m", strconv.Itoa(a.calls),
 			"-d", strconv.Itoa(int(a.hold / time.Millisecond)),
 			"-nostdin", "-trace_err", "-trace_stat", "-stf", s.stat, "-fd", "1",
 			"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-timeout_error",
 			"-max_socket", "65000"}
-		if a.echo {
-			args = append(args, "-rtp_echo")
-		}
 		if a.rtt {
 			args = append(args, "-trace_rtt", "-rtt_freq", "100")
 		}

@@ -38,18 +38,40 @@ func printConc(cs []ConcResult) {
 		return
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "server\tN\tup@win/end\tcore %\tuser/sys s\tus/pkt\tRSS MB\tKB/call\tsipp %\tother %\tsteal %\tok\tfailed\tloss out\tlost in\tdrops srv/sipp\tp50 dev ms\tp99 dev ms\tp99.9 ms\tmax Δ ms\trunq %/µs\tlimit\tmissed\t")
+	fmt.Fprintln(w, "server\tN\tup@win/end\tcore %\tuser/sys s\tus/pkt\tRSS MB\tKB/call\tsipp %\tgen %\tother %\tsteal %\tok\tfailed\tloss out\tloss in\tdrops srv/gen\tp50 dev ms\tp99 dev ms\tp99.9 ms\tmax Δ ms\trunq %/µs\tlimit\tmissed\t")
 	for _, c := range cs {
 		p := c.Pacing
 		if p == nil {
 			p = &Pacing{}
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d/%d\t%.1f\t%.2f/%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d/%d\t%.0f/%.0f\t%d/%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.1f/%.0f\t%s\t%s\t\n",
+		var genDrops int64
+		if c.Gen != nil {
+			genDrops = max(c.Gen.Drops, c.GenProcDrops)
+		}
+		lossIn := "-"
+		if c.Server == "pivotua" {
+			lossIn = fmt.Sprintf("%.0f/%.0f", c.EchoLost, c.EchoLost+c.EchoReceived)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d/%d\t%.1f\t%.2f/%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d/%d\t%s\t%d/%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.1f/%.0f\t%s\t%s\t\n",
 			c.Server, c.N, c.ConcAtWindow, c.ConcAtEnd, c.CPU.UACorePct, c.CPU.UAUserS, c.CPU.UASysS, c.UsPerPkt,
-			float64(c.RSSKB)/1024, c.KBPerCall, c.CPU.SIPpCorePct, c.CPU.OtherPct, c.CPU.StealPct, c.Successful, c.Failed,
-			p.Lost, p.Expected, c.EchoLost, c.EchoReceived, c.ServerSocketDrops, c.SIPpSocketDrops, p.DevP50Ms, p.DevP99Ms, p.DevP999Ms, p.MaxDeltaMs, c.CaptureRunq.Pct, c.CaptureRunq.PerSliceUs, c.Limit, strings.Join(c.Misses, ", "))
+			float64(c.RSSKB)/1024, c.KBPerCall, c.CPU.SIPpCorePct, c.CPU.GenCorePct, c.CPU.OtherPct, c.CPU.StealPct, c.Successful, c.Failed,
+			p.Lost, p.Expected, lossIn, c.ServerSocketDrops, genDrops, p.DevP50Ms, p.DevP99Ms, p.DevP999Ms, p.MaxDeltaMs, c.Runq.Pct, c.Runq.PerSliceUs, c.Limit, strings.Join(c.Misses, ", "))
 	}
 	w.Flush()
+	for _, c := range cs {
+		if g := c.Gen; g != nil {
+			fmt.Printf("  %s %d rtpgen: %d streams, rx %d, tx %d (%d refused), avg recv batch %.1f, %d late ticks (max lag %.2f ms, %d skipped), rcvbuf %d KiB\n",
+				c.Server, c.N, g.Streams, g.RxPackets, g.TxPackets, g.TxFailed, g.AvgBatch, g.LateTicks, g.MaxLagMs, g.SkippedTicks, g.RcvBuf>>10)
+		}
+		if p := c.CapturePacing; p != nil {
+			fmt.Printf("  %s %d capture cross-check: loss %d/%d, p50/p99/p99.9 %.3f/%.3f/%.3f ms, max Δ %.2f ms %s\n",
+				c.Server, c.N, p.Lost, p.Expected, p.DevP50Ms, p.DevP99Ms, p.DevP999Ms, p.MaxDeltaMs, p.Dropped)
+			if q := c.GenAtCapture; q != nil {
+				fmt.Printf("  %s %d rtpgen over the capture: loss %d/%d, p50/p99/p99.9 %.3f/%.3f/%.3f ms, max Δ %.2f ms\n",
+					c.Server, c.N, q.Lost, q.Expected, q.DevP50Ms, q.DevP99Ms, q.DevP999Ms, q.MaxDeltaMs)
+			}
+		}
+	}
 	fmt.Println()
 }
 

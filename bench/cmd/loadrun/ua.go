@@ -96,7 +96,7 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startPivotua(ctx context.Context, bin, dir, hookURL string, rtPrio int) (*pivotua, error) {
+func startPivotua(ctx context.Context, bin, dir, hookURL string, rtPrio int, env []string) (*pivotua, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ callflows:
 	pprofAddr := fmt.Sprintf("%s:%d", uaIP, freePort())
 	c := exec.Command(bin, "serve", "--config", cfgPath)
 	c.Dir, c.Stdout, c.Stderr = dir, lf, lf
-	c.Env = append(os.Environ(), "PIVOTUA_PPROF="+pprofAddr)
+	c.Env = append(append(os.Environ(), "PIVOTUA_PPROF="+pprofAddr), env...)
 	if err := live.start(c); err != nil {
 		lf.Close()
 		return nil, err
