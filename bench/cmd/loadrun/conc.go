@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/pivotua/pivotua/bench/internal/genwindow"
 )
 
 type ConcResult struct {
@@ -38,14 +40,14 @@ type ConcResult struct {
 	GenProcDrops      int64 `json:"rtpgen_proc_drops"`
 	GenRcvBuf         int   `json:"rtpgen_rcvbuf_bytes"`
 	// What rtpgen measured over the window; Pacing is its pacing and loss of what the server sent.
-	Gen           *GenWindow `json:"rtpgen,omitempty"`
-	Pacing        *Pacing    `json:"pacing,omitempty"`
-	CapturePacing *Pacing    `json:"capture_pacing,omitempty"` // BENCH_CAPTURE's cross-check
-	GenAtCapture  *Pacing    `json:"rtpgen_during_capture,omitempty"`
-	Limit         string     `json:"limit,omitempty"`
-	Misses        []string   `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
-	SIPpErrors    string     `json:"sipp_errors,omitempty"`
-	Notes         []string   `json:"notes,omitempty"`
+	Gen           *genwindow.Window `json:"rtpgen,omitempty"`
+	Pacing        *Pacing           `json:"pacing,omitempty"`
+	CapturePacing *Pacing           `json:"capture_pacing,omitempty"` // BENCH_CAPTURE's cross-check
+	GenAtCapture  *Pacing           `json:"rtpgen_during_capture,omitempty"`
+	Limit         string            `json:"limit,omitempty"`
+	Misses        []string          `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
+	SIPpErrors    string            `json:"sipp_errors,omitempty"`
+	Notes         []string          `json:"notes,omitempty"`
 	// The server threads' wait for a CPU over the window: how late a tick due at a given
 	// instant can run when the box has more work than cores.
 	Runq RunqWait `json:"runq_wait"`
@@ -188,7 +190,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		r.Notes = append(r.Notes, "rtpgen: "+gerr.Error())
 	} else {
 		r.Gen = gw
-		r.Pacing = gw.pacing()
+		r.Pacing = genPacing(gw)
 	}
 	if err := <-profiled; err != nil {
 		r.Notes = append(r.Notes, "cpu profile: "+err.Error())
@@ -226,7 +228,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		_, _ = gen.mark() // rtpgen measures the captured seconds too: the same packets both ways
 		dropped, cerr = capture(ctx, o.peerPrio, capPath, o.capture)
 		if gw, err := gen.mark(); err == nil {
-			r.GenAtCapture = gw.pacing()
+			r.GenAtCapture = genPacing(gw)
 		}
 		r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
 		if cerr == nil {

@@ -10,43 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pivotua/pivotua/bench/internal/genwindow"
 )
 
-// GenWindow is what rtpgen (bench/cmd/rtpgen) measured over one window: the pacing and loss of
-// what the server sent it, what it sent back, its socket's drops and its own CPU.
-type GenWindow struct {
-	WallS      float64 `json:"wall_s"`
-	UserS      float64 `json:"cpu_user_s"`
-	SysS       float64 `json:"cpu_sys_s"`
-	CorePct    float64 `json:"core_pct"`
-	Streams    int     `json:"streams_live"`
-	NewStreams int64   `json:"streams_new"`
-	Ended      int64   `json:"streams_ended"`
-	RxPackets  int64   `json:"rx_packets"`
-	RxAudio    int64   `json:"rx_audio"`
-	RxOther    int64   `json:"rx_not_rtp"`
-	TxPackets  int64   `json:"tx_packets"`
-	TxFailed   int64   `json:"tx_failed"`
-	Expected   int64   `json:"expected"`
-	Lost       int64   `json:"lost"`
-	LossPct    float64 `json:"loss_pct"`
-	Deltas     int64   `json:"deltas"`
-	MeanMs     float64 `json:"mean_delta_ms"`
-	DevP50Ms   float64 `json:"dev_p50_ms"`
-	DevP99Ms   float64 `json:"dev_p99_ms"`
-	DevP999Ms  float64 `json:"dev_p999_ms"`
-	MaxDeltaMs float64 `json:"max_delta_ms"`
-	Drops      int64   `json:"socket_drops"`
-	RcvBuf     int     `json:"rcvbuf_bytes"`
-	AvgBatch   float64 `json:"avg_recv_batch"`
-	LateTicks  int64   `json:"late_ticks"`
-	MaxLagMs   float64 `json:"max_tick_lag_ms"`
-	// Ticks a stall of rtpgen made it skip: its frames to the server then had a gap.
-	SkippedTicks int64 `json:"skipped_ticks"`
-}
-
-// pacing is the window's figures in the form the tables print, measured by the generator.
-func (w *GenWindow) pacing() *Pacing {
+// genPacing is the window's figures in the form the tables print, measured by the generator.
+func genPacing(w *genwindow.Window) *Pacing {
 	return &Pacing{Source: "rtpgen", Streams: w.Streams, Packets: int(w.RxAudio), Deltas: int(w.Deltas), MeanMs: w.MeanMs,
 		DevP50Ms: w.DevP50Ms, DevP99Ms: w.DevP99Ms, DevP999Ms: w.DevP999Ms, MaxDeltaMs: w.MaxDeltaMs,
 		Expected: int(w.Expected), Lost: int(w.Lost), LossPct: w.LossPct}
@@ -112,11 +81,11 @@ func (g *rtpGen) read(v any) error {
 }
 
 // mark ends the generator's current window and returns what it measured in it.
-func (g *rtpGen) mark() (*GenWindow, error) {
+func (g *rtpGen) mark() (*genwindow.Window, error) {
 	if _, err := io.WriteString(g.in, "mark\n"); err != nil {
 		return nil, err
 	}
-	w := new(GenWindow)
+	w := new(genwindow.Window)
 	if err := g.read(w); err != nil {
 		return nil, err
 	}
