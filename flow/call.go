@@ -43,6 +43,8 @@ type Call struct {
 	dial   dialState      // the last Dial's result (dial.go)
 	refer  referState     // the last <Refer>'s result (twiml_refer.go)
 	events eventState     // the debug flag and how the call ended (event.go)
+
+	streams streamState // <Start><Stream> forks running beside the verbs (twiml_stream.go)
 }
 
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
@@ -74,6 +76,7 @@ func (c *Call) Run(ctx context.Context, flow *Node) {
 	defer c.postCDR()                                 // last: the call is over and its events are out
 	defer context.AfterFunc(c.ch.Context(), cancel)() // no goroutine per call waits for the hangup
 	defer c.hangupEvent()                             // after finish: the call is over
+	defer c.stopStreams()                             // after finish: forks send stop once the call is over
 	defer c.finish()
 
 	if errs := ValidateNode(flow, "flow"); len(errs) > 0 {
