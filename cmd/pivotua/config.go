@@ -19,6 +19,7 @@ import (
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
 	"go.yaml.in/yaml/v4"
@@ -43,6 +44,7 @@ type Config struct {
 	TTS           codec.TTSSettings      `yaml:"tts" json:"tts"`
 	Media         flow.MediaSettings     `yaml:"media" json:"media"`
 	Recordings    recordings.Settings    `yaml:"recordings" json:"recordings"`
+	Streams       mediastream.Settings   `yaml:"streams" json:"streams"`
 	Log           LogConfig              `yaml:"log" json:"log"`
 	Accounts      []AccountConfig        `yaml:"accounts" json:"accounts"`
 	Callflows     []CallflowConfig       `yaml:"callflows" json:"callflows"`
@@ -138,6 +140,8 @@ type Settings struct {
 	Recording  recordings.Config
 	TTS        codec.TTSSettings
 	Media      flow.MediaSettings
+	// Streams is the streams: section checked, for the media stream client.
+	Streams mediastream.Config
 
 	Accounts map[string]AccountConfig
 	Routes   []flow.Route
@@ -174,6 +178,7 @@ func defaultConfig() Config {
 		TTS:           codec.DefaultTTSSettings(),
 		Media:         flow.DefaultMediaSettings(),
 		Recordings:    recordings.DefaultSettings(),
+		Streams:       mediastream.DefaultSettings(),
 		Log:           LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -480,6 +485,8 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	section(perrs)
 	section(c.TTS.Validate("tts"))
 	section(c.Media.Validate("media"))
+	s.Streams, perrs = c.Streams.Config("streams")
+	section(perrs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
