@@ -1,0 +1,289 @@
+package main
+
+// End-to-end tests of media streams: the real binary answers SIPp (audio from the test's Go RTP
+// peer), runs <Connect><Stream> and <Start><Stream>, and talks to a WebSocket application written
+// in Python from Twilio's published Media Streams protocol (testdata/streams/twilio_app.py), which
+// logs every message it gets and sends.
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/httpfetch"
+	"github.com/pivotua/pivotua/internal/testkit"
+	"github.com/pivotua/pivotua/internal/testkit/sipptest"
+)
+
+// streamApp is the Python application: its port and its log.
+type streamApp struct {
+	port int
+	log  string
+}
+
+// streamEntry is one line of the application's log.
+type streamEntry struct {
+	T    float64         `json:"t"`
+	Conn int             `json:"conn"`
+	Dir  string          `json:"dir"` // in, out, open, close
+	Msg  json.RawMessage `json:"msg"`
+}
+
+func (e streamEntry) at() time.Time {
+	return time.Unix(0, int64(e.T*1e9))
+}
+
+func (e streamEntry) decode(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(e.Msg, &m); err != nil {
+		t.Fatalf("app log: %v", err)
+	}
+	return m
+}
+
+func (e streamEntry) event(t *testing.T) string {
+	ev, _ := e.decode(t)["event"].(string)
+	return ev
+}
+
+const streamPython = "/usr/bin/python3" // Debian's, which python3-websockets installs into
+
+func startStreamApp(t *testing.T) *streamApp {
+	t.Helper()
+	if _, err := exec.LookPath(streamPython); err != nil {
+		t.Fatal("python3 is not installed: run `make deps`")
+	}
+	a := &streamApp{log: filepath.Join(t.TempDir(), "app.jsonl")}
+	cmd := exec.Command(streamPython, filepath.Join("..", "..", "testdata", "streams", "twilio_app.py"), a.log)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr testkit.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("stream app stderr:\n%s", stderr.String())
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("stream app did not start (python3-websockets missing? run `make deps`): %v\n%s", err, stderr.String())
+	}
+	if a.port, err = strconv.Atoi(strings.TrimSpace(line)); err != nil {
+		t.Fatalf("stream app printed %q", line)
+	}
+	return a
+}
+
+func (a *streamApp) url(path string) string { return fmt.Sprintf("ws://127.0.0.1:%d%s", a.port, path) }
+
+func (a *streamApp) entries(t *testing.T) []streamEntry {
+	t.Helper()
+	b, err := os.ReadFile(a.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []streamEntry
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var e streamEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("app log line %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// waitClosed waits until the application logged the end of connection conn.
+func (a *streamApp) waitClosed(t *testing.T, conn int) []streamEntry {
+	t.Helper()
+	var es []streamEntry
+	testkit.WaitFor(t, 5*time.Second, "the stream's socket to close", func() bool {
+		es = a.entries(t)
+		return slices.ContainsFunc(es, func(e streamEntry) bool { return e.Conn == conn && e.Dir == "close" })
+	})
+	return es
+}
+
+// streamCall fills testdata/sipp/uac_stream.xml.
+type streamCall struct {
+	Service, CodecName string
+	RTPPort, Codec     int
+	HangupAfterMs      int
+}
+
+// runStreamCall calls pivotua with the Go peer's RTP; the caller hangs up after hangupAfter, or
+// with 0 waits for pivotua's BYE.
+func runStreamCall(t *testing.T, p *pivotuaInstance, peer *dialPeer, hangupAfter time.Duration) {
+	t.Helper()
+	_, err := sipptest.Run(t, sipptest.Call{Scenario: "uac_stream.xml", Target: p.sipAddr(), PeerLogs: p.logs,
+		Data: streamCall{Service: "3004", CodecName: "PCMU", RTPPort: peer.port(), HangupAfterMs: int(hangupAfter / time.Millisecond)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// packetsAt lists when the peer got each audio packet of pivotua's, with its frame decoded.
+func (p *dialPeer) frames() ([]time.Time, [][]int16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var at []time.Time
+	var pcm [][]int16
+	for _, pk := range p.pkts {
+		if pk.Header.PayloadType != 0 {
+			continue
+		}
+		f := make([]int16, len(pk.Payload))
+		codec.DecodeFrame(codec.PCMU, f, pk.Payload)
+		at, pcm = append(at, pk.At), append(pcm, f)
+	}
+	return at, pcm
+}
+
+// TestE2EStreamConnectEchoesTheCallerBack: <Connect><Stream> to an application that echoes the
+// caller's audio: the caller's 1 kHz tone comes back through pivotua, the application's marks come
+// back after their audio, the caller's keys arrive as dtmf, and start carries the custom parameters,
+// Twilio's media format and a signature that validates like Twilio's.
+func TestE2EStreamConnectEchoesTheCallerBack(t *testing.T) {
+	needE2E(t)
+	app := startStreamApp(t)
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Connect action="/after"><Stream url="%s"><Parameter name="agent" value="echo-1"/><Parameter name="lang" value="en &amp; fr"/></Stream></Connect></Response>`, app.url("/echo?token=s3cret")),
+		"/after": `<Response><Hangup/></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		caller.digit <- '4'
+		time.Sleep(400 * time.Millisecond)
+		caller.digit <- '#'
+	}()
+	runStreamCall(t, p, caller, 4*time.Second)
+	es := app.waitClosed(t, 1)
+	if os.Getenv("STREAM_DEBUG") != "" {
+		b, _ := os.ReadFile(app.log)
+		os.WriteFile("/tmp/stream_app.jsonl", b, 0o644)
+		os.WriteFile("/tmp/stream_pivotua.log", []byte(p.log.String()), 0o644)
+	}
+
+	// The upgrade request: the URL's path and query, signed as Twilio signs it (the application
+	// logs header names in lower case).
+	open := es[0].decode(t)
+	headers, _ := open["headers"].(map[string]any)
+	if open["path"] != "/echo?token=s3cret" || headers == nil {
+		t.Fatalf("first log line %s", es[0].Msg)
+	}
+	if sig, _ := headers[strings.ToLower(httpfetch.HeaderTwilioSignature)].(string); !httpfetch.ValidateTwilioSignature("e2e-key", app.url("/echo?token=s3cret"), nil, sig) {
+		t.Errorf("X-Twilio-Signature %q does not validate for %s", sig, app.url("/echo?token=s3cret"))
+	}
+
+	// Twilio's order: connected, start, media..., stop last; sequence numbers count from 1 after connected.
+	var in []map[string]any
+	for _, e := range es {
+		if e.Dir == "in" {
+			in = append(in, e.decode(t))
+		}
+	}
+	if len(in) < 3 || in[0]["event"] != "connected" || in[1]["event"] != "start" || in[len(in)-1]["event"] != "stop" {
+		t.Fatalf("messages: first %v, second %v, last %v", in[0], in[1], in[len(in)-1])
+	}
+	if in[0]["protocol"] != "Call" || in[0]["version"] != "1.0.0" {
+		t.Errorf("connected %v", in[0])
+	}
+	start := in[1]["start"].(map[string]any)
+	sid, _ := in[1]["streamSid"].(string)
+	wantParams := map[string]any{"agent": "echo-1", "lang": "en & fr"}
+	if fmt.Sprint(start["customParameters"]) != fmt.Sprint(wantParams) || start["accountSid"] != e2eAccount || start["callSid"] == "" ||
+		start["streamSid"] != sid || !strings.HasPrefix(sid, "MZ") || len(sid) != 34 || fmt.Sprint(start["tracks"]) != "[inbound]" {
+		t.Errorf("start %v", in[1])
+	}
+	if f := fmt.Sprint(start["mediaFormat"]); f != "map[channels:1 encoding:audio/x-mulaw sampleRate:8000]" {
+		t.Errorf("mediaFormat %s", f)
+	}
+	var media, digits []string
+	for i, m := range in {
+		if seq, _ := m["sequenceNumber"].(string); i > 0 && seq != strconv.Itoa(i) {
+			t.Fatalf("message %d (%s) has sequenceNumber %q", i, m["event"], seq)
+		}
+		switch m["event"] {
+		case "media":
+			if m["track"] != "inbound" || m["streamSid"] != sid {
+				t.Fatalf("media %v", m)
+			}
+			payload, _ := base64.StdEncoding.DecodeString(m["payload"].(string))
+			if len(payload) != 160 {
+				t.Fatalf("media payload of %d bytes, want 160 (20 ms)", len(payload))
+			}
+			if c := m["chunk"].(string); c != strconv.Itoa(len(media)+1) {
+				t.Fatalf("media chunk %s after %d", c, len(media))
+			}
+			media = append(media, m["timestamp"].(string))
+		case "dtmf":
+			d := m["dtmf"].(map[string]any)
+			if d["track"] != "inbound_track" {
+				t.Errorf("dtmf %v", m)
+			}
+			digits = append(digits, d["digit"].(string))
+		}
+	}
+	if len(media) < 150 || len(media) > 215 {
+		t.Errorf("the application got %d media frames in a 4 s call, want about 50 a second", len(media))
+	}
+	if strings.Join(digits, "") != "4#" {
+		t.Errorf("dtmf digits %q, want 4#", digits)
+	}
+
+	// The echo: the caller hears its own tone for most of the call.
+	if n := testkit.CountTone(caller.heard(0), 1000); n < 100 {
+		t.Errorf("the caller heard %d frames of its 1 kHz tone back, want most of the 4 s call (200)", n)
+	}
+	// Each mark comes back once the audio queued before it was played: after it was sent, in order.
+	sent := map[string]time.Time{}
+	var back []string
+	for _, e := range es {
+		m := e.decode(t)
+		if m["event"] != "mark" {
+			continue
+		}
+		name := m["mark"].(map[string]any)["name"].(string)
+		if e.Dir == "out" {
+			sent[name] = e.at()
+			continue
+		}
+		back = append(back, name)
+		if d := e.at().Sub(sent[name]); sent[name].IsZero() || d < 0 || d > 200*time.Millisecond {
+			t.Errorf("mark %s came back %v after it was sent (its audio is one frame)", name, d)
+		}
+	}
+	if len(back) < 4 || !slices.IsSortedFunc(back, func(a, b string) int {
+		x, _ := strconv.Atoi(strings.TrimPrefix(a, "echo-"))
+		y, _ := strconv.Atoi(strings.TrimPrefix(b, "echo-"))
+		return x - y
+	}) {
+		t.Errorf("marks back %v, want every echo-N in order", back)
+	}
+	if got := hook.Forms("/after"); len(got) != 0 {
+		t.Errorf("the caller hung up, yet <Connect action> was requested: %v", got)
+	}
+}
