@@ -140,7 +140,7 @@ type Stream struct {
 	connCtx    context.Context
 	cancelConn context.CancelFunc
 	causeOnce  sync.Once
-	causeErr   error // the first reason the stream ended; written in causeOnce, read after it
+	causeErr   error        // the first reason the stream ended; written in causeOnce, read after it
 	writingAt  atomic.Int64 // unix nanos a write began, 0 when none runs (the watchdog reads it)
 
 	marksMu sync.Mutex
