@@ -103,6 +103,7 @@ type encoder struct {
 	buf       []byte
 	seq       uint64
 	streamSID string
+	sidJSON   []byte // streamSID as a JSON string, quoted once: every message ends with it
 }
 
 func (e *encoder) begin(event string) {
@@ -115,8 +116,11 @@ func (e *encoder) begin(event string) {
 }
 
 func (e *encoder) end() []byte {
+	if e.sidJSON == nil {
+		e.sidJSON = appendJSONString(nil, e.streamSID)
+	}
 	e.buf = append(e.buf, `,"streamSid":`...)
-	e.buf = appendJSONString(e.buf, e.streamSID)
+	e.buf = append(e.buf, e.sidJSON...)
 	e.buf = append(e.buf, '}')
 	return e.buf
 }
