@@ -287,3 +287,201 @@ func TestE2EStreamConnectEchoesTheCallerBack(t *testing.T) {
 		t.Errorf("the caller hung up, yet <Connect action> was requested: %v", got)
 	}
 }
+
+// appMessages lists the application's log entries of direction dir and event ev.
+func appMessages(t *testing.T, es []streamEntry, dir, ev string) []streamEntry {
+	t.Helper()
+	var out []streamEntry
+	for _, e := range es {
+		if e.Dir == dir && e.event(t) == ev {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func markNamed(t *testing.T, es []streamEntry, dir, name string) (time.Time, bool) {
+	t.Helper()
+	for _, e := range appMessages(t, es, dir, "mark") {
+		if e.decode(t)["mark"].(map[string]any)["name"] == name {
+			return e.at(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// TestE2EStreamClearCutsPlaybackAndMarksFollowTheirAudio: the application sends 3 s of a 1 kHz tone
+// in one burst and a mark, then clear after 1 s: the caller hears the tone paced at 20 ms (one
+// second of it, not a burst), playback stops within a frame of the clear, and the mark comes back
+// at the clear. Then 0.5 s of tone and a mark that comes back once that half second was played;
+// then the application closes the socket and <Connect action>'s <Say> is heard.
+func TestE2EStreamClearCutsPlaybackAndMarksFollowTheirAudio(t *testing.T) {
+	needE2E(t)
+	app := startStreamApp(t)
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Connect action="/after"><Stream url="%s"/></Connect><Say>not reached</Say></Response>`, app.url("/clear")),
+		"/after": `<Response><Say>The stream has ended. Goodbye.</Say><Hangup/></Response>`,
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 600)
+	runStreamCall(t, p, caller, 0)
+	es := app.waitClosed(t, 1)
+
+	clears := appMessages(t, es, "out", "clear")
+	if len(clears) != 1 {
+		t.Fatalf("the application sent %d clears", len(clears))
+	}
+	clearAt := clears[0].at()
+	at, pcm := caller.frames()
+	var tone []int // indexes of 1 kHz frames
+	for i, f := range pcm {
+		if testkit.ToneShare(f, 1000) > 0.8 {
+			tone = append(tone, i)
+		}
+	}
+	var before, after []int
+	for _, i := range tone {
+		if at[i].Before(clearAt.Add(200 * time.Millisecond)) {
+			before = append(before, i)
+		} else {
+			after = append(after, i)
+		}
+	}
+	if len(before) < 45 || len(before) > 56 {
+		t.Errorf("the caller heard %d frames of tone before the clear, want the 1 s (50) it had time for, paced at 20 ms", len(before))
+	}
+	if len(before) > 0 {
+		last := at[before[len(before)-1]]
+		cut := last.Sub(clearAt)
+		t.Logf("last tone frame arrived %v after the clear was sent", cut)
+		if cut > 40*time.Millisecond {
+			t.Errorf("the last tone frame arrived %v after the clear: playback must stop within a frame", cut)
+		}
+		for k := 1; k < len(before); k++ {
+			if gap := at[before[k]].Sub(at[before[k-1]]); gap < 5*time.Millisecond {
+				t.Fatalf("tone frames %d and %d arrived %v apart: a burst, not 20 ms pacing", k-1, k, gap)
+			}
+		}
+	}
+	if len(after) < 22 || len(after) > 27 {
+		t.Errorf("the caller heard %d frames of the second 0.5 s tone, want 25", len(after))
+	}
+
+	tailSent, _ := markNamed(t, es, "out", "tone-end")
+	tailBack, ok := markNamed(t, es, "in", "tone-end")
+	if !ok || tailBack.Before(clearAt) || tailBack.Sub(clearAt) > 100*time.Millisecond {
+		t.Errorf("mark tone-end came back at %v after it was sent (the clear was %v after): want at the clear",
+			tailBack.Sub(tailSent), clearAt.Sub(tailSent))
+	}
+	shortSent, _ := markNamed(t, es, "out", "short")
+	shortBack, ok := markNamed(t, es, "in", "short")
+	if d := shortBack.Sub(shortSent); !ok || d < 450*time.Millisecond || d > 700*time.Millisecond {
+		t.Errorf("mark short came back %v after it was sent, want after its 0.5 s of audio", d)
+	}
+
+	// The application closed the socket: the action's document runs and its <Say> is heard.
+	if got := hook.Forms("/after"); len(got) != 1 {
+		t.Fatalf("<Connect action> requested %d times after the application closed the stream", len(got))
+	}
+	closedAt := es[len(es)-1].at()
+	speech := 0
+	for i, f := range pcm {
+		if at[i].After(closedAt) && testkit.Classify(f, 1000)[0] == testkit.OtherSound {
+			speech++
+		}
+	}
+	if speech < 25 {
+		t.Errorf("heard %d frames of speech after the application closed the stream, want the action's <Say>", speech)
+	}
+	if strings.Contains(p.log.String(), "not reached") {
+		t.Error("the verb after <Connect> ran though <Connect> has an action")
+	}
+}
+
+// TestE2EStreamForkBothTracksWhileSayPlays: <Start><Stream track="both_tracks"> then <Say>: the
+// application gets the caller's tone on the inbound track and the speech on the outbound track, each
+// in order at 50 frames a second, and <Stop><Stream> sends stop before the call goes on.
+func TestE2EStreamForkBothTracksWhileSayPlays(t *testing.T) {
+	needE2E(t)
+	app := startStreamApp(t)
+	hook := newTwiMLHook(t, map[string]string{
+		"/voice": fmt.Sprintf(`<Response><Start><Stream name="transcript" url="%s" track="both_tracks"><Parameter name="who" value="fork"/></Stream></Start>`+
+			`<Say>This sentence is spoken while the fork carries both tracks of the call to the application.</Say>`+
+			`<Stop><Stream name="transcript"/></Stop><Pause length="1"/><Hangup/></Response>`, app.url("/fork")),
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	caller := newDialPeer(t, codec.PCMU, 1000)
+	runStreamCall(t, p, caller, 0)
+	es := app.waitClosed(t, 1)
+
+	starts := appMessages(t, es, "in", "start")
+	if len(starts) != 1 {
+		t.Fatalf("%d start messages", len(starts))
+	}
+	start := starts[0].decode(t)["start"].(map[string]any)
+	if fmt.Sprint(start["tracks"]) != "[inbound outbound]" || fmt.Sprint(start["customParameters"]) != "map[who:fork]" {
+		t.Errorf("start %v", start)
+	}
+	type track struct {
+		n          int
+		first, end int
+		pcm        []int16
+	}
+	tracks := map[string]*track{"inbound": {}, "outbound": {}}
+	for _, e := range appMessages(t, es, "in", "media") {
+		m := e.decode(t)
+		tr := tracks[m["track"].(string)]
+		if tr == nil {
+			t.Fatalf("media on track %v", m["track"])
+		}
+		tr.n++
+		if c := m["chunk"].(string); c != strconv.Itoa(tr.n) {
+			t.Fatalf("%s chunk %s after %d", m["track"], c, tr.n-1)
+		}
+		ts, _ := strconv.Atoi(m["timestamp"].(string))
+		if tr.n == 1 {
+			tr.first = ts
+		}
+		if ts < tr.end {
+			t.Fatalf("%s timestamp %d after %d", m["track"], ts, tr.end)
+		}
+		tr.end = ts
+		payload, _ := base64.StdEncoding.DecodeString(m["payload"].(string))
+		f := make([]int16, len(payload))
+		codec.DecodeFrame(codec.PCMU, f, payload)
+		tr.pcm = append(tr.pcm, f...)
+	}
+	for name, tr := range tracks {
+		span := time.Duration(tr.end-tr.first) * time.Millisecond
+		rate := float64(tr.n-1) / span.Seconds()
+		t.Logf("%s: %d frames over %v: %.1f frames/s", name, tr.n, span, rate)
+		if span < 2*time.Second || rate < 48 || rate > 52 {
+			t.Errorf("%s track: %d frames over %v (%.1f a second), want 50 a second for the whole <Say>", name, tr.n, span, rate)
+		}
+	}
+	if n := testkit.CountTone(tracks["inbound"].pcm, 1000); n < tracks["inbound"].n*8/10 {
+		t.Errorf("inbound track: %d of %d frames carry the caller's tone", n, tracks["inbound"].n)
+	}
+	kinds := testkit.Classify(tracks["outbound"].pcm, 1000)
+	if n := testkit.CountKind(kinds, testkit.OtherSound); n < 50 {
+		t.Errorf("outbound track: %d frames of speech, want the <Say>", n)
+	}
+	stops := appMessages(t, es, "in", "stop")
+	if len(stops) != 1 || es[len(es)-1].Dir != "close" || !strings.Contains(string(es[len(es)-1].Msg), `"code": 1000`) {
+		t.Fatalf("stops %d, last entry %s", len(stops), es[len(es)-1].Msg)
+	}
+	// <Stop> ran before <Pause length="1">: the stream ended about a second before the call did.
+	if byeAt := caller.lastPacket(); byeAt.Sub(stops[0].at()) < 700*time.Millisecond {
+		t.Errorf("stop came %v before the call's last packet, want <Stop> to end it before the 1 s pause", byeAt.Sub(stops[0].at()))
+	}
+}
+
+// lastPacket is when pivotua's last packet reached the peer.
+func (p *dialPeer) lastPacket() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pkts) == 0 {
+		return time.Time{}
+	}
+	return p.pkts[len(p.pkts)-1].At
+}
