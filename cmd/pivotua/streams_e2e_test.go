@@ -485,3 +485,40 @@ func (p *dialPeer) lastPacket() time.Time {
 	}
 	return p.pkts[len(p.pkts)-1].At
 }
+
+// TestE2EStreamFaultsRunTheConnectAction: a stream that cannot be opened (nobody listening; a host
+// in fetch.deny_cidrs) or whose application breaks the protocol (a message over 64 KiB, a message
+// that is not JSON) costs that stream only: <Connect action> is requested, its <Say> is heard, and
+// pivotua logs what was wrong.
+func TestE2EStreamFaultsRunTheConnectAction(t *testing.T) {
+	needE2E(t)
+	app := startStreamApp(t)
+	closedPort := testkit.FreePort(t)
+	for _, tc := range []struct {
+		name, url, logged string
+	}{
+		{"refused", fmt.Sprintf("ws://127.0.0.1:%d/", closedPort), "connection refused"},
+		{"denied", fmt.Sprintf("ws://127.0.0.2:%d/echo", app.port), "127.0.0.2 is in 127.0.0.2/32"},
+		{"too big", app.url("/big"), "a message over 65536 bytes"},
+		{"not JSON", app.url("/badjson"), "not a JSON object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hook := newTwiMLHook(t, map[string]string{
+				"/voice": fmt.Sprintf(`<Response><Connect action="/after"><Stream url="%s"/></Connect></Response>`, tc.url),
+				"/after": `<Response><Say>The assistant is not available. Goodbye.</Say><Hangup/></Response>`,
+			})
+			p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) { c.Fetch.DenyCIDRs = []string{"127.0.0.2/32"} })
+			caller := newDialPeer(t, codec.PCMU, 600)
+			runStreamCall(t, p, caller, 0)
+			if got := hook.Forms("/after"); len(got) != 1 {
+				t.Fatalf("<Connect action> requested %d times", len(got))
+			}
+			if n := testkit.CountKind(testkit.Classify(caller.heard(0), 1000), testkit.OtherSound); n < 25 {
+				t.Errorf("heard %d frames of the action's speech", n)
+			}
+			if !strings.Contains(p.log.String(), tc.logged) {
+				t.Errorf("pivotua's log does not say %q:\n%s", tc.logged, p.log.String())
+			}
+		})
+	}
+}
