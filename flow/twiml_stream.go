@@ -267,6 +267,7 @@ func (c *Call) openStream(ctx context.Context, n *streamNoun, bidirectional bool
 	}
 	sc := &streamConn{stream: st, sess: sess}
 	if sc.tap, err = sess.StartTap(tracks); err != nil {
+		st.Abort("the call's media ended")
 		return nil, fmt.Errorf("media stream tap: %w", err)
 	}
 	if bidirectional {
@@ -276,6 +277,7 @@ func (c *Call) openStream(ctx context.Context, n *streamNoun, bidirectional bool
 		}
 		if err != nil {
 			sc.tap.Stop()
+			st.Abort("the call's media is busy")
 			return nil, fmt.Errorf("media stream playback: %w", err)
 		}
 	}
@@ -334,7 +336,9 @@ func (r forkReporter) ended(n *streamNoun, sid, by string, err error) {
 // streamEnded reports a stream's end from the call's goroutine.
 func (c *Call) streamEnded(n *streamNoun, sid string, bidirectional bool, by string, err error) {
 	if err != nil && by == "error" {
-		c.log.Warn("media stream failed", "url", displayStreamURL(n.url), "err", err)
+		c.log.Warn("media stream failed", "url", displayStreamURL(n.url), "stream_sid", sid, "err", err)
+	} else {
+		c.log.Info("media stream ended", "url", displayStreamURL(n.url), "stream_sid", sid, "ended_by", by)
 	}
 	c.event(EventStream, streamEventData(n, sid, bidirectional, by, err))
 }

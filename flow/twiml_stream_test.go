@@ -1,6 +1,7 @@
 package flow_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -56,5 +57,40 @@ func TestConnectStreamThatCannotStartRequestsItsAction(t *testing.T) {
 	if want := []string{"GET /voice", "POST /after"}; !slices.Equal(trail, want) {
 		t.Fatalf("requests %q, want %q", trail, want)
 	}
+	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
+}
+
+func TestKazooStreamModuleValidates(t *testing.T) {
+	for _, tc := range []struct {
+		data, want string
+	}{
+		{`{"url":"wss://ai.example.com/m","parameters":{"b":"2","a":"1"}}`, ""},
+		{`{"url":"ws://h/","mode":"fork","track":"both","name":"f"}`, ""},
+		{`{"mode":"stop","name":"f"}`, ""},
+		{`{"mode":"bidirectional"}`, "flow.data.url: required"},
+		{`{"url":"http://h/"}`, "flow.data.url: must be a ws:// or wss:// URL"},
+		{`{"url":"ws://h/","track":"both"}`, "flow.data.track: a bidirectional stream carries the caller's track only"},
+		{`{"url":"ws://h/","parameters":{"a":1}}`, "flow.data.parameters: must be an object of strings"},
+		{`{"url":"ws://h/","mode":"listen"}`, "flow.data.mode: must be one of bidirectional, fork, stop"},
+	} {
+		n, err := flow.ParseNode([]byte(`{"module":"stream","data":`+tc.data+`}`), "flow")
+		if err == nil {
+			err = errors.Join(flow.ValidateNode(n, "flow")...)
+		}
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.data, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want one containing %q", tc.data, err, tc.want)
+		}
+	}
+}
+
+// TestKazooStreamThatCannotOpenTakesTheErrorChild: a bidirectional stream that cannot open goes on
+// with the "error" child.
+func TestKazooStreamThatCannotOpenTakesTheErrorChild(t *testing.T) {
+	ch := flowtest.NewChannel()
+	flowtest.Run(t, flowtest.NewCall(t, ch, nil), flowtest.MustNode(t, `{"module":"stream","data":{"url":"ws://127.0.0.1:9/"},
+		"children":{"_":{"module":"hangup"},"error":{"module":"tts","data":{"text":"sorry"}}}}`))
 	flowtest.EqualEvents(t, ch.Kinds(), []string{"answer", "play", "hangup"})
 }

@@ -197,6 +197,12 @@ func displayURL(raw string) string {
 	return u.String()
 }
 
+// Abort closes a stream that will not Run (its call could not attach to it), telling the
+// application why with 1011.
+func (s *Stream) Abort(why string) {
+	_ = s.conn.Close(websocket.StatusInternalError, why)
+}
+
 // SID is the stream's streamSid.
 func (s *Stream) SID() string { return s.opts.StreamSID }
 

@@ -522,3 +522,25 @@ func TestE2EStreamFaultsRunTheConnectAction(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EStreamKazooModuleEchoesThenContinues: pivotua's own Kazoo module "stream" (Kazoo has none)
+// runs the same bidirectional stream from a Kazoo JSON document: the caller hears its tone echoed,
+// the custom parameters reach start, and when the application closes the socket the "_" child runs.
+func TestE2EStreamKazooModuleEchoesThenContinues(t *testing.T) {
+	needE2E(t)
+	app := startStreamApp(t)
+	doc := fmt.Sprintf(`{"module":"stream","data":{"url":%q,"parameters":{"tenant":"acme"}},
+		"children":{"_":{"module":"tts","data":{"text":"The stream has ended. Goodbye."},"children":{"_":{"module":"hangup"}}}}}`, app.url("/close"))
+	hook := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{"/kazoo": {"application/json", doc}}))
+	p := startPivotua(t, map[string]any{"module": "pivot", "data": map[string]any{"voice_url": hook.URL + "/kazoo", "method": "get", "req_timeout_ms": 3000}})
+	caller := newDialPeer(t, codec.PCMU, 600)
+	runStreamCall(t, p, caller, 0)
+	es := app.waitClosed(t, 1)
+	starts := appMessages(t, es, "in", "start")
+	if len(starts) != 1 || fmt.Sprint(starts[0].decode(t)["start"].(map[string]any)["customParameters"]) != "map[tenant:acme]" {
+		t.Fatalf("start messages %v", starts)
+	}
+	if n := testkit.CountKind(testkit.Classify(caller.heard(0), 1000), testkit.OtherSound); n < 25 {
+		t.Errorf("heard %d frames of the \"_\" child's speech after the application closed the stream", n)
+	}
+}

@@ -80,6 +80,11 @@ async def clear_script(ws, conn, sid):
     await ws.close()
 
 
+async def close_later(ws, seconds):
+    await asyncio.sleep(seconds)
+    await ws.close()
+
+
 async def handler(ws, path):
     global CONNS
     CONNS += 1
@@ -103,8 +108,7 @@ async def handler(ws, path):
                 if route == "/clear":
                     task = asyncio.ensure_future(clear_script(ws, conn, sid))
                 elif route == "/close":
-                    await asyncio.sleep(1.0)
-                    await ws.close()
+                    task = asyncio.ensure_future(close_later(ws, 1.0))
                 elif route == "/big":
                     await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": "x" * 70000}}))
                 elif route == "/badjson":
