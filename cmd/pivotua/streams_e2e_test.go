@@ -143,7 +143,7 @@ func runStreamCall(t *testing.T, p *pivotuaInstance, peer *dialPeer, hangupAfter
 	}
 }
 
-// packetsAt lists when the peer got each audio packet of pivotua's, with its frame decoded.
+// frames lists when the peer got each audio packet of pivotua's, with its frame decoded.
 func (p *dialPeer) frames() ([]time.Time, [][]int16) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -181,11 +181,6 @@ func TestE2EStreamConnectEchoesTheCallerBack(t *testing.T) {
 	}()
 	runStreamCall(t, p, caller, 4*time.Second)
 	es := app.waitClosed(t, 1)
-	if os.Getenv("STREAM_DEBUG") != "" {
-		b, _ := os.ReadFile(app.log)
-		os.WriteFile("/tmp/stream_app.jsonl", b, 0o644)
-		os.WriteFile("/tmp/stream_pivotua.log", []byte(p.log.String()), 0o644)
-	}
 
 	// The upgrade request: the URL's path and query, signed as Twilio signs it (the application
 	// logs header names in lower case).
