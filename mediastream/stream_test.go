@@ -20,7 +20,7 @@ import (
 // fakeAudio is a call's audio with nothing to send.
 type fakeAudio struct{ ready chan struct{} }
 
-func (a *fakeAudio) Next(*Frame) bool         { return false }
+func (a *fakeAudio) Next(*Frame) bool       { return false }
 func (a *fakeAudio) Ready() <-chan struct{} { return a.ready }
 
 // fakePlayer records what the application sent.
@@ -31,7 +31,9 @@ type fakePlayer struct {
 	marks  chan uint64
 }
 
-func newFakePlayer(limit int) *fakePlayer { return &fakePlayer{limit: limit, marks: make(chan uint64, 8)} }
+func newFakePlayer(limit int) *fakePlayer {
+	return &fakePlayer{limit: limit, marks: make(chan uint64, 8)}
+}
 
 func (p *fakePlayer) Write(b []byte) error {
 	p.mu.Lock()
@@ -42,8 +44,8 @@ func (p *fakePlayer) Write(b []byte) error {
 	p.queued += len(b)
 	return nil
 }
-func (p *fakePlayer) Mark(id uint64) error  { p.marks <- id; return nil }
-func (p *fakePlayer) Clear()                {}
+func (p *fakePlayer) Mark(id uint64) error { p.marks <- id; return nil }
+func (p *fakePlayer) Clear()               {}
 func (p *fakePlayer) Marks() <-chan uint64 { return p.marks }
 
 // app serves one WebSocket with handle and reports the request and how the stream was closed.
@@ -115,7 +117,7 @@ func TestDialSignsTheUpgradeAsTwilioDoes(t *testing.T) {
 func TestBadMessagesCloseTheStreamWith1008AndSayWhy(t *testing.T) {
 	for _, tc := range []struct {
 		name, msg, want string
-		code        websocket.StatusCode
+		code            websocket.StatusCode
 	}{
 		{"not JSON", `{nope`, "not a JSON object", websocket.StatusPolicyViolation},
 		{"other stream", `{"event":"clear","streamSid":"MZother"}`, `streamSid "MZother"`, websocket.StatusPolicyViolation},
@@ -178,7 +180,7 @@ func TestAStalledApplicationLosesItsStream(t *testing.T) {
 // floodAudio always has another frame.
 type floodAudio struct{ ready chan struct{} }
 
-func (a *floodAudio) Next(f *Frame) bool       { f.Chunk++; return true }
+func (a *floodAudio) Next(f *Frame) bool     { f.Chunk++; return true }
 func (a *floodAudio) Ready() <-chan struct{} { return a.ready }
 
 func TestDialRefusesDeniedHostsAndNonWebSocketAnswers(t *testing.T) {
