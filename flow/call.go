@@ -44,6 +44,8 @@ type Call struct {
 	refer  referState     // the last <Refer>'s result (twiml_refer.go)
 	events eventState     // the debug flag and how the call ended (event.go)
 	ctl    *callEntry     // the call's entry in the Calls registry, steered by the API (calls.go); nil: none
+
+	streams streamState // <Start><Stream> forks running beside the verbs (twiml_stream.go)
 }
 
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
@@ -79,6 +81,7 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 	defer c.postCDR()                                 // last: the call is over and its events are out
 	defer context.AfterFunc(c.ch.Context(), cancel)() // no goroutine per call waits for the hangup
 	defer c.hangupEvent()                             // after finish: the call is over
+	defer c.stopStreams()                             // after finish: forks send stop once the call is over
 	defer c.finish()
 
 	if errs := ValidateNode(flow, "flow"); first == nil && len(errs) > 0 {

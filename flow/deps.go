@@ -10,6 +10,7 @@ import (
 	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/sip"
 )
 
@@ -160,6 +161,9 @@ type Deps struct {
 	Observer       Observer // metrics; nil counts nothing
 
 	Dial DialDeps // outbound legs for Dial, resources and sip_uri (dial.go)
+
+	// Streams opens media streams (<Connect><Stream>, <Start><Stream>); nil refuses them.
+	Streams *mediastream.Client
 }
 
 // DialDeps are what Dial needs beyond the inbound leg.

@@ -46,6 +46,8 @@ func kazooModule(name string) (parse func(*dataReader) kazooAction, known bool) 
 		return parseResources, true
 	case "sip_uri":
 		return parseSIPURI, true
+	case "stream": // pivotua's own: media streams (kazoo_stream.go)
+		return parseStream, true
 	}
 	return nil, false
 }

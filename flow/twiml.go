@@ -119,6 +119,12 @@ func (p *twimlParser) verb(e *xmlElement, path string) twimlVerb {
 		return parseDialVerb(p, e, path)
 	case "Refer":
 		return parseReferVerb(p, e, path)
+	case "Connect":
+		return parseConnectVerb(p, e, path)
+	case "Start":
+		return parseStartVerb(p, e, path)
+	case "Stop":
+		return parseStopVerb(p, e, path)
 	default:
 		p.fail(path, fmt.Sprintf("unknown verb <%s>", e.name))
 		return nil

@@ -1,10 +1,6 @@
 package media
 
-import (
-	"sync"
-
-	"github.com/pivotua/pivotua/codec"
-)
+import "sync"
 
 // Bridge relays media between two sessions anchored in pivotua (Dial's A and
 // B legs), both on one Engine: it is a room of two (room.go).
@@ -77,22 +73,4 @@ func (br *Bridge) Stop() {
 		br.room.Leave(br.a)
 		br.room.Leave(br.b)
 	})
-}
-
-// ulawToAlaw and alawToUlaw convert one G.711 byte to the other law through
-// 16-bit linear, computed once: G.711 transcoding is a table lookup.
-var ulawToAlaw, alawToUlaw = g711Tables()
-
-func g711Tables() (u2a, a2u [256]byte) {
-	var pcm [1]int16
-	var out [1]byte
-	for i := range 256 {
-		codec.DecodeFrame(codec.PCMU, pcm[:], []byte{byte(i)})
-		codec.EncodeFrame(codec.PCMA, out[:], pcm[:])
-		u2a[i] = out[0]
-		codec.DecodeFrame(codec.PCMA, pcm[:], []byte{byte(i)})
-		codec.EncodeFrame(codec.PCMU, out[:], pcm[:])
-		a2u[i] = out[0]
-	}
-	return u2a, a2u
 }

@@ -36,6 +36,14 @@ var (
 
 	// ErrInvalidParams is wrapped by Start for bad Params.
 	ErrInvalidParams = errors.New("media: invalid session params")
+
+	// ErrQueueFull is returned by StreamFeed.Write when the audio does not fit
+	// in the feed's queue.
+	ErrQueueFull = errors.New("media: stream queue full")
+
+	// ErrTooManyMarks is returned by StreamFeed.Mark when the feed's bound of
+	// marks waiting to be played is reached.
+	ErrTooManyMarks = errors.New("media: too many marks pending")
 )
 
 // ErrNotInRoom is returned by a Room's per-party calls for a session that

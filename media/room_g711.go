@@ -59,3 +59,41 @@ func encodeG711(law codec.Law, dst []byte, pcm []int16) {
 		dst[i] = t[uint16(s)>>2]
 	}
 }
+
+// ulawToAlaw and alawToUlaw convert one G.711 byte to the other law through
+// 16-bit linear, computed once: G.711 transcoding is a table lookup.
+var ulawToAlaw, alawToUlaw = g711Tables()
+
+func g711Tables() (u2a, a2u [256]byte) {
+	var pcm [1]int16
+	var out [1]byte
+	for i := range 256 {
+		codec.DecodeFrame(codec.PCMU, pcm[:], []byte{byte(i)})
+		codec.EncodeFrame(codec.PCMA, out[:], pcm[:])
+		u2a[i] = out[0]
+		codec.DecodeFrame(codec.PCMA, pcm[:], []byte{byte(i)})
+		codec.EncodeFrame(codec.PCMU, out[:], pcm[:])
+		a2u[i] = out[0]
+	}
+	return u2a, a2u
+}
+
+// transcode converts the G.711 bytes of src in law from into dst in law to
+// (the same slice may be both) and returns how many it wrote: a stream's
+// audio (PCMU on the wire) to or from a session in the other law.
+func transcode(dst, src []byte, from, to codec.Law) int {
+	n := min(len(dst), len(src))
+	switch {
+	case from == to:
+		copy(dst, src[:n])
+	case from == codec.PCMU:
+		for i, b := range src[:n] {
+			dst[i] = ulawToAlaw[b]
+		}
+	default:
+		for i, b := range src[:n] {
+			dst[i] = alawToUlaw[b]
+		}
+	}
+	return n
+}

@@ -90,6 +90,8 @@ type Session struct {
 	recording    atomic.Pointer[Recording]   // set by StartRecording, cleared by Stop; fed by the clock
 	feed         atomic.Pointer[roomParty]   // set by Room.Join, cleared by Leave: the clock sends what it holds
 	relay        atomic.Pointer[roomParty]   // set by Room.Join, cleared by Leave: the clock hands it what arrives
+	taps         atomic.Pointer[tapSet]      // StartTap/Tap.Stop (copy on write under mu); the clock copies audio to them (tap.go)
+	streamFeed   atomic.Pointer[StreamFeed]  // PlayStream/StopStream; the clock sends what it holds (feed_stream.go)
 	finished     atomic.Bool                 // set just before done closes; the clock stops serving the session
 	endedAt      atomic.Int64                // engine nanos when done closed, 0 before; set by finish, read by Recording.Stop
 

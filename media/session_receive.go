@@ -88,6 +88,7 @@ func (s *Session) receivePacket(data []byte, from netip.AddrPort) bool {
 	if f := s.relay.Load(); f != nil {
 		f.push(h, payload)
 	}
+	s.tapReceived(h, payload, now)
 	return true
 }
 

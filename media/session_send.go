@@ -82,6 +82,9 @@ func (s *Session) buildFrame() (pkt []byte, dst netip.AddrPort, ok bool) {
 	if !isEvent && f != nil {
 		// Bridged: the other leg's audio and events replace prompts (bridge.go).
 		payload, pt, ts, marker, isEvent = f.next(tx, cfg)
+	} else if sf := s.streamFeed.Load(); !isEvent && sf != nil {
+		// A bidirectional media stream: the application's audio replaces prompts (feed_stream.go).
+		payload, marker = sf.next(cfg.law, cfg.silence[:]), tx.marker
 	} else if !isEvent {
 		payload = cfg.silence[:]
 		if pb := s.play.Load(); pb != nil && !pb.stop.Load() {
@@ -98,6 +101,9 @@ func (s *Session) buildFrame() (pkt []byte, dst netip.AddrPort, ok bool) {
 		marker = tx.marker
 	}
 
+	if !isEvent {
+		s.tapSent(payload, cfg.law) // media streams' outbound track (tap.go)
+	}
 	if r := s.remote.Load(); r != nil {
 		dst = *r
 	}

@@ -13,13 +13,15 @@
 #                          call inspector's browser test runs it headless. node/npm: Twilio's own request
 #                          validator checks our signatures; openssl computes signatures outside Go;
 #                          php-cli runs docs/webhooks.md's PHP snippet.
+#                          python3-websockets: the media stream tests' WebSocket app (testdata/streams) is
+#                          written in Python from Twilio's published protocol, not by pivotua.
 #
 # A dpkg lock held by another apt (unattended upgrades, a second terminal) is waited for, not failed on.
 set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 profile=${1:-test}
 run_packages=(flite lame espeak-ng)
-test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio kamailio-tls-modules chromium php-cli)
+test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio kamailio-tls-modules chromium php-cli python3-websockets)
 case "$profile" in
 run) packages=("${run_packages[@]}") ;;
 test) packages=("${run_packages[@]}" "${test_packages[@]}") ;;

@@ -20,6 +20,7 @@ import (
 	"github.com/pivotua/pivotua/flow"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
 	"go.yaml.in/yaml/v4"
@@ -45,6 +46,7 @@ type Config struct {
 	Media         flow.MediaSettings     `yaml:"media" json:"media"`
 	Recordings    recordings.Settings    `yaml:"recordings" json:"recordings"`
 	API           callapi.Settings       `yaml:"api" json:"api"`
+	Streams       mediastream.Settings   `yaml:"streams" json:"streams"`
 	Log           LogConfig              `yaml:"log" json:"log"`
 	Accounts      []AccountConfig        `yaml:"accounts" json:"accounts"`
 	Callflows     []CallflowConfig       `yaml:"callflows" json:"callflows"`
@@ -142,6 +144,8 @@ type Settings struct {
 	Media      flow.MediaSettings
 	// API is the api: section: the Calls API's limits and how long ended calls stay listed.
 	API callapi.Config
+	// Streams is the streams: section checked, for the media stream client.
+	Streams mediastream.Config
 
 	Accounts map[string]AccountConfig
 	Routes   []flow.Route
@@ -179,6 +183,7 @@ func defaultConfig() Config {
 		Media:         flow.DefaultMediaSettings(),
 		Recordings:    recordings.DefaultSettings(),
 		API:           callapi.DefaultSettings(),
+		Streams:       mediastream.DefaultSettings(),
 		Log:           LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -487,6 +492,8 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	section(perrs)
 	section(c.TTS.Validate("tts"))
 	section(c.Media.Validate("media"))
+	s.Streams, perrs = c.Streams.Config("streams")
+	section(perrs)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

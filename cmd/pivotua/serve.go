@@ -21,6 +21,7 @@ import (
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/rtprio"
 	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
 )
@@ -137,7 +138,8 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
 			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
-			Dial: flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
+			Dial:    flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
+			Streams: mediastream.NewClient(s.Streams, s.DenyCIDRs, "pivotua/"+version),
 		},
 	})
 	if err := sipSrv.Listen(); err != nil {

@@ -1,0 +1,182 @@
+package media
+
+import (
+	"sync"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+// A StreamFeed plays audio an application sends (a bidirectional media
+// stream) to the caller, paced by the session's clock: the clock takes one
+// 20 ms frame per tick in place of prompts and silence, never more, so audio
+// that arrives in a burst still leaves as a clean 20 ms stream, and an empty
+// queue sends silence.
+//
+// The writer (the stream's socket reader goroutine) queues PCMU with Write,
+// marks positions with Mark, and empties the queue with Clear (barge-in).
+// Marks come back on Marks, in order, once the audio queued before them has
+// been played (or was dropped by Clear). The queue and the marks are bounded
+// and preallocated by NewStreamFeed; per tick the clock allocates nothing and
+// holds the mutex for a 160-byte copy.
+type StreamFeed struct {
+	marks chan uint64 // played marks, in order; cap = maxMarks, so the clock never blocks
+
+	mu       sync.Mutex // guards everything below
+	ring     []byte     // PCMU, preallocated
+	head, n  int
+	enqueued uint64 // bytes ever queued
+	played   uint64 // bytes ever played or cleared
+	pending  []feedMark
+	pHead    int
+	pN       int
+	short    bool // a partial frame waited one tick already: the next tick plays it padded
+	closed   bool
+
+	// The clock alone owns frame.
+	frame [codec.FrameSamples]byte
+}
+
+type feedMark struct {
+	pos uint64 // enqueued when it was marked: due once played reaches it
+	id  uint64
+}
+
+// NewStreamFeed returns a feed holding at most maxBytes of PCMU (8 bytes a
+// millisecond) and maxMarks marks not yet handed back.
+func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
+	if maxBytes < codec.FrameSamples || maxMarks < 1 {
+		return nil, ErrInvalidParams
+	}
+	return &StreamFeed{
+		ring:    make([]byte, maxBytes),
+		pending: make([]feedMark, maxMarks),
+		marks:   make(chan uint64, maxMarks),
+	}, nil
+}
+
+// Write queues ulaw (PCMU) to be played after what is queued; all of it, or
+// nothing and ErrQueueFull when it does not fit.
+func (f *StreamFeed) Write(ulaw []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return ErrClosed
+	}
+	if f.n+len(ulaw) > len(f.ring) {
+		return ErrQueueFull
+	}
+	tail := (f.head + f.n) % len(f.ring)
+	c := copy(f.ring[tail:], ulaw)
+	copy(f.ring, ulaw[c:])
+	f.n += len(ulaw)
+	f.enqueued += uint64(len(ulaw))
+	return nil
+}
+
+// Mark asks for id on Marks once everything queued so far was played; at
+// once when nothing is queued. ErrTooManyMarks when maxMarks are waiting.
+func (f *StreamFeed) Mark(id uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return ErrClosed
+	}
+	if f.pN+len(f.marks) >= len(f.pending) {
+		return ErrTooManyMarks
+	}
+	if f.n == 0 {
+		f.marks <- id // room: pN+len(marks) < cap
+		return nil
+	}
+	f.pending[(f.pHead+f.pN)%len(f.pending)] = feedMark{pos: f.enqueued, id: id}
+	f.pN++
+	return nil
+}
+
+// Clear drops the queued audio at once (the next frame is silence) and hands
+// back every pending mark, as Twilio's clear does.
+func (f *StreamFeed) Clear() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head, f.n, f.short = 0, 0, false
+	f.played = f.enqueued
+	f.releaseMarks()
+}
+
+// Marks delivers the ids of played marks.
+func (f *StreamFeed) Marks() <-chan uint64 { return f.marks }
+
+// Queued is the audio waiting, in bytes (8 a millisecond).
+func (f *StreamFeed) Queued() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// releaseMarks moves the marks that are due to the channel; under mu.
+func (f *StreamFeed) releaseMarks() {
+	for f.pN > 0 && f.pending[f.pHead].pos <= f.played {
+		f.marks <- f.pending[f.pHead].id // never blocks: see Mark
+		f.pHead = (f.pHead + 1) % len(f.pending)
+		f.pN--
+	}
+}
+
+// next is the frame the session sends this tick, in law; called by the
+// clock. A partial frame at the end of the queue waits one tick for more
+// audio, then plays padded with silence.
+func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
+	f.mu.Lock()
+	take := 0
+	switch {
+	case f.n >= codec.FrameSamples:
+		take = codec.FrameSamples
+	case f.n > 0 && f.short:
+		take = f.n
+	case f.n > 0:
+		f.short = true
+	}
+	if take > 0 {
+		c := copy(f.frame[:take], f.ring[f.head:min(f.head+take, len(f.ring))])
+		copy(f.frame[c:take], f.ring[:take-c])
+		f.head = (f.head + take) % len(f.ring)
+		f.n -= take
+		f.played += uint64(take)
+		f.short = false
+		f.releaseMarks()
+	}
+	f.mu.Unlock()
+	if take == 0 {
+		return silence
+	}
+	pad := codec.SilenceByte(codec.PCMU)
+	for i := take; i < codec.FrameSamples; i++ {
+		f.frame[i] = pad
+	}
+	if law != codec.PCMU {
+		transcode(f.frame[:], f.frame[:], codec.PCMU, law)
+	}
+	return f.frame[:]
+}
+
+// PlayStream makes s send what f holds, in place of prompts and silence,
+// until StopStream; a Play meanwhile is held as a bridge holds it. A
+// session already playing a feed gives ErrBusy.
+func (s *Session) PlayStream(f *StreamFeed) error {
+	if f == nil {
+		return ErrInvalidParams
+	}
+	if !s.streamFeed.CompareAndSwap(nil, f) {
+		return ErrBusy
+	}
+	return nil
+}
+
+// StopStream ends f's playback on s (the next packet starts a talk spurt)
+// and closes f: later Writes and Marks fail with ErrClosed.
+func (s *Session) StopStream(f *StreamFeed) {
+	s.streamFeed.CompareAndSwap(f, nil)
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+}

@@ -1,0 +1,184 @@
+package media
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/pivotua/pivotua/codec"
+)
+
+// feedSession is a started PCMU session off its clock with f playing: the test drives its ticks.
+func feedSession(t *testing.T, f *StreamFeed) *Session {
+	t.Helper()
+	s := openSession(t, newTestEngine(t, 2, nil))
+	startToward(t, s, newTestPeer(t))
+	offClock(s)
+	if err := s.PlayStream(f); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// tick runs one frame time and returns the audio payload it sent.
+func tick(t *testing.T, s *Session) []byte {
+	t.Helper()
+	pkt, _, ok := s.buildFrame()
+	if !ok {
+		t.Fatal("no packet")
+	}
+	return append([]byte(nil), pkt[rtpHeaderSize:]...)
+}
+
+func frameOf(b byte) []byte { return bytes.Repeat([]byte{b}, codec.FrameSamples) }
+
+func marksNow(f *StreamFeed) []uint64 {
+	var ids []uint64
+	for {
+		select {
+		case id := <-f.Marks():
+			ids = append(ids, id)
+		default:
+			return ids
+		}
+	}
+}
+
+func TestStreamFeedPlaysOneFrameATickAndMarksFollowTheirAudio(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	// A burst: three frames, a mark, a fourth frame, a mark.
+	if err := f.Write(append(append(frameOf(1), frameOf(2)...), frameOf(3)...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Mark(10)
+	_ = f.Write(frameOf(4))
+	_ = f.Mark(11)
+	for i, want := range []byte{1, 2, 3} {
+		if got := tick(t, s); !bytes.Equal(got, frameOf(want)) {
+			t.Fatalf("tick %d sent %v..., want frame %d", i, got[:4], want)
+		}
+		if i == 2 {
+			break
+		}
+		if ids := marksNow(f); len(ids) != 0 {
+			t.Fatalf("marks %v back after %d frames, before their audio played", ids, i+1)
+		}
+	}
+	if ids := marksNow(f); len(ids) != 1 || ids[0] != 10 {
+		t.Fatalf("after the third frame marks %v, want [10]", ids)
+	}
+	tick(t, s)
+	if ids := marksNow(f); len(ids) != 1 || ids[0] != 11 {
+		t.Fatalf("after the fourth frame marks %v, want [11]", ids)
+	}
+	if got := tick(t, s); !bytes.Equal(got, frameOf(codec.SilenceByte(codec.PCMU))) {
+		t.Fatalf("an empty queue sent %v..., want silence", got[:4])
+	}
+	// A mark with nothing queued comes back at once.
+	_ = f.Mark(12)
+	if ids := marksNow(f); len(ids) != 1 || ids[0] != 12 {
+		t.Fatalf("a mark on an empty queue: %v", ids)
+	}
+}
+
+func TestStreamFeedClearDropsTheQueueAndHandsBackItsMarks(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	for range 10 {
+		_ = f.Write(frameOf(7))
+	}
+	_ = f.Mark(1)
+	_ = f.Write(frameOf(7))
+	_ = f.Mark(2)
+	tick(t, s)
+	f.Clear()
+	if ids := marksNow(f); len(ids) != 2 || ids[0] != 1 || ids[1] != 2 {
+		t.Fatalf("marks after clear %v, want [1 2] at once", ids)
+	}
+	if got := tick(t, s); !bytes.Equal(got, frameOf(codec.SilenceByte(codec.PCMU))) {
+		t.Fatalf("the frame after clear is %v..., want silence", got[:4])
+	}
+}
+
+func TestStreamFeedPlaysATailPaddedAfterOneTick(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	_ = f.Write(bytes.Repeat([]byte{9}, 100))
+	silence := frameOf(codec.SilenceByte(codec.PCMU))
+	if got := tick(t, s); !bytes.Equal(got, silence) {
+		t.Fatal("a partial frame played at once; it should wait a tick for the rest")
+	}
+	want := append(bytes.Repeat([]byte{9}, 100), silence[:60]...)
+	if got := tick(t, s); !bytes.Equal(got, want) {
+		t.Fatalf("the tail played as %v", got)
+	}
+}
+
+func TestStreamFeedTranscodesForAPCMASession(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := openSession(t, newTestEngine(t, 2, nil))
+	if err := s.Start(Params{Remote: newTestPeer(t).addr(), Law: codec.PCMA}); err != nil {
+		t.Fatal(err)
+	}
+	offClock(s)
+	_ = s.PlayStream(f)
+	_ = f.Write(frameOf(0x00))
+	if got := tick(t, s); got[0] != ulawToAlaw[0x00] {
+		t.Fatalf("PCMU 0x00 left a PCMA session as %#x, want %#x", got[0], ulawToAlaw[0x00])
+	}
+}
+
+func TestStreamFeedBoundsQueueAndMarks(t *testing.T) {
+	f, _ := NewStreamFeed(2*codec.FrameSamples, 2)
+	if err := f.Write(frameOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write(append(frameOf(1), 1)); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("over the bound: %v, want ErrQueueFull", err)
+	}
+	_ = f.Mark(1)
+	_ = f.Mark(2)
+	if err := f.Mark(3); !errors.Is(err, ErrTooManyMarks) {
+		t.Fatalf("third mark: %v, want ErrTooManyMarks", err)
+	}
+	if _, err := NewStreamFeed(10, 1); err == nil {
+		t.Fatal("a queue under one frame was accepted")
+	}
+}
+
+func TestStreamFeedSecondPlayIsBusyAndStopClosesIt(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	g, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	if err := s.PlayStream(g); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second PlayStream: %v", err)
+	}
+	s.StopStream(f)
+	if err := f.Write(frameOf(1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Write after StopStream: %v", err)
+	}
+	if err := s.PlayStream(g); err != nil {
+		t.Fatalf("PlayStream after StopStream: %v", err)
+	}
+}
+
+// The clock's side of a stream, feed and taps together, allocates nothing per tick.
+func TestStreamFeedAndTapsAllocateNothingPerTick(t *testing.T) {
+	f, _ := NewStreamFeed(500*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	tap, err := s.StartTap(TapInbound | TapOutbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf TapFrame
+	audio := make([]byte, 400*codec.FrameSamples)
+	_ = f.Write(audio)
+	if n := testing.AllocsPerRun(200, func() {
+		s.buildFrame()
+		for tap.Next(&tf) {
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per tick", n)
+	}
+}
