@@ -293,7 +293,12 @@ func (c *Call) fetchWithRing(ctx context.Context, req httpfetch.PivotRequest) (*
 }
 
 func (c *Call) exchange(req httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
-	ex := Exchange{CallID: c.info.CallID, Iteration: c.pivot.iteration, Method: req.Method, URL: req.URL, Elapsed: elapsed}
+	return newExchange(c.info.CallID, c.pivot.iteration, req, resp, elapsed)
+}
+
+// newExchange is the debug record of one request of call callID's pivot iteration iteration.
+func newExchange(callID string, iteration int, req httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
+	ex := Exchange{CallID: callID, Iteration: iteration, Method: req.Method, URL: req.URL, Elapsed: elapsed}
 	if resp == nil {
 		return ex
 	}

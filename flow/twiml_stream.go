@@ -32,6 +32,8 @@ type streamNoun struct {
 	inbound    bool
 	outbound   bool
 	parameters []mediastream.Parameter
+	callback   string // statusCallback: where the stream's events are posted; "" = nowhere
+	cbMethod   string // statusCallbackMethod (POST)
 }
 
 func parseStreamNoun(p *twimlParser, e *xmlElement, path string, bidirectional bool) *streamNoun {
@@ -56,11 +58,9 @@ func parseStreamNoun(p *twimlParser, e *xmlElement, path string, bidirectional b
 		n.inbound, n.outbound = true, true
 	}
 	if _, ok := a["statusCallback"]; ok {
-		p.urlAttr(a, path, "statusCallback")
+		n.callback = p.urlAttr(a, path, "statusCallback")
 	}
-	if _, ok := a["statusCallbackMethod"]; ok {
-		p.methodAttr(map[string]string{"method": a["statusCallbackMethod"]}, path+"@statusCallbackMethod")
-	}
+	n.cbMethod = p.enumAttr(a, path, "statusCallbackMethod", "POST", "GET", "POST")
 	p.noText(e, path)
 	p.eachChild(e, path, func(child *xmlElement, cpath string) {
 		if child.name != "Parameter" {
@@ -237,18 +237,24 @@ type streamConn struct {
 	sess   *media.Session
 	tap    *media.Tap
 	feed   *media.StreamFeed // nil for a fork
+	events *streamCallbacks  // the noun's statusCallback; nil: none
 }
 
 // openStream connects to n's application and attaches a tap (and, bidirectional, a feed) to the
 // caller's media session.
 func (c *Call) openStream(ctx context.Context, n *streamNoun, bidirectional bool) (*streamConn, error) {
+	events := c.streamCallbacks(n)
 	client := c.deps.Streams
 	if client == nil {
-		return nil, errors.New("media streams are not configured")
+		err := errors.New("media streams are not configured")
+		events.ended("", err)
+		return nil, err
 	}
 	bl := c.ch.Bridge()
 	if bl == nil || bl.Session() == nil {
-		return nil, errors.New("the call has no RTP session of pivotua's own to stream")
+		err := errors.New("the call has no RTP session of pivotua's own to stream")
+		events.ended("", err)
+		return nil, err
 	}
 	sess := bl.Session()
 	st, err := client.Dial(ctx, mediastream.Options{
@@ -256,8 +262,14 @@ func (c *Call) openStream(ctx context.Context, n *streamNoun, bidirectional bool
 		Inbound: n.inbound, Outbound: n.outbound, Bidirectional: bidirectional, Parameters: n.parameters,
 	})
 	if err != nil {
+		events.ended("", err)
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			events.ended(st.SID(), err)
+		}
+	}()
 	var tracks media.TapTrack
 	if n.inbound {
 		tracks |= media.TapInbound
@@ -265,7 +277,7 @@ func (c *Call) openStream(ctx context.Context, n *streamNoun, bidirectional bool
 	if n.outbound {
 		tracks |= media.TapOutbound
 	}
-	sc := &streamConn{stream: st, sess: sess}
+	sc := &streamConn{stream: st, sess: sess, events: events}
 	if sc.tap, err = sess.StartTap(tracks); err != nil {
 		st.Abort("the call's media ended")
 		return nil, fmt.Errorf("media stream tap: %w", err)
@@ -281,11 +293,13 @@ func (c *Call) openStream(ctx context.Context, n *streamNoun, bidirectional bool
 			return nil, fmt.Errorf("media stream playback: %w", err)
 		}
 	}
+	events.started(st.SID())
 	return sc, nil
 }
 
 // run carries the stream until ctx ends or the stream does, then detaches it from the session.
-func (sc *streamConn) run(ctx context.Context) error {
+func (sc *streamConn) run(ctx context.Context) (err error) {
+	defer func() { sc.events.ended(sc.stream.SID(), err) }()
 	defer sc.tap.Stop()
 	if sc.feed != nil {
 		defer sc.sess.StopStream(sc.feed)

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -400,9 +401,10 @@ func TestE2EStreamForkBothTracksWhileSayPlays(t *testing.T) {
 	needE2E(t)
 	app := startStreamApp(t)
 	hook := newTwiMLHook(t, map[string]string{
-		"/voice": fmt.Sprintf(`<Response><Start><Stream name="transcript" url="%s" track="both_tracks"><Parameter name="who" value="fork"/></Stream></Start>`+
+		"/voice": fmt.Sprintf(`<Response><Start><Stream name="transcript" url="%s" track="both_tracks" statusCallback="/streams"><Parameter name="who" value="fork"/></Stream></Start>`+
 			`<Say>This sentence is spoken while the fork carries both tracks of the call to the application.</Say>`+
 			`<Stop><Stream name="transcript"/></Stop><Pause length="1"/><Hangup/></Response>`, app.url("/fork")),
+		"/streams": `<Response/>`,
 	})
 	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
 	caller := newDialPeer(t, codec.PCMU, 1000)
@@ -416,6 +418,15 @@ func TestE2EStreamForkBothTracksWhileSayPlays(t *testing.T) {
 	start := starts[0].decode(t)["start"].(map[string]any)
 	if fmt.Sprint(start["tracks"]) != "[inbound outbound]" || fmt.Sprint(start["customParameters"]) != "map[who:fork]" {
 		t.Errorf("start %v", start)
+	}
+	// statusCallback: Twilio's stream-started, then stream-stopped (by <Stop>), naming the stream.
+	testkit.WaitFor(t, 5*time.Second, "two stream status callbacks", func() bool { return len(hook.Forms("/streams")) == 2 })
+	for i, want := range []string{"stream-started", "stream-stopped"} {
+		f := hook.Forms("/streams")[i]
+		if f.Get("StreamEvent") != want || f.Get("StreamName") != "transcript" || f.Get("StreamSid") != start["streamSid"] ||
+			f.Get("StreamError") != "" || f.Get("Timestamp") == "" || f.Get("AccountSid") == "" || f.Get("CallSid") == "" {
+			t.Errorf("status callback %d: %v, want %s of stream %v", i, f, want, start["streamSid"])
+		}
 	}
 	type track struct {
 		n          int
@@ -499,8 +510,9 @@ func TestE2EStreamFaultsRunTheConnectAction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hook := newTwiMLHook(t, map[string]string{
-				"/voice": fmt.Sprintf(`<Response><Connect action="/after"><Stream url="%s"/></Connect></Response>`, tc.url),
-				"/after": `<Response><Say>The assistant is not available. Goodbye.</Say><Hangup/></Response>`,
+				"/voice":   fmt.Sprintf(`<Response><Connect action="/after"><Stream url="%s" statusCallback="/streams" statusCallbackMethod="GET"/></Connect></Response>`, tc.url),
+				"/after":   `<Response><Say>The assistant is not available. Goodbye.</Say><Hangup/></Response>`,
+				"/streams": `<Response/>`,
 			})
 			p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"), func(c *Config) { c.Fetch.DenyCIDRs = []string{"127.0.0.2/32"} })
 			caller := newDialPeer(t, codec.PCMU, 600)
@@ -513,6 +525,18 @@ func TestE2EStreamFaultsRunTheConnectAction(t *testing.T) {
 			}
 			if !strings.Contains(p.log.String(), tc.logged) {
 				t.Errorf("pivotua's log does not say %q:\n%s", tc.logged, p.log.String())
+			}
+			// statusCallback (GET): stream-error last, naming what was wrong.
+			var last url.Values
+			testkit.WaitFor(t, 5*time.Second, "a stream-error status callback", func() bool {
+				events := hook.Forms("/streams")
+				if len(events) > 0 {
+					last = events[len(events)-1]
+				}
+				return last.Get("StreamEvent") == "stream-error"
+			})
+			if !strings.Contains(last.Get("StreamError"), tc.logged) {
+				t.Errorf("stream-error callback %v, want its StreamError to say %q", last, tc.logged)
 			}
 		})
 	}
