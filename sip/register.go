@@ -502,21 +502,12 @@ func (r *Registration) do(ctx context.Context, req *sip.Request) (*sip.Response,
 		return nil, failed(RegisterResultError, "send %s to %s: %v", req.Method, req.Destination(), err)
 	}
 	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			r.dropStream(ctx, peer)
-			return nil, r.unanswered(req, tx.Err())
-		case <-rctx.Done():
-			r.dropStream(ctx, peer)
-			return nil, r.unanswered(req, rctx.Err())
-		}
+	res, err := finalResponse(rctx, tx)
+	if err != nil {
+		r.dropStream(ctx, peer)
+		return nil, r.unanswered(req, err)
 	}
+	return res, nil
 }
 
 // dropStream closes the registration's TCP or TLS connection to peer after a
