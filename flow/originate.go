@@ -351,14 +351,12 @@ func (cb *statusCallbacks) deliver(p callbackPost) {
 		cb.log.Warn("calls API: status callback failed", "event", p.event, "url", cb.req.Callback.URL, "err", err)
 	}
 	if cb.s.cfg.Debug != nil {
-		ex := Exchange{AccountID: cb.req.AccountID, CallID: p.rec.SIPCallID, Debug: true, Method: method, URL: r.URL, Err: err}
-		if ex.CallID == "" {
-			ex.CallID = cb.sid
+		callID := p.rec.SIPCallID
+		if callID == "" {
+			callID = cb.sid
 		}
-		if doc != nil {
-			ex.Method, ex.URL, ex.RequestHeader, ex.RequestBody = doc.RequestMethod, doc.RequestURL, doc.RequestHeader, doc.RequestBody
-			ex.Status, ex.ResponseHeader, ex.ResponseBody, ex.Elapsed = doc.Status, doc.Header, doc.Body, doc.Elapsed
-		}
+		ex := newExchange(callID, 0, r, doc, 0)
+		ex.AccountID, ex.Debug, ex.Err = cb.req.AccountID, true, err
 		cb.s.cfg.Debug(ex)
 	}
 }
