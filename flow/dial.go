@@ -5,10 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +52,9 @@ type dialPlan struct {
 	answerOnBridge bool           // leave the caller unanswered (180/183) until the callee answers
 	ringTone       string         // ringback country (codec.Ringback) for an answered caller; "" = us
 	refused        []string       // why targets were left out (no trunk, a trunk closed to the account)
+
+	// recordCallback is TwiML's recordingStatusCallback* (dial_record.go); nil: none.
+	recordCallback *recordingCallbackSpec
 }
 
 // refuse leaves a number out of the plan for err, and logs why.
@@ -578,62 +578,6 @@ func dialFailureStatus(failures []error) string {
 		}
 	}
 	return status
-}
-
-// dialRecording is a Dial's recording of both parties in progress.
-type dialRecording struct {
-	rec  *media.BridgeRecording
-	file io.Closer
-	path string
-	name string
-}
-
-func (c *Call) startDialRecording(br *media.Bridge, plan dialPlan) *dialRecording {
-	if plan.record == recordNone || plan.record == "" {
-		return nil
-	}
-	dir := filepath.Join(c.deps.Recordings, c.accountID)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		c.log.Error("dial recording: folder", "err", err)
-		return nil
-	}
-	name := fmt.Sprintf("%s-dial-%d.wav", fileSafe(c.info.CallID), time.Now().UnixNano())
-	path := filepath.Join(dir, name)
-	channels := 1
-	if plan.dual {
-		channels = 2
-	}
-	w, err := createWAVChannels(path, channels)
-	if err != nil {
-		c.log.Error("dial recording: create", "err", err)
-		return nil
-	}
-	rec, err := br.Record(w, plan.dual)
-	if err != nil {
-		_ = w.Close()
-		c.log.Error("dial recording: start", "err", err)
-		return nil
-	}
-	return &dialRecording{rec: rec, file: w, path: path, name: name}
-}
-
-// finish stops the recording, closes the file and reports it as RecordingUrl.
-func (r *dialRecording) finish(c *Call, seconds int) {
-	_, err := r.rec.Stop()
-	if cerr := r.file.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		c.recordingFailed(r.path, fmt.Errorf("dial recording: %w", err))
-		return
-	}
-	url := "file://" + r.path
-	if c.deps.RecordingLinks != nil {
-		url = c.deps.RecordingLinks.RecordingURL(c.accountID, r.name)
-	}
-	c.rec.last = recordingResult{url: url, duration: seconds}
-	c.log.Info("dial recording saved", "path", r.path)
-	c.recordingSaved(r.path, seconds, "dial", url)
 }
 
 // normaliseNumber drops the spaces, dashes, dots and parentheses people write

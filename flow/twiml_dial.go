@@ -24,6 +24,7 @@ type dialVerb struct {
 	dual           bool
 	ringTone       string // the ringback country played to an answered caller while targets ring
 	trunk          string // pivotua extra: the trunk numbers go through; "" = the first
+	recordCallback recordingCallbackSpec
 	targets        []dialTarget
 }
 
@@ -56,6 +57,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 		recordFromAnswer+"-dual", recordFromRinging+"-dual")
 	v.record, v.dual = strings.TrimSuffix(rec, "-dual"), strings.HasSuffix(rec, "-dual")
 	v.ringTone = p.enumAttr(a, path, "ringTone", "us", codec.RingbackCountries()...)
+	v.recordCallback = parseRecordingCallback(p, a, path)
 	v.trunk = strings.TrimSpace(a["trunk"])
 	if number := normaliseNumber(e.text); number != "" {
 		if msg := checkPhoneNumber(number); msg != "" {
@@ -134,6 +136,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 	pl := dialPlan{
 		callerID: v.callerID, timeout: v.timeout, timeLimit: v.timeLimit, hangupOnStar: v.hangupOnStar,
 		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge, ringTone: v.ringTone,
+		recordCallback: &v.recordCallback,
 	}
 	for _, t := range v.targets {
 		if t.sipURI != "" {

@@ -25,6 +25,7 @@ type recordVerb struct {
 	playBeep     bool
 	trim         string
 	recordingURL string // Kazoo extra: where to upload
+	callbacks    recordingCallbackSpec
 }
 
 func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
@@ -41,6 +42,7 @@ func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	if v.recordingURL != "" && !isHTTPURL(v.recordingURL) {
 		p.fail(path+"@recordingUrl", "must be an absolute http or https URL")
 	}
+	v.callbacks = parseRecordingCallback(p, a, path)
 	p.boolAttr(a, path, "transcribe", false)
 	p.noChildren(e, path)
 	p.noText(e, path)
@@ -58,6 +60,8 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		}
 	}
 	c.takeTypeAhead() // keys pressed before the recording started do not end it
+	events := c.startRecordingCallbacks(&v.callbacks, sourceRecordVerb, 1)
+	events.inProgress()
 	rec, hungUp, err := c.recordCaller(ctx, recordingJob{
 		stopOnKey:    func(k byte) bool { return strings.IndexByte(v.finishOnKey, k) >= 0 },
 		limit:        v.maxLength,
@@ -69,6 +73,7 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	if err != nil {
 		c.log.Error("<Record> failed", "err", err)
+		events.failed()
 		return next
 	}
 	if v.trim == "trim-silence" {
@@ -80,14 +85,17 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		c.log.Info("<Record> is empty: no action request", "seconds", rec.duration().Seconds())
 		c.event(EventRecording, map[string]any{"duration": rec.seconds(), "ended_by": rec.endedBy(), "discarded": "empty"})
 		rec.remove()
+		events.absent(rec.seconds())
 		return next
 	}
 	recURL, err := v.publish(c, rec)
 	if err != nil {
 		c.log.Error("<Record> recording cannot be delivered", "err", err)
+		events.failed()
 		return next
 	}
 	c.recordingSaved(rec.path(), rec.seconds(), rec.endedBy(), recURL)
+	events.completed(recURL, rec.seconds())
 	action := v.action
 	if action == "" {
 		action = c.pivot.documentURL
