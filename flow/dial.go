@@ -73,6 +73,11 @@ type dialEndpoint struct {
 	whisper, whisperMethod  string         // the noun's url and method; "" = bridge at once
 	sendDigits              string
 	srtp                    sip.SRTPPolicy // the trunk's; "" = the server's
+
+	// number is the number dialled through a trunk (the callee a statusCallback names); "" for a URI.
+	number string
+	// statusCallback is the <Number> or <Sip> noun's (dial_status_callback.go); nil: none.
+	statusCallback *legCallbackSpec
 }
 
 // dialState is what a call keeps of its Dials.
@@ -214,11 +219,13 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 			continue
 		}
 		pending++
+		legID := sip.NewCallID()
+		leg.events = c.startLegCallbacks(t, legID, callerID)
 		req := sip.OutboundRequest{
 			Target: t.uri, FromUser: callerID, FromDisplay: display,
 			Username: t.username, Password: t.password,
 			Source: t.source, RootCAs: t.roots,
-			LocalRTP: local, RingTimeout: plan.timeout, SRTP: t.srtp,
+			LocalRTP: local, RingTimeout: plan.timeout, SRTP: t.srtp, CallID: legID,
 			OnProgress: func(p sip.Progress) {
 				select {
 				case progress <- dialProgress{leg, p}:
@@ -231,6 +238,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 			leg.call = oc
 			answers <- dialAnswer{leg, err}
 		}()
+		leg.events.initiated()
 		c.log.Info("dial: ringing", "target", t.uri)
 	}
 
@@ -241,6 +249,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	for winner == nil && pending > 0 && !callerGone {
 		select {
 		case pe := <-progress:
+			pe.leg.events.ringing()
 			if !c.answered && !rang {
 				rang = true
 				if err := c.ch.Ring(); err != nil && !c.ended() {
@@ -280,10 +289,11 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 					early, bridge = nil, nil
 					tone = nil // the next target's ringing brings the ringback back
 				}
-				a.leg.close()
+				a.leg.end(a.err)
 				continue
 			}
 			winner = a.leg
+			winner.events.answer()
 		case <-c.ch.Context().Done():
 			callerGone = true
 		}
@@ -554,7 +564,7 @@ func (r *ringback) stop() {
 func reapDialLegs(answers <-chan dialAnswer, n int) {
 	for range n {
 		a := <-answers
-		a.leg.close()
+		a.leg.end(a.err)
 	}
 }
 

@@ -35,6 +35,7 @@ type dialTarget struct {
 	sendDigits         string // <Number sendDigits>: keys sent to the callee once it is bridged
 	whisper            string // the noun's url: TwiML run on the callee before bridging (dial_whisper.go)
 	whisperMethod      string // GET or POST for whisper
+	statusCallback     *legCallbackSpec
 }
 
 func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
@@ -81,7 +82,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 				p.fail(cpath, msg)
 			}
 			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits,
-				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
+				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath), statusCallback: parseLegCallback(p, ca, cpath)})
 		case "Sip":
 			ca := p.attrs(child, cpath, "username", "password", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
@@ -95,7 +96,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 				}
 			}
 			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"],
-				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
+				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath), statusCallback: parseLegCallback(p, ca, cpath)})
 		default:
 			p.fail(cpath, "<"+child.name+"> is not supported in <Dial>")
 		}
@@ -141,7 +142,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 	for _, t := range v.targets {
 		if t.sipURI != "" {
 			pl.targets = append(pl.targets, dialEndpoint{uri: t.sipURI, username: t.username, password: t.password,
-				whisper: t.whisper, whisperMethod: t.whisperMethod})
+				whisper: t.whisper, whisperMethod: t.whisperMethod, statusCallback: t.statusCallback})
 			continue
 		}
 		ep, err := trunkURI(c.deps.Dial.Trunks, v.trunk, t.number, c.accountID)
@@ -150,6 +151,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 			continue
 		}
 		ep.sendDigits, ep.whisper, ep.whisperMethod = t.sendDigits, t.whisper, t.whisperMethod
+		ep.number, ep.statusCallback = t.number, t.statusCallback
 		pl.targets = append(pl.targets, ep)
 	}
 	return pl
