@@ -55,6 +55,8 @@ type dialPlan struct {
 
 	// recordCallback is TwiML's recordingStatusCallback* (dial_record.go); nil: none.
 	recordCallback *recordingCallbackSpec
+	// trim cuts the silence before and after the speech out of the recording (Dial trim).
+	trim bool
 }
 
 // refuse leaves a number out of the plan for err, and logs why.
@@ -246,10 +248,16 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	var bridge *media.Bridge
 	var tone *ringback // stopped below, before this function goes on to bridge or return
 	rang, callerGone := false, false
+	// record-from-ringing starts rec at the first 18x, else the answer does; finishing is once.
+	var rec *dialRecording
+	defer func() { rec.finish(c) }()
 	for winner == nil && pending > 0 && !callerGone {
 		select {
 		case pe := <-progress:
 			pe.leg.events.ringing()
+			if plan.record == recordFromRinging && rec == nil {
+				rec = c.startDialRecording(nil, caller, plan)
+			}
 			if !c.answered && !rang {
 				rang = true
 				if err := c.ch.Ring(); err != nil && !c.ended() {
@@ -362,7 +370,9 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	}
 	defer func() { bridge.Stop() }() // bridge: the one of the moment (a transfer replaces it)
 	answeredAt := time.Now()
-	rec := c.startDialRecording(bridge, plan)
+	if rec == nil {
+		rec = c.startDialRecording(bridge, caller, plan)
+	}
 	// Keys for the callee: <Number sendDigits> (an extension, a PIN) once it answers, then what the
 	// caller sends by SIP INFO; and the callee's INFO keys for the caller. They replace the relayed
 	// audio toward that party while they sound.
@@ -464,9 +474,7 @@ wait:
 			}
 			// The target answered: it takes the referrer's place, the other party stays.
 			bridge.Stop()
-			if rec != nil {
-				rec.finish(c, int(time.Since(answeredAt).Round(time.Second)/time.Second))
-			}
+			rec.finish(c)
 			newLeg := a.leg
 			if done.byCaller {
 				old := callerLeg // nil: the caller itself, which sip hangs up after its NOTIFY
@@ -511,7 +519,11 @@ wait:
 				break wait
 			}
 			bridge = br
-			rec = c.startDialRecording(bridge, plan)
+			if plan.record == recordFromRinging {
+				rec = c.startDialRecording(nil, callerSess, plan)
+			} else {
+				rec = c.startDialRecording(bridge, nil, plan)
+			}
 		}
 	}
 	res.duration = int(time.Since(answeredAt).Round(time.Second) / time.Second)
@@ -521,9 +533,7 @@ wait:
 		// The caller was transferred away: what the document says next has nobody to run for.
 		res.callerHungUp = true
 	}
-	if rec != nil {
-		rec.finish(c, res.duration)
-	}
+	rec.finish(c)
 	return res
 }
 

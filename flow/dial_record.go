@@ -60,16 +60,29 @@ func (s *stereoWAV) Close() error {
 	return err
 }
 
-// dialRecording is a Dial's recording of both parties in progress.
+// dialRecording is a Dial's recording of both parties in progress: of the bridge from the answer
+// (record-from-answer), or from the callee's first ringing (record-from-ringing) of the caller's own
+// session, both ways: what the caller says, and what it hears (the ringback or the callee's early
+// media, then the callee once bridged), which for two parties is the whole call. Either way the file
+// is mono (mixed) or dual (left: the caller, right: the callee), and trim-silence cuts the silence
+// before and after the speech once it is stopped.
 type dialRecording struct {
-	rec    *media.BridgeRecording
-	file   io.Closer
-	path   string
-	name   string
-	events *recordingCallbacks // the Dial's recordingStatusCallback; nil: none
+	rec      *media.BridgeRecording // from the answer; nil from ringing
+	tap      *tapRecording          // from ringing; nil from the answer
+	file     io.Closer
+	meter    *levelMeter
+	channels int
+	trim     bool
+	path     string
+	name     string
+	events   *recordingCallbacks // the Dial's recordingStatusCallback; nil: none
+	done     bool
 }
 
-func (c *Call) startDialRecording(br *media.Bridge, plan dialPlan) *dialRecording {
+// startDialRecording starts plan's recording: of br from now when it is not nil, else of caller's
+// session from now (record-from-ringing before the bridge exists). nil when plan records nothing or
+// the file cannot be made (logged).
+func (c *Call) startDialRecording(br *media.Bridge, caller *media.Session, plan dialPlan) *dialRecording {
 	if plan.record == recordNone || plan.record == "" {
 		return nil
 	}
@@ -89,20 +102,37 @@ func (c *Call) startDialRecording(br *media.Bridge, plan dialPlan) *dialRecordin
 		c.log.Error("dial recording: create", "err", err)
 		return nil
 	}
-	rec, err := br.Record(w, plan.dual)
+	r := &dialRecording{file: w, meter: newLevelMeter(w, 0), channels: channels, trim: plan.trim, path: path, name: name}
+	if br != nil {
+		r.rec, err = br.Record(r.meter, plan.dual)
+	} else {
+		r.tap, err = startTapRecording(caller, r.meter, plan.dual)
+	}
 	if err != nil {
 		_ = w.Close()
+		_ = os.Remove(path)
 		c.log.Error("dial recording: start", "err", err)
 		return nil
 	}
-	events := c.startRecordingCallbacks(plan.recordCallback, sourceDialVerb, channels)
-	events.inProgress()
-	return &dialRecording{rec: rec, file: w, path: path, name: name, events: events}
+	r.events = c.startRecordingCallbacks(plan.recordCallback, sourceDialVerb, channels)
+	r.events.inProgress()
+	return r
 }
 
-// finish stops the recording, closes the file and reports it as RecordingUrl.
-func (r *dialRecording) finish(c *Call, seconds int) {
-	_, err := r.rec.Stop()
+// finish stops the recording, closes the file, trims it when asked and reports it as RecordingUrl;
+// once (later calls do nothing).
+func (r *dialRecording) finish(c *Call) {
+	if r == nil || r.done {
+		return
+	}
+	r.done = true
+	var samples int64
+	var err error
+	if r.rec != nil {
+		samples, err = r.rec.Stop()
+	} else {
+		samples, err = r.tap.stop()
+	}
 	if cerr := r.file.Close(); err == nil {
 		err = cerr
 	}
@@ -111,12 +141,140 @@ func (r *dialRecording) finish(c *Call, seconds int) {
 		r.events.failed()
 		return
 	}
+	if r.trim {
+		// The meter counts interleaved samples: its span is in the file's own units.
+		if from, to, ok := trimBounds(r.meter.span(), samples*int64(r.channels), r.channels); ok {
+			if err := trimWAV(r.path, r.channels, from, to); err != nil {
+				c.log.Warn("dial recording: trim failed, keeping the whole recording", "err", err)
+			} else {
+				samples = (to - from) / int64(r.channels)
+			}
+		}
+	}
+	seconds := int((samples + codec.SampleRate/2) / codec.SampleRate)
 	url := "file://" + r.path
 	if c.deps.RecordingLinks != nil {
 		url = c.deps.RecordingLinks.RecordingURL(c.accountID, r.name)
 	}
 	c.rec.last = recordingResult{url: url, duration: seconds}
-	c.log.Info("dial recording saved", "path", r.path)
+	c.log.Info("dial recording saved", "path", r.path, "seconds", seconds)
 	c.recordingSaved(r.path, seconds, "dial", url)
 	r.events.completed(url, seconds)
+}
+
+// tapRecording writes a session's two tracks (media.Tap: what the caller sends, what it is sent) to
+// w as 8 kHz 16-bit PCM, mixed to mono or as two channels, on a goroutine of its own. Frames are put
+// on a 20 ms timeline by their timestamps, so a track that pauses (the caller's RTP before it is
+// answered) is silence there, and a track's jitter moves a frame at most to the next free slot.
+type tapRecording struct {
+	tap      *media.Tap
+	w        io.Writer
+	dual     bool
+	stopping chan struct{}
+	done     chan struct{}
+	// Written by the goroutine, read after done.
+	samples int64 // per channel
+	err     error
+}
+
+// tapWindow is how many 20 ms slots wait for a late frame before they are written: 1.28 s.
+const tapWindow = 64
+
+func startTapRecording(s *media.Session, w io.Writer, dual bool) (*tapRecording, error) {
+	tap, err := s.StartTap(media.TapInbound | media.TapOutbound)
+	if err != nil {
+		return nil, err
+	}
+	t := &tapRecording{tap: tap, w: w, dual: dual, stopping: make(chan struct{}), done: make(chan struct{})}
+	go t.run()
+	return t, nil
+}
+
+// stop ends the recording once what was tapped is written; it returns the samples per channel.
+func (t *tapRecording) stop() (int64, error) {
+	t.tap.Stop()
+	close(t.stopping)
+	<-t.done
+	return t.samples, t.err
+}
+
+// tapSlot is one 20 ms slot of the timeline: a frame of each track, if any came.
+type tapSlot struct {
+	in, out       [codec.FrameSamples]int16
+	hasIn, hasOut bool
+}
+
+func (t *tapRecording) run() {
+	defer close(t.done)
+	var (
+		window          [tapWindow]tapSlot
+		base            int64 // the slot window[0] holds
+		lastIn, lastOut int64 = -1, -1
+		f               media.TapFrame
+	)
+	pcm := make([]byte, 0, 2*2*codec.FrameSamples)
+	flush := func(upTo int64) { // writes the slots before upTo
+		for ; base < upTo; base++ {
+			sl := &window[0]
+			pcm = pcm[:0]
+			for i := range codec.FrameSamples {
+				if t.dual {
+					pcm = binary.LittleEndian.AppendUint16(pcm, uint16(sl.in[i]))
+					pcm = binary.LittleEndian.AppendUint16(pcm, uint16(sl.out[i]))
+					continue
+				}
+				mixed := max(-32768, min(32767, int32(sl.in[i])+int32(sl.out[i])))
+				pcm = binary.LittleEndian.AppendUint16(pcm, uint16(int16(mixed)))
+			}
+			if t.err == nil {
+				if _, err := t.w.Write(pcm); err != nil {
+					t.err = err
+				}
+			}
+			t.samples += codec.FrameSamples
+			copy(window[:], window[1:])
+			window[tapWindow-1] = tapSlot{}
+		}
+	}
+	put := func(f *media.TapFrame) {
+		slot := (f.Timestamp + 10) / 20
+		last := &lastIn
+		if f.Track == media.TapOutbound {
+			last = &lastOut
+		}
+		slot = max(slot, *last+1, base) // a jittered or late frame takes the next free slot
+		*last = slot
+		if slot >= base+tapWindow {
+			flush(slot - tapWindow + 1)
+		}
+		sl := &window[slot-base]
+		if f.Track == media.TapOutbound {
+			codec.DecodeFrame(codec.PCMU, sl.out[:], f.Payload[:])
+			sl.hasOut = true
+		} else {
+			codec.DecodeFrame(codec.PCMU, sl.in[:], f.Payload[:])
+			sl.hasIn = true
+		}
+	}
+	for {
+		for t.tap.Next(&f) {
+			put(&f)
+		}
+		select {
+		case <-t.tap.Ready():
+		case <-t.stopping:
+			for t.tap.Next(&f) {
+				put(&f)
+			}
+			end := base
+			for i := tapWindow - 1; i >= 0; i-- {
+				if window[i].hasIn || window[i].hasOut {
+					end = base + int64(i) + 1
+					break
+				}
+			}
+			flush(end)
+			return
+		}
+	}
 }

@@ -25,6 +25,7 @@ type dialVerb struct {
 	ringTone       string // the ringback country played to an answered caller while targets ring
 	trunk          string // pivotua extra: the trunk numbers go through; "" = the first
 	recordCallback recordingCallbackSpec
+	trim           bool // Twilio's default for Dial: do-not-trim
 	targets        []dialTarget
 }
 
@@ -59,6 +60,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	v.record, v.dual = strings.TrimSuffix(rec, "-dual"), strings.HasSuffix(rec, "-dual")
 	v.ringTone = p.enumAttr(a, path, "ringTone", "us", codec.RingbackCountries()...)
 	v.recordCallback = parseRecordingCallback(p, a, path)
+	v.trim = p.enumAttr(a, path, "trim", "do-not-trim", "trim-silence", "do-not-trim") == "trim-silence"
 	v.trunk = strings.TrimSpace(a["trunk"])
 	if number := normaliseNumber(e.text); number != "" {
 		if msg := checkPhoneNumber(number); msg != "" {
@@ -137,7 +139,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 	pl := dialPlan{
 		callerID: v.callerID, timeout: v.timeout, timeLimit: v.timeLimit, hangupOnStar: v.hangupOnStar,
 		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge, ringTone: v.ringTone,
-		recordCallback: &v.recordCallback,
+		recordCallback: &v.recordCallback, trim: v.trim,
 	}
 	for _, t := range v.targets {
 		if t.sipURI != "" {

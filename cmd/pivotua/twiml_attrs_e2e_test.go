@@ -146,3 +146,102 @@ func TestE2ETwiMLAttrsDialCallbacks(t *testing.T) {
 		t.Errorf("a callback failed:\n%s", sipptest.LastLines(p.log.String(), 30))
 	}
 }
+
+// ringbackFrames counts the 20 ms frames of pcm that are the US ringback (440 + 480 Hz).
+func ringbackFrames(pcm []int16) int {
+	n := 0
+	for i := 0; i+codec.FrameSamples <= len(pcm); i += codec.FrameSamples {
+		f := pcm[i : i+codec.FrameSamples]
+		if testkit.ToneShare(f, 440)+testkit.ToneShare(f, 480) > 0.8 {
+			n++
+		}
+	}
+	return n
+}
+
+// dialRecordingOf runs one call whose Dial (attrs) rings a SIPp callee for ringMs and is bridged
+// for 2 s, the caller sending callerHz and the callee calleeHz (0: silence), and returns the
+// recording the action's RecordingUrl serves.
+func dialRecordingOf(t *testing.T, app *twimlApp, p *pivotuaInstance, attrs string, ringMs int, callerHz, calleeHz float64) []byte {
+	t.Helper()
+	callee := newDialPeer(t, codec.PCMU, calleeHz)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0, RingMs: ringMs, HangupAfterMs: 2000})
+	app.mu.Lock()
+	app.docs["/voice"] = static(fmt.Sprintf(`<Response><Dial action="/after" %s><Sip>sip:bob@127.0.0.1:%d</Sip></Dial></Response>`, attrs, uas.port))
+	app.mu.Unlock()
+	before := len(requestsTo(app, "/after"))
+	caller := newDialPeer(t, codec.PCMU, callerHz)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	after := waitForRequests(t, app, "/after", before+1)[before]
+	res, wav := testkit.Get(t, http.MethodGet, after.Form.Get("RecordingUrl"), "")
+	if res.StatusCode != 200 {
+		t.Fatalf("%s: GET RecordingUrl %q: %d", attrs, after.Form.Get("RecordingUrl"), res.StatusCode)
+	}
+	return wav
+}
+
+// TestE2ETwiMLAttrsDialRecordFromRinging: the callee rings 2.5 s, then talks 2 s. record-from-answer-dual
+// holds the 2 s bridge; record-from-ringing-dual is longer by the ring time and its right channel
+// (what the caller heard) holds the US ringback before the callee's tone. With trim="trim-silence" a
+// from-ringing recording whose parties say nothing keeps the ringback and loses the silent bridge.
+func TestE2ETwiMLAttrsDialRecordFromRinging(t *testing.T) {
+	needE2E(t)
+	app := newTwiMLApp(t, map[string]func(int) string{"/after": static(`<Response><Hangup/></Response>`)})
+	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
+	const ringMs = 2500
+
+	answerL, answerR, err := splitStereoWAV(dialRecordingOf(t, app, p, `record="record-from-answer-dual"`, ringMs, 1000, 600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ringL, ringR, err := splitStereoWAV(dialRecordingOf(t, app, p, `record="record-from-ringing-dual"`, ringMs, 1000, 600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answerLen := time.Duration(len(answerL)) * time.Second / codec.SampleRate
+	ringLen := time.Duration(len(ringL)) * time.Second / codec.SampleRate
+	t.Logf("record-from-answer: %v, record-from-ringing: %v (the callee rang %d ms)", answerLen, ringLen, ringMs)
+	if d := ringLen - answerLen; d < 2*time.Second || d > 3500*time.Millisecond {
+		t.Errorf("record-from-ringing lasts %v, record-from-answer %v: want longer by about the %d ms of ringing", ringLen, answerLen, ringMs)
+	}
+	if n := ringbackFrames(ringR); n < 80 {
+		t.Errorf("record-from-ringing: %d frames of ringback on the callee's channel, want the first 2 s burst (100)", n)
+	}
+	if n := ringbackFrames(answerR); n > 5 {
+		t.Errorf("record-from-answer: %d frames of ringback, want none", n)
+	}
+	firstRing, firstCallee := -1, -1
+	for i := 0; i+codec.FrameSamples <= len(ringR); i += codec.FrameSamples {
+		f := ringR[i : i+codec.FrameSamples]
+		if firstRing < 0 && testkit.ToneShare(f, 440)+testkit.ToneShare(f, 480) > 0.8 {
+			firstRing = i / codec.FrameSamples
+		}
+		if firstCallee < 0 && testkit.ToneShare(f, 600) > 0.8 {
+			firstCallee = i / codec.FrameSamples
+		}
+	}
+	if firstRing < 0 || firstRing > 25 || firstCallee < firstRing+100 {
+		t.Errorf("record-from-ringing: ringback from frame %d, the callee's tone from %d: want the ringback first, the callee ~2.5 s later", firstRing, firstCallee)
+	}
+	if n := testkit.CountTone(ringL, 1000); n < 150 {
+		t.Errorf("record-from-ringing: %d frames of the caller's tone on the left, want it throughout (~225)", n)
+	}
+	if n := testkit.CountTone(ringR, 600); n < 80 || testkit.CountTone(answerR, 600) < 80 {
+		t.Errorf("the callee's tone: %d frames from ringing, %d from answer, want ~2 s (100) in each", n, testkit.CountTone(answerR, 600))
+	}
+
+	trimmed, _, err := codec.DecodeWAV(dialRecordingOf(t, app, p, `record="record-from-ringing" trim="trim-silence"`, ringMs, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmedLen := time.Duration(len(trimmed)) * time.Second / codec.SampleRate
+	t.Logf("record-from-ringing with trim-silence and silent parties: %v", trimmedLen)
+	if trimmedLen < 1800*time.Millisecond || trimmedLen > 2800*time.Millisecond || ringbackFrames(trimmed) < 80 {
+		t.Errorf("trim-silence kept %v with %d ringback frames: want the 2 s ringback burst and its margins, not the silent bridge", trimmedLen, ringbackFrames(trimmed))
+	}
+}
