@@ -42,7 +42,7 @@ type dialTarget struct {
 func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "timeLimit", "callerId", "hangupOnStar", "record",
 		"answerOnBridge", "ringTone", "trim", "recordingStatusCallback", "recordingStatusCallbackMethod",
-		"recordingStatusCallbackEvent", "hangupOn", "strategy", "continueOnFail", "trunk")
+		"recordingStatusCallbackEvent", "strategy", "trunk")
 	v := &dialVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path), callerID: strings.TrimSpace(a["callerId"])}
 	if _, ok := a["callerId"]; ok {
 		if msg := checkCallerID(v.callerID); msg != "" {
@@ -53,8 +53,9 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	v.timeLimit = time.Duration(p.intAttr(a, path, "timeLimit", 14400, 1, 14400, "must be an integer between 1 and 14400")) * time.Second
 	v.hangupOnStar = p.boolAttr(a, path, "hangupOnStar", false)
 	v.answerOnBridge = p.boolAttr(a, path, "answerOnBridge", false)
-	p.boolAttr(a, path, "continueOnFail", true)
-	p.enumAttr(a, path, "strategy", "simultaneous", "simultaneous", "single")
+	if p.enumAttr(a, path, "strategy", "simultaneous", "simultaneous", "single") == "single" { // Kazoo's
+		p.fail(path+"@strategy", `strategy="single" (one target after another) is not supported: every target rings at once`)
+	}
 	rec := p.enumAttr(a, path, "record", recordNone, recordNone, recordFromAnswer, recordFromRinging,
 		recordFromAnswer+"-dual", recordFromRinging+"-dual")
 	v.record, v.dual = strings.TrimSuffix(rec, "-dual"), strings.HasSuffix(rec, "-dual")
