@@ -9,14 +9,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/testkit"
 	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 )
@@ -244,4 +247,118 @@ func TestE2ETwiMLAttrsDialRecordFromRinging(t *testing.T) {
 	if trimmedLen < 1800*time.Millisecond || trimmedLen > 2800*time.Millisecond || ringbackFrames(trimmed) < 80 {
 		t.Errorf("trim-silence kept %v with %d ringback frames: want the 2 s ringback burst and its margins, not the silent bridge", trimmedLen, ringbackFrames(trimmed))
 	}
+}
+
+// debugRecordsWithEvents returns callID's debug records and events as JSON text once they hold every
+// string of want (they are written asynchronously), or fails.
+func debugRecordsWithEvents(t *testing.T, p *pivotuaInstance, callID string, want ...string) string {
+	t.Helper()
+	_, env := crossbar(t, "PUT", p.httpURL+"/v2/api_auth", "", map[string]any{"data": map[string]any{"api_key": "e2e-key"}})
+	token, _ := env["auth_token"].(string)
+	target := fmt.Sprintf("%s/v2/accounts/%s/pivot/debug/%s?events=true", p.httpURL, e2eAccount, url.PathEscape(callID))
+	var text string
+	for range 100 {
+		_, env = crossbar(t, "GET", target, token, nil)
+		b, _ := json.Marshal(env["data"])
+		text = string(b)
+		missing := false
+		for _, w := range want {
+			missing = missing || !strings.Contains(text, w)
+		}
+		if !missing {
+			return text
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("debug records of %s never held all of %q:\n%s", callID, want, text)
+	return ""
+}
+
+// TestE2ETwiMLAttrsRefusedAttributeTakesTheFailover: a <Dial sequential="true"> (Twilio's, not honoured)
+// is a schema error naming the verb and the attribute in the debug records; the callee is never
+// rung and the caller hears the pivot's "_" child (a 1 kHz tone). A document with attributes that are
+// not Twilio's runs, each reported as a warning event.
+func TestE2ETwiMLAttrsRefusedAttributeTakesTheFailover(t *testing.T) {
+	needE2E(t)
+	uas := startWatchingUAS(t)
+	app := newTwiMLApp(t, map[string]func(int) string{
+		"/voice":    static(fmt.Sprintf(`<Response><Dial sequential="true" timeout="5"><Sip>sip:bob@127.0.0.1:%d</Sip><Sip>sip:carol@127.0.0.1:%d</Sip></Dial></Response>`, uas.port, uas.port)),
+		"/fallback": static(`<Response><Play loop="2" colour="blue">/tone.wav</Play><Hangup/></Response>`),
+	})
+	flowDoc := twimlFlow(app.URL + "/voice")
+	fallback := twimlFlow(app.URL + "/fallback")
+	flowDoc["children"] = map[string]any{"_": fallback}
+	p := startPivotua(t, flowDoc)
+	caller := newDialPeer(t, codec.PCMU, 0)
+	if err := runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: caller.port(), Codec: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if got := uas.received(t); strings.Contains(got, "INVITE sip:") {
+		t.Errorf("the callee was rung by a refused document:\n%s", got)
+	}
+	if n := testkit.CountTone(caller.heard(0), 1000); n < 100 {
+		t.Errorf("the caller heard %d frames of the fallback's 1 kHz tone, want most of 3.2 s (160)", n)
+	}
+	voice := requestsTo(app, "/voice")
+	if len(voice) != 1 || len(requestsTo(app, "/fallback")) != 1 {
+		t.Fatalf("requests %q, want /voice then the _ child's /fallback", app.trail())
+	}
+	callID := voice[0].Form.Get("CallSid")
+	records := debugRecordsWithEvents(t, p, callID,
+		`"schema_errors":{"Response/Dial[1]@sequential":`,
+		`\u003cDial sequential\u003e is not supported by pivotua: every target rings at once`,
+		`\u003cPlay colour\u003e is ignored: not a TwiML attribute`)
+	t.Logf("debug records: %.600s", records)
+}
+
+// TestE2ETwiMLAttrsRecordStatusCallback: a <Record recordingStatusCallback> of a real call posts
+// in-progress then completed, the first retried after the application's 503, each with Twilio's
+// parameters and validated by Twilio's validateRequest; completed names the RecordingUrl and the
+// RecordingDuration the action got.
+func TestE2ETwiMLAttrsRecordStatusCallback(t *testing.T) {
+	needE2E(t)
+	dir := needTwilioNode(t)
+	var calls atomic.Int32
+	callbacks := testkit.NewWebhook(t, func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the application restarting
+		}
+	})
+	app := newTwiMLApp(t, map[string]func(int) string{
+		"/voice": static(`<Response><Record timeout="2" action="/recorded" recordingStatusCallback="` + callbacks.URL +
+			`/rec" recordingStatusCallbackEvent="in-progress completed"/></Response>`),
+		"/recorded": static(`<Response><Hangup/></Response>`),
+	})
+	p := startPivotua(t, twimlFlow(app.URL+"/voice"))
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: recordingCallerPCAP(t, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	action := waitForRequests(t, app, "/recorded", 1)[0]
+	testkit.WaitFor(t, 15*time.Second, "three callbacks (one refused, then in-progress and completed)", func() bool { return len(callbacks.Requests()) >= 3 })
+	var recs []twimlRequest
+	for _, r := range callbacks.Requests() {
+		recs = append(recs, twimlRequest{Method: r.Method, URL: r.URL, Path: r.Path, Form: r.Form, Body: r.PostForm,
+			RawBody: r.Body, Header: r.Header, At: r.At, Signature: r.Header.Get(httpfetch.HeaderTwilioSignature)})
+	}
+	var statuses []string
+	for _, r := range recs {
+		f := r.Form
+		statuses = append(statuses, f.Get("RecordingStatus"))
+		if f.Get("RecordingSource") != "RecordVerb" || f.Get("RecordingChannels") != "1" || f.Get("CallSid") != action.Form.Get("CallSid") ||
+			f.Get("RecordingSid") != recs[0].Form.Get("RecordingSid") || f.Get("AccountSid") != e2eAccount || f.Get("ErrorCode") != "0" {
+			t.Errorf("recording callback %v", f)
+		}
+	}
+	if !slices.Equal(statuses, []string{"in-progress", "in-progress", "completed"}) {
+		t.Errorf("RecordingStatus %q, want in-progress (refused), in-progress again, completed", statuses)
+	}
+	if gap := recs[1].At.Sub(recs[0].At); gap < 900*time.Millisecond {
+		t.Errorf("the retry came %v after the 503, want the 1 s backoff", gap)
+	}
+	done := recs[2].Form
+	if done.Get("RecordingUrl") != action.Form.Get("RecordingUrl") || done.Get("RecordingDuration") != action.Form.Get("RecordingDuration") {
+		t.Errorf("completed: RecordingUrl %q RecordingDuration %q, the action got %q %q", done.Get("RecordingUrl"), done.Get("RecordingDuration"),
+			action.Form.Get("RecordingUrl"), action.Form.Get("RecordingDuration"))
+	}
+	assertTwilioValid(t, dir, recs)
 }
