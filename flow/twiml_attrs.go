@@ -56,6 +56,9 @@ var refusedTwiMLAttrs = map[string]map[string]refusedAttr{
 		"byoc": {why: "numbers go through the trunks of the config (Dial's trunk attribute picks one)"},
 	}),
 	"Sip": withAMD(nil),
+	"Stream": {
+		"connectorName": {why: "there are no stream connectors: give the stream's url"},
+	},
 	"Start": {
 		"action": {why: "the verbs after <Start> run at once; the stream's events go to its statusCallback"},
 		"method": {why: "the verbs after <Start> run at once; the stream's events go to its statusCallback"},
