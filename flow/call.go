@@ -112,8 +112,8 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 			c.hangup()
 			return
 		case s != nil && !c.ended():
-			c.log.Info("calls API: running new instructions", "url", s.url, "inline", s.doc != nil)
-			steered, n = c.steerAction(s), &Node{Module: "pivot"}
+			c.log.Info("calls API: running new instructions", "url", s.url, "inline", s.doc != nil, "flow", s.flow != nil)
+			steered, n = c.steerAction(s)
 			continue
 		case out.stop:
 			return

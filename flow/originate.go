@@ -108,7 +108,7 @@ func (s *Server) Originate(req OriginateRequest) (CallRecord, error) {
 // number through the account's trunk.
 func (s *Server) originateTarget(req OriginateRequest) (dialEndpoint, error) {
 	to := strings.TrimSpace(req.To)
-	if lower := strings.ToLower(to); strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:") {
+	if isSIPTarget(to) {
 		if msg := CheckSIPURI(to); msg != "" {
 			return dialEndpoint{}, fmt.Errorf("%w: To %q %s", ErrBadCallTarget, to, msg)
 		}
@@ -119,6 +119,12 @@ func (s *Server) originateTarget(req OriginateRequest) (dialEndpoint, error) {
 		return dialEndpoint{}, fmt.Errorf("%w: To %q: %w", ErrBadCallTarget, to, err)
 	}
 	return ep, nil
+}
+
+// isSIPTarget reports whether a To or transfer target is a SIP URI rather than a number.
+func isSIPTarget(to string) bool {
+	lower := strings.ToLower(strings.TrimSpace(to))
+	return strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:")
 }
 
 // originateFlow is what the answered call runs: first (the Url's pivot or the inline document), and a
@@ -372,12 +378,18 @@ func (s *Server) UpdateCall(accountID, key string, u CallUpdate) (CallRecord, er
 		return rec, err
 	}
 	if s.cfg.Events != nil {
-		data := map[string]any{"action": "update", "sid": rec.Sid}
+		action := u.Action
+		if action == "" {
+			action = "update"
+		}
+		data := map[string]any{"action": action, "sid": rec.Sid}
 		switch {
 		case u.Status != "":
 			data["status"] = u.Status
 		case u.TwiML != nil:
 			data["twiml"] = true
+		case u.Flow != nil:
+			data["module"], data["data"] = u.Flow.Module, string(u.Flow.Data)
 		default:
 			data["url"] = u.URL
 		}
@@ -388,6 +400,30 @@ func (s *Server) UpdateCall(accountID, key string, u CallUpdate) (CallRecord, er
 		s.cfg.Events(Event{AccountID: accountID, CallID: id, At: time.Now(), Name: EventAPI, Data: data})
 	}
 	return rec, nil
+}
+
+// TransferCall bridges the account's live call key to target, as a Dial would (the channels API's
+// transfer): a number through the account's trunk (module resources) or a sip: URI (sip_uri) replaces
+// what the call runs; when that leg ends, so does the call. A target the account cannot dial is
+// refused here with ErrBadCallTarget, before the call is touched.
+func (s *Server) TransferCall(accountID, key, target string) (CallRecord, error) {
+	ep, err := s.originateTarget(OriginateRequest{AccountID: accountID, To: target})
+	if err != nil {
+		return CallRecord{}, err
+	}
+	module, data := "resources", map[string]any{"to_did": normaliseNumber(target)}
+	if isSIPTarget(target) {
+		module, data = "sip_uri", map[string]any{"uri": ep.uri}
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return CallRecord{}, err
+	}
+	n := &Node{Module: module, Data: raw}
+	if errs := ValidateNode(n, "transfer"); len(errs) > 0 {
+		return CallRecord{}, fmt.Errorf("%w: %w", ErrBadCallTarget, errors.Join(errs...))
+	}
+	return s.UpdateCall(accountID, key, CallUpdate{Flow: n, Action: "transfer"})
 }
 
 // CheckCallerID returns why id cannot be the caller ID (From user) of an outbound call, or "".
