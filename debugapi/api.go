@@ -44,6 +44,7 @@ type API struct {
 	accounts map[string]Account // by ID; read-only after NewAPI
 	auth     *authThrottle
 	log      *slog.Logger
+	channels ChannelControl // the channels API's calls (channels.go); set by UseChannels before serving
 }
 
 // NewAPI prepares the API; Register puts it on a mux.
@@ -71,6 +72,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/v2/api_auth", a.apiAuth)
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug", a.listCalls)
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug/{call_id}", a.callDetail)
+	a.registerChannels(mux)
 	mux.Handle("GET /ui/", inspector())
 	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 }
