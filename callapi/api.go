@@ -358,22 +358,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if a.refuse != nil && a.refuse() {
+	rec, err := a.Place(req)
+	switch {
+	case errors.Is(err, ErrDraining):
 		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: this node is shutting down")
 		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if n := a.liveOutbound(acct); n >= a.cfg.MaxCalls {
-		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: the account has %d calls placed through the API live, the most api.max_calls allows", n)
+	case errors.Is(err, ErrTooManyCalls):
+		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: %v", err)
 		return
-	}
-	if !a.take(acct) {
-		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: the account places more than api.calls_per_second (%v) calls a second", a.cfg.CallsPerSecond)
-		return
-	}
-	rec, err := a.calls.Originate(req)
-	switch {
 	case errors.Is(err, flow.ErrBadCallTarget):
 		writeError(w, http.StatusBadRequest, 21211, "Invalid 'To': %v", err)
 		return

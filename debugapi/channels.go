@@ -1,6 +1,7 @@
 package debugapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 //	GET  /v2/accounts/{ACCOUNT_ID}/channels         the account's live channels
 //	GET  /v2/accounts/{ACCOUNT_ID}/channels/{UUID}  one of them
 //	POST /v2/accounts/{ACCOUNT_ID}/channels/{UUID}  {"data":{"action":"hangup"|"transfer"|"pivot",...}}
+//	PUT  /v2/accounts/{ACCOUNT_ID}/channels         pivotua's own: place a call that runs a callflow
 //
 // A channel's UUID is its SIP Call-ID (Kazoo's is the call-id too); the Calls API's sid (CA + 32 hex)
 // is accepted as well. What a call does is behind ChannelControl, which cmd/pivotua implements over
@@ -38,6 +40,8 @@ type ChannelControl interface {
 	Transfer(accountID, uuid, target string) (Channel, error)
 	// Redirect runs flow (a pivot node) on the live channel uuid in place of what it runs.
 	Redirect(accountID, uuid string, flow Callflow) (Channel, error)
+	// Originate places a call that runs flow once answered.
+	Originate(accountID string, o Origination) (Channel, error)
 }
 
 // Channel is one live call as the channels API shows it.
@@ -61,6 +65,14 @@ type Callflow struct {
 	Path string
 }
 
+// Origination is a call to place: To a number or sip: URI, From the caller ID, Timeout how long it
+// may ring (0: the default), Flow what it runs once answered.
+type Origination struct {
+	To, From string
+	Timeout  time.Duration
+	Flow     Callflow
+}
+
 // FieldError is a request the channel control refused for one field (a target the account cannot
 // dial, a callflow that does not validate): 400, naming it.
 type FieldError struct {
@@ -71,10 +83,15 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // Why a channel request was refused, beyond a FieldError. Declared beside the channels API, whose
-// answers they pick.
+// answers they pick (404, 429, 503).
 var (
-	// ErrChannelNotFound means the account has no live channel by that UUID (404).
+	// ErrChannelNotFound means the account has no live channel by that UUID.
 	ErrChannelNotFound = errors.New("channel not found")
+	// ErrChannelLimit means the account is at its limit of calls placed (api.max_calls,
+	// api.calls_per_second); the error says which.
+	ErrChannelLimit = errors.New("too many calls")
+	// ErrChannelUnavailable means no call can be placed now (draining, no outbound SIP or RTP port).
+	ErrChannelUnavailable = errors.New("unavailable")
 )
 
 // Bounds of a channels request.
@@ -82,6 +99,7 @@ const (
 	maxChannelBody = 64 << 10
 	maxUUIDLen     = 256
 	maxTargetLen   = 256
+	maxRingSecs    = 600
 )
 
 // The actions of POST .../channels/{UUID}: what pivotua does, and Kazoo's that it refuses, and why.
@@ -101,7 +119,8 @@ var (
 		"transfer-type": "only blind transfers are available",
 		"leg":           "the channel named by the UUID is the leg transferred",
 	}
-	// pivotFields are the pivot module's fields (Kazoo's cf_pivot) a pivot action may carry.
+	// pivotFields are the pivot module's fields (Kazoo's cf_pivot) a pivot action or a placed call
+	// may carry.
 	pivotFields = []string{"voice_url", "method", "req_format", "req_body_format", "req_timeout_ms", "debug", "cdr_url"}
 )
 
@@ -136,15 +155,19 @@ func channelOf(c Channel) channelJSON {
 	}
 }
 
-// channelsCollection serves GET (list) on .../channels.
+// channelsCollection serves GET (list) and PUT (place a call) on .../channels.
 func (a *API) channelsCollection(w http.ResponseWriter, r *http.Request) {
 	rp := a.newReply(w, r)
-	if !isRead(r) {
-		rp.methodNotAllowed(http.MethodGet)
+	if !isRead(r) && r.Method != http.MethodPut {
+		rp.methodNotAllowed(http.MethodGet, http.MethodPut)
 		return
 	}
 	account, ok := a.authorize(rp, r)
 	if !ok || !a.channelsReady(rp) {
+		return
+	}
+	if r.Method == http.MethodPut {
+		a.originate(rp, r, account)
 		return
 	}
 	list := a.channels.List(account)
@@ -230,6 +253,81 @@ func (a *API) channelResource(w http.ResponseWriter, r *http.Request) {
 	rp.ok(http.StatusOK, channelOf(c))
 }
 
+// originate serves PUT .../channels: {"data":{"to":..., "from" or "caller_id_number":..., "timeout":
+// seconds, and "flow": a callflow, or voice_url and the pivot module's fields}}.
+func (a *API) originate(rp *reply, r *http.Request, account string) {
+	data, ok := readChannelData(rp, rp.w, r)
+	if !ok {
+		return
+	}
+	allowed := append([]string{"to", "from", "caller_id_number", "timeout", "flow"}, pivotFields...)
+	if !onlyFields(rp, data, nil, allowed...) {
+		return
+	}
+	var o Origination
+	if o.To, ok = stringField(rp, data, "to", maxTargetLen); !ok {
+		return
+	}
+	_, hasFrom := data["from"]
+	_, hasCID := data["caller_id_number"]
+	switch {
+	case hasFrom && hasCID:
+		rp.badParam(&paramError{"data.from", "give from or caller_id_number, not both"})
+		return
+	case hasCID:
+		o.From, ok = stringField(rp, data, "caller_id_number", 128)
+	default:
+		o.From, ok = stringField(rp, data, "from", 128)
+	}
+	if !ok {
+		return
+	}
+	if raw, given := data["timeout"]; given {
+		var secs int
+		if json.Unmarshal(raw, &secs) != nil || secs < 1 || secs > maxRingSecs {
+			rp.badParam(&paramError{"data.timeout", fmt.Sprintf("must be a whole number of seconds between 1 and %d", maxRingSecs)})
+			return
+		}
+		o.Timeout = time.Duration(secs) * time.Second
+	}
+	flow, hasFlow := data["flow"]
+	_, hasURL := data["voice_url"]
+	switch {
+	case hasFlow && hasPivotField(data):
+		rp.badParam(&paramError{"data.flow", "give a flow or a voice_url (with the pivot fields), not both"})
+		return
+	case hasFlow:
+		if t := bytes.TrimSpace(flow); len(t) == 0 || t[0] != '{' {
+			rp.badParam(&paramError{"data.flow", `must be a callflow object: {"module":"pivot","data":{...},"children":{...}}`})
+			return
+		}
+		o.Flow = Callflow{JSON: flow, Path: "data.flow"}
+	case hasURL:
+		if o.Flow, ok = pivotNode(rp, data); !ok {
+			return
+		}
+	default:
+		rp.badParam(&paramError{"data.voice_url", "required: the pivot fetched once the call is answered (or give a flow)"})
+		return
+	}
+	c, err := a.channels.Originate(account, o)
+	if err != nil {
+		a.channelFailed(rp, account, err)
+		return
+	}
+	a.log.Info("channels API: call placed", "account_id", account, "call_sid", c.CallSid, "to", o.To)
+	rp.ok(http.StatusCreated, channelOf(c))
+}
+
+func hasPivotField(data map[string]json.RawMessage) bool {
+	for _, k := range pivotFields {
+		if _, ok := data[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // pivotNode is a pivot callflow node of the request's pivot fields; voice_url is required.
 func pivotNode(rp *reply, data map[string]json.RawMessage) (Callflow, bool) {
 	if _, ok := data["voice_url"]; !ok {
@@ -267,6 +365,10 @@ func (a *API) channelFailed(rp *reply, account string, err error) {
 		rp.badParam(&paramError{fe.Field, fe.Message})
 	case errors.Is(err, ErrChannelNotFound):
 		rp.fail(http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrChannelLimit):
+		rp.fail(http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, ErrChannelUnavailable):
+		rp.fail(http.StatusServiceUnavailable, err.Error())
 	default:
 		a.log.Error("channels API: action failed", "account_id", account, "error", err)
 		rp.fail(http.StatusInternalServerError, "the action failed; try again")

@@ -17,6 +17,7 @@ type fakeChannels struct {
 	live     map[string]Channel // by account + "/" + uuid
 	calls    []string           // "hangup acct uuid", "transfer acct uuid target", ...
 	flows    []Callflow
+	origins  []Origination
 	failWith error
 }
 
@@ -73,6 +74,18 @@ func (f *fakeChannels) Redirect(acct, uuid string, flow Callflow) (Channel, erro
 	f.flows = append(f.flows, flow)
 	f.mu.Unlock()
 	return f.act(acct, uuid, "pivot "+uuid)
+}
+
+func (f *fakeChannels) Originate(acct string, o Origination) (Channel, error) {
+	f.note("originate " + o.To)
+	if f.failWith != nil {
+		return Channel{}, f.failWith
+	}
+	f.mu.Lock()
+	f.origins = append(f.origins, o)
+	f.mu.Unlock()
+	return Channel{UUID: "CA" + strings.Repeat("2", 32), CallSid: "CA" + strings.Repeat("2", 32), Direction: "outbound",
+		Destination: o.To, Username: o.To, Status: "queued", Created: baseTime}, nil
 }
 
 // channelsFixture is the API over real HTTP with fakeChannels behind its channels routes.
@@ -230,6 +243,8 @@ func TestChannelControlErrorsBecomeCrossbarErrors(t *testing.T) {
 	}{
 		{&FieldError{Field: "data.target", Message: "cannot be dialled: denied"}, 400, "data.target"},
 		{fmt.Errorf("%w: gone", ErrChannelNotFound), 404, ""},
+		{fmt.Errorf("%w: api.max_calls", ErrChannelLimit), 429, ""},
+		{fmt.Errorf("%w: draining", ErrChannelUnavailable), 503, ""},
 		{fmt.Errorf("boom"), 500, ""},
 	} {
 		fc.failWith = tc.err
@@ -251,6 +266,52 @@ func TestChannelControlErrorsBecomeCrossbarErrors(t *testing.T) {
 	}
 }
 
+func TestChannelsPlaceACallFromKazooJSON(t *testing.T) {
+	f, fc := channelsFixture(t)
+	tok := f.token(t, keyA)
+	path := "/v2/accounts/" + accountA + "/channels"
+	r := f.do(t, "PUT", path, tok, `{"data":{"to":"sip:bob@example.com","caller_id_number":"+15550100","timeout":20,"voice_url":"http://app/voice","method":"post"}}`)
+	if r.code != 201 || r.body["data"].(map[string]any)["direction"] != "outbound" {
+		t.Fatalf("PUT with voice_url: %d %v", r.code, r.body)
+	}
+	o := fc.origins[0]
+	var node map[string]any
+	_ = json.Unmarshal(o.Flow.JSON, &node)
+	if o.To != "sip:bob@example.com" || o.From != "+15550100" || o.Timeout != 20*time.Second || node["module"] != "pivot" ||
+		node["data"].(map[string]any)["method"] != "post" || o.Flow.Path != "" {
+		t.Errorf("origination = %+v, flow %s", o, o.Flow.JSON)
+	}
+	flow := `{"module":"tts","data":{"text":"hello"},"children":{"_":{"module":"hangup"}}}`
+	r = f.do(t, "PUT", path, tok, `{"data":{"to":"2600","from":"100","flow":`+flow+`}}`)
+	if r.code != 201 || string(fc.origins[1].Flow.JSON) != flow || fc.origins[1].Flow.Path != "data.flow" {
+		t.Errorf("PUT with a flow: %d %v, flow %s", r.code, r.body, fc.origins[1].Flow.JSON)
+	}
+	for _, tc := range []struct{ name, body, field string }{
+		{"no to", `{"data":{"from":"1","voice_url":"http://a"}}`, "data.to"},
+		{"no from", `{"data":{"to":"2600","voice_url":"http://a"}}`, "data.from"},
+		{"from and caller_id_number", `{"data":{"to":"2600","from":"1","caller_id_number":"2","voice_url":"http://a"}}`, "data.from"},
+		{"neither flow nor voice_url", `{"data":{"to":"2600","from":"1"}}`, "data.voice_url"},
+		{"flow and voice_url", `{"data":{"to":"2600","from":"1","voice_url":"http://a","flow":{"module":"hangup"}}}`, "data.flow"},
+		{"flow not an object", `{"data":{"to":"2600","from":"1","flow":"hangup"}}`, "data.flow"},
+		{"timeout 0", `{"data":{"to":"2600","from":"1","voice_url":"http://a","timeout":0}}`, "data.timeout"},
+		{"timeout a string", `{"data":{"to":"2600","from":"1","voice_url":"http://a","timeout":"20"}}`, "data.timeout"},
+		{"an unknown field", `{"data":{"to":"2600","from":"1","voice_url":"http://a","MachineDetection":"Enable"}}`, "data.MachineDetection"},
+	} {
+		n := len(fc.origins)
+		r := f.do(t, "PUT", path, tok, tc.body)
+		if r.code != 400 || r.body["data"].(map[string]any)[tc.field] == nil {
+			t.Errorf("%s: %d %v, want 400 naming %s", tc.name, r.code, r.body, tc.field)
+		}
+		if len(fc.origins) != n {
+			t.Errorf("%s: a call was placed", tc.name)
+		}
+	}
+	fc.failWith = fmt.Errorf("%w: api.calls_per_second", ErrChannelLimit)
+	if r := f.do(t, "PUT", path, tok, `{"data":{"to":"2600","from":"1","voice_url":"http://a"}}`); r.code != 429 || !strings.Contains(r.body["message"].(string), "calls_per_second") {
+		t.Errorf("over the limit: %d %v, want 429 naming it", r.code, r.body)
+	}
+}
+
 func TestChannelsUnwiredAnswer503(t *testing.T) {
 	f := newAPIFixture(t)
 	tok := f.token(t, keyA)
@@ -259,15 +320,16 @@ func TestChannelsUnwiredAnswer503(t *testing.T) {
 	}
 }
 
-// FuzzChannelAction: whatever the body of POST .../channels/{UUID}, the answer is an envelope with a
-// status the API documents, and the control is asked only with checked fields.
+// FuzzChannelAction: whatever the body of POST .../channels/{UUID} or PUT .../channels, the answer is
+// an envelope with a status the API documents, and the control is asked only with checked fields.
 func FuzzChannelAction(f *testing.F) {
 	for _, s := range []string{
 		`{"data":{"action":"hangup"}}`, `{"data":{"action":"transfer","target":"2600"}}`,
 		`{"data":{"action":"pivot","voice_url":"http://a","debug":true}}`, `{"data":{"action":"x"}}`, `{"data":null}`,
-		`{"data":{"action":"\u0000"}}`, `[]`, `"`, ``,
+		`{"data":{"to":"2600","from":"1","flow":{"module":"hangup"}}}`, `{"data":{"action":"\u0000"}}`, `[]`, `"`, ``,
 	} {
-		f.Add(s)
+		f.Add(s, true)
+		f.Add(s, false)
 	}
 	api := NewAPI(APIConfig{Accounts: []Account{{ID: accountA, APIKey: keyA}}, Now: func() time.Time { return baseTime }})
 	fc := newFakeChannels()
@@ -275,14 +337,17 @@ func FuzzChannelAction(f *testing.F) {
 	mux := http.NewServeMux()
 	api.Register(mux)
 	tok := signToken(accountA, keyA, baseTime.Add(time.Hour))
-	f.Fuzz(func(t *testing.T, body string) {
-		method, path := "POST", "/v2/accounts/"+accountA+"/channels/call-1@host"
+	f.Fuzz(func(t *testing.T, body string, action bool) {
+		method, path := "PUT", "/v2/accounts/"+accountA+"/channels"
+		if action {
+			method, path = "POST", path+"/call-1@host"
+		}
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("X-Auth-Token", tok)
 		w := httptest.NewRecorder()
 		mux.ServeHTTP(w, req)
 		switch w.Code {
-		case 200, 400, 404, 413:
+		case 200, 201, 400, 404, 413:
 		default:
 			t.Fatalf("%s %q: %d", method, body, w.Code)
 		}

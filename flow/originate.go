@@ -45,9 +45,11 @@ type OriginateRequest struct {
 	// To is a sip: or sips: URI, or a number dialled through the first trunk open to the account.
 	To   string
 	From string // caller ID: the INVITE's From user
-	// URL and Method fetch the document run once the callee answers; TwiML is the document itself.
+	// URL and Method fetch the document run once the callee answers; TwiML is the document itself;
+	// Flow is a validated Kazoo callflow run instead (the channels API's: a pivot node, or any flow).
 	URL, Method string
 	TwiML       *TwiML
+	Flow        *Node
 	// FallbackURL and FallbackMethod are fetched when URL fails (Twilio's FallbackUrl).
 	FallbackURL, FallbackMethod string
 	Timeout                     time.Duration // how long the callee may ring; 0: sip's default
@@ -128,8 +130,12 @@ func isSIPTarget(to string) bool {
 }
 
 // originateFlow is what the answered call runs: first (the Url's pivot or the inline document), and a
-// placeholder pivot node whose "_" child fetches FallbackUrl when first fails.
+// placeholder pivot node whose "_" child fetches FallbackUrl when first fails; or the request's own
+// callflow, with no first action.
 func originateFlow(req OriginateRequest) (kazooAction, *Node, error) {
+	if req.Flow != nil {
+		return nil, req.Flow, nil
+	}
 	first := &pivotAction{voiceURL: req.URL, method: req.Method, format: httpfetch.FormatTwiML, bodyFormat: httpfetch.BodyForm,
 		timeout: originateFetchTimeout, debug: true, inline: req.TwiML}
 	if first.method == "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pivotua/pivotua/callapi"
 	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
 )
@@ -16,9 +17,11 @@ import (
 const checkTargetTimeout = 3 * time.Second
 
 // channelControl is the channels API (debugapi) over flow's registry of calls: it turns a Kazoo
-// channel request into the Calls API's steering, and flow's answers into the API's.
+// channel request into the Calls API's steering and placing, and flow's answers into the API's.
 type channelControl struct {
 	calls *flow.Server
+	// place places a call within the account's API limits (callapi.API.Place), which both APIs share.
+	place func(flow.OriginateRequest) (flow.CallRecord, error)
 	// checkTarget refuses a sip: target that sip.egress denies (sip.Server.CheckTarget), so the client
 	// hears it in the answer rather than from a leg that fails later.
 	checkTarget func(ctx context.Context, uri string) error
@@ -103,6 +106,29 @@ func (cc *channelControl) Redirect(accountID, uuid string, cf debugapi.Callflow)
 	}
 	rec, err := cc.calls.UpdateCall(accountID, uuid, flow.CallUpdate{Flow: n, Action: "pivot"})
 	return channelOf(rec), channelError(err, "data")
+}
+
+func (cc *channelControl) Originate(accountID string, o debugapi.Origination) (debugapi.Channel, error) {
+	if msg := flow.CheckCallerID(o.From); msg != "" {
+		return debugapi.Channel{}, &debugapi.FieldError{Field: "data.from", Message: msg}
+	}
+	n, err := parseCallflow(o.Flow)
+	if err != nil {
+		return debugapi.Channel{}, err
+	}
+	if err := cc.checkEgress(o.To, "data.to"); err != nil {
+		return debugapi.Channel{}, err
+	}
+	rec, err := cc.place(flow.OriginateRequest{AccountID: accountID, To: o.To, From: o.From, Flow: n, Timeout: o.Timeout})
+	switch {
+	case errors.Is(err, callapi.ErrTooManyCalls):
+		return debugapi.Channel{}, fmt.Errorf("%w: %w", debugapi.ErrChannelLimit, err)
+	case errors.Is(err, callapi.ErrDraining), errors.Is(err, flow.ErrNoCapacity):
+		return debugapi.Channel{}, fmt.Errorf("%w: %w", debugapi.ErrChannelUnavailable, err)
+	case errors.Is(err, flow.ErrBadCallerID):
+		return debugapi.Channel{}, &debugapi.FieldError{Field: "data.from", Message: err.Error()}
+	}
+	return channelOf(rec), channelError(err, "data.to")
 }
 
 // checkEgress refuses a sip: target sip.egress denies; a number goes through the account's trunk,

@@ -295,3 +295,67 @@ func TestE2EChannelsTransferBridgesTheCallToASecondPhone(t *testing.T) {
 		t.Errorf("the call's api events are %q, want transfer then hangup", actions)
 	}
 }
+
+// TestE2EChannelsPlaceKazooCalls: PUT .../channels places a call that runs Kazoo JSON once answered:
+// with a voice_url (fetched in Kazoo's naming; the callee hears its play), and with an inline flow.
+// api.max_calls holds for it as for calls.create (429 in Crossbar's envelope).
+func TestE2EChannelsPlaceKazooCalls(t *testing.T) {
+	needE2E(t)
+	tones := callsAPIHook(t)
+	docs := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
+		"/kazoo": {"application/json", fmt.Sprintf(`{"module":"play","data":{"id":"%s/tone440.wav","loop_count":100}}`, tones.URL)},
+	}))
+	p := startPivotua(t, dialTwiMLFlow(tones.URL+"/voice"), func(c *Config) { c.API.MaxCalls = 1 })
+	token := channelsToken(t, p, "e2e-key")
+
+	bob := newDialPeer(t, codec.PCMU, 600)
+	bobUAS := startUAS(t, "uas_answer.xml", uasData{RTPPort: bob.port(), Codec: 0}) // waits for our BYE
+	code, env := crossbar(t, "PUT", channelsURL(p, "", ""), token, map[string]any{"data": map[string]any{
+		"to": fmt.Sprintf("sip:bob@127.0.0.1:%d", bobUAS.port), "caller_id_number": "+15550100", "voice_url": docs.URL + "/kazoo", "method": "post",
+	}})
+	placed, _ := env["data"].(map[string]any)
+	if code != 201 || placed["direction"] != "outbound" || !callSidPattern.MatchString(fmt.Sprint(placed["call_sid"])) {
+		t.Fatalf("PUT channels: %d %v", code, env)
+	}
+	if n := awaitTone(bob, 0, 440, 50, 10*time.Second); n < 50 {
+		t.Fatalf("the callee heard %d frames of the flow's 440 Hz\n%s", n, p.logs())
+	}
+	if req := one(t, docs, "/kazoo"); req == nil || req.Get("Call-ID") != placed["call_sid"] || req.Get("Caller-ID-Number") != "+15550100" {
+		t.Errorf("the voice_url request %v, want Kazoo's naming with the call's sid", req)
+	}
+	ch := awaitChannel(t, p, token)
+	if ch["call_sid"] != placed["call_sid"] || ch["uuid"] == placed["call_sid"] || ch["direction"] != "outbound" || ch["username"] != "bob" ||
+		ch["presence_id"] != fmt.Sprintf("bob@127.0.0.1:%d", bobUAS.port) {
+		t.Errorf("the answered placed call is listed as %v, want its SIP Call-ID as uuid", ch)
+	}
+	code, env = crossbar(t, "PUT", channelsURL(p, "", ""), token, map[string]any{"data": map[string]any{
+		"to": "sip:nobody@127.0.0.1:9", "from": "100", "voice_url": docs.URL + "/kazoo",
+	}})
+	wantChannelError(t, "a second call past api.max_calls 1", code, env, 429, "", "api.max_calls")
+	if code, env := channelAction(t, p, token, fmt.Sprint(ch["uuid"]), map[string]any{"action": "hangup"}); code != 200 {
+		t.Fatalf("hangup: %d %v", code, env)
+	}
+	if err := bobUAS.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("the callee did not get BYE: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(liveChannels(t, p, token)) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// An inline flow: the callee hears its play too.
+	bob2 := newDialPeer(t, codec.PCMU, 600)
+	bob2UAS := startUAS(t, "uas_answer.xml", uasData{RTPPort: bob2.port(), Codec: 0, HangupAfterMs: 3000})
+	code, env = crossbar(t, "PUT", channelsURL(p, "", ""), token, map[string]any{"data": map[string]any{
+		"to": fmt.Sprintf("sip:bob@127.0.0.1:%d", bob2UAS.port), "from": "100",
+		"flow": map[string]any{"module": "play", "data": map[string]any{"id": tones.URL + "/tone1000.wav", "loop_count": 100}},
+	}})
+	if code != 201 {
+		t.Fatalf("PUT channels with a flow: %d %v", code, env)
+	}
+	if err := bob2UAS.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("the placed call's callee: %v\n%s", err, p.logs())
+	}
+	if n := testkit.CountTone(bob2.heard(0), 1000); n < 80 {
+		t.Errorf("the placed call's callee heard %d frames of the flow's 1 kHz, want most of the 3 s call", n)
+	}
+}

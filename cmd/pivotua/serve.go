@@ -174,7 +174,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	callsAPI := callapi.New(calls, accounts, s.API, log) // start calls, steer live ones
 	callsAPI.RefuseWhile(draining.Load)
 	callsAPI.Register(mux)
-	debug.api.UseChannels(&channelControl{calls: calls, checkTarget: sipSrv.CheckTarget}) // Kazoo's channels API
+	debug.api.UseChannels(&channelControl{calls: calls, place: callsAPI.Place, checkTarget: sipSrv.CheckTarget}) // Kazoo's channels API
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
