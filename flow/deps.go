@@ -129,6 +129,10 @@ type Observer interface {
 	// response, including 404 for an unrouted number), "failed" (a 5xx final response) or "canceled"
 	// (the caller gave up before any final response).
 	CallEnded(outcome string)
+	// CallPlaced reports how a call the API placed ended, in CallEnded's words: "completed"
+	// (answered), "rejected" (busy, no answer, a 4xx or 6xx), "failed" (a 5xx, or no INVITE could
+	// go out) or "canceled" (hung up by the API before an answer).
+	CallPlaced(outcome string)
 	// PivotRequest reports one pivot request: its HTTP status ("200", "404"), or "timeout" or "error"
 	// when no response arrived.
 	PivotRequest(status string, elapsed time.Duration)

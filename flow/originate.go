@@ -207,7 +207,7 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 		}
 		log.Info("calls API: the call was not answered", "status", status, "err", res.err)
 		calls.update(e, func(r *CallRecord) { r.SIPResponseCode = code })
-		cb.post(CallbackCompleted, calls.end(e, status))
+		s.placedEnded(cb, calls.end(e, status))
 		return
 	}
 	leg.call = res.call
@@ -223,7 +223,7 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 	}))
 	if err := leg.startMedia(res.call.Media()); err != nil {
 		log.Warn("calls API: callee media", "err", err)
-		cb.post(CallbackCompleted, calls.end(e, StatusFailed))
+		s.placedEnded(cb, calls.end(e, StatusFailed))
 		return
 	}
 	res.call.OnMediaChange(func(md sip.MediaDesc) {
@@ -231,7 +231,7 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 			log.Warn("calls API: callee re-INVITE media not applied", "err", err)
 		}
 	})
-	ch := newCalleeLeg(leg, info, s.cfg.Observer, log)
+	ch := newPlacedLeg(leg, info, s.cfg.Observer, log)
 	defer ch.stop()
 	deps := s.cfg.Deps
 	deps.Logger = s.log.With("account_id", req.AccountID, "call_sid", e.sid)
@@ -250,7 +250,31 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 		}
 	}
 	c.run(runCtx, flow, first)
-	cb.post(CallbackCompleted, calls.end(e, StatusCompleted))
+	s.placedEnded(cb, calls.end(e, StatusCompleted))
+}
+
+// placedEnded reports a placed call's end: its completed callback and the metrics.
+func (s *Server) placedEnded(cb *statusCallbacks, rec CallRecord) {
+	cb.post(CallbackCompleted, rec)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.CallPlaced(placedOutcome(rec))
+	}
+}
+
+// placedOutcome is a placed call's outcome in the metrics' words (Observer.CallEnded's).
+func placedOutcome(rec CallRecord) string {
+	switch rec.Status {
+	case StatusCompleted:
+		return "completed"
+	case StatusCanceled:
+		return "canceled"
+	case StatusBusy, StatusNoAnswer:
+		return "rejected"
+	}
+	if rec.SIPResponseCode == 0 { // refused before an INVITE left, or no response came
+		return "failed"
+	}
+	return callOutcome(rec.SIPResponseCode)
 }
 
 func sipUser(uri string) string {

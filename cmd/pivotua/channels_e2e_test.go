@@ -297,13 +297,18 @@ func TestE2EChannelsTransferBridgesTheCallToASecondPhone(t *testing.T) {
 }
 
 // TestE2EChannelsPlaceKazooCalls: PUT .../channels places a call that runs Kazoo JSON once answered:
-// with a voice_url (fetched in Kazoo's naming; the callee hears its play), and with an inline flow.
-// api.max_calls holds for it as for calls.create (429 in Crossbar's envelope).
+// with a voice_url (fetched in Kazoo's naming; the callee hears its play), and with an inline flow
+// whose TwiML <Dial> bridges the placed call to a second SIPp (each hears the other). api.max_calls
+// holds for it as for calls.create (429 in Crossbar's envelope), and both calls are counted in
+// pivotua_calls_total and pivotua_calls_placed_total.
 func TestE2EChannelsPlaceKazooCalls(t *testing.T) {
 	needE2E(t)
 	tones := callsAPIHook(t)
+	carol := newDialPeer(t, codec.PCMU, 1000)
+	carolUAS := startUAS(t, "uas_answer.xml", uasData{RTPPort: carol.port(), Codec: 0, HangupAfterMs: 3000})
 	docs := testkit.NewWebhook(t, testkit.ServeDocs(map[string][2]string{
 		"/kazoo": {"application/json", fmt.Sprintf(`{"module":"play","data":{"id":"%s/tone440.wav","loop_count":100}}`, tones.URL)},
+		"/dial":  {"text/xml", fmt.Sprintf(`<Response><Dial><Sip>sip:carol@127.0.0.1:%d</Sip></Dial></Response>`, carolUAS.port)},
 	}))
 	p := startPivotua(t, dialTwiMLFlow(tones.URL+"/voice"), func(c *Config) { c.API.MaxCalls = 1 })
 	token := channelsToken(t, p, "e2e-key")
@@ -342,20 +347,38 @@ func TestE2EChannelsPlaceKazooCalls(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// An inline flow: the callee hears its play too.
+	// An inline flow whose document dials: the placed call is bridged to carol, who hangs up after 3 s.
 	bob2 := newDialPeer(t, codec.PCMU, 600)
-	bob2UAS := startUAS(t, "uas_answer.xml", uasData{RTPPort: bob2.port(), Codec: 0, HangupAfterMs: 3000})
+	bob2UAS := startUAS(t, "uas_answer.xml", uasData{RTPPort: bob2.port(), Codec: 0})
 	code, env = crossbar(t, "PUT", channelsURL(p, "", ""), token, map[string]any{"data": map[string]any{
 		"to": fmt.Sprintf("sip:bob@127.0.0.1:%d", bob2UAS.port), "from": "100",
-		"flow": map[string]any{"module": "play", "data": map[string]any{"id": tones.URL + "/tone1000.wav", "loop_count": 100}},
+		"flow": map[string]any{"module": "pivot", "data": map[string]any{"voice_url": docs.URL + "/dial", "req_format": "twiml"}},
 	}})
 	if code != 201 {
 		t.Fatalf("PUT channels with a flow: %d %v", code, env)
 	}
+	if err := carolUAS.wait(t, 15*time.Second); err != nil {
+		t.Fatalf("carol, dialled by the placed call's document: %v\n%s", err, p.logs())
+	}
 	if err := bob2UAS.wait(t, 10*time.Second); err != nil {
-		t.Fatalf("the placed call's callee: %v\n%s", err, p.logs())
+		t.Fatalf("the placed call's callee did not get BYE once carol hung up: %v", err)
 	}
 	if n := testkit.CountTone(bob2.heard(0), 1000); n < 80 {
-		t.Errorf("the placed call's callee heard %d frames of the flow's 1 kHz, want most of the 3 s call", n)
+		t.Errorf("the placed call's callee heard %d frames of carol's 1 kHz, want most of the 3 s bridge\n%s", n, p.logs())
+	}
+	if n := testkit.CountTone(carol.heard(0), 600); n < 80 {
+		t.Errorf("carol heard %d frames of the placed call's 600 Hz, want most of the 3 s bridge", n)
+	}
+	for series, want := range map[string]float64{
+		`pivotua_calls_placed_total{outcome="completed"}`: 2,
+		`pivotua_calls_total{outcome="completed"}`:        2,
+	} {
+		got := scrape(t, p, series)
+		for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); got = scrape(t, p, series) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
 	}
 }
