@@ -28,6 +28,10 @@
 // each problem named by its path (store.queue_bytes); cmd/pivotua only reads the file and
 // hands the section over.
 //
+// Beside them it serves Kazoo's channels API (channels.go: GET, POST .../channels/{UUID} with hangup,
+// transfer or pivot, and pivotua's PUT .../channels to place a call) over a ChannelControl that
+// cmd/pivotua implements on flow's registry of calls; this package owns only its HTTP side.
+//
 // debugapi imports none of pivotua's packages: cmd/pivotua turns flow.Exchange and flow.Event values
 // into Records.
 package debugapi

@@ -25,8 +25,9 @@ type CallInfo struct {
 }
 
 // Channel is the one interface through which the interpreters touch signalling and media. flow's
-// inboundLeg (leg.go: a sip.InboundCall and a media.Session) implements it for an inbound call and
-// calleeLeg (dial_whisper.go) for a Dial callee running its noun's document; flowtest.Channel is the
+// inboundLeg (leg.go: a sip.InboundCall and a media.Session) implements it for an inbound call,
+// calleeLeg (dial_whisper.go) for a Dial callee running its noun's document and placedLeg
+// (leg_placed.go) for a call the API placed; flowtest.Channel is the
 // test double every verb's test drives.
 type Channel interface {
 	Info() CallInfo

@@ -5,7 +5,7 @@
 //
 // Everything flow needs from outside is declared in deps.go: the Channel a call runs on (signalling
 // and media: inboundLeg in leg.go implements it over a sip.InboundCall and a media.Session, calleeLeg in
-// dial_whisper.go for a Dial callee), the BridgeLeg Dial joins to a callee, and the services in Deps
+// dial_whisper.go for a Dial callee, placedLeg in leg_placed.go for a call the API placed), the BridgeLeg Dial joins to a callee, and the services in Deps
 // that cmd/pivotua wires (DocumentFetcher, MediaFetcher, Speaker, Uploader, RecordingLinker,
 // OutboundSIP, Observer), each with who implements it. No behaviour depends on a type assertion: what
 // a Channel can do is in its method set.
@@ -15,9 +15,11 @@
 // is a small type in its file: pivotState (kazoo_pivot.go), keyState (dtmf.go), callVariables
 // (kazoo_set_variables.go), recordingState (recording.go), dialState (dial.go), eventState (event.go).
 //
-// Calls (calls.go) is the registry the Calls API (package callapi) reads and steers: every call
-// Server takes or places (Server.Originate, originate.go: an outbound leg standing alone, on the
-// Channel a Dial callee's document runs on) has a sid and an entry there. An update reaches the call's
+// Calls (calls.go) is the registry the Calls API (package callapi) and the channels API (debugapi,
+// through cmd/pivotua) read and steer: every call Server takes or places (Server.Originate,
+// originate.go: an outbound leg standing alone) has a sid and an entry there. An update carries new
+// instructions, a callflow node to run in place of what runs (a transfer, TransferCall, is one), or a
+// hangup. An update reaches the call's
 // goroutine by the entry's channel, which cancels the action running (Call.runSteerable); nothing
 // outside that goroutine touches a Call.
 //

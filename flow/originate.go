@@ -14,10 +14,12 @@ import (
 	"github.com/pivotua/pivotua/sip"
 )
 
-// A call the Calls API places (Twilio's calls.create) is an outbound leg standing alone: its own RTP
-// session and INVITE, and once the callee answers, the same Channel a Dial callee's document runs on
-// (calleeLeg), running the document exactly as an inbound call's, with Direction=outbound-api and the
-// registry's sid as its CallSid. Its status callbacks go out in order from one goroutine per call.
+// A call the API places (Twilio's calls.create, the channels API's PUT) is an outbound leg standing
+// alone: its own RTP session and INVITE, and once the callee answers, a Channel of its own (placedLeg:
+// a Dial callee's calleeLeg that is also its own BridgeLeg, so a Dial in its document bridges it),
+// running the document exactly as an inbound call's, with Direction=outbound-api and the registry's
+// sid as its CallSid; or a Kazoo callflow given with the request. Its status callbacks go out in
+// order from one goroutine per call.
 
 const (
 	// originateFetchTimeout is the document fetch's deadline for an API call (pivot's default).
