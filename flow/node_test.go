@@ -42,7 +42,7 @@ func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
 		{"say alias", `{"module":"say","data":{"text":"hi"}}`, "", nil},
 		{"tts wrong type", `{"module":"tts","data":{"text":5}}`, "", []string{"data.text: must be a string"}},
 		{"play", `{"module":"play","data":{"id":"media-id","loop_count":0}}`, "", []string{
-			"data.id: must be an http or https URL", "data.loop_count: must be between 1 and 1000"}},
+			"data.id: must be an http or https URL, a media id (32 hex characters from the media API) or /{ACCOUNT_ID}/{MEDIA_ID}", "data.loop_count: must be between 1 and 1000"}},
 		{"play unknown fields ignored", `{"module":"play","data":{"id":"http://h/a.wav","answer":true,"whatever":[1]}}`, "", nil},
 		{"sleep", `{"module":"sleep","data":{"unit":"d"}}`, "", []string{"data.duration: required", "data.unit: must be one of ms, s, m, h"}},
 		{"sleep negative", `{"module":"sleep","data":{"duration":-1}}`, "", []string{"data.duration: must be at least 0"}},

@@ -131,12 +131,16 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	if err != nil {
 		return err
 	}
+	var stored flow.MediaStore // the media API's uploads, which play and response name by id
+	if debug.media != nil {
+		stored = debug.media
+	}
 	calls = flow.NewServer(flow.ServerConfig{
 		Router:  flow.NewRouter(s.Routes),
 		APIKeys: accounts,
 		Calls:   registry,
 		Deps: flow.Deps{
-			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
+			Documents: fetcher, Media: fetcher, Stored: stored, Speech: speech, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
 			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
 			Dial:    flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
