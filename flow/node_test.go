@@ -34,9 +34,9 @@ func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
 		{"pivot method upper case", `{"module":"pivot","data":{"voice_url":"https://h/x","method":"POST"}}`, "", nil},
 		{"pivot timeout not integer", `{"module":"pivot","data":{"voice_url":"https://h/x","req_timeout_ms":1.5}}`, "", []string{"data.req_timeout_ms: must be an integer"}},
 		{"nested child path", `{"module":"pivot","data":{"voice_url":"http://h/x"},"children":{"_":{"module":"tts","data":{}}}}`, "flow", []string{"flow.children._.data.text: required"}},
-		{"tts limits", `{"module":"tts","data":{"text":"` + strings.Repeat("a", 4001) + `","engine":"google","terminators":["1","x"]}}`, "", []string{
+		{"tts limits", `{"module":"tts","data":{"text":"` + strings.Repeat("a", 4001) + `","engine":"festival","terminators":["1","x"]}}`, "", []string{
 			"data.text: must be at most 4000 characters",
-			"data.engine: must be one of flite, espeak-ng",
+			"data.engine: must be flite or espeak-ng, or one of Kazoo's (ispeech, voicefabric, google, ibm_watson, polly, readspeaker), which the local engine speaks",
 			"data.terminators[1]: must be one of 0-9, *, #",
 		}},
 		{"say alias", `{"module":"say","data":{"text":"hi"}}`, "", nil},
