@@ -226,6 +226,13 @@ func (a *API) uploadMedia(rp *reply, w http.ResponseWriter, r *http.Request, acc
 		rp.fail(http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q is not audio pivotua plays: send audio/wav (audio/x-wav) or audio/mpeg (audio/mp3)", mt))
 		return
 	}
+	release, ok := store.uploadSlot()
+	if !ok {
+		rp.w.Header().Set("Retry-After", "1")
+		rp.fail(http.StatusServiceUnavailable, fmt.Sprintf("%d uploads are being decoded already; retry in a second", maxConcurrentUploads))
+		return
+	}
+	defer release()
 	// A base64 body is a third larger than the file it holds.
 	limit := store.MaxFileBytes()*4/3 + 1024
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit+1))

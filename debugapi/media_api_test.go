@@ -360,3 +360,48 @@ func FuzzDecodeDataURI(f *testing.F) {
 		_ = SniffFormat(body)
 	})
 }
+
+func TestMediaAPIBoundsUploadsInFlight(t *testing.T) {
+	f := newMediaFixture(t)
+	tok := f.token(t, keyA)
+	id := f.create(t, tok, accountA, "busy")
+	entered, unblock := make(chan struct{}, maxConcurrentUploads), make(chan struct{})
+	f.media.check = func(ctx context.Context, data []byte, ct string) (time.Duration, error) {
+		entered <- struct{}{}
+		<-unblock
+		return fakeAudioCheck(ctx, data, ct)
+	}
+	path := "/v2/accounts/" + accountA + "/media/" + id + "/raw"
+	codes := make(chan int, maxConcurrentUploads)
+	for range maxConcurrentUploads {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, bytes.NewReader(testWAV(100)))
+			req.Header.Set("X-Auth-Token", tok)
+			req.Header.Set("Content-Type", "audio/wav")
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range maxConcurrentUploads {
+		<-entered
+	}
+	r := f.upload(t, path, tok, "audio/wav", testWAV(100))
+	checkError(t, r, http.StatusServiceUnavailable, "retry")
+	if r.header.Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	close(unblock)
+	for range maxConcurrentUploads {
+		if c := <-codes; c != http.StatusOK {
+			t.Errorf("an upload in flight got %d", c)
+		}
+	}
+	if r := f.upload(t, path, tok, "audio/wav", testWAV(100)); r.code != http.StatusOK {
+		t.Errorf("after the others: %d %v", r.code, r.body)
+	}
+}

@@ -54,9 +54,25 @@ type storedMedia struct {
 //
 // Changes are serialised by mu (the per-account count cap needs that); reads take no lock.
 type MediaStore struct {
-	cfg   MediaStoreConfig
-	check AudioCheck
-	mu    sync.Mutex
+	cfg     MediaStoreConfig
+	check   AudioCheck
+	mu      sync.Mutex
+	uploads chan struct{} // a slot per upload being read and decoded (maxConcurrentUploads)
+}
+
+// maxConcurrentUploads bounds the uploads read and decoded at once: each holds up to
+// media_store.max_file_bytes (a third more as base64) and its decoded audio in memory.
+const maxConcurrentUploads = 4
+
+// uploadSlot takes a slot for one upload, or returns false when every slot is taken; release gives
+// it back.
+func (s *MediaStore) uploadSlot() (release func(), ok bool) {
+	select {
+	case s.uploads <- struct{}{}:
+		return func() { <-s.uploads }, true
+	default:
+		return nil, false
+	}
 }
 
 const (
@@ -87,7 +103,7 @@ func NewMediaStore(cfg MediaStoreConfig, check AudioCheck) (*MediaStore, error) 
 	for _, f := range leftovers {
 		_ = os.Remove(f)
 	}
-	return &MediaStore{cfg: cfg, check: check}, nil
+	return &MediaStore{cfg: cfg, check: check, uploads: make(chan struct{}, maxConcurrentUploads)}, nil
 }
 
 // MaxFileBytes is the largest upload the store takes.

@@ -132,6 +132,13 @@ func TestPlayIDMustBeAURLOrAMediaID(t *testing.T) {
 	}
 }
 
+func TestPlayIDOfTheWrongTypeIsOneError(t *testing.T) {
+	n, _ := flow.ParseNode([]byte(`{"module":"response","data":{"media":5}}`), "flow")
+	if errs := flow.ValidateNode(n, "flow"); len(errs) != 1 || !strings.Contains(errs[0].Error(), "flow.data.media: must be a string") {
+		t.Errorf("media 5: %v", errs)
+	}
+}
+
 func TestResponseMediaWithoutEarlyMediaStillResponds(t *testing.T) {
 	// The fake channel has no RTP session: the media is skipped, the response still goes out.
 	store := newFakeMediaStore(t)

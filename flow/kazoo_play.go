@@ -61,8 +61,11 @@ const msgMediaRef = "must be an http or https URL, a media id (32 hex characters
 // /{ACCOUNT_ID}/{MEDIA_ID}. Ids are checked as 32 hex characters here, so nothing else ever reaches
 // the media store.
 func (d *dataReader) mediaRef(field string) mediaRef {
+	before := len(d.errs)
 	s := strings.TrimSpace(d.str(field, ""))
 	switch {
+	case len(d.errs) > before: // not a string: said already
+		return mediaRef{}
 	case isHTTPURL(s):
 		return mediaRef{url: s}
 	case isMediaID(s):
