@@ -220,7 +220,8 @@ func (c *Call) stopCallRecording(ctx context.Context) {
 		}
 	}
 	c.rec.last = recordingResult{url: url, duration: seconds}
-	c.log.Info("call recording stopped", "reason", endedBy, "seconds", seconds, "file", file)
+	// Frames the mixer was too slow to take (a stalled disk) are silence in the file: say how many.
+	c.log.Info("call recording stopped", "reason", endedBy, "seconds", seconds, "file", file, "frames_dropped", r.tap.Dropped())
 	c.recordingSaved(file, seconds, endedBy, url)
 }
 
