@@ -186,6 +186,53 @@ func TestE2EKazooMediaRecordCallUploadsTheWholeCall(t *testing.T) {
 	}
 }
 
+// TestE2EKazooMediaRecordCallStopsAtStop: record_call start, the uploaded tone, record_call stop, then
+// 2.5 s more of the call: the upload holds the tone and not the rest, and was sent before the hangup.
+func TestE2EKazooMediaRecordCallStopsAtStop(t *testing.T) {
+	needE2E(t)
+	store := newUploadServer()
+	target := httptest.NewServer(store)
+	defer target.Close()
+	var doc mediaDoc
+	hook := newWebhook(t, doc.get)
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	id := uploadTone(t, newMediaClient(t, p, e2eAccount, "e2e-key"))
+	then := func(module string, data map[string]any, next any) map[string]any {
+		n := map[string]any{"module": module, "data": data}
+		if next != nil {
+			n["children"] = map[string]any{"_": next}
+		}
+		return n
+	}
+	doc.set(then("record_call", map[string]any{"action": "start", "url": target.URL + "/calls", "format": "wav", "media_name": "board-call"},
+		then("play", map[string]any{"id": id},
+			then("record_call", map[string]any{"action": "stop"},
+				then("sleep", map[string]any{"duration": "2500", "unit": "ms"}, nil)))))
+	capture := sipptest.NewCapture(t)
+	sipp := make(chan error, 1)
+	go func() { sipp <- runSIPp(t, p, "uac_call.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0}) }()
+	path, body := store.wait(t, 10*time.Second)
+	select {
+	case err := <-sipp:
+		t.Errorf("the call was over (%v) before the upload arrived: it must go at stop, not at hangup", err)
+	default:
+	}
+	if err := <-sipp; err != nil {
+		t.Fatal(err)
+	}
+	if path != "/calls/board-call.wav" {
+		t.Errorf("uploaded to %s, want /calls/board-call.wav (media_name)", path)
+	}
+	pcm, _, err := codec.DecodeWAV(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := time.Duration(len(pcm)) * time.Second / 8000
+	if n := testkit.CountTone(pcm, 1000); n < 70 || d > 2200*time.Millisecond {
+		t.Errorf("recording of %v holds %d frames of the tone; want about 80 in at most 2.2 s", d, n)
+	}
+}
+
 // TestE2EKazooMediaTTSEngineOfKazooSpeaksWithAWarning: a tts naming engine ispeech is spoken by the
 // local engine, and the debug records carry the warning.
 func TestE2EKazooMediaTTSEngineOfKazooSpeaksWithAWarning(t *testing.T) {
