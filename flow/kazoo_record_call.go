@@ -18,9 +18,12 @@ import (
 
 // recordCallAction starts or stops the recording of the whole call (module "record_call", Kazoo's
 // applications/callflow/doc/record_call.md): what the caller says and what the caller hears (prompts,
-// speech, a bridged callee), mixed into one track. The flow goes on at once; the recording runs beside
-// it until a record_call with action "stop", its time_limit, or the end of the call, and is then
-// uploaded like record_caller's (to <url>/<call-id>.<ext>, through the spool that never loses one).
+// speech, a bridged callee), mixed into one track. It does not answer the call (a resources bridge after
+// it still rings the caller until the callee answers): the file runs from record_call's start, silent
+// until media flows, or with record_on_answer from the first audio (the answer, or early media). The
+// flow goes on at once; the recording runs beside it until a record_call with action "stop", its
+// time_limit, or the end of the call, and is then uploaded like record_caller's (to
+// <url>/<call-id>.<ext>, through the spool that never loses one).
 type recordCallAction struct {
 	action    string // start | stop
 	url       string
@@ -29,6 +32,7 @@ type recordCallAction struct {
 	timeLimit time.Duration
 	minLength time.Duration // record_min_sec: shorter recordings are deleted, not uploaded
 	name      string        // media_name: the upload's name instead of the call-id
+	onAnswer  bool          // record_on_answer: the file starts with the first audio
 }
 
 // mediaNamePattern is what media_name may be: it names a file on disk and in the upload's URL.
@@ -56,9 +60,9 @@ func parseRecordCall(d *dataReader) kazooAction {
 	if d.boolean("record_on_bridge", false) {
 		d.fail("record_on_bridge", "is not supported: the recording starts when record_call runs")
 	}
-	// Read so that they are known fields: the call is answered before it is recorded whatever
-	// record_on_answer says, the label only tags Kazoo's own records, and a transfer ends the call here.
-	d.boolean("record_on_answer", false)
+	a.onAnswer = d.boolean("record_on_answer", false)
+	// Read so that they are known fields: the label only tags Kazoo's own records, and a transfer
+	// ends the call here.
 	d.boolean("should_follow_transfer", true)
 	d.str("label", "")
 	return a
@@ -76,9 +80,6 @@ func (a *recordCallAction) run(ctx context.Context, c *Call, _ *Node) kazooOutco
 	if c.callRec != nil {
 		c.log.Warn("record_call start: the call is already being recorded; the running recording goes on")
 		return continueWith("_")
-	}
-	if err := c.answer(ctx); err != nil {
-		return stopFlow()
 	}
 	if err := c.startCallRecording(a); err != nil {
 		c.log.Error("record_call failed to start", "err", err)
@@ -132,17 +133,17 @@ func (c *Call) startCallRecording(a *recordCallAction) error {
 	c.callRec = r
 	c.rec.count++
 	limit := int64(a.timeLimit / time.Second * codec.SampleRate)
-	go r.mix(limit)
+	go r.mix(limit, a.onAnswer)
 	c.log.Info("call recording started", "file", r.path(), "time_limit", a.timeLimit)
 	return nil
 }
 
 // mix reads the tap until stop, the limit (in samples) or the end of the session, and writes both
 // tracks mixed.
-func (r *callRecording) mix(limit int64) {
+func (r *callRecording) mix(limit int64, fromFirst bool) {
 	defer close(r.done)
 	defer r.tap.Stop()
-	m := newCallMixer(r.wav, limit)
+	m := newCallMixer(r.wav, limit, fromFirst)
 	var f media.TapFrame
 	for {
 		for r.tap.Next(&f) {
@@ -190,6 +191,11 @@ func (c *Call) stopCallRecording(ctx context.Context) {
 		return
 	}
 	seconds := int((r.samples + codec.SampleRate/2) / codec.SampleRate)
+	if r.samples == 0 { // no media ever flowed: the call ended unanswered
+		os.Remove(r.path())
+		c.log.Info("call recording holds nothing (no media flowed): deleted")
+		return
+	}
 	if time.Duration(r.samples)*time.Second/codec.SampleRate < r.action.minLength {
 		os.Remove(r.path())
 		c.log.Info("call recording shorter than record_min_sec: deleted", "seconds", seconds, "record_min_sec", r.action.minLength)
@@ -238,16 +244,18 @@ func (c *Call) endCallRecording() {
 // frame per tick, so the caller's side follows its clock. Slots are written once mixWindow of later
 // audio is in, or at finish.
 type callMixer struct {
-	w       io.Writer
-	limit   int64 // samples; past it add returns false
-	written int64
-	base    int64    // the first slot not written yet
-	top     int64    // one past the highest slot holding audio
-	last    [2]int64 // per track, the slot of its last frame (-1: none)
-	ring    [mixWindow][codec.FrameSamples]int32
-	pcm     [codec.FrameSamples]int16
-	out     [2 * codec.FrameSamples]byte
-	err     error
+	w         io.Writer
+	limit     int64 // samples; past it add returns false
+	fromFirst bool  // the timeline starts at the first frame, not at the tap's start
+	started   bool  // a frame was added
+	written   int64
+	base      int64    // the first slot not written yet
+	top       int64    // one past the highest slot holding audio
+	last      [2]int64 // per track, the slot of its last frame (-1: none)
+	ring      [mixWindow][codec.FrameSamples]int32
+	pcm       [codec.FrameSamples]int16
+	out       [2 * codec.FrameSamples]byte
+	err       error
 }
 
 // mixWindow is how late a frame may be and still be mixed: 25 frames, half a second.
@@ -257,8 +265,8 @@ const mixWindow = 25
 // on its own slot again (a caller sending faster than real time is not followed).
 const maxSlotPush = 10
 
-func newCallMixer(w io.Writer, limit int64) *callMixer {
-	return &callMixer{w: w, limit: limit, last: [2]int64{-1, -1}}
+func newCallMixer(w io.Writer, limit int64, fromFirst bool) *callMixer {
+	return &callMixer{w: w, limit: limit, fromFirst: fromFirst, last: [2]int64{-1, -1}}
 }
 
 // add mixes one PCMU frame tapped at ms milliseconds; false once the limit is written.
@@ -268,6 +276,10 @@ func (m *callMixer) add(outbound bool, ms int64, payload *[codec.FrameSamples]by
 		track = 1
 	}
 	slot := (ms + 10) / 20
+	if !m.started && m.fromFirst {
+		m.base = slot
+	}
+	m.started = true
 	if next := m.last[track] + 1; m.last[track] >= 0 && slot < next && next-slot <= maxSlotPush {
 		slot = next
 	}

@@ -22,7 +22,7 @@ func pcmuFrames(freq float64, n int) [][codec.FrameSamples]byte {
 
 func TestCallMixerWritesBothTracksOnOneTimeline(t *testing.T) {
 	var out bytes.Buffer
-	m := newCallMixer(&out, 1<<30)
+	m := newCallMixer(&out, 1<<30, false)
 	caller, heard := pcmuFrames(400, 50), pcmuFrames(1000, 50)
 	for i := range 50 {
 		// The caller's frames come bunched in pairs (jitter); the session's, one per tick.
@@ -45,7 +45,7 @@ func TestCallMixerWritesBothTracksOnOneTimeline(t *testing.T) {
 
 func TestCallMixerFillsGapsAndStopsAtItsLimit(t *testing.T) {
 	var out bytes.Buffer
-	m := newCallMixer(&out, 30*codec.FrameSamples)
+	m := newCallMixer(&out, 30*codec.FrameSamples, false)
 	heard := pcmuFrames(1000, 40)
 	for i := 0; i < 40; i++ {
 		if i >= 10 && i < 20 { // nothing tapped for 200 ms: silence, not a shorter file
@@ -71,6 +71,25 @@ func TestCallMixerFillsGapsAndStopsAtItsLimit(t *testing.T) {
 	}
 }
 
+func TestCallMixerStartsAtTheTapOrAtTheFirstAudio(t *testing.T) {
+	heard := pcmuFrames(1000, 10)
+	for _, fromFirst := range []bool{false, true} {
+		var out bytes.Buffer
+		m := newCallMixer(&out, 1<<30, fromFirst)
+		for i := range 10 { // media flows 3 s after the tap started (the answer)
+			m.add(true, int64(3000+i*20), &heard[i])
+		}
+		samples, _ := m.finish()
+		want := int64(160 * 10)
+		if !fromFirst {
+			want += 3 * codec.SampleRate // the unanswered time, as silence
+		}
+		if samples != want {
+			t.Errorf("fromFirst %v: %d samples, want %d", fromFirst, samples, want)
+		}
+	}
+}
+
 func TestRecordCallRefusesWhatItCannotHonour(t *testing.T) {
 	for doc, want := range map[string]string{
 		`{"action":"pause"}`:                         "data.action: must be one of start, stop",
@@ -88,7 +107,7 @@ func TestRecordCallRefusesWhatItCannotHonour(t *testing.T) {
 	}
 	d := newDataReader([]byte(`{"action":"start","format":"wav","url":"http://h/r","time_limit":"20","record_min_sec":"2","media_name":"board.mp3","record_on_answer":true,"label":"x","should_follow_transfer":false,"record_sample_rate":8000}`), "data")
 	a := parseRecordCall(d).(*recordCallAction)
-	if len(d.errs) > 0 || a.timeLimit != 20*time.Second || a.minLength != 2*time.Second || a.name != "board" || a.format != "wav" || a.method != "PUT" {
+	if len(d.errs) > 0 || a.timeLimit != 20*time.Second || a.minLength != 2*time.Second || a.name != "board" || a.format != "wav" || a.method != "PUT" || !a.onAnswer {
 		t.Errorf("Kazoo's example: %+v %v", a, d.errs)
 	}
 }

@@ -140,9 +140,9 @@ func TestE2EKazooMediaResponseCarriesItsMediaAsEarlyMedia(t *testing.T) {
 	assertToneHeard(t, capture.Audio(t, 0))
 }
 
-// TestE2EKazooMediaRecordCallUploadsTheWholeCall: record_call starts, the caller speaks (600 Hz) while
-// the flow sleeps, then pivotua plays the uploaded tone (1 kHz) and hangs up: the upload, made at the
-// hangup, holds both sides in order.
+// TestE2EKazooMediaRecordCallUploadsTheWholeCall: record_call starts (before the answer), pivotua plays
+// the uploaded tone (1 kHz, which answers), then the caller speaks (600 Hz) while the flow sleeps, and
+// pivotua hangs up: the upload, made at the hangup, holds both sides in order.
 func TestE2EKazooMediaRecordCallUploadsTheWholeCall(t *testing.T) {
 	needE2E(t)
 	store := newUploadServer()
@@ -155,11 +155,11 @@ func TestE2EKazooMediaRecordCallUploadsTheWholeCall(t *testing.T) {
 	doc.set(map[string]any{
 		"module": "record_call", "data": map[string]any{"action": "start", "url": target.URL + "/calls", "format": "wav", "time_limit": "60"},
 		"children": map[string]any{"_": map[string]any{
-			"module": "sleep", "data": map[string]any{"duration": 2500, "unit": "ms"},
-			"children": map[string]any{"_": map[string]any{"module": "play", "data": map[string]any{"id": id}}},
+			"module": "play", "data": map[string]any{"id": id},
+			"children": map[string]any{"_": map[string]any{"module": "sleep", "data": map[string]any{"duration": 2500, "unit": "ms"}}},
 		}},
 	})
-	pcap := sipptest.PCMUFile(t, sipptest.Silence(300*time.Millisecond), sipptest.Audio(codec.Tone(600, 1500*time.Millisecond, 0.4)), sipptest.Silence(6*time.Second))
+	pcap := sipptest.PCMUFile(t, sipptest.Silence(2*time.Second), sipptest.Audio(codec.Tone(600, 1500*time.Millisecond, 0.4)), sipptest.Silence(6*time.Second))
 	capture := sipptest.NewCapture(t)
 	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: capture.Port(), Codec: 0, PCAP: pcap}); err != nil {
 		t.Fatal(err)
@@ -178,8 +178,8 @@ func TestE2EKazooMediaRecordCallUploadsTheWholeCall(t *testing.T) {
 	if nCaller < 65 || nHeard < 70 {
 		t.Errorf("recording holds %d frames of the caller's 600 Hz (want about 75) and %d of the played 1 kHz (want about 80)", nCaller, nHeard)
 	}
-	if testkit.FirstKind(caller, testkit.ToneFrame) > testkit.FirstKind(heard, testkit.ToneFrame) {
-		t.Error("the caller's tone came before the played one, and must in the recording too")
+	if testkit.FirstKind(heard, testkit.ToneFrame) > testkit.FirstKind(caller, testkit.ToneFrame) {
+		t.Error("the played tone came before the caller's, and must in the recording too")
 	}
 	if d := time.Duration(len(pcm)) * time.Second / 8000; d < 3800*time.Millisecond || d > 6*time.Second {
 		t.Errorf("recording lasts %v, want the call's 4.1 s or so", d)
