@@ -13,6 +13,12 @@
 // with Kazoo's envelope (auth_token, data, request_id, revision, status, node, timestamp, version) and
 // field names, created in Gregorian seconds and status codes as strings.
 //
+// It also owns the media store (media_store.go: accounts' uploaded audio, which Kazoo documents play
+// by id) and Kazoo's media API over it (media_api.go: /v2/accounts/{ACCOUNT_ID}/media...), with the same
+// tokens and envelope. Uploads are decoded before they are kept by an AudioCheck that cmd/pivotua
+// passes in (codec's decoder); flow reads the files through its own MediaStore interface. The
+// media_store: section of the config file is MediaStoreSettings.
+//
 // Every text that comes from the wire or a webhook is stored as valid UTF-8 without NUL, in one escape
 // (\xHH for a NUL or a byte that is not UTF-8: see StoredText), so PostgreSQL never refuses a record
 // for its bytes and the API serves the call_id a client finds the call by. A record the store refuses

@@ -98,6 +98,17 @@ type MediaFetcher interface {
 	FetchMedia(ctx context.Context, url string) (*httpfetch.Media, error)
 }
 
+// MediaStore holds the audio accounts uploaded through the media API, which play's id and response's
+// media name by media id; debugapi's *MediaStore implements it (cmd/pivotua wires it, so flow does not
+// import debugapi). Both methods fail for an id the account does not have.
+type MediaStore interface {
+	// MediaVersion names the audio stored now for the account's media id; it changes with every
+	// upload, so a decode cached under it is never stale.
+	MediaVersion(accountID, mediaID string) (string, error)
+	// ReadMedia returns that audio and its content type.
+	ReadMedia(accountID, mediaID string) ([]byte, string, error)
+}
+
 // Speaker renders text to speech for tts/<Say>; *codec.SpeechCache implements it, so a phrase is
 // synthesised once for all calls.
 type Speaker interface {
@@ -152,6 +163,7 @@ type Observer interface {
 type Deps struct {
 	Documents DocumentFetcher
 	Media     MediaFetcher
+	Stored    MediaStore // media ids of play and response; nil: only URLs play
 	Speech    Speaker
 	Prompts   *PromptCache   // decoded media shared by all calls; nil decodes on every play
 	TTSEngine string         // engine for tts/<Say> that name none; "" leaves the Speaker's default

@@ -40,6 +40,8 @@ func kazooModule(name string) (parse func(*dataReader) kazooAction, known bool) 
 		return parseCollectDTMF, true
 	case "record_caller":
 		return parseRecordCaller, true
+	case "record_call":
+		return parseRecordCall, true
 	case "send_dtmf":
 		return parseSendDTMF, true
 	case "resources":

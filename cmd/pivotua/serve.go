@@ -34,9 +34,11 @@ var _ = [1]struct{}{}[rtprio.MaxPriority-media.MaxRealtimePriority]
 // calls get up to shutdown_grace, and whatever is left is hung up.
 // Once everything listens, it writes a banner for people to out.
 func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) error {
+	// One cap for lame, flite and espeak-ng together (media uploads' decodes too).
+	procs := s.Media.NewProcessLimit()
 	// Opened first so its deferred Close runs last: every debug record of the
 	// last calls is flushed after SIP and media have stopped.
-	debug, err := openDebug(ctx, s, log)
+	debug, err := openDebug(ctx, s, log, procs)
 	if err != nil {
 		return fmt.Errorf("debug store: %w", err)
 	}
@@ -58,8 +60,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	defer engine.Close()
 
-	// One cap for lame, flite and espeak-ng together; both caches bounded by bytes.
-	procs := s.Media.NewProcessLimit()
+	// Both caches bounded by bytes.
 	speech := s.TTS.NewCache(procs)
 	prompts := s.Media.NewPromptCache(procs)
 
@@ -130,12 +131,16 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	if err != nil {
 		return err
 	}
+	var stored flow.MediaStore // the media API's uploads, which play and response name by id
+	if debug.media != nil {
+		stored = debug.media
+	}
 	calls = flow.NewServer(flow.ServerConfig{
 		Router:  flow.NewRouter(s.Routes),
 		APIKeys: accounts,
 		Calls:   registry,
 		Deps: flow.Deps{
-			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
+			Documents: fetcher, Media: fetcher, Stored: stored, Speech: speech, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
 			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
 			Dial:    flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
