@@ -164,6 +164,10 @@ type Deps struct {
 
 	// Streams opens media streams (<Connect><Stream>, <Start><Stream>); nil refuses them.
 	Streams *mediastream.Client
+
+	// Conferences are the rooms of <Dial><Conference> and the conference module (conference.go);
+	// NewServer makes one registry for all its calls when nil; a Call without one refuses them.
+	Conferences *Conferences
 }
 
 // DialDeps are what Dial needs beyond the inbound leg.
