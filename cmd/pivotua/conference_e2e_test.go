@@ -252,3 +252,58 @@ func TestE2EConferenceKazooPivotSendsTwoCallersToOneRoom(t *testing.T) {
 	hears(t, "the 700 Hz caller", x.heard(8), 100, []float64{1100}, []float64{700})
 	hears(t, "the 1100 Hz caller", y.heard(0), 100, []float64{700}, []float64{1100})
 }
+
+// TestE2EConferenceCoachFullRoomAndHangupOnStar: in a room of maxParticipants 3, the third caller
+// coaches the first (coach = the first's CallSid): the first hears it, the second does not; a fourth
+// caller finds the room full and its action gets DialCallStatus failed. The first presses * and
+// (hangupOnStar) leaves the room for its action while the others stay.
+func TestE2EConferenceCoachFullRoomAndHangupOnStar(t *testing.T) {
+	needE2E(t)
+	var firstSid atomic.Value
+	var next atomic.Int32
+	hook := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		if r.URL.Path == "/after" { // 1 s more of the call, out of the room
+			io.WriteString(w, `<Response><Pause length="1"/><Hangup/></Response>`)
+			return
+		}
+		const conf = `<Response><Dial action="/after" %s><Conference beep="false" waitUrl="" maxParticipants="3" %s>r3</Conference></Dial></Response>`
+		switch next.Add(1) {
+		case 1:
+			firstSid.Store(r.FormValue("CallSid"))
+			fmt.Fprintf(w, conf, `hangupOnStar="true" timeLimit="10"`, "")
+		case 2:
+			fmt.Fprintf(w, conf, `timeLimit="6"`, "")
+		case 3:
+			fmt.Fprintf(w, conf, `timeLimit="5"`, fmt.Sprintf(`coach="%s"`, firstSid.Load()))
+		default:
+			fmt.Fprintf(w, conf, "", "")
+		}
+	})
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	a, b, c, d := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 800), newDialPeer(t, codec.PCMA, 1200), newDialPeer(t, codec.PCMU, 300)
+	go func() {
+		time.Sleep(5 * time.Second) // all four called; the coach has whispered for about 2.5 s
+		a.digit <- '*'
+	}()
+	runs := startCallers(t, p, 800*time.Millisecond, "uac_call.xml", a, b, c, d)
+	for i, r := range runs {
+		if err := r.Wait(20 * time.Second); err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+	}
+	ah, bh := a.heard(0), b.heard(0)
+	hears(t, "the coached party", ah, 60, []float64{800, 1200}, []float64{500, 300})
+	hears(t, "the other party", bh, 100, []float64{500}, []float64{800, 1200, 300})
+	if last, end := lastToneFrame(ah, 800, 0.25), len(ah)/codec.FrameSamples; last > end-40 {
+		t.Errorf("the first party heard the room until frame %d of %d: it did not leave on * for its action's 1 s pause", last, end)
+	}
+	var statuses []string
+	for _, q := range hook.Forms("/after") {
+		statuses = append(statuses, q.Get("DialCallStatus"))
+	}
+	// The full room's caller fails at once, the first leaves on *, the two others at their time limits.
+	if got := strings.Join(statuses, " "); got != "failed completed completed completed" {
+		t.Errorf("DialCallStatus of the actions in turn: %s, want failed completed completed completed", got)
+	}
+}
