@@ -366,6 +366,19 @@ func (cs *Conferences) Kick(accountID, sid, callSid string) error {
 	})
 }
 
+// End ends the account's conference sid for all its parties (Twilio's Status=completed): each goes on
+// with its Dial's action or its module's next node.
+func (cs *Conferences) End(accountID, sid string) error {
+	cf, err := cs.find(accountID, sid)
+	if err != nil {
+		return err
+	}
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	cf.end("", "conference-ended-via-api")
+	return nil
+}
+
 func (cs *Conferences) find(accountID, sid string) (*conference, error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()

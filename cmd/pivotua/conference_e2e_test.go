@@ -5,9 +5,11 @@ package main
 // party heard, the room's recording and the status callbacks are judged.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -305,5 +307,104 @@ func TestE2EConferenceCoachFullRoomAndHangupOnStar(t *testing.T) {
 	// The full room's caller fails at once, the first leaves on *, the two others at their time limits.
 	if got := strings.Join(statuses, " "); got != "failed completed completed completed" {
 		t.Errorf("DialCallStatus of the actions in turn: %s, want failed completed completed completed", got)
+	}
+}
+
+// lastToneAt is when the last packet pivotua sent the party that carried freq (over a quarter of its
+// energy) arrived; zero if none did.
+func (p *dialPeer) lastToneAt(freq float64) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var last time.Time
+	frame := make([]int16, 480)
+	for _, pk := range p.pkts {
+		if pk.Header.PayloadType != uint8(p.law) {
+			continue
+		}
+		n := codec.DecodeFrame(p.law, frame, pk.Payload)
+		if n > 0 && testkit.ToneShare(frame[:n], freq) > 0.25 {
+			last = pk.At
+		}
+	}
+	return last
+}
+
+// apiCall sends one Conferences API request as the e2e account and returns the status and body.
+func apiCall(t *testing.T, p *pivotuaInstance, method, path string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, p.httpURL+"/2010-04-01/Accounts/AC"+e2eAccount+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.SetBasicAuth(e2eAccount, "e2e-key")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// TestE2EConferenceRESTMuteAndKickActWithin200ms: the Conferences API lists the room and its two
+// participants; muting one through it silences it for the other within 200 ms, and removing the
+// other (DELETE) takes it out of the room within 200 ms: its call goes on with its action.
+func TestE2EConferenceRESTMuteAndKickActWithin200ms(t *testing.T) {
+	needE2E(t)
+	const doc = `<Response><Dial action="/after" timeLimit="8"><Conference beep="false" waitUrl="">rest room</Conference></Dial></Response>`
+	hook := conferenceHook(t, "", doc)
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	a, b := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMA, 800)
+	runs := startCallers(t, p, 800*time.Millisecond, "uac_call.xml", a, b)
+
+	time.Sleep(2 * time.Second) // both in the room, talking
+	status, body := apiCall(t, p, "GET", "/Conferences.json?FriendlyName=rest+room", nil)
+	confs, _ := body["conferences"].([]any)
+	if status != 200 || len(confs) != 1 {
+		t.Fatalf("conferences list: %d %v", status, body)
+	}
+	sid, _ := confs[0].(map[string]any)["sid"].(string)
+	status, body = apiCall(t, p, "GET", "/Conferences/"+sid+"/Participants.json", nil)
+	parts, _ := body["participants"].([]any)
+	if status != 200 || len(parts) != 2 {
+		t.Fatalf("participants list: %d %v", status, body)
+	}
+	aSid, bSid := parts[0].(map[string]any)["call_sid"].(string), parts[1].(map[string]any)["call_sid"].(string)
+
+	muted := time.Now()
+	if status, body := apiCall(t, p, "POST", "/Conferences/"+sid+"/Participants/"+aSid+".json", url.Values{"Muted": {"true"}}); status != 200 || body["muted"] != true {
+		t.Fatalf("mute: %d %v", status, body)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	kicked := time.Now()
+	if status, body := apiCall(t, p, "DELETE", "/Conferences/"+sid+"/Participants/"+bSid+".json", nil); status != 204 {
+		t.Fatalf("delete: %d %v", status, body)
+	}
+	for i, r := range runs {
+		if err := r.Wait(20 * time.Second); err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+	}
+	if last := b.lastToneAt(500); last.IsZero() || a.lastToneAt(800).IsZero() {
+		t.Fatalf("the parties never heard each other (last 500 Hz at %v)", last)
+	}
+	if heard := b.lastToneAt(500).Sub(muted); heard > 200*time.Millisecond {
+		t.Errorf("the other party heard the muted one %v after the mute was asked, want under 200 ms", heard)
+	} else {
+		t.Logf("the muted party was last heard %v after the mute was asked", heard)
+	}
+	if heard := a.lastToneAt(800).Sub(kicked); heard > 200*time.Millisecond {
+		t.Errorf("the remaining party heard the removed one %v after the DELETE, want under 200 ms", heard)
+	} else {
+		t.Logf("the removed party was last heard %v after the DELETE was sent", heard)
+	}
+	hears(t, "the muted party", a.heard(0), 100, []float64{800}, []float64{500})
+	if after := hook.Forms("/after"); len(after) != 2 || after[0].Get("CallSid") != bSid {
+		t.Errorf("actions: %d, the first by %q, want the removed party's (%s) first", len(after), after[0].Get("CallSid"), bSid)
 	}
 }

@@ -174,6 +174,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	callsAPI := callapi.New(calls, accounts, s.API, log) // start calls, steer live ones
 	callsAPI.RefuseWhile(draining.Load)
 	callsAPI.Register(mux)
+	callsAPI.Conferences(calls.Conferences()).Register(mux) // list rooms, mute, hold or remove a party
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
