@@ -79,7 +79,10 @@ type conference struct {
 	record      bool   // record-from-start asked by a party: starts with the conference
 	trim        bool
 	rec         *conferenceRecording // running
-	recResult   recordingResult      // the finished recording, reported on every later Dial action
+	recFinished chan struct{}        // closed once the recording that ran is finished; nil: none ran
+	// recResult is the finished recording, reported on every later Dial action: written by the
+	// goroutine that finishes it before it closes recFinished, read after.
+	recResult recordingResult
 	waitDefault *codec.Prompt        // hold audio of a party on hold through the API
 }
 
@@ -121,6 +124,14 @@ func (cs *Conferences) join(r joinRequest) (*conference, error) {
 	defer cs.mu.Unlock()
 	key := conferenceKey{r.account, r.name}
 	cf := cs.rooms[key]
+	if cf != nil {
+		cf.mu.Lock()
+		over := cf.ended // its last parties are leaving: a caller now opens a new conference
+		cf.mu.Unlock()
+		if over {
+			cf = nil
+		}
+	}
 	opened := false
 	if cf == nil {
 		cf = &conference{
@@ -172,7 +183,7 @@ func (cs *Conferences) join(r joinRequest) (*conference, error) {
 		}
 		cf.post(eventStart, nil, nil)
 	}
-	if cf.started && cf.record && cf.rec == nil && cf.recResult.url == "" {
+	if cf.started && cf.record && cf.rec == nil && cf.recFinished == nil {
 		cf.startRecording()
 	}
 	if r.enter != nil && cf.started {
@@ -220,10 +231,17 @@ func (cf *conference) end(by, reason string) {
 	}
 	cf.ended, cf.endedBy, cf.endReason = true, by, reason
 	close(cf.done)
-	if cf.rec != nil {
-		cf.recResult = cf.rec.finish(cf)
-		cf.rec = nil
+	if cf.rec == nil {
+		return
 	}
+	// Finished off the locks: closing (and trimming) a long recording touches the disk, and no
+	// join or API call anywhere should wait for that.
+	rec, trim, done := cf.rec, cf.trim, make(chan struct{})
+	cf.rec, cf.recFinished = nil, done
+	go func() {
+		cf.recResult = rec.finish(cf, trim)
+		close(done)
+	}()
 }
 
 // applyHold sets what the party hears: its wait audio while the conference has not started, the
@@ -239,13 +257,16 @@ func (cf *conference) applyHold(p *confParty) {
 	_ = cf.room.SetHold(p.sess, wait)
 }
 
-// finished returns the conference's recording once it ended (zero before, or without one).
+// finished returns the conference's recording once it ended (zero before, or without one), waiting
+// for its file to be finished.
 func (cf *conference) finished() recordingResult {
 	cf.mu.Lock()
-	defer cf.mu.Unlock()
-	if !cf.ended {
+	ended, done := cf.ended, cf.recFinished
+	cf.mu.Unlock()
+	if !ended || done == nil {
 		return recordingResult{}
 	}
+	<-done
 	return cf.recResult
 }
 
@@ -564,13 +585,13 @@ func (cf *conference) startRecording() {
 }
 
 // finish stops the recording, trims it when asked and returns what the Dial actions report. A
-// recording that could not be written is removed. cf.mu is held.
-func (r *conferenceRecording) finish(cf *conference) recordingResult {
+// recording that could not be written is removed. It reads only cf's immutable fields.
+func (r *conferenceRecording) finish(cf *conference, trim bool) recordingResult {
 	samples, err := r.rec.Stop()
 	if cerr := r.file.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && cf.trim {
+	if err == nil && trim {
 		samples, err = trimWAVSilence(r.path, samples)
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/media"
 )
@@ -55,7 +56,7 @@ func testSessions(t *testing.T, n int) []*media.Session {
 // The registry: a room by account and name, its cap, Twilio's start rule, the API's mute, hold and
 // kick, and the status callbacks in order with Twilio's parameters.
 func TestConferencesJoinCapSteerAndCallbacksInOrder(t *testing.T) {
-	ss := testSessions(t, 4)
+	ss := testSessions(t, 5)
 	cs := NewConferences()
 	fetch := &recordingFetcher{}
 	all := map[string]bool{eventStart: true, eventEnd: true, eventJoin: true, eventLeave: true, eventMute: true, eventHold: true}
@@ -148,5 +149,79 @@ func TestConferencesJoinCapSteerAndCallbacksInOrder(t *testing.T) {
 	}
 	if v := r[3].Params.Variables; v["Muted"] != "true" || v["Hold"] != "false" || v["Timestamp"] == "" {
 		t.Errorf("participant-mute parameters %v", v)
+	}
+
+	// A room the API ended whose party has not left yet is over: a caller now opens a new one.
+	d, e := party(3, true), party(4, true)
+	old, err := cs.join(joinRequest{account: "acc", name: "room2", party: d, max: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.End("acc", old.sid); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-old.done:
+	default:
+		t.Fatal("End did not end the conference")
+	}
+	fresh, err := cs.join(joinRequest{account: "acc", name: "room2", party: e, max: 5})
+	if err != nil || fresh == old || fresh.sid == old.sid {
+		t.Fatalf("joined the ended room: %v", err)
+	}
+	cs.leave(old, d, leftEnded)
+	if list := cs.List("acc"); len(list) != 1 || list[0].Sid != fresh.sid {
+		t.Errorf("the ended room's last leave touched the new one: %+v", list)
+	}
+}
+
+// fakeWaitDocs answers each URL with its document (content type, body); others fail.
+type fakeWaitDocs struct {
+	docs    map[string][2]string
+	fetches int
+}
+
+func (f *fakeWaitDocs) FetchDocument(_ context.Context, r httpfetch.PivotRequest) (*httpfetch.Document, error) {
+	f.fetches++
+	d, ok := f.docs[r.URL]
+	if !ok {
+		return nil, errors.New("404")
+	}
+	return &httpfetch.Document{Status: 200, URL: r.URL, ContentType: d[0], Body: []byte(d[1])}, nil
+}
+
+// liveChannel is a call that goes on: the wait audio's requests ask only that.
+type liveChannel struct{ Channel }
+
+func (liveChannel) Context() context.Context { return context.Background() }
+
+// A hostile waitUrl costs a bounded number of fetches and bounded audio, never the call.
+func TestConferenceWaitAudioIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		doc     [2]string
+		fetches int
+		samples int // -1: the default wait audio (nil)
+	}{
+		{"garbage", [2]string{"text/xml", "\x00\xffnot xml at all"}, 1, -1},
+		{"not TwiML", [2]string{"application/json", `{"module": "play"}`}, 1, -1},
+		{"endless Redirect", [2]string{"text/xml", `<Response><Redirect>/wait</Redirect></Response>`}, maxWaitRedirects + 1, codec.FrameSamples},
+		{"endless Redirect with pauses", [2]string{"text/xml", `<Response><Pause length="1"/><Redirect>/wait</Redirect></Response>`}, maxWaitRedirects + 1, (maxWaitRedirects + 1) * codec.SampleRate},
+		{"hour-long pause", [2]string{"text/xml", `<Response><Pause length="3600"/></Response>`}, 1, int(maxWaitAudio / time.Second * codec.SampleRate)},
+		{"other verbs skipped", [2]string{"text/xml", `<Response><Hangup/><Gather/><Pause length="2"/></Response>`}, 1, 2 * codec.SampleRate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			docs := &fakeWaitDocs{docs: map[string][2]string{"http://app/wait": tc.doc}}
+			c := &Call{ch: liveChannel{}, deps: Deps{Documents: docs}, log: slog.Default(),
+				pivot: pivotState{action: &pivotAction{format: httpfetch.FormatTwiML, timeout: time.Second}, documentURL: "http://app/voice"}}
+			p := c.conferenceWaitAudio(context.Background(), &conferenceNoun{waitSet: true, waitURL: "/wait", waitMethod: "POST"})
+			got := -1
+			if p != nil {
+				got = len(p.PCM())
+			}
+			if got != tc.samples || docs.fetches != tc.fetches {
+				t.Errorf("%d samples after %d fetches, want %d after %d", got, docs.fetches, tc.samples, tc.fetches)
+			}
+		})
 	}
 }
