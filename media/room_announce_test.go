@@ -35,3 +35,22 @@ func TestRoomDeafPartyHearsNothingAndIsHeard(t *testing.T) {
 	got = talk(t, ss, ps, roomLaws, []float64{500, 800, 1200}, 800*time.Millisecond)
 	judge(t, "party no longer deaf", got[0], []float64{800, 1200}, []float64{500})
 }
+
+// Mixing an announcement in allocates nothing per tick, like the rest of the mix.
+func TestRoomAnnouncementTickDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	rb := newRoomBench(t, 5)
+	rb.room.Announce(tonePrompt(400, 10*time.Second))
+	if n := testing.AllocsPerRun(200, func() {
+		for range 5 {
+			rb.partyTick()
+		}
+	}); n != 0 {
+		t.Errorf("a tick of a room of 5 with an announcement: %v allocs", n)
+	}
+	if rb.room.announce.Load() == nil {
+		t.Error("the 10 s announcement ended within 200 ticks")
+	}
+}
