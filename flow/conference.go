@@ -82,8 +82,8 @@ type conference struct {
 	recFinished chan struct{}        // closed once the recording that ran is finished; nil: none ran
 	// recResult is the finished recording, reported on every later Dial action: written by the
 	// goroutine that finishes it before it closes recFinished, read after.
-	recResult recordingResult
-	waitDefault *codec.Prompt        // hold audio of a party on hold through the API
+	recResult   recordingResult
+	waitDefault *codec.Prompt // hold audio of a party on hold through the API
 }
 
 // confParty is one call in a room. Its flags are guarded by the conference's mu.
