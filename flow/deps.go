@@ -56,8 +56,9 @@ type Channel interface {
 	// ends with ctx. A channel that cannot transfer returns an error.
 	Refer(ctx context.Context, target string) (sip.ReferResult, error)
 
-	// Bridge is the channel's side of a Dial; nil when the channel has no RTP session of pivotua's
-	// own to bridge (a test double, a Dial callee), and a Dial on it then fails.
+	// Bridge is the channel's side of a Dial or a conference; nil when the channel has no RTP session
+	// of pivotua's own to bridge (a test double, a Dial callee), and a Dial or <Conference> on it then
+	// fails.
 	Bridge() BridgeLeg
 }
 
