@@ -100,3 +100,44 @@ func TestKazooConferenceReadsIDOrConfigAndRefusesWhatItCannotDo(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseConference: whatever a webhook puts in <Dial><Conference> or the conference module's data,
+// a document that validates names a room of 1-128 bytes of UTF-8 without control characters, with a
+// participant cap in 2-250.
+func FuzzParseConference(f *testing.F) {
+	for _, seed := range []string{
+		`<Dial><Conference>room 1</Conference></Dial>`,
+		`<Dial action="/a" hangupOnStar="true"><Conference muted="true" beep="onExit" maxParticipants="2" waitUrl="" statusCallbackEvent="start end join">r</Conference></Dial>`,
+		`<Dial><Conference coach="CA1" record="record-from-start">a&#x85;b</Conference></Dial>`,
+		`<Dial><Conference maxParticipants="0250">` + strings.Repeat("é", 64) + `</Conference></Dial>`,
+		`{"config":{"name":"k","max_participants":3,"member":{"join_muted":true}}}`,
+		`{"id":"0123456789abcdef0123456789abcdef","moderator":true}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	check := func(t *testing.T, name string, max int) {
+		if msg := checkConferenceName(name); msg != "" || strings.TrimSpace(name) != name {
+			t.Fatalf("valid conference with name %q: %s", name, msg)
+		}
+		if max < 2 || max > MaxConferenceParticipants {
+			t.Fatalf("valid conference with maxParticipants %d", max)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if doc, err := ParseTwiML(append(append([]byte(`<Response>`), b...), `</Response>`...)); err == nil {
+			for _, v := range doc.verbs {
+				if d, ok := v.(*dialVerb); ok && d.conference != nil {
+					check(t, d.conference.name, d.conference.max)
+					if len(d.targets) > 0 {
+						t.Fatalf("a <Conference> validated beside %d other targets", len(d.targets))
+					}
+				}
+			}
+		}
+		d := newDataReader(b, "data")
+		a := parseConference(d).(*conferenceAction)
+		if len(d.errs) == 0 {
+			check(t, a.name, a.max)
+		}
+	})
+}
