@@ -139,6 +139,9 @@ func (cs *Conferences) join(r joinRequest) (*conference, error) {
 			room: media.NewRoom(), max: r.max, done: make(chan struct{}), store: r.store,
 			log: r.log, waitDefault: defaultWaitAudio(),
 		}
+		if cf.max <= 0 || cf.max > MaxConferenceParticipants {
+			cf.max = MaxConferenceParticipants
+		}
 		opened = true
 	}
 	cf.mu.Lock()
