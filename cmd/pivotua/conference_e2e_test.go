@@ -237,7 +237,7 @@ func TestE2EConferenceMutedPartyWaitAudioAndModerator(t *testing.T) {
 }
 
 // TestE2EConferenceKazooPivotSendsTwoCallersToOneRoom: a Kazoo JSON pivot sends two callers to the room
-// its config names; each hears the other until it hangs up.
+// its config names; each hears the other until it hangs up, and the room's entry and exit tones.
 func TestE2EConferenceKazooPivotSendsTwoCallersToOneRoom(t *testing.T) {
 	needE2E(t)
 	hook := newWebhook(t, func(*webhook) any {
@@ -253,6 +253,15 @@ func TestE2EConferenceKazooPivotSendsTwoCallersToOneRoom(t *testing.T) {
 	}
 	hears(t, "the 700 Hz caller", x.heard(8), 100, []float64{1100}, []float64{700})
 	hears(t, "the 1100 Hz caller", y.heard(0), 100, []float64{700}, []float64{1100})
+	// Kazoo's entry and exit tones (on by default): the first caller hears the second enter; the
+	// second hears its own entry and the first leave. Each is 250 ms of 1,400 Hz, at half the level of
+	// the callers' tones: a fifth of the energy when a caller talks over it.
+	if n := toneFrames(x.heard(8), 1400, 0.1); n < 8 || n > 16 {
+		t.Errorf("the first caller heard %d frames of the 1,400 Hz entry tone, want about 12", n)
+	}
+	if n := toneFrames(y.heard(0), 1400, 0.1); n < 18 || n > 30 {
+		t.Errorf("the second caller heard %d frames of the 1,400 Hz entry and exit tones, want about 24", n)
+	}
 }
 
 // TestE2EConferenceCoachFullRoomAndHangupOnStar: in a room of maxParticipants 3, the third caller
