@@ -57,8 +57,9 @@ type Channel interface {
 	// ends with ctx. A channel that cannot transfer returns an error.
 	Refer(ctx context.Context, target string) (sip.ReferResult, error)
 
-	// Bridge is the channel's side of a Dial; nil when the channel has no RTP session of pivotua's
-	// own to bridge (a test double, a Dial callee), and a Dial on it then fails.
+	// Bridge is the channel's side of a Dial or a conference; nil when the channel has no RTP session
+	// of pivotua's own to bridge (a test double, a Dial callee), and a Dial or <Conference> on it then
+	// fails.
 	Bridge() BridgeLeg
 }
 
@@ -181,6 +182,10 @@ type Deps struct {
 
 	// Streams opens media streams (<Connect><Stream>, <Start><Stream>); nil refuses them.
 	Streams *mediastream.Client
+
+	// Conferences are the rooms of <Dial><Conference> and the conference module (conference.go);
+	// NewServer makes one registry for all its calls when nil; a Call without one refuses them.
+	Conferences *Conferences
 }
 
 // DialDeps are what Dial needs beyond the inbound leg.

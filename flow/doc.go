@@ -23,6 +23,12 @@
 // goroutine by the entry's channel, which cancels the action running (Call.runSteerable); nothing
 // outside that goroutine touches a Call.
 //
+// Conferences (conference.go) is the registry of the conference rooms hosted on the node, by account
+// and name: <Dial><Conference> (twiml_conference.go) and the conference module (kazoo_conference.go)
+// put the call's session in a room's media.Room from the call's goroutine; a room's state is guarded
+// by its own mutex, never taken on a media clock, and Server.Conferences is what a REST control lists
+// and steers (mute, hold, remove a party by CallSid).
+//
 // Interpreters touch signalling and media only through Channel, so every module and verb is tested
 // with flowtest.Channel, the importable fake (flow/flowtest). Tests that drive it are in package
 // flow_test and use flow's exported API (export_test.go adds the few limits and call state they

@@ -50,6 +50,8 @@ func kazooModule(name string) (parse func(*dataReader) kazooAction, known bool) 
 		return parseSIPURI, true
 	case "stream": // pivotua's own: media streams (kazoo_stream.go)
 		return parseStream, true
+	case "conference":
+		return parseConference, true
 	}
 	return nil, false
 }
