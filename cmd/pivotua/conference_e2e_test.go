@@ -5,7 +5,6 @@ package main
 // party heard, the room's recording and the status callbacks are judged.
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -338,28 +337,6 @@ func (p *dialPeer) lastToneAt(freq float64) time.Time {
 	return last
 }
 
-// apiCall sends one Conferences API request as the e2e account and returns the status and body.
-func apiCall(t *testing.T, p *pivotuaInstance, method, path string, form url.Values) (int, map[string]any) {
-	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, _ := http.NewRequest(method, p.httpURL+"/2010-04-01/Accounts/AC"+e2eAccount+path, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	req.SetBasicAuth(e2eAccount, "e2e-key")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
-}
-
 // TestE2EConferenceRESTMuteAndKickActWithin200ms: the Conferences API lists the room and its two
 // participants; muting one through it silences it for the other within 200 ms, and removing the
 // other (DELETE) takes it out of the room within 200 ms: its call goes on with its action.
@@ -372,13 +349,13 @@ func TestE2EConferenceRESTMuteAndKickActWithin200ms(t *testing.T) {
 	runs := startCallers(t, p, 800*time.Millisecond, "uac_call.xml", a, b)
 
 	time.Sleep(2 * time.Second) // both in the room, talking
-	status, body := apiCall(t, p, "GET", "/Conferences.json?FriendlyName=rest+room", nil)
+	status, body := apiRequest(t, p, "GET", "/Conferences.json?FriendlyName=rest+room", nil)
 	confs, _ := body["conferences"].([]any)
 	if status != 200 || len(confs) != 1 {
 		t.Fatalf("conferences list: %d %v", status, body)
 	}
 	sid, _ := confs[0].(map[string]any)["sid"].(string)
-	status, body = apiCall(t, p, "GET", "/Conferences/"+sid+"/Participants.json", nil)
+	status, body = apiRequest(t, p, "GET", "/Conferences/"+sid+"/Participants.json", nil)
 	parts, _ := body["participants"].([]any)
 	if status != 200 || len(parts) != 2 {
 		t.Fatalf("participants list: %d %v", status, body)
@@ -386,12 +363,12 @@ func TestE2EConferenceRESTMuteAndKickActWithin200ms(t *testing.T) {
 	aSid, bSid := parts[0].(map[string]any)["call_sid"].(string), parts[1].(map[string]any)["call_sid"].(string)
 
 	muted := time.Now()
-	if status, body := apiCall(t, p, "POST", "/Conferences/"+sid+"/Participants/"+aSid+".json", url.Values{"Muted": {"true"}}); status != 200 || body["muted"] != true {
+	if status, body := apiRequest(t, p, "POST", "/Conferences/"+sid+"/Participants/"+aSid+".json", url.Values{"Muted": {"true"}}); status != 200 || body["muted"] != true {
 		t.Fatalf("mute: %d %v", status, body)
 	}
 	time.Sleep(1500 * time.Millisecond)
 	kicked := time.Now()
-	if status, body := apiCall(t, p, "DELETE", "/Conferences/"+sid+"/Participants/"+bSid+".json", nil); status != 204 {
+	if status, body := apiRequest(t, p, "DELETE", "/Conferences/"+sid+"/Participants/"+bSid+".json", nil); status != 204 {
 		t.Fatalf("delete: %d %v", status, body)
 	}
 	for i, r := range runs {
