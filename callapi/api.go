@@ -575,6 +575,15 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, flow.ErrCallNotLive) && u.Status == "":
 		writeError(w, http.StatusBadRequest, 21220, "Call is not in-progress. Cannot redirect.")
 		return
+	case errors.Is(err, flow.ErrCallOwnerTimeout): // another node holds the call and did not answer
+		writeError(w, http.StatusGatewayTimeout, 20504, "Gateway Timeout: %v", err)
+		return
+	case errors.Is(err, flow.ErrCallStoreUnavailable):
+		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: %v", err)
+		return
+	case errors.Is(err, flow.ErrBadForwardedUpdate):
+		writeError(w, http.StatusBadGateway, 20500, "Bad Gateway: the node holding the call refused the update: %v", err)
+		return
 	case err != nil: // a Status for a call already over, or a cancel of an answered call: nothing to do (Twilio)
 	case u.Status != "":
 		rec = a.awaitEnd(acct, rec)
