@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pivotua/pivotua/debugapi"
@@ -98,9 +99,14 @@ func (s sharedCalls) Forward(ctx context.Context, accountID, sid string, u flow.
 		}
 		return rec, fmt.Errorf("%w: %v", sentinel, err)
 	case errors.Is(err, debugapi.ErrOwnerTimeout):
-		return rec, fmt.Errorf("%w: %v", flow.ErrCallOwnerTimeout, err)
+		return rec, fmt.Errorf("%w: %s", flow.ErrCallOwnerTimeout, detailOf(err, debugapi.ErrOwnerTimeout))
 	}
-	return rec, fmt.Errorf("%w: %v", flow.ErrCallStoreUnavailable, err)
+	return rec, fmt.Errorf("%w: %s", flow.ErrCallStoreUnavailable, detailOf(err, debugapi.ErrCallsUnavailable))
+}
+
+// detailOf is err's text after its sentinel's, which flow's sentinel replaces.
+func detailOf(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }
 
 func callRow(r flow.CallRecord) debugapi.CallRow {
