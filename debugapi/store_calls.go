@@ -92,7 +92,6 @@ type CallStore struct {
 
 	stop    context.CancelFunc
 	stopped sync.WaitGroup
-	closed  chan struct{}
 }
 
 // callsMigrations create the shared table of calls. They are numbered from 1001, apart from the
@@ -163,10 +162,9 @@ func (s *SQLStore) OpenCalls(ctx context.Context, cfg CallsConfig, handler CallU
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
 	cs := &CallStore{
-		db: s.db, cfg: cfg, boot: hex.EncodeToString(b[:]), log: cfg.Logger.With("boot", ""),
+		db: s.db, cfg: cfg, boot: hex.EncodeToString(b[:]),
 		pending: map[string]CallRow{}, wake: make(chan struct{}, 1),
 		handler: handler, waiters: map[int64]chan struct{}{}, handling: make(chan struct{}, maxHandling),
-		closed: make(chan struct{}),
 	}
 	cs.log = cfg.Logger.With("boot", cs.boot)
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO pivot_nodes (boot, node) VALUES ($1, $2)`, cs.boot, StoredText(cfg.Node)); err != nil {
@@ -188,19 +186,16 @@ func (s *SQLStore) OpenCalls(ctx context.Context, cfg CallsConfig, handler CallU
 // Boot is this process's id in pivot_nodes and on its calls.
 func (c *CallStore) Boot() string { return c.boot }
 
-// Close writes what is still queued (for up to ctx), stops the loops and removes this boot's heartbeat:
-// a node that stops cleanly has ended its calls already, and the others need not wait for dead_after.
+// Close stops the loops, writes what is still queued (for up to ctx: after the writer has stopped,
+// so no older state of a call is written after a newer one) and removes this boot's heartbeat: a node
+// that stops cleanly has ended its calls already, and the others need not wait for dead_after. Call it
+// once.
 func (c *CallStore) Close(ctx context.Context) error {
-	close(c.closed)
-	c.signal()
-	done := make(chan struct{})
-	go func() { c.flush(ctx); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
 	c.stop()
 	c.stopped.Wait()
+	if !c.flush(ctx) {
+		c.log.Warn("shared table of calls: closed with call states unwritten; the other nodes end those calls as a dead node's")
+	}
 	_, err := c.db.ExecContext(ctx, `DELETE FROM pivot_nodes WHERE boot = $1`, c.boot)
 	return err
 }

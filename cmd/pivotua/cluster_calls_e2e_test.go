@@ -6,6 +6,7 @@ package main
 // the reason, from the survivor.
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -163,6 +164,52 @@ func TestE2EClusterCallsAPIActsOnTheNodeHoldingTheCall(t *testing.T) {
 		}
 		if got["status"] != "completed" || got["duration"] == nil || got["duration"] == "0" || got["end_time"] == nil || got["end_reason"] != nil {
 			t.Errorf("the ended call on %s: %v", p.httpURL, got)
+		}
+	}
+
+	// Hostile: junk on every node's channel and junk rows in the table (written there by hand, as a
+	// broken or hostile node would) are dropped; the API serves neither and goes on.
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var boots []string
+	rows, err := db.Query(`SELECT boot FROM pivot_nodes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var b string
+		_ = rows.Scan(&b)
+		boots = append(boots, b)
+	}
+	rows.Close()
+	if len(boots) != 2 {
+		t.Fatalf("pivot_nodes holds %d nodes, want 2", len(boots))
+	}
+	for _, b := range boots {
+		for _, payload := range []string{"", "u:", "u:x", "r:-1", "u:99999999999999999999", strings.Repeat("u", 7000)} {
+			if _, err := db.Exec(`SELECT pg_notify($1, $2)`, "pivot_calls_"+b, payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const junkSid = "CA00000000000000000000000000000bad"
+	for _, junk := range [][2]string{{junkSid, "hacked"}, {"CA<script>", "in-progress"}} {
+		if _, err := db.Exec(`INSERT INTO pivot_calls (sid, account_id, call_id, node, boot, direction, status, from_party, to_party,
+			created_us, answered_us, ended_us, updated_us, sip_code) VALUES ($1, $2, '', 'evil', $3, 'inbound', $4, '', '', $5, 0, 0, 0, 0)`,
+			junk[0], e2eAccount, boots[0], junk[1], time.Now().UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []*pivotuaInstance{owner, other} {
+		status, page := apiRequest(t, p, "GET", "/Calls.json", nil)
+		if calls, _ := page["calls"].([]any); status != 200 || len(calls) != 1 {
+			t.Errorf("list on %s with junk rows in the table: %d %v, want the one real call", p.httpURL, status, page)
+		}
+		if status, _ := apiRequest(t, p, "GET", "/Calls/"+junkSid+".json", nil); status != 404 {
+			t.Errorf("fetch of a junk row on %s: %d, want 404", p.httpURL, status)
 		}
 	}
 
