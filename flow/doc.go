@@ -19,7 +19,9 @@
 // Server takes or places (Server.Originate, originate.go: an outbound leg standing alone, on the
 // Channel a Dial callee's document runs on) has a sid and an entry there. An update reaches the call's
 // goroutine by the entry's channel, which cancels the action running (Call.runSteerable); nothing
-// outside that goroutine touches a Call.
+// outside that goroutine touches a Call. With several nodes the registry Shares a CallStore
+// (calls_cluster.go): a call this node does not hold is found in the store and an update of it is
+// forwarded to the node that does, so Server.GetCall, ListCalls and UpdateCall answer for every node.
 //
 // Interpreters touch signalling and media only through Channel, so every module and verb is tested
 // with flowtest.Channel, the importable fake (flow/flowtest). Tests that drive it are in package
