@@ -124,6 +124,7 @@ var callsMigrations = []migration{{
 		`CREATE INDEX pivot_calls_list ON pivot_calls (account_id, created_us)`,
 		`CREATE INDEX pivot_calls_call_id ON pivot_calls (account_id, call_id)`,
 		`CREATE INDEX pivot_calls_live ON pivot_calls (boot) WHERE ended_us = 0`,
+		`CREATE INDEX pivot_calls_live_account ON pivot_calls (account_id, direction) WHERE ended_us = 0`,
 		`CREATE INDEX pivot_calls_ended ON pivot_calls (ended_us) WHERE ended_us > 0`,
 		`CREATE TABLE pivot_call_updates (
 			id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -367,8 +368,8 @@ func validCallRow(r CallRow) string {
 		return "end_reason is over its bound or not UTF-8"
 	case r.SIPResponseCode < 0 || r.SIPResponseCode > 699:
 		return "sip_code is not a SIP status"
-	case r.Created.IsZero():
-		return "created is not set"
+	case r.Created.IsZero() || r.Updated.IsZero():
+		return "created or updated is not set"
 	}
 	for _, t := range []time.Time{r.Created, r.Answered, r.Ended, r.Updated} {
 		if us := micros(t); us < 0 || us > maxCallMicros {
@@ -497,4 +498,18 @@ func (c *CallStore) List(ctx context.Context, accountID string, limit int) ([]Ca
 		return nil, fmt.Errorf("%w: %v", ErrCallsUnavailable, err)
 	}
 	return out, nil
+}
+
+// CountLive counts the account's live calls of direction held by other boots than this one (this
+// node counts its own in memory).
+func (c *CallStore) CountLive(ctx context.Context, accountID, direction string) (int, error) {
+	if err := c.readReap(ctx); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pivot_calls
+		WHERE account_id = $1 AND direction = $2 AND ended_us = 0 AND boot <> $3`, accountID, direction, c.boot).Scan(&n); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrCallsUnavailable, err)
+	}
+	return n, nil
 }

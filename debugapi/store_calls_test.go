@@ -99,6 +99,17 @@ func TestCallsSharedAndForwardedToTheNodeHoldingThem(t *testing.T) {
 		t.Fatalf("list %+v %v", list, err)
 	}
 
+	placed := liveRow(sidB, "node-a")
+	placed.Direction = "outbound-api"
+	a.Save(placed)
+	findEventually(t, b, sidB, func(CallRow) bool { return true })
+	if n, err := b.CountLive(context.Background(), "acct1", "outbound-api"); n != 1 || err != nil {
+		t.Errorf("node B counts %d live placed calls on other nodes (%v), want A's one", n, err)
+	}
+	if n, _ := a.CountLive(context.Background(), "acct1", "outbound-api"); n != 0 {
+		t.Errorf("node A counts %d of its own calls from the table, want 0 (it counts them in memory)", n)
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -112,10 +123,11 @@ func TestCallsSharedAndForwardedToTheNodeHoldingThem(t *testing.T) {
 	t.Logf("forwarded update answered in %v", time.Since(start).Round(time.Millisecond))
 
 	var fe *ForwardError
-	if _, err := b.Forward(ctx, CallUpdateRequest{AccountID: "acct1", Sid: sidB, Status: "completed"}); !errors.As(err, &fe) || fe.Outcome != ForwardNotFound {
+	const unknown = "CA11111111111111111111111111111111"
+	if _, err := b.Forward(ctx, CallUpdateRequest{AccountID: "acct1", Sid: unknown, Status: "completed"}); !errors.As(err, &fe) || fe.Outcome != ForwardNotFound {
 		t.Errorf("forward of an unknown sid: %v", err)
 	}
-	if _, ok, err := b.Find(ctx, "acct1", sidB); ok || err != nil {
+	if _, ok, err := b.Find(ctx, "acct1", unknown); ok || err != nil {
 		t.Errorf("find of an unknown sid: %v %v", ok, err)
 	}
 	if _, ok, _ := b.Find(ctx, "other-account", sidA); ok {

@@ -30,6 +30,8 @@ type CallStore interface {
 	Find(ctx context.Context, accountID, key string) (CallRecord, bool, error)
 	// List returns the account's calls on every node, newest first, at most limit.
 	List(ctx context.Context, accountID string, limit int) ([]CallRecord, error)
+	// CountLive counts the account's live calls of direction held by other nodes than this one.
+	CountLive(ctx context.Context, accountID, direction string) (int, error)
 	// Forward hands u to the node holding the account's live call sid and returns that node's answer:
 	// the call's record, or one of ErrCallNotFound, ErrCallNotLive, ErrCallNotRinging,
 	// ErrBadForwardedUpdate as that node's registry gave it; ErrCallOwnerTimeout when the node did not
@@ -240,4 +242,26 @@ func forwardedUpdate(f ForwardedUpdate) (CallUpdate, error) {
 	}
 	u.TwiML = doc
 	return u, nil
+}
+
+// LiveOutbound counts the account's live calls placed through the Calls API, on every node when the
+// registry shares its calls: what api.max_calls limits. Cheaper than ListCalls, which reads every call
+// kept; a store that fails counts this node's calls only (logged).
+func (s *Server) LiveOutbound(accountID string) int {
+	if s.cfg.Calls == nil {
+		return 0
+	}
+	n := s.cfg.Calls.LiveOutbound(accountID)
+	cl := s.cfg.Calls.clusterOf()
+	if cl == nil {
+		return n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	others, err := cl.store.CountLive(ctx, accountID, DirectionOutboundAPI)
+	if err != nil {
+		cl.log.Warn("calls API: the shared table of calls could not be read; counting this node's placed calls only", "account_id", accountID, "err", err)
+		return n
+	}
+	return n + others
 }

@@ -47,6 +47,18 @@ func (f *fakeCallStore) List(_ context.Context, accountID string, _ int) ([]flow
 	return out, nil
 }
 
+func (f *fakeCallStore) CountLive(_ context.Context, accountID, direction string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, rec := range f.rows {
+		if rec.AccountID == accountID && rec.Direction == direction && rec.Live() {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (f *fakeCallStore) Forward(_ context.Context, _, _ string, u flow.ForwardedUpdate) (flow.CallRecord, error) {
 	f.mu.Lock()
 	f.forwarded = append(f.forwarded, u)
@@ -92,6 +104,15 @@ func TestSharedRegistryRoutesToTheNodeHoldingTheCall(t *testing.T) {
 	}
 	if list := srv.ListCalls(flowtest.AccountID); len(list) != 2 || list[0].Sid != local.Sid || list[1].Sid != otherSid {
 		t.Errorf("list %+v, want this node's call then node B's (newest first)", list)
+	}
+
+	// Calls placed through the API count on every node for api.max_calls: node B's one here.
+	store.mu.Lock()
+	store.rows["CAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"] = flow.CallRecord{Sid: "CAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", AccountID: flowtest.AccountID,
+		Node: "node-b", Direction: flow.DirectionOutboundAPI, Status: flow.StatusRinging, Created: time.Now().Add(-2 * time.Minute)}
+	store.mu.Unlock()
+	if n := srv.LiveOutbound(flowtest.AccountID); n != 1 {
+		t.Errorf("LiveOutbound = %d, want node B's placed call", n)
 	}
 
 	const text = `<Response><Say>moved</Say></Response>`

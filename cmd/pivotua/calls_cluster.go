@@ -80,6 +80,10 @@ func (s sharedCalls) List(ctx context.Context, accountID string, limit int) ([]f
 	return out, err
 }
 
+func (s sharedCalls) CountLive(ctx context.Context, accountID, direction string) (int, error) {
+	return s.cs.CountLive(ctx, accountID, direction)
+}
+
 func (s sharedCalls) Forward(ctx context.Context, accountID, sid string, u flow.ForwardedUpdate) (flow.CallRecord, error) {
 	row, err := s.cs.Forward(ctx, debugapi.CallUpdateRequest{AccountID: accountID, Sid: sid, URL: u.URL, Method: u.Method, TwiML: u.TwiML, Status: u.Status})
 	rec := callRecord(row)
