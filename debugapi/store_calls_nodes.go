@@ -65,7 +65,8 @@ func (c *CallStore) beat(ctx context.Context) error {
 
 // reapDeadSQL ends the live calls of every boot without a heartbeat within $1 seconds: failed, or
 // completed once answered, ended at the boot's last heartbeat (or now when it has no row at all), with
-// the reason. The WHERE is evaluated again on a row another transaction just changed, so a call two
+// the reason. Only a row in a live status is touched: a row a node never wrote (junk) is not turned
+// into a well-formed call. The WHERE is evaluated again on a row another transaction just changed, so a call two
 // nodes reap at once is rewritten by one of them only.
 const reapDeadSQL = `UPDATE pivot_calls AS c SET
 	status = CASE WHEN c.answered_us > 0 THEN 'completed' ELSE 'failed' END,
@@ -73,7 +74,7 @@ const reapDeadSQL = `UPDATE pivot_calls AS c SET
 		(SELECT (EXTRACT(EPOCH FROM n.beat_at) * 1000000)::BIGINT FROM pivot_nodes n WHERE n.boot = c.boot), $2)),
 	updated_us = $2,
 	end_reason = LEFT('node ' || c.node || ' stopped: no heartbeat for ' || $3 || '; ended by ' || $4, 512)
-	WHERE c.ended_us = 0 AND NOT EXISTS (
+	WHERE c.ended_us = 0 AND c.status IN ('queued', 'ringing', 'in-progress') AND NOT EXISTS (
 		SELECT 1 FROM pivot_nodes n WHERE n.boot = c.boot AND n.beat_at > now() - make_interval(secs => $1))
 	RETURNING c.sid, c.node`
 

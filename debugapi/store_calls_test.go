@@ -187,6 +187,9 @@ func TestCallsOfADeadNodeEndOnceWithAReason(t *testing.T) {
 	ringing.Answered, ringing.Status = time.Time{}, "ringing"
 	ghostCall(t, b, boot, time.Hour, answered)
 	ghostCall(t, b, boot, time.Hour, ringing)
+	junk := liveRow("CA22222222222222222222222222222222", "ghost")
+	junk.Status = "hacked" // a row no node wrote: never made into a well-formed call
+	ghostCall(t, b, boot, time.Hour, junk)
 
 	var wg sync.WaitGroup
 	counts := make([]int, 2)
@@ -209,6 +212,9 @@ func TestCallsOfADeadNodeEndOnceWithAReason(t *testing.T) {
 		if !ok || err != nil || r.Status != want || r.Ended.IsZero() || !strings.Contains(r.EndReason, "node ghost stopped: no heartbeat for 1s") {
 			t.Errorf("%s: %+v %v %v, want %s with the reason", sid, r, ok, err, want)
 		}
+	}
+	if _, ok, _ := b.Find(context.Background(), "acct1", junk.Sid); ok {
+		t.Errorf("the reaper made a junk row a call")
 	}
 	// The dead boot writes again (its process was only cut off): the end stands.
 	ghostCall(t, b, boot, time.Hour, answered)

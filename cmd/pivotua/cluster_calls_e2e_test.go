@@ -195,12 +195,15 @@ func TestE2EClusterCallsAPIActsOnTheNodeHoldingTheCall(t *testing.T) {
 			}
 		}
 	}
-	const junkSid = "CA00000000000000000000000000000bad"
-	for _, junk := range [][2]string{{junkSid, "hacked"}, {"CA<script>", "in-progress"}} {
-		if _, err := db.Exec(`INSERT INTO pivot_calls (sid, account_id, call_id, node, boot, direction, status, from_party, to_party,
-			created_us, answered_us, ended_us, updated_us, sip_code) VALUES ($1, $2, '', 'evil', $3, 'inbound', $4, '', '', $5, 0, 0, 0, 0)`,
-			junk[0], e2eAccount, boots[0], junk[1], time.Now().UnixMicro()); err != nil {
-			t.Fatal(err)
+	// One set per node, so the node killed below has junk of its own for the survivor's reaper.
+	const junkSid = "CA00000000000000000000000000000ba0"
+	for i, b := range boots {
+		for _, junk := range [][2]string{{junkSid[:33] + fmt.Sprint(i), "hacked"}, {fmt.Sprintf("CA<script>%d", i), "in-progress"}} {
+			if _, err := db.Exec(`INSERT INTO pivot_calls (sid, account_id, call_id, node, boot, direction, status, from_party, to_party,
+				created_us, answered_us, ended_us, updated_us, sip_code) VALUES ($1, $2, '', 'evil', $3, 'inbound', $4, '', '', $5, 0, 0, $5, 0)`,
+				junk[0], e2eAccount, b, junk[1], time.Now().UnixMicro()); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	for _, p := range []*pivotuaInstance{owner, other} {
