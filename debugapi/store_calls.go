@@ -157,6 +157,16 @@ func (s *SQLStore) OpenCalls(ctx context.Context, cfg CallsConfig, handler CallU
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// Unset times take store:'s defaults (a zero heartbeat would stop the ticker's constructor).
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 2 * time.Second
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = 5 * cfg.Heartbeat
+	}
+	if cfg.KeepEnded <= 0 {
+		cfg.KeepEnded = 24 * time.Hour
+	}
 	if err := s.migrateSteps(ctx, callsMigrations); err != nil {
 		return nil, err
 	}
