@@ -42,8 +42,10 @@ const (
 	maxCallReasonLen  = 512
 	// maxCallMicros is the year 9999: a time beyond is not one a node wrote.
 	maxCallMicros = 253402300799 * 1e6
-	// saveQueueCalls bounds the calls whose state waits to be written: past it a new call's state is
-	// dropped (an update of a call already waiting replaces its state and is never dropped).
+	// saveQueueCalls bounds the calls whose state waits to be written (the database is slow or down):
+	// past it a new call's state is dropped, but for its end, which may fill twice as many, so a call
+	// does not read live for as long as this node lives. An update of a call already waiting replaces
+	// its state and is never dropped.
 	saveQueueCalls = 20000
 	// saveBatch bounds the rows one transaction writes.
 	saveBatch = 200
@@ -214,7 +216,11 @@ func (c *CallStore) Close(ctx context.Context) error {
 // Save queues row's state for the table and returns at once (the writer goroutine writes it).
 func (c *CallStore) Save(row CallRow) {
 	c.mu.Lock()
-	if _, waiting := c.pending[row.Sid]; !waiting && len(c.pending) >= saveQueueCalls {
+	bound := saveQueueCalls
+	if !row.Ended.IsZero() {
+		bound *= 2
+	}
+	if _, waiting := c.pending[row.Sid]; !waiting && len(c.pending) >= bound {
 		c.dropped++
 		n := c.dropped
 		c.mu.Unlock()
