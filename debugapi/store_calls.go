@@ -453,17 +453,24 @@ func (c *CallStore) Find(ctx context.Context, accountID, key string) (CallRow, b
 	if err := c.readReap(ctx); err != nil {
 		return CallRow{}, false, err
 	}
-	row := c.db.QueryRowContext(ctx, selectCallRowSQL+
-		`WHERE account_id = $1 AND (sid = $2 OR call_id = $3) ORDER BY created_us DESC LIMIT 1`,
-		accountID, key, StoredCallID(key))
-	r, ok, err := c.scanCallRow(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return CallRow{}, false, nil
+	// A key is a sid, or a Call-ID as the caller sent it, which may hold what a TEXT parameter cannot
+	// (a NUL, bytes that are not UTF-8): only its stored form is ever sent. A Call-ID may look like a
+	// sid, so a sid that finds nothing is tried as a Call-ID too.
+	lookups := []struct{ where, arg string }{{`call_id = $2 ORDER BY created_us DESC LIMIT 1`, StoredCallID(key)}}
+	if validCallSid(key) {
+		lookups = append([]struct{ where, arg string }{{`sid = $2`, key}}, lookups...)
 	}
-	if err != nil {
-		return CallRow{}, false, fmt.Errorf("%w: %v", ErrCallsUnavailable, err)
+	for _, l := range lookups {
+		r, ok, err := c.scanCallRow(c.db.QueryRowContext(ctx, selectCallRowSQL+`WHERE account_id = $1 AND `+l.where, accountID, l.arg))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return CallRow{}, false, fmt.Errorf("%w: %v", ErrCallsUnavailable, err)
+		}
+		return r, ok, nil
 	}
-	return r, ok, nil
+	return CallRow{}, false, nil
 }
 
 // readReapEvery spaces the reaps a read runs: a client polling a call (the API waits for a hangup by

@@ -282,3 +282,17 @@ func TestCallsHostileRowsAndNotificationsAreRefused(t *testing.T) {
 		t.Errorf("the handler got %+v, want only the good update", ups)
 	}
 }
+
+// What a caller put on the wire (a From with a NUL and bytes that are not UTF-8, a Call-ID likewise)
+// is stored escaped, as every text of the debug store, and the call is found by the Call-ID as sent.
+func TestCallsWireTextIsStoredEscaped(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a := openCallsNode(t, dsn, "node-a", nil)
+	row := liveRow(sidA, "node-a")
+	row.From, row.SIPCallID = "ali\x00ce\xff", "id\x00\xfe@host"
+	a.Save(row)
+	got := findEventually(t, a, row.SIPCallID, func(CallRow) bool { return true })
+	if got.From != `ali\x00ce\xff` || got.SIPCallID != `id\x00\xfe@host` {
+		t.Errorf("stored From %q Call-ID %q", got.From, got.SIPCallID)
+	}
+}

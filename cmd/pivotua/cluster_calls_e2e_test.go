@@ -117,13 +117,15 @@ func TestE2EClusterCallsAPIActsOnTheNodeHoldingTheCall(t *testing.T) {
 	if got := liveCallOn(t, other, nil); got["sid"] != sid {
 		t.Errorf("the other node lists %v, want %s", got["sid"], sid)
 	}
+	// An unknown sid, and a key no TEXT column can hold (a NUL, a byte that is not UTF-8), are 404.
 	for _, p := range []*pivotuaInstance{owner, other} {
-		const unknown = "/Calls/CAffffffffffffffffffffffffffffffff.json"
-		if status, body := apiRequest(t, p, "GET", unknown, nil); status != 404 || body["code"] != float64(20404) {
-			t.Errorf("fetch of an unknown sid on %s: %d %v", p.httpURL, status, body)
-		}
-		if status, body := apiRequest(t, p, "POST", unknown, url.Values{"Status": {"completed"}}); status != 404 {
-			t.Errorf("update of an unknown sid on %s: %d %v", p.httpURL, status, body)
+		for _, unknown := range []string{"/Calls/CAffffffffffffffffffffffffffffffff.json", "/Calls/CA%00%ff.json"} {
+			if status, body := apiRequest(t, p, "GET", unknown, nil); status != 404 || body["code"] != float64(20404) {
+				t.Errorf("fetch of %s on %s: %d %v", unknown, p.httpURL, status, body)
+			}
+			if status, body := apiRequest(t, p, "POST", unknown, url.Values{"Status": {"completed"}}); status != 404 {
+				t.Errorf("update of %s on %s: %d %v", unknown, p.httpURL, status, body)
+			}
 		}
 	}
 	testkit.WaitFor(t, 15*time.Second, "the caller hears the document's 440 Hz", func() bool {
