@@ -204,7 +204,7 @@ func (c *CallStore) post(ctx context.Context, owner string, u CallUpdateRequest)
 	var id int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO pivot_call_updates (boot, reply_to, account_id, sid, url, method, twiml, status)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		owner, c.boot, u.AccountID, u.Sid, StoredText(u.URL), u.Method, StoredText(u.TwiML), u.Status).Scan(&id); err != nil {
+		owner, c.boot, StoredText(u.AccountID), u.Sid, StoredText(u.URL), StoredText(u.Method), StoredText(u.TwiML), StoredText(u.Status)).Scan(&id); err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", ErrCallsUnavailable, err)
 	}
 	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, channelOf(owner), "u:"+strconv.FormatInt(id, 10)); err != nil {
