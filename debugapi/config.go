@@ -18,6 +18,13 @@ type StoreSettings struct {
 	// QueueBytes bounds the debug records waiting for the store (default 64 MiB); past it new records
 	// are dropped and counted in pivotua_debug_records_dropped_total{reason="queue_full"}.
 	QueueBytes int `yaml:"queue_bytes" json:"queue_bytes"`
+	// With postgres, the nodes share their calls (store_calls.go): each says it is alive every
+	// Heartbeat (default 2s); one silent for DeadAfter (default 10s) is dead and its live calls are
+	// ended; an update sent to a node that does not hold the call waits ForwardTimeout (default 5s)
+	// for the node that does.
+	Heartbeat      string `yaml:"heartbeat" json:"heartbeat"`
+	DeadAfter      string `yaml:"dead_after" json:"dead_after"`
+	ForwardTimeout string `yaml:"forward_timeout" json:"forward_timeout"`
 }
 
 // StoreConfig is a checked store: section. The DSN is not in it: a sqlite file named
@@ -26,6 +33,8 @@ type StoreConfig struct {
 	Driver     string        // "sqlite" or "postgres", for Open
 	Retention  time.Duration // for Purge
 	QueueBytes int64         // for WithQueueBytes
+	// For OpenCalls (postgres only).
+	Heartbeat, DeadAfter, ForwardTimeout time.Duration
 }
 
 // MinQueueBytes is the smallest store.queue_bytes: a few large records (1 MiB bodies) must fit.
@@ -33,7 +42,8 @@ const MinQueueBytes = 1 << 20
 
 // DefaultStoreSettings is the store: section when the file leaves a key out.
 func DefaultStoreSettings() StoreSettings {
-	return StoreSettings{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h", QueueBytes: DefaultQueueBytes}
+	return StoreSettings{Driver: "sqlite", DSN: "data/pivotua.db", Retention: "744h", QueueBytes: DefaultQueueBytes,
+		Heartbeat: "2s", DeadAfter: "10s", ForwardTimeout: "5s"}
 }
 
 // Config checks s and returns what it sets, or every problem at once, each named by
@@ -61,7 +71,28 @@ func (s StoreSettings) Config(path string) (StoreConfig, []error) {
 	if s.QueueBytes < MinQueueBytes {
 		bad(path+".queue_bytes", "must be at least %d (1 MiB), not %d", MinQueueBytes, s.QueueBytes)
 	}
-	return StoreConfig{Driver: s.Driver, Retention: retention, QueueBytes: int64(s.QueueBytes)}, errs
+	c := StoreConfig{Driver: s.Driver, Retention: retention, QueueBytes: int64(s.QueueBytes)}
+	for _, d := range []struct {
+		key, value string
+		to         *time.Duration
+		lo, hi     time.Duration
+	}{
+		{"heartbeat", s.Heartbeat, &c.Heartbeat, 100 * time.Millisecond, time.Minute},
+		{"dead_after", s.DeadAfter, &c.DeadAfter, time.Second, time.Hour},
+		{"forward_timeout", s.ForwardTimeout, &c.ForwardTimeout, 100 * time.Millisecond, time.Minute},
+	} {
+		v, err := time.ParseDuration(d.value)
+		if err != nil || v < d.lo || v > d.hi {
+			bad(path+"."+d.key, "%q is not a duration between %v and %v", d.value, d.lo, d.hi)
+			continue
+		}
+		*d.to = v
+	}
+	// Two heartbeats may be late (a busy database) before a live node reads as dead.
+	if c.Heartbeat > 0 && c.DeadAfter > 0 && c.DeadAfter < 3*c.Heartbeat {
+		bad(path+".dead_after", "%v must be at least three heartbeats (%v)", c.DeadAfter, 3*c.Heartbeat)
+	}
+	return c, errs
 }
 
 // redactDSN hides a password in a DSN quoted back in an error.

@@ -29,6 +29,10 @@
 // Kazoo clients never see an event: without ?events=true the detail is Kazoo's, and events never
 // touch the list's call summaries.
 //
+// With PostgreSQL it also keeps the shared table of calls (store_calls*.go, OpenCalls): every node's
+// Calls API calls, the nodes' heartbeats, and the updates one node forwards to the node that holds a
+// call (a row and LISTEN/NOTIFY); a dead node's live calls are ended there once, with a reason.
+//
 // It owns its settings: the store: section of pivotua's config file is StoreSettings
 // (config.go), with its YAML keys, defaults and the checks that turn it into a StoreConfig,
 // each problem named by its path (store.queue_bytes); cmd/pivotua only reads the file and

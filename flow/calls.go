@@ -50,6 +50,9 @@ type CallRecord struct {
 	SIPResponseCode          int // the final SIP response of an outbound call; 0 when none
 	// OtherLeg is the Call-ID of the leg a Dial (or a transfer) bridged the call to, while bridged.
 	OtherLeg string
+	// Node is the node holding the call and EndReason why another node ended it (its own died);
+	// both only when nodes share their calls (calls_cluster.go).
+	Node, EndReason string
 }
 
 // Live reports whether the call is not over yet.
@@ -111,6 +114,7 @@ type Calls struct {
 	maxEnded int
 	keep     time.Duration
 	now      func() time.Time
+	cluster  *clusterState // nil: this node's calls only (calls_cluster.go)
 }
 
 // NewCalls returns a registry that keeps at most maxEnded ended calls, each for at most keep.
@@ -137,6 +141,7 @@ func (r *Calls) register(rec CallRecord) *callEntry {
 	if rec.SIPCallID != "" {
 		r.bySIP[rec.SIPCallID] = e
 	}
+	r.shareLocked(&e.rec)
 	return e
 }
 
@@ -152,6 +157,7 @@ func (r *Calls) update(e *callEntry, fn func(*CallRecord)) CallRecord {
 	if id := e.rec.SIPCallID; id != "" && r.bySIP[id] == nil {
 		r.bySIP[id] = e
 	}
+	r.shareLocked(&e.rec)
 	return e.rec
 }
 
@@ -167,6 +173,7 @@ func (r *Calls) end(e *callEntry, status string) CallRecord {
 		return e.rec
 	}
 	e.rec.Status, e.rec.Ended, e.rec.Updated, e.cancelDial = status, now, now, nil
+	r.shareLocked(&e.rec)
 	r.ended = append(r.ended, e)
 	r.pruneLocked(now)
 	return e.rec

@@ -21,7 +21,9 @@
 // instructions, a callflow node to run in place of what runs (a transfer, TransferCall, is one), or a
 // hangup. An update reaches the call's
 // goroutine by the entry's channel, which cancels the action running (Call.runSteerable); nothing
-// outside that goroutine touches a Call.
+// outside that goroutine touches a Call. With several nodes the registry Shares a CallStore
+// (calls_cluster.go): a call this node does not hold is found in the store and an update of it is
+// forwarded to the node that does, so Server.GetCall, ListCalls and UpdateCall answer for every node.
 //
 // Conferences (conference.go) is the registry of the conference rooms hosted on the node, by account
 // and name: <Dial><Conference> (twiml_conference.go) and the conference module (kazoo_conference.go)

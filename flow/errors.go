@@ -39,6 +39,13 @@ var (
 	// ErrParticipantNotFound reports a participant (a CallSid) that is not in the conference: a
 	// Participants API request, or a coach whose target is not there.
 	ErrParticipantNotFound = errors.New("no such participant")
+	// ErrCallOwnerTimeout reports an update of a call another node holds that the node did not answer
+	// in time (it may be stopped, overloaded, or cut off from the store).
+	ErrCallOwnerTimeout = errors.New("the node holding the call did not answer in time")
+	// ErrCallStoreUnavailable reports an update that could not reach the shared table of calls.
+	ErrCallStoreUnavailable = errors.New("the shared table of calls is unavailable")
+	// ErrBadForwardedUpdate reports an update forwarded by another node that fails its checks.
+	ErrBadForwardedUpdate = errors.New("bad forwarded update")
 )
 
 // ValidationError is one problem found in a callflow node or a TwiML document, with the path of the

@@ -405,7 +405,7 @@ func (s *Server) UpdateCall(accountID, key string, u CallUpdate) (CallRecord, er
 	if s.cfg.Calls == nil {
 		return CallRecord{}, fmt.Errorf("%w: %s", ErrCallNotFound, key)
 	}
-	rec, err := s.cfg.Calls.Update(accountID, key, u)
+	rec, err := s.cfg.Calls.updateAnywhere(accountID, key, u)
 	if err != nil {
 		return rec, err
 	}
@@ -466,7 +466,7 @@ func (s *Server) GetCall(accountID, key string) (CallRecord, bool) {
 	if s.cfg.Calls == nil {
 		return CallRecord{}, false
 	}
-	return s.cfg.Calls.Get(accountID, key)
+	return s.cfg.Calls.getAnywhere(accountID, key)
 }
 
 // ListCalls returns the account's calls, live and recently ended, newest first.
@@ -474,5 +474,5 @@ func (s *Server) ListCalls(accountID string) []CallRecord {
 	if s.cfg.Calls == nil {
 		return nil
 	}
-	return s.cfg.Calls.List(accountID)
+	return s.cfg.Calls.listAnywhere(accountID)
 }

@@ -22,6 +22,7 @@ const (
 type TwiML struct {
 	verbs     []twimlVerb
 	summaries []map[string]any // of each verb, for its EventVerb
+	source    string           // the document as parsed, for an update forwarded to another node (calls_cluster.go)
 }
 
 // twimlVerb is one validated verb. index is its position in the document (Pause behaves differently
@@ -81,7 +82,7 @@ func ParseTwiML(b []byte) (*TwiML, error) {
 	p := &twimlParser{}
 	p.attrs(root, "Response")
 	p.noText(root, "Response")
-	doc := &TwiML{}
+	doc := &TwiML{source: string(b)}
 	p.eachChild(root, "Response", func(e *xmlElement, path string) {
 		if v := p.verb(e, path); v != nil {
 			doc.verbs = append(doc.verbs, v)

@@ -121,6 +121,12 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	// The SIP server comes first: flow dials its outbound legs through it.
 	var calls *flow.Server
 	registry := flow.NewCalls(s.API.MaxEnded, s.API.KeepEnded) // what the Calls API lists and steers
+	// With postgres, every node's API sees and steers every node's calls; closed after the drain.
+	closeShared, err := shareCalls(ctx, s, debug.store, registry, log)
+	if err != nil {
+		return err
+	}
+	defer closeShared()
 	sipCfg := s.SIP
 	sipCfg.Egress, sipCfg.UserAgent, sipCfg.Logger = s.SIPEgress, "pivotua/"+version, log
 	sipCfg.SRTP = sip.SRTPPolicy(s.RTP.SRTP)
