@@ -42,7 +42,8 @@ e2e: deps
 
 # Kamailio (deploy/kamailio) in front of two pivotua nodes sharing one PostgreSQL, on loopback
 # addresses 127.0.0.10-12; one node drains, comes back and dies mid-run (about 30 s); then the same
-# config over TCP to two more nodes on .13-14 (about 10 s). `make test` runs it too.
+# config over TCP to two more nodes on .13-14 (about 10 s); then the Calls API across two nodes (an
+# update sent to the node without the call, a stopped and a killed owner: about 20 s). `make test` runs it too.
 test-cluster: deps
 	$(GO) test -count=1 -run 'TestE2ECluster' -v ./cmd/pivotua
 

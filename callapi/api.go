@@ -358,22 +358,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if a.refuse != nil && a.refuse() {
+	rec, err := a.Place(req)
+	switch {
+	case errors.Is(err, ErrDraining):
 		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: this node is shutting down")
 		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if n := a.liveOutbound(acct); n >= a.cfg.MaxCalls {
-		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: the account has %d calls placed through the API live, the most api.max_calls allows", n)
+	case errors.Is(err, ErrTooManyCalls):
+		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: %v", err)
 		return
-	}
-	if !a.take(acct) {
-		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: the account places more than api.calls_per_second (%v) calls a second", a.cfg.CallsPerSecond)
-		return
-	}
-	rec, err := a.calls.Originate(req)
-	switch {
 	case errors.Is(err, flow.ErrBadCallTarget):
 		writeError(w, http.StatusBadRequest, 21211, "Invalid 'To': %v", err)
 		return
@@ -467,6 +459,10 @@ func (a *API) originateRequest(w http.ResponseWriter, acct string, form url.Valu
 
 // liveOutbound counts the account's live calls placed through the API.
 func (a *API) liveOutbound(acct string) int {
+	// flow.Server counts without listing every call kept (with several nodes, a read of the shared table).
+	if c, ok := a.calls.(interface{ LiveOutbound(string) int }); ok {
+		return c.LiveOutbound(acct)
+	}
 	n := 0
 	for _, rec := range a.calls.ListCalls(acct) {
 		if rec.Live() && rec.Direction == flow.DirectionOutboundAPI {
@@ -574,6 +570,15 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, flow.ErrCallNotLive) && u.Status == "":
 		writeError(w, http.StatusBadRequest, 21220, "Call is not in-progress. Cannot redirect.")
+		return
+	case errors.Is(err, flow.ErrCallOwnerTimeout): // another node holds the call and did not answer
+		writeError(w, http.StatusGatewayTimeout, 20504, "Gateway Timeout: %v", err)
+		return
+	case errors.Is(err, flow.ErrCallStoreUnavailable):
+		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: %v", err)
+		return
+	case errors.Is(err, flow.ErrBadForwardedUpdate):
+		writeError(w, http.StatusBadGateway, 20500, "Bad Gateway: the node holding the call refused the update: %v", err)
 		return
 	case err != nil: // a Status for a call already over, or a cancel of an answered call: nothing to do (Twilio)
 	case u.Status != "":

@@ -41,6 +41,10 @@ type callJSON struct {
 	ToFormatted     string            `json:"to_formatted"`
 	TrunkSid        *string           `json:"trunk_sid"`
 	URI             string            `json:"uri"`
+	// pivotua's own, with several nodes: the node holding the call, and why another node ended it
+	// (its own died); absent otherwise.
+	Node      string `json:"node,omitempty"`
+	EndReason string `json:"end_reason,omitempty"`
 }
 
 // rfc2822 is Twilio's date format in the 2010-04-01 API.
@@ -71,7 +75,7 @@ func callJSONOf(rec flow.CallRecord, pathSid string) callJSON {
 		Direction: rec.Direction, EndTime: date(rec.Ended),
 		From: rec.From, FromFormatted: rec.From, PriceUnit: "USD", QueueTime: "0",
 		Sid: rec.Sid, SIPCallID: str(rec.SIPCallID), StartTime: date(rec.Created), Status: rec.Status,
-		To: rec.To, ToFormatted: rec.To, URI: uri + ".json",
+		To: rec.To, ToFormatted: rec.To, URI: uri + ".json", Node: rec.Node, EndReason: rec.EndReason,
 		SubresourceURIs: map[string]string{
 			"notifications": uri + "/Notifications.json",
 			"recordings":    uri + "/Recordings.json",

@@ -30,6 +30,7 @@ type APIConfig struct {
 	TokenTTL time.Duration // 0 = DefaultTokenTTL
 	Now      func() time.Time
 	Logger   *slog.Logger
+	Media    *MediaStore // the media API's store (media_api.go); nil: no media routes
 
 	// AuthFailures wrong api_keys from one source within AuthFailWindow block it from
 	// PUT /v2/api_auth for AuthBlock (0 = DefaultAuthFailures, DefaultAuthFailWindow, DefaultAuthBlock).
@@ -44,6 +45,7 @@ type API struct {
 	accounts map[string]Account // by ID; read-only after NewAPI
 	auth     *authThrottle
 	log      *slog.Logger
+	channels ChannelControl // the channels API's calls (channels.go); set by UseChannels before serving
 }
 
 // NewAPI prepares the API; Register puts it on a mux.
@@ -71,6 +73,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/v2/api_auth", a.apiAuth)
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug", a.listCalls)
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug/{call_id}", a.callDetail)
+	a.registerChannels(mux)
+	a.registerMedia(mux)
 	mux.Handle("GET /ui/", inspector())
 	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 }

@@ -18,4 +18,10 @@ var (
 	ErrBadStartKey = errors.New("bad start_key")
 	// ErrRecorderClosed means Close ran out of time before every record was written.
 	ErrRecorderClosed = errors.New("debug recorder: closed with records unwritten")
+	// ErrCallsNotShared means the shared table of calls was asked of a store that is not PostgreSQL.
+	ErrCallsNotShared = errors.New("shared table of calls: needs the postgres driver")
+	// ErrCallsUnavailable means the shared table of calls could not be read or written.
+	ErrCallsUnavailable = errors.New("shared table of calls: unavailable")
+	// ErrOwnerTimeout means the node holding a call did not answer a forwarded update in time.
+	ErrOwnerTimeout = errors.New("the node holding the call did not answer in time")
 )

@@ -36,13 +36,19 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // migrate brings the schema up to the dialect's newest migration. Safe to run at every start, and by
 // several nodes at once.
 func (s *SQLStore) migrate(ctx context.Context) error {
+	return s.migrateSteps(ctx, s.dialect.migrations)
+}
+
+// migrateSteps applies steps not yet recorded, in order (also the steps of a feature with tables of
+// its own, such as the shared table of calls, numbered apart).
+func (s *SQLStore) migrateSteps(ctx context.Context, steps []migration) error {
 	if err := s.inMigrationTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, createMigrationsTable)
 		return err
 	}); err != nil {
 		return fmt.Errorf("%w: schema_migrations: %v", ErrMigration, err)
 	}
-	for _, m := range s.dialect.migrations {
+	for _, m := range steps {
 		err := s.inMigrationTx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {

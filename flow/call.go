@@ -46,6 +46,8 @@ type Call struct {
 	ctl    *callEntry     // the call's entry in the Calls registry, steered by the API (calls.go); nil: none
 
 	streams streamState // <Start><Stream> forks running beside the verbs (twiml_stream.go)
+
+	callRec *callRecording // the record_call recording running beside the modules (kazoo_record_call.go); nil: none
 }
 
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
@@ -82,6 +84,7 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 	defer context.AfterFunc(c.ch.Context(), cancel)() // no goroutine per call waits for the hangup
 	defer c.hangupEvent()                             // after finish: the call is over
 	defer c.stopStreams()                             // after finish: forks send stop once the call is over
+	defer c.endCallRecording()                        // after finish: record_call records to the end of the call
 	defer c.finish()
 
 	if errs := ValidateNode(flow, "flow"); first == nil && len(errs) > 0 {
@@ -112,8 +115,8 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 			c.hangup()
 			return
 		case s != nil && !c.ended():
-			c.log.Info("calls API: running new instructions", "url", s.url, "inline", s.doc != nil)
-			steered, n = c.steerAction(s), &Node{Module: "pivot"}
+			c.log.Info("calls API: running new instructions", "url", s.url, "inline", s.doc != nil, "flow", s.flow != nil)
+			steered, n = c.steerAction(s)
 			continue
 		case out.stop:
 			return

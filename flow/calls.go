@@ -46,6 +46,11 @@ type CallRecord struct {
 	Created, Answered, Ended time.Time
 	Updated                  time.Time
 	SIPResponseCode          int // the final SIP response of an outbound call; 0 when none
+	// OtherLeg is the Call-ID of the leg a Dial (or a transfer) bridged the call to, while bridged.
+	OtherLeg string
+	// Node is the node holding the call and EndReason why another node ended it (its own died);
+	// both only when nodes share their calls (calls_cluster.go).
+	Node, EndReason string
 }
 
 // Live reports whether the call is not over yet.
@@ -64,13 +69,17 @@ func (r CallRecord) Duration() int {
 	return int(end.Sub(r.Answered).Round(time.Second) / time.Second)
 }
 
-// CallUpdate is a change the Calls API asks of a call: new instructions (URL and Method, or a parsed
-// TwiML document), or a Status (StatusCompleted hangs up a live call, StatusCanceled cancels one that
-// is not answered yet).
+// CallUpdate is a change the Calls API asks of a call: new instructions (URL and Method, a parsed
+// TwiML document, or a validated Kazoo callflow node that replaces the flow running), or a Status
+// (StatusCompleted hangs up a live call, StatusCanceled cancels one that is not answered yet).
 type CallUpdate struct {
 	URL, Method string
 	TwiML       *TwiML
+	Flow        *Node
 	Status      string
+	// Action names the update in the call's events ("" is the Calls API's "update"; the channels
+	// API's are hangup, transfer, pivot).
+	Action string
 }
 
 // steer is a CallUpdate on its way to the call's goroutine.
@@ -78,6 +87,7 @@ type steer struct {
 	hangup      bool
 	url, method string
 	doc         *TwiML
+	flow        *Node
 }
 
 // callEntry is one call in the registry. sid and steers never change; rec and cancelDial are guarded
@@ -102,6 +112,7 @@ type Calls struct {
 	maxEnded int
 	keep     time.Duration
 	now      func() time.Time
+	cluster  *clusterState // nil: this node's calls only (calls_cluster.go)
 }
 
 // NewCalls returns a registry that keeps at most maxEnded ended calls, each for at most keep.
@@ -124,6 +135,7 @@ func (r *Calls) register(rec CallRecord) *callEntry {
 	if rec.SIPCallID != "" {
 		r.bySIP[rec.SIPCallID] = e
 	}
+	r.shareLocked(&e.rec)
 	return e
 }
 
@@ -139,6 +151,7 @@ func (r *Calls) update(e *callEntry, fn func(*CallRecord)) CallRecord {
 	if id := e.rec.SIPCallID; id != "" && r.bySIP[id] == nil {
 		r.bySIP[id] = e
 	}
+	r.shareLocked(&e.rec)
 	return e.rec
 }
 
@@ -154,6 +167,7 @@ func (r *Calls) end(e *callEntry, status string) CallRecord {
 		return e.rec
 	}
 	e.rec.Status, e.rec.Ended, e.rec.Updated, e.cancelDial = status, now, now, nil
+	r.shareLocked(&e.rec)
 	r.ended = append(r.ended, e)
 	r.pruneLocked(now)
 	return e.rec
@@ -291,7 +305,7 @@ func (r *Calls) Update(accountID, key string, u CallUpdate) (CallRecord, error) 
 	if !e.rec.Ended.IsZero() {
 		return e.rec, fmt.Errorf("%w: %s is %s", ErrCallNotLive, e.sid, e.rec.Status)
 	}
-	s := steer{url: u.URL, method: u.Method, doc: u.TwiML}
+	s := steer{url: u.URL, method: u.Method, doc: u.TwiML, flow: u.Flow}
 	switch u.Status {
 	case StatusCanceled, StatusCompleted:
 		answered := !e.rec.Answered.IsZero()
@@ -321,6 +335,15 @@ func (e *callEntry) answeredNow(at time.Time) {
 	e.reg.update(e, func(r *CallRecord) { r.Status, r.Answered = StatusInProgress, at })
 }
 
+// bridgedTo notes the Call-ID of the leg the call is bridged to ("" once it is not) for an entry
+// (nil: none).
+func (e *callEntry) bridgedTo(callID string) {
+	if e == nil {
+		return
+	}
+	e.reg.update(e, func(r *CallRecord) { r.OtherLeg = callID })
+}
+
 // runSteerable runs one action of the call so that an update from the Calls API can interrupt it: the
 // action's context ends when one arrives (a prompt stops at its next frame, a Gather stops listening,
 // a fetch is abandoned) and the update is returned for Run to act on.
@@ -344,9 +367,13 @@ func (c *Call) runSteerable(ctx context.Context, a kazooAction, n *Node) (kazooO
 	return out, <-got
 }
 
-// steerAction is what a steer runs: the new document, fetched (with the running pivot's request
-// format, timeout and debug flag, TwiML naming by default) or given inline.
-func (c *Call) steerAction(s *steer) *pivotAction {
+// steerAction is what a steer runs, and the node it runs as: the new document, fetched (with the
+// running pivot's request format, timeout and debug flag, TwiML naming by default) or given inline;
+// or a callflow node of its own, which Run then compiles as any other (no action is returned).
+func (c *Call) steerAction(s *steer) (kazooAction, *Node) {
+	if s.flow != nil {
+		return nil, s.flow
+	}
 	a := pivotAction{method: "POST", format: "twiml", bodyFormat: "form", timeout: 5 * time.Second}
 	if c.pivot.action != nil {
 		a = *c.pivot.action
@@ -355,5 +382,5 @@ func (c *Call) steerAction(s *steer) *pivotAction {
 	if s.method != "" {
 		a.method = s.method
 	}
-	return &a
+	return &a, &Node{Module: "pivot"}
 }

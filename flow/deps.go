@@ -25,8 +25,9 @@ type CallInfo struct {
 }
 
 // Channel is the one interface through which the interpreters touch signalling and media. flow's
-// inboundLeg (leg.go: a sip.InboundCall and a media.Session) implements it for an inbound call and
-// calleeLeg (dial_whisper.go) for a Dial callee running its noun's document; flowtest.Channel is the
+// inboundLeg (leg.go: a sip.InboundCall and a media.Session) implements it for an inbound call,
+// calleeLeg (dial_whisper.go) for a Dial callee running its noun's document and placedLeg
+// (leg_placed.go) for a call the API placed; flowtest.Channel is the
 // test double every verb's test drives.
 type Channel interface {
 	Info() CallInfo
@@ -56,8 +57,9 @@ type Channel interface {
 	// ends with ctx. A channel that cannot transfer returns an error.
 	Refer(ctx context.Context, target string) (sip.ReferResult, error)
 
-	// Bridge is the channel's side of a Dial; nil when the channel has no RTP session of pivotua's
-	// own to bridge (a test double, a Dial callee), and a Dial on it then fails.
+	// Bridge is the channel's side of a Dial or a conference; nil when the channel has no RTP session
+	// of pivotua's own to bridge (a test double, a Dial callee), and a Dial or <Conference> on it then
+	// fails.
 	Bridge() BridgeLeg
 }
 
@@ -97,6 +99,17 @@ type MediaFetcher interface {
 	FetchMedia(ctx context.Context, url string) (*httpfetch.Media, error)
 }
 
+// MediaStore holds the audio accounts uploaded through the media API, which play's id and response's
+// media name by media id; debugapi's *MediaStore implements it (cmd/pivotua wires it, so flow does not
+// import debugapi). Both methods fail for an id the account does not have.
+type MediaStore interface {
+	// MediaVersion names the audio stored now for the account's media id; it changes with every
+	// upload, so a decode cached under it is never stale.
+	MediaVersion(accountID, mediaID string) (string, error)
+	// ReadMedia returns that audio and its content type.
+	ReadMedia(accountID, mediaID string) ([]byte, string, error)
+}
+
 // Speaker renders text to speech for tts/<Say>; *codec.SpeechCache implements it, so a phrase is
 // synthesised once for all calls.
 type Speaker interface {
@@ -129,6 +142,10 @@ type Observer interface {
 	// response, including 404 for an unrouted number), "failed" (a 5xx final response) or "canceled"
 	// (the caller gave up before any final response).
 	CallEnded(outcome string)
+	// CallPlaced reports how a call the API placed ended, in CallEnded's words: "completed"
+	// (answered), "rejected" (busy, no answer, a 4xx or 6xx), "failed" (a 5xx, or no INVITE could
+	// go out) or "canceled" (hung up by the API before an answer).
+	CallPlaced(outcome string)
 	// PivotRequest reports one pivot request: its HTTP status ("200", "404"), or "timeout" or "error"
 	// when no response arrived.
 	PivotRequest(status string, elapsed time.Duration)
@@ -147,6 +164,7 @@ type Observer interface {
 type Deps struct {
 	Documents DocumentFetcher
 	Media     MediaFetcher
+	Stored    MediaStore // media ids of play and response; nil: only URLs play
 	Speech    Speaker
 	Prompts   *PromptCache   // decoded media shared by all calls; nil decodes on every play
 	TTSEngine string         // engine for tts/<Say> that name none; "" leaves the Speaker's default
@@ -164,6 +182,10 @@ type Deps struct {
 
 	// Streams opens media streams (<Connect><Stream>, <Start><Stream>); nil refuses them.
 	Streams *mediastream.Client
+
+	// Conferences are the rooms of <Dial><Conference> and the conference module (conference.go);
+	// NewServer makes one registry for all its calls when nil; a Call without one refuses them.
+	Conferences *Conferences
 }
 
 // DialDeps are what Dial needs beyond the inbound leg.

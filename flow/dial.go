@@ -325,6 +325,8 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	defer func() { winner.close() }() // winner: the callee of the moment (a transfer replaces it)
 	res.sid = winner.call.CallID()
 	c.log.Info("dial: answered", "target", winner.target.uri, "dial_call_id", res.sid)
+	c.ctl.bridgedTo(res.sid)
+	defer c.ctl.bridgedTo("")
 	if bridge != nil && early != winner {
 		bridge.Stop()
 		bridge = nil
@@ -499,6 +501,7 @@ wait:
 				old := winner
 				old.call.OnTransfer(nil)
 				winner, calleeDone = newLeg, newLeg.done()
+				c.ctl.bridgedTo(newLeg.call.CallID())
 				toCallee.stop()
 				toCallee = startKeySender(newLeg.sess, "", c.log)
 				if callerLeg != nil {

@@ -5,7 +5,7 @@
 //
 // Everything flow needs from outside is declared in deps.go: the Channel a call runs on (signalling
 // and media: inboundLeg in leg.go implements it over a sip.InboundCall and a media.Session, calleeLeg in
-// dial_whisper.go for a Dial callee), the BridgeLeg Dial joins to a callee, and the services in Deps
+// dial_whisper.go for a Dial callee, placedLeg in leg_placed.go for a call the API placed), the BridgeLeg Dial joins to a callee, and the services in Deps
 // that cmd/pivotua wires (DocumentFetcher, MediaFetcher, Speaker, Uploader, RecordingLinker,
 // OutboundSIP, Observer), each with who implements it. No behaviour depends on a type assertion: what
 // a Channel can do is in its method set.
@@ -15,11 +15,21 @@
 // is a small type in its file: pivotState (kazoo_pivot.go), keyState (dtmf.go), callVariables
 // (kazoo_set_variables.go), recordingState (recording.go), dialState (dial.go), eventState (event.go).
 //
-// Calls (calls.go) is the registry the Calls API (package callapi) reads and steers: every call
-// Server takes or places (Server.Originate, originate.go: an outbound leg standing alone, on the
-// Channel a Dial callee's document runs on) has a sid and an entry there. An update reaches the call's
+// Calls (calls.go) is the registry the Calls API (package callapi) and the channels API (debugapi,
+// through cmd/pivotua) read and steer: every call Server takes or places (Server.Originate,
+// originate.go: an outbound leg standing alone) has a sid and an entry there. An update carries new
+// instructions, a callflow node to run in place of what runs (a transfer, TransferCall, is one), or a
+// hangup. An update reaches the call's
 // goroutine by the entry's channel, which cancels the action running (Call.runSteerable); nothing
-// outside that goroutine touches a Call.
+// outside that goroutine touches a Call. With several nodes the registry Shares a CallStore
+// (calls_cluster.go): a call this node does not hold is found in the store and an update of it is
+// forwarded to the node that does, so Server.GetCall, ListCalls and UpdateCall answer for every node.
+//
+// Conferences (conference.go) is the registry of the conference rooms hosted on the node, by account
+// and name: <Dial><Conference> (twiml_conference.go) and the conference module (kazoo_conference.go)
+// put the call's session in a room's media.Room from the call's goroutine; a room's state is guarded
+// by its own mutex, never taken on a media clock, and Server.Conferences is what a REST control lists
+// and steers (mute, hold, remove a party by CallSid).
 //
 // Interpreters touch signalling and media only through Channel, so every module and verb is tested
 // with flowtest.Channel, the importable fake (flow/flowtest). Tests that drive it are in package

@@ -31,6 +31,21 @@ var (
 	ErrBadCallerID = errors.New("the caller ID is not usable")
 	// ErrNoCapacity reports an outbound call refused because no RTP port or outbound SIP was available.
 	ErrNoCapacity = errors.New("no capacity for an outbound call")
+	// ErrConferenceFull reports a join of a conference that holds its maxParticipants already (Twilio's
+	// error 16020).
+	ErrConferenceFull = errors.New("the conference is full")
+	// ErrConferenceNotFound reports a Conferences API request for a conference not live on this node.
+	ErrConferenceNotFound = errors.New("no such conference")
+	// ErrParticipantNotFound reports a participant (a CallSid) that is not in the conference: a
+	// Participants API request, or a coach whose target is not there.
+	ErrParticipantNotFound = errors.New("no such participant")
+	// ErrCallOwnerTimeout reports an update of a call another node holds that the node did not answer
+	// in time (it may be stopped, overloaded, or cut off from the store).
+	ErrCallOwnerTimeout = errors.New("the node holding the call did not answer in time")
+	// ErrCallStoreUnavailable reports an update that could not reach the shared table of calls.
+	ErrCallStoreUnavailable = errors.New("the shared table of calls is unavailable")
+	// ErrBadForwardedUpdate reports an update forwarded by another node that fails its checks.
+	ErrBadForwardedUpdate = errors.New("bad forwarded update")
 )
 
 // ValidationError is one problem found in a callflow node or a TwiML document, with the path of the

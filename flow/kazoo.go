@@ -40,6 +40,8 @@ func kazooModule(name string) (parse func(*dataReader) kazooAction, known bool) 
 		return parseCollectDTMF, true
 	case "record_caller":
 		return parseRecordCaller, true
+	case "record_call":
+		return parseRecordCall, true
 	case "send_dtmf":
 		return parseSendDTMF, true
 	case "resources":
@@ -48,6 +50,8 @@ func kazooModule(name string) (parse func(*dataReader) kazooAction, known bool) 
 		return parseSIPURI, true
 	case "stream": // pivotua's own: media streams (kazoo_stream.go)
 		return parseStream, true
+	case "conference":
+		return parseConference, true
 	}
 	return nil, false
 }

@@ -92,13 +92,17 @@ func (d *dataReader) enum(field, def string, allowed ...string) string {
 	return def
 }
 
-// integer reads a JSON number without a fraction within [lo, hi].
+// integer reads a JSON number without a fraction within [lo, hi], or a string holding one: Kazoo's
+// own examples write "code":"486" and "timeout":"20", and Kazoo takes them.
 func (d *dataReader) integer(field string, def, lo, hi int64) int64 {
 	v, ok := d.raw(field)
 	if !ok {
 		return def
 	}
 	n, ok := jsonInteger(v)
+	if s, isString := jsonString(v); !ok && isString {
+		n, ok = numericString(s)
+	}
 	switch {
 	case !ok:
 		d.fail(field, "must be an integer")
@@ -232,6 +236,18 @@ func jsonInteger(raw json.RawMessage) (int64, bool) {
 		return 0, false
 	}
 	return int64(f), true
+}
+
+// numericString reads an integer written as a string ("486", " 20 "); no sign but "-", no fraction,
+// no exponent, at most 18 digits, so it cannot overflow.
+func numericString(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || len(digits) > 18 || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // jsonScalarString renders a JSON string, number or boolean as a string.

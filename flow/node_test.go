@@ -34,15 +34,15 @@ func TestValidateNodeReportsEveryProblemWithItsPath(t *testing.T) {
 		{"pivot method upper case", `{"module":"pivot","data":{"voice_url":"https://h/x","method":"POST"}}`, "", nil},
 		{"pivot timeout not integer", `{"module":"pivot","data":{"voice_url":"https://h/x","req_timeout_ms":1.5}}`, "", []string{"data.req_timeout_ms: must be an integer"}},
 		{"nested child path", `{"module":"pivot","data":{"voice_url":"http://h/x"},"children":{"_":{"module":"tts","data":{}}}}`, "flow", []string{"flow.children._.data.text: required"}},
-		{"tts limits", `{"module":"tts","data":{"text":"` + strings.Repeat("a", 4001) + `","engine":"google","terminators":["1","x"]}}`, "", []string{
+		{"tts limits", `{"module":"tts","data":{"text":"` + strings.Repeat("a", 4001) + `","engine":"festival","terminators":["1","x"]}}`, "", []string{
 			"data.text: must be at most 4000 characters",
-			"data.engine: must be one of flite, espeak-ng",
+			"data.engine: must be flite or espeak-ng, or one of Kazoo's (ispeech, voicefabric, google, ibm_watson, polly, readspeaker), which the local engine speaks",
 			"data.terminators[1]: must be one of 0-9, *, #",
 		}},
 		{"say alias", `{"module":"say","data":{"text":"hi"}}`, "", nil},
 		{"tts wrong type", `{"module":"tts","data":{"text":5}}`, "", []string{"data.text: must be a string"}},
 		{"play", `{"module":"play","data":{"id":"media-id","loop_count":0}}`, "", []string{
-			"data.id: must be an http or https URL", "data.loop_count: must be between 1 and 1000"}},
+			"data.id: must be an http or https URL, a media id (32 hex characters from the media API) or /{ACCOUNT_ID}/{MEDIA_ID}", "data.loop_count: must be between 1 and 1000"}},
 		{"play unknown fields ignored", `{"module":"play","data":{"id":"http://h/a.wav","answer":true,"whatever":[1]}}`, "", nil},
 		{"sleep", `{"module":"sleep","data":{"unit":"d"}}`, "", []string{"data.duration: required", "data.unit: must be one of ms, s, m, h"}},
 		{"sleep negative", `{"module":"sleep","data":{"duration":-1}}`, "", []string{"data.duration: must be at least 0"}},

@@ -14,10 +14,12 @@ import (
 	"github.com/pivotua/pivotua/sip"
 )
 
-// A call the Calls API places (Twilio's calls.create) is an outbound leg standing alone: its own RTP
-// session and INVITE, and once the callee answers, the same Channel a Dial callee's document runs on
-// (calleeLeg), running the document exactly as an inbound call's, with Direction=outbound-api and the
-// registry's sid as its CallSid. Its status callbacks go out in order from one goroutine per call.
+// A call the API places (Twilio's calls.create, the channels API's PUT) is an outbound leg standing
+// alone: its own RTP session and INVITE, and once the callee answers, a Channel of its own (placedLeg:
+// a Dial callee's calleeLeg that is also its own BridgeLeg, so a Dial in its document bridges it),
+// running the document exactly as an inbound call's, with Direction=outbound-api and the registry's
+// sid as its CallSid; or a Kazoo callflow given with the request. Its status callbacks go out in
+// order from one goroutine per call.
 
 const (
 	// originateFetchTimeout is the document fetch's deadline for an API call (pivot's default).
@@ -43,9 +45,11 @@ type OriginateRequest struct {
 	// To is a sip: or sips: URI, or a number dialled through the first trunk open to the account.
 	To   string
 	From string // caller ID: the INVITE's From user
-	// URL and Method fetch the document run once the callee answers; TwiML is the document itself.
+	// URL and Method fetch the document run once the callee answers; TwiML is the document itself;
+	// Flow is a validated Kazoo callflow run instead (the channels API's: a pivot node, or any flow).
 	URL, Method string
 	TwiML       *TwiML
+	Flow        *Node
 	// FallbackURL and FallbackMethod are fetched when URL fails (Twilio's FallbackUrl).
 	FallbackURL, FallbackMethod string
 	Timeout                     time.Duration // how long the callee may ring; 0: sip's default
@@ -106,7 +110,7 @@ func (s *Server) Originate(req OriginateRequest) (CallRecord, error) {
 // number through the account's trunk.
 func (s *Server) originateTarget(req OriginateRequest) (dialEndpoint, error) {
 	to := strings.TrimSpace(req.To)
-	if lower := strings.ToLower(to); strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:") {
+	if isSIPTarget(to) {
 		if msg := CheckSIPURI(to); msg != "" {
 			return dialEndpoint{}, fmt.Errorf("%w: To %q %s", ErrBadCallTarget, to, msg)
 		}
@@ -119,9 +123,19 @@ func (s *Server) originateTarget(req OriginateRequest) (dialEndpoint, error) {
 	return ep, nil
 }
 
+// isSIPTarget reports whether a To or transfer target is a SIP URI rather than a number.
+func isSIPTarget(to string) bool {
+	lower := strings.ToLower(strings.TrimSpace(to))
+	return strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:")
+}
+
 // originateFlow is what the answered call runs: first (the Url's pivot or the inline document), and a
-// placeholder pivot node whose "_" child fetches FallbackUrl when first fails.
+// placeholder pivot node whose "_" child fetches FallbackUrl when first fails; or the request's own
+// callflow, with no first action.
 func originateFlow(req OriginateRequest) (kazooAction, *Node, error) {
+	if req.Flow != nil {
+		return nil, req.Flow, nil
+	}
 	first := &pivotAction{voiceURL: req.URL, method: req.Method, format: httpfetch.FormatTwiML, bodyFormat: httpfetch.BodyForm,
 		timeout: originateFetchTimeout, debug: true, inline: req.TwiML}
 	if first.method == "" {
@@ -193,7 +207,7 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 		}
 		log.Info("calls API: the call was not answered", "status", status, "err", res.err)
 		calls.update(e, func(r *CallRecord) { r.SIPResponseCode = code })
-		cb.post(CallbackCompleted, calls.end(e, status))
+		s.placedEnded(cb, calls.end(e, status))
 		return
 	}
 	leg.call = res.call
@@ -209,7 +223,7 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 	}))
 	if err := leg.startMedia(res.call.Media()); err != nil {
 		log.Warn("calls API: callee media", "err", err)
-		cb.post(CallbackCompleted, calls.end(e, StatusFailed))
+		s.placedEnded(cb, calls.end(e, StatusFailed))
 		return
 	}
 	res.call.OnMediaChange(func(md sip.MediaDesc) {
@@ -217,7 +231,7 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 			log.Warn("calls API: callee re-INVITE media not applied", "err", err)
 		}
 	})
-	ch := newCalleeLeg(leg, info, s.cfg.Observer, log)
+	ch := newPlacedLeg(leg, info, s.cfg.Observer, log)
 	defer ch.stop()
 	deps := s.cfg.Deps
 	deps.Logger = s.log.With("account_id", req.AccountID, "call_sid", e.sid)
@@ -236,7 +250,31 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 		}
 	}
 	c.run(runCtx, flow, first)
-	cb.post(CallbackCompleted, calls.end(e, StatusCompleted))
+	s.placedEnded(cb, calls.end(e, StatusCompleted))
+}
+
+// placedEnded reports a placed call's end: its completed callback and the metrics.
+func (s *Server) placedEnded(cb *statusCallbacks, rec CallRecord) {
+	cb.post(CallbackCompleted, rec)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.CallPlaced(placedOutcome(rec))
+	}
+}
+
+// placedOutcome is a placed call's outcome in the metrics' words (Observer.CallEnded's).
+func placedOutcome(rec CallRecord) string {
+	switch rec.Status {
+	case StatusCompleted:
+		return "completed"
+	case StatusCanceled:
+		return "canceled"
+	case StatusBusy, StatusNoAnswer:
+		return "rejected"
+	}
+	if rec.SIPResponseCode == 0 { // refused before an INVITE left, or no response came
+		return "failed"
+	}
+	return callOutcome(rec.SIPResponseCode)
 }
 
 func sipUser(uri string) string {
@@ -333,17 +371,23 @@ func (s *Server) UpdateCall(accountID, key string, u CallUpdate) (CallRecord, er
 	if s.cfg.Calls == nil {
 		return CallRecord{}, fmt.Errorf("%w: %s", ErrCallNotFound, key)
 	}
-	rec, err := s.cfg.Calls.Update(accountID, key, u)
+	rec, err := s.cfg.Calls.updateAnywhere(accountID, key, u)
 	if err != nil {
 		return rec, err
 	}
 	if s.cfg.Events != nil {
-		data := map[string]any{"action": "update", "sid": rec.Sid}
+		action := u.Action
+		if action == "" {
+			action = "update"
+		}
+		data := map[string]any{"action": action, "sid": rec.Sid}
 		switch {
 		case u.Status != "":
 			data["status"] = u.Status
 		case u.TwiML != nil:
 			data["twiml"] = true
+		case u.Flow != nil:
+			data["module"], data["data"] = u.Flow.Module, string(u.Flow.Data)
 		default:
 			data["url"] = u.URL
 		}
@@ -356,6 +400,30 @@ func (s *Server) UpdateCall(accountID, key string, u CallUpdate) (CallRecord, er
 	return rec, nil
 }
 
+// TransferCall bridges the account's live call key to target, as a Dial would (the channels API's
+// transfer): a number through the account's trunk (module resources) or a sip: URI (sip_uri) replaces
+// what the call runs; when that leg ends, so does the call. A target the account cannot dial is
+// refused here with ErrBadCallTarget, before the call is touched.
+func (s *Server) TransferCall(accountID, key, target string) (CallRecord, error) {
+	ep, err := s.originateTarget(OriginateRequest{AccountID: accountID, To: target})
+	if err != nil {
+		return CallRecord{}, err
+	}
+	module, data := "resources", map[string]any{"to_did": normaliseNumber(target)}
+	if isSIPTarget(target) {
+		module, data = "sip_uri", map[string]any{"uri": ep.uri}
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return CallRecord{}, err
+	}
+	n := &Node{Module: module, Data: raw}
+	if errs := ValidateNode(n, "transfer"); len(errs) > 0 {
+		return CallRecord{}, fmt.Errorf("%w: %w", ErrBadCallTarget, errors.Join(errs...))
+	}
+	return s.UpdateCall(accountID, key, CallUpdate{Flow: n, Action: "transfer"})
+}
+
 // CheckCallerID returns why id cannot be the caller ID (From user) of an outbound call, or "".
 func CheckCallerID(id string) string { return checkCallerID(id) }
 
@@ -364,7 +432,7 @@ func (s *Server) GetCall(accountID, key string) (CallRecord, bool) {
 	if s.cfg.Calls == nil {
 		return CallRecord{}, false
 	}
-	return s.cfg.Calls.Get(accountID, key)
+	return s.cfg.Calls.getAnywhere(accountID, key)
 }
 
 // ListCalls returns the account's calls, live and recently ended, newest first.
@@ -372,5 +440,5 @@ func (s *Server) ListCalls(accountID string) []CallRecord {
 	if s.cfg.Calls == nil {
 		return nil
 	}
-	return s.cfg.Calls.List(accountID)
+	return s.cfg.Calls.listAnywhere(accountID)
 }

@@ -71,3 +71,56 @@ func (c *Call) loadMedia(ctx context.Context, url string) (*codec.Prompt, error)
 	}
 	return p, nil
 }
+
+// loadMediaRef returns the audio r names decoded: a URL as loadMedia does, a media id from the
+// account's media store.
+func (c *Call) loadMediaRef(ctx context.Context, r mediaRef) (*codec.Prompt, error) {
+	if r.url != "" {
+		return c.loadMedia(ctx, r.url)
+	}
+	return c.loadStoredMedia(ctx, r)
+}
+
+// loadStoredMedia decodes a media id of the call's account, from the prompt cache when this upload
+// of it was decoded before. Another account's media is never read, whatever the document says.
+func (c *Call) loadStoredMedia(ctx context.Context, r mediaRef) (*codec.Prompt, error) {
+	store := c.deps.Stored
+	switch {
+	case store == nil:
+		return nil, errors.New("no media store configured")
+	case r.id == "":
+		return nil, errors.New("no media id")
+	case r.account != "" && r.account != c.accountID:
+		return nil, fmt.Errorf("media of account %s: a call plays its own account's media only", r.account)
+	}
+	version, err := store.MediaVersion(c.accountID, r.id)
+	if err != nil {
+		return nil, fmt.Errorf("media %s: %w", r.id, err)
+	}
+	var procs *codec.ProcessLimit
+	if c.deps.Prompts != nil {
+		procs = c.deps.Prompts.procs
+	}
+	decode := func(ctx context.Context) (*codec.Prompt, error) {
+		data, contentType, err := store.ReadMedia(c.accountID, r.id)
+		if err != nil {
+			return nil, err
+		}
+		pcm, err := codec.DecodeAudioLimited(ctx, data, contentType, procs)
+		if err != nil {
+			return nil, err
+		}
+		return codec.NewPrompt(pcm), nil
+	}
+	var p *codec.Prompt
+	if c.deps.Prompts == nil {
+		p, err = decode(ctx)
+	} else {
+		// Keyed apart from URLs (which never start with "media:") and by account, then by upload.
+		p, err = c.deps.Prompts.prompts.Get(ctx, "media:"+c.accountID+"/"+r.id+"\x00"+version, decode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media %s: %w", r.id, err)
+	}
+	return p, nil
+}

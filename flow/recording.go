@@ -218,7 +218,12 @@ func (c *Call) uploadName() string {
 
 // enqueueUpload hands file to the spool for delivery to <base>/<uploadName>.<ext>; it returns that URL.
 func (c *Call) enqueueUpload(base, id, file, ext, contentType, method string) (string, error) {
-	target, err := httpfetch.RecordingUploadURL(base, c.uploadName(), ext)
+	return c.enqueueNamedUpload(base, id, c.uploadName(), file, ext, contentType, method)
+}
+
+// enqueueNamedUpload is enqueueUpload to <base>/<name>.<ext>.
+func (c *Call) enqueueNamedUpload(base, id, name, file, ext, contentType, method string) (string, error) {
+	target, err := httpfetch.RecordingUploadURL(base, name, ext)
 	if err != nil {
 		return "", err
 	}

@@ -34,8 +34,15 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Prompts == nil {
 		cfg.Prompts = NewPromptCache(0, nil)
 	}
+	if cfg.Conferences == nil {
+		cfg.Conferences = NewConferences()
+	}
 	return &Server{cfg: cfg, log: cfg.Logger}
 }
+
+// Conferences is the registry of the conference rooms this server's calls are in: what a REST control
+// lists and steers (mute, hold, kick by CallSid).
+func (s *Server) Conferences() *Conferences { return s.cfg.Conferences }
 
 var _ sip.Handler = (*Server)(nil).HandleCall
 

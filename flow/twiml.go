@@ -23,6 +23,7 @@ type TwiML struct {
 	verbs     []twimlVerb
 	summaries []map[string]any // of each verb, for its EventVerb
 	warnings  []twimlWarning   // attributes ignored (twiml_attrs.go), reported when it runs
+	source    string           // the document as parsed, for an update forwarded to another node (calls_cluster.go)
 }
 
 // twimlVerb is one validated verb. index is its position in the document (Pause behaves differently
@@ -83,7 +84,7 @@ func ParseTwiML(b []byte) (*TwiML, error) {
 	p := &twimlParser{}
 	p.attrs(root, "Response")
 	p.noText(root, "Response")
-	doc := &TwiML{}
+	doc := &TwiML{source: string(b)}
 	p.eachChild(root, "Response", func(e *xmlElement, path string) {
 		if v := p.verb(e, path); v != nil {
 			doc.verbs = append(doc.verbs, v)

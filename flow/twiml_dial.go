@@ -27,6 +27,7 @@ type dialVerb struct {
 	recordCallback recordingCallbackSpec
 	trim           bool // Twilio's default for Dial: do-not-trim
 	targets        []dialTarget
+	conference     *conferenceNoun // <Conference>, alone in its Dial (twiml_conference.go)
 }
 
 type dialTarget struct {
@@ -100,11 +101,15 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 			}
 			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"],
 				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath), statusCallback: parseLegCallback(p, ca, cpath)})
+		case "Conference":
+			v.conference = parseConferenceNoun(p, child, cpath)
 		default:
 			p.fail(cpath, "<"+child.name+"> is not supported in <Dial>")
 		}
 	})
 	switch {
+	case v.conference != nil:
+		checkConferenceDial(p, e, path, v)
 	case len(v.targets) == 0:
 		p.fail(path, "a number, <Number> or <Sip> is required")
 	case len(v.targets) > maxDialNouns:
@@ -168,6 +173,9 @@ func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		c.log.Warn("<Dial> in a Dial noun's url document is not allowed; hanging up the callee")
 		c.endCall()
 		return twimlStop
+	}
+	if v.conference != nil {
+		return v.runConference(ctx, c)
 	}
 	c.activity++
 	res := c.runDial(ctx, v.plan(c), "<Dial>")

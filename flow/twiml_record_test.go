@@ -180,6 +180,7 @@ func TestRecordUploadsToRecordingURLAndReportsIt(t *testing.T) {
 type countingObserver struct{ saved, failed atomic.Int32 }
 
 func (o *countingObserver) CallEnded(string)                   {}
+func (o *countingObserver) CallPlaced(string)                  {}
 func (o *countingObserver) PivotRequest(string, time.Duration) {}
 func (o *countingObserver) DTMF(string)                        {}
 func (o *countingObserver) RecordingSaved()                    { o.saved.Add(1) }

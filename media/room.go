@@ -16,7 +16,9 @@ import (
 // send clocks: each party hears the sum of the others' voices, re-encoded in
 // its own law. A muted party is heard by no one and hears the room; a party
 // on hold is heard by no one and hears its wait prompt; a coach (whisper) is
-// heard by its target only and hears the room. Dial's bridge is a room of
+// heard by its target only and hears the room; a deaf party hears silence
+// and is heard; an announcement (Announce: a conference's entry and exit
+// tones) is mixed once into what everyone hears. Dial's bridge is a room of
 // two (bridge.go); in a room of two RFC 4733 events are relayed to the other
 // party too (in a larger room a key press has no one to go to, and the
 // presser's own session still reports it).
@@ -71,12 +73,21 @@ type Room struct {
 	mu   sync.Mutex                    // serialises Join and Leave; never taken by a clock
 	view atomic.Pointer[roomView]      // the parties, republished by Join and Leave; read by the mixer
 	rec  atomic.Pointer[RoomRecording] // set by Record, cleared by its Stop; fed by the mixer
+	// announce is set by Announce and cleared by the mixer once it has mixed it all in.
+	announce atomic.Pointer[roomAnnouncement]
 
 	mixing atomic.Bool // the mix token
 
 	// mixer only.
 	total [codec.FrameSamples]int32
 	gen   uint64 // mixes so far: marks which parties have a whisper this mix
+}
+
+// roomAnnouncement is a prompt being mixed into the room: pcm is the
+// prompt's (read-only), pos is the mixer's.
+type roomAnnouncement struct {
+	pcm []int16
+	pos int // mixer only
 }
 
 // roomView is an immutable list of a room's parties.
@@ -95,6 +106,8 @@ type PartyOptions struct {
 	// CoachOf: the party whispers to this session's party only (which must
 	// be in the room), and hears the whole room.
 	CoachOf *Session
+	// Deaf: the party hears silence (it is still heard; see SetDeaf).
+	Deaf bool
 }
 
 const (
@@ -117,6 +130,7 @@ type roomParty struct {
 	coachOf *roomParty // immutable; nil unless a coach
 
 	muted atomic.Bool
+	deaf  atomic.Bool
 	hold  atomic.Pointer[codec.Prompt] // nil: not on hold
 
 	// inbox: produced by s's clock (push), consumed by the mixer.
@@ -178,6 +192,7 @@ func (r *Room) Join(s *Session, o PartyOptions) error {
 		p.coachOf = v.parties[i]
 	}
 	p.muted.Store(o.Muted)
+	p.deaf.Store(o.Deaf)
 	if o.Hold != nil {
 		holdFrames(o.Hold)
 		p.hold.Store(o.Hold)
@@ -238,6 +253,28 @@ func (r *Room) SetMuted(s *Session, muted bool) error {
 	}
 	p.muted.Store(muted)
 	return nil
+}
+
+// SetDeaf makes s's party hear silence instead of the room from the next
+// tick, or the room again; it is heard either way (Kazoo's join_deaf).
+func (r *Room) SetDeaf(s *Session, deaf bool) error {
+	p, err := r.party(s)
+	if err != nil {
+		return err
+	}
+	p.deaf.Store(deaf)
+	return nil
+}
+
+// Announce mixes p once into what every party hears (on hold or deaf
+// parties aside) and into the recording, from the next tick: a
+// conference's entry and exit tones. It replaces an announcement still
+// playing; an empty prompt does nothing.
+func (r *Room) Announce(p *codec.Prompt) {
+	if p == nil || len(p.PCM()) == 0 {
+		return
+	}
+	r.announce.Store(&roomAnnouncement{pcm: p.PCM()})
 }
 
 // SetHold puts s's party on hold, hearing wait in a loop and heard by no
@@ -372,11 +409,13 @@ func (r *Room) mix() {
 	}
 	v := r.view.Load()
 	rec := r.rec.Load()
+	ann := r.announce.Load()
 	r.gen++
 	gen := r.gen
-	// A room of two without a coach is a bridge: each party's mix is the
-	// other's voice as it is, so it is copied, not summed and subtracted.
-	pair := len(v.parties) == 2 && len(v.coaches) == 0
+	// A room of two without a coach or an announcement is a bridge: each
+	// party's mix is the other's voice as it is, so it is copied, not summed
+	// and subtracted.
+	pair := len(v.parties) == 2 && len(v.coaches) == 0 && ann == nil
 	total := &r.total
 	if !pair || rec != nil {
 		clear(total[:])
@@ -391,6 +430,9 @@ func (r *Room) mix() {
 				total[i] += int32(s)
 			}
 		}
+	}
+	if ann != nil {
+		r.mixAnnouncement(ann)
 	}
 	if len(v.parties) == 2 {
 		a, b := v.parties[0], v.parties[1]
@@ -417,6 +459,19 @@ func (r *Room) mix() {
 		rec.put(total, gen)
 	}
 	r.mixing.Store(false)
+}
+
+// mixAnnouncement adds the announcement's next frame to the total, and
+// ends it after its last. Mixer only.
+func (r *Room) mixAnnouncement(ann *roomAnnouncement) {
+	end := min(ann.pos+codec.FrameSamples, len(ann.pcm))
+	for i, s := range ann.pcm[ann.pos:end] {
+		r.total[i] += int32(s)
+	}
+	ann.pos = end
+	if end == len(ann.pcm) {
+		r.announce.CompareAndSwap(ann, nil)
+	}
 }
 
 // whisper adds up, for each coach's target, what its coaches say. Mixer
@@ -451,7 +506,7 @@ func (p *roomParty) deliverVoice(other *roomParty) {
 		return
 	}
 	out := &p.out[tail%outboxFrames]
-	if other.heard {
+	if other.heard && !p.deaf.Load() {
 		*out = other.cur
 	} else {
 		clear(out[:])
@@ -470,6 +525,8 @@ func (p *roomParty) deliver(total *[codec.FrameSamples]int32, gen uint64) {
 	out := &p.out[tail%outboxFrames]
 	whisper := p.whisperGen == gen
 	switch {
+	case p.deaf.Load():
+		clear(out[:])
 	case p.heard && !whisper:
 		cur := &p.cur
 		for i := range codec.FrameSamples {

@@ -264,6 +264,33 @@ func countNodes(rows map[string]string) map[string]int {
 	return n
 }
 
+// clusterNode is where a node of a cluster test listens; a restart reuses the same addresses.
+type clusterNode struct {
+	name, ip          string
+	sipPort, httpPort int
+}
+
+func newClusterNode(t *testing.T, name, ip string) clusterNode {
+	return clusterNode{name: name, ip: ip, sipPort: testkit.FreePortOn(t, ip), httpPort: testkit.FreePortOn(t, ip)}
+}
+
+// startClusterNode runs a node as the README describes it: its own address for SIP and RTP, taking
+// INVITEs only from Kamailio (exempt from the per-source rate limit, since every call comes from
+// there), and the shared store at dsn; adjust may change its config further.
+func startClusterNode(t *testing.T, flow any, n clusterNode, dsn string, adjust ...func(*Config)) *pivotuaInstance {
+	t.Helper()
+	return startPivotua(t, flow, append([]func(*Config){func(c *Config) {
+		c.Node = n.name
+		c.SIP.Listen = []string{fmt.Sprintf("udp://%s:%d", n.ip, n.sipPort)}
+		c.SIP.AllowCIDRs = []string{kamailioIP + "/32"}
+		c.SIP.RateLimit.ExemptCIDRs = []string{kamailioIP + "/32"}
+		c.RTP.IP = n.ip
+		c.HTTP.Listen = fmt.Sprintf("%s:%d", n.ip, n.httpPort)
+		c.Store.Driver, c.Store.DSN = "postgres", dsn
+		c.Log.Level = "info"
+	}}, adjust...)...)
+}
+
 func TestE2EClusterBehindKamailio(t *testing.T) {
 	needE2E(t)
 	dsn := pgtest.DSN(t)
@@ -274,30 +301,8 @@ func TestE2EClusterBehindKamailio(t *testing.T) {
 	flow := pivotFlow(hook.URL+"/voice", nil)
 	flow["data"].(map[string]any)["debug"] = true
 
-	// A node as the README describes it: its own address for SIP and RTP, taking INVITEs only from
-	// Kamailio (exempt from the per-source rate limit, since every call comes from there), and the
-	// shared store. A restart reuses the same addresses.
-	type node struct {
-		name, ip          string
-		sipPort, httpPort int
-	}
-	start := func(n node) *pivotuaInstance {
-		return startPivotua(t, flow, func(c *Config) {
-			c.Node = n.name
-			c.SIP.Listen = []string{fmt.Sprintf("udp://%s:%d", n.ip, n.sipPort)}
-			c.SIP.AllowCIDRs = []string{kamailioIP + "/32"}
-			c.SIP.RateLimit.ExemptCIDRs = []string{kamailioIP + "/32"}
-			c.RTP.IP = n.ip
-			c.HTTP.Listen = fmt.Sprintf("%s:%d", n.ip, n.httpPort)
-			c.Store.Driver, c.Store.DSN = "postgres", dsn
-			c.Log.Level = "info"
-		})
-	}
-	nodeA := node{name: "pivotua-a", ip: "127.0.0.11"}
-	nodeB := node{name: "pivotua-b", ip: "127.0.0.12"}
-	for _, n := range []*node{&nodeA, &nodeB} {
-		n.sipPort, n.httpPort = testkit.FreePortOn(t, n.ip), testkit.FreePortOn(t, n.ip)
-	}
+	start := func(n clusterNode) *pivotuaInstance { return startClusterNode(t, flow, n, dsn) }
+	nodeA, nodeB := newClusterNode(t, "pivotua-a", "127.0.0.11"), newClusterNode(t, "pivotua-b", "127.0.0.12")
 	a, b := start(nodeA), start(nodeB)
 	k := startKamailio(t, "udp", a, b)
 	data := sipptest.Data{Service: "3004", RTPPort: testkit.FreePort(t), Codec: 0}

@@ -51,6 +51,9 @@ type Config struct {
 	Accounts      []AccountConfig        `yaml:"accounts" json:"accounts"`
 	Callflows     []CallflowConfig       `yaml:"callflows" json:"callflows"`
 	Trunks        []TrunkConfig          `yaml:"trunks" json:"trunks"`
+
+	// MediaStore is where the Kazoo media API keeps accounts' audio (debugapi's).
+	MediaStore debugapi.MediaStoreSettings `yaml:"media_store" json:"media_store"`
 }
 
 // RateLimitConfig is sip.rate_limit, by the name this file gave it before sip owned it.
@@ -136,6 +139,8 @@ type Settings struct {
 	Store     debugapi.StoreConfig
 	// StoreDSN is store.dsn, a sqlite file resolved against the config file's folder.
 	StoreDSN string
+	// MediaStore is media_store: checked, its dir resolved against the config file's folder.
+	MediaStore debugapi.MediaStoreConfig
 	// Recordings is recordings.dir resolved against the config file's folder: flow writes
 	// recordings there, the upload spool lives in it and the recordings server serves from it.
 	Recordings string
@@ -185,6 +190,7 @@ func defaultConfig() Config {
 		API:           callapi.DefaultSettings(),
 		Streams:       mediastream.DefaultSettings(),
 		Log:           LogConfig{Level: "info", Format: "text"},
+		MediaStore:    debugapi.DefaultMediaStoreSettings(),
 	}
 }
 
@@ -486,6 +492,9 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	if c.Store.Driver == "sqlite" {
 		s.StoreDSN = resolve(c.Store.DSN)
 	}
+	s.MediaStore, perrs = c.MediaStore.Config("media_store")
+	section(perrs)
+	s.MediaStore.Dir = resolve(s.MediaStore.Dir)
 	s.Recording, perrs = c.Recordings.Config("recordings")
 	section(perrs)
 	s.API, perrs = c.API.Config("api")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pivotua/pivotua/codec"
 	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
 )
@@ -26,6 +27,7 @@ type debugService struct {
 	store     *debugapi.SQLStore
 	recorder  *debugapi.Recorder
 	api       *debugapi.API
+	media     *debugapi.MediaStore // the media API's files, which play ids name; nil: none
 	node      string
 	log       *slog.Logger
 	stopPurge context.CancelFunc
@@ -33,8 +35,16 @@ type debugService struct {
 }
 
 // openDebug opens the store of the config (migrating its schema), and starts the recorder and the
-// purge loop. Close flushes and stops them.
-func openDebug(ctx context.Context, s *Settings, log *slog.Logger) (*debugService, error) {
+// purge loop. Close flushes and stops them. The media API's store is opened too (when
+// media_store.dir is set), its uploads decoded by codec with their decoders counted by procs.
+func openDebug(ctx context.Context, s *Settings, log *slog.Logger, procs *codec.ProcessLimit) (*debugService, error) {
+	var media *debugapi.MediaStore
+	if s.MediaStore.Dir != "" {
+		var err error
+		if media, err = debugapi.NewMediaStore(s.MediaStore, checkUploadedAudio(procs)); err != nil {
+			return nil, err
+		}
+	}
 	store, err := debugapi.Open(ctx, s.Store.Driver, s.StoreDSN)
 	if err != nil {
 		return nil, err
@@ -53,9 +63,10 @@ func openDebug(ctx context.Context, s *Settings, log *slog.Logger) (*debugServic
 		store:    store,
 		recorder: debugapi.NewRecorder(store, debugapi.WithRecorderLogger(log), debugapi.WithQueueBytes(s.Store.QueueBytes)),
 		api: debugapi.NewAPI(debugapi.APIConfig{
-			Store: store, Accounts: accounts, Node: s.Node, Version: version, Logger: log,
+			Store: store, Accounts: accounts, Node: s.Node, Version: version, Logger: log, Media: media,
 		}),
-		node: s.Node, log: log, stopPurge: stopPurge, purged: make(chan struct{}),
+		media: media,
+		node:  s.Node, log: log, stopPurge: stopPurge, purged: make(chan struct{}),
 	}
 	go func() {
 		defer close(d.purged)
@@ -77,6 +88,23 @@ func (d *debugService) Event(ev flow.Event) {
 		Kind: debugapi.KindEvent, Event: ev.Name, EventData: ev.Data,
 	})
 }
+
+// checkUploadedAudio decodes an upload to the media API as a call would play it: what it cannot
+// decode is refused at upload, not found out on a call.
+func checkUploadedAudio(procs *codec.ProcessLimit) debugapi.AudioCheck {
+	return func(ctx context.Context, data []byte, contentType string) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(ctx, uploadDecodeTimeout)
+		defer cancel()
+		pcm, err := codec.DecodeAudioLimited(ctx, data, contentType, procs)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(len(pcm)) * time.Second / codec.SampleRate, nil
+	}
+}
+
+// uploadDecodeTimeout bounds the decode of one upload (lame on a long MP3).
+const uploadDecodeTimeout = 30 * time.Second
 
 // Register serves the API on mux.
 func (d *debugService) Register(mux *http.ServeMux) { d.api.Register(mux) }

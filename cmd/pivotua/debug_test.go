@@ -157,7 +157,7 @@ func TestDebugServiceRecordsServesAndFlushes(t *testing.T) {
 		Accounts: map[string]AccountConfig{debugTestAccount: {ID: debugTestAccount, Name: "demo", APIKey: debugTestKey}},
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d, err := openDebug(context.Background(), s, log)
+	d, err := openDebug(context.Background(), s, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

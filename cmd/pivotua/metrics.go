@@ -19,6 +19,7 @@ import (
 type metrics struct {
 	registry   *prometheus.Registry
 	calls      *prometheus.CounterVec
+	placed     *prometheus.CounterVec // the calls placed through the API, counted in calls too
 	pivot      *prometheus.CounterVec
 	pivotTime  *prometheus.HistogramVec
 	dtmf       *prometheus.CounterVec
@@ -43,7 +44,10 @@ func newMetrics(src metricSources) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pivotua_calls_total", Help: "Inbound calls by outcome: completed, rejected, failed, canceled.",
+			Name: "pivotua_calls_total", Help: "Calls taken and calls placed through the API, by outcome: completed, rejected, failed, canceled.",
+		}, []string{"outcome"}),
+		placed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pivotua_calls_placed_total", Help: "Calls placed through the API (Calls API, channels API) by outcome; each is in pivotua_calls_total too.",
 		}, []string{"outcome"}),
 		pivot: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pivotua_pivot_requests_total", Help: "Pivot requests by HTTP status, or timeout/error when none came.",
@@ -66,7 +70,7 @@ func newMetrics(src metricSources) *metrics {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 	}
 	m.registry.MustRegister(
-		m.calls, m.pivot, m.pivotTime, m.dtmf, m.recordings,
+		m.calls, m.placed, m.pivot, m.pivotTime, m.dtmf, m.recordings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("pivotua_calls_active", "Calls between INVITE and their end.", func() float64 { return float64(src.activeCalls()) }),
 		counter("pivotua_rtp_packets_sent_total", "RTP packets sent.", func() float64 { return float64(src.rtp().PacketsSent) }),
@@ -99,6 +103,13 @@ func newMetrics(src metricSources) *metrics {
 }
 
 func (m *metrics) CallEnded(outcome string) { m.calls.WithLabelValues(outcome).Inc() }
+
+// CallPlaced counts a placed call in pivotua_calls_total as an inbound one is, and apart: a direction
+// label on pivotua_calls_total would rename its existing series.
+func (m *metrics) CallPlaced(outcome string) {
+	m.calls.WithLabelValues(outcome).Inc()
+	m.placed.WithLabelValues(outcome).Inc()
+}
 
 func (m *metrics) PivotRequest(status string, elapsed time.Duration) {
 	m.pivot.WithLabelValues(status).Inc()

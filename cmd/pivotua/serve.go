@@ -34,9 +34,11 @@ var _ = [1]struct{}{}[rtprio.MaxPriority-media.MaxRealtimePriority]
 // calls get up to shutdown_grace, and whatever is left is hung up.
 // Once everything listens, it writes a banner for people to out.
 func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) error {
+	// One cap for lame, flite and espeak-ng together (media uploads' decodes too).
+	procs := s.Media.NewProcessLimit()
 	// Opened first so its deferred Close runs last: every debug record of the
 	// last calls is flushed after SIP and media have stopped.
-	debug, err := openDebug(ctx, s, log)
+	debug, err := openDebug(ctx, s, log, procs)
 	if err != nil {
 		return fmt.Errorf("debug store: %w", err)
 	}
@@ -58,8 +60,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	}
 	defer engine.Close()
 
-	// One cap for lame, flite and espeak-ng together; both caches bounded by bytes.
-	procs := s.Media.NewProcessLimit()
+	// Both caches bounded by bytes.
 	speech := s.TTS.NewCache(procs)
 	prompts := s.Media.NewPromptCache(procs)
 
@@ -120,6 +121,12 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	// The SIP server comes first: flow dials its outbound legs through it.
 	var calls *flow.Server
 	registry := flow.NewCalls(s.API.MaxEnded, s.API.KeepEnded) // what the Calls API lists and steers
+	// With postgres, every node's API sees and steers every node's calls; closed after the drain.
+	closeShared, err := shareCalls(ctx, s, debug.store, registry, log)
+	if err != nil {
+		return err
+	}
+	defer closeShared()
 	sipCfg := s.SIP
 	sipCfg.Egress, sipCfg.UserAgent, sipCfg.Logger = s.SIPEgress, "pivotua/"+version, log
 	sipCfg.SRTP = sip.SRTPPolicy(s.RTP.SRTP)
@@ -130,12 +137,16 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	if err != nil {
 		return err
 	}
+	var stored flow.MediaStore // the media API's uploads, which play and response name by id
+	if debug.media != nil {
+		stored = debug.media
+	}
 	calls = flow.NewServer(flow.ServerConfig{
 		Router:  flow.NewRouter(s.Routes),
 		APIKeys: accounts,
 		Calls:   registry,
 		Deps: flow.Deps{
-			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
+			Documents: fetcher, Media: fetcher, Stored: stored, Speech: speech, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
 			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
 			Dial:    flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
@@ -174,6 +185,8 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	callsAPI := callapi.New(calls, accounts, s.API, log) // start calls, steer live ones
 	callsAPI.RefuseWhile(draining.Load)
 	callsAPI.Register(mux)
+	debug.api.UseChannels(&channelControl{calls: calls, place: callsAPI.Place, checkTarget: sipSrv.CheckTarget}) // Kazoo's channels API
+	callsAPI.Conferences(calls.Conferences()).Register(mux) // list rooms, mute, hold or remove a party
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)

@@ -1,0 +1,441 @@
+package callapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/pivotua/pivotua/flow"
+)
+
+// ConferenceService is what the Conferences and Participants resources need of flow; *flow.Conferences
+// (flow.Server.Conferences) implements it.
+type ConferenceService interface {
+	List(accountID string) []flow.ConferenceInfo
+	Get(accountID, sid string) (flow.ConferenceInfo, error)
+	End(accountID, sid string) error
+	SetMuted(accountID, sid, callSid string, muted bool) error
+	SetHold(accountID, sid, callSid string, hold bool) error
+	Kick(accountID, sid, callSid string) error
+}
+
+// ConferencesAPI serves Twilio's Conferences and Participants resources over the live rooms of this
+// node, with the Calls API's authentication (the account's id and api_key) and bounds.
+type ConferencesAPI struct {
+	api   *API
+	rooms ConferenceService
+}
+
+// Conferences is the Conferences and Participants resources over rooms, authenticated as a's.
+func (a *API) Conferences(rooms ConferenceService) *ConferencesAPI {
+	return &ConferencesAPI{api: a, rooms: rooms}
+}
+
+// Register mounts the routes on mux. Adding a participant by calling out (POST Participants.json) is
+// not served yet: the mux answers it 405.
+func (c *ConferencesAPI) Register(mux *http.ServeMux) {
+	const base = "/" + apiVersion + "/Accounts/{AccountSid}/Conferences"
+	mux.HandleFunc("GET "+base+".json", c.list)
+	mux.HandleFunc("GET "+base+"/{ConferenceSidJSON}", c.fetch)
+	mux.HandleFunc("POST "+base+"/{ConferenceSidJSON}", c.update)
+	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants.json", c.participants)
+	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.participant)
+	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.updateParticipant)
+	mux.HandleFunc("DELETE "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.kick)
+}
+
+// conferenceJSON is Twilio's Conference resource.
+type conferenceJSON struct {
+	AccountSid              string            `json:"account_sid"`
+	APIVersion              string            `json:"api_version"`
+	CallSidEndingConference *string           `json:"call_sid_ending_conference"`
+	DateCreated             string            `json:"date_created"`
+	DateUpdated             string            `json:"date_updated"`
+	FriendlyName            string            `json:"friendly_name"`
+	ReasonConferenceEnded   *string           `json:"reason_conference_ended"`
+	Region                  *string           `json:"region"`
+	Sid                     string            `json:"sid"`
+	Status                  string            `json:"status"`
+	SubresourceURIs         map[string]string `json:"subresource_uris"`
+	URI                     string            `json:"uri"`
+}
+
+// participantJSON is Twilio's Participant resource.
+type participantJSON struct {
+	AccountSid             string  `json:"account_sid"`
+	CallSid                string  `json:"call_sid"`
+	CallSidToCoach         *string `json:"call_sid_to_coach"`
+	Coaching               bool    `json:"coaching"`
+	ConferenceSid          string  `json:"conference_sid"`
+	DateCreated            string  `json:"date_created"`
+	DateUpdated            string  `json:"date_updated"`
+	EndConferenceOnExit    bool    `json:"end_conference_on_exit"`
+	Hold                   bool    `json:"hold"`
+	Label                  *string `json:"label"`
+	Muted                  bool    `json:"muted"`
+	QueueTime              *string `json:"queue_time"`
+	StartConferenceOnEnter bool    `json:"start_conference_on_enter"`
+	Status                 string  `json:"status"`
+	URI                    string  `json:"uri"`
+}
+
+func conferencesURI(pathSid string) string {
+	return "/" + apiVersion + "/Accounts/" + url.PathEscape(pathSid) + "/Conferences"
+}
+
+func conferenceJSONOf(ci flow.ConferenceInfo, pathSid string) conferenceJSON {
+	uri := conferencesURI(pathSid) + "/" + ci.Sid
+	created := *date(ci.Created)
+	return conferenceJSON{
+		AccountSid: accountSidOf(ci.AccountID), APIVersion: apiVersion, DateCreated: created, DateUpdated: created,
+		FriendlyName: ci.FriendlyName, Sid: ci.Sid, Status: ci.Status, URI: uri + ".json",
+		SubresourceURIs: map[string]string{"participants": uri + "/Participants.json", "recordings": uri + "/Recordings.json"},
+	}
+}
+
+func participantJSONOf(ci flow.ConferenceInfo, p flow.ParticipantInfo, pathSid string) participantJSON {
+	joined := *date(p.Joined)
+	return participantJSON{
+		AccountSid: accountSidOf(ci.AccountID), CallSid: p.CallSid, CallSidToCoach: str(p.CallSidToCoach), Coaching: p.Coaching,
+		ConferenceSid: ci.Sid, DateCreated: joined, DateUpdated: joined, EndConferenceOnExit: p.EndConferenceOnExit,
+		Hold: p.Hold, Muted: p.Muted, StartConferenceOnEnter: p.StartConferenceOnEnter, Status: "connected",
+		URI: conferencesURI(pathSid) + "/" + ci.Sid + "/Participants/" + url.PathEscape(p.CallSid) + ".json",
+	}
+}
+
+// conferencePage and participantPage are Twilio's pages of the two lists.
+type conferencePage struct {
+	Conferences []conferenceJSON `json:"conferences"`
+	pageFields
+}
+
+type participantPage struct {
+	Participants []participantJSON `json:"participants"`
+	pageFields
+}
+
+type pageFields struct {
+	End             int     `json:"end"`
+	FirstPageURI    string  `json:"first_page_uri"`
+	NextPageURI     *string `json:"next_page_uri"`
+	Page            int     `json:"page"`
+	PageSize        int     `json:"page_size"`
+	PreviousPageURI *string `json:"previous_page_uri"`
+	Start           int     `json:"start"`
+	URI             string  `json:"uri"`
+}
+
+// paging reads Page and PageSize and returns the slice bounds of n items and the page's fields; it
+// answers 400 itself.
+func paging(w http.ResponseWriter, q url.Values, n int, base string) (start, end int, pf pageFields, ok bool) {
+	size, page := defaultPageSize, 0
+	if v := param(q, "PageSize"); v != "" {
+		s, err := strconv.Atoi(v)
+		if err != nil || s < 1 || s > maxPageSize {
+			writeError(w, http.StatusBadRequest, 21200, "PageSize must be between 1 and %d", maxPageSize)
+			return 0, 0, pf, false
+		}
+		size = s
+	}
+	if v := param(q, "Page"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > maxPage {
+			writeError(w, http.StatusBadRequest, 21200, "Page must be between 0 and %d", maxPage)
+			return 0, 0, pf, false
+		}
+		page = p
+	}
+	start = min(page*size, n)
+	end = min(start+size, n)
+	pageURI := func(p int) string {
+		v := url.Values{}
+		for k, vs := range q {
+			v[k] = vs
+		}
+		v.Set("PageSize", strconv.Itoa(size))
+		v.Set("Page", strconv.Itoa(p))
+		return base + "?" + v.Encode()
+	}
+	pf = pageFields{Page: page, PageSize: size, Start: start, End: max(end-1, start), URI: pageURI(page), FirstPageURI: pageURI(0)}
+	if end < n {
+		next := pageURI(page + 1)
+		pf.NextPageURI = &next
+	}
+	if page > 0 {
+		prev := pageURI(page - 1)
+		pf.PreviousPageURI = &prev
+	}
+	return start, end, pf, true
+}
+
+var (
+	conferenceListParams  = map[string]bool{"FriendlyName": true, "Status": true, "Page": true, "PageSize": true, "PageToken": true}
+	conferenceListRefused = map[string]string{
+		"DateCreated": "only live conferences are kept", "DateCreated<": "only live conferences are kept", "DateCreated>": "only live conferences are kept",
+		"DateUpdated": "only live conferences are kept", "DateUpdated<": "only live conferences are kept", "DateUpdated>": "only live conferences are kept",
+	}
+	participantListParams = map[string]bool{"Muted": true, "Hold": true, "Coaching": true, "Page": true, "PageSize": true, "PageToken": true}
+	conferenceUpdate      = map[string]bool{"Status": true}
+	conferenceRefused     = map[string]string{
+		"AnnounceUrl":    "announcements are not available",
+		"AnnounceMethod": "announcements are not available",
+	}
+	participantUpdate  = map[string]bool{"Muted": true, "Hold": true}
+	participantRefused = map[string]string{
+		"HoldUrl":             "a party on hold hears pivotua's default wait audio",
+		"HoldMethod":          "a party on hold hears pivotua's default wait audio",
+		"AnnounceUrl":         "announcements are not available",
+		"AnnounceMethod":      "announcements are not available",
+		"WaitUrl":             "the wait audio is the one the party joined with",
+		"WaitMethod":          "the wait audio is the one the party joined with",
+		"BeepOnExit":          "the exit beep is the one the party joined with",
+		"EndConferenceOnExit": "endConferenceOnExit is the one the party joined with",
+		"Coaching":            "coaching is set when the party joins (<Conference coach>)",
+		"CallSidToCoach":      "coaching is set when the party joins (<Conference coach>)",
+	}
+)
+
+// list is conferences.list: the account's live conferences (Status init or in-progress; a filter on
+// completed finds none: ended rooms are not kept).
+func (c *ConferencesAPI) list(w http.ResponseWriter, r *http.Request) {
+	acct, ok := c.api.authenticate(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	if !checkValues(w, q) || !refuseUnknown(w, q, conferenceListParams, conferenceListRefused) {
+		return
+	}
+	name, status := param(q, "FriendlyName"), param(q, "Status")
+	if status != "" && status != flow.ConferenceInit && status != flow.ConferenceInProgress && status != flow.ConferenceCompleted {
+		writeError(w, http.StatusBadRequest, 21200, "Status must be init, in-progress or completed")
+		return
+	}
+	var matched []flow.ConferenceInfo
+	for _, ci := range c.rooms.List(acct) {
+		if (name == "" || ci.FriendlyName == name) && (status == "" || ci.Status == status) {
+			matched = append(matched, ci)
+		}
+	}
+	pathSid := r.PathValue("AccountSid")
+	start, end, pf, ok := paging(w, q, len(matched), conferencesURI(pathSid)+".json")
+	if !ok {
+		return
+	}
+	page := conferencePage{Conferences: []conferenceJSON{}, pageFields: pf}
+	for _, ci := range matched[start:end] {
+		page.Conferences = append(page.Conferences, conferenceJSONOf(ci, pathSid))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// conference finds the conference the path names (in path value name, with or without .json); it
+// answers 404 itself.
+func (c *ConferencesAPI) conference(w http.ResponseWriter, r *http.Request, acct, name string) (flow.ConferenceInfo, bool) {
+	sid := strings.TrimSuffix(r.PathValue(name), ".json")
+	ci, err := c.rooms.Get(acct, sid)
+	if err != nil || len(sid) > 64 {
+		writeError(w, http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path)
+		return flow.ConferenceInfo{}, false
+	}
+	return ci, true
+}
+
+// fetch is conferences(sid).fetch.
+func (c *ConferencesAPI) fetch(w http.ResponseWriter, r *http.Request) {
+	acct, ok := c.api.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if !strings.HasSuffix(r.PathValue("ConferenceSidJSON"), ".json") {
+		writeError(w, http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path)
+		return
+	}
+	ci, ok := c.conference(w, r, acct, "ConferenceSidJSON")
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, conferenceJSONOf(ci, r.PathValue("AccountSid")))
+}
+
+// update is conferences(sid).update: Status=completed ends the conference for every party.
+func (c *ConferencesAPI) update(w http.ResponseWriter, r *http.Request) {
+	acct, ok := c.api.authenticate(w, r)
+	if !ok {
+		return
+	}
+	form, ok := readForm(w, r)
+	if !ok || !refuseUnknown(w, form, conferenceUpdate, conferenceRefused) {
+		return
+	}
+	ci, ok := c.conference(w, r, acct, "ConferenceSidJSON")
+	if !ok {
+		return
+	}
+	switch param(form, "Status") {
+	case "":
+	case flow.ConferenceCompleted:
+		if err := c.rooms.End(acct, ci.Sid); err != nil {
+			writeError(w, http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path)
+			return
+		}
+		ci.Status = flow.ConferenceCompleted
+		c.api.log.Info("conferences API: conference ended", "account_id", acct, "conference_sid", ci.Sid)
+	default:
+		writeError(w, http.StatusBadRequest, 21200, "Status can only be completed")
+		return
+	}
+	writeJSON(w, http.StatusOK, conferenceJSONOf(ci, r.PathValue("AccountSid")))
+}
+
+// participants is participants.list.
+func (c *ConferencesAPI) participants(w http.ResponseWriter, r *http.Request) {
+	acct, ok := c.api.authenticate(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	if !checkValues(w, q) || !refuseUnknown(w, q, participantListParams, nil) {
+		return
+	}
+	filters := map[string]*bool{}
+	for _, name := range []string{"Muted", "Hold", "Coaching"} {
+		if v := param(q, name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, 21200, "%s must be true or false", name)
+				return
+			}
+			filters[name] = &b
+		}
+	}
+	ci, ok := c.conference(w, r, acct, "ConferenceSid")
+	if !ok {
+		return
+	}
+	keep := func(p flow.ParticipantInfo) bool {
+		for name, v := range map[string]bool{"Muted": p.Muted, "Hold": p.Hold, "Coaching": p.Coaching} {
+			if want := filters[name]; want != nil && *want != v {
+				return false
+			}
+		}
+		return true
+	}
+	var matched []flow.ParticipantInfo
+	for _, p := range ci.Participants {
+		if keep(p) {
+			matched = append(matched, p)
+		}
+	}
+	pathSid := r.PathValue("AccountSid")
+	start, end, pf, ok := paging(w, q, len(matched), conferencesURI(pathSid)+"/"+ci.Sid+"/Participants.json")
+	if !ok {
+		return
+	}
+	page := participantPage{Participants: []participantJSON{}, pageFields: pf}
+	for _, p := range matched[start:end] {
+		page.Participants = append(page.Participants, participantJSONOf(ci, p, pathSid))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// findParticipant finds the conference and the participant the path names; it answers 404 itself.
+func (c *ConferencesAPI) findParticipant(w http.ResponseWriter, r *http.Request, acct string) (flow.ConferenceInfo, flow.ParticipantInfo, bool) {
+	ci, ok := c.conference(w, r, acct, "ConferenceSid")
+	if !ok {
+		return ci, flow.ParticipantInfo{}, false
+	}
+	callSid, isJSON := strings.CutSuffix(r.PathValue("CallSidJSON"), ".json")
+	if isJSON {
+		for _, p := range ci.Participants {
+			if p.CallSid == callSid {
+				return ci, p, true
+			}
+		}
+	}
+	writeError(w, http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path)
+	return ci, flow.ParticipantInfo{}, false
+}
+
+// participant is participants(callSid).fetch.
+func (c *ConferencesAPI) participant(w http.ResponseWriter, r *http.Request) {
+	acct, ok := c.api.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if ci, p, ok := c.findParticipant(w, r, acct); ok {
+		writeJSON(w, http.StatusOK, participantJSONOf(ci, p, r.PathValue("AccountSid")))
+	}
+}
+
+// updateParticipant is participants(callSid).update: Muted and Hold (true or false), acted on from
+// the room's next 20 ms tick.
+func (c *ConferencesAPI) updateParticipant(w http.ResponseWriter, r *http.Request) {
+	acct, ok := c.api.authenticate(w, r)
+	if !ok {
+		return
+	}
+	form, ok := readForm(w, r)
+	if !ok || !refuseUnknown(w, form, participantUpdate, participantRefused) {
+		return
+	}
+	ci, p, ok := c.findParticipant(w, r, acct)
+	if !ok {
+		return
+	}
+	for _, name := range []string{"Muted", "Hold"} {
+		v := param(form, name)
+		if v == "" {
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, 21200, "%s must be true or false", name)
+			return
+		}
+		if name == "Muted" {
+			p.Muted = b
+			err = c.rooms.SetMuted(acct, ci.Sid, p.CallSid, b)
+		} else {
+			p.Hold = b
+			err = c.rooms.SetHold(acct, ci.Sid, p.CallSid, b)
+		}
+		if err != nil {
+			c.participantGone(w, r, err)
+			return
+		}
+	}
+	c.api.log.Info("conferences API: participant updated", "account_id", acct, "conference_sid", ci.Sid, "call_sid", p.CallSid,
+		"muted", p.Muted, "hold", p.Hold)
+	writeJSON(w, http.StatusOK, participantJSONOf(ci, p, r.PathValue("AccountSid")))
+}
+
+// kick is participants(callSid).delete: the party leaves the room (its call goes on); 204.
+func (c *ConferencesAPI) kick(w http.ResponseWriter, r *http.Request) {
+	acct, ok := c.api.authenticate(w, r)
+	if !ok {
+		return
+	}
+	ci, p, ok := c.findParticipant(w, r, acct)
+	if !ok {
+		return
+	}
+	if err := c.rooms.Kick(acct, ci.Sid, p.CallSid); err != nil {
+		c.participantGone(w, r, err)
+		return
+	}
+	c.api.log.Info("conferences API: participant removed", "account_id", acct, "conference_sid", ci.Sid, "call_sid", p.CallSid)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// participantGone answers a participant or conference that went away between the lookup and the
+// change: 404.
+func (c *ConferencesAPI) participantGone(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, flow.ErrParticipantNotFound) || errors.Is(err, flow.ErrConferenceNotFound) {
+		writeError(w, http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, 20500, "%v", err)
+}
