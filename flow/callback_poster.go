@@ -61,6 +61,7 @@ type callbackPosterConfig struct {
 	log       *slog.Logger
 	retries   int           // tries after the first; 0: none
 	backoff   time.Duration // 0: callbackRetryBackoff
+	queue     int           // callbacks that may wait for a slow target; 0: callbackQueue
 }
 
 // newCallbackPoster starts a poster; nil when there is no fetcher to post with.
@@ -71,13 +72,16 @@ func newCallbackPoster(cfg callbackPosterConfig) *callbackPoster {
 	if cfg.backoff <= 0 {
 		cfg.backoff = callbackRetryBackoff
 	}
+	if cfg.queue <= 0 {
+		cfg.queue = callbackQueue
+	}
 	if cfg.log == nil {
 		cfg.log = slog.Default()
 	}
 	p := &callbackPoster{
 		fetch: cfg.fetch, debug: cfg.debug, accountID: cfg.accountID, keep: cfg.keep, what: cfg.what, log: cfg.log,
 		retries: cfg.retries, backoff: cfg.backoff,
-		queue: make(chan callbackPost, callbackQueue), done: make(chan struct{}),
+		queue: make(chan callbackPost, cfg.queue), done: make(chan struct{}),
 	}
 	go p.run()
 	return p

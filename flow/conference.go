@@ -461,35 +461,23 @@ var conferenceEventWords = map[string]string{
 	"start": eventStart, "end": eventEnd, "join": eventJoin, "leave": eventLeave, "mute": eventMute, "hold": eventHold,
 }
 
-// conferenceEvents posts a conference's status callbacks in order from a goroutine of its own: each
-// a signed TwiML-style request (as the pivot's) with Twilio's parameters. A nil *conferenceEvents
-// posts nothing.
+// conferenceEvents posts a conference's status callbacks in order through a callbackPoster: each a
+// signed TwiML-style request (as the pivot's) with Twilio's parameters. A nil *conferenceEvents posts
+// nothing.
 type conferenceEvents struct {
 	want   map[string]bool // selected events (eventMute stands for unmute too, eventHold for unhold)
 	seq    int             // SequenceNumber of the last event; guarded by the conference's mu
-	queue  chan map[string]string
+	req    httpfetch.PivotRequest
+	poster *callbackPoster
 	closed bool
 }
 
 // newConferenceEvents starts the poster of req's URL for the events selected; req carries the
 // signing key, method and timeout of the call that named it.
 func newConferenceEvents(req httpfetch.PivotRequest, want map[string]bool, fetch DocumentFetcher, log *slog.Logger) *conferenceEvents {
-	ev := &conferenceEvents{want: want, queue: make(chan map[string]string, conferenceEventQueue)}
-	go func() {
-		for vars := range ev.queue {
-			r := req
-			r.Params = httpfetch.CallParams{AccountID: req.Params.AccountID, CallID: vars["CallSid"]}
-			delete(vars, "CallSid")
-			r.Params.Variables = vars
-			ctx, cancel := context.WithTimeout(context.Background(), r.Timeout+fetchGrace)
-			_, err := fetch.FetchDocument(ctx, r)
-			cancel()
-			if err != nil {
-				log.Warn("<Conference> statusCallback failed", "event", vars["StatusCallbackEvent"], "url", req.URL, "err", err)
-			}
-		}
-	}()
-	return ev
+	return &conferenceEvents{want: want, req: req, poster: newCallbackPoster(callbackPosterConfig{
+		fetch: fetch, what: "<Conference> statusCallback", log: log, queue: conferenceEventQueue,
+	})}
 }
 
 // post queues event about party p (nil for the conference's own) with extra parameters. cf.mu is
@@ -530,11 +518,11 @@ func (cf *conference) post(event string, p *confParty, extra map[string]string) 
 			vars[k] = v
 		}
 	}
-	select {
-	case ev.queue <- vars:
-	default:
-		cf.log.Warn("<Conference> statusCallback queue full, event dropped", "conference_sid", cf.sid, "event", name)
-	}
+	r := ev.req
+	r.Params = httpfetch.CallParams{AccountID: ev.req.Params.AccountID, CallID: vars["CallSid"]}
+	delete(vars, "CallSid")
+	r.Params.Variables = vars
+	ev.poster.post(callbackPost{event: name, req: r, callID: r.Params.CallID}) // a full queue drops it, logged
 }
 
 // close ends the poster once what is queued is sent. cf.mu is held.
@@ -543,7 +531,7 @@ func (ev *conferenceEvents) close() {
 		return
 	}
 	ev.closed = true
-	close(ev.queue)
+	ev.poster.close()
 }
 
 // recordingStore is where a conference's recording is written and how it is served: the Deps of the
