@@ -96,3 +96,14 @@ func TestTwiMLAttrsREADMEListsEveryRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestTwiMLAttrsDialRecordingAttributesAreRefusedWithAConference: a <Dial>'s recording attributes do
+// nothing for a <Conference> (the noun records the room), so they are refused there, not ignored.
+func TestTwiMLAttrsDialRecordingAttributesAreRefusedWithAConference(t *testing.T) {
+	for _, attr := range []string{`trim="trim-silence"`, `recordingStatusCallback="/r"`} {
+		_, err := flow.ParseTwiML([]byte(`<Response><Dial ` + attr + `><Conference>room</Conference></Dial></Response>`))
+		if err == nil || !strings.Contains(err.Error(), "is not supported with <Conference>") {
+			t.Errorf("%s: error %v", attr, err)
+		}
+	}
+}

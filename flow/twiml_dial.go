@@ -110,6 +110,12 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	switch {
 	case v.conference != nil:
 		checkConferenceDial(p, e, path, v)
+		// The Dial's recording attributes are for its Number/Sip bridge: silently unused otherwise.
+		for _, name := range []string{"trim", "recordingStatusCallback", "recordingStatusCallbackMethod", "recordingStatusCallbackEvent"} {
+			if _, ok := a[name]; ok {
+				p.fail(path+"@"+name, "is not supported with <Conference>: the room is recorded by <Conference record>")
+			}
+		}
 	case len(v.targets) == 0:
 		p.fail(path, "a number, <Number> or <Sip> is required")
 	case len(v.targets) > maxDialNouns:
