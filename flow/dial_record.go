@@ -207,15 +207,15 @@ type tapSlot struct {
 func (t *tapRecording) run() {
 	defer close(t.done)
 	var (
-		window          [tapWindow]tapSlot
-		base            int64 // the slot window[0] holds
-		lastIn, lastOut int64 = -1, -1
+		window          [tapWindow]tapSlot // a ring: slot n is window[n%tapWindow]
+		base            int64              // the oldest slot not written yet
+		lastIn, lastOut int64              = -1, -1
 		f               media.TapFrame
 	)
 	pcm := make([]byte, 0, 2*2*codec.FrameSamples)
 	flush := func(upTo int64) { // writes the slots before upTo
 		for ; base < upTo; base++ {
-			sl := &window[0]
+			sl := &window[base%tapWindow]
 			pcm = pcm[:0]
 			for i := range codec.FrameSamples {
 				if t.dual {
@@ -232,8 +232,7 @@ func (t *tapRecording) run() {
 				}
 			}
 			t.samples += codec.FrameSamples
-			copy(window[:], window[1:])
-			window[tapWindow-1] = tapSlot{}
+			*sl = tapSlot{}
 		}
 	}
 	put := func(f *media.TapFrame) {
@@ -247,7 +246,7 @@ func (t *tapRecording) run() {
 		if slot >= base+tapWindow {
 			flush(slot - tapWindow + 1)
 		}
-		sl := &window[slot-base]
+		sl := &window[slot%tapWindow]
 		if f.Track == media.TapOutbound {
 			codec.DecodeFrame(codec.PCMU, sl.out[:], f.Payload[:])
 			sl.hasOut = true
@@ -267,10 +266,9 @@ func (t *tapRecording) run() {
 				put(&f)
 			}
 			end := base
-			for i := tapWindow - 1; i >= 0; i-- {
-				if window[i].hasIn || window[i].hasOut {
-					end = base + int64(i) + 1
-					break
+			for n := base; n < base+tapWindow; n++ {
+				if sl := &window[n%tapWindow]; sl.hasIn || sl.hasOut {
+					end = n + 1
 				}
 			}
 			flush(end)

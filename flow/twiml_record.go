@@ -15,7 +15,7 @@ var recordBeep = codec.NewPrompt(codec.Tone(440, 500*time.Millisecond, 0.4))
 // of finishOnKey, timeout seconds of silence, maxLength or a hangup; the file is kept under
 // recordings.dir and served by the HTTP listener (or uploaded to the Kazoo extra recordingUrl), and the
 // action gets RecordingUrl, RecordingDuration and Digits. An empty recording requests nothing: the
-// next verb runs.
+// next verb runs. recordingStatusCallback gets the recording's events (recording_callback.go).
 type recordVerb struct {
 	action       string
 	method       string
