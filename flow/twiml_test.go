@@ -151,6 +151,8 @@ func FuzzParseTwiML(f *testing.F) {
 		`<Response xmlns="x"><![CDATA[x]]></Response>`,
 		`<Response><Record playBeep="false" trim="do-not-trim"/></Response>`,
 		`<Response><Dial callerId="1&#13;&#10;X: y"><Sip password="p">sip:b@h?X-H=v</Sip></Dial></Response>`,
+		`<Response><Dial record="record-from-ringing-dual" trim="trim-silence" recordingStatusCallback="/r" recordingStatusCallbackEvent="in-progress completed"><Number statusCallback="/s" statusCallbackEvent="initiated ringing">+1415</Number></Dial></Response>`,
+		`<Response><Dial sequential="false" hangupOn="#"><Sip machineDetection="Enable">sip:b@h</Sip></Dial><Say voise="x">a</Say></Response>`,
 	} {
 		f.Add([]byte(seed))
 	}
