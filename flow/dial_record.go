@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -163,9 +164,10 @@ func (r *dialRecording) finish(c *Call) {
 }
 
 // tapRecording writes a session's two tracks (media.Tap: what the caller sends, what it is sent) to
-// w as 8 kHz 16-bit PCM, mixed to mono or as two channels, on a goroutine of its own. Frames are put
-// on a 20 ms timeline by their timestamps, so a track that pauses (the caller's RTP before it is
-// answered) is silence there, and a track's jitter moves a frame at most to the next free slot.
+// w as 8 kHz 16-bit PCM, mixed to mono or as two channels, on a goroutine of its own, through
+// record_call's callMixer (kazoo_record_call.go): frames go on a 20 ms timeline from the tap's start
+// by the time they were tapped, so a track that pauses (the caller's RTP before it is answered) is
+// silence there.
 type tapRecording struct {
 	tap      *media.Tap
 	w        io.Writer
@@ -176,9 +178,6 @@ type tapRecording struct {
 	samples int64 // per channel
 	err     error
 }
-
-// tapWindow is how many 20 ms slots wait for a late frame before they are written: 1.28 s.
-const tapWindow = 64
 
 func startTapRecording(s *media.Session, w io.Writer, dual bool) (*tapRecording, error) {
 	tap, err := s.StartTap(media.TapInbound | media.TapOutbound)
@@ -198,80 +197,22 @@ func (t *tapRecording) stop() (int64, error) {
 	return t.samples, t.err
 }
 
-// tapSlot is one 20 ms slot of the timeline: a frame of each track, if any came.
-type tapSlot struct {
-	in, out       [codec.FrameSamples]int16
-	hasIn, hasOut bool
-}
-
 func (t *tapRecording) run() {
 	defer close(t.done)
-	var (
-		window          [tapWindow]tapSlot // a ring: slot n is window[n%tapWindow]
-		base            int64              // the oldest slot not written yet
-		lastIn, lastOut int64              = -1, -1
-		f               media.TapFrame
-	)
-	pcm := make([]byte, 0, 2*2*codec.FrameSamples)
-	flush := func(upTo int64) { // writes the slots before upTo
-		for ; base < upTo; base++ {
-			sl := &window[base%tapWindow]
-			pcm = pcm[:0]
-			for i := range codec.FrameSamples {
-				if t.dual {
-					pcm = binary.LittleEndian.AppendUint16(pcm, uint16(sl.in[i]))
-					pcm = binary.LittleEndian.AppendUint16(pcm, uint16(sl.out[i]))
-					continue
-				}
-				mixed := max(-32768, min(32767, int32(sl.in[i])+int32(sl.out[i])))
-				pcm = binary.LittleEndian.AppendUint16(pcm, uint16(int16(mixed)))
-			}
-			if t.err == nil {
-				if _, err := t.w.Write(pcm); err != nil {
-					t.err = err
-				}
-			}
-			t.samples += codec.FrameSamples
-			*sl = tapSlot{}
-		}
-	}
-	put := func(f *media.TapFrame) {
-		slot := (f.Timestamp + 10) / 20
-		last := &lastIn
-		if f.Track == media.TapOutbound {
-			last = &lastOut
-		}
-		slot = max(slot, *last+1, base) // a jittered or late frame takes the next free slot
-		*last = slot
-		if slot >= base+tapWindow {
-			flush(slot - tapWindow + 1)
-		}
-		sl := &window[slot%tapWindow]
-		if f.Track == media.TapOutbound {
-			codec.DecodeFrame(codec.PCMU, sl.out[:], f.Payload[:])
-			sl.hasOut = true
-		} else {
-			codec.DecodeFrame(codec.PCMU, sl.in[:], f.Payload[:])
-			sl.hasIn = true
-		}
-	}
+	m := newCallMixer(t.w, math.MaxInt64, false)
+	m.dual = t.dual
+	var f media.TapFrame
 	for {
 		for t.tap.Next(&f) {
-			put(&f)
+			m.add(f.Track == media.TapOutbound, f.Timestamp, &f.Payload)
 		}
 		select {
 		case <-t.tap.Ready():
-		case <-t.stopping:
+		case <-t.stopping: // the tap is stopped: what it queued is still taken
 			for t.tap.Next(&f) {
-				put(&f)
+				m.add(f.Track == media.TapOutbound, f.Timestamp, &f.Payload)
 			}
-			end := base
-			for n := base; n < base+tapWindow; n++ {
-				if sl := &window[n%tapWindow]; sl.hasIn || sl.hasOut {
-					end = n + 1
-				}
-			}
-			flush(end)
+			t.samples, t.err = m.finish()
 			return
 		}
 	}
