@@ -20,7 +20,7 @@
 set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 profile=${1:-test}
-run_packages=(flite lame espeak-ng)
+run_packages=(flite lame espeak-ng pocketsphinx pocketsphinx-en-us)
 test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio kamailio-tls-modules chromium php-cli python3-websockets)
 case "$profile" in
 run) packages=("${run_packages[@]}") ;;
