@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,9 @@ type gatherVerb struct {
 	// actionOnEmptyResult requests the action even without digits (Twilio and SignalWire attribute).
 	actionOnEmptyResult bool
 	prompts             []gatherPrompt
+	// speech listens to the caller too (input has speech; gather_speech.go); nil: keys only.
+	speech *speechInput
+	dtmf   bool // input has dtmf: a key ends speech input and the keys are gathered
 }
 
 // gatherPrompt is a verb that may be nested in <Gather>: it plays until the caller presses any key
@@ -40,8 +44,10 @@ func parseGatherVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 		p.fail(path+"@finishOnKey", "must be one DTMF key or empty")
 	}
 	v.numDigits = p.intAttr(a, path, "numDigits", 0, 1, math.MaxInt32, "must be a positive integer")
-	if p.enumAttr(a, path, "input", "dtmf", "dtmf", "speech", "dtmf speech", "speech dtmf") == "speech" {
-		p.fail(path+"@input", "speech recognition is not supported: input must include dtmf")
+	input := p.enumAttr(a, path, "input", "dtmf", "dtmf", "speech", "dtmf speech", "speech dtmf")
+	v.dtmf = strings.Contains(input, "dtmf")
+	if strings.Contains(input, "speech") {
+		v.speech = parseSpeechAttrs(p, a, path)
 	}
 	v.actionOnEmptyResult = p.boolAttr(a, path, "actionOnEmptyResult", false)
 	p.noText(e, path)
@@ -77,6 +83,15 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 			return twimlStop
 		}
 	}
+	if v.speech != nil {
+		h, ok := c.listen(ctx, v.speech, v.timeout, v.dtmf)
+		if !ok {
+			return twimlStop
+		}
+		if h.keys == nil { // speech, not a key, came first
+			return v.spoken(c, h)
+		}
+	}
 	max := v.numDigits
 	if max == 0 {
 		max = math.MaxInt
@@ -101,5 +116,26 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		return twimlOutcome{}
 	}
 	c.keys.digits["default"] = digits
+	return twimlOutcome{redirect: target, method: v.method}
+}
+
+// spoken ends a speech Gather with what was heard: the action gets SpeechResult and Confidence;
+// nothing heard runs the next verb (or the action, with actionOnEmptyResult).
+func (v *gatherVerb) spoken(c *Call, h heard) twimlOutcome {
+	c.log.Info("<Gather> speech", "speech_result", h.text, "confidence", h.confidence)
+	c.event(EventSpeech, map[string]any{"speech_result": h.text, "confidence": h.confidence, "verb": "Gather"})
+	if h.text == "" && !v.actionOnEmptyResult {
+		return twimlOutcome{}
+	}
+	action := v.action
+	if action == "" {
+		action = c.pivot.documentURL
+	}
+	target, err := c.resolveURL(action)
+	if err != nil {
+		c.log.Warn("<Gather> action unusable, continuing", "action", action, "err", err)
+		return twimlOutcome{}
+	}
+	h.keep(c)
 	return twimlOutcome{redirect: target, method: v.method}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
+	"github.com/pivotua/pivotua/speech"
 )
 
 // media checks rtp.realtime_priority against its own bound, which must be the one rtprio.Raise
@@ -60,7 +61,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 
 	// One cap for lame, flite and espeak-ng together; both caches bounded by bytes.
 	procs := s.Media.NewProcessLimit()
-	speech := s.TTS.NewCache(procs)
+	tts := s.TTS.NewCache(procs)
 	prompts := s.Media.NewPromptCache(procs)
 
 	var sipSrv *sip.Server // set below; metrics read it only when scraped
@@ -74,7 +75,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		rtp:          engine.Totals,
 		debugWritten: func() uint64 { return debug.recorder.Stats().Written },
 		debugStats:   debug.recorder.Stats,
-		mediaBytes:   func() (int64, int64) { return prompts.Bytes(), speech.Bytes() },
+		mediaBytes:   func() (int64, int64) { return prompts.Bytes(), tts.Bytes() },
 		processes:    procs.Running,
 		sessionExpired: func() uint64 {
 			if sipSrv == nil {
@@ -135,11 +136,13 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		APIKeys: accounts,
 		Calls:   registry,
 		Deps: flow.Deps{
-			Documents: fetcher, Media: fetcher, Speech: speech, Prompts: prompts,
+			Documents: fetcher, Media: fetcher, Speech: tts, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
 			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
 			Dial:    flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
 			Streams: mediastream.NewClient(s.Streams, s.DenyCIDRs, "pivotua/"+version),
+			// The http engine's service is reached like every webhook: fetch.deny_cidrs applies.
+			Recognizer: newRecognizer(s.Speech, &http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}),
 		},
 	})
 	if err := sipSrv.Listen(); err != nil {
@@ -294,4 +297,13 @@ func reportSpoolReplay(ctx context.Context, uploads *httpfetch.Uploader, log *sl
 		log.Info("upload spool replay done: every recording delivered")
 		return
 	}
+}
+
+// newRecognizer is the speech: section's engine as flow takes it: nil (no engine) stays a nil
+// interface, so flow sees "not configured".
+func newRecognizer(s speech.Settings, hc *http.Client) flow.SpeechRecognizer {
+	if r := s.New(hc); r != nil {
+		return r
+	}
+	return nil
 }
