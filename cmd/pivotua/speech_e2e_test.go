@@ -4,12 +4,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/internal/testkit"
 	"github.com/pivotua/pivotua/internal/testkit/sipptest"
 	"github.com/pivotua/pivotua/speech"
@@ -58,7 +60,7 @@ func TestE2ESpeechGatherHearsAHintedPhrase(t *testing.T) {
 			heard = r
 		case "/ivr/partial":
 			partials++
-			if r.Form.Get("SequenceNumber") != strings.TrimSpace(string(rune('0'+partials))) || r.Form.Get("StableSpeechResult") == "" {
+			if r.Form.Get("SequenceNumber") != strconv.Itoa(partials) || r.Form.Get("StableSpeechResult") == "" {
 				t.Errorf("partial %d: SequenceNumber %q StableSpeechResult %q", partials, r.Form.Get("SequenceNumber"), r.Form.Get("StableSpeechResult"))
 			}
 		}
@@ -77,8 +79,51 @@ func TestE2ESpeechGatherHearsAHintedPhrase(t *testing.T) {
 	if partials == 0 {
 		t.Error("no partial result was posted to partialResultCallback")
 	}
-	if slices.Contains(app.trail(), "POST /ivr/voice") && heard.Form.Has("Digits") && heard.Form.Get("Digits") != "" {
+	if heard.Form.Get("Digits") != "" {
 		t.Errorf("Digits %q sent with a speech result", heard.Form.Get("Digits"))
 	}
-	_ = speech.WordErrorRate
+}
+
+// TestE2ESpeechRecordTranscribePostsTheText: a caller says a sentence to <Record transcribe
+// transcribeCallback>; once the call goes on, the callback gets Twilio's transcription parameters,
+// signed, through the upload spool, and the text shares at least half its words with the sentence.
+func TestE2ESpeechRecordTranscribePostsTheText(t *testing.T) {
+	needE2E(t)
+	const sentence = "I would like to talk to someone about my account"
+	app := newTwiMLApp(t, map[string]func(int) string{
+		"/ivr/voice":       static(`<Response><Record transcribe="true" transcribeCallback="transcribed" action="recorded" timeout="2" playBeep="false"/></Response>`),
+		"/ivr/recorded":    static(`<Response><Hangup/></Response>`),
+		"/ivr/transcribed": static(``),
+	})
+	p := startPivotua(t, twimlFlow(app.URL+"/ivr/voice"))
+	pcap := sipptest.PCMUFile(t, sipptest.Silence(time.Second), sipptest.Audio(spokenPCM(t, sentence)), sipptest.Silence(4*time.Second))
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: pcap}); err != nil {
+		t.Fatal(err)
+	}
+	var cb twimlRequest
+	for deadline := time.Now().Add(30 * time.Second); cb.Path == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, r := range app.received() {
+			if r.Path == "/ivr/transcribed" {
+				cb = r
+			}
+		}
+	}
+	if cb.Path == "" {
+		t.Fatalf("no transcription callback: %q\n%s", app.trail(), p.log.String())
+	}
+	if !httpfetch.ValidateTwilioSignature("e2e-key", cb.URL, cb.Body, cb.Signature) {
+		t.Errorf("transcription callback: X-Twilio-Signature %q does not validate", cb.Signature)
+	}
+	f := cb.Body
+	text := f.Get("TranscriptionText")
+	wer := speech.WordErrorRate(sentence, text)
+	t.Logf("TranscriptionText %q: word error rate %.2f against %q", text, wer, sentence)
+	if f.Get("TranscriptionStatus") != "completed" || !regexp.MustCompile(`^TR[0-9a-f]{32}$`).MatchString(f.Get("TranscriptionSid")) ||
+		!regexp.MustCompile(`^RE[0-9a-f]{32}$`).MatchString(f.Get("RecordingSid")) || f.Get("RecordingUrl") == "" ||
+		f.Get("CallSid") == "" || f.Get("AccountSid") == "" {
+		t.Errorf("callback parameters %v", f)
+	}
+	if wer > 0.5 {
+		t.Errorf("TranscriptionText %q shares less than half the words of %q (WER %.2f)", text, sentence, wer)
+	}
 }
