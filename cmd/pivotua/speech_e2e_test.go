@@ -42,7 +42,7 @@ func spokenPCM(t *testing.T, text string) []int16 {
 func TestE2ESpeechGatherHearsAHintedPhrase(t *testing.T) {
 	needE2E(t)
 	app := newTwiMLApp(t, map[string]func(int) string{
-		"/ivr/voice": static(`<Response><Gather input="speech" hints="sales, billing, technical support" speechTimeout="auto" timeout="6" action="heard" partialResultCallback="partial"/><Say>We heard nothing.</Say></Response>`),
+		"/ivr/voice":   static(`<Response><Gather input="speech" hints="sales, billing, technical support" speechTimeout="auto" timeout="6" action="heard" partialResultCallback="partial"/><Say>We heard nothing.</Say></Response>`),
 		"/ivr/heard":   static(`<Response><Hangup/></Response>`),
 		"/ivr/partial": static(`<Response/>`),
 	})
