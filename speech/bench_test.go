@@ -15,7 +15,7 @@ import (
 func BenchmarkPocketsphinx(b *testing.B) {
 	pcm := spoken(b, testVoice, "I would like to talk to someone about my account please")
 	audio := float64(len(pcm)) / 8000
-	for _, par := range []int{1, 2, 4, 8} {
+	for _, par := range []int{1, 2, 4} {
 		for _, hints := range [][]string{nil, {"account", "sales", "billing"}} {
 			b.Run(fmt.Sprintf("parallel=%d/hints=%v", par, hints != nil), func(b *testing.B) {
 				rec := offline(b, par)
