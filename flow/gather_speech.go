@@ -112,13 +112,14 @@ type heard struct {
 	text       string
 	confidence float64
 	keys       []byte // the caller pressed a key first (dtmf allowed): it is in keys, speech was dropped
+	failed     bool   // speech input could not run (warning sent): keys are gathered instead when allowed
 }
 
 // listen hears the caller until speech ends (in.silence after it), timeout passes with no speech,
 // a key is pressed when dtmf is allowed (the key wins and stays in the type-ahead), or
 // maxSpeechListen. Every failure (no recogniser, over the cap, language refused, engine error) is a
-// warning event and an empty result: the caller is never kept waiting. ok is false when the call
-// ended.
+// warning event and an empty result (failed: keys are gathered instead when dtmf is allowed): the
+// caller is never kept waiting. ok is false when the call ended.
 func (c *Call) listen(ctx context.Context, in *speechInput, timeout time.Duration, dtmf bool) (h heard, ok bool) {
 	warn := func(msg string, err error) (heard, bool) {
 		c.log.Warn("speech input: "+msg, "verb", in.verb, "err", err)
@@ -127,7 +128,7 @@ func (c *Call) listen(ctx context.Context, in *speechInput, timeout time.Duratio
 			data["error"] = err.Error()
 		}
 		c.event(EventWarning, data)
-		return heard{}, ctx.Err() == nil && !c.ended()
+		return heard{failed: true}, ctx.Err() == nil && !c.ended()
 	}
 	rec := c.deps.Recognizer
 	if rec == nil {
@@ -138,15 +139,6 @@ func (c *Call) listen(ctx context.Context, in *speechInput, timeout time.Duratio
 	if err := rec.Check(req); err != nil {
 		return warn(in.verb+" language "+in.language+" is not supported by the speech engine", err)
 	}
-	bl := c.ch.Bridge()
-	if bl == nil || bl.Session() == nil {
-		return warn("the call has no RTP session of pivotua's own to listen to", nil)
-	}
-	tap, err := bl.Session().StartTap(media.TapInbound)
-	if err != nil {
-		return warn("cannot tap the caller's audio", err)
-	}
-	defer tap.Stop()
 	partials := c.partialPoster(in)
 	defer partials.close()
 	req.OnPartial = partials.post
@@ -157,6 +149,17 @@ func (c *Call) listen(ctx context.Context, in *speechInput, timeout time.Duratio
 	if err != nil {
 		return warn("the speech engine did not start", err)
 	}
+	bl := c.ch.Bridge()
+	if bl == nil || bl.Session() == nil {
+		r.Abort()
+		return warn("the call has no RTP session of pivotua's own to listen to", nil)
+	}
+	tap, err := bl.Session().StartTap(media.TapInbound)
+	if err != nil {
+		r.Abort()
+		return warn("cannot tap the caller's audio", err)
+	}
+	defer tap.Stop()
 	c.activity++
 	first := time.NewTimer(timeout)
 	defer first.Stop()

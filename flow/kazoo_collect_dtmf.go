@@ -61,7 +61,7 @@ func (a *collectDTMFAction) run(ctx context.Context, c *Call, _ *Node) kazooOutc
 		if !ok {
 			return stopFlow()
 		}
-		if h.keys == nil {
+		if h.keys == nil && !h.failed {
 			h.keep(c)
 			c.log.Info("collect_dtmf speech", "speech_result", h.text, "confidence", h.confidence)
 			c.event(EventSpeech, map[string]any{"speech_result": h.text, "confidence": h.confidence, "collection": a.collection})

@@ -88,7 +88,7 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		if !ok {
 			return twimlStop
 		}
-		if h.keys == nil { // speech, not a key, came first
+		if h.keys == nil && !(h.failed && v.dtmf) { // speech, not a key, came first
 			return v.spoken(c, h)
 		}
 	}
