@@ -80,12 +80,9 @@ func (t *transcription) recognise(rec SpeechRecognizer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pcm, rate, err := codec.DecodeWAV(data)
+	pcm, err := codec.DecodeAudio(data, "") // WAV, or record_caller's MP3
 	if err != nil {
 		return "", err
-	}
-	if rate != 8000 {
-		pcm = codec.Resample(pcm, rate)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), transcribeLimit)
 	defer cancel()

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,5 +128,69 @@ func TestE2ESpeechRecordTranscribePostsTheText(t *testing.T) {
 	}
 	if wer > 0.5 {
 		t.Errorf("TranscriptionText %q shares less than half the words of %q (WER %.2f)", text, sentence, wer)
+	}
+}
+
+// TestE2ESpeechKazooCollectsSpeechAndTranscribesARecording: a Kazoo document's collect_dtmf with
+// "speech": true hears a hinted word (the next pivot request gets SpeechResult), then record_caller
+// with transcribe_url records a sentence and posts its transcription, signed, to transcribe_url.
+func TestE2ESpeechKazooCollectsSpeechAndTranscribesARecording(t *testing.T) {
+	needE2E(t)
+	const sentence = "I would like to talk to someone about my account"
+	type callback struct {
+		header http.Header
+		form   url.Values
+	}
+	transcribed := make(chan callback, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		select {
+		case transcribed <- callback{r.Header, r.PostForm}:
+		default:
+		}
+	}))
+	defer target.Close()
+	hook := newWebhook(t, func(w *webhook) any {
+		if len(w.received()) > 1 {
+			return map[string]any{"module": "hangup", "data": map[string]any{}}
+		}
+		return map[string]any{
+			"module": "collect_dtmf", "data": map[string]any{"speech": true, "hints": "sales,billing,technical support", "speech_timeout": 800, "timeout": 6000},
+			"children": map[string]any{"_": map[string]any{
+				"module": "record_caller", "data": map[string]any{"format": "wav", "time_limit": 5, "transcribe_url": target.URL + "/transcribed"},
+				"children": map[string]any{"_": map[string]any{
+					"module": "pivot", "data": map[string]any{"voice_url": w.URL + "/voice?step=done"},
+				}},
+			}},
+		}
+	})
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	pcap := sipptest.PCMUFile(t, sipptest.Silence(time.Second), sipptest.Audio(spokenPCM(t, "billing")), sipptest.Silence(2*time.Second),
+		sipptest.Audio(spokenPCM(t, sentence)), sipptest.Silence(5*time.Second))
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: pcap}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := hook.received()
+	if len(reqs) != 2 {
+		t.Fatalf("webhook got %d requests, want 2:\n%s", len(reqs), p.log.String())
+	}
+	if got := reqs[1].Get("SpeechResult"); got != "billing" {
+		t.Errorf("SpeechResult %q, want billing (request %v)", got, reqs[1])
+	}
+	var cb callback
+	select {
+	case cb = <-transcribed:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no transcription reached transcribe_url\n%s", p.log.String())
+	}
+	form := cb.form
+	if !httpfetch.ValidateTwilioSignature("e2e-key", target.URL+"/transcribed", form, cb.header.Get("X-Twilio-Signature")) {
+		t.Errorf("X-Twilio-Signature %q does not validate", cb.header.Get("X-Twilio-Signature"))
+	}
+	text := form.Get("TranscriptionText")
+	wer := speech.WordErrorRate(sentence, text)
+	t.Logf("SpeechResult %q; TranscriptionText %q: word error rate %.2f", reqs[1].Get("SpeechResult"), text, wer)
+	if form.Get("TranscriptionStatus") != "completed" || form.Get("RecordingUrl") == "" || wer > 0.5 {
+		t.Errorf("transcription %v (WER %.2f)", form, wer)
 	}
 }
