@@ -42,7 +42,8 @@ type speechInput struct {
 	profanity     bool
 	partialURL    string // partialResultCallback; "" none
 	partialMethod string
-	verb          string // "Gather" or "collect_dtmf", for events
+	verb          string        // "Gather" or "collect_dtmf", for events
+	maxListen     time.Duration // maxSpeechTime; 0 = maxSpeechListen
 }
 
 // heardState is what the last speech input heard, sent with the next request as Twilio's
@@ -73,8 +74,9 @@ func splitHints(s string) []string {
 }
 
 // parseSpeechAttrs reads <Gather>'s speech attributes.
-func parseSpeechAttrs(p *twimlParser, a map[string]string, path string) *speechInput {
-	in := &speechInput{verb: "Gather", silence: speechAutoSilence}
+// Without speechTimeout, Twilio waits timeout seconds after speech, as pivotua does.
+func parseSpeechAttrs(p *twimlParser, a map[string]string, path string, timeout time.Duration) *speechInput {
+	in := &speechInput{verb: "Gather", silence: timeout}
 	if len(a["hints"]) > maxHintsBytes {
 		p.fail(path+"@hints", "longer than 16 KiB")
 	}
@@ -85,10 +87,12 @@ func parseSpeechAttrs(p *twimlParser, a map[string]string, path string) *speechI
 	} else if !languageTag.MatchString(in.language) {
 		p.fail(path+"@language", "must be a language tag like en-US")
 	}
-	switch st := strings.TrimSpace(a["speechTimeout"]); st {
-	case "", "auto":
+	switch st, set := a["speechTimeout"]; {
+	case !set:
+	case strings.TrimSpace(st) == "auto":
+		in.silence = speechAutoSilence
 	default:
-		n, err := strconv.Atoi(st)
+		n, err := strconv.Atoi(strings.TrimSpace(st))
 		if err != nil || n < 1 || n > 60 {
 			p.fail(path+"@speechTimeout", "must be auto or an integer between 1 and 60")
 		}
@@ -104,6 +108,7 @@ func parseSpeechAttrs(p *twimlParser, a map[string]string, path string) *speechI
 		in.partialURL = p.urlAttr(a, path, "partialResultCallback")
 	}
 	in.partialMethod = p.enumAttr(a, path, "partialResultCallbackMethod", "POST", "GET", "POST")
+	in.maxListen = time.Duration(p.intAttr(a, path, "maxSpeechTime", 60, 1, 60, "must be an integer between 1 and 60")) * time.Second
 	return in
 }
 
@@ -163,7 +168,11 @@ func (c *Call) listen(ctx context.Context, in *speechInput, timeout time.Duratio
 	c.activity++
 	first := time.NewTimer(timeout)
 	defer first.Stop()
-	limit := time.NewTimer(maxSpeechListen)
+	maxListen := in.maxListen
+	if maxListen <= 0 || maxListen > maxSpeechListen {
+		maxListen = maxSpeechListen
+	}
+	limit := time.NewTimer(maxListen)
 	defer limit.Stop()
 	ep := asr.NewEndpointer(in.silence)
 	var (

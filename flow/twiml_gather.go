@@ -36,7 +36,7 @@ const anyKey = allDTMFKeys + "ABCD"
 func parseGatherVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "finishOnKey", "numDigits", "input", "language",
 		"hints", "speechTimeout", "speechModel", "profanityFilter", "enhanced", "actionOnEmptyResult",
-		"partialResultCallback", "partialResultCallbackMethod")
+		"partialResultCallback", "partialResultCallbackMethod", "maxSpeechTime")
 	v := &gatherVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path)}
 	v.timeout = time.Duration(p.intAttr(a, path, "timeout", 5, 1, 3600, "must be an integer between 1 and 3600")) * time.Second
 	v.finishOnKey = p.dtmfAttr(a, path, "finishOnKey", "#")
@@ -47,7 +47,7 @@ func parseGatherVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	input := p.enumAttr(a, path, "input", "dtmf", "dtmf", "speech", "dtmf speech", "speech dtmf")
 	v.dtmf = strings.Contains(input, "dtmf")
 	if strings.Contains(input, "speech") {
-		v.speech = parseSpeechAttrs(p, a, path)
+		v.speech = parseSpeechAttrs(p, a, path, v.timeout)
 	}
 	v.actionOnEmptyResult = p.boolAttr(a, path, "actionOnEmptyResult", false)
 	p.noText(e, path)
