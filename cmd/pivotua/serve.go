@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -142,7 +143,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 			Dial:    flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
 			Streams: mediastream.NewClient(s.Streams, s.DenyCIDRs, "pivotua/"+version),
 			// The http engine's service is reached like every webhook: fetch.deny_cidrs applies.
-			Recognizer: newRecognizer(s.Speech, &http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}),
+			Recognizer: newRecognizer(s.Speech, &http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}, log),
 		},
 	})
 	if err := sipSrv.Listen(); err != nil {
@@ -300,8 +301,14 @@ func reportSpoolReplay(ctx context.Context, uploads *httpfetch.Uploader, log *sl
 }
 
 // newRecognizer is the speech: section's engine as flow takes it: nil (no engine) stays a nil
-// interface, so flow sees "not configured".
-func newRecognizer(s speech.Settings, hc *http.Client) flow.SpeechRecognizer {
+// interface, so flow sees "not configured". A missing offline engine is a warning: pivotua runs,
+// and each speech input says why it heard nothing.
+func newRecognizer(s speech.Settings, hc *http.Client, log *slog.Logger) flow.SpeechRecognizer {
+	if s.Engine == speech.EnginePocketsphinx {
+		if _, err := exec.LookPath(s.Command); err != nil {
+			log.Warn("speech: the offline engine is not installed (Debian: pocketsphinx pocketsphinx-en-us); speech input will hear nothing", "command", s.Command)
+		}
+	}
 	if r := s.New(hc); r != nil {
 		return r
 	}
