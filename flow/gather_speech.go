@@ -44,6 +44,7 @@ type speechInput struct {
 	partialMethod string
 	verb          string        // "Gather" or "collect_dtmf", for events
 	maxListen     time.Duration // maxSpeechTime; 0 = maxSpeechListen
+	bargeIn       bool          // the caller's voice stops the prompts (Gather bargeIn)
 }
 
 // heardState is what the last speech input heard, sent with the next request as Twilio's
@@ -108,6 +109,7 @@ func parseSpeechAttrs(p *twimlParser, a map[string]string, path string, timeout 
 		in.partialURL = p.urlAttr(a, path, "partialResultCallback")
 	}
 	in.partialMethod = p.enumAttr(a, path, "partialResultCallbackMethod", "POST", "GET", "POST")
+	in.bargeIn = p.boolAttr(a, path, "bargeIn", true)
 	in.maxListen = time.Duration(p.intAttr(a, path, "maxSpeechTime", 60, 1, 60, "must be an integer between 1 and 60")) * time.Second
 	return in
 }
@@ -121,111 +123,200 @@ type heard struct {
 }
 
 // listen hears the caller until speech ends (in.silence after it), timeout passes with no speech,
-// a key is pressed when dtmf is allowed (the key wins and stays in the type-ahead), or
-// maxSpeechListen. Every failure (no recogniser, over the cap, language refused, engine error) is a
-// warning event and an empty result (failed: keys are gathered instead when dtmf is allowed): the
-// caller is never kept waiting. ok is false when the call ended.
+// a key is pressed when dtmf is allowed (the key wins and stays in the type-ahead), or maxSpeechTime.
+// Every failure (no recogniser, over the cap, language refused, engine error) is a warning event and
+// an empty result (failed: keys are gathered instead when dtmf is allowed): the caller is never kept
+// waiting. ok is false when the call ended.
 func (c *Call) listen(ctx context.Context, in *speechInput, timeout time.Duration, dtmf bool) (h heard, ok bool) {
-	warn := func(msg string, err error) (heard, bool) {
-		c.log.Warn("speech input: "+msg, "verb", in.verb, "err", err)
-		data := map[string]any{"verb": in.verb, "message": "speech input: " + msg}
-		if err != nil {
-			data["error"] = err.Error()
-		}
-		c.event(EventWarning, data)
-		return heard{failed: true}, ctx.Err() == nil && !c.ended()
+	l := c.startListening(ctx, in)
+	return c.awaitSpeech(ctx, l, timeout, dtmf)
+}
+
+// speechListener feeds the caller's audio to a recognition from a goroutine of its own (run), from
+// before a Gather's prompts until speech ends or the call's goroutine stops it; then the
+// recognition is the call goroutine's again (finish, abort).
+type speechListener struct {
+	in       *speechInput
+	failed   bool // could not start; a warning was sent
+	rec      *asr.Recognition
+	tap      *media.Tap
+	ep       *asr.Endpointer
+	partials *partialPoster
+	deadline time.Time // maxSpeechTime from the start
+
+	started chan struct{} // closed by run when the caller starts speaking
+	ended   chan struct{} // closed by run when speech ended; run then stops feeding
+	stop    chan struct{} // closed by the call's goroutine to end run
+	done    chan struct{} // closed when run returned
+}
+
+// warnSpeech records why a speech input hears nothing.
+func (c *Call) warnSpeech(in *speechInput, msg string, err error) {
+	c.log.Warn("speech input: "+msg, "verb", in.verb, "err", err)
+	data := map[string]any{"verb": in.verb, "message": "speech input: " + msg}
+	if err != nil {
+		data["error"] = err.Error()
 	}
+	c.event(EventWarning, data)
+}
+
+// startListening starts the recognition and the goroutine that feeds it; a listener that could
+// not start is failed (and warned about), never nil.
+func (c *Call) startListening(ctx context.Context, in *speechInput) *speechListener {
+	l := &speechListener{in: in, failed: true}
 	rec := c.deps.Recognizer
 	if rec == nil {
-		return warn("speech recognition is not configured (speech.engine)", nil)
+		c.warnSpeech(in, "speech recognition is not configured (speech.engine)", nil)
+		return l
 	}
 	req := asr.Request{Language: in.language, Hints: in.hints, Model: in.model, Enhanced: in.enhanced,
 		ProfanityFilter: in.profanity, CallID: c.info.CallID, AccountID: c.accountID}
 	if err := rec.Check(req); err != nil {
-		return warn(in.verb+" language "+in.language+" is not supported by the speech engine", err)
+		c.warnSpeech(in, in.verb+" language "+in.language+" is not supported by the speech engine", err)
+		return l
 	}
 	partials := c.partialPoster(in)
-	defer partials.close()
 	req.OnPartial = partials.post
 	r, err := rec.Start(ctx, req)
-	if errors.Is(err, asr.ErrBusy) {
-		return warn("too many recognitions running (speech.max_concurrent); the result is empty", err)
-	}
 	if err != nil {
-		return warn("the speech engine did not start", err)
+		partials.close()
+		if errors.Is(err, asr.ErrBusy) {
+			c.warnSpeech(in, "too many recognitions running (speech.max_concurrent); the result is empty", err)
+		} else {
+			c.warnSpeech(in, "the speech engine did not start", err)
+		}
+		return l
 	}
 	bl := c.ch.Bridge()
 	if bl == nil || bl.Session() == nil {
 		r.Abort()
-		return warn("the call has no RTP session of pivotua's own to listen to", nil)
+		partials.close()
+		c.warnSpeech(in, "the call has no RTP session of pivotua's own to listen to", nil)
+		return l
 	}
 	tap, err := bl.Session().StartTap(media.TapInbound)
 	if err != nil {
 		r.Abort()
-		return warn("cannot tap the caller's audio", err)
+		partials.close()
+		c.warnSpeech(in, "cannot tap the caller's audio", err)
+		return l
 	}
-	defer tap.Stop()
-	c.activity++
-	first := time.NewTimer(timeout)
-	defer first.Stop()
 	maxListen := in.maxListen
 	if maxListen <= 0 || maxListen > maxSpeechListen {
 		maxListen = maxSpeechListen
 	}
-	limit := time.NewTimer(maxListen)
-	defer limit.Stop()
-	ep := asr.NewEndpointer(in.silence)
+	*l = speechListener{in: in, rec: r, tap: tap, ep: asr.NewEndpointer(in.silence), partials: partials,
+		deadline: time.Now().Add(maxListen),
+		started:  make(chan struct{}), ended: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+// run decodes each frame of the caller as it comes and hands it to the recognition and the
+// endpointer.
+func (l *speechListener) run() {
+	defer close(l.done)
 	var (
 		frame   media.TapFrame
 		pcm     [codec.FrameSamples]int16
 		started bool
 	)
-	if dtmf && len(c.keys.typeAhead) > 0 {
-		r.Abort()
-		return heard{keys: c.keys.typeAhead}, true
-	}
-listening:
 	for {
 		select {
-		case <-tap.Ready():
-			for tap.Next(&frame) {
+		case <-l.stop:
+			return
+		case <-l.tap.Ready():
+			for l.tap.Next(&frame) {
 				codec.DecodeFrame(codec.PCMU, pcm[:], frame.Payload[:])
-				r.Write(pcm[:])
-				s, ended := ep.Frame(pcm[:])
+				l.rec.Write(pcm[:])
+				s, ended := l.ep.Frame(pcm[:])
 				if s && !started {
 					started = true
-					first.Stop()
+					close(l.started)
 				}
 				if ended {
-					break listening
+					close(l.ended)
+					return
 				}
 			}
+		}
+	}
+}
+
+// speaking is closed once the caller started speaking; nil (never) for a failed listener.
+func (l *speechListener) speaking() <-chan struct{} { return l.started }
+
+// halt ends run and takes the recognition back; the tap is detached.
+func (l *speechListener) halt() {
+	close(l.stop)
+	<-l.done
+	l.tap.Stop()
+}
+
+// abort drops the recognition.
+func (l *speechListener) abort() {
+	if l.failed {
+		return
+	}
+	l.halt()
+	l.rec.Abort()
+	l.partials.close()
+}
+
+// awaitSpeech waits, after the prompts, for the end of what l hears (see listen).
+func (c *Call) awaitSpeech(ctx context.Context, l *speechListener, timeout time.Duration, dtmf bool) (heard, bool) {
+	alive := func() bool { return ctx.Err() == nil && !c.ended() }
+	if l.failed {
+		return heard{failed: true}, alive()
+	}
+	c.activity++
+	if dtmf && len(c.keys.typeAhead) > 0 { // a key during the prompts came first
+		l.abort()
+		return heard{keys: c.keys.typeAhead}, true
+	}
+	first := time.NewTimer(timeout)
+	defer first.Stop()
+	limit := time.NewTimer(time.Until(l.deadline))
+	defer limit.Stop()
+	speaking := l.speaking()
+	started := false
+waiting:
+	for {
+		select {
+		case <-speaking:
+			started, speaking = true, nil
+			first.Stop()
+		case <-l.ended:
+			break waiting
 		case k := <-c.ch.Digits():
 			c.pressed(k)
 			if dtmf {
-				r.Abort()
+				l.abort()
 				return heard{keys: c.keys.typeAhead}, true
 			}
 		case <-first.C:
 			if !started {
-				r.Abort()
+				l.abort()
 				return heard{}, true
 			}
 		case <-limit.C:
-			break listening
+			break waiting
 		case <-ctx.Done():
-			r.Abort()
+			l.abort()
 			return heard{}, false
 		}
 	}
+	l.halt()
+	defer l.partials.close()
 	wctx, cancel := context.WithTimeout(ctx, speechResultWait)
 	defer cancel()
-	res, err := r.Close(wctx)
+	res, err := l.rec.Close(wctx)
 	if err != nil {
-		if ctx.Err() != nil {
+		if !alive() {
 			return heard{}, false
 		}
-		return warn("the speech engine failed", err)
+		c.warnSpeech(l.in, "the speech engine failed", err)
+		return heard{failed: true}, true
 	}
 	if res.Dropped > 0 {
 		c.log.Warn("speech input: frames dropped by a slow engine", "dropped", res.Dropped)

@@ -36,7 +36,7 @@ const anyKey = allDTMFKeys + "ABCD"
 func parseGatherVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "finishOnKey", "numDigits", "input", "language",
 		"hints", "speechTimeout", "speechModel", "profanityFilter", "enhanced", "actionOnEmptyResult",
-		"partialResultCallback", "partialResultCallbackMethod", "maxSpeechTime")
+		"partialResultCallback", "partialResultCallbackMethod", "maxSpeechTime", "bargeIn")
 	v := &gatherVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path)}
 	v.timeout = time.Duration(p.intAttr(a, path, "timeout", 5, 1, 3600, "must be an integer between 1 and 3600")) * time.Second
 	v.finishOnKey = p.dtmfAttr(a, path, "finishOnKey", "#")
@@ -75,16 +75,40 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	c.activity++
 	c.takeTypeAhead() // keys pressed before the Gather listens do not count (Twilio)
-	for _, p := range v.prompts {
-		if len(c.keys.typeAhead) > 0 {
-			break // barge-in: the first key ends the prompts
+	// Speech is heard from the start, prompts included; with bargeIn the caller's voice stops them.
+	var listener *speechListener
+	promptCtx := ctx
+	if v.speech != nil {
+		listener = c.startListening(ctx, v.speech)
+		if v.speech.bargeIn {
+			var stopPrompts context.CancelFunc
+			promptCtx, stopPrompts = context.WithCancel(ctx)
+			defer stopPrompts()
+			go func() {
+				select {
+				case <-listener.speaking():
+					stopPrompts()
+				case <-promptCtx.Done():
+				}
+			}()
 		}
-		if !p.prompt(ctx, c) {
+	}
+	for _, p := range v.prompts {
+		if len(c.keys.typeAhead) > 0 || promptCtx.Err() != nil {
+			break // barge-in: the first key (or the caller's voice) ends the prompts
+		}
+		if !p.prompt(promptCtx, c) {
+			if ctx.Err() == nil && !c.ended() && promptCtx.Err() != nil {
+				break
+			}
+			if listener != nil {
+				listener.abort()
+			}
 			return twimlStop
 		}
 	}
 	if v.speech != nil {
-		h, ok := c.listen(ctx, v.speech, v.timeout, v.dtmf)
+		h, ok := c.awaitSpeech(ctx, listener, v.timeout, v.dtmf)
 		if !ok {
 			return twimlStop
 		}

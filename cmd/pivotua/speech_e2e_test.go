@@ -38,14 +38,14 @@ func spokenPCM(t *testing.T, text string) []int16 {
 	return codec.Resample(pcm, rate)
 }
 
-// TestE2ESpeechGatherHearsAHintedPhrase: a SIPp caller says "technical support" to a
-// <Gather input="speech" hints=...>; the offline engine hears it as the caller speaks, the action
-// gets it as SpeechResult with a Confidence, and the partialResultCallback gets what was heard so
-// far, signed, numbered from 1.
+// TestE2ESpeechGatherHearsAHintedPhrase: a SIPp caller says "technical support" over a
+// <Gather input="speech" hints=...>'s long prompt; the offline engine hears it as the caller
+// speaks, the caller's voice stops the prompt (bargeIn), the action gets it as SpeechResult with a
+// Confidence, and the partialResultCallback gets what was heard so far, signed, numbered from 1.
 func TestE2ESpeechGatherHearsAHintedPhrase(t *testing.T) {
 	needE2E(t)
 	app := newTwiMLApp(t, map[string]func(int) string{
-		"/ivr/voice":   static(`<Response><Gather input="speech" hints="sales, billing, technical support" speechTimeout="auto" timeout="6" action="heard" partialResultCallback="partial"/><Say>We heard nothing.</Say></Response>`),
+		"/ivr/voice":   static(`<Response><Gather input="speech" hints="sales, billing, technical support" speechTimeout="auto" timeout="6" action="heard" partialResultCallback="partial"><Say loop="5">Please say the department you want, for example sales, billing or technical support.</Say></Gather><Say>We heard nothing.</Say></Response>`),
 		"/ivr/heard":   static(`<Response><Hangup/></Response>`),
 		"/ivr/partial": static(`<Response/>`),
 	})
@@ -56,7 +56,8 @@ func TestE2ESpeechGatherHearsAHintedPhrase(t *testing.T) {
 	}
 	var heard twimlRequest
 	partials := 0
-	for _, r := range app.received() {
+	reqs := app.received()
+	for _, r := range reqs {
 		assertSigned(t, r)
 		switch r.Path {
 		case "/ivr/heard":
@@ -81,6 +82,10 @@ func TestE2ESpeechGatherHearsAHintedPhrase(t *testing.T) {
 	}
 	if partials == 0 {
 		t.Error("no partial result was posted to partialResultCallback")
+	}
+	// The prompt lasts five times 5 s; the caller stops speaking 2.5 s in.
+	if d := heard.At.Sub(reqs[0].At); d > 12*time.Second {
+		t.Errorf("the action came %v after the call started: the caller's voice did not stop the prompt", d)
 	}
 	if heard.Form.Get("Digits") != "" {
 		t.Errorf("Digits %q sent with a speech result", heard.Form.Get("Digits"))
