@@ -105,7 +105,7 @@ func (s Settings) New(hc *http.Client) Recognizer {
 	pool := newPool(s.MaxConcurrent, time.Duration(s.MaxSeconds)*time.Second)
 	switch s.Engine {
 	case EnginePocketsphinx:
-		return &Pocketsphinx{pool: pool, command: s.Command, model: s.Model, lm: s.LM, dict: s.Dict}
+		return &Pocketsphinx{pool: pool, command: s.Command, model: s.Model, lm: s.LM, dict: s.Dict, words: dictionary{path: s.Dict}}
 	case EngineHTTP:
 		timeout, _ := time.ParseDuration(s.HTTPTimeout)
 		if hc == nil {

@@ -69,7 +69,6 @@ func (p *Pocketsphinx) args(grammar string) []string {
 }
 
 func (p *Pocketsphinx) start(ctx context.Context, r Request) (*sphinxSession, error) {
-	p.words.path = p.dict
 	grammarFile := ""
 	if len(r.Hints) > 0 {
 		dict, err := p.words.load()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -64,4 +65,26 @@ func TestPocketsphinxOverTheCapIsBusy(t *testing.T) {
 		t.Fatalf("after the first was aborted: %v", err)
 	}
 	second.Abort()
+}
+
+// TestPocketsphinxRecognisesCallsInParallel: two calls' hinted recognitions run at once (run with
+// -race: they share the engine and its dictionary).
+func TestPocketsphinxRecognisesCallsInParallel(t *testing.T) {
+	rec := offline(t, 2)
+	pcm := spoken(t, testVoice, "billing")
+	texts := make([]string, 2)
+	var wg sync.WaitGroup
+	for i := range texts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			texts[i] = recognise(t, rec, Request{Hints: []string{"sales", "billing"}}, pcm).Text
+		}()
+	}
+	wg.Wait()
+	for i, text := range texts {
+		if text != "billing" {
+			t.Errorf("call %d heard %q, want billing", i, text)
+		}
+	}
 }
