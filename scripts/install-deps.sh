@@ -3,7 +3,8 @@
 # all does nothing and needs neither root nor the network.
 #
 #   install-deps.sh run    what `pivotua serve` uses: flite (speech), lame (MP3), espeak-ng (optional,
-#                          languages flite lacks). Never fails: without root, or when apt cannot install,
+#                          languages flite lacks), pocketsphinx and pocketsphinx-en-us (the offline
+#                          speech recogniser, speech.engine: pocketsphinx). Never fails: without root, or when apt cannot install,
 #                          it says what is missing and pivotua starts anyway.
 #   install-deps.sh test   everything `make test` drives as well. postgresql: the debug store suite starts
 #                          a throwaway cluster on loopback (its binaries only; the Debian service is not
