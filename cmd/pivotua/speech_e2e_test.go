@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -197,5 +198,59 @@ func TestE2ESpeechKazooCollectsSpeechAndTranscribesARecording(t *testing.T) {
 	t.Logf("SpeechResult %q; TranscriptionText %q: word error rate %.2f", reqs[1].Get("SpeechResult"), text, wer)
 	if form.Get("TranscriptionStatus") != "completed" || form.Get("RecordingUrl") == "" || wer > 0.5 {
 		t.Errorf("transcription %v (WER %.2f)", form, wer)
+	}
+}
+
+// TestE2ESpeechHTTPEngine: with speech.engine http, a <Gather input="speech"> streams the caller's
+// audio to the operator's speech service, signed, with the document's language and hints, and the
+// service's answer is the action's SpeechResult and Confidence.
+func TestE2ESpeechHTTPEngine(t *testing.T) {
+	needE2E(t)
+	type seen struct {
+		header http.Header
+		url    string
+		bytes  int
+	}
+	got := make(chan seen, 1)
+	service := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got <- seen{r.Header, "http://" + r.Host + r.URL.RequestURI(), int(n)}
+		io.WriteString(w, `{"text":"je voudrais le service commercial","confidence":0.91}`)
+	}))
+	defer service.Close()
+	app := newTwiMLApp(t, map[string]func(int) string{
+		"/ivr/voice": static(`<Response><Gather input="speech" language="fr-FR" hints="commercial, facturation" speechTimeout="auto" timeout="6" action="heard"/><Say>Rien.</Say></Response>`),
+		"/ivr/heard": static(`<Response><Hangup/></Response>`),
+	})
+	p := startPivotua(t, twimlFlow(app.URL+"/ivr/voice"), func(c *Config) {
+		c.Speech.Engine, c.Speech.HTTPURL, c.Speech.HTTPSigningKey = "http", service.URL+"/recognize", "speech-secret"
+	})
+	pcap := sipptest.PCMUFile(t, sipptest.Silence(time.Second), sipptest.Audio(spokenPCM(t, "I would like sales")), sipptest.Silence(4*time.Second))
+	if err := runSIPp(t, p, "uac_pcap.xml", sipptest.Data{RTPPort: testkit.FreePort(t), Codec: 0, PCAP: pcap}); err != nil {
+		t.Fatal(err)
+	}
+	var s seen
+	select {
+	case s = <-got:
+	default:
+		t.Fatalf("the speech service was not called\n%s", p.log.String())
+	}
+	if s.header.Get("Content-Type") != "audio/L16;rate=8000" || s.header.Get("X-Speech-Language") != "fr-FR" || s.header.Get("X-Speech-Hints") != "commercial,facturation" {
+		t.Errorf("service request headers %v", s.header)
+	}
+	if s.bytes < 16000 { // at least the second of speech, 16-bit at 8 kHz
+		t.Errorf("the service got %d bytes of audio", s.bytes)
+	}
+	if !httpfetch.ValidatePivotSignature("speech-secret", s.url, nil, s.header.Get("X-Pivot-Signature"), time.Now(), time.Minute) {
+		t.Errorf("X-Pivot-Signature %q does not validate for %s", s.header.Get("X-Pivot-Signature"), s.url)
+	}
+	var heard twimlRequest
+	for _, r := range app.received() {
+		if r.Path == "/ivr/heard" {
+			heard = r
+		}
+	}
+	if heard.Form.Get("SpeechResult") != "je voudrais le service commercial" || heard.Form.Get("Confidence") != "0.91000000" {
+		t.Errorf("action SpeechResult %q Confidence %q", heard.Form.Get("SpeechResult"), heard.Form.Get("Confidence"))
 	}
 }
