@@ -100,6 +100,10 @@ func (t *transcription) recognise(rec SpeechRecognizer) (string, error) {
 	for i := 0; i < len(pcm); i += asr.FrameSamples {
 		f := pcm[i:min(i+asr.FrameSamples, len(pcm))]
 		for !r.Write(f) { // not live: offer a frame again until the engine takes it
+			if r.Truncated() {
+				r.Abort()
+				return "", errors.New("the recording is longer than speech.max_seconds")
+			}
 			if ctx.Err() != nil {
 				r.Abort()
 				return "", ctx.Err()
@@ -108,6 +112,9 @@ func (t *transcription) recognise(rec SpeechRecognizer) (string, error) {
 		}
 	}
 	res, err := r.Close(ctx)
+	if err == nil && res.Truncated {
+		return "", errors.New("the recording is longer than speech.max_seconds")
+	}
 	return res.Text, err
 }
 

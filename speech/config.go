@@ -52,7 +52,7 @@ func DefaultSettings() Settings {
 	return Settings{
 		Engine:        EnginePocketsphinx,
 		MaxConcurrent: 4,
-		MaxSeconds:    60,
+		MaxSeconds:    120, // Twilio transcribes recordings of up to two minutes
 		Command:       "pocketsphinx_continuous",
 		Model:         "/usr/share/pocketsphinx/model/en-us/en-us",
 		LM:            "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin",

@@ -138,3 +138,15 @@ func TestWordErrorRate(t *testing.T) {
 		}
 	}
 }
+
+// TestRecognitionStopsTakingAudioPastMaxSeconds: audio past speech.max_seconds is refused and the
+// result says it was cut.
+func TestRecognitionStopsTakingAudioPastMaxSeconds(t *testing.T) {
+	s := DefaultSettings()
+	s.MaxSeconds = 1
+	rec := s.New(nil)
+	res := recognise(t, rec, Request{}, make([]int16, 8000*3))
+	if !res.Truncated {
+		t.Fatalf("3 s of audio with max_seconds 1: result %+v, want Truncated", res)
+	}
+}

@@ -143,6 +143,9 @@ func (r *Recognition) Write(pcm []int16) bool {
 	}
 }
 
+// Truncated reports that audio past Settings.MaxSeconds was offered: Write takes no more.
+func (r *Recognition) Truncated() bool { return r.truncated }
+
 // Dropped counts the frames the queue had no room for.
 func (r *Recognition) Dropped() uint64 { return r.dropped.Load() }
 
