@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +150,29 @@ func TestRecognitionStopsTakingAudioPastMaxSeconds(t *testing.T) {
 	if !res.Truncated {
 		t.Fatalf("3 s of audio with max_seconds 1: result %+v, want Truncated", res)
 	}
+}
+
+// FuzzHintsGrammar: whatever a document puts in hints, the grammar holds only dictionary words
+// between its own syntax (a hint cannot inject JSGF).
+func FuzzHintsGrammar(f *testing.F) {
+	dict := map[string]struct{}{"sales": {}, "billing": {}, "technical": {}, "support": {}, "don't": {}}
+	f.Add("sales, technical support")
+	f.Add("billing; <x> = sales | /9/ ;")
+	f.Add("DON'T,,, support\n#JSGF")
+	f.Fuzz(func(t *testing.T, hints string) {
+		g, _, ok := hintsGrammar(strings.Split(hints, ","), dict)
+		if !ok {
+			return
+		}
+		_, rule, found := strings.Cut(g, "<hint> = ")
+		rule, _, _ = strings.Cut(rule, ";\n")
+		if !found {
+			t.Fatalf("no <hint> rule in %q", g)
+		}
+		for _, w := range strings.Fields(rule) {
+			if _, in := dict[w]; !in && w != "|" {
+				t.Fatalf("grammar rule %q holds %q, not a dictionary word", rule, w)
+			}
+		}
+	})
 }
