@@ -25,6 +25,8 @@ type recordVerb struct {
 	playBeep     bool
 	trim         string
 	recordingURL string // Kazoo extra: where to upload
+	transcribe   bool   // transcribe.go: recognise the recording and post it to transcribeCallback
+	transcribeCB string
 }
 
 func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
@@ -41,7 +43,11 @@ func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	if v.recordingURL != "" && !isHTTPURL(v.recordingURL) {
 		p.fail(path+"@recordingUrl", "must be an absolute http or https URL")
 	}
-	p.boolAttr(a, path, "transcribe", false)
+	v.transcribe = p.boolAttr(a, path, "transcribe", false)
+	if _, ok := a["transcribeCallback"]; ok {
+		v.transcribeCB = p.urlAttr(a, path, "transcribeCallback")
+		v.transcribe = true // Twilio: a transcribeCallback implies transcribe
+	}
 	p.noChildren(e, path)
 	p.noText(e, path)
 	return v
@@ -88,6 +94,9 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		return next
 	}
 	c.recordingSaved(rec.path(), rec.seconds(), rec.endedBy(), recURL)
+	if v.transcribe {
+		c.transcribe(rec.path(), rec.base, recURL, v.transcribeCB)
+	}
 	action := v.action
 	if action == "" {
 		action = c.pivot.documentURL
