@@ -29,12 +29,26 @@ type StreamFeed struct {
 	pending  []feedMark
 	pHead    int
 	pN       int
-	short    bool // a partial frame waited one tick already: the next tick plays it padded
+	priming  bool // playback has not started, or ran dry: wait for primeStreamFrames
+	waited   bool // what is queued waited one tick short of what is wanted: the next tick plays it
 	closed   bool
 
 	// The clock alone owns frame.
 	frame [codec.FrameSamples]byte
 }
+
+// primeStreamFrames is how much of the application's audio is queued before playback starts, and
+// starts again after the queue ran dry: one frame, so the first frame plays at the first tick it is
+// whole, and an application adds no delay of pivotua's to its answer. The application's frames
+// reach the feed at the pace of the socket and of its own scheduling, not of this clock: a frame
+// that comes after its tick leaves one tick of silence, after which the queue holds the frame of
+// room that absorbs the same jitter for the rest of the stream. Two frames would avoid that first
+// gap at 20 ms more for every real-time sender; measured with the bench's streams level
+// (bench/README.md: the application's frames, an echo, arrived with p99 deviations of 20 ms and no
+// gap at either depth while the box had CPU to spare, and with 50-75 ms stalls that neither depth
+// absorbs when it had none), the second frame bought nothing but the 20 ms. Short of this, or of a
+// whole frame once playing, what is queued waits one tick for more audio, then plays padded.
+const primeStreamFrames = 1
 
 type feedMark struct {
 	pos uint64 // enqueued when it was marked: due once played reaches it
@@ -48,6 +62,7 @@ func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
 		return nil, ErrInvalidParams
 	}
 	return &StreamFeed{
+		priming: true,
 		ring:    make([]byte, maxBytes),
 		pending: make([]feedMark, maxMarks),
 		marks:   make(chan uint64, maxMarks),
@@ -98,7 +113,8 @@ func (f *StreamFeed) Mark(id uint64) error {
 func (f *StreamFeed) Clear() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.head, f.n, f.short = 0, 0, false
+	f.head, f.n = 0, 0
+	f.priming, f.waited = true, false
 	f.played = f.enqueued
 	f.releaseMarks()
 }
@@ -123,18 +139,23 @@ func (f *StreamFeed) releaseMarks() {
 }
 
 // next is the frame the session sends this tick, in law; called by the
-// clock. A partial frame at the end of the queue waits one tick for more
-// audio, then plays padded with silence.
+// clock. Playback starts once primeStreamFrames are queued (again after the
+// queue ran dry); short of that, or of a whole frame once playing, what is
+// queued waits one tick for more audio, then plays, padded with silence.
 func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
 	f.mu.Lock()
+	want := codec.FrameSamples
+	if f.priming {
+		want = primeStreamFrames * codec.FrameSamples
+	}
 	take := 0
 	switch {
-	case f.n >= codec.FrameSamples:
-		take = codec.FrameSamples
-	case f.n > 0 && f.short:
-		take = f.n
+	case f.n >= want || (f.n > 0 && f.waited):
+		take = min(f.n, codec.FrameSamples)
 	case f.n > 0:
-		f.short = true
+		f.waited = true
+	default:
+		f.priming, f.waited = true, false
 	}
 	if take > 0 {
 		c := copy(f.frame[:take], f.ring[f.head:min(f.head+take, len(f.ring))])
@@ -142,7 +163,7 @@ func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
 		f.head = (f.head + take) % len(f.ring)
 		f.n -= take
 		f.played += uint64(take)
-		f.short = false
+		f.priming, f.waited = false, false
 		f.releaseMarks()
 	}
 	f.mu.Unlock()

@@ -115,6 +115,50 @@ func TestStreamFeedPlaysATailPaddedAfterOneTick(t *testing.T) {
 	}
 }
 
+// TestStreamFeedStartsOnTheFirstFrameAndKeepsTheRoomALateFrameMade: playback starts with the
+// first whole frame (no delay of pivotua's added to an application's answer); a frame that comes a
+// tick late costs one tick of silence once, and the frame of room it leaves absorbs the same
+// lateness for the rest of the stream.
+func TestStreamFeedStartsOnTheFirstFrameAndKeepsTheRoomALateFrameMade(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	silence := frameOf(codec.SilenceByte(codec.PCMU))
+	// An echo: one frame a tick on average, some a tick late (0, then 2 in the next tick).
+	arrivals := []int{1, 1, 0, 2, 1, 0, 2, 1, 1, 0, 2, 0, 0, 0}
+	var heard []byte
+	next := byte(1)
+	for i, n := range arrivals {
+		for range n {
+			_ = f.Write(frameOf(next))
+			next++
+		}
+		got := tick(t, s)
+		switch {
+		case bytes.Equal(got, silence):
+			heard = append(heard, 0)
+		case bytes.Equal(got, frameOf(got[0])):
+			heard = append(heard, got[0])
+		default:
+			t.Fatalf("tick %d sent %v", i, got)
+		}
+	}
+	if want := []byte{1, 2, 0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0}; !bytes.Equal(heard, want) {
+		t.Fatalf("heard %v, want %v (0: silence)", heard, want)
+	}
+	// Dry again: a whole frame plays at once, a partial one after waiting one tick.
+	_ = f.Write(frameOf(42))
+	if got := tick(t, s); !bytes.Equal(got, frameOf(42)) {
+		t.Fatalf("a frame after the queue ran dry did not play at once: %v", got[:4])
+	}
+	_ = f.Write(frameOf(43)[:80])
+	if got := tick(t, s); !bytes.Equal(got, silence) {
+		t.Fatalf("half a frame played at once: %v", got[:4])
+	}
+	if got := tick(t, s); !bytes.Equal(got[:80], frameOf(43)[:80]) || !bytes.Equal(got[80:], silence[80:]) {
+		t.Fatalf("half a frame did not play padded after one tick: %v", got)
+	}
+}
+
 func TestStreamFeedTranscodesForAPCMASession(t *testing.T) {
 	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
 	s := openSession(t, newTestEngine(t, 2, nil))
