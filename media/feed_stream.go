@@ -16,13 +16,17 @@ import (
 // marks positions with Mark, and empties the queue with Clear (barge-in).
 // Marks come back on Marks, in order, once the audio queued before them has
 // been played (or was dropped by Clear). The queue and the marks are bounded
-// and preallocated by NewStreamFeed; per tick the clock allocates nothing and
-// holds the mutex for a 160-byte copy.
+// by NewStreamFeed; the marks are preallocated, the queue starts at a second
+// of audio and Write doubles it as the application's audio needs (most
+// applications send in real time and never queue more; a voice agent's burst
+// grows it once). Per tick the clock allocates nothing and holds the mutex
+// for a 160-byte copy.
 type StreamFeed struct {
 	marks chan uint64 // played marks, in order; cap = maxMarks, so the clock never blocks
 
 	mu       sync.Mutex // guards everything below
-	ring     []byte     // PCMU, preallocated
+	ring     []byte     // PCMU; grown by Write, up to max
+	max      int        // bytes the queue may hold
 	head, n  int
 	enqueued uint64 // bytes ever queued
 	played   uint64 // bytes ever played or cleared
@@ -55,6 +59,11 @@ type feedMark struct {
 	id  uint64
 }
 
+// feedInitialBytes is the queue a feed starts with: one second of PCMU.
+// Allocating streams.max_queued_audio whole (10 s, 80 KB) for every stream
+// made it the largest part of a streamed call's memory.
+const feedInitialBytes = 8000
+
 // NewStreamFeed returns a feed holding at most maxBytes of PCMU (8 bytes a
 // millisecond) and maxMarks marks not yet handed back.
 func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
@@ -63,7 +72,8 @@ func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
 	}
 	return &StreamFeed{
 		priming: true,
-		ring:    make([]byte, maxBytes),
+		max:     maxBytes,
+		ring:    make([]byte, min(maxBytes, feedInitialBytes)),
 		pending: make([]feedMark, maxMarks),
 		marks:   make(chan uint64, maxMarks),
 	}, nil
@@ -74,11 +84,32 @@ func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
 func (f *StreamFeed) Write(ulaw []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
-		return ErrClosed
-	}
-	if f.n+len(ulaw) > len(f.ring) {
-		return ErrQueueFull
+	for {
+		if f.closed {
+			return ErrClosed
+		}
+		need := f.n + len(ulaw)
+		if need > f.max {
+			return ErrQueueFull
+		}
+		if need <= len(f.ring) {
+			break
+		}
+		size := len(f.ring)
+		for size < need {
+			size = min(2*size, f.max)
+		}
+		// Allocated without the mutex, which the clock takes every tick; the
+		// copy into it holds the clock back once per doubling, for at most
+		// half of max.
+		f.mu.Unlock()
+		grown := make([]byte, size)
+		f.mu.Lock()
+		if len(grown) > len(f.ring) {
+			c := copy(grown, f.ring[f.head:min(f.head+f.n, len(f.ring))])
+			copy(grown[c:f.n], f.ring[:f.n-c])
+			f.ring, f.head = grown, 0
+		}
 	}
 	tail := (f.head + f.n) % len(f.ring)
 	c := copy(f.ring[tail:], ulaw)
