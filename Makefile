@@ -52,7 +52,7 @@ test-cluster: deps
 # callee's 200, API answer times with live calls); bounded, loopback only.
 # Writes bench/results/<timestamp>.json and prints tables (bench/README.md). Override with
 # BENCH_MODES=micro,srtp,conc,ref,streams,setup,api BENCH_LEVELS=500,1000,2000,3000 BENCH_RATES=50,100,200,300,500,700
-# BENCH_REF_LEVELS=500,1000 BENCH_STREAM_LEVELS=1000 BENCH_API_RATES=20,50,100 BENCH_API_LIVE=500
+# BENCH_REF_LEVELS=500,1000 BENCH_STREAM_LEVELS=300,1000 BENCH_API_RATES=20,50,100 BENCH_API_LIVE=500
 # BENCH_HOLD=25s BENCH_WINDOW=20s BENCH_CAPTURE=10s BENCH_RATE_DUR=10s BENCH_TIME=500ms BENCH_KEEP=1.
 bench: deps
 	$(GO) run ./bench/cmd/loadrun

@@ -97,7 +97,7 @@ var live = newProcSet()
 func main() {
 	var o options
 	modes := flag.String("mode", envOr("BENCH_MODES", "micro,srtp,conc,ref,streams,setup,api"), "comma list of micro, srtp, conc, ref, streams, setup, api (env BENCH_MODES)")
-	streamLevels := flag.String("stream-levels", envOr("BENCH_STREAM_LEVELS", "1000"), "streams level: concurrent streamed calls, each beside a plain level of as many (env BENCH_STREAM_LEVELS)")
+	streamLevels := flag.String("stream-levels", envOr("BENCH_STREAM_LEVELS", "300,1000"), "streams level: concurrent streamed calls, each beside a plain level of as many (env BENCH_STREAM_LEVELS)")
 	apiRates := flag.String("api-rates", envOr("BENCH_API_RATES", "20,50,100"), "Calls API setup ladder, calls.create per second (env BENCH_API_RATES)")
 	flag.IntVar(&o.apiLive, "api-live", envInt("BENCH_API_LIVE", 500), "live placed calls while the Calls API's latency is measured (env BENCH_API_LIVE)")
 	levels := flag.String("levels", envOr("BENCH_LEVELS", "500,1000,2000,3000"), "concurrency ladder (env BENCH_LEVELS)")
