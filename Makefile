@@ -47,11 +47,14 @@ e2e: deps
 test-cluster: deps
 	$(GO) test -count=1 -run 'TestE2ECluster' -v ./cmd/pivotua
 
-# Micro-benchmarks (-benchmem, pprof beside the result), the concurrency ladder (SIPp signals the calls,
-# rtpgen answers their RTP and measures pacing and loss) and the setup-rate ladder; bounded, loopback only.
+# Micro-benchmarks (-benchmem, pprof beside the result), the SRTP budget, the concurrency ladder (SIPp
+# signals the calls, rtpgen answers their RTP and measures pacing and loss), the streams level (every call
+# a media stream to bench/cmd/streamecho), the setup-rate ladder and the Calls API (calls.create to the
+# callee's 200, API answer times with live calls); bounded, loopback only.
 # Writes bench/results/<timestamp>.json and prints tables (bench/README.md). Override with
-# BENCH_MODES=micro,conc,ref,setup BENCH_LEVELS=500,1000,2000,3000 BENCH_RATES=50,100,200,300,500,700
-# BENCH_REF_LEVELS=500,1000 BENCH_HOLD=25s BENCH_WINDOW=20s BENCH_CAPTURE=10s BENCH_RATE_DUR=10s BENCH_TIME=500ms BENCH_KEEP=1.
+# BENCH_MODES=micro,srtp,conc,ref,streams,setup,api BENCH_LEVELS=500,1000,2000,3000 BENCH_RATES=50,100,200,300,500,700
+# BENCH_REF_LEVELS=500,1000 BENCH_STREAM_LEVELS=300,1000 BENCH_API_RATES=20,50,100 BENCH_API_LIVE=500
+# BENCH_HOLD=25s BENCH_WINDOW=20s BENCH_CAPTURE=10s BENCH_RATE_DUR=10s BENCH_TIME=500ms BENCH_KEEP=1.
 bench: deps
 	$(GO) run ./bench/cmd/loadrun
 

@@ -27,7 +27,7 @@ import (
 
 // ChannelControl is what the channels API needs of the calls. Every method is keyed by the account of
 // the token, so an account only ever sees and steers its own calls. Errors: ErrChannelNotFound,
-// ErrChannelLimit, ErrChannelUnavailable, or a *FieldError naming what in the request is wrong.
+// ErrChannelLimit, ErrChannelUnavailable, ErrChannelOwnerTimeout, or a *FieldError naming what in the request is wrong.
 type ChannelControl interface {
 	// List returns the account's live channels, newest first.
 	List(accountID string) []Channel
@@ -92,6 +92,8 @@ var (
 	ErrChannelLimit = errors.New("too many calls")
 	// ErrChannelUnavailable means no call can be placed now (draining, no outbound SIP or RTP port).
 	ErrChannelUnavailable = errors.New("unavailable")
+	// ErrChannelOwnerTimeout means another node holds the channel and did not act on it in time.
+	ErrChannelOwnerTimeout = errors.New("the node holding the channel did not answer in time")
 )
 
 // Bounds of a channels request.
@@ -369,6 +371,8 @@ func (a *API) channelFailed(rp *reply, account string, err error) {
 		rp.fail(http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, ErrChannelUnavailable):
 		rp.fail(http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, ErrChannelOwnerTimeout):
+		rp.fail(http.StatusGatewayTimeout, err.Error())
 	default:
 		a.log.Error("channels API: action failed", "account_id", account, "error", err)
 		rp.fail(http.StatusInternalServerError, "the action failed; try again")

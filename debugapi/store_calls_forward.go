@@ -44,6 +44,8 @@ const (
 type CallUpdateRequest struct {
 	AccountID, Sid             string
 	URL, Method, TwiML, Status string
+	Flow                       string // a Kazoo callflow node as JSON (the channels API's transfer and pivot)
+	Action                     string // what the API named the update, for the owner's log and events
 }
 
 // CallUpdateHandler applies a forwarded update on the node holding the call: the call's record after
@@ -202,9 +204,10 @@ func (c *CallStore) post(ctx context.Context, owner string, u CallUpdateRequest)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var id int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO pivot_call_updates (boot, reply_to, account_id, sid, url, method, twiml, status)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		owner, c.boot, StoredText(u.AccountID), u.Sid, StoredText(u.URL), StoredText(u.Method), StoredText(u.TwiML), StoredText(u.Status)).Scan(&id); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO pivot_call_updates (boot, reply_to, account_id, sid, url, method, twiml, flow, status, action)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		owner, c.boot, StoredText(u.AccountID), u.Sid, StoredText(u.URL), StoredText(u.Method), StoredText(u.TwiML), StoredText(u.Flow),
+		StoredText(u.Status), StoredText(u.Action)).Scan(&id); err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", ErrCallsUnavailable, err)
 	}
 	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel(owner), "u:"+strconv.FormatInt(id, 10)); err != nil {
@@ -380,8 +383,8 @@ func (c *CallStore) handle(ctx context.Context, id int64) {
 	var u CallUpdateRequest
 	var replyTo string
 	err := c.db.QueryRowContext(ctx, `UPDATE pivot_call_updates SET state = 'taken' WHERE id = $1 AND boot = $2 AND state = 'pending'
-		RETURNING reply_to, account_id, sid, url, method, twiml, status`, id, c.boot).
-		Scan(&replyTo, &u.AccountID, &u.Sid, &u.URL, &u.Method, &u.TwiML, &u.Status)
+		RETURNING reply_to, account_id, sid, url, method, twiml, flow, status, action`, id, c.boot).
+		Scan(&replyTo, &u.AccountID, &u.Sid, &u.URL, &u.Method, &u.TwiML, &u.Flow, &u.Status, &u.Action)
 	if errors.Is(err, sql.ErrNoRows) {
 		return // another look took it, or the requester withdrew it
 	}
@@ -416,9 +419,10 @@ func (c *CallStore) apply(u CallUpdateRequest, replyTo string) (CallRow, string,
 		return CallRow{}, ForwardRefused, "sid is not CA and 32 hex digits"
 	case u.AccountID == "" || len(u.AccountID) > maxCallAccountLen || !printableASCII(u.AccountID):
 		return CallRow{}, ForwardRefused, "account_id is not 1-64 printable characters"
-	case len(u.URL) > maxForwardedURLLen || len(u.TwiML) > maxForwardedTwiMLLen || len(u.Method) > 8 || len(u.Status) > 16:
+	case len(u.URL) > maxForwardedURLLen || len(u.TwiML) > maxForwardedTwiMLLen || len(u.Flow) > maxForwardedTwiMLLen ||
+		len(u.Method) > 8 || len(u.Status) > 16 || len(u.Action) > 16:
 		return CallRow{}, ForwardRefused, "a value is over its bound"
-	case !utf8.ValidString(u.URL) || !utf8.ValidString(u.TwiML):
+	case !utf8.ValidString(u.URL) || !utf8.ValidString(u.TwiML) || !utf8.ValidString(u.Flow) || !printableASCII(u.Action):
 		return CallRow{}, ForwardRefused, "a value is not UTF-8"
 	case c.handler == nil:
 		return CallRow{}, ForwardNotFound, "this node takes no forwarded updates"

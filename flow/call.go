@@ -46,6 +46,7 @@ type Call struct {
 	ctl    *callEntry     // the call's entry in the Calls registry, steered by the API (calls.go); nil: none
 
 	streams streamState // <Start><Stream> forks running beside the verbs (twiml_stream.go)
+	heard   heardState  // the last speech input, for the next request (gather_speech.go)
 
 	callRec *callRecording // the record_call recording running beside the modules (kazoo_record_call.go); nil: none
 }

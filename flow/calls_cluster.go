@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,7 +45,9 @@ type CallStore interface {
 type ForwardedUpdate struct {
 	URL, Method string
 	TwiML       string
+	Flow        string // a Kazoo callflow node as JSON (the channels API's transfer and pivot)
 	Status      string
+	Action      string // CallUpdate.Action
 }
 
 // Bounds of a ForwardedUpdate, checked by the node that receives one: the Calls API's own bounds
@@ -166,9 +169,16 @@ func (r *Calls) updateAnywhere(accountID, key string, u CallUpdate) (CallRecord,
 	case u.Status == StatusCanceled && !shared.Answered.IsZero():
 		return shared, fmt.Errorf("%w: %s is %s", ErrCallNotRinging, shared.Sid, shared.Status)
 	}
-	f := ForwardedUpdate{URL: u.URL, Method: u.Method, Status: u.Status}
+	f := ForwardedUpdate{URL: u.URL, Method: u.Method, Status: u.Status, Action: u.Action}
 	if u.TwiML != nil {
 		f.TwiML = u.TwiML.source
+	}
+	if u.Flow != nil {
+		b, err := json.Marshal(u.Flow)
+		if err != nil {
+			return CallRecord{}, err
+		}
+		f.Flow = string(b)
 	}
 	fctx, fcancel := context.WithTimeout(context.Background(), cl.forward)
 	defer fcancel()
@@ -208,15 +218,26 @@ func forwardedUpdate(f ForwardedUpdate) (CallUpdate, error) {
 	bad := func(format string, args ...any) (CallUpdate, error) {
 		return CallUpdate{}, fmt.Errorf("%w: %s", ErrBadForwardedUpdate, fmt.Sprintf(format, args...))
 	}
-	u := CallUpdate{URL: f.URL, Method: f.Method, Status: f.Status}
+	u := CallUpdate{URL: f.URL, Method: f.Method, Status: f.Status, Action: f.Action}
 	switch f.Method {
 	case "", "GET", "POST":
 	default:
 		return bad("method %.16q is not GET or POST", f.Method)
 	}
+	switch f.Action {
+	case "", "update", "hangup", "transfer", "pivot":
+	default:
+		return bad("action %.16q is not one the APIs send", f.Action)
+	}
+	instructions := 0
+	for _, v := range []string{f.URL, f.TwiML, f.Flow} {
+		if v != "" {
+			instructions++
+		}
+	}
 	switch f.Status {
 	case StatusCompleted, StatusCanceled:
-		if f.URL != "" || f.TwiML != "" {
+		if instructions > 0 {
 			return bad("a status and instructions together")
 		}
 		return u, nil
@@ -225,15 +246,25 @@ func forwardedUpdate(f ForwardedUpdate) (CallUpdate, error) {
 		return bad("status %.32q is not completed or canceled", f.Status)
 	}
 	switch {
-	case (f.URL == "") == (f.TwiML == ""):
-		return bad("exactly one of url and twiml is needed")
-	case len(f.URL) > MaxForwardedURL, len(f.TwiML) > MaxForwardedTwiML:
-		return bad("url or twiml over its bound")
+	case instructions != 1:
+		return bad("exactly one of url, twiml and flow is needed")
+	case len(f.URL) > MaxForwardedURL, len(f.TwiML) > MaxForwardedTwiML, len(f.Flow) > MaxForwardedTwiML:
+		return bad("url, twiml or flow over its bound")
 	case f.URL != "":
 		p, err := url.Parse(f.URL)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			return bad("url is not an absolute http or https URL")
 		}
+		return u, nil
+	case f.Flow != "":
+		n, err := ParseNode([]byte(f.Flow), "flow")
+		if err == nil {
+			err = errors.Join(ValidateNode(n, "flow")...)
+		}
+		if err != nil {
+			return bad("flow: %v", err)
+		}
+		u.Flow = n
 		return u, nil
 	}
 	doc, err := ParseTwiML([]byte(f.TwiML))

@@ -129,6 +129,15 @@ func TestSharedRegistryRoutesToTheNodeHoldingTheCall(t *testing.T) {
 	if len(store.forwarded) != 1 || store.forwarded[0].TwiML != text {
 		t.Errorf("forwarded %+v, want the TwiML text", store.forwarded)
 	}
+	// The channels API's transfer and pivot steer onto a callflow node: it crosses as JSON.
+	node := &flow.Node{Module: "tts", Data: []byte(`{"text":"moved"}`)}
+	if _, err := srv.UpdateCall(flowtest.AccountID, otherSid, flow.CallUpdate{Flow: node, Action: "pivot"}); err != nil {
+		t.Fatalf("UpdateCall with a flow: %v", err)
+	}
+	if f := store.forwarded[len(store.forwarded)-1]; f.Flow != `{"module":"tts","data":{"text":"moved"}}` || f.Action != "pivot" || f.TwiML != "" {
+		t.Errorf("forwarded %+v, want the node as JSON and its action", f)
+	}
+	store.forwarded = store.forwarded[:1]
 	// The local call is steered here, never forwarded.
 	if _, err := srv.UpdateCall(flowtest.AccountID, local.Sid, flow.CallUpdate{Status: flow.StatusCompleted}); err != nil || len(store.forwarded) != 1 {
 		t.Errorf("a local update: %v, forwarded %d", err, len(store.forwarded))
@@ -175,7 +184,13 @@ func TestApplyForwardedChecksWhatCrossedTheStore(t *testing.T) {
 		{"file url", flow.ForwardedUpdate{URL: "file:///etc/passwd"}, flow.ErrBadForwardedUpdate},
 		{"huge url", flow.ForwardedUpdate{URL: "http://h/" + strings.Repeat("a", flow.MaxForwardedURL)}, flow.ErrBadForwardedUpdate},
 		{"bad twiml", flow.ForwardedUpdate{TwiML: "<Response><Evil/></Response>"}, flow.ErrBadForwardedUpdate},
+		{"twiml and flow", flow.ForwardedUpdate{TwiML: "<Response/>", Flow: `{"module":"hangup"}`}, flow.ErrBadForwardedUpdate},
+		{"flow not json", flow.ForwardedUpdate{Flow: `{"module":`}, flow.ErrBadForwardedUpdate},
+		{"flow unknown module", flow.ForwardedUpdate{Flow: `{"module":"evil"}`}, flow.ErrBadForwardedUpdate},
+		{"flow bad data", flow.ForwardedUpdate{Flow: `{"module":"sip_uri","data":{"uri":"sip:a@b\r\nRoute: x"}}`}, flow.ErrBadForwardedUpdate},
+		{"unknown action", flow.ForwardedUpdate{Status: flow.StatusCompleted, Action: "reboot"}, flow.ErrBadForwardedUpdate},
 		{"unknown sid", flow.ForwardedUpdate{Status: flow.StatusCompleted}, flow.ErrCallNotFound},
+		{"valid flow", flow.ForwardedUpdate{Flow: `{"module":"tts","data":{"text":"moved"}}`, Action: "pivot"}, nil},
 		{"valid", flow.ForwardedUpdate{TwiML: "<Response><Hangup/></Response>"}, nil},
 	} {
 		sid := rec.Sid

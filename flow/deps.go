@@ -12,6 +12,7 @@ import (
 	"github.com/pivotua/pivotua/media"
 	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/sip"
+	asr "github.com/pivotua/pivotua/speech"
 )
 
 // This file declares everything flow needs from outside: the Channel a call runs on, and the services
@@ -186,6 +187,17 @@ type Deps struct {
 	// Conferences are the rooms of <Dial><Conference> and the conference module (conference.go);
 	// NewServer makes one registry for all its calls when nil; a Call without one refuses them.
 	Conferences *Conferences
+
+	// Recognizer hears the caller (<Gather input="speech">, collect_dtmf speech, <Record
+	// transcribe>); nil: speech input gets an empty result and a warning.
+	Recognizer SpeechRecognizer
+}
+
+// SpeechRecognizer recognises what the caller says (gather_speech.go, transcribe.go); the engines
+// of package speech (speech.Settings.New) implement it.
+type SpeechRecognizer interface {
+	Check(r asr.Request) error
+	Start(ctx context.Context, r asr.Request) (*asr.Recognition, error)
 }
 
 // DialDeps are what Dial needs beyond the inbound leg.

@@ -49,5 +49,6 @@
 // the prompt cache and of the helper processes, with its YAML keys, defaults and checks named by
 // path (media.max_processes); cmd/pivotua only reads the file and hands the section over.
 //
-// flow imports sip, media, httpfetch and codec; none of them may import flow.
+// flow imports sip, media, httpfetch, codec, mediastream and speech (the recognisers, through
+// SpeechRecognizer in deps.go); none of them may import flow.
 package flow

@@ -15,6 +15,9 @@ type collectDTMFAction struct {
 	interdigit  time.Duration // between keys
 	terminators string        // keys that end the collection (not collected)
 	collection  string
+	// speech (pivotua's option "speech": true) listens to the caller too: the first of a key or
+	// speech wins; speech reaches the next pivot request as SpeechResult and Confidence.
+	speech *speechInput
 }
 
 func parseCollectDTMF(d *dataReader) kazooAction {
@@ -36,12 +39,34 @@ func parseCollectDTMF(d *dataReader) kazooAction {
 	if a.collection == "" {
 		d.fail("collection_name", "must not be empty")
 	}
+	if d.boolean("speech", false) {
+		a.speech = &speechInput{verb: "collect_dtmf", partialMethod: "POST",
+			hints:    splitHints(d.str("hints", "")),
+			language: d.str("language", "en-US"),
+			silence:  time.Duration(d.integer("speech_timeout", 1000, 200, 60_000)) * time.Millisecond,
+		}
+		if !languageTag.MatchString(a.speech.language) {
+			d.fail("language", "must be a language tag like en-US")
+		}
+	}
 	return a
 }
 
 func (a *collectDTMFAction) run(ctx context.Context, c *Call, _ *Node) kazooOutcome {
 	if err := c.answer(ctx); err != nil {
 		return stopFlow()
+	}
+	if a.speech != nil {
+		h, ok := c.listen(ctx, a.speech, a.timeout, true)
+		if !ok {
+			return stopFlow()
+		}
+		if h.keys == nil && !h.failed {
+			h.keep(c)
+			c.log.Info("collect_dtmf speech", "speech_result", h.text, "confidence", h.confidence)
+			c.event(EventSpeech, map[string]any{"speech_result": h.text, "confidence": h.confidence, "collection": a.collection})
+			return continueWith("_")
+		}
 	}
 	digits, ok := c.collectDigits(ctx, a.maxDigits, a.timeout, a.interdigit, a.terminators)
 	if !ok {

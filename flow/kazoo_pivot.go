@@ -152,6 +152,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 	c.rec.last = recordingResult{} // and a recording is reported once
 	c.dial.last = dialResult{}     // and so is a Dial's result
 	c.refer = referState{}         // and a <Refer>'s
+	c.heard = heardState{}         // and what speech input heard
 	ex := c.exchange(req, resp, time.Since(start))
 	if err == nil && resp == nil {
 		err = ErrEmptyDocument
@@ -247,7 +248,7 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			DialCallDuration:      c.dial.last.durationParam(),
 			ReferCallStatus:       c.refer.status,
 			ReferSipResponseCode:  c.refer.code,
-			Variables:             nilIfEmpty(c.vars.twiml),
+			Variables:             c.heard.withVariables(c.vars.twiml),
 		},
 	}
 }

@@ -79,7 +79,7 @@ func TestPivotFailsOverToUnderscoreChild(t *testing.T) {
 			io.WriteString(w, `<Response><Say>hi</Response>`)
 		}},
 		{name: "invalid TwiML", kind: flow.ErrorKindSchema, handler: func(w http.ResponseWriter, _ *http.Request) {
-			io.WriteString(w, `<Response><Say>hi</Say><Gather input="speech"/></Response>`)
+			io.WriteString(w, `<Response><Say>hi</Say><Gather input="speech" speechTimeout="fast"/></Response>`)
 		}},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,10 @@ type recordCallerAction struct {
 	format    string // mp3 | wav
 	method    string // PUT | POST
 	timeLimit time.Duration
+	// pivotua's options: transcribe the recording (transcribe.go) and post the text to
+	// transcribeURL (which implies transcribe) with Twilio's transcription parameters.
+	transcribe    bool
+	transcribeURL string
 }
 
 // finishTimeout bounds converting and queueing a recording after the call or the flow moved on.
@@ -36,6 +40,10 @@ func parseRecordCaller(d *dataReader) kazooAction {
 	a.format = d.enum("format", "mp3", "mp3", "wav")
 	a.method = strings.ToUpper(d.enum("method", "put", "put", "post", "PUT", "POST"))
 	a.timeLimit = time.Duration(d.integer("time_limit", 3600, 5, 10800)) * time.Second
+	a.transcribe = d.boolean("transcribe", false)
+	if _, ok := d.raw("transcribe_url"); ok {
+		a.transcribeURL, a.transcribe = d.httpURL("transcribe_url"), true
+	}
 	return a
 }
 
@@ -85,6 +93,9 @@ func (a *recordCallerAction) record(ctx context.Context, c *Call) (res recording
 	}
 	// The uploader sends the file and keeps it, so the inspector plays the local copy.
 	c.recordingSaved(file, res.duration, rec.endedBy(), res.url)
+	if a.transcribe {
+		c.transcribe(file, rec.base, res.url, a.transcribeURL)
+	}
 	return res, hungUp, nil
 }
 

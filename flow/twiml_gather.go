@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,9 @@ type gatherVerb struct {
 	// actionOnEmptyResult requests the action even without digits (Twilio and SignalWire attribute).
 	actionOnEmptyResult bool
 	prompts             []gatherPrompt
+	// speech listens to the caller too (input has speech; gather_speech.go); nil: keys only.
+	speech *speechInput
+	dtmf   bool // input has dtmf: a key ends speech input and the keys are gathered
 }
 
 // gatherPrompt is a verb that may be nested in <Gather>: it plays until the caller presses any key
@@ -32,7 +36,7 @@ const anyKey = allDTMFKeys + "ABCD"
 func parseGatherVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "finishOnKey", "numDigits", "input", "language",
 		"hints", "speechTimeout", "speechModel", "profanityFilter", "enhanced", "actionOnEmptyResult",
-		"partialResultCallback", "partialResultCallbackMethod")
+		"partialResultCallback", "partialResultCallbackMethod", "maxSpeechTime", "bargeIn")
 	v := &gatherVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path)}
 	v.timeout = time.Duration(p.intAttr(a, path, "timeout", 5, 1, 3600, "must be an integer between 1 and 3600")) * time.Second
 	v.finishOnKey = p.dtmfAttr(a, path, "finishOnKey", "#")
@@ -40,8 +44,10 @@ func parseGatherVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 		p.fail(path+"@finishOnKey", "must be one DTMF key or empty")
 	}
 	v.numDigits = p.intAttr(a, path, "numDigits", 0, 1, math.MaxInt32, "must be a positive integer")
-	if p.enumAttr(a, path, "input", "dtmf", "dtmf", "speech", "dtmf speech", "speech dtmf") == "speech" {
-		p.fail(path+"@input", "speech recognition is not supported: input must include dtmf")
+	input := p.enumAttr(a, path, "input", "dtmf", "dtmf", "speech", "dtmf speech", "speech dtmf")
+	v.dtmf = strings.Contains(input, "dtmf")
+	if strings.Contains(input, "speech") {
+		v.speech = parseSpeechAttrs(p, a, path, v.timeout)
 	}
 	v.actionOnEmptyResult = p.boolAttr(a, path, "actionOnEmptyResult", false)
 	p.noText(e, path)
@@ -69,12 +75,45 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	c.activity++
 	c.takeTypeAhead() // keys pressed before the Gather listens do not count (Twilio)
-	for _, p := range v.prompts {
-		if len(c.keys.typeAhead) > 0 {
-			break // barge-in: the first key ends the prompts
+	// Speech is heard from the start, prompts included; with bargeIn the caller's voice stops them.
+	var listener *speechListener
+	promptCtx := ctx
+	if v.speech != nil {
+		listener = c.startListening(ctx, v.speech)
+		if v.speech.bargeIn {
+			var stopPrompts context.CancelFunc
+			promptCtx, stopPrompts = context.WithCancel(ctx)
+			defer stopPrompts()
+			go func() {
+				select {
+				case <-listener.speaking():
+					stopPrompts()
+				case <-promptCtx.Done():
+				}
+			}()
 		}
-		if !p.prompt(ctx, c) {
+	}
+	for _, p := range v.prompts {
+		if len(c.keys.typeAhead) > 0 || promptCtx.Err() != nil {
+			break // barge-in: the first key (or the caller's voice) ends the prompts
+		}
+		if !p.prompt(promptCtx, c) {
+			if ctx.Err() == nil && !c.ended() && promptCtx.Err() != nil {
+				break
+			}
+			if listener != nil {
+				listener.abort()
+			}
 			return twimlStop
+		}
+	}
+	if v.speech != nil {
+		h, ok := c.awaitSpeech(ctx, listener, v.timeout, v.dtmf)
+		if !ok {
+			return twimlStop
+		}
+		if h.keys == nil && !(h.failed && v.dtmf) { // speech, not a key, came first
+			return v.spoken(c, h)
 		}
 	}
 	max := v.numDigits
@@ -101,5 +140,26 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		return twimlOutcome{}
 	}
 	c.keys.digits["default"] = digits
+	return twimlOutcome{redirect: target, method: v.method}
+}
+
+// spoken ends a speech Gather with what was heard: the action gets SpeechResult and Confidence;
+// nothing heard runs the next verb (or the action, with actionOnEmptyResult).
+func (v *gatherVerb) spoken(c *Call, h heard) twimlOutcome {
+	c.log.Info("<Gather> speech", "speech_result", h.text, "confidence", h.confidence)
+	c.event(EventSpeech, map[string]any{"speech_result": h.text, "confidence": h.confidence, "verb": "Gather"})
+	if h.text == "" && !v.actionOnEmptyResult {
+		return twimlOutcome{}
+	}
+	action := v.action
+	if action == "" {
+		action = c.pivot.documentURL
+	}
+	target, err := c.resolveURL(action)
+	if err != nil {
+		c.log.Warn("<Gather> action unusable, continuing", "action", action, "err", err)
+		return twimlOutcome{}
+	}
+	h.keep(c)
 	return twimlOutcome{redirect: target, method: v.method}
 }

@@ -26,6 +26,8 @@ type recordVerb struct {
 	trim         string
 	recordingURL string // Kazoo extra: where to upload
 	callbacks    recordingCallbackSpec
+	transcribe   bool // transcribe.go: recognise the recording and post it to transcribeCallback
+	transcribeCB string
 }
 
 func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
@@ -43,7 +45,11 @@ func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 		p.fail(path+"@recordingUrl", "must be an absolute http or https URL")
 	}
 	v.callbacks = parseRecordingCallback(p, a, path)
-	p.boolAttr(a, path, "transcribe", false)
+	v.transcribe = p.boolAttr(a, path, "transcribe", false)
+	if _, ok := a["transcribeCallback"]; ok {
+		v.transcribeCB = p.urlAttr(a, path, "transcribeCallback")
+		v.transcribe = true // Twilio: a transcribeCallback implies transcribe
+	}
 	p.noChildren(e, path)
 	p.noText(e, path)
 	return v
@@ -96,6 +102,9 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	c.recordingSaved(rec.path(), rec.seconds(), rec.endedBy(), recURL)
 	events.completed(recURL, rec.seconds())
+	if v.transcribe {
+		c.transcribe(rec.path(), rec.base, recURL, v.transcribeCB)
+	}
 	action := v.action
 	if action == "" {
 		action = c.pivot.documentURL

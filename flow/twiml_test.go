@@ -40,12 +40,13 @@ func TestParseTwiMLReportsEveryProblemWithItsPath(t *testing.T) {
 		{"set", `<Response><Set x="1"><Say>a</Say></Set></Response>`, []string{
 			"Response/Set[1]/Say[1]: <Say> is not allowed in <Set>"}},
 		{"text in response", `<Response>hello<Hangup/></Response>`, []string{"Response: <Response> must not contain text"}},
-		{"gather", `<Response><Gather numDigits="0" finishOnKey="#*" timeout="0"><Say>a</Say><Dial>1</Dial></Gather><Gather input="speech"/><Gather input="dtmf speech"/></Response>`, []string{
+		{"gather", `<Response><Gather numDigits="0" finishOnKey="#*" timeout="0"><Say>a</Say><Dial>1</Dial></Gather><Gather input="speech" language="en US" speechTimeout="0"/><Gather input="dtmf speech"/></Response>`, []string{
 			"Response/Gather[1]@timeout: must be an integer between 1 and 3600",
 			"Response/Gather[1]@finishOnKey: must be one DTMF key or empty",
 			"Response/Gather[1]@numDigits: must be a positive integer",
 			"Response/Gather[1]/Dial[1]: <Dial> is not allowed in <Gather>",
-			"Response/Gather[2]@input: speech recognition is not supported: input must include dtmf"}},
+			"Response/Gather[2]@language: must be a language tag like en-US",
+			"Response/Gather[2]@speechTimeout: must be auto or an integer between 1 and 60"}},
 		{"record", `<Response><Record maxLength="4000" timeout="-1" playBeep="yes" trim="x" finishOnKey="q" recordingUrl="/rel"/><Record>text</Record><Record action="a" timeout="0" finishOnKey="" transcribe="false"/></Response>`, []string{
 			"Response/Record[1]@timeout: must be an integer between 0 and 3600",
 			"Response/Record[1]@finishOnKey: must be DTMF keys (0-9, *, #)",

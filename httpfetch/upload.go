@@ -38,6 +38,9 @@ type Upload struct {
 	ContentType string // audio/wav or audio/mpeg
 	CallID      string // for logs
 	AccountID   string // for logs
+	// Header is sent with the request, e.g. the X-Twilio-Signature of a transcription callback,
+	// whose form body and URL do not change between attempts.
+	Header map[string]string
 }
 
 // UploadStats counts since NewUploader.

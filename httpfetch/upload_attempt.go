@@ -65,6 +65,9 @@ func (u *Uploader) attempt(ctx context.Context, up Upload) attemptResult {
 	if size == 0 {
 		req.Body, req.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
 	}
+	for name, v := range up.Header {
+		req.Header.Set(name, v)
+	}
 	req.Header.Set("Content-Type", up.ContentType)
 	req.Header.Set("User-Agent", u.userAgent)
 

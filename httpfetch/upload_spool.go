@@ -27,15 +27,16 @@ const (
 
 // spoolRecord is the on-disk form of a job.
 type spoolRecord struct {
-	Version     int       `json:"version"`
-	ID          string    `json:"id"`
-	File        string    `json:"file"`
-	URL         string    `json:"url"`
-	Method      string    `json:"method"`
-	ContentType string    `json:"content_type"`
-	CallID      string    `json:"call_id,omitempty"`
-	AccountID   string    `json:"account_id,omitempty"`
-	Enqueued    time.Time `json:"enqueued"`
+	Version     int               `json:"version"`
+	ID          string            `json:"id"`
+	File        string            `json:"file"`
+	URL         string            `json:"url"`
+	Method      string            `json:"method"`
+	ContentType string            `json:"content_type"`
+	CallID      string            `json:"call_id,omitempty"`
+	AccountID   string            `json:"account_id,omitempty"`
+	Header      map[string]string `json:"header,omitempty"`
+	Enqueued    time.Time         `json:"enqueued"`
 }
 
 const spoolVersion = 1
@@ -56,6 +57,7 @@ func (u *Uploader) writeJob(job *uploadJob) (err error) {
 		ContentType: job.up.ContentType,
 		CallID:      job.up.CallID,
 		AccountID:   job.up.AccountID,
+		Header:      job.up.Header,
 		Enqueued:    job.enqueued.UTC(),
 	}, "", "  ")
 	if err != nil {
@@ -173,7 +175,7 @@ func readJob(path string) (*uploadJob, error) {
 	}
 	up, err := normalizeUpload(Upload{
 		ID: rec.ID, File: rec.File, URL: rec.URL, Method: rec.Method, ContentType: rec.ContentType,
-		CallID: rec.CallID, AccountID: rec.AccountID,
+		CallID: rec.CallID, AccountID: rec.AccountID, Header: rec.Header,
 	})
 	if err != nil {
 		return nil, err

@@ -50,6 +50,10 @@ type Engine struct {
 	clocks    []*sendClock  // one per CPU the runtime uses (at most maxClocks); immutable
 	nextClock atomic.Uint32 // round robin over clocks for new sessions
 	origin    time.Time     // monotonic base of every engine-relative time (nanos since origin)
+	// tapDropped counts the frames every Tap of the engine had no room for: a clock adds to it
+	// when a stream's consumer is slower than real time (rare, and an atomic add only), metrics
+	// read it.
+	tapDropped atomic.Uint64
 
 	mu       sync.Mutex // guards sessions, closed and ended; never held across a syscall
 	sessions map[*Session]struct{}

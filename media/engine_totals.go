@@ -4,7 +4,10 @@ package media
 // closed plus the live ones, summed when asked rather than on the packet path.
 type Totals struct {
 	PacketsSent, PacketsReceived, PacketsLost uint64
-	Sessions                                  int // live sessions
+	// TapFramesDropped is frames a media stream's tap dropped because its consumer (the
+	// stream's socket writer) fell two seconds behind: audio the application never got.
+	TapFramesDropped uint64
+	Sessions         int // live sessions
 }
 
 func (t *Totals) add(st Stats) {
@@ -26,5 +29,6 @@ func (e *Engine) Totals() Totals {
 		t.add(s.Stats())
 	}
 	t.Sessions = len(live)
+	t.TapFramesDropped = e.tapDropped.Load()
 	return t
 }

@@ -16,30 +16,53 @@ import (
 // marks positions with Mark, and empties the queue with Clear (barge-in).
 // Marks come back on Marks, in order, once the audio queued before them has
 // been played (or was dropped by Clear). The queue and the marks are bounded
-// and preallocated by NewStreamFeed; per tick the clock allocates nothing and
-// holds the mutex for a 160-byte copy.
+// by NewStreamFeed; the marks are preallocated, the queue starts at a second
+// of audio and Write doubles it as the application's audio needs (most
+// applications send in real time and never queue more; a voice agent's burst
+// grows it once). Per tick the clock allocates nothing and holds the mutex
+// for a 160-byte copy.
 type StreamFeed struct {
 	marks chan uint64 // played marks, in order; cap = maxMarks, so the clock never blocks
 
 	mu       sync.Mutex // guards everything below
-	ring     []byte     // PCMU, preallocated
+	ring     []byte     // PCMU; grown by Write, up to max
+	max      int        // bytes the queue may hold
 	head, n  int
 	enqueued uint64 // bytes ever queued
 	played   uint64 // bytes ever played or cleared
 	pending  []feedMark
 	pHead    int
 	pN       int
-	short    bool // a partial frame waited one tick already: the next tick plays it padded
+	priming  bool // playback has not started, or ran dry: wait for primeStreamFrames
+	waited   bool // what is queued waited one tick short of what is wanted: the next tick plays it
 	closed   bool
 
 	// The clock alone owns frame.
 	frame [codec.FrameSamples]byte
 }
 
+// primeStreamFrames is how much of the application's audio is queued before playback starts, and
+// starts again after the queue ran dry: one frame, so the first frame plays at the first tick it is
+// whole, and an application adds no delay of pivotua's to its answer. The application's frames
+// reach the feed at the pace of the socket and of its own scheduling, not of this clock: a frame
+// that comes after its tick leaves one tick of silence, after which the queue holds the frame of
+// room that absorbs the same jitter for the rest of the stream. Two frames would avoid that first
+// gap at 20 ms more for every real-time sender; measured with the bench's streams level
+// (bench/README.md: the application's frames, an echo, arrived with p99 deviations of 20 ms and no
+// gap at either depth while the box had CPU to spare, and with 50-75 ms stalls that neither depth
+// absorbs when it had none), the second frame bought nothing but the 20 ms. Short of this, or of a
+// whole frame once playing, what is queued waits one tick for more audio, then plays padded.
+const primeStreamFrames = 1
+
 type feedMark struct {
 	pos uint64 // enqueued when it was marked: due once played reaches it
 	id  uint64
 }
+
+// feedInitialBytes is the queue a feed starts with: one second of PCMU.
+// Allocating streams.max_queued_audio whole (10 s, 80 KB) for every stream
+// made it the largest part of a streamed call's memory.
+const feedInitialBytes = 8000
 
 // NewStreamFeed returns a feed holding at most maxBytes of PCMU (8 bytes a
 // millisecond) and maxMarks marks not yet handed back.
@@ -48,7 +71,9 @@ func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
 		return nil, ErrInvalidParams
 	}
 	return &StreamFeed{
-		ring:    make([]byte, maxBytes),
+		priming: true,
+		max:     maxBytes,
+		ring:    make([]byte, min(maxBytes, feedInitialBytes)),
 		pending: make([]feedMark, maxMarks),
 		marks:   make(chan uint64, maxMarks),
 	}, nil
@@ -59,11 +84,32 @@ func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
 func (f *StreamFeed) Write(ulaw []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
-		return ErrClosed
-	}
-	if f.n+len(ulaw) > len(f.ring) {
-		return ErrQueueFull
+	for {
+		if f.closed {
+			return ErrClosed
+		}
+		need := f.n + len(ulaw)
+		if need > f.max {
+			return ErrQueueFull
+		}
+		if need <= len(f.ring) {
+			break
+		}
+		size := len(f.ring)
+		for size < need {
+			size = min(2*size, f.max)
+		}
+		// Allocated without the mutex, which the clock takes every tick; the
+		// copy into it holds the clock back once per doubling, for at most
+		// half of max.
+		f.mu.Unlock()
+		grown := make([]byte, size)
+		f.mu.Lock()
+		if len(grown) > len(f.ring) {
+			c := copy(grown, f.ring[f.head:min(f.head+f.n, len(f.ring))])
+			copy(grown[c:f.n], f.ring[:f.n-c])
+			f.ring, f.head = grown, 0
+		}
 	}
 	tail := (f.head + f.n) % len(f.ring)
 	c := copy(f.ring[tail:], ulaw)
@@ -98,7 +144,8 @@ func (f *StreamFeed) Mark(id uint64) error {
 func (f *StreamFeed) Clear() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.head, f.n, f.short = 0, 0, false
+	f.head, f.n = 0, 0
+	f.priming, f.waited = true, false
 	f.played = f.enqueued
 	f.releaseMarks()
 }
@@ -123,18 +170,23 @@ func (f *StreamFeed) releaseMarks() {
 }
 
 // next is the frame the session sends this tick, in law; called by the
-// clock. A partial frame at the end of the queue waits one tick for more
-// audio, then plays padded with silence.
+// clock. Playback starts once primeStreamFrames are queued (again after the
+// queue ran dry); short of that, or of a whole frame once playing, what is
+// queued waits one tick for more audio, then plays, padded with silence.
 func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
 	f.mu.Lock()
+	want := codec.FrameSamples
+	if f.priming {
+		want = primeStreamFrames * codec.FrameSamples
+	}
 	take := 0
 	switch {
-	case f.n >= codec.FrameSamples:
-		take = codec.FrameSamples
-	case f.n > 0 && f.short:
-		take = f.n
+	case f.n >= want || (f.n > 0 && f.waited):
+		take = min(f.n, codec.FrameSamples)
 	case f.n > 0:
-		f.short = true
+		f.waited = true
+	default:
+		f.priming, f.waited = true, false
 	}
 	if take > 0 {
 		c := copy(f.frame[:take], f.ring[f.head:min(f.head+take, len(f.ring))])
@@ -142,7 +194,7 @@ func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
 		f.head = (f.head + take) % len(f.ring)
 		f.n -= take
 		f.played += uint64(take)
-		f.short = false
+		f.priming, f.waited = false, false
 		f.releaseMarks()
 	}
 	f.mu.Unlock()

@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/pivotua/pivotua/codec"
@@ -115,6 +116,96 @@ func TestStreamFeedPlaysATailPaddedAfterOneTick(t *testing.T) {
 	}
 }
 
+// TestStreamFeedStartsOnTheFirstFrameAndKeepsTheRoomALateFrameMade: playback starts with the
+// first whole frame (no delay of pivotua's added to an application's answer); a frame that comes a
+// tick late costs one tick of silence once, and the frame of room it leaves absorbs the same
+// lateness for the rest of the stream.
+func TestStreamFeedStartsOnTheFirstFrameAndKeepsTheRoomALateFrameMade(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	silence := frameOf(codec.SilenceByte(codec.PCMU))
+	// An echo: one frame a tick on average, some a tick late (0, then 2 in the next tick).
+	arrivals := []int{1, 1, 0, 2, 1, 0, 2, 1, 1, 0, 2, 0, 0, 0}
+	var heard []byte
+	next := byte(1)
+	for i, n := range arrivals {
+		for range n {
+			_ = f.Write(frameOf(next))
+			next++
+		}
+		got := tick(t, s)
+		switch {
+		case bytes.Equal(got, silence):
+			heard = append(heard, 0)
+		case bytes.Equal(got, frameOf(got[0])):
+			heard = append(heard, got[0])
+		default:
+			t.Fatalf("tick %d sent %v", i, got)
+		}
+	}
+	if want := []byte{1, 2, 0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 0}; !bytes.Equal(heard, want) {
+		t.Fatalf("heard %v, want %v (0: silence)", heard, want)
+	}
+	// Dry again: a whole frame plays at once, a partial one after waiting one tick.
+	_ = f.Write(frameOf(42))
+	if got := tick(t, s); !bytes.Equal(got, frameOf(42)) {
+		t.Fatalf("a frame after the queue ran dry did not play at once: %v", got[:4])
+	}
+	_ = f.Write(frameOf(43)[:80])
+	if got := tick(t, s); !bytes.Equal(got, silence) {
+		t.Fatalf("half a frame played at once: %v", got[:4])
+	}
+	if got := tick(t, s); !bytes.Equal(got[:80], frameOf(43)[:80]) || !bytes.Equal(got[80:], silence[80:]) {
+		t.Fatalf("half a frame did not play padded after one tick: %v", got)
+	}
+}
+
+// TestStreamFeedGrowsItsQueueAsAudioComes: a feed bounded at 10 s does not hold 10 s of memory
+// from the start; the queue grows as the application's audio needs, up to the bound, and audio
+// queued across a growth (wrapped around the old ring) plays in order.
+func TestStreamFeedGrowsItsQueueAsAudioComes(t *testing.T) {
+	const maxBytes = 500 * codec.FrameSamples // streams.max_queued_audio's default, 10 s
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f, err := NewStreamFeed(maxBytes, 128)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<10 {
+		t.Fatalf("a new feed allocated %d bytes; its 10 s bound is not what it needs at first", n)
+	}
+	silence := frameOf(codec.SilenceByte(codec.PCMU))
+	// Wrap the first ring: play some, queue more, so the queue straddles its end when it grows.
+	frame := func(i int) []byte { return frameOf(byte(1 + i%250)) }
+	written, played := 0, 0
+	play := func() {
+		t.Helper()
+		got := f.next(codec.PCMU, silence)
+		if !bytes.Equal(got, frame(played)) {
+			t.Fatalf("frame %d played as %v...", played, got[:4])
+		}
+		played++
+	}
+	for range 40 {
+		_ = f.Write(frame(written))
+		written++
+		play()
+	}
+	for written-played < 500 { // then the whole bound at once: a voice agent's burst
+		if err := f.Write(frame(written)); err != nil {
+			t.Fatalf("frame %d with %d queued: %v", written, written-played, err)
+		}
+		written++
+	}
+	if err := f.Write([]byte{1}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("a byte beyond the bound: %v, want ErrQueueFull", err)
+	}
+	for played < written {
+		play()
+	}
+}
+
 func TestStreamFeedTranscodesForAPCMASession(t *testing.T) {
 	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
 	s := openSession(t, newTestEngine(t, 2, nil))
@@ -180,5 +271,36 @@ func TestStreamFeedAndTapsAllocateNothingPerTick(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Fatalf("%v allocations per tick", n)
+	}
+}
+
+// TestStreamFeedGrowsWhileTheClockPlays: the application's reader writes bursts that make the queue
+// grow while the clock takes frames; every frame plays once, in order (run with -race).
+func TestStreamFeedGrowsWhileTheClockPlays(t *testing.T) {
+	const frames = 1500
+	f, _ := NewStreamFeed(600*codec.FrameSamples, 8)
+	silence := frameOf(codec.SilenceByte(codec.PCMU))
+	go func() {
+		for i := 0; i < frames; {
+			var burst []byte
+			for n := 1 + i%97; n > 0 && i < frames; n-- {
+				burst = append(burst, frameOf(byte(1+i%250))...)
+				i++
+			}
+			for errors.Is(f.Write(burst), ErrQueueFull) {
+				runtime.Gosched()
+			}
+		}
+	}()
+	for played := 0; played < frames; {
+		got := f.next(codec.PCMU, silence)
+		if bytes.Equal(got, silence) {
+			runtime.Gosched()
+			continue
+		}
+		if !bytes.Equal(got, frameOf(byte(1+played%250))) {
+			t.Fatalf("frame %d played as %v...", played, got[:4])
+		}
+		played++
 	}
 }

@@ -16,7 +16,8 @@ import (
 //
 // The clock never waits for the consumer: it copies each frame into a ring
 // allocated with the tap and, when the ring is full (a consumer slower than
-// real time), drops the frame and counts it (Dropped). Per packet nothing
+// real time), drops the frame and counts it (Dropped, and the engine's
+// Totals for pivotua_stream_frames_dropped_total). Per packet nothing
 // allocates and no lock is held across a system call; the ring's mutex is
 // held for a 160-byte copy.
 type Tap struct {
@@ -149,6 +150,7 @@ func (t *Tap) put(track TapTrack, frame []byte, law codec.Law, at int64) {
 	if t.n == len(t.ring) {
 		t.mu.Unlock()
 		t.dropped.Add(1)
+		t.s.e.tapDropped.Add(1)
 		return
 	}
 	f := &t.ring[(t.head+t.n)%len(t.ring)]

@@ -88,3 +88,36 @@ func TestTapCopiesWhatTheSessionSendsAndDropsWhatNobodyReads(t *testing.T) {
 		t.Fatalf("%d frames after Stop", len(frames))
 	}
 }
+
+func TestTapDropsAreCountedInTheEngineTotals(t *testing.T) {
+	s, tap, _ := tapSession(t, codec.PCMU, TapOutbound)
+	for range tapRingFrames + 3 {
+		s.buildFrame()
+	}
+	// A second tap on another session of the same engine adds to the same total.
+	s2 := openSession(t, s.e)
+	if err := s2.Start(Params{Remote: newTestPeer(t).addr(), Law: codec.PCMU}); err != nil {
+		t.Fatal(err)
+	}
+	offClock(s2)
+	tap2, err := s2.StartTap(TapOutbound | TapInbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range tapRingFrames + 2 {
+		s2.buildFrame()
+	}
+	if tap.Dropped() != 3 || tap2.Dropped() != 2 {
+		t.Fatalf("taps dropped %d and %d, want 3 and 2", tap.Dropped(), tap2.Dropped())
+	}
+	if got := s.e.Totals().TapFramesDropped; got != 5 {
+		t.Fatalf("engine totals: %d tap frames dropped, want 5", got)
+	}
+	// Stopped taps and closed sessions keep their count in the total.
+	tap.Stop()
+	tap2.Stop()
+	s2.Close()
+	if got := s.e.Totals().TapFramesDropped; got != 5 {
+		t.Fatalf("after Stop and Close: %d tap frames dropped, want 5", got)
+	}
+}

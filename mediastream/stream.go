@@ -3,6 +3,7 @@ package mediastream
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -319,7 +320,10 @@ func (s *Stream) watchdog() {
 // read takes the application's messages until the connection ends. Its audio goes to player,
 // decoded here, off the media clock; a message that breaks a bound ends the stream.
 func (s *Stream) read(player Player) {
-	audio := make([]byte, s.c.cfg.MaxMessageBytes) // base64 decodes to less than it reads
+	// The decoded audio of a media message: grown to the largest message read (base64 decodes to
+	// less than it reads), not allocated at max_message_bytes up front, which was 64 KiB of every
+	// stream's memory for messages that are mostly 20 ms, a few hundred bytes.
+	var audio []byte
 	for {
 		typ, b, err := s.conn.Read(s.connCtx)
 		if err != nil {
@@ -341,6 +345,9 @@ func (s *Stream) read(player Player) {
 		if typ != websocket.MessageText {
 			s.fail(websocket.StatusUnsupportedData, "a binary message (the protocol is JSON text)")
 			return
+		}
+		if need := base64.StdEncoding.DecodedLen(len(b)); cap(audio) < need {
+			audio = make([]byte, need)
 		}
 		m, pcm, err := parseAppMessage(b, audio)
 		if err != nil {

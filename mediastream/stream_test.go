@@ -2,11 +2,13 @@ package mediastream
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -230,5 +232,38 @@ func TestStopIsTheLastMessageWhenTheCallEnds(t *testing.T) {
 	}
 	if events := <-got; strings.Join(events, ",") != "connected,start,stop" {
 		t.Fatalf("events %v", events)
+	}
+}
+
+// TestReadingAllocatesForTheMessagesThatCome: a stream whose max_message_bytes is large does not
+// allocate that much to read small messages: the decode buffer follows the messages read.
+func TestReadingAllocatesForTheMessagesThatCome(t *testing.T) {
+	frame := `{"event":"media","media":{"payload":"` + base64.StdEncoding.EncodeToString(make([]byte, FrameSamples)) + `"}}` // 20 ms
+	a := newApp(t, func(ctx context.Context, c *websocket.Conn) {
+		for range 5 {
+			_ = c.Write(ctx, websocket.MessageText, []byte(frame))
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	})
+	cfg := DefaultConfig()
+	cfg.MaxMessageBytes = maxMessageBytes // 16 MiB, the largest the config takes
+	s, err := NewClient(cfg, nil, "pivotua/test").Dial(context.Background(), Options{URL: a.wsURL("/"), Inbound: true, Bidirectional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newFakePlayer(1 << 20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err, cancel := runFor(t, s, p)
+	defer cancel()
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrClosedByApp) {
+		t.Fatalf("Run: %v, want ErrClosedByApp", err)
+	}
+	if p.queued != 5*FrameSamples {
+		t.Fatalf("%d bytes of audio queued, want 5 frames", p.queued)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+		t.Fatalf("a stream that read five 20 ms messages allocated %d bytes", n)
 	}
 }

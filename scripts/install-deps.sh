@@ -3,7 +3,8 @@
 # all does nothing and needs neither root nor the network.
 #
 #   install-deps.sh run    what `pivotua serve` uses: flite (speech), lame (MP3), espeak-ng (optional,
-#                          languages flite lacks). Never fails: without root, or when apt cannot install,
+#                          languages flite lacks), pocketsphinx and pocketsphinx-en-us (the offline
+#                          speech recogniser, speech.engine: pocketsphinx). Never fails: without root, or when apt cannot install,
 #                          it says what is missing and pivotua starts anyway.
 #   install-deps.sh test   everything `make test` drives as well. postgresql: the debug store suite starts
 #                          a throwaway cluster on loopback (its binaries only; the Debian service is not
@@ -20,7 +21,7 @@
 set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 profile=${1:-test}
-run_packages=(flite lame espeak-ng)
+run_packages=(flite lame espeak-ng pocketsphinx pocketsphinx-en-us)
 test_packages=(openssl sip-tester baresip-core sox libsox-fmt-all tshark postgresql kamailio kamailio-tls-modules chromium php-cli python3-websockets)
 case "$profile" in
 run) packages=("${run_packages[@]}") ;;

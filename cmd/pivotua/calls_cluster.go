@@ -24,7 +24,7 @@ func shareCalls(ctx context.Context, s *Settings, store *debugapi.SQLStore, regi
 	cs, err := store.OpenCalls(ctx, debugapi.CallsConfig{
 		Node: s.Node, Heartbeat: s.Store.Heartbeat, DeadAfter: s.Store.DeadAfter, KeepEnded: s.API.KeepEnded, Logger: log,
 	}, func(u debugapi.CallUpdateRequest) (debugapi.CallRow, string, string) {
-		rec, err := registry.ApplyForwarded(u.AccountID, u.Sid, flow.ForwardedUpdate{URL: u.URL, Method: u.Method, TwiML: u.TwiML, Status: u.Status})
+		rec, err := registry.ApplyForwarded(u.AccountID, u.Sid, flow.ForwardedUpdate{URL: u.URL, Method: u.Method, TwiML: u.TwiML, Flow: u.Flow, Status: u.Status, Action: u.Action})
 		outcome := debugapi.ForwardApplied
 		switch {
 		case err == nil:
@@ -42,7 +42,7 @@ func shareCalls(ctx context.Context, s *Settings, store *debugapi.SQLStore, regi
 			detail = err.Error()
 			log.Warn("calls API: a forwarded update not applied", "call_sid", u.Sid, "outcome", outcome, "err", err)
 		} else {
-			log.Info("calls API: a forwarded update applied", "call_sid", u.Sid, "status", u.Status, "url", u.URL, "twiml", u.TwiML != "")
+			log.Info("calls API: a forwarded update applied", "call_sid", u.Sid, "status", u.Status, "url", u.URL, "twiml", u.TwiML != "", "flow", u.Flow != "", "action", u.Action)
 		}
 		return callRow(rec), outcome, detail
 	})
@@ -85,7 +85,7 @@ func (s sharedCalls) CountLive(ctx context.Context, accountID, direction string)
 }
 
 func (s sharedCalls) Forward(ctx context.Context, accountID, sid string, u flow.ForwardedUpdate) (flow.CallRecord, error) {
-	row, err := s.cs.Forward(ctx, debugapi.CallUpdateRequest{AccountID: accountID, Sid: sid, URL: u.URL, Method: u.Method, TwiML: u.TwiML, Status: u.Status})
+	row, err := s.cs.Forward(ctx, debugapi.CallUpdateRequest{AccountID: accountID, Sid: sid, URL: u.URL, Method: u.Method, TwiML: u.TwiML, Flow: u.Flow, Status: u.Status, Action: u.Action})
 	rec := callRecord(row)
 	var fe *debugapi.ForwardError
 	switch {

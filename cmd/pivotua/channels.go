@@ -167,7 +167,8 @@ func parseCallflow(cf debugapi.Callflow) (*flow.Node, error) {
 }
 
 // channelError turns flow's answer to an action into the channels API's: a call that is not (or no
-// longer) live is not found, a target that cannot be dialled names field.
+// longer) live is not found, a target that cannot be dialled names field, and a call another node
+// holds that could not be reached (calls_cluster.go) is a timeout or unavailable.
 func channelError(err error, field string) error {
 	switch {
 	case err == nil:
@@ -176,6 +177,10 @@ func channelError(err error, field string) error {
 		return fmt.Errorf("%w: %w", debugapi.ErrChannelNotFound, err)
 	case errors.Is(err, flow.ErrBadCallTarget):
 		return &debugapi.FieldError{Field: field, Message: err.Error()}
+	case errors.Is(err, flow.ErrCallOwnerTimeout):
+		return fmt.Errorf("%w: %w", debugapi.ErrChannelOwnerTimeout, err)
+	case errors.Is(err, flow.ErrCallStoreUnavailable), errors.Is(err, flow.ErrBadForwardedUpdate):
+		return fmt.Errorf("%w: %w", debugapi.ErrChannelUnavailable, err)
 	}
 	return err
 }

@@ -149,6 +149,18 @@ func TestE2EClusterCallsAPIActsOnTheNodeHoldingTheCall(t *testing.T) {
 		t.Errorf("the caller heard the new document %v after the update, want within 1 s", d)
 	}
 
+	// 2b. The channels API's pivot action, sent to the other node, crosses as a callflow node: the
+	// caller hears the voice_url's document (its 440 Hz) again.
+	token := channelsToken(t, other, "e2e-key")
+	sent = time.Now()
+	if status, env := channelAction(t, other, token, sid, map[string]any{"action": "pivot", "voice_url": hook.URL + "/voice", "req_format": "twiml"}); status != 200 {
+		t.Fatalf("channels pivot sent to %s: %d %v\n%s", otherName, status, env, owner.logs())
+	}
+	testkit.WaitFor(t, 5*time.Second, "the caller hears the pivoted document's 440 Hz", func() bool {
+		_, n := toneSince(capture, sent, 440)
+		return n > 25
+	})
+
 	// 3. Status=completed sent to the other node ends the call: SIPp gets BYE; both nodes read it over.
 	status, got = apiRequest(t, other, "POST", "/Calls/"+sid+".json", url.Values{"Status": {"completed"}})
 	if status != 200 || got["status"] != "completed" {

@@ -23,6 +23,7 @@ import (
 	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
+	"github.com/pivotua/pivotua/speech"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -47,6 +48,7 @@ type Config struct {
 	Recordings    recordings.Settings    `yaml:"recordings" json:"recordings"`
 	API           callapi.Settings       `yaml:"api" json:"api"`
 	Streams       mediastream.Settings   `yaml:"streams" json:"streams"`
+	Speech        speech.Settings        `yaml:"speech" json:"speech"`
 	Log           LogConfig              `yaml:"log" json:"log"`
 	Accounts      []AccountConfig        `yaml:"accounts" json:"accounts"`
 	Callflows     []CallflowConfig       `yaml:"callflows" json:"callflows"`
@@ -151,6 +153,8 @@ type Settings struct {
 	API callapi.Config
 	// Streams is the streams: section checked, for the media stream client.
 	Streams mediastream.Config
+	// Speech is the speech: section checked, for the recogniser.
+	Speech speech.Settings
 
 	Accounts map[string]AccountConfig
 	Routes   []flow.Route
@@ -189,6 +193,7 @@ func defaultConfig() Config {
 		Recordings:    recordings.DefaultSettings(),
 		API:           callapi.DefaultSettings(),
 		Streams:       mediastream.DefaultSettings(),
+		Speech:        speech.DefaultSettings(),
 		Log:           LogConfig{Level: "info", Format: "text"},
 		MediaStore:    debugapi.DefaultMediaStoreSettings(),
 	}
@@ -503,6 +508,8 @@ func (c Config) validate(baseDir string) (*Settings, []error) {
 	section(c.Media.Validate("media"))
 	s.Streams, perrs = c.Streams.Config("streams")
 	section(perrs)
+	section(c.Speech.Validate("speech"))
+	s.Speech = c.Speech
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

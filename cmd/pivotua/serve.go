@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/pivotua/pivotua/mediastream"
 	"github.com/pivotua/pivotua/recordings"
 	"github.com/pivotua/pivotua/sip"
+	"github.com/pivotua/pivotua/speech"
 )
 
 // media checks rtp.realtime_priority against its own bound, which must be the one rtprio.Raise
@@ -61,7 +63,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	defer engine.Close()
 
 	// Both caches bounded by bytes.
-	speech := s.TTS.NewCache(procs)
+	tts := s.TTS.NewCache(procs)
 	prompts := s.Media.NewPromptCache(procs)
 
 	var sipSrv *sip.Server // set below; metrics read it only when scraped
@@ -75,7 +77,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		rtp:          engine.Totals,
 		debugWritten: func() uint64 { return debug.recorder.Stats().Written },
 		debugStats:   debug.recorder.Stats,
-		mediaBytes:   func() (int64, int64) { return prompts.Bytes(), speech.Bytes() },
+		mediaBytes:   func() (int64, int64) { return prompts.Bytes(), tts.Bytes() },
 		processes:    procs.Running,
 		sessionExpired: func() uint64 {
 			if sipSrv == nil {
@@ -146,11 +148,13 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 		APIKeys: accounts,
 		Calls:   registry,
 		Deps: flow.Deps{
-			Documents: fetcher, Media: fetcher, Stored: stored, Speech: speech, Prompts: prompts,
+			Documents: fetcher, Media: fetcher, Stored: stored, Speech: tts, Prompts: prompts,
 			Debug: debug.Record, Events: debug.Event, Logger: log, Observer: met,
 			Recordings: s.Recordings, Uploads: uploads, RecordingLinks: recordingLinks,
 			Dial:    flow.DialDeps{Outbound: sipSrv, Trunks: s.Trunks, Engine: engine, Advertise: advertise},
 			Streams: mediastream.NewClient(s.Streams, s.DenyCIDRs, "pivotua/"+version),
+			// The http engine's service is reached like every webhook: fetch.deny_cidrs applies.
+			Recognizer: newRecognizer(s.Speech, &http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}, log),
 		},
 	})
 	if err := sipSrv.Listen(); err != nil {
@@ -307,4 +311,19 @@ func reportSpoolReplay(ctx context.Context, uploads *httpfetch.Uploader, log *sl
 		log.Info("upload spool replay done: every recording delivered")
 		return
 	}
+}
+
+// newRecognizer is the speech: section's engine as flow takes it: nil (no engine) stays a nil
+// interface, so flow sees "not configured". A missing offline engine is a warning: pivotua runs,
+// and each speech input says why it heard nothing.
+func newRecognizer(s speech.Settings, hc *http.Client, log *slog.Logger) flow.SpeechRecognizer {
+	if s.Engine == speech.EnginePocketsphinx {
+		if _, err := exec.LookPath(s.Command); err != nil {
+			log.Warn("speech: the offline engine is not installed (Debian: pocketsphinx pocketsphinx-en-us); speech input will hear nothing", "command", s.Command)
+		}
+	}
+	if r := s.New(hc); r != nil {
+		return r
+	}
+	return nil
 }

@@ -10,10 +10,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -282,6 +285,22 @@ func TestE2EStreamConnectEchoesTheCallerBack(t *testing.T) {
 	if got := hook.Forms("/after"); len(got) != 0 {
 		t.Errorf("the caller hung up, yet <Connect action> was requested: %v", got)
 	}
+	// An application that keeps up loses no frame, and /metrics says so (the series is there at 0,
+	// not absent).
+	if body := metricsBody(t, p); !regexp.MustCompile(`(?m)^pivotua_stream_frames_dropped_total 0$`).MatchString(body) {
+		t.Errorf("/metrics has no pivotua_stream_frames_dropped_total 0, only %q", regexp.MustCompile(`(?m)^pivotua_stream.*$`).FindAllString(body, -1))
+	}
+}
+
+func metricsBody(t *testing.T, p *pivotuaInstance) string {
+	t.Helper()
+	res, err := http.Get(p.httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
 }
 
 // appMessages lists the application's log entries of direction dir and event ev.

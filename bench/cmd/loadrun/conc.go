@@ -40,14 +40,16 @@ type ConcResult struct {
 	GenProcDrops      int64 `json:"rtpgen_proc_drops"`
 	GenRcvBuf         int   `json:"rtpgen_rcvbuf_bytes"`
 	// What rtpgen measured over the window; Pacing is its pacing and loss of what the server sent.
-	Gen           *genwindow.Window `json:"rtpgen,omitempty"`
-	Pacing        *Pacing           `json:"pacing,omitempty"`
-	CapturePacing *Pacing           `json:"capture_pacing,omitempty"` // BENCH_CAPTURE's cross-check
-	GenAtCapture  *Pacing           `json:"rtpgen_during_capture,omitempty"`
-	Limit         string            `json:"limit,omitempty"`
-	Misses        []string          `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
-	SIPpErrors    string            `json:"sipp_errors,omitempty"`
-	Notes         []string          `json:"notes,omitempty"`
+	Gen *genwindow.Window `json:"rtpgen,omitempty"`
+	// What the echo application measured over the window (the streams level only).
+	Echo          *genwindow.Echo `json:"streamecho,omitempty"`
+	Pacing        *Pacing         `json:"pacing,omitempty"`
+	CapturePacing *Pacing         `json:"capture_pacing,omitempty"` // BENCH_CAPTURE's cross-check
+	GenAtCapture  *Pacing         `json:"rtpgen_during_capture,omitempty"`
+	Limit         string          `json:"limit,omitempty"`
+	Misses        []string        `json:"quality_misses,omitempty"` // the quality bar missed (p99 >= 2 ms, echo loss > 0.1 %)
+	SIPpErrors    string          `json:"sipp_errors,omitempty"`
+	Notes         []string        `json:"notes,omitempty"`
 	// The server threads' wait for a CPU over the window: how late a tick due at a given
 	// instant can run when the box has more work than cores.
 	Runq RunqWait `json:"runq_wait"`
@@ -81,11 +83,38 @@ func (u sippUAS) pid() int                    { return u.s.pid() }
 func (u sippUAS) stop()                       { live.stop(u.s.cmd, 3*time.Second, u.s.done) }
 func (u sippUAS) metrics() map[string]float64 { return map[string]float64{} }
 
-func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir string, n int, ref bool) (*ConcResult, error) {
-	name := "pivotua"
-	if ref {
-		name = "sipp-uas"
+// loadKind is what a concurrency level runs: every call playing the prompt on pivotua (plain), on
+// SIPp's own UAS (ref), or on pivotua with a bidirectional media stream to the echo application
+// (stream).
+type loadKind int
+
+const (
+	kindPlain loadKind = iota
+	kindRef
+	kindStream
+)
+
+func (k loadKind) server() string {
+	switch k {
+	case kindRef:
+		return "sipp-uas"
+	case kindStream:
+		return "pivotua+stream"
 	}
+	return "pivotua"
+}
+
+// profileName is the stem of the level's pprof files.
+func (k loadKind) profileName(n int) string {
+	if k == kindStream {
+		return fmt.Sprintf("stream-%d", n)
+	}
+	return fmt.Sprintf("conc-%d", n)
+}
+
+func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir string, n int, kind loadKind) (*ConcResult, error) {
+	name := kind.server()
+	ref := kind == kindRef
 	dir := filepath.Join(work, fmt.Sprintf("conc-%s-%d", name, n))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -107,6 +136,21 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		return nil, err
 	}
 	defer gen.stop()
+	var echo *echoApp
+	streamURL := ""
+	if kind == kindStream {
+		if echo, err = startEcho(o.echoBin, bound+time.Minute); err != nil {
+			return nil, err
+		}
+		defer echo.stop()
+		streamURL = echo.url
+	}
+	echoPid := func() int {
+		if echo == nil {
+			return 0
+		}
+		return echo.pid()
+	}
 	var ua server
 	target := uaPort
 	if ref {
@@ -122,12 +166,12 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		}
 		ua = sippUAS{s}
 	} else {
-		hook, err := startWebhook()
+		hook, err := startWebhook(streamURL)
 		if err != nil {
 			return nil, err
 		}
 		defer hook.close()
-		p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv)
+		p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv, "")
 		if err != nil {
 			return nil, err
 		}
@@ -167,12 +211,18 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		sp.wait(time.Second)
 		return r, err
 	}
-	a := takeSnapshot(ua.pid(), sp.pid(), gen.pid())
+	if echo != nil {
+		if _, err := echo.mark(); err != nil {
+			sp.wait(time.Second)
+			return r, err
+		}
+	}
+	a := takeSnapshot(ua.pid(), sp.pid(), gen.pid(), echoPid())
 	q0 := readRunq(ua.pid())
 	uaDrops0, genDrops0 := udpDrops(uaIP), udpDrops(genIP)
 	profiled := make(chan error, 1)
 	if p, ok := ua.(*pivotua); ok { // the CPU profile spans the window (SIGPROF at 100 Hz costs little)
-		go func() { profiled <- p.profile(filepath.Join(resDir, fmt.Sprintf("conc-%d.cpu.pprof", n)), o.window) }()
+		go func() { profiled <- p.profile(filepath.Join(resDir, kind.profileName(n)+".cpu.pprof"), o.window) }()
 	} else {
 		profiled <- nil
 	}
@@ -181,7 +231,14 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		return r, err
 	}
 	gw, gerr := gen.mark()
-	b := takeSnapshot(ua.pid(), sp.pid(), gen.pid())
+	if echo != nil {
+		ew, err := echo.mark()
+		if err != nil {
+			r.Notes = append(r.Notes, "streamecho: "+err.Error())
+		}
+		r.Echo = ew
+	}
+	b := takeSnapshot(ua.pid(), sp.pid(), gen.pid(), echoPid())
 	r.Runq = runqBetween(q0, readRunq(ua.pid()), b.at.Sub(a.at))
 	r.ServerSocketDrops, r.GenProcDrops = udpDrops(uaIP)-uaDrops0, udpDrops(genIP)-genDrops0
 	r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
@@ -196,7 +253,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		r.Notes = append(r.Notes, "cpu profile: "+err.Error())
 	}
 	if p, ok := ua.(*pivotua); ok {
-		if err := p.heap(filepath.Join(resDir, fmt.Sprintf("conc-%d", n))); err != nil {
+		if err := p.heap(filepath.Join(resDir, kind.profileName(n))); err != nil {
 			r.Notes = append(r.Notes, "heap profile: "+err.Error())
 		}
 	}
@@ -268,6 +325,14 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 	}
 	if total := r.EchoLost + r.EchoReceived; total > 0 && r.EchoLost/total > 0.001 {
 		r.Misses = append(r.Misses, fmt.Sprintf("loss in %.1f %%", 100*r.EchoLost/total))
+	}
+	// A streamed call's caller hears its own audio back: a silent frame after the first sound is
+	// the application's audio not there in time, a gap.
+	if kind == kindStream && r.Gen != nil && r.Gen.RxAudio > 0 && float64(r.Gen.SilentFrames)/float64(r.Gen.RxAudio) > 0.001 {
+		r.Misses = append(r.Misses, fmt.Sprintf("gaps %.2f %%", 100*float64(r.Gen.SilentFrames)/float64(r.Gen.RxAudio)))
+	}
+	if kind == kindStream && r.Echo != nil && r.Echo.Errors > 0 {
+		r.Misses = append(r.Misses, fmt.Sprintf("%d streams failed", r.Echo.Errors))
 	}
 	if werr != nil {
 		return r, werr

@@ -31,27 +31,35 @@ const (
 	genPort = 6000 // rtpgen's one socket: every call's RTP from the server lands here
 	sippMP  = 6100 // SIPp's own media port (-mp), unused: SIPp only signals
 	refPort = 5081 // SIPp UAS reference (on uaIP)
+	// The Calls API's callee: SIPp answering on the UAC's address (the API mode runs no UAC), its SDP
+	// naming rtpgen.
+	calleePort = 5072
+	calleeMP   = 6200
 )
 
 type options struct {
-	modes     map[string]bool
-	levels    []int
-	refLevels []int
-	rates     []int
-	hold      time.Duration
-	warm      time.Duration
-	window    time.Duration
-	capture   time.Duration
-	rateDur   time.Duration
-	rampRate  int
-	benchTime string
-	outDir    string
-	repo      string
-	keepWork  bool
-	binary    string   // a prebuilt pivotua, or "" to build one
-	rtPrio    int      // pivotua's rtp.realtime_priority; 0 = off
-	peerPrio  int      // SCHED_FIFO priority of SIPp, rtpgen and dumpcap; 0 = off
-	serverEnv []string // extra environment for pivotua only (GOGC=400 ...), for A/B runs
+	modes        map[string]bool
+	levels       []int
+	refLevels    []int
+	rates        []int
+	hold         time.Duration
+	warm         time.Duration
+	window       time.Duration
+	capture      time.Duration
+	rateDur      time.Duration
+	rampRate     int
+	benchTime    string
+	outDir       string
+	repo         string
+	keepWork     bool
+	binary       string   // a prebuilt pivotua, or "" to build one
+	rtPrio       int      // pivotua's rtp.realtime_priority; 0 = off
+	peerPrio     int      // SCHED_FIFO priority of SIPp, rtpgen and dumpcap; 0 = off
+	serverEnv    []string // extra environment for pivotua only (GOGC=400 ...), for A/B runs
+	echoBin      string   // streamecho, built for the streams level
+	streamLevels []int
+	apiRates     []int
+	apiLive      int
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -63,7 +71,12 @@ type Result struct {
 	Concurrency []ConcResult  `json:"concurrency,omitempty"`
 	Reference   []ConcResult  `json:"reference_sipp_uas,omitempty"`
 	Setup       []SetupResult `json:"setup,omitempty"`
-	SetupBest   *SetupResult  `json:"setup_best,omitempty"`
+	// Streams is the streams level: the same load as Concurrency with every call's audio carried by
+	// a bidirectional media stream to bench/cmd/streamecho (its plain level is in Concurrency).
+	Streams   []ConcResult `json:"streams,omitempty"`
+	SRTP      *SRTPResult  `json:"srtp,omitempty"`
+	API       *APIResult   `json:"calls_api,omitempty"`
+	SetupBest *SetupResult `json:"setup_best,omitempty"`
 	// SetupOnTarget is the highest rate with zero failed calls and INVITE->200 p99 under 50 ms.
 	SetupOnTarget *SetupResult      `json:"setup_on_target,omitempty"`
 	Profiles      []string          `json:"profiles,omitempty"`
@@ -83,7 +96,10 @@ var live = newProcSet()
 
 func main() {
 	var o options
-	modes := flag.String("mode", envOr("BENCH_MODES", "micro,conc,ref,setup"), "comma list of micro, conc, ref, setup (env BENCH_MODES)")
+	modes := flag.String("mode", envOr("BENCH_MODES", "micro,srtp,conc,ref,streams,setup,api"), "comma list of micro, srtp, conc, ref, streams, setup, api (env BENCH_MODES)")
+	streamLevels := flag.String("stream-levels", envOr("BENCH_STREAM_LEVELS", "300,1000"), "streams level: concurrent streamed calls, each beside a plain level of as many (env BENCH_STREAM_LEVELS)")
+	apiRates := flag.String("api-rates", envOr("BENCH_API_RATES", "20,50,100"), "Calls API setup ladder, calls.create per second (env BENCH_API_RATES)")
+	flag.IntVar(&o.apiLive, "api-live", envInt("BENCH_API_LIVE", 500), "live placed calls while the Calls API's latency is measured (env BENCH_API_LIVE)")
 	levels := flag.String("levels", envOr("BENCH_LEVELS", "500,1000,2000,3000"), "concurrency ladder (env BENCH_LEVELS)")
 	refLevels := flag.String("ref-levels", envOr("BENCH_REF_LEVELS", "500,1000"), "SIPp UAS reference levels (env BENCH_REF_LEVELS)")
 	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700"), "setup-rate ladder, calls/s (env BENCH_RATES)")
@@ -109,6 +125,8 @@ func main() {
 	o.levels = ints(*levels)
 	o.rates = ints(*rates)
 	o.refLevels = ints(*refLevels)
+	o.streamLevels = ints(*streamLevels)
+	o.apiRates = ints(*apiRates)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -148,7 +166,7 @@ func run(ctx context.Context, o options) error {
 	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
 		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
 		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
-		"benchtime": o.benchTime, "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
+		"benchtime": o.benchTime, "stream_levels": fmt.Sprint(o.streamLevels), "api_rates": fmt.Sprint(o.apiRates), "api_live": strconv.Itoa(o.apiLive), "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
 	}}
 	save := func() error {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -168,7 +186,16 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	var bin, gen string
-	if o.modes["conc"] || o.modes["ref"] || o.modes["setup"] {
+	if o.modes["srtp"] {
+		fmt.Println("== srtp: per-packet CPU of SRTP beside plain RTP")
+		sr, err := runSRTP(ctx, o, work)
+		if err != nil {
+			res.Notes = append(res.Notes, "srtp: "+err.Error())
+			fmt.Fprintln(os.Stderr, "srtp:", err)
+		}
+		res.SRTP = sr
+	}
+	if o.modes["conc"] || o.modes["ref"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] {
 		gen = filepath.Join(work, "rtpgen")
 		fmt.Println("== go build ./bench/cmd/rtpgen")
 		b := exec.CommandContext(ctx, "go", "build", "-o", gen, "./bench/cmd/rtpgen")
@@ -180,7 +207,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.binary != "" {
 		bin = o.binary
-	} else if o.modes["conc"] || o.modes["setup"] { // ref needs no pivotua
+	} else if o.modes["conc"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] { // ref needs no pivotua
 		bin = filepath.Join(work, "pivotua")
 		fmt.Println("== go build ./cmd/pivotua")
 		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/pivotua")
@@ -196,7 +223,7 @@ func run(ctx context.Context, o options) error {
 				break
 			}
 			fmt.Printf("== concurrency N=%d\n", n)
-			cr, err := runConcurrency(ctx, o, bin, gen, work, resDir, n, false)
+			cr, err := runConcurrency(ctx, o, bin, gen, work, resDir, n, kindPlain)
 			if err != nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("concurrency %d: %v", n, err))
 				fmt.Fprintln(os.Stderr, "concurrency:", err)
@@ -217,7 +244,7 @@ func run(ctx context.Context, o options) error {
 	if o.modes["ref"] && ctx.Err() == nil {
 		for _, n := range o.refLevels {
 			fmt.Printf("== reference: SIPp UAS, N=%d\n", n)
-			cr, err := runConcurrency(ctx, o, bin, gen, work, resDir, n, true)
+			cr, err := runConcurrency(ctx, o, bin, gen, work, resDir, n, kindRef)
 			if err != nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("reference %d: %v", n, err))
 				fmt.Fprintln(os.Stderr, "reference:", err)
@@ -232,6 +259,17 @@ func run(ctx context.Context, o options) error {
 		}
 		printRatios(res)
 	}
+	if o.modes["streams"] && ctx.Err() == nil {
+		o.echoBin = filepath.Join(work, "streamecho")
+		fmt.Println("== go build ./bench/cmd/streamecho")
+		b := exec.CommandContext(ctx, "go", "build", "-o", o.echoBin, "./bench/cmd/streamecho")
+		b.Dir, b.Stdout, b.Stderr = repo, os.Stdout, os.Stderr
+		if err := b.Run(); err != nil {
+			_ = save()
+			return fmt.Errorf("building streamecho: %w", err)
+		}
+		runStreams(ctx, o, bin, gen, work, resDir, res)
+	}
 	if o.modes["setup"] && ctx.Err() == nil {
 		fmt.Println("== setup rate")
 		if err := runSetup(ctx, o, bin, gen, work, resDir, res); err != nil {
@@ -239,12 +277,24 @@ func run(ctx context.Context, o options) error {
 			fmt.Fprintln(os.Stderr, "setup:", err)
 		}
 	}
+	if o.modes["api"] && ctx.Err() == nil {
+		fmt.Println("== Calls API: calls.create -> callee 200 rate, and API latency with live calls")
+		ar, err := runCallsAPI(ctx, o, bin, gen, work, resDir)
+		if err != nil {
+			res.Notes = append(res.Notes, "calls api: "+err.Error())
+			fmt.Fprintln(os.Stderr, "calls api:", err)
+		}
+		res.API = ar
+	}
 	fmt.Println()
 	printMicro(res)
+	printSRTP(res)
 	printConc(res.Concurrency)
 	printConc(res.Reference)
 	printRatios(res)
+	printStreams(res)
 	printSetup(res)
+	printAPI(res)
 	_ = os.Remove(resDir) // only when nothing was saved beside the result
 	return save()
 }

@@ -155,11 +155,13 @@ func numCPU() int {
 type snapshot struct {
 	at                        time.Time
 	uaUser, uaSys             int64
-	sipp, gen                 int64
+	sipp, gen, echo           int64
 	boxBusy, boxAll, boxSteal int64
 }
 
-func takeSnapshot(uaPid, sippPid, genPid int) snapshot {
+// takeSnapshot reads the CPU counters of the server, SIPp, rtpgen and the streams level's echo
+// application (a pid of 0: not running).
+func takeSnapshot(uaPid, sippPid, genPid, echoPid int) snapshot {
 	s := snapshot{at: time.Now()}
 	s.uaUser, s.uaSys = cpuTicks(uaPid)
 	if sippPid > 0 {
@@ -170,11 +172,16 @@ func takeSnapshot(uaPid, sippPid, genPid int) snapshot {
 		u, st := cpuTicks(genPid)
 		s.gen = u + st
 	}
+	if echoPid > 0 {
+		u, st := cpuTicks(echoPid)
+		s.echo = u + st
+	}
 	s.boxBusy, s.boxAll, s.boxSteal = boxTicks()
 	return s
 }
 
-// windowCPU turns two snapshots into % of one core for the server, SIPp, rtpgen and everything else.
+// windowCPU turns two snapshots into % of one core for the server, SIPp, rtpgen, the echo application
+// and everything else.
 type windowCPU struct {
 	Seconds     float64 `json:"seconds"`
 	UACorePct   float64 `json:"server_core_pct"`
@@ -182,6 +189,7 @@ type windowCPU struct {
 	UASysS      float64 `json:"server_sys_s"`
 	SIPpCorePct float64 `json:"sipp_core_pct"`
 	GenCorePct  float64 `json:"rtpgen_core_pct"`
+	EchoCorePct float64 `json:"streamecho_core_pct,omitempty"` // the streams level's application
 	OtherPct    float64 `json:"other_core_pct"`
 	StealPct    float64 `json:"steal_core_pct"`
 }
@@ -196,12 +204,14 @@ func cpuBetween(a, b snapshot) windowCPU {
 	us := float64(b.uaSys-a.uaSys) / clkTck
 	sp := float64(b.sipp-a.sipp) / clkTck
 	gn := float64(b.gen-a.gen) / clkTck
+	ec := float64(b.echo-a.echo) / clkTck
 	busy := float64(b.boxBusy-a.boxBusy) / clkTck
 	w.UAUserS, w.UASysS = round(uu, 2), round(us, 2)
 	w.UACorePct = round(100*(uu+us)/wall, 1)
 	w.SIPpCorePct = round(100*sp/wall, 1)
 	w.GenCorePct = round(100*gn/wall, 1)
-	w.OtherPct = round(100*(busy-uu-us-sp-gn)/wall, 1)
+	w.EchoCorePct = round(100*ec/wall, 1)
+	w.OtherPct = round(100*(busy-uu-us-sp-gn-ec)/wall, 1)
 	w.StealPct = round(100*float64(b.boxSteal-a.boxSteal)/clkTck/wall, 1)
 	return w
 }

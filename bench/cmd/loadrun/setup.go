@@ -39,12 +39,12 @@ func runSetup(ctx context.Context, o options, bin, genBin, work, resDir string, 
 		return err
 	}
 	defer gen.stop()
-	hook, err := startWebhook()
+	hook, err := startWebhook("")
 	if err != nil {
 		return err
 	}
 	defer hook.close()
-	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv)
+	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv, "")
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func runSetup(ctx context.Context, o options, bin, genBin, work, resDir string, 
 		if err != nil {
 			return err
 		}
-		a := takeSnapshot(ua.pid(), sp.pid(), 0)
+		a := takeSnapshot(ua.pid(), sp.pid(), 0, 0)
 		profiled := make(chan error, 1) // the CPU profile over the step's calls
 		go func() {
 			profiled <- ua.profile(filepath.Join(resDir, fmt.Sprintf("setup-%d.cpu.pprof", rate)), o.rateDur)
@@ -79,7 +79,7 @@ func runSetup(ctx context.Context, o options, bin, genBin, work, resDir string, 
 		if err := <-profiled; err != nil {
 			fmt.Fprintln(os.Stderr, "setup profile:", err)
 		}
-		b := takeSnapshot(ua.pid(), 0, 0)
+		b := takeSnapshot(ua.pid(), 0, 0, 0)
 		b.sipp = a.sipp // SIPp has exited; its CPU is not counted here
 		m1 := ua.metrics()
 		st := sp.lastStat()

@@ -29,6 +29,7 @@ type sippArgs struct {
 	rtt                bool
 	target             int    // UAC: the server's SIP port (default pivotua's)
 	uas                bool   // run the reference UAS instead of the UAC
+	callee             bool   // run the Calls API's callee: answer with rtpgen's address, wait for BYE
 	pcap               string // UAS: the prompt pcap it replays per call
 	prio               int    // SCHED_FIFO priority, 0 for normal scheduling
 }
@@ -38,8 +39,11 @@ func startSIPp(repo, dir string, a sippArgs) (*sipp, error) {
 		return nil, err
 	}
 	scenName := "uac_play_bye.xml"
-	if a.uas {
+	switch {
+	case a.uas:
 		scenName = "uas_play_wait_bye.xml"
+	case a.callee:
+		scenName = "uas_answer_wait_bye.xml"
 	}
 	src, err := os.ReadFile(filepath.Join(repo, "bench", "scenarios", scenName))
 	if err != nil {
@@ -54,11 +58,17 @@ func startSIPp(repo, dir string, a sippArgs) (*sipp, error) {
 		a.target = uaPort
 	}
 	var args []string
-	if a.uas {
+	switch {
+	case a.callee:
+		args = []string{"-sf", scen, "-i", sippIP, "-p", strconv.Itoa(calleePort), "-mi", sippIP, "-mp", strconv.Itoa(calleeMP),
+			"-key", "gen_ip", genIP, "-key", "gen_port", strconv.Itoa(genPort), // the SDP names rtpgen's socket
+			"-m", strconv.Itoa(a.calls), "-nostdin", "-trace_err", "-trace_stat", "-stf", s.stat, "-fd", "1",
+			"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-max_socket", "65000"}
+	case a.uas:
 		args = []string{"-sf", scen, "-i", uaIP, "-p", strconv.Itoa(refPort), "-mi", uaIP, "-mp", "30000",
 			"-key", "audio_pcap", a.pcap, "-m", strconv.Itoa(a.calls), "-nostdin", "-trace_err",
 			"-timeout", fmt.Sprintf("%ds", int(a.timeout.Seconds())), "-max_socket", "65000"}
-	} else {
+	default:
 		args = []string{fmt.Sprintf("%s:%d", uaIP, a.target), "-sf", scen,
 			"-i", sippIP, "-p", strconv.Itoa(sipPort), "-mi", sippIP, "-mp", strconv.Itoa(sippMP),
 			"-key", "gen_ip", genIP, "-key", "gen_port", strconv.Itoa(genPort), // the SDP names rtpgen's socket

@@ -49,7 +49,7 @@ func printConc(cs []ConcResult) {
 			genDrops = max(c.Gen.Drops, c.GenProcDrops)
 		}
 		lossIn := "-"
-		if c.Server == "pivotua" {
+		if strings.HasPrefix(c.Server, "pivotua") {
 			lossIn = fmt.Sprintf("%.0f/%.0f", c.EchoLost, c.EchoLost+c.EchoReceived)
 		}
 		fmt.Fprintf(w, "%s\t%d\t%d/%d\t%.1f\t%.2f/%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d/%d\t%s\t%d/%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.1f/%.0f\t%s\t%s\t\n",

@@ -45,14 +45,17 @@ func promptWAV() []byte {
 	return b
 }
 
-// webhook is the fast local application: every pivot request gets a play of the cached prompt.
+// webhook is the fast local application: every pivot request gets a play of the cached prompt,
+// or, for the streams level, a TwiML <Connect><Stream> to the echo application.
 type webhook struct {
 	url  string
 	srv  *http.Server
 	hits chan struct{}
 }
 
-func startWebhook() (*webhook, error) {
+// startWebhook serves the prompt, and as /voice its play, or with streamURL set the TwiML of a
+// bidirectional stream to it.
+func startWebhook(streamURL string) (*webhook, error) {
 	ln, err := net.Listen("tcp", uaIP+":0")
 	if err != nil {
 		return nil, err
@@ -60,9 +63,14 @@ func startWebhook() (*webhook, error) {
 	base := "http://" + ln.Addr().String()
 	wav := promptWAV()
 	doc, _ := json.Marshal(map[string]any{"module": "play", "data": map[string]any{"id": base + "/prompt.wav", "loop_count": 1000}})
+	docType := "application/json"
+	if streamURL != "" {
+		doc = []byte(`<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="` + streamURL + `"/></Connect></Response>`)
+		docType = "text/xml"
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/voice", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Type", docType)
 		_, _ = w.Write(doc)
 	})
 	mux.HandleFunc("/prompt.wav", func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +104,9 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startPivotua(ctx context.Context, bin, dir, hookURL string, rtPrio int, env []string) (*pivotua, error) {
+// startPivotua starts the binary with the bench's config, plus extra (YAML sections of its own, for
+// the mode that needs them).
+func startPivotua(ctx context.Context, bin, dir, hookURL string, rtPrio int, env []string, extra string) (*pivotua, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -131,7 +141,7 @@ callflows:
     flow:
       module: pivot
       data: {voice_url: "%[5]s/voice", method: get, req_format: kazoo}
-`, uaIP, uaPort, httpAddr, dir, hookURL, sippIP, rtPrio)
+%[8]s`, uaIP, uaPort, httpAddr, dir, hookURL, sippIP, rtPrio, extra)
 	cfgPath := filepath.Join(dir, "pivotua.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err

@@ -50,6 +50,7 @@ type stream struct {
 	received int64 // datagrams counted since baseExt
 	lastRxNs int64 // kernel receive time of the previous audio packet, 0 before the first
 	lastTick int64 // sender tick when the last datagram arrived
+	heard    bool  // an audio frame that was not all silence has arrived
 
 	// Send side, written by the sender under table.mu.
 	hdr [rtpHeaderLen]byte
@@ -64,6 +65,7 @@ type windowStats struct {
 	deltas, sumDeltaNs          int64
 	maxDeltaNs                  int64
 	recvCalls                   int64
+	silentFrames                int64 // PCMU frames all silence after a stream's first sound: gaps the caller hears
 	lateTicks                   int64 // sender wake-ups more than 1 ms after their tick was due
 	maxLagNs                    int64
 	skippedTicks                int64 // ticks a stall made the sender skip: each cost every stream of its slot a frame
@@ -127,6 +129,13 @@ func (t *table) receive(src addrKey, pkt []byte, rxNs, now int64) {
 		return
 	}
 	w.rxAudio++
+	if silentPCMU(pkt) {
+		if s.heard {
+			w.silentFrames++
+		}
+	} else {
+		s.heard = true
+	}
 	if s.lastRxNs != 0 && rxNs != 0 {
 		delta := rxNs - s.lastRxNs
 		w.deltas++
@@ -157,6 +166,21 @@ func (s *stream) start(ssrc uint32, seq uint16) {
 	s.baseExt = s.maxExt
 	s.received = 1
 	s.lastRxNs = 0
+	s.heard = false
+}
+
+// silentPCMU reports whether an RTP packet (no CSRC, no extension, as pivotua sends them) carries
+// a whole frame of PCMU silence: what pivotua sends when a stream's playback queue is empty.
+func silentPCMU(pkt []byte) bool {
+	if pkt[1]&0x7f != 0 || pkt[0]&0x1f != 0 || len(pkt) <= rtpHeaderLen {
+		return false
+	}
+	for _, b := range pkt[rtpHeaderLen:] {
+		if b != 0xff {
+			return false
+		}
+	}
+	return true
 }
 
 // add latches a new source: it is answered from the next tick on, in the slot of that tick.
@@ -230,7 +254,8 @@ func (t *table) mark(dropsAtStart int64) genwindow.Window {
 		Streams: len(t.streams), NewStreams: w.newStreams, Ended: w.endedStreams,
 		RxPackets: w.rxPackets, RxAudio: w.rxAudio, RxOther: w.rxOther, TxPackets: w.txPackets, TxFailed: w.txFailed,
 		Expected: w.expected, Lost: w.lost, Deltas: w.deltas, LateTicks: w.lateTicks, SkippedTicks: w.skippedTicks,
-		Drops: t.drops - dropsAtStart,
+		SilentFrames: w.silentFrames,
+		Drops:        t.drops - dropsAtStart,
 	}
 	t.mu.Unlock()
 	if out.Expected > 0 {

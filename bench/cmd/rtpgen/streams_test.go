@@ -138,3 +138,25 @@ func TestControlMessagesGiveReceiveTimeAndDrops(t *testing.T) {
 		t.Fatalf("drops %d without SO_RXQ_OVFL, want -1", drops)
 	}
 }
+
+func TestSilentFramesCountOnlyAfterAStreamsFirstSound(t *testing.T) {
+	silent := func(seq uint16, ssrc uint32) []byte {
+		b := rtpPacket(0, seq, ssrc)
+		for i := rtpHeaderLen; i < len(b); i++ {
+			b[i] = 0xff
+		}
+		return b
+	}
+	tb := newTable(0)
+	tb.mu.Lock()
+	tb.receive(srcA, silent(1, 1), 0, 0) // before the echo starts: not a gap
+	tb.receive(srcA, silent(2, 1), 0, 0)
+	tb.receive(srcA, rtpPacket(0, 3, 1), 0, 0)
+	tb.receive(srcA, silent(4, 1), 0, 0) // a gap
+	tb.receive(srcA, rtpPacket(0, 5, 1), 0, 0)
+	tb.receive(srcA, silent(1, 2), 0, 0) // a new sender starts unheard
+	tb.mu.Unlock()
+	if w := tb.mark(0); w.SilentFrames != 1 {
+		t.Fatalf("%d silent frames counted, want the 1 after the stream's first sound", w.SilentFrames)
+	}
+}

@@ -1,5 +1,6 @@
-// Package genwindow is what bench/cmd/rtpgen reports and bench/cmd/loadrun reads: the figures of
-// one measurement window, one JSON line on rtpgen's stdout per "mark" on its stdin.
+// Package genwindow is what the bench's peers (bench/cmd/rtpgen, bench/cmd/streamecho) report and
+// bench/cmd/loadrun reads: the figures of one measurement window, one JSON line on the peer's stdout
+// per "mark" on its stdin.
 package genwindow
 
 import "fmt"
@@ -36,9 +37,42 @@ type Window struct {
 	// SkippedTicks is ticks a stall of the generator made it skip (each stream in their slots
 	// lost a frame's turn; its sequence stays continuous, so the server sees a gap, not loss).
 	SkippedTicks int64 `json:"skipped_ticks"`
+	// SilentFrames is PCMU frames of pure silence (0xFF) received after a stream's first frame of
+	// sound: with a caller whose audio is echoed back (the streams level), each is a tick where the
+	// echo was not there in time, a gap the caller hears.
+	SilentFrames int64 `json:"silent_frames"`
 }
 
 func (w Window) String() string {
 	return fmt.Sprintf("%d streams, rx %d tx %d, lost %d/%d, p99 %.3f ms, drops %d, %.1f %% core",
 		w.Streams, w.RxPackets, w.TxPackets, w.Lost, w.Expected, w.DevP99Ms, w.Drops, w.CorePct)
+}
+
+// Echo is what bench/cmd/streamecho, the media streams application of the bench, measured between
+// two marks: the streams it served, the media messages it echoed, how regularly the caller's frames
+// reached it, and how long its marks took to come back (the time its audio waited in pivotua's
+// playback queue, plus the socket both ways).
+type Echo struct {
+	WallS       float64 `json:"wall_s"`
+	UserS       float64 `json:"cpu_user_s"`
+	SysS        float64 `json:"cpu_sys_s"`
+	CorePct     float64 `json:"core_pct"`
+	Streams     int     `json:"streams_open"`
+	NewStreams  int64   `json:"streams_new"`
+	Closed      int64   `json:"streams_closed"`
+	MediaIn     int64   `json:"media_in"`
+	MediaOut    int64   `json:"media_out"`
+	OtherIn     int64   `json:"other_in"` // connected, start, stop, dtmf
+	Errors      int64   `json:"errors"`   // connections that ended other than by stop and a normal close
+	MarksSent   int64   `json:"marks_sent"`
+	MarksBack   int64   `json:"marks_back"`
+	Deltas      int64   `json:"deltas"`
+	DevP50Ms    float64 `json:"in_dev_p50_ms"` // |Δ − 20 ms| between a stream's media messages as they reached the app
+	DevP99Ms    float64 `json:"in_dev_p99_ms"`
+	DevP999Ms   float64 `json:"in_dev_p999_ms"`
+	MaxDeltaMs  float64 `json:"in_max_delta_ms"`
+	MarkP50Ms   float64 `json:"mark_p50_ms"` // a mark sent right after an echoed frame, until it came back
+	MarkP99Ms   float64 `json:"mark_p99_ms"`
+	MarkMaxMs   float64 `json:"mark_max_ms"`
+	FirstErrMsg string  `json:"first_error,omitempty"`
 }
