@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -185,6 +186,11 @@ func (c *Client) Dial(ctx context.Context, o Options) (*Stream, error) {
 	conn.SetReadLimit(int64(c.cfg.MaxMessageBytes))
 	s := &Stream{c: c, conn: conn, opts: o, dtmf: make(chan byte, 32), marks: map[uint64]string{}}
 	s.connCtx, s.cancelConn = context.WithCancel(context.Background())
+	// Reads and writes are given no context of their own: coder/websocket registers a
+	// context.AfterFunc per call for one that can end (an allocation and the parent's lock for
+	// every 20 ms message both ways). Ending connCtx closes the socket once instead, which fails
+	// whatever read or write is under way.
+	context.AfterFunc(s.connCtx, func() { _ = s.conn.CloseNow() })
 	return s, nil
 }
 
@@ -277,7 +283,7 @@ func (s *Stream) Run(ctx context.Context, audio Audio, player Player) error {
 // write sends one message, watched for stalls.
 func (s *Stream) write(b []byte) error {
 	s.writingAt.Store(time.Now().UnixNano())
-	err := s.conn.Write(s.connCtx, websocket.MessageText, b)
+	err := s.conn.Write(context.Background(), websocket.MessageText, b) // connCtx closes the socket (Dial)
 	s.writingAt.Store(0)
 	if err != nil {
 		s.end(fmt.Errorf("%w: write: %v", ErrClosedByApp, err))
@@ -324,8 +330,11 @@ func (s *Stream) read(player Player) {
 	// less than it reads), not allocated at max_message_bytes up front, which was 64 KiB of every
 	// stream's memory for messages that are mostly 20 ms, a few hundred bytes.
 	var audio []byte
+	var p appParser
+	msg := make([]byte, 0, 512) // the message read: reused, grown to the largest one
 	for {
-		typ, b, err := s.conn.Read(s.connCtx)
+		typ, b, err := s.readMessage(msg[:0])
+		msg = b[:0]
 		if err != nil {
 			var ce websocket.CloseError
 			switch {
@@ -349,7 +358,7 @@ func (s *Stream) read(player Player) {
 		if need := base64.StdEncoding.DecodedLen(len(b)); cap(audio) < need {
 			audio = make([]byte, need)
 		}
-		m, pcm, err := parseAppMessage(b, audio)
+		m, pcm, err := p.parse(b, audio)
 		if err != nil {
 			s.fail(websocket.StatusPolicyViolation, err.Error())
 			return
@@ -375,6 +384,29 @@ func (s *Stream) read(player Player) {
 			player.Clear()
 		}
 		// Other events are Twilio's to add; an application may send them to another platform.
+	}
+}
+
+// readMessage reads the application's next message into buf (conn.Read allocates each one afresh,
+// growing it from 512 bytes: several allocations per 20 ms message). The read limit
+// (max_message_bytes) applies as to Read.
+func (s *Stream) readMessage(buf []byte) (websocket.MessageType, []byte, error) {
+	typ, r, err := s.conn.Reader(context.Background()) // connCtx closes the socket (Dial)
+	if err != nil {
+		return typ, buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return typ, buf, nil
+		}
+		if err != nil {
+			return typ, buf, err
+		}
 	}
 }
 
