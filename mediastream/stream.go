@@ -92,7 +92,7 @@ func NewClient(cfg Config, deny []netip.Prefix, userAgent string) *Client {
 	return &Client{
 		cfg: cfg,
 		http: &http.Client{
-			Transport: httpfetch.NewGuardedTransport(deny),
+			Transport: withBatchConns(httpfetch.NewGuardedTransport(deny)),
 			// A stream URL answers 101 or fails: following a redirect would let it point the
 			// signed upgrade somewhere else.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -150,6 +150,8 @@ type Stream struct {
 	markID  uint64
 
 	dropped atomic.Uint64 // frames the application's queue could not take (see Run)
+
+	batch *batchConn // the connection under the WebSocket; nil when the transport reused one (batch.go)
 }
 
 // Dial opens the WebSocket: a GET upgrade to o.URL within streams.connect_timeout, signed like
@@ -169,7 +171,8 @@ func (c *Client) Dial(ctx context.Context, o Options) (*Stream, error) {
 	if o.SigningKey != "" {
 		h.Set(httpfetch.HeaderTwilioSignature, httpfetch.TwilioSignature(o.SigningKey, o.URL, nil))
 	}
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	slot := &batchSlot{}
+	dctx, cancel := context.WithTimeout(context.WithValue(ctx, batchSlotKey{}, slot), c.cfg.ConnectTimeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(dctx, o.URL, &websocket.DialOptions{
 		HTTPClient: c.http, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled,
@@ -184,7 +187,7 @@ func (c *Client) Dial(ctx context.Context, o Options) (*Stream, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConnect, displayURL(o.URL), err)
 	}
 	conn.SetReadLimit(int64(c.cfg.MaxMessageBytes))
-	s := &Stream{c: c, conn: conn, opts: o, dtmf: make(chan byte, 32), marks: map[uint64]string{}}
+	s := &Stream{c: c, conn: conn, opts: o, dtmf: make(chan byte, 32), marks: map[uint64]string{}, batch: slot.conn}
 	s.connCtx, s.cancelConn = context.WithCancel(context.Background())
 	// Reads and writes are given no context of their own: coder/websocket registers a
 	// context.AfterFunc per call for one that can end (an allocation and the parent's lock for
@@ -248,6 +251,8 @@ func (s *Stream) Run(ctx context.Context, audio Audio, player Player) error {
 	}
 	var f Frame
 	for {
+		// The frames waiting (a tick's tracks, a catch-up's frames) leave in one write.
+		s.beginBatch()
 		for audio.Next(&f) {
 			track := "inbound"
 			if f.Outbound {
@@ -256,6 +261,9 @@ func (s *Stream) Run(ctx context.Context, audio Audio, player Player) error {
 			if err := s.write(enc.media(track, f.Chunk, f.Timestamp, f.Payload[:])); err != nil {
 				return err
 			}
+		}
+		if err := s.flushBatch(); err != nil {
+			return err
 		}
 		select {
 		case <-audio.Ready():
@@ -284,6 +292,32 @@ func (s *Stream) Run(ctx context.Context, audio Audio, player Player) error {
 func (s *Stream) write(b []byte) error {
 	s.writingAt.Store(time.Now().UnixNano())
 	err := s.conn.Write(context.Background(), websocket.MessageText, b) // connCtx closes the socket (Dial)
+	s.writingAt.Store(0)
+	if err != nil {
+		if s.batch != nil {
+			// A close frame the reader wrote (fail) may be in the batch: it goes out before the
+			// socket is closed.
+			_ = s.batch.flush()
+		}
+		s.end(fmt.Errorf("%w: write: %v", ErrClosedByApp, err))
+		return s.cause()
+	}
+	return nil
+}
+
+func (s *Stream) beginBatch() {
+	if s.batch != nil {
+		s.batch.begin()
+	}
+}
+
+// flushBatch writes what the batch gathered, watched for stalls as write is.
+func (s *Stream) flushBatch() error {
+	if s.batch == nil {
+		return nil
+	}
+	s.writingAt.Store(time.Now().UnixNano())
+	err := s.batch.flush()
 	s.writingAt.Store(0)
 	if err != nil {
 		s.end(fmt.Errorf("%w: write: %v", ErrClosedByApp, err))
