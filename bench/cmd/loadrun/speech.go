@@ -56,10 +56,12 @@ type SpeechLevel struct {
 	CorePct      float64 `json:"core_pct"`          // the same CPU over the wall, % of one core
 	MeanWER      float64 `json:"mean_wer,omitempty"`
 	Hits         int     `json:"hits"` // results holding the word said (hinted: the hint; general: WER 0)
-	Dropped      uint64  `json:"dropped_frames"`
-	Errors       int     `json:"errors"`
-	Text         string  `json:"text"` // the first recognition's result
-	FirstErr     string  `json:"first_error,omitempty"`
+	// Refused is the frames a recognition's full queue refused and that were offered again (fed as
+	// fast as the engine takes them, a full queue is the engine's pace, not audio lost).
+	Refused  uint64 `json:"refused_writes"`
+	Errors   int    `json:"errors"`
+	Text     string `json:"text"` // the first recognition's result
+	FirstErr string `json:"first_error,omitempty"`
 }
 
 func runSpeech(ctx context.Context, o options, work string) (*SpeechResult, error) {
@@ -171,7 +173,7 @@ func speechLevel(ctx context.Context, rec speech.Recognizer, hints []string, pcm
 		if l.Text == "" {
 			l.Text = r.Text
 		}
-		l.Dropped += r.Dropped
+		l.Refused += r.Dropped
 		w := speech.WordErrorRate(speechPhrase, r.Text)
 		wer += w
 		if (hints != nil && strings.Contains(r.Text, speechHit)) || (hints == nil && w == 0) {
@@ -224,10 +226,10 @@ func printSpeech(sr *SpeechResult) {
 	}
 	fmt.Printf("speech: %q, voice %s, %.2f s of audio; load %s\n", sr.Phrase, sr.Voice, sr.AudioS, sr.LoadAvg)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "model\tN at once\twall s\tRTF\tcpu-s/audio-s\tcore %\tright\tmean WER\tdropped\terrors\ttext\t")
+	fmt.Fprintln(w, "model\tN at once\twall s\tRTF\tcpu-s/audio-s\tcore %\tright\tmean WER\terrors\ttext\t")
 	for _, l := range sr.Ladder {
-		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.3f\t%.0f\t%d/%d\t%.2f\t%d\t%d\t%s\t\n",
-			l.Model, l.N, l.WallS, l.RTF, l.CPUPerAudioS, l.CorePct, l.Hits, l.N, l.MeanWER, l.Dropped, l.Errors, l.Text)
+		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.3f\t%.0f\t%d/%d\t%.2f\t%d\t%s\t\n",
+			l.Model, l.N, l.WallS, l.RTF, l.CPUPerAudioS, l.CorePct, l.Hits, l.N, l.MeanWER, l.Errors, l.Text)
 	}
 	w.Flush()
 	for _, m := range []string{"general", "hinted"} {
