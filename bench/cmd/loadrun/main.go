@@ -106,7 +106,7 @@ func main() {
 	var o options
 	modes := flag.String("mode", envOr("BENCH_MODES", "micro,srtp,conc,ref,streams,rooms,speech,setup,api"), "comma list of micro, srtp, conc, ref, streams, rooms, speech, setup, api (env BENCH_MODES)")
 	roomLvls := flag.String("room-levels", envOr("BENCH_ROOM_LEVELS", "200x5,1x100"), "rooms levels, ROOMSxPARTIES (env BENCH_ROOM_LEVELS)")
-	speechLevels := flag.String("speech-levels", envOr("BENCH_SPEECH_LEVELS", "1,2,3,4,6,8"), "speech ladder: recognitions at once (env BENCH_SPEECH_LEVELS)")
+	speechLevels := flag.String("speech-levels", envOr("BENCH_SPEECH_LEVELS", "1,2,3,4,5,6,8,12,16,24,32,48"), "speech ladder: recognitions at once (env BENCH_SPEECH_LEVELS)")
 	streamLevels := flag.String("stream-levels", envOr("BENCH_STREAM_LEVELS", "300,1000"), "streams level: concurrent streamed calls, each beside a plain level of as many (env BENCH_STREAM_LEVELS)")
 	apiRates := flag.String("api-rates", envOr("BENCH_API_RATES", "20,50,100"), "Calls API setup ladder, calls.create per second (env BENCH_API_RATES)")
 	flag.IntVar(&o.apiLive, "api-live", envInt("BENCH_API_LIVE", 500), "live placed calls while the Calls API's latency is measured (env BENCH_API_LIVE)")
