@@ -50,6 +50,7 @@ const (
 type Conferences struct {
 	mu    sync.Mutex
 	rooms map[conferenceKey]*conference // live rooms; a room leaves when its last party does
+	dir   RoomDirectory                 // rooms shared with other nodes (conference_cluster.go); nil: one node
 }
 
 type conferenceKey struct{ account, name string }
@@ -222,6 +223,7 @@ func (cs *Conferences) leave(cf *conference, p *confParty, reason string) {
 		cf.events.close()
 		if cs.rooms[conferenceKey{cf.account, cf.name}] == cf {
 			delete(cs.rooms, conferenceKey{cf.account, cf.name})
+			cs.roomClosed(cf)
 		}
 	}
 }
@@ -718,6 +720,12 @@ func (c *Call) runConference(ctx context.Context, spec conferenceSpec, verb stri
 	if err := c.answer(ctx); err != nil {
 		res.callerHungUp = true
 		return res
+	}
+	// Several nodes: a room another node hosts is reached by a SIP leg to it (conference_cluster.go).
+	if host := c.deps.Conferences.claimRoom(ctx, c.accountID, spec.name, c.log); host != "" {
+		if res, ok := c.joinRemoteRoom(ctx, spec, verb, host); ok {
+			return res
+		}
 	}
 	p := &confParty{callSid: c.callSid(), sess: bc.Session(), joined: time.Now(), wait: spec.wait,
 		startOnEnter: spec.startOnEnter, endOnExit: spec.endOnExit, coachOf: spec.coach, kicked: make(chan struct{})}

@@ -39,6 +39,9 @@ var (
 	// ErrParticipantNotFound reports a participant (a CallSid) that is not in the conference: a
 	// Participants API request, or a coach whose target is not there.
 	ErrParticipantNotFound = errors.New("no such participant")
+	// ErrRoomToken reports an INVITE that asks to join a room hosted here without a valid signed
+	// token (conference_cluster.go): it gets 403.
+	ErrRoomToken = errors.New("room leg token refused")
 	// ErrCallOwnerTimeout reports an update of a call another node holds that the node did not answer
 	// in time (it may be stopped, overloaded, or cut off from the store).
 	ErrCallOwnerTimeout = errors.New("the node holding the call did not answer in time")
