@@ -283,20 +283,22 @@ func newConferenceSid() string {
 
 // defaultWaitAudio is what a party waiting for the conference to start hears when its document names
 // no waitUrl, in place of Twilio's hold music: a soft two-note chime (440 Hz then 660 Hz, 300 ms each
-// at -26 dBFS) every 4 s, generated here, so no file is needed and nothing is fetched.
-func defaultWaitAudio() *codec.Prompt {
+// at -26 dBFS) every 4 s, generated here, so no file is needed and nothing is fetched. Like the two
+// prompts below it is made once and shared by every room and party (a prompt is read-only once made):
+// one per party was 80 KB each.
+var defaultWaitAudio = sync.OnceValue(func() *codec.Prompt {
 	const amp = 0.05
 	pcm := codec.Tone(440, 300*time.Millisecond, amp)
 	pcm = append(pcm, codec.Tone(660, 300*time.Millisecond, amp)...)
 	pcm = append(pcm, make([]int16, 3400*codec.SampleRate/1000)...)
 	return codec.NewPrompt(pcm)
-}
+})
 
 // silentWait is the wait audio of an empty waitUrl: one frame of silence, looped.
-func silentWait() *codec.Prompt { return codec.NewPrompt(make([]int16, codec.FrameSamples)) }
+var silentWait = sync.OnceValue(func() *codec.Prompt { return codec.NewPrompt(make([]int16, codec.FrameSamples)) })
 
 // beepPrompt is the entry and exit tone: 250 ms of 1,400 Hz at -14 dBFS, Twilio-like.
-func beepPrompt() *codec.Prompt { return codec.NewPrompt(codec.Tone(1400, 250*time.Millisecond, 0.2)) }
+var beepPrompt = sync.OnceValue(func() *codec.Prompt { return codec.NewPrompt(codec.Tone(1400, 250*time.Millisecond, 0.2)) })
 
 // started reports whether the account's room name is live and mixing: a caller joining it will not
 // wait, so its wait audio need not be fetched.
