@@ -26,6 +26,7 @@ type dialVerb struct {
 	trunk          string // pivotua extra: the trunk numbers go through; "" = the first
 	targets        []dialTarget
 	conference     *conferenceNoun // <Conference>, alone in its Dial (twiml_conference.go)
+	queue          *queueNoun      // <Queue>, alone in its Dial (twiml_queue.go)
 }
 
 type dialTarget struct {
@@ -97,11 +98,15 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
 		case "Conference":
 			v.conference = parseConferenceNoun(p, child, cpath)
+		case "Queue":
+			v.queue = parseQueueNoun(p, child, cpath)
 		default:
 			p.fail(cpath, "<"+child.name+"> is not supported in <Dial>")
 		}
 	})
 	switch {
+	case v.queue != nil:
+		checkQueueDial(p, e, path, v)
 	case v.conference != nil:
 		checkConferenceDial(p, e, path, v)
 	case len(v.targets) == 0:
@@ -168,6 +173,9 @@ func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	if v.conference != nil {
 		return v.runConference(ctx, c)
+	}
+	if v.queue != nil {
+		return v.runQueue(ctx, c)
 	}
 	c.activity++
 	res := c.runDial(ctx, v.plan(c), "<Dial>")
