@@ -89,7 +89,6 @@ func (c *Call) dequeueAndBridge(ctx context.Context, v *dialVerb) dialResult {
 	}
 	deadline := time.NewTimer(v.timeout)
 	defer deadline.Stop()
-	agent := bc.Session()
 	for {
 		cl := &queueClaim{agentSid: c.callSid(), whisper: whisper, whisperMethod: v.queue.method, ready: make(chan bool, 1), done: make(chan struct{})}
 		_, m, arrived, err := qs.dequeueFront(c.accountID, v.queue.name, cl)
@@ -113,10 +112,8 @@ func (c *Call) dequeueAndBridge(ctx context.Context, v *dialVerb) dialResult {
 			}
 		}
 		// The dequeued caller hears the <Queue url> document, then says whether it is still there; it
-		// always answers, in the time its bounded document takes.
-		tone := startRingback(agent, v.ringTone)
+		// always answers, in the time its bounded document takes. The agent hears silence meanwhile.
 		ok := <-cl.ready
-		tone.stop()
 		if !ok {
 			close(cl.done)
 			c.log.Info("<Dial><Queue>: the dequeued caller left; taking the next", "dial_call_id", m.callSid)
