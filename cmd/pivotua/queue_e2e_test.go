@@ -192,3 +192,80 @@ func TestE2EQueueFullLeaveAndMembersDequeue(t *testing.T) {
 		t.Errorf("the Members API's Url got %d requests, want 1", n)
 	}
 }
+
+// TestE2EQueueHostileWaitURLLoopEmptyAndMissingQueues: an agent that dials a queue never created gets
+// DialCallStatus=failed at once. A caller whose waitUrl Redirects to itself forever costs a bounded
+// number of fetches, then hears pivotua's default wait audio (the conference's chime). A caller that
+// hangs up while queued leaves it (QueueResult=hangup, the queue is empty again). Once the Members API
+// moved the looping caller on, an agent dialling the empty queue waits its Dial timeout: no-answer.
+func TestE2EQueueHostileWaitURLLoopEmptyAndMissingQueues(t *testing.T) {
+	needE2E(t)
+	const missing = `<Response><Dial action="/agentdone" timeout="2"><Queue>nosuch</Queue></Dial></Response>`
+	const looping = `<Response><Enqueue action="/after" waitUrl="/loop" waitUrlMethod="GET">lq</Enqueue></Response>`
+	const hangsUp = `<Response><Enqueue action="/after">hq</Enqueue></Response>`
+	const empty = `<Response><Dial action="/agentdone" timeout="2"><Queue>lq</Queue></Dial></Response>`
+	hook := queueHook(t, map[string]string{
+		"/loop":      `<Response><Redirect method="GET">/loop</Redirect></Response>`,
+		"/agentdone": `<Response><Hangup/></Response>`,
+	}, missing, looping, hangsUp, empty)
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	a1, l, h, a3 := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 700), newDialPeer(t, codec.PCMU, 800), newDialPeer(t, codec.PCMU, 900)
+	runs := startCallers(t, p, 500*time.Millisecond, "uac_call.xml", a1, l)
+	runs = append(runs, startCallers(t, p, 0, "uac_bye_after.xml", h)...) // hangs up after 4 s in its queue
+	time.Sleep(8 * time.Second)
+
+	status, body := apiRequest(t, p, "GET", "/Queues.json", nil)
+	queues, _ := body["queues"].([]any)
+	if status != 200 || len(queues) != 2 {
+		t.Fatalf("queues: %d %v", status, body)
+	}
+	sizes := map[any]any{}
+	var lq string
+	for _, q := range queues {
+		q := q.(map[string]any)
+		sizes[q["friendly_name"]] = q["current_size"]
+		if q["friendly_name"] == "lq" {
+			lq, _ = q["sid"].(string)
+		}
+	}
+	if sizes["lq"] != 1.0 || sizes["hq"] != 0.0 {
+		t.Errorf("queue sizes: %v, want lq 1 and hq 0 (its caller hung up)", sizes)
+	}
+	if status, body := apiRequest(t, p, "POST", "/Queues/"+lq+"/Members/Front.json", url.Values{"Url": {hook.URL + "/after"}}); status != 200 {
+		t.Fatalf("dequeue: %d %v", status, body)
+	}
+	runs = append(runs, startCallers(t, p, 0, "uac_call.xml", a3)...)
+	for i, r := range runs {
+		if err := r.Wait(20 * time.Second); err != nil {
+			t.Fatalf("caller %d: %v\n%s", i, err, sipptest.LastLines(p.logs(), 40))
+		}
+	}
+	if n := len(hook.Forms("/loop")); n < 2 || n > 7 {
+		t.Errorf("the looping waitUrl was fetched %d times in 7 s, want at most 7", n)
+	} else {
+		t.Logf("the looping waitUrl was fetched %d times in the 7 s its caller waited", n)
+	}
+	if n := toneFrames(l.heard(0), 440, 0.5); n < 10 {
+		t.Errorf("the looping caller heard %d frames of the default wait chime's 440 Hz, want some", n)
+	}
+	var statuses []string
+	for _, f := range hook.Forms("/agentdone") {
+		statuses = append(statuses, f.Get("DialCallStatus"))
+	}
+	if strings.Join(statuses, " ") != "failed no-answer" {
+		t.Errorf("agents' DialCallStatus: %v, want failed (no such queue) then no-answer (empty queue)", statuses)
+	}
+	results := map[string]string{}
+	for _, f := range hook.Forms("/after") {
+		if f.Get("QueueResult") != "" {
+			results[f.Get("CallSid")] = f.Get("QueueResult")
+		}
+	}
+	var got []string
+	for _, f := range hook.Forms("/voice")[1:3] {
+		got = append(got, results[f.Get("CallSid")])
+	}
+	if strings.Join(got, " ") != "redirected hangup" {
+		t.Errorf("QueueResult of the looping and the hanging-up callers: %v, want redirected hangup", got)
+	}
+}
