@@ -111,18 +111,24 @@ func (c *Call) dequeueAndBridge(ctx context.Context, v *dialVerb) dialResult {
 				return res
 			}
 		}
-		// The dequeued caller hears the <Queue url> document, then says whether it is still there; it
-		// always answers, in the time its bounded document takes. The agent hears silence meanwhile.
-		ok := <-cl.ready
-		if !ok {
-			close(cl.done)
-			c.log.Info("<Dial><Queue>: the dequeued caller left; taking the next", "dial_call_id", m.callSid)
-			continue
+		// The dequeued caller hears the <Queue url> document, then says whether it is still there (on
+		// ready, buffered: it never blocks). The agent hears silence meanwhile; if it hangs up, done
+		// tells the caller, which then goes on with QueueResult=bridging-in-process.
+		var ok bool
+		select {
+		case ok = <-cl.ready:
+		case <-c.ch.Context().Done():
+		case <-ctx.Done():
 		}
 		if c.ended() || ctx.Err() != nil {
 			close(cl.done)
 			res.status, res.callerHungUp = "canceled", true
 			return res
+		}
+		if !ok {
+			close(cl.done)
+			c.log.Info("<Dial><Queue>: the dequeued caller left; taking the next", "dial_call_id", m.callSid)
+			continue
 		}
 		return c.bridgeQueued(ctx, v, m, cl)
 	}

@@ -269,3 +269,49 @@ func TestE2EQueueHostileWaitURLLoopEmptyAndMissingQueues(t *testing.T) {
 		t.Errorf("QueueResult of the looping and the hanging-up callers: %v, want redirected hangup", got)
 	}
 }
+
+// TestE2EQueueAgentHangsUpDuringQueueURLDocument: the agent hangs up while the dequeued caller still
+// hears the <Queue url> document: no bridge is made, and the caller's Enqueue action gets
+// QueueResult=bridging-in-process once that document ends.
+func TestE2EQueueAgentHangsUpDuringQueueURLDocument(t *testing.T) {
+	needE2E(t)
+	const caller = `<Response><Enqueue action="/after">support</Enqueue></Response>`
+	const agent = `<Response><Dial action="/agentdone"><Queue url="/whisper">support</Queue></Dial></Response>`
+	hook := queueHook(t, map[string]string{
+		"/whisper":   `<Response><Pause length="6"/></Response>`,
+		"/agentdone": `<Response><Hangup/></Response>`,
+	}, caller, agent)
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	c, a := newDialPeer(t, codec.PCMU, 700), newDialPeer(t, codec.PCMU, 500)
+	runs := startCallers(t, p, 0, "uac_call.xml", c)
+	time.Sleep(time.Second)
+	runs = append(runs, startCallers(t, p, 0, "uac_bye_after.xml", a)...) // hangs up 4 s after the answer
+	for i, r := range runs {
+		if err := r.Wait(20 * time.Second); err != nil {
+			t.Fatalf("caller %d: %v\n%s", i, err, sipptest.LastLines(p.logs(), 40))
+		}
+	}
+	after := hook.Forms("/after")
+	if len(after) != 1 || after[0].Get("QueueResult") != "bridging-in-process" {
+		t.Fatalf("Enqueue action: %v, want one with QueueResult=bridging-in-process", after)
+	}
+	hears(t, "the caller", c.heard(0), 0, nil, []float64{500})
+	if done := hook.Forms("/agentdone"); len(done) != 1 || done[0].Get("DialCallStatus") != "canceled" {
+		t.Errorf("agent's Dial action: %v, want DialCallStatus=canceled", done)
+	}
+	var agentDone, callerDone time.Time
+	for _, r := range hook.Requests() {
+		switch r.Path {
+		case "/agentdone":
+			agentDone = r.At
+		case "/after":
+			callerDone = r.At
+		}
+	}
+	// The agent's Dial ends when it hangs up, not when the caller's 6 s document does.
+	if early := callerDone.Sub(agentDone); early < time.Second {
+		t.Errorf("the agent's action came %v before the caller's, want it at its hangup, about 2 s before", early)
+	} else {
+		t.Logf("the agent's action came %v before the caller's", early)
+	}
+}
