@@ -188,6 +188,10 @@ type Deps struct {
 	// NewServer makes one registry for all its calls when nil; a Call without one refuses them.
 	Conferences *Conferences
 
+	// Queues are the call queues of <Enqueue> and <Dial><Queue> (queue.go); NewServer makes one
+	// registry for all its calls when nil; a Call without one refuses them.
+	Queues *Queues
+
 	// Recognizer hears the caller (<Gather input="speech">, collect_dtmf speech, <Record
 	// transcribe>); nil: speech input gets an empty result and a warning.
 	Recognizer SpeechRecognizer

@@ -31,6 +31,12 @@
 // by its own mutex, never taken on a media clock, and Server.Conferences is what a REST control lists
 // and steers (mute, hold, remove a party by CallSid).
 //
+// Queues (queue.go) is the registry of the call queues on the node, by account and name: <Enqueue>
+// (twiml_enqueue.go) waits in one from the caller's goroutine, <Dial><Queue> (twiml_queue.go) takes
+// its front and bridges it from the agent's; the one who takes a member out tells its call how through
+// a one-slot channel under the registry's mutex. Server.Queues is what the Queues API lists and
+// dequeues from.
+//
 // Interpreters touch signalling and media only through Channel, so every module and verb is tested
 // with flowtest.Channel, the importable fake (flow/flowtest). Tests that drive it are in package
 // flow_test and use flow's exported API (export_test.go adds the few limits and call state they

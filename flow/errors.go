@@ -42,6 +42,18 @@ var (
 	// ErrRoomToken reports an INVITE that asks to join a room hosted here without a valid signed
 	// token (conference_cluster.go): it gets 403.
 	ErrRoomToken = errors.New("room leg token refused")
+	// ErrQueueFull reports an <Enqueue> into a queue that holds its MaxSize already (QueueResult
+	// queue-full).
+	ErrQueueFull = errors.New("the queue is full")
+	// ErrQueueLimit reports an <Enqueue> that would create a queue beyond the account's limit.
+	ErrQueueLimit = errors.New("too many queues")
+	// ErrQueueNotFound reports a queue that does not exist on this node: a <Dial><Queue> (Twilio
+	// posts an error status) or a Queues API request.
+	ErrQueueNotFound = errors.New("no such queue")
+	// ErrMemberNotFound reports a Members API request for a call that is not waiting in the queue.
+	ErrMemberNotFound = errors.New("no such queue member")
+	// ErrInvalidQueueSize reports a MaxSize out of range in a Queues API request.
+	ErrInvalidQueueSize = errors.New("invalid queue size")
 	// ErrCallOwnerTimeout reports an update of a call another node holds that the node did not answer
 	// in time (it may be stopped, overloaded, or cut off from the store).
 	ErrCallOwnerTimeout = errors.New("the node holding the call did not answer in time")

@@ -37,12 +37,19 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Conferences == nil {
 		cfg.Conferences = NewConferences()
 	}
+	if cfg.Queues == nil {
+		cfg.Queues = NewQueues()
+	}
 	return &Server{cfg: cfg, log: cfg.Logger}
 }
 
 // Conferences is the registry of the conference rooms this server's calls are in: what a REST control
 // lists and steers (mute, hold, kick by CallSid).
 func (s *Server) Conferences() *Conferences { return s.cfg.Conferences }
+
+// Queues is the registry of the call queues this server's calls wait in: what the Queues API lists
+// and dequeues from.
+func (s *Server) Queues() *Queues { return s.cfg.Queues }
 
 var _ sip.Handler = (*Server)(nil).HandleCall
 

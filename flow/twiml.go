@@ -129,6 +129,10 @@ func (p *twimlParser) verb(e *xmlElement, path string) twimlVerb {
 		return parseStartVerb(p, e, path)
 	case "Stop":
 		return parseStopVerb(p, e, path)
+	case "Enqueue":
+		return parseEnqueueVerb(p, e, path)
+	case "Leave":
+		return parseLeaveVerb(p, e, path)
 	default:
 		p.fail(path, fmt.Sprintf("unknown verb <%s>", e.name))
 		return nil

@@ -28,6 +28,7 @@ type dialVerb struct {
 	trim           bool // Twilio's default for Dial: do-not-trim
 	targets        []dialTarget
 	conference     *conferenceNoun // <Conference>, alone in its Dial (twiml_conference.go)
+	queue          *queueNoun      // <Queue>, alone in its Dial (twiml_queue.go)
 }
 
 type dialTarget struct {
@@ -103,11 +104,15 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath), statusCallback: parseLegCallback(p, ca, cpath)})
 		case "Conference":
 			v.conference = parseConferenceNoun(p, child, cpath)
+		case "Queue":
+			v.queue = parseQueueNoun(p, child, cpath)
 		default:
 			p.fail(cpath, "<"+child.name+"> is not supported in <Dial>")
 		}
 	})
 	switch {
+	case v.queue != nil:
+		checkQueueDial(p, e, path, v)
 	case v.conference != nil:
 		checkConferenceDial(p, e, path, v)
 		// The Dial's recording attributes are for its Number/Sip bridge: silently unused otherwise.
@@ -182,6 +187,9 @@ func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	if v.conference != nil {
 		return v.runConference(ctx, c)
+	}
+	if v.queue != nil {
+		return v.runQueue(ctx, c)
 	}
 	c.activity++
 	res := c.runDial(ctx, v.plan(c), "<Dial>")

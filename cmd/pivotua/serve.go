@@ -195,6 +195,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	callsAPI.Register(mux)
 	debug.api.UseChannels(&channelControl{calls: calls, place: callsAPI.Place, checkTarget: sipSrv.CheckTarget}) // Kazoo's channels API
 	callsAPI.Conferences(calls.Conferences()).Register(mux)                                                      // list rooms, mute, hold or remove a party
+	callsAPI.Queues(calls.Queues()).Register(mux)                                                                // list queues and members, dequeue a member onto a new document
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
