@@ -169,19 +169,7 @@ func (v *dialVerb) runConference(ctx context.Context, c *Call) twimlOutcome {
 	spec.events = c.conferenceCallbacks(n)
 	res := c.runConference(ctx, spec, "<Dial><Conference>")
 	c.dial.last = dialResult{status: res.status, duration: res.duration, callerHungUp: res.callerHungUp}
-	callerGone := res.callerHungUp || c.ended()
-	if v.action == "" {
-		if callerGone {
-			return twimlStop
-		}
-		return twimlOutcome{}
-	}
-	target, err := c.resolveURL(v.action)
-	if err != nil {
-		c.log.Warn("<Dial> action URL unusable, ending the document", "url", v.action, "err", err)
-		return twimlStop
-	}
-	return twimlOutcome{redirect: target, method: v.method, final: callerGone}
+	return v.afterDial(c, res.callerHungUp)
 }
 
 // conferenceCallbacks prepares the noun's status callbacks, copying what they need of the call now;

@@ -193,7 +193,13 @@ func (v *dialVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	c.activity++
 	res := c.runDial(ctx, v.plan(c), "<Dial>")
-	callerGone := res.callerHungUp || c.ended()
+	return v.afterDial(c, res.callerHungUp)
+}
+
+// afterDial is what follows a Dial of any noun: its action URL (requested but not run when the caller
+// hung up, as Twilio does), or the next verb; a caller gone with no action ends the document.
+func (v *dialVerb) afterDial(c *Call, callerHungUp bool) twimlOutcome {
+	callerGone := callerHungUp || c.ended()
 	if v.action == "" {
 		if callerGone {
 			return twimlStop

@@ -44,7 +44,6 @@ func TestEnqueueAndQueueRefuseBadInputByPath(t *testing.T) {
 		{`<Enqueue waitUrl="ftp://x/y">q</Enqueue>`, "Response/Enqueue[1]@waitUrl"},
 		{`<Enqueue waitUrlMethod="PUT">q</Enqueue>`, "@waitUrlMethod"},
 		{`<Enqueue><Task>{}</Task>q</Enqueue>`, "<Task> is not allowed in <Enqueue>"},
-		{`<Enqueue loop="2">q</Enqueue>`, "Response/Enqueue[1]@loop"},
 		{`<Leave>x</Leave>`, "<Leave> must not contain text"},
 		{`<Dial><Queue></Queue></Dial>`, "Response/Dial[1]/Queue[1]: a queue name is required"},
 		{`<Dial><Queue>` + strings.Repeat("q", 65) + `</Queue></Dial>`, "at most 64 bytes"},

@@ -56,19 +56,7 @@ func (v *dialVerb) runQueue(ctx context.Context, c *Call) twimlOutcome {
 	c.dial.last = res
 	c.log.Info("<Dial><Queue> done", "queue", v.queue.name, "status", res.status, "dial_call_id", res.sid, "duration", res.duration)
 	c.event(EventDial, map[string]any{"verb": "<Dial><Queue>", "queue": v.queue.name, "status": res.status, "dial_call_id": res.sid, "duration": res.duration})
-	callerGone := res.callerHungUp || c.ended()
-	if v.action == "" {
-		if callerGone {
-			return twimlStop
-		}
-		return twimlOutcome{}
-	}
-	target, err := c.resolveURL(v.action)
-	if err != nil {
-		c.log.Warn("<Dial> action URL unusable, ending the document", "url", v.action, "err", err)
-		return twimlStop
-	}
-	return twimlOutcome{redirect: target, method: v.method, final: callerGone}
+	return v.afterDial(c, res.callerHungUp)
 }
 
 func (c *Call) dequeueAndBridge(ctx context.Context, v *dialVerb) dialResult {
