@@ -91,15 +91,8 @@ func callJSONOf(rec flow.CallRecord, pathSid string) callJSON {
 
 // callPage is Twilio's page of a list: its calls and the paging fields the libraries follow.
 type callPage struct {
-	Calls           []callJSON `json:"calls"`
-	End             int        `json:"end"`
-	FirstPageURI    string     `json:"first_page_uri"`
-	NextPageURI     *string    `json:"next_page_uri"`
-	Page            int        `json:"page"`
-	PageSize        int        `json:"page_size"`
-	PreviousPageURI *string    `json:"previous_page_uri"`
-	Start           int        `json:"start"`
-	URI             string     `json:"uri"`
+	Calls []callJSON `json:"calls"`
+	pageFields
 }
 
 var listParams = map[string]bool{
@@ -130,40 +123,24 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 			matched = append(matched, rec)
 		}
 	}
-	start := min(f.page*f.size, len(matched))
-	end := min(start+f.size, len(matched))
 	pathSid := r.PathValue("AccountSid")
-	page := callPage{Calls: []callJSON{}, Page: f.page, PageSize: f.size, Start: start, End: max(end-1, start)}
+	start, end, pf, ok := paging(w, q, len(matched), "/"+apiVersion+"/Accounts/"+url.PathEscape(pathSid)+"/Calls.json")
+	if !ok {
+		return
+	}
+	page := callPage{Calls: []callJSON{}, pageFields: pf}
 	for _, rec := range matched[start:end] {
 		page.Calls = append(page.Calls, callJSONOf(rec, pathSid))
-	}
-	base := "/" + apiVersion + "/Accounts/" + url.PathEscape(pathSid) + "/Calls.json"
-	pageURI := func(n int) string {
-		v := f.query()
-		v.Set("PageSize", strconv.Itoa(f.size))
-		v.Set("Page", strconv.Itoa(n))
-		return base + "?" + v.Encode()
-	}
-	page.URI, page.FirstPageURI = pageURI(f.page), pageURI(0)
-	if end < len(matched) {
-		next := pageURI(f.page + 1)
-		page.NextPageURI = &next
-	}
-	if f.page > 0 {
-		prev := pageURI(f.page - 1)
-		page.PreviousPageURI = &prev
 	}
 	writeJSON(w, http.StatusOK, page)
 }
 
 // filter is a list's filters and page.
 type filter struct {
-	status, to, from string
-	day              string    // StartTime as a date: calls started that UTC day
-	after, before    time.Time // StartTime> and StartTime<, inclusive; zero: none
-	page, size       int
-	// as given, for the paging URIs
-	rawStart, rawAfter, rawBefore string
+	status, to, from              string
+	day                           string    // StartTime as a date: calls started that UTC day
+	after, before                 time.Time // StartTime> and StartTime<, inclusive; zero: none
+	rawStart, rawAfter, rawBefore string    // as given
 }
 
 var statuses = map[string]bool{
@@ -172,27 +149,11 @@ var statuses = map[string]bool{
 }
 
 func readFilter(w http.ResponseWriter, q url.Values) (filter, bool) {
-	f := filter{status: q.Get("Status"), to: q.Get("To"), from: q.Get("From"), size: defaultPageSize,
+	f := filter{status: q.Get("Status"), to: q.Get("To"), from: q.Get("From"),
 		rawStart: q.Get("StartTime"), rawAfter: q.Get("StartTime>"), rawBefore: q.Get("StartTime<")}
 	if f.status != "" && !statuses[f.status] {
 		writeError(w, http.StatusBadRequest, 20001, "Status %s is not a call status", limitName(f.status))
 		return f, false
-	}
-	if v := q.Get("PageSize"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, http.StatusBadRequest, 20001, "PageSize must be between 1 and %d", maxPageSize)
-			return f, false
-		}
-		f.size = n
-	}
-	if v := q.Get("Page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > maxPage {
-			writeError(w, http.StatusBadRequest, 20001, "Page must be between 0 and %d", maxPage)
-			return f, false
-		}
-		f.page = n
 	}
 	for _, p := range []struct {
 		name string
@@ -247,15 +208,4 @@ func (f filter) match(rec flow.CallRecord) bool {
 		return false
 	}
 	return true
-}
-
-// query is the filters as given, for the paging URIs.
-func (f filter) query() url.Values {
-	v := url.Values{}
-	for k, s := range map[string]string{"Status": f.status, "To": f.to, "From": f.from, "StartTime": f.rawStart, "StartTime>": f.rawAfter, "StartTime<": f.rawBefore} {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	return v
 }
