@@ -39,6 +39,12 @@ var (
 	// ErrParticipantNotFound reports a participant (a CallSid) that is not in the conference: a
 	// Participants API request, or a coach whose target is not there.
 	ErrParticipantNotFound = errors.New("no such participant")
+	// ErrBadConferenceName reports a room name no conference can have (the Participants API's path).
+	ErrBadConferenceName = errors.New("not a conference name")
+	// ErrBadCoach reports a coaching change a participant cannot make (coaching itself).
+	ErrBadCoach = errors.New("the coaching is not possible")
+	// ErrConferenceBusy reports an API action a participant's call cannot take now (too many waiting).
+	ErrConferenceBusy = errors.New("the participant is busy")
 	// ErrCallOwnerTimeout reports an update of a call another node holds that the node did not answer
 	// in time (it may be stopped, overloaded, or cut off from the store).
 	ErrCallOwnerTimeout = errors.New("the node holding the call did not answer in time")
