@@ -232,7 +232,7 @@ func (c *Call) conferenceAudio(ctx context.Context, ref, method, what string) *c
 		c.log.Warn(what+" unusable", "url", ref, "err", err)
 		return nil
 	}
-	
+
 	var pcm []int16
 	limit := int(maxWaitAudio * codec.SampleRate / time.Second)
 	for hop := 0; target != "" && len(pcm) < limit; hop++ {
