@@ -190,7 +190,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	callsAPI.RefuseWhile(draining.Load)
 	callsAPI.Register(mux)
 	debug.api.UseChannels(&channelControl{calls: calls, place: callsAPI.Place, checkTarget: sipSrv.CheckTarget}) // Kazoo's channels API
-	callsAPI.Conferences(calls.Conferences()).Register(mux)                                                      // list rooms, mute, hold or remove a party
+	callsAPI.Conferences(calls.Conferences()).CheckTargets(sipSrv.CheckTarget).Register(mux) // rooms: add, mute, hold, announce, remove a party
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
