@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +260,39 @@ func TestE2EConferenceControlKazooMuteAndKickWithin200ms(t *testing.T) {
 	if after := hook.Forms("/after"); len(after) != 2 {
 		t.Errorf("actions: %d, want one per caller", len(after))
 	}
+}
+
+// TestE2EConferenceControlKazooPivotTwoBaresipCallers is the issue's proof with an independent
+// softphone: a Kazoo JSON pivot sends two baresip callers (their voices WAV files of 700 Hz and
+// 1,100 Hz, 5 s each, the second calling 1.5 s after the first) into one room; what each recorded
+// holds the other's tone and never its own.
+func TestE2EConferenceControlKazooPivotTwoBaresipCallers(t *testing.T) {
+	needE2E(t)
+	if _, err := exec.LookPath("baresip"); err != nil {
+		t.Fatal("baresip is not installed: run `make deps` (Debian package baresip-core)")
+	}
+	hook := newWebhook(t, func(*webhook) any {
+		return map[string]any{"module": "conference", "data": map[string]any{"config": map[string]any{"name": "baresip room", "play_entry_tone": false, "play_exit_tone": false}}}
+	})
+	p := startPivotua(t, pivotFlow(hook.URL+"/voice", nil))
+	var heard [2][]int16
+	t.Run("callers", func(t *testing.T) {
+		for i, freq := range []float64{700, 1100} {
+			t.Run(fmt.Sprintf("%.0fHz", freq), func(t *testing.T) {
+				t.Parallel()
+				time.Sleep(time.Duration(i) * 1500 * time.Millisecond)
+				dir := t.TempDir()
+				port := testkit.FreePort(t)
+				writeBaresipConfig(t, dir, port, fmt.Sprintf("caller%d", i), testkit.Sine(freq, codec.SampleRate, 5*codec.SampleRate, 0.4))
+				heard[i] = runBaresipDial(t, p, dir, fmt.Sprintf("sip:3004@127.0.0.1:%d", p.sipPort))
+			})
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	t.Logf("the 700 Hz baresip heard %d frames of 1,100 Hz; the 1100 Hz one %d frames of 700 Hz (of about 175 they overlapped)",
+		toneFrames(heard[0], 1100, 0.25), toneFrames(heard[1], 700, 0.25))
+	hears(t, "the 700 Hz baresip", heard[0], 100, []float64{1100}, []float64{700})
+	hears(t, "the 1100 Hz baresip", heard[1], 100, []float64{700}, []float64{1100})
 }
