@@ -296,3 +296,40 @@ func TestE2EConferenceControlKazooPivotTwoBaresipCallers(t *testing.T) {
 	hears(t, "the 700 Hz baresip", heard[0], 100, []float64{1100}, []float64{700})
 	hears(t, "the 1100 Hz baresip", heard[1], 100, []float64{700}, []float64{1100})
 }
+
+// TestE2EConferenceControlParticipantCreatesTheRoomAndHearsItsAnnouncement: the Participants API
+// names a friendly name no room has: the SIPp callee it calls opens that room, with the sid the
+// create answered (Twilio creates the conference). An AnnounceUrl on the participant (1,000 Hz) is
+// played to it; DELETE ends its call.
+func TestE2EConferenceControlParticipantCreatesTheRoomAndHearsItsAnnouncement(t *testing.T) {
+	needE2E(t)
+	hook := controlHook(t, `<Response><Hangup/></Response>`)
+	p := startPivotua(t, dialTwiMLFlow(hook.URL+"/voice"))
+	callee := newDialPeer(t, codec.PCMU, 800)
+	uas := startUAS(t, "uas_answer.xml", uasData{RTPPort: callee.port(), Codec: 0})
+	status, body := apiRequest(t, p, "POST", "/Conferences/new%20room/Participants.json", url.Values{
+		"To": {fmt.Sprintf("sip:bob@127.0.0.1:%d", uas.port)}, "From": {"+15550100"}, "WaitUrl": {""}})
+	sid, _ := body["conference_sid"].(string)
+	if status != 201 || !strings.HasPrefix(sid, "CF") {
+		t.Fatalf("participant create: %d %v", status, body)
+	}
+	calleeSid := body["call_sid"].(string)
+	awaitParticipants(t, p, sid, 1)
+	if status, body := apiRequest(t, p, "GET", "/Conferences.json?FriendlyName=new+room", nil); status != 200 || len(body["conferences"].([]any)) != 1 {
+		t.Fatalf("the room the participant opened: %d %v", status, body)
+	}
+	part := "/Conferences/" + sid + "/Participants/" + calleeSid + ".json"
+	if status, body := apiRequest(t, p, "POST", part, url.Values{"AnnounceUrl": {hook.URL + "/announce"}, "AnnounceMethod": {"GET"}}); status != 200 {
+		t.Fatalf("announce: %d %v", status, body)
+	}
+	time.Sleep(3 * time.Second)
+	if status, body := apiRequest(t, p, "DELETE", part, nil); status != 204 {
+		t.Fatalf("delete: %d %v", status, body)
+	}
+	if err := uas.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("the callee: %v\n%s", err, sipptest.LastLines(p.logs(), 40))
+	}
+	if n := toneFrames(callee.heard(0), 1000, 0.5); n < 70 {
+		t.Errorf("the callee heard %d frames of its 2 s 1,000 Hz announcement, want most of 100", n)
+	}
+}
