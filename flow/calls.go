@@ -2,8 +2,6 @@ package flow
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -123,11 +121,7 @@ func NewCalls(maxEnded int, keep time.Duration) *Calls {
 }
 
 // newCallSid returns CA and 32 random hex digits, Twilio's form of a call sid.
-func newCallSid() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
-	return "CA" + hex.EncodeToString(b[:])
-}
+func newCallSid() string { return newSid("CA") }
 
 // register adds a live call; rec's Sid is set here.
 func (r *Calls) register(rec CallRecord) *callEntry {

@@ -50,6 +50,7 @@ const (
 type Conferences struct {
 	mu    sync.Mutex
 	rooms map[conferenceKey]*conference // live rooms; a room leaves when its last party does
+	dir   RoomDirectory                 // rooms shared with other nodes (conference_cluster.go); nil: one node
 	// reserved are the sids the Participants API gave for rooms not open yet (conference_control.go).
 	reserved map[conferenceKey]string
 }
@@ -228,6 +229,7 @@ func (cs *Conferences) leave(cf *conference, p *confParty, reason string) {
 		cf.events.close()
 		if cs.rooms[conferenceKey{cf.account, cf.name}] == cf {
 			delete(cs.rooms, conferenceKey{cf.account, cf.name})
+			cs.roomClosed(cf)
 		}
 	}
 }
@@ -291,20 +293,22 @@ func newConferenceSid() string {
 
 // defaultWaitAudio is what a party waiting for the conference to start hears when its document names
 // no waitUrl, in place of Twilio's hold music: a soft two-note chime (440 Hz then 660 Hz, 300 ms each
-// at -26 dBFS) every 4 s, generated here, so no file is needed and nothing is fetched.
-func defaultWaitAudio() *codec.Prompt {
+// at -26 dBFS) every 4 s, generated here, so no file is needed and nothing is fetched. Like the two
+// prompts below it is made once and shared by every room and party (a prompt is read-only once made):
+// one per party was 80 KB each.
+var defaultWaitAudio = sync.OnceValue(func() *codec.Prompt {
 	const amp = 0.05
 	pcm := codec.Tone(440, 300*time.Millisecond, amp)
 	pcm = append(pcm, codec.Tone(660, 300*time.Millisecond, amp)...)
 	pcm = append(pcm, make([]int16, 3400*codec.SampleRate/1000)...)
 	return codec.NewPrompt(pcm)
-}
+})
 
 // silentWait is the wait audio of an empty waitUrl: one frame of silence, looped.
-func silentWait() *codec.Prompt { return codec.NewPrompt(make([]int16, codec.FrameSamples)) }
+var silentWait = sync.OnceValue(func() *codec.Prompt { return codec.NewPrompt(make([]int16, codec.FrameSamples)) })
 
 // beepPrompt is the entry and exit tone: 250 ms of 1,400 Hz at -14 dBFS, Twilio-like.
-func beepPrompt() *codec.Prompt { return codec.NewPrompt(codec.Tone(1400, 250*time.Millisecond, 0.2)) }
+var beepPrompt = sync.OnceValue(func() *codec.Prompt { return codec.NewPrompt(codec.Tone(1400, 250*time.Millisecond, 0.2)) })
 
 // started reports whether the account's room name is live and mixing: a caller joining it will not
 // wait, so its wait audio need not be fetched.
@@ -475,35 +479,23 @@ var conferenceEventWords = map[string]string{
 	"start": eventStart, "end": eventEnd, "join": eventJoin, "leave": eventLeave, "mute": eventMute, "hold": eventHold,
 }
 
-// conferenceEvents posts a conference's status callbacks in order from a goroutine of its own: each
-// a signed TwiML-style request (as the pivot's) with Twilio's parameters. A nil *conferenceEvents
-// posts nothing.
+// conferenceEvents posts a conference's status callbacks in order through a callbackPoster: each a
+// signed TwiML-style request (as the pivot's) with Twilio's parameters. A nil *conferenceEvents posts
+// nothing.
 type conferenceEvents struct {
 	want   map[string]bool // selected events (eventMute stands for unmute too, eventHold for unhold)
 	seq    int             // SequenceNumber of the last event; guarded by the conference's mu
-	queue  chan map[string]string
+	req    httpfetch.PivotRequest
+	poster *callbackPoster
 	closed bool
 }
 
 // newConferenceEvents starts the poster of req's URL for the events selected; req carries the
 // signing key, method and timeout of the call that named it.
 func newConferenceEvents(req httpfetch.PivotRequest, want map[string]bool, fetch DocumentFetcher, log *slog.Logger) *conferenceEvents {
-	ev := &conferenceEvents{want: want, queue: make(chan map[string]string, conferenceEventQueue)}
-	go func() {
-		for vars := range ev.queue {
-			r := req
-			r.Params = httpfetch.CallParams{AccountID: req.Params.AccountID, CallID: vars["CallSid"]}
-			delete(vars, "CallSid")
-			r.Params.Variables = vars
-			ctx, cancel := context.WithTimeout(context.Background(), r.Timeout+fetchGrace)
-			_, err := fetch.FetchDocument(ctx, r)
-			cancel()
-			if err != nil {
-				log.Warn("<Conference> statusCallback failed", "event", vars["StatusCallbackEvent"], "url", req.URL, "err", err)
-			}
-		}
-	}()
-	return ev
+	return &conferenceEvents{want: want, req: req, poster: newCallbackPoster(callbackPosterConfig{
+		fetch: fetch, what: "<Conference> statusCallback", log: log, queue: conferenceEventQueue,
+	})}
 }
 
 // post queues event about party p (nil for the conference's own) with extra parameters. cf.mu is
@@ -544,11 +536,11 @@ func (cf *conference) post(event string, p *confParty, extra map[string]string) 
 			vars[k] = v
 		}
 	}
-	select {
-	case ev.queue <- vars:
-	default:
-		cf.log.Warn("<Conference> statusCallback queue full, event dropped", "conference_sid", cf.sid, "event", name)
-	}
+	r := ev.req
+	r.Params = httpfetch.CallParams{AccountID: ev.req.Params.AccountID, CallID: vars["CallSid"]}
+	delete(vars, "CallSid")
+	r.Params.Variables = vars
+	ev.poster.post(callbackPost{event: name, req: r, callID: r.Params.CallID}) // a full queue drops it, logged
 }
 
 // close ends the poster once what is queued is sent. cf.mu is held.
@@ -557,7 +549,7 @@ func (ev *conferenceEvents) close() {
 		return
 	}
 	ev.closed = true
-	close(ev.queue)
+	ev.poster.close()
 }
 
 // recordingStore is where a conference's recording is written and how it is served: the Deps of the
@@ -744,6 +736,12 @@ func (c *Call) runConference(ctx context.Context, spec conferenceSpec, verb stri
 	if err := c.answer(ctx); err != nil {
 		res.callerHungUp = true
 		return res
+	}
+	// Several nodes: a room another node hosts is reached by a SIP leg to it (conference_cluster.go).
+	if host := c.deps.Conferences.claimRoom(ctx, c.accountID, spec.name, c.log); host != "" {
+		if res, ok := c.joinRemoteRoom(ctx, spec, verb, host); ok {
+			return res
+		}
 	}
 	p := &confParty{callSid: c.callSid(), sess: bc.Session(), joined: time.Now(), wait: spec.wait,
 		startOnEnter: spec.startOnEnter, endOnExit: spec.endOnExit, coachOf: spec.coach, kicked: make(chan struct{}),

@@ -5,10 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +52,11 @@ type dialPlan struct {
 	answerOnBridge bool           // leave the caller unanswered (180/183) until the callee answers
 	ringTone       string         // ringback country (codec.Ringback) for an answered caller; "" = us
 	refused        []string       // why targets were left out (no trunk, a trunk closed to the account)
+
+	// recordCallback is TwiML's recordingStatusCallback* (dial_record.go); nil: none.
+	recordCallback *recordingCallbackSpec
+	// trim cuts the silence before and after the speech out of the recording (Dial trim).
+	trim bool
 }
 
 // refuse leaves a number out of the plan for err, and logs why.
@@ -73,6 +75,11 @@ type dialEndpoint struct {
 	whisper, whisperMethod  string         // the noun's url and method; "" = bridge at once
 	sendDigits              string
 	srtp                    sip.SRTPPolicy // the trunk's; "" = the server's
+
+	// number is the number dialled through a trunk (the callee a statusCallback names); "" for a URI.
+	number string
+	// statusCallback is the <Number> or <Sip> noun's (dial_status_callback.go); nil: none.
+	statusCallback *legCallbackSpec
 }
 
 // dialState is what a call keeps of its Dials.
@@ -175,349 +182,31 @@ func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResu
 	return res
 }
 
-// bridgeDial rings plan's targets at once, bridges the caller to the first that
-// answers (CANCEL to the rest) and returns when either side hangs up, the
-// time limit passes or the caller presses * (hangupOnStar). It runs on the
-// call's goroutine.
+// bridgeDial rings plan's targets at once, bridges the caller to the first that answers (CANCEL to
+// the rest) and returns when either side hangs up, the time limit passes or the caller presses *
+// (hangupOnStar). It runs on the call's goroutine; dial_attempt.go has each step.
 func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
-	res := dialResult{status: "failed"}
 	d := c.deps.Dial
 	bc := c.ch.Bridge()
 	if bc == nil || d.Outbound == nil || d.Engine == nil {
 		c.log.Warn("dial: no outbound SIP configured")
-		return res
+		return dialResult{status: "failed"}
 	}
 	if len(plan.targets) == 0 {
-		return res
+		return dialResult{status: "failed"}
 	}
 	if !plan.answerOnBridge {
 		if err := c.answer(ctx); err != nil {
-			res.callerHungUp = true
-			return res
+			return dialResult{status: "failed", callerHungUp: true}
 		}
 	}
-	callerID, display := plan.callerID, ""
-	if callerID == "" {
-		callerID, display = c.info.CallerIDNumber, c.info.CallerIDName
+	a := newDialAttempt(c, plan, bc)
+	defer a.cleanup()
+	a.ringTargets(ctx)
+	if a.waitForAnswer(ctx) && a.connect(ctx) {
+		a.stayBridged(ctx)
 	}
-	dctx, cancelAll := context.WithCancel(ctx)
-	defer cancelAll()
-	progress := make(chan dialProgress, 32)
-	answers := make(chan dialAnswer, len(plan.targets))
-	pending := 0
-	var failures []error
-	caller := bc.Session()
-	for _, t := range plan.targets {
-		leg, local, err := openOutboundLeg(d, t, caller, c.log)
-		if err != nil {
-			failures = append(failures, err)
-			continue
-		}
-		pending++
-		req := sip.OutboundRequest{
-			Target: t.uri, FromUser: callerID, FromDisplay: display,
-			Username: t.username, Password: t.password,
-			Source: t.source, RootCAs: t.roots,
-			LocalRTP: local, RingTimeout: plan.timeout, SRTP: t.srtp,
-			OnProgress: func(p sip.Progress) {
-				select {
-				case progress <- dialProgress{leg, p}:
-				default:
-				}
-			},
-		}
-		go func() {
-			oc, err := d.Outbound.Dial(dctx, req)
-			leg.call = oc
-			answers <- dialAnswer{leg, err}
-		}()
-		c.log.Info("dial: ringing", "target", t.uri)
-	}
-
-	var winner, early *outboundLeg
-	var bridge *media.Bridge
-	var tone *ringback // stopped below, before this function goes on to bridge or return
-	rang, callerGone := false, false
-	for winner == nil && pending > 0 && !callerGone {
-		select {
-		case pe := <-progress:
-			if !c.answered && !rang {
-				rang = true
-				if err := c.ch.Ring(); err != nil && !c.ended() {
-					c.log.Warn("ringing failed", "err", err)
-				}
-			}
-			if c.answered && tone == nil && early == nil {
-				// An answered caller's phone no longer rings by itself: play it the ringback
-				// a carrier would, until a callee's early media or answer replaces it.
-				tone = startRingback(caller, plan.ringTone)
-			}
-			if pe.p.EarlyMedia == nil || early != nil {
-				continue
-			}
-			// The callee's ringback or announcement: passed to the caller (answered, or
-			// unanswered with answerOnBridge, in a 183 of our own).
-			if err := pe.leg.startMedia(*pe.p.EarlyMedia); err != nil {
-				continue
-			}
-			if !c.answered {
-				if err := bc.EarlyMedia(ctx); err != nil {
-					c.log.Debug("dial: no early media toward the caller", "err", err)
-					continue
-				}
-			}
-			if br, err := media.NewBridge(caller, pe.leg.sess); err == nil {
-				early, bridge = pe.leg, br
-				tone.stop()
-			}
-		case a := <-answers:
-			pending--
-			if a.err != nil {
-				failures = append(failures, a.err)
-				c.log.Info("dial: target failed", "target", a.leg.target.uri, "err", a.err)
-				if a.leg == early {
-					bridge.Stop()
-					early, bridge = nil, nil
-					tone = nil // the next target's ringing brings the ringback back
-				}
-				a.leg.close()
-				continue
-			}
-			winner = a.leg
-		case <-c.ch.Context().Done():
-			callerGone = true
-		}
-	}
-	tone.stop()
-	cancelAll() // CANCEL every other target
-	if pending > 0 {
-		go reapDialLegs(answers, pending)
-	}
-	if winner == nil {
-		if bridge != nil {
-			bridge.Stop()
-		}
-		if c.ended() {
-			res.status, res.callerHungUp = "canceled", true
-			return res
-		}
-		res.status = dialFailureStatus(failures)
-		return res
-	}
-	defer func() { winner.close() }() // winner: the callee of the moment (a transfer replaces it)
-	res.sid = winner.call.CallID()
-	c.log.Info("dial: answered", "target", winner.target.uri, "dial_call_id", res.sid)
-	c.ctl.bridgedTo(res.sid)
-	defer c.ctl.bridgedTo("")
-	if bridge != nil && early != winner {
-		bridge.Stop()
-		bridge = nil
-	}
-	if err := winner.startMedia(winner.call.Media()); err != nil {
-		c.log.Warn("dial: callee media", "err", err)
-		return res
-	}
-	winner.call.OnMediaChange(func(md sip.MediaDesc) {
-		if err := winner.startMedia(md); err != nil {
-			c.log.Warn("dial: callee re-INVITE media not applied", "err", err)
-		}
-	})
-	if winner.target.whisper != "" {
-		if bridge != nil { // the callee's document is for the callee alone
-			bridge.Stop()
-			bridge = nil
-		}
-		if c.answered || early != nil {
-			tone = startRingback(caller, plan.ringTone)
-		}
-		connect := c.runWhisper(ctx, winner, callerID, display)
-		tone.stop()
-		if !connect {
-			res.status, res.callerHungUp = whisperStatus, c.ended()
-			return res
-		}
-	}
-	if err := c.answer(ctx); err != nil {
-		if bridge != nil {
-			bridge.Stop()
-		}
-		res.status, res.callerHungUp = "canceled", true
-		return res
-	}
-	if bridge == nil {
-		br, err := media.NewBridge(caller, winner.sess)
-		if err != nil {
-			c.log.Error("dial: bridge", "err", err)
-			return res
-		}
-		bridge = br
-	}
-	defer func() { bridge.Stop() }() // bridge: the one of the moment (a transfer replaces it)
-	answeredAt := time.Now()
-	rec := c.startDialRecording(bridge, plan)
-	// Keys for the callee: <Number sendDigits> (an extension, a PIN) once it answers, then what the
-	// caller sends by SIP INFO; and the callee's INFO keys for the caller. They replace the relayed
-	// audio toward that party while they sound.
-	toCallee := startKeySender(winner.sess, winner.target.sendDigits, c.log)
-	defer func() { toCallee.stop() }()
-	toCaller := startKeySender(caller, "", c.log)
-	defer func() { toCaller.stop() }()
-	bc.RelayInfoDigits(toCallee.send)
-	defer bc.RelayInfoDigits(nil)
-	winner.call.OnDigit(toCaller.send)
-
-	// Either party may ask by REFER to be replaced by someone else (dial_transfer.go). Once the caller
-	// was, callerLeg is the leg that took its place and the caller's own dialog no longer ends the Dial.
-	xfers := newTransfers()
-	var run *transferRun
-	var callerLeg *outboundLeg
-	bc.OnTransfer(xfers.handler(true))
-	winner.call.OnTransfer(xfers.handler(false))
-	defer func() {
-		bc.OnTransfer(nil)
-		winner.call.OnTransfer(nil)
-		if callerLeg != nil {
-			callerLeg.call.OnTransfer(nil)
-			callerLeg.close()
-		}
-		xfers.stop(run)
-	}()
-	callerSess := caller
-	callerDone, ctxDone, digits := c.ch.Context().Done(), ctx.Done(), c.ch.Digits()
-	callerFrom := c.info.CallID
-
-	var limit <-chan time.Time
-	if plan.timeLimit > 0 {
-		t := time.NewTimer(plan.timeLimit)
-		defer t.Stop()
-		limit = t.C
-	}
-	calleeDone := winner.done()
-	res.status = "completed"
-wait:
-	for {
-		var ringing chan dialAnswer
-		if run != nil {
-			ringing = run.answers
-		}
-		select {
-		case <-callerDone:
-			if run != nil && run.byCaller { // a blind transferor may hang up at once (RFC 5589 §6)
-				run.gone, callerDone, ctxDone = true, nil, nil
-				continue
-			}
-			res.callerHungUp = true
-			break wait
-		case <-ctxDone:
-			if run != nil && run.byCaller {
-				run.gone, callerDone, ctxDone = true, nil, nil
-				continue
-			}
-			res.callerHungUp = true
-			break wait
-		case <-calleeDone:
-			if run != nil && !run.byCaller {
-				run.gone, calleeDone = true, nil
-				continue
-			}
-			c.log.Info("dial: the callee hung up")
-			break wait
-		case <-limit:
-			c.log.Info("dial: time limit reached", "limit", plan.timeLimit)
-			break wait
-		case k := <-digits: // relayed in the media already; here only * matters
-			if k == '*' && plan.hangupOnStar {
-				c.log.Info("dial: the caller pressed *, ending the bridge")
-				break wait
-			}
-		case ask := <-xfers.asks:
-			from := winner.call.CallID()
-			if ask.byCaller && callerLeg != nil {
-				from = callerLeg.call.CallID()
-			} else if ask.byCaller {
-				from = callerFrom
-			}
-			run = c.startTransfer(xfers, ask, plan, from, callerID, display, caller)
-		case a := <-ringing:
-			done := run
-			run = nil
-			if a.err == nil {
-				a.err = a.leg.startMedia(a.leg.call.Media())
-			}
-			if a.err != nil {
-				a.leg.close()
-				code, reason := transferFailure(a.err)
-				c.transferFailed(xfers, done, code, reason, a.err)
-				if done.gone { // the referrer hung up for nothing: its side of the Dial is over
-					res.callerHungUp = done.byCaller
-					break wait
-				}
-				continue
-			}
-			// The target answered: it takes the referrer's place, the other party stays.
-			bridge.Stop()
-			if rec != nil {
-				rec.finish(c, int(time.Since(answeredAt).Round(time.Second)/time.Second))
-			}
-			newLeg := a.leg
-			if done.byCaller {
-				old := callerLeg // nil: the caller itself, which sip hangs up after its NOTIFY
-				bc.OnTransfer(nil)
-				if old != nil {
-					old.call.OnTransfer(nil)
-				}
-				callerLeg, callerSess = newLeg, newLeg.sess
-				callerDone, ctxDone, digits = newLeg.done(), nil, nil
-				toCaller.stop()
-				toCaller = startKeySender(newLeg.sess, "", c.log)
-				winner.call.OnDigit(toCaller.send)
-				bc.RelayInfoDigits(nil)
-				newLeg.call.OnDigit(toCallee.send)
-				newLeg.call.OnTransfer(xfers.handler(true))
-				xfers.report(done.t, 200, "OK", func() {
-					if old != nil {
-						old.close()
-					}
-				})
-			} else {
-				old := winner
-				old.call.OnTransfer(nil)
-				winner, calleeDone = newLeg, newLeg.done()
-				c.ctl.bridgedTo(newLeg.call.CallID())
-				toCallee.stop()
-				toCallee = startKeySender(newLeg.sess, "", c.log)
-				if callerLeg != nil {
-					callerLeg.call.OnDigit(toCallee.send)
-				} else {
-					bc.RelayInfoDigits(toCallee.send)
-				}
-				newLeg.call.OnDigit(toCaller.send)
-				newLeg.call.OnTransfer(xfers.handler(false))
-				xfers.report(done.t, 200, "OK", old.close)
-			}
-			c.log.Info("dial: transferred", "by", done.by(), "target", done.t.Target, "dial_call_id", newLeg.call.CallID())
-			c.transferEvent(done, "completed", 200)
-			xfers.busy.Store(false)
-			br, err := media.NewBridge(callerSess, winner.sess)
-			if err != nil {
-				c.log.Error("dial: bridge after a transfer", "err", err)
-				break wait
-			}
-			bridge = br
-			rec = c.startDialRecording(bridge, plan)
-		}
-	}
-	res.duration = int(time.Since(answeredAt).Round(time.Second) / time.Second)
-	bridge.Stop()
-	winner.close() // BYE to the callee at once when the caller hung up (deferred close is then a no-op)
-	if callerLeg != nil {
-		// The caller was transferred away: what the document says next has nobody to run for.
-		res.callerHungUp = true
-	}
-	if rec != nil {
-		rec.finish(c, res.duration)
-	}
-	return res
+	return a.res
 }
 
 // ringback loops a country's ringback tone to the answered caller while the
@@ -557,7 +246,7 @@ func (r *ringback) stop() {
 func reapDialLegs(answers <-chan dialAnswer, n int) {
 	for range n {
 		a := <-answers
-		a.leg.close()
+		a.leg.end(a.err)
 	}
 }
 
@@ -581,62 +270,6 @@ func dialFailureStatus(failures []error) string {
 		}
 	}
 	return status
-}
-
-// dialRecording is a Dial's recording of both parties in progress.
-type dialRecording struct {
-	rec  *media.BridgeRecording
-	file io.Closer
-	path string
-	name string
-}
-
-func (c *Call) startDialRecording(br *media.Bridge, plan dialPlan) *dialRecording {
-	if plan.record == recordNone || plan.record == "" {
-		return nil
-	}
-	dir := filepath.Join(c.deps.Recordings, c.accountID)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		c.log.Error("dial recording: folder", "err", err)
-		return nil
-	}
-	name := fmt.Sprintf("%s-dial-%d.wav", fileSafe(c.info.CallID), time.Now().UnixNano())
-	path := filepath.Join(dir, name)
-	channels := 1
-	if plan.dual {
-		channels = 2
-	}
-	w, err := createWAVChannels(path, channels)
-	if err != nil {
-		c.log.Error("dial recording: create", "err", err)
-		return nil
-	}
-	rec, err := br.Record(w, plan.dual)
-	if err != nil {
-		_ = w.Close()
-		c.log.Error("dial recording: start", "err", err)
-		return nil
-	}
-	return &dialRecording{rec: rec, file: w, path: path, name: name}
-}
-
-// finish stops the recording, closes the file and reports it as RecordingUrl.
-func (r *dialRecording) finish(c *Call, seconds int) {
-	_, err := r.rec.Stop()
-	if cerr := r.file.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		c.recordingFailed(r.path, fmt.Errorf("dial recording: %w", err))
-		return
-	}
-	url := "file://" + r.path
-	if c.deps.RecordingLinks != nil {
-		url = c.deps.RecordingLinks.RecordingURL(c.accountID, r.name)
-	}
-	c.rec.last = recordingResult{url: url, duration: seconds}
-	c.log.Info("dial recording saved", "path", r.path)
-	c.recordingSaved(r.path, seconds, "dial", url)
 }
 
 // normaliseNumber drops the spaces, dashes, dots and parentheses people write

@@ -2,10 +2,15 @@ package flow
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/media"
 )
 
 // wavFile is a WAV file being written: PCM goes to Write, Close finishes the header.
@@ -54,4 +59,161 @@ func (s *stereoWAV) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// dialRecording is a Dial's recording of both parties in progress: of the bridge from the answer
+// (record-from-answer), or from the callee's first ringing (record-from-ringing) of the caller's own
+// session, both ways: what the caller says, and what it hears (the ringback or the callee's early
+// media, then the callee once bridged), which for two parties is the whole call. Either way the file
+// is mono (mixed) or dual (left: the caller, right: the callee), and trim-silence cuts the silence
+// before and after the speech once it is stopped.
+type dialRecording struct {
+	rec      *media.BridgeRecording // from the answer; nil from ringing
+	tap      *tapRecording          // from ringing; nil from the answer
+	file     io.Closer
+	meter    *levelMeter
+	channels int
+	trim     bool
+	path     string
+	name     string
+	events   *recordingCallbacks // the Dial's recordingStatusCallback; nil: none
+	done     bool
+}
+
+// startDialRecording starts plan's recording: of br from now when it is not nil, else of caller's
+// session from now (record-from-ringing before the bridge exists). nil when plan records nothing or
+// the file cannot be made (logged).
+func (c *Call) startDialRecording(br *media.Bridge, caller *media.Session, plan dialPlan) *dialRecording {
+	if plan.record == recordNone || plan.record == "" {
+		return nil
+	}
+	dir := filepath.Join(c.deps.Recordings, c.accountID)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		c.log.Error("dial recording: folder", "err", err)
+		return nil
+	}
+	name := fmt.Sprintf("%s-dial-%d.wav", fileSafe(c.info.CallID), time.Now().UnixNano())
+	path := filepath.Join(dir, name)
+	channels := 1
+	if plan.dual {
+		channels = 2
+	}
+	w, err := createWAVChannels(path, channels)
+	if err != nil {
+		c.log.Error("dial recording: create", "err", err)
+		return nil
+	}
+	r := &dialRecording{file: w, meter: newLevelMeter(w, 0), channels: channels, trim: plan.trim, path: path, name: name}
+	if br != nil {
+		r.rec, err = br.Record(r.meter, plan.dual)
+	} else {
+		r.tap, err = startTapRecording(caller, r.meter, plan.dual)
+	}
+	if err != nil {
+		_ = w.Close()
+		_ = os.Remove(path)
+		c.log.Error("dial recording: start", "err", err)
+		return nil
+	}
+	r.events = c.startRecordingCallbacks(plan.recordCallback, sourceDialVerb, channels)
+	r.events.inProgress()
+	return r
+}
+
+// finish stops the recording, closes the file, trims it when asked and reports it as RecordingUrl;
+// once (later calls do nothing).
+func (r *dialRecording) finish(c *Call) {
+	if r == nil || r.done {
+		return
+	}
+	r.done = true
+	var samples int64
+	var err error
+	if r.rec != nil {
+		samples, err = r.rec.Stop()
+	} else {
+		samples, err = r.tap.stop()
+	}
+	if cerr := r.file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		c.recordingFailed(r.path, fmt.Errorf("dial recording: %w", err))
+		r.events.failed()
+		return
+	}
+	if r.trim {
+		// The meter counts interleaved samples: its span is in the file's own units.
+		if from, to, ok := trimBounds(r.meter.span(), samples*int64(r.channels), r.channels); ok {
+			if err := trimWAV(r.path, r.channels, from, to); err != nil {
+				c.log.Warn("dial recording: trim failed, keeping the whole recording", "err", err)
+			} else {
+				samples = (to - from) / int64(r.channels)
+			}
+		}
+	}
+	seconds := int((samples + codec.SampleRate/2) / codec.SampleRate)
+	url := "file://" + r.path
+	if c.deps.RecordingLinks != nil {
+		url = c.deps.RecordingLinks.RecordingURL(c.accountID, r.name)
+	}
+	c.rec.last = recordingResult{url: url, duration: seconds}
+	c.log.Info("dial recording saved", "path", r.path, "seconds", seconds)
+	c.recordingSaved(r.path, seconds, "dial", url)
+	r.events.completed(url, seconds)
+}
+
+// tapRecording writes a session's two tracks (media.Tap: what the caller sends, what it is sent) to
+// w as 8 kHz 16-bit PCM, mixed to mono or as two channels, on a goroutine of its own, through
+// record_call's callMixer (kazoo_record_call.go): frames go on a 20 ms timeline from the tap's start
+// by the time they were tapped, so a track that pauses (the caller's RTP before it is answered) is
+// silence there.
+type tapRecording struct {
+	tap      *media.Tap
+	w        io.Writer
+	dual     bool
+	stopping chan struct{}
+	done     chan struct{}
+	// Written by the goroutine, read after done.
+	samples int64 // per channel
+	err     error
+}
+
+func startTapRecording(s *media.Session, w io.Writer, dual bool) (*tapRecording, error) {
+	tap, err := s.StartTap(media.TapInbound | media.TapOutbound)
+	if err != nil {
+		return nil, err
+	}
+	t := &tapRecording{tap: tap, w: w, dual: dual, stopping: make(chan struct{}), done: make(chan struct{})}
+	go t.run()
+	return t, nil
+}
+
+// stop ends the recording once what was tapped is written; it returns the samples per channel.
+func (t *tapRecording) stop() (int64, error) {
+	t.tap.Stop()
+	close(t.stopping)
+	<-t.done
+	return t.samples, t.err
+}
+
+func (t *tapRecording) run() {
+	defer close(t.done)
+	m := newCallMixer(t.w, math.MaxInt64, false)
+	m.dual = t.dual
+	var f media.TapFrame
+	for {
+		for t.tap.Next(&f) {
+			m.add(f.Track == media.TapOutbound, f.Timestamp, &f.Payload)
+		}
+		select {
+		case <-t.tap.Ready():
+		case <-t.stopping: // the tap is stopped: what it queued is still taken
+			for t.tap.Next(&f) {
+				m.add(f.Track == media.TapOutbound, f.Timestamp, &f.Payload)
+			}
+			t.samples, t.err = m.finish()
+			return
+		}
+	}
 }

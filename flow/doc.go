@@ -37,6 +37,11 @@
 // check). Tests of parsers and helpers are in package flow: <file>_internal_test.go when the same
 // feature also has run tests in <file>_test.go. flowtest imports flow; flow never imports it.
 //
+// Callbacks to the application beside the pivot requests (the Calls API's status callbacks, a
+// <Stream>'s, a Dial callee leg's, a recording's) go out through one callbackPoster each
+// (callback_poster.go): in order, signed like every request, from a goroutine of their own, retried
+// where the feature asks.
+//
 // Every document from outside (Kazoo JSON, TwiML) is parsed by bounded, fuzzed code and validated whole
 // before any of it runs; problems are reported with their path (data.voice_url, Response/Say[2]@loop).
 //

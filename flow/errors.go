@@ -39,6 +39,9 @@ var (
 	// ErrParticipantNotFound reports a participant (a CallSid) that is not in the conference: a
 	// Participants API request, or a coach whose target is not there.
 	ErrParticipantNotFound = errors.New("no such participant")
+	// ErrRoomToken reports an INVITE that asks to join a room hosted here without a valid signed
+	// token (conference_cluster.go): it gets 403.
+	ErrRoomToken = errors.New("room leg token refused")
 	// ErrBadConferenceName reports a room name no conference can have (the Participants API's path).
 	ErrBadConferenceName = errors.New("not a conference name")
 	// ErrBadCoach reports a coaching change a participant cannot make (coaching itself).

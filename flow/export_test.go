@@ -23,3 +23,14 @@ func (c *Call) CustomVars() map[string]string { return c.vars.cavs }
 // RunAsCallee makes the call what runWhisper makes a Dial callee's: answered, with the caller's
 // Call-ID as its parent.
 func (c *Call) RunAsCallee(parentCallID string) { c.answered, c.pivot.parentID = true, parentCallID }
+
+// RefusedTwiMLAttrs lists, by element, the Twilio attributes the parser refuses (twiml_attrs.go).
+func RefusedTwiMLAttrs() map[string][]string {
+	out := map[string][]string{}
+	for verb, attrs := range refusedTwiMLAttrs {
+		for name := range attrs {
+			out[verb] = append(out[verb], name)
+		}
+	}
+	return out
+}

@@ -239,22 +239,24 @@ func (c *Call) endCallRecording() {
 }
 
 // callMixer lays each track's 20 ms frames on one timeline by the time they were tapped and writes
-// their sum. A frame of the caller that arrives in the slot of the one before (packets bunched by
-// jitter) takes the next slot, so bunching neither doubles nor drops audio; the session sends one
-// frame per tick, so the caller's side follows its clock. Slots are written once mixWindow of later
-// audio is in, or at finish.
+// their sum, or with dual both tracks as two channels (left: what the caller sends, right: what it is
+// sent; Dial's record-from-ringing-dual, dial_record.go). A frame of the caller that arrives in the
+// slot of the one before (packets bunched by jitter) takes the next slot, so bunching neither doubles
+// nor drops audio; the session sends one frame per tick, so the caller's side follows its clock.
+// Slots are written once mixWindow of later audio is in, or at finish.
 type callMixer struct {
 	w         io.Writer
-	limit     int64 // samples; past it add returns false
+	limit     int64 // samples (per channel); past it add returns false
 	fromFirst bool  // the timeline starts at the first frame, not at the tap's start
+	dual      bool  // two channels, not the sum
 	started   bool  // a frame was added
 	written   int64
 	base      int64    // the first slot not written yet
 	top       int64    // one past the highest slot holding audio
 	last      [2]int64 // per track, the slot of its last frame (-1: none)
-	ring      [mixWindow][codec.FrameSamples]int32
+	ring      [mixWindow][2][codec.FrameSamples]int32
 	pcm       [codec.FrameSamples]int16
-	out       [2 * codec.FrameSamples]byte
+	out       [2 * 2 * codec.FrameSamples]byte
 	err       error
 }
 
@@ -293,7 +295,7 @@ func (m *callMixer) add(outbound bool, ms int64, payload *[codec.FrameSamples]by
 		}
 	}
 	codec.DecodeFrame(codec.PCMU, m.pcm[:], payload[:])
-	acc := &m.ring[slot%mixWindow]
+	acc := &m.ring[slot%mixWindow][track]
 	for i, s := range m.pcm {
 		acc[i] += int32(s)
 	}
@@ -306,13 +308,22 @@ func (m *callMixer) writeSlot() bool {
 	if m.written >= m.limit || m.err != nil {
 		return false
 	}
-	acc := &m.ring[m.base%mixWindow]
-	for i, v := range acc {
-		binary.LittleEndian.PutUint16(m.out[2*i:], uint16(min(max(v, -32768), 32767)))
-		acc[i] = 0
+	tracks := &m.ring[m.base%mixWindow]
+	channels := 1
+	if m.dual {
+		channels = 2
 	}
+	for i := range codec.FrameSamples {
+		if m.dual {
+			binary.LittleEndian.PutUint16(m.out[4*i:], uint16(min(max(tracks[0][i], -32768), 32767)))
+			binary.LittleEndian.PutUint16(m.out[4*i+2:], uint16(min(max(tracks[1][i], -32768), 32767)))
+		} else {
+			binary.LittleEndian.PutUint16(m.out[2*i:], uint16(min(max(tracks[0][i]+tracks[1][i], -32768), 32767)))
+		}
+	}
+	*tracks = [2][codec.FrameSamples]int32{}
 	n := min(int64(codec.FrameSamples), m.limit-m.written)
-	if _, err := m.w.Write(m.out[:2*n]); err != nil {
+	if _, err := m.w.Write(m.out[:2*int64(channels)*n]); err != nil {
 		m.err = err
 		return false
 	}

@@ -20,6 +20,7 @@ type outboundLeg struct {
 	target dialEndpoint
 	sess   *media.Session
 	call   *sip.OutboundCall // nil until answered
+	events *legCallbacks     // the noun's statusCallback (dial_status_callback.go); nil: none
 }
 
 // log is the call's logger: the session's lines carry the call's call_id and account_id.
@@ -65,8 +66,9 @@ func (o *outboundLeg) done() <-chan struct{} {
 	return ch
 }
 
-// close hangs up an answered leg (BYE) and frees its port.
+// close hangs up an answered leg (BYE) and frees its port; its statusCallback reports it ended.
 func (o *outboundLeg) close() {
+	o.events.finish(nil)
 	if o.call != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = o.call.Hangup(ctx)

@@ -26,8 +26,6 @@ const (
 	originateFetchTimeout = 5 * time.Second
 	// callbackTimeout bounds one status callback.
 	callbackTimeout = 5 * time.Second
-	// callbackQueue bounds the status callbacks waiting for a slow target: a call has at most four.
-	callbackQueue = 8
 	// EventAPI is the call inspector's event of a Calls API action on the call: action, and what it
 	// asked.
 	EventAPI = "api"
@@ -284,26 +282,20 @@ func sipUser(uri string) string {
 	return u
 }
 
-// statusCallbacks posts a call's status changes to its StatusCallback, in order, from one goroutine.
+// statusCallbacks posts a call's status changes to its StatusCallback, in order, through a
+// callbackPoster.
 type statusCallbacks struct {
 	s      *Server
 	req    OriginateRequest
 	sid    string
 	called string
 	want   map[string]bool
-	queue  chan callbackPost
-	done   chan struct{}
-	seq    int // owned by the sending goroutine
-	log    *slog.Logger
-}
-
-type callbackPost struct {
-	event string
-	rec   CallRecord
+	poster *callbackPoster // nil: no StatusCallback
+	seq    int             // the next SequenceNumber; owned by the call's goroutine, which posts
 }
 
 func (s *Server) startCallbacks(req OriginateRequest, sid, called string, log *slog.Logger) *statusCallbacks {
-	cb := &statusCallbacks{s: s, req: req, sid: sid, called: called, want: map[string]bool{}, log: log}
+	cb := &statusCallbacks{s: s, req: req, sid: sid, called: called, want: map[string]bool{}}
 	if req.Callback.URL == "" {
 		return cb
 	}
@@ -313,60 +305,49 @@ func (s *Server) startCallbacks(req OriginateRequest, sid, called string, log *s
 	if len(cb.want) == 0 {
 		cb.want[CallbackCompleted] = true
 	}
-	cb.queue, cb.done = make(chan callbackPost, callbackQueue), make(chan struct{})
-	go cb.send()
+	cb.poster = newCallbackPoster(callbackPosterConfig{
+		fetch: s.cfg.Documents, debug: s.cfg.Debug, accountID: req.AccountID, keep: true,
+		what: "calls API: status callback", log: log,
+	})
 	return cb
 }
 
 // post queues event's callback when the request asked for it; the final status of an unanswered
 // call goes out as Twilio's completed event (CallStatus busy, no-answer, failed or canceled).
 func (cb *statusCallbacks) post(event string, rec CallRecord) {
-	if cb.queue == nil || !cb.want[event] {
+	if cb.poster == nil || !cb.want[event] {
 		return
 	}
-	select {
-	case cb.queue <- callbackPost{event, rec}:
-	default:
-		cb.log.Warn("calls API: status callback dropped, the queue is full", "event", event)
+	callID := rec.SIPCallID
+	if callID == "" {
+		callID = cb.sid
 	}
+	cb.poster.post(callbackPost{event: event, req: cb.request(event, rec), callID: callID})
+	cb.seq++
 }
 
 // close waits for the callbacks queued to go out; it runs on the call's goroutine once the call is
 // over, so a slow target holds nothing but that goroutine.
 func (cb *statusCallbacks) close() {
-	if cb.queue == nil {
-		return
-	}
-	close(cb.queue)
-	<-cb.done
+	cb.poster.close()
+	cb.poster.wait()
 }
 
-func (cb *statusCallbacks) send() {
-	defer close(cb.done)
-	for p := range cb.queue {
-		cb.deliver(p)
-		cb.seq++
-	}
-}
-
-// deliver posts one callback with Twilio's parameters, signed like every request.
-func (cb *statusCallbacks) deliver(p callbackPost) {
-	if cb.s.cfg.Documents == nil {
-		return
-	}
+// request is one callback with Twilio's parameters, signed like every request.
+func (cb *statusCallbacks) request(event string, rec CallRecord) httpfetch.PivotRequest {
 	vars := map[string]string{
 		"CallbackSource": "call-progress-events",
 		"SequenceNumber": strconv.Itoa(cb.seq),
 		"Timestamp":      time.Now().UTC().Format(time.RFC1123Z),
 		"Called":         cb.called,
 		"Caller":         cb.req.From,
-		"SipCallId":      p.rec.SIPCallID,
+		"SipCallId":      rec.SIPCallID,
 	}
-	if p.rec.SIPResponseCode != 0 {
-		vars["SipResponseCode"] = strconv.Itoa(p.rec.SIPResponseCode)
+	if rec.SIPResponseCode != 0 {
+		vars["SipResponseCode"] = strconv.Itoa(rec.SIPResponseCode)
 	}
-	if p.event == CallbackCompleted {
-		secs := p.rec.Duration()
+	if event == CallbackCompleted {
+		secs := rec.Duration()
 		vars["CallDuration"] = strconv.Itoa(secs)
 		vars["Duration"] = strconv.Itoa((secs + 59) / 60)
 	}
@@ -374,28 +355,13 @@ func (cb *statusCallbacks) deliver(p callbackPost) {
 	if method == "" {
 		method = "POST"
 	}
-	r := httpfetch.PivotRequest{
+	return httpfetch.PivotRequest{
 		URL: cb.req.Callback.URL, Method: method, Format: httpfetch.FormatTwiML, BodyFormat: httpfetch.BodyForm,
 		Timeout: callbackTimeout, SigningKey: cb.s.cfg.APIKeys[cb.req.AccountID],
 		Params: httpfetch.CallParams{
 			AccountID: cb.req.AccountID, CallID: cb.sid, Direction: DirectionOutboundAPI,
-			From: cb.req.From, To: cb.req.To, CallStatus: p.rec.Status, Variables: vars,
+			From: cb.req.From, To: cb.req.To, CallStatus: rec.Status, Variables: vars,
 		},
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), callbackTimeout+fetchGrace)
-	defer cancel()
-	doc, err := cb.s.cfg.Documents.FetchDocument(ctx, r)
-	if err != nil {
-		cb.log.Warn("calls API: status callback failed", "event", p.event, "url", cb.req.Callback.URL, "err", err)
-	}
-	if cb.s.cfg.Debug != nil {
-		callID := p.rec.SIPCallID
-		if callID == "" {
-			callID = cb.sid
-		}
-		ex := newExchange(callID, 0, r, doc, 0)
-		ex.AccountID, ex.Debug, ex.Err = cb.req.AccountID, true, err
-		cb.s.cfg.Debug(ex)
 	}
 }
 

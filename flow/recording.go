@@ -140,39 +140,58 @@ func (c *Call) recordingFailed(path string, err error) {
 // trimSilence cuts the silence before the first and after the last speech (keeping trimMargin of it)
 // out of the file. A recording without speech is left alone.
 func (r *callerRecording) trimSilence() error {
-	if !r.speech.found() {
+	from, to, ok := trimBounds(r.speech, r.samples, 1)
+	if !ok {
 		return nil
 	}
-	margin := int64(trimMargin * codec.SampleRate / time.Second)
-	from, to := max(0, r.speech.from-margin), min(r.samples, r.speech.to+margin)
-	if from == 0 && to == r.samples {
-		return nil
+	if err := trimWAV(r.path(), 1, from, to); err != nil {
+		return err
 	}
-	src, err := os.Open(r.path())
+	r.samples = to - from
+	r.speech = speechSpan{from: r.speech.from - from, to: r.speech.to - from}
+	return nil
+}
+
+// trimBounds is what trimming keeps of a recording of total samples (interleaved, of channels
+// channels) whose speech is span: the speech and trimMargin around it. ok is false when there is
+// nothing to cut (no speech, or no silence outside the margins).
+func trimBounds(span speechSpan, total int64, channels int) (from, to int64, ok bool) {
+	if !span.found() {
+		return 0, 0, false
+	}
+	margin := int64(trimMargin*codec.SampleRate/time.Second) * int64(channels)
+	from, to = max(0, span.from-margin), min(total, span.to+margin)
+	from -= from % int64(channels) // whole sample frames of every channel
+	to -= to % int64(channels)
+	return from, to, from > 0 || to < total
+}
+
+// trimWAV keeps samples [from, to) (interleaved, of channels channels) of the WAV file at path, as
+// codec.CreateWAV or createWAVChannels wrote it, replacing the file.
+func trimWAV(path string, channels int, from, to int64) error {
+	src, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	tmp := r.path() + ".trim"
+	tmp := path + ".trim"
 	os.Remove(tmp) // a leftover of a crash; CreateWAV never truncates
-	w, err := codec.CreateWAV(tmp, codec.SampleRate)
+	w, err := createWAVChannels(tmp, channels)
 	if err != nil {
 		return err
 	}
-	// CreateWAV wrote src's 44-byte canonical header; the samples follow it.
+	// The writers put a 44-byte canonical header before the samples.
 	_, err = io.Copy(w, io.NewSectionReader(src, wavHeaderSize+2*from, 2*(to-from)))
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, r.path())
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("trim %s: %w", r.path(), err)
+		return fmt.Errorf("trim %s: %w", path, err)
 	}
-	r.samples = to - from
-	r.speech = speechSpan{from: r.speech.from - from, to: r.speech.to - from}
 	return nil
 }
 

@@ -54,6 +54,10 @@ func (s *Server) HandleCall(c *sip.InboundCall) {
 	if s.cfg.Observer != nil {
 		defer func() { s.cfg.Observer.CallEnded(callOutcome(c.FinalStatus())) }()
 	}
+	if s.cfg.Conferences.directory() != nil && isRoomLeg(info) { // another node's caller joins a room hosted here
+		s.hostRoomLeg(c, log)
+		return
+	}
 	route, ok := s.cfg.Router.Match(info.RequestUser, info.ToUser)
 	if !ok {
 		log.Info("no callflow for the number: 404", "request", info.RequestUser, "to", info.ToUser, "from", info.FromUser)

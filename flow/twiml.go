@@ -22,6 +22,7 @@ const (
 type TwiML struct {
 	verbs     []twimlVerb
 	summaries []map[string]any // of each verb, for its EventVerb
+	warnings  []twimlWarning   // attributes ignored (twiml_attrs.go), reported when it runs
 	source    string           // the document as parsed, for an update forwarded to another node (calls_cluster.go)
 }
 
@@ -45,6 +46,7 @@ var twimlStop = twimlOutcome{stop: true}
 
 // runTwiML runs a document's verbs in order. Running off the end stops (Run then hangs up).
 func (c *Call) runTwiML(ctx context.Context, doc *TwiML) twimlOutcome {
+	c.reportWarnings(doc)
 	for i, v := range doc.verbs {
 		if ctx.Err() != nil || c.ended() {
 			return twimlStop
@@ -92,6 +94,7 @@ func ParseTwiML(b []byte) (*TwiML, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
+	doc.warnings = p.warnings
 	return doc, nil
 }
 
@@ -226,9 +229,10 @@ func lineOf(b []byte, offset int64) int {
 	return bytes.Count(b[:offset], []byte("\n")) + 1
 }
 
-// twimlParser collects every validation problem of a document.
+// twimlParser collects every validation problem of a document, and what of it is ignored.
 type twimlParser struct {
-	errs []error
+	errs     []error
+	warnings []twimlWarning
 }
 
 func (p *twimlParser) fail(path, msg string) {
@@ -245,8 +249,9 @@ func (p *twimlParser) eachChild(e *xmlElement, path string, visit func(child *xm
 	}
 }
 
-// attrs returns e's attributes by name; any other attribute is an error. Namespace declarations and
-// namespaced attributes (xml:lang) are ignored.
+// attrs returns e's attributes among known (those its parser honours) by name. Any other is refused
+// when Twilio defines it and pivotua does not honour it, else ignored with a warning (twiml_attrs.go).
+// Namespace declarations and namespaced attributes (xml:lang) are ignored.
 func (p *twimlParser) attrs(e *xmlElement, path string, known ...string) map[string]string {
 	out := map[string]string{}
 	for _, a := range e.attrs {
@@ -256,7 +261,7 @@ func (p *twimlParser) attrs(e *xmlElement, path string, known ...string) map[str
 		name := a.Name.Local
 		switch {
 		case !contains(known, name):
-			p.fail(path+"@"+name, "unknown attribute")
+			p.otherAttr(e, path, name, a.Value)
 		default:
 			out[name] = a.Value
 		}

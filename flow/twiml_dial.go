@@ -24,6 +24,8 @@ type dialVerb struct {
 	dual           bool
 	ringTone       string // the ringback country played to an answered caller while targets ring
 	trunk          string // pivotua extra: the trunk numbers go through; "" = the first
+	recordCallback recordingCallbackSpec
+	trim           bool // Twilio's default for Dial: do-not-trim
 	targets        []dialTarget
 	conference     *conferenceNoun // <Conference>, alone in its Dial (twiml_conference.go)
 }
@@ -35,12 +37,13 @@ type dialTarget struct {
 	sendDigits         string // <Number sendDigits>: keys sent to the callee once it is bridged
 	whisper            string // the noun's url: TwiML run on the callee before bridging (dial_whisper.go)
 	whisperMethod      string // GET or POST for whisper
+	statusCallback     *legCallbackSpec
 }
 
 func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	a := p.attrs(e, path, "action", "method", "timeout", "timeLimit", "callerId", "hangupOnStar", "record",
 		"answerOnBridge", "ringTone", "trim", "recordingStatusCallback", "recordingStatusCallbackMethod",
-		"recordingStatusCallbackEvent", "hangupOn", "strategy", "continueOnFail", "trunk")
+		"recordingStatusCallbackEvent", "strategy", "trunk")
 	v := &dialVerb{action: p.urlAttr(a, path, "action"), method: p.methodAttr(a, path), callerID: strings.TrimSpace(a["callerId"])}
 	if _, ok := a["callerId"]; ok {
 		if msg := checkCallerID(v.callerID); msg != "" {
@@ -51,12 +54,15 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	v.timeLimit = time.Duration(p.intAttr(a, path, "timeLimit", 14400, 1, 14400, "must be an integer between 1 and 14400")) * time.Second
 	v.hangupOnStar = p.boolAttr(a, path, "hangupOnStar", false)
 	v.answerOnBridge = p.boolAttr(a, path, "answerOnBridge", false)
-	p.boolAttr(a, path, "continueOnFail", true)
-	p.enumAttr(a, path, "strategy", "simultaneous", "simultaneous", "single")
+	if p.enumAttr(a, path, "strategy", "simultaneous", "simultaneous", "single") == "single" { // Kazoo's
+		p.fail(path+"@strategy", `strategy="single" (one target after another) is not supported: every target rings at once`)
+	}
 	rec := p.enumAttr(a, path, "record", recordNone, recordNone, recordFromAnswer, recordFromRinging,
 		recordFromAnswer+"-dual", recordFromRinging+"-dual")
 	v.record, v.dual = strings.TrimSuffix(rec, "-dual"), strings.HasSuffix(rec, "-dual")
 	v.ringTone = p.enumAttr(a, path, "ringTone", "us", codec.RingbackCountries()...)
+	v.recordCallback = parseRecordingCallback(p, a, path)
+	v.trim = p.enumAttr(a, path, "trim", "do-not-trim", "trim-silence", "do-not-trim") == "trim-silence"
 	v.trunk = strings.TrimSpace(a["trunk"])
 	if number := normaliseNumber(e.text); number != "" {
 		if msg := checkPhoneNumber(number); msg != "" {
@@ -80,7 +86,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 				p.fail(cpath, msg)
 			}
 			v.targets = append(v.targets, dialTarget{number: number, sendDigits: digits,
-				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
+				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath), statusCallback: parseLegCallback(p, ca, cpath)})
 		case "Sip":
 			ca := p.attrs(child, cpath, "username", "password", "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod")
 			p.noChildren(child, cpath)
@@ -94,7 +100,7 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 				}
 			}
 			v.targets = append(v.targets, dialTarget{sipURI: uri, username: ca["username"], password: ca["password"],
-				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath)})
+				whisper: p.urlAttr(ca, cpath, "url"), whisperMethod: p.methodAttr(ca, cpath), statusCallback: parseLegCallback(p, ca, cpath)})
 		case "Conference":
 			v.conference = parseConferenceNoun(p, child, cpath)
 		default:
@@ -104,6 +110,12 @@ func parseDialVerb(p *twimlParser, e *xmlElement, path string) *dialVerb {
 	switch {
 	case v.conference != nil:
 		checkConferenceDial(p, e, path, v)
+		// The Dial's recording attributes are for its Number/Sip bridge: silently unused otherwise.
+		for _, name := range []string{"trim", "recordingStatusCallback", "recordingStatusCallbackMethod", "recordingStatusCallbackEvent"} {
+			if _, ok := a[name]; ok {
+				p.fail(path+"@"+name, "is not supported with <Conference>: the room is recorded by <Conference record>")
+			}
+		}
 	case len(v.targets) == 0:
 		p.fail(path, "a number, <Number> or <Sip> is required")
 	case len(v.targets) > maxDialNouns:
@@ -139,11 +151,12 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 	pl := dialPlan{
 		callerID: v.callerID, timeout: v.timeout, timeLimit: v.timeLimit, hangupOnStar: v.hangupOnStar,
 		record: v.record, dual: v.dual, answerOnBridge: v.answerOnBridge, ringTone: v.ringTone,
+		recordCallback: &v.recordCallback, trim: v.trim,
 	}
 	for _, t := range v.targets {
 		if t.sipURI != "" {
 			pl.targets = append(pl.targets, dialEndpoint{uri: t.sipURI, username: t.username, password: t.password,
-				whisper: t.whisper, whisperMethod: t.whisperMethod})
+				whisper: t.whisper, whisperMethod: t.whisperMethod, statusCallback: t.statusCallback})
 			continue
 		}
 		ep, err := trunkURI(c.deps.Dial.Trunks, v.trunk, t.number, c.accountID)
@@ -152,6 +165,7 @@ func (v *dialVerb) plan(c *Call) dialPlan {
 			continue
 		}
 		ep.sendDigits, ep.whisper, ep.whisperMethod = t.sendDigits, t.whisper, t.whisperMethod
+		ep.number, ep.statusCallback = t.number, t.statusCallback
 		pl.targets = append(pl.targets, ep)
 	}
 	return pl

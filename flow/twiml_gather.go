@@ -130,6 +130,16 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	if digits == "" && !v.actionOnEmptyResult {
 		return twimlOutcome{} // no input: the next verb runs
 	}
+	out, ok := v.toAction(c)
+	if ok {
+		c.keys.digits["default"] = digits
+	}
+	return out
+}
+
+// toAction is the request of the Gather's action (the document's own URL when it has none); false
+// when that URL is unusable: the next verb runs.
+func (v *gatherVerb) toAction(c *Call) (twimlOutcome, bool) {
 	action := v.action
 	if action == "" {
 		action = c.pivot.documentURL
@@ -137,10 +147,9 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	target, err := c.resolveURL(action)
 	if err != nil {
 		c.log.Warn("<Gather> action unusable, continuing", "action", action, "err", err)
-		return twimlOutcome{}
+		return twimlOutcome{}, false
 	}
-	c.keys.digits["default"] = digits
-	return twimlOutcome{redirect: target, method: v.method}
+	return twimlOutcome{redirect: target, method: v.method}, true
 }
 
 // spoken ends a speech Gather with what was heard: the action gets SpeechResult and Confidence;
@@ -151,15 +160,9 @@ func (v *gatherVerb) spoken(c *Call, h heard) twimlOutcome {
 	if h.text == "" && !v.actionOnEmptyResult {
 		return twimlOutcome{}
 	}
-	action := v.action
-	if action == "" {
-		action = c.pivot.documentURL
+	out, ok := v.toAction(c)
+	if ok {
+		h.keep(c)
 	}
-	target, err := c.resolveURL(action)
-	if err != nil {
-		c.log.Warn("<Gather> action unusable, continuing", "action", action, "err", err)
-		return twimlOutcome{}
-	}
-	h.keep(c)
-	return twimlOutcome{redirect: target, method: v.method}
+	return out
 }

@@ -15,7 +15,7 @@ var recordBeep = codec.NewPrompt(codec.Tone(440, 500*time.Millisecond, 0.4))
 // of finishOnKey, timeout seconds of silence, maxLength or a hangup; the file is kept under
 // recordings.dir and served by the HTTP listener (or uploaded to the Kazoo extra recordingUrl), and the
 // action gets RecordingUrl, RecordingDuration and Digits. An empty recording requests nothing: the
-// next verb runs.
+// next verb runs. recordingStatusCallback gets the recording's events (recording_callback.go).
 type recordVerb struct {
 	action       string
 	method       string
@@ -25,7 +25,8 @@ type recordVerb struct {
 	playBeep     bool
 	trim         string
 	recordingURL string // Kazoo extra: where to upload
-	transcribe   bool   // transcribe.go: recognise the recording and post it to transcribeCallback
+	callbacks    recordingCallbackSpec
+	transcribe   bool // transcribe.go: recognise the recording and post it to transcribeCallback
 	transcribeCB string
 }
 
@@ -43,6 +44,7 @@ func parseRecordVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
 	if v.recordingURL != "" && !isHTTPURL(v.recordingURL) {
 		p.fail(path+"@recordingUrl", "must be an absolute http or https URL")
 	}
+	v.callbacks = parseRecordingCallback(p, a, path)
 	v.transcribe = p.boolAttr(a, path, "transcribe", false)
 	if _, ok := a["transcribeCallback"]; ok {
 		v.transcribeCB = p.urlAttr(a, path, "transcribeCallback")
@@ -64,6 +66,8 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		}
 	}
 	c.takeTypeAhead() // keys pressed before the recording started do not end it
+	events := c.startRecordingCallbacks(&v.callbacks, sourceRecordVerb, 1)
+	events.inProgress()
 	rec, hungUp, err := c.recordCaller(ctx, recordingJob{
 		stopOnKey:    func(k byte) bool { return strings.IndexByte(v.finishOnKey, k) >= 0 },
 		limit:        v.maxLength,
@@ -75,6 +79,7 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	if err != nil {
 		c.log.Error("<Record> failed", "err", err)
+		events.failed()
 		return next
 	}
 	if v.trim == "trim-silence" {
@@ -86,14 +91,17 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 		c.log.Info("<Record> is empty: no action request", "seconds", rec.duration().Seconds())
 		c.event(EventRecording, map[string]any{"duration": rec.seconds(), "ended_by": rec.endedBy(), "discarded": "empty"})
 		rec.remove()
+		events.absent(rec.seconds())
 		return next
 	}
 	recURL, err := v.publish(c, rec)
 	if err != nil {
 		c.log.Error("<Record> recording cannot be delivered", "err", err)
+		events.failed()
 		return next
 	}
 	c.recordingSaved(rec.path(), rec.seconds(), rec.endedBy(), recURL)
+	events.completed(recURL, rec.seconds())
 	if v.transcribe {
 		c.transcribe(rec.path(), rec.base, recURL, v.transcribeCB)
 	}

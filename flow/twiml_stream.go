@@ -89,7 +89,7 @@ func parseStreamNoun(p *twimlParser, e *xmlElement, path string, bidirectional b
 type startVerb struct{ stream *streamNoun }
 
 func parseStartVerb(p *twimlParser, e *xmlElement, path string) twimlVerb {
-	p.attrs(e, path, "action", "method")
+	p.attrs(e, path) // action and method are refused (twiml_attrs.go)
 	p.noText(e, path)
 	v := &startVerb{}
 	p.eachChild(e, path, func(child *xmlElement, cpath string) {

@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -17,18 +16,17 @@ const (
 )
 
 // streamCallbacks posts one stream's events to its statusCallback, in order (started, then stopped
-// or error), from a goroutine of its own: a slow or dead target delays neither the media nor the
-// call. Each post is a TwiML request like the pivot's (signed, deny lists, timeouts) plus Twilio's
-// StreamSid, StreamName, StreamEvent, StreamError and Timestamp. A nil *streamCallbacks posts
-// nothing.
+// or error), through a callbackPoster of its own: a slow or dead target delays neither the media nor
+// the call. Each post is a TwiML request like the pivot's plus Twilio's StreamSid, StreamName,
+// StreamEvent, StreamError and Timestamp. A nil *streamCallbacks posts nothing.
 type streamCallbacks struct {
 	name   string
-	events chan map[string]string
+	req    httpfetch.PivotRequest // the pivot's parameters of the moment the stream started
+	callID string
+	iter   int
+	poster *callbackPoster
 	done   bool // set by ended; started and ended are called in turn, never at once
 }
-
-// streamEventQueue holds a stream's events: started and one end.
-const streamEventQueue = 2
 
 // streamCallbacks prepares n's callbacks, copying what they need of the call now (on its
 // goroutine); nil when n has no statusCallback.
@@ -44,28 +42,13 @@ func (c *Call) streamCallbacks(n *streamNoun) *streamCallbacks {
 	}
 	req := c.pivotRequest(a, target, n.cbMethod)
 	req.Format, req.BodyFormat = httpfetch.FormatTwiML, httpfetch.BodyForm
-	fetch, debug, log := c.deps.Documents, c.deps.Debug, c.log
-	accountID, callID, iteration, keep := c.accountID, c.info.CallID, c.pivot.iteration, a.debug
-	cb := &streamCallbacks{name: n.name, events: make(chan map[string]string, streamEventQueue)}
-	go func() {
-		for vars := range cb.events {
-			r := req
-			r.Params.Variables = vars
-			ctx, cancel := context.WithTimeout(context.Background(), r.Timeout+fetchGrace)
-			start := time.Now()
-			doc, err := fetch.FetchDocument(ctx, r)
-			cancel()
-			if err != nil {
-				log.Warn("<Stream> statusCallback failed", "event", vars["StreamEvent"], "url", target, "err", err)
-			}
-			if debug != nil && (keep || err != nil) {
-				ex := newExchange(callID, iteration, r, doc, time.Since(start))
-				ex.AccountID, ex.Debug, ex.Err = accountID, keep, err
-				debug(ex)
-			}
-		}
-	}()
-	return cb
+	return &streamCallbacks{
+		name: n.name, req: req, callID: c.info.CallID, iter: c.pivot.iteration,
+		poster: newCallbackPoster(callbackPosterConfig{
+			fetch: c.deps.Documents, debug: c.deps.Debug, accountID: c.accountID, keep: a.debug,
+			what: "<Stream> statusCallback", log: c.log,
+		}),
+	}
 }
 
 func (cb *streamCallbacks) post(event, sid, streamErr string) {
@@ -79,7 +62,9 @@ func (cb *streamCallbacks) post(event, sid, streamErr string) {
 	if streamErr != "" {
 		vars["StreamError"] = streamErr
 	}
-	cb.events <- vars // never blocks: started and one end fit the queue
+	r := cb.req
+	r.Params.Variables = vars
+	cb.poster.post(callbackPost{event: event, req: r, callID: cb.callID, iteration: cb.iter}) // started and one end fit the queue
 }
 
 // started reports the stream open.
@@ -101,5 +86,5 @@ func (cb *streamCallbacks) ended(sid string, err error) {
 	} else {
 		cb.post(streamError, sid, err.Error())
 	}
-	close(cb.events)
+	cb.poster.close()
 }

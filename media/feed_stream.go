@@ -36,6 +36,14 @@ type StreamFeed struct {
 	priming  bool // playback has not started, or ran dry: wait for primeStreamFrames
 	waited   bool // what is queued waited one tick short of what is wanted: the next tick plays it
 	closed   bool
+	// Real-time playout (see lateness below): ticks that passed without the application's audio
+	// while it was talking, which the audio still to come owes; the current run of ticks that
+	// played nothing; whether the application is idle (nothing played for feedIdleTicks); and
+	// the frames discarded to pay late back.
+	late      int
+	dry       int
+	idle      bool
+	discarded uint64
 
 	// The clock alone owns frame.
 	frame [codec.FrameSamples]byte
@@ -53,6 +61,39 @@ type StreamFeed struct {
 // absorbs when it had none), the second frame bought nothing but the 20 ms. Short of this, or of a
 // whole frame once playing, what is queued waits one tick for more audio, then plays padded.
 const primeStreamFrames = 1
+
+// Lateness. A tick whose frame the application's audio did not fill in time is gone: the clock
+// plays silence in it, or skipped it altogether (a stall beyond the clock's catch-up bound). An
+// application that sends in real time (an echo, a relay) sends that frame anyway, a little later,
+// and if the feed then played every frame it got, each such tick would add a frame to the queue
+// for the rest of the stream: marks would come back later and later, and under overload (the
+// caller's frames of a stall all reach the application, the stall played none of its audio) the
+// queue would grow to streams.max_queued_audio and the stream be closed for the application's
+// audio though the lateness was pivotua's. So the feed plays out in real time, as a jitter
+// buffer does: it counts the ticks owed (late; a skipped tick takes the frame queued for it at
+// once) and discards that many frames of what comes after, beyond feedSlackFrames of room, so a
+// late frame costs one frame of audio once, never a frame of delay for good.
+//
+// What cannot be told apart is an application that paused and then sends a burst (a voice agent's
+// next answer): its first frames look late. Only a short run of silent ticks (feedLateGapTicks
+// beyond what was owed) ended by no more audio than piled up meanwhile counts as lateness, and
+// nothing is owed once the feed has been idle for feedIdleTicks, so a burst after a pause, or a
+// chunk larger than the gap before it, plays whole; small chunks that each come a little after the
+// queue ran dry are what a late real-time sender looks like, and lose frames.
+const (
+	// feedSlackFrames is the room lateness may leave: the first late frame keeps one frame queued,
+	// which absorbs the same lateness for the rest of the stream without a gap (as before); only
+	// more than that is discarded.
+	feedSlackFrames = 1
+	// feedLateGapTicks is the longest run of silent ticks between two frames of the application's
+	// audio that counts as lateness (100 ms, the clock's own catch-up bound); a longer one is a
+	// pause.
+	feedLateGapTicks = 5
+	// feedMaxLate bounds the frames owed (1 s).
+	feedMaxLate = 50
+	// feedIdleTicks of nothing played forgive what is owed: the application is not sending.
+	feedIdleTicks = 50
+)
 
 type feedMark struct {
 	pos uint64 // enqueued when it was marked: due once played reaches it
@@ -72,6 +113,7 @@ func NewStreamFeed(maxBytes, maxMarks int) (*StreamFeed, error) {
 	}
 	return &StreamFeed{
 		priming: true,
+		idle:    true,
 		max:     maxBytes,
 		ring:    make([]byte, min(maxBytes, feedInitialBytes)),
 		pending: make([]feedMark, maxMarks),
@@ -147,6 +189,7 @@ func (f *StreamFeed) Clear() {
 	f.head, f.n = 0, 0
 	f.priming, f.waited = true, false
 	f.played = f.enqueued
+	f.late, f.dry, f.idle = 0, 0, true // the application starts afresh
 	f.releaseMarks()
 }
 
@@ -179,6 +222,9 @@ func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
 	if f.priming {
 		want = primeStreamFrames * codec.FrameSamples
 	}
+	if f.n >= codec.FrameSamples {
+		f.payLate()
+	}
 	take := 0
 	switch {
 	case f.n >= want || (f.n > 0 && f.waited):
@@ -195,7 +241,12 @@ func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
 		f.n -= take
 		f.played += uint64(take)
 		f.priming, f.waited = false, false
+		f.dry, f.idle = 0, false
 		f.releaseMarks()
+	} else if !f.idle {
+		if f.dry++; f.dry >= feedIdleTicks {
+			f.idle, f.late, f.dry = true, 0, 0
+		}
 	}
 	f.mu.Unlock()
 	if take == 0 {
@@ -209,6 +260,57 @@ func (f *StreamFeed) next(law codec.Law, silence []byte) []byte {
 		transcode(f.frame[:], f.frame[:], codec.PCMU, law)
 	}
 	return f.frame[:]
+}
+
+// payLate ends a run of silent ticks and discards what is owed of the queue beyond the frame due
+// now and feedSlackFrames; under mu. A run ended by no more audio than the run and what was owed
+// would have held (the frames that piled up while late) is lateness; a longer run, or more audio
+// than that (a chunk sent ahead of time, a voice agent's next answer), owes nothing.
+func (f *StreamFeed) payLate() {
+	if f.dry > 0 {
+		owed := f.late + f.dry
+		if f.dry > feedLateGapTicks+f.late || f.n/codec.FrameSamples > owed+1 {
+			owed = 0
+		}
+		f.late, f.dry = min(owed, feedMaxLate), 0
+	}
+	if excess := f.n/codec.FrameSamples - 1 - feedSlackFrames; f.late > 0 && excess > 0 {
+		f.discard(min(f.late, excess))
+	}
+}
+
+// discard drops frames whole frames from the head of the queue, as if played; under mu.
+func (f *StreamFeed) discard(frames int) {
+	b := frames * codec.FrameSamples
+	f.head = (f.head + b) % len(f.ring)
+	f.n -= b
+	f.played += uint64(b)
+	f.late -= frames
+	f.discarded += uint64(frames)
+	f.releaseMarks()
+}
+
+// skip is frames ticks the clock skipped (engine_clock.go): their time is gone, so the frames
+// queued for them are discarded at once and any the application has yet to send are owed
+// (lateness above); called by the clock.
+func (f *StreamFeed) skip(frames int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.idle {
+		return // nothing was due: the application is not sending
+	}
+	f.late = min(f.late+frames, feedMaxLate)
+	if queued := f.n / codec.FrameSamples; queued > 0 {
+		f.discard(min(f.late, queued))
+	}
+}
+
+// Discarded counts the frames of the application's audio discarded because their time had
+// passed (lateness above).
+func (f *StreamFeed) Discarded() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.discarded
 }
 
 // PlayStream makes s send what f holds, in place of prompts and silence,

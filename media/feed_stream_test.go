@@ -275,7 +275,9 @@ func TestStreamFeedAndTapsAllocateNothingPerTick(t *testing.T) {
 }
 
 // TestStreamFeedGrowsWhileTheClockPlays: the application's reader writes bursts that make the queue
-// grow while the clock takes frames; every frame plays once, in order (run with -race).
+// grow while the clock takes frames; every frame plays at most once, in order, and is played or
+// discarded (run with -race). The clock here is not paced: a small burst that comes just after it
+// ran dry looks like a late real-time sender's frames, whose time passed (lateness).
 func TestStreamFeedGrowsWhileTheClockPlays(t *testing.T) {
 	const frames = 1500
 	f, _ := NewStreamFeed(600*codec.FrameSamples, 8)
@@ -292,15 +294,155 @@ func TestStreamFeedGrowsWhileTheClockPlays(t *testing.T) {
 			}
 		}
 	}()
-	for played := 0; played < frames; {
+	for played := 0; played+int(f.Discarded()) < frames; {
 		got := f.next(codec.PCMU, silence)
 		if bytes.Equal(got, silence) {
 			runtime.Gosched()
 			continue
 		}
-		if !bytes.Equal(got, frameOf(byte(1+played%250))) {
-			t.Fatalf("frame %d played as %v...", played, got[:4])
+		at := played + int(f.Discarded())
+		if !bytes.Equal(got, frameOf(byte(1+at%250))) {
+			t.Fatalf("frame %d (%d played, %d discarded) played as %v...", at, played, f.Discarded(), got[:4])
 		}
 		played++
+	}
+}
+
+// TestStreamFeedSkippedTicksTakeTheirFrames: ticks the clock skipped (a stall beyond its catch-up
+// bound) take the frames queued for them, as a real-time playout does, so what plays next is the
+// frame due now and the application's audio stays in time with the caller's.
+func TestStreamFeedSkippedTicksTakeTheirFrames(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	for i := byte(1); i <= 10; i++ {
+		_ = f.Write(frameOf(i))
+	}
+	_ = f.Mark(7) // after frame 10
+	if got := tick(t, s); got[0] != 1 {
+		t.Fatalf("first tick played frame %d, want 1", got[0])
+	}
+	s.skipFrames(3)
+	if got := tick(t, s); got[0] != 5 {
+		t.Fatalf("after 3 skipped ticks the clock played frame %d, want 5 (2, 3 and 4 were due in them)", got[0])
+	}
+	if d := f.Discarded(); d != 3 {
+		t.Fatalf("discarded %d frames, want 3", d)
+	}
+	s.skipFrames(20) // more than is queued: the mark comes back with the last frame taken
+	if ids := marksNow(f); len(ids) != 1 || ids[0] != 7 {
+		t.Fatalf("marks %v after the queue was skipped through, want [7]", ids)
+	}
+}
+
+// echoTicks drives s like the bench's echo: each tick, arrivals[i] frames of the application's
+// audio come, numbered on; a negative entry is that many ticks the clock skipped. It returns the
+// frames heard (0: silence) and the deepest queue left after a tick, in frames.
+func echoTicks(t *testing.T, s *Session, f *StreamFeed, next *byte, arrivals []int) (heard []byte, deepest int) {
+	t.Helper()
+	silence := frameOf(codec.SilenceByte(codec.PCMU))
+	for i, n := range arrivals {
+		if n < 0 {
+			s.skipFrames(uint32(-n))
+			continue
+		}
+		for range n {
+			if err := f.Write(frameOf(*next)); err != nil {
+				t.Fatalf("tick %d: %v (queued %d frames)", i, err, f.Queued()/codec.FrameSamples)
+			}
+			*next++
+		}
+		got := tick(t, s)
+		if bytes.Equal(got, silence) {
+			heard = append(heard, 0)
+		} else {
+			heard = append(heard, got[0])
+		}
+		deepest = max(deepest, f.Queued()/codec.FrameSamples)
+	}
+	return heard, deepest
+}
+
+// TestStreamFeedLateFramesAddNoLastingDelay: an application sending in real time whose frames come
+// later and later (one tick, two, three...) does not leave each lateness queued for the rest of the
+// stream (the mark ratchet: 80-300 ms at 300 streamed calls): beyond one frame of room, the frames
+// whose time passed are discarded.
+func TestStreamFeedLateFramesAddNoLastingDelay(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	next := byte(1)
+	var arrivals []int
+	for late := 1; late <= 4; late++ {
+		arrivals = append(arrivals, 1, 1, 1)
+		for range late {
+			arrivals = append(arrivals, 0)
+		}
+		arrivals = append(arrivals, late+1)
+	}
+	arrivals = append(arrivals, 1, 1, 1, 1, 1)
+	heard, _ := echoTicks(t, s, f, &next, arrivals)
+	if q := f.Queued() / codec.FrameSamples; q > feedSlackFrames {
+		t.Fatalf("after lateness of 1-4 ticks a real-time sender has %d frames queued for good, want at most %d (heard %v)", q, feedSlackFrames, heard)
+	}
+	// In order, nothing repeated.
+	for i := 1; i < len(heard); i++ {
+		if heard[i] != 0 && heard[i-1] != 0 && heard[i] <= heard[i-1] {
+			t.Fatalf("heard out of order: %v", heard)
+		}
+	}
+	// A mark sent now comes back within two ticks.
+	_ = f.Write(frameOf(next))
+	_ = f.Mark(99)
+	tick(t, s)
+	tick(t, s)
+	if ids := marksNow(f); len(ids) != 1 {
+		t.Fatalf("a mark waited more than two ticks (queued %d frames)", f.Queued()/codec.FrameSamples)
+	}
+}
+
+// TestStreamFeedOverloadDoesNotFillTheQueue: the overload spiral at 1000 streamed calls. The clock
+// stalls and skips ticks; the caller's frames of the stall still reach the application, whose echo
+// of them comes back after. Before, every stall added its frames to the queue until it reached
+// streams.max_queued_audio and the stream was closed (1008) blaming the application.
+func TestStreamFeedOverloadDoesNotFillTheQueue(t *testing.T) {
+	f, _ := NewStreamFeed(50*codec.FrameSamples, 8) // 1 s
+	s := feedSession(t, f)
+	next := byte(1)
+	var arrivals []int
+	for range 20 {
+		arrivals = append(arrivals, 1, 1, 1, -10, 0, 11, 1, 1)
+	}
+	_, deepest := echoTicks(t, s, f, &next, arrivals)
+	if deepest > feedSlackFrames+1 {
+		t.Fatalf("the queue reached %d frames over 20 stalls, want at most %d", deepest, feedSlackFrames+1)
+	}
+}
+
+// TestStreamFeedBurstAfterAPausePlaysWhole: a voice agent's next answer, a burst after a pause, is
+// not taken for late audio: nothing of it is discarded.
+func TestStreamFeedBurstAfterAPausePlaysWhole(t *testing.T) {
+	f, _ := NewStreamFeed(100*codec.FrameSamples, 8)
+	s := feedSession(t, f)
+	next := byte(1)
+	arrivals := []int{30, 0}
+	for range 38 {
+		arrivals = append(arrivals, 0)
+	}
+	arrivals = append(arrivals, 20) // 10 ticks of silence, then a burst
+	for range 20 {
+		arrivals = append(arrivals, 0)
+	}
+	arrivals = append(arrivals, 0, 10) // one tick after it ran dry, a chunk larger than the gap
+	for range 12 {
+		arrivals = append(arrivals, 0)
+	}
+	heard, _ := echoTicks(t, s, f, &next, arrivals)
+	played := 0
+	for _, h := range heard {
+		if h != 0 {
+			played++
+		}
+	}
+	if played != 60 || f.Discarded() != 0 {
+		t.Fatalf("played %d of 60 frames, discarded %d: %v", played, f.Discarded(), heard)
 	}
 }

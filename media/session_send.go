@@ -168,4 +168,9 @@ func (s *Session) completePlayback() {
 func (s *Session) skipFrames(frames uint32) {
 	s.tx.ts += frames * codec.FrameSamples
 	s.tx.marker = true
+	if sf := s.streamFeed.Load(); sf != nil && s.feed.Load() == nil {
+		// A media stream's audio is played out in real time: the frames of these ticks are gone
+		// (feed_stream.go, lateness), or the application's queue would grow by each one.
+		sf.skip(int(frames))
+	}
 }

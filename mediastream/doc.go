@@ -23,7 +23,10 @@
 // stream whose write has stalled. None of them is the media clock: the call's
 // side is two interfaces (Audio, Player) that flow implements with media's
 // Tap and StreamFeed, whose bounded rings the clock fills and drains without
-// ever waiting for a socket.
+// ever waiting for a socket. The writer hands the frames it finds waiting to
+// the kernel in one write (batch.go: coder/websocket flushes every message),
+// and the reader parses Twilio's common shapes by hand (protocol.go), with
+// encoding/json for anything else.
 //
 // mediastream imports only httpfetch (its transport and signature) of
 // pivotua's packages; flow composes it with media.

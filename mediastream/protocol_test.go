@@ -127,3 +127,80 @@ func TestEncoderMediaAllocatesNothingOnceWarm(t *testing.T) {
 		t.Fatalf("%v allocations per media message", n)
 	}
 }
+
+// FuzzFastAppMessageAgreesWithJSON: the hand parser of the common shapes never trusts itself over
+// encoding/json: whatever it accepts, encoding/json reads the same (event, streamSid, payload,
+// mark), and a message it does not take is left to encoding/json.
+func FuzzFastAppMessageAgreesWithJSON(f *testing.F) {
+	for _, seed := range []string{
+		string(appMediaMessage),
+		`{"event":"media","streamSid":"MZ1","media":{"payload":"f39/fw=="}}`,
+		` { "streamSid" : "MZ1" , "event" : "mark" , "mark" : { "name" : "a b" } } `,
+		`{"event":"clear","streamSid":"MZ1"}`,
+		`{"event":"media","media":{"payload":""}}`,
+		`{"event":"media","event":"mark"}`,
+		`{"Event":"media"}`,
+		`{"event":"media","media":{"payload":"a\u0041"}}`,
+		`{"event":"media"}x`,
+		`{"event":"media","media":null}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p appParser
+		m, payload, ok := p.fast(b)
+		if !ok {
+			return
+		}
+		var j appMessage
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Fatalf("fast took %q, encoding/json refuses it: %v", b, err)
+		}
+		if m.Event != j.Event || m.StreamSID != j.StreamSID {
+			t.Fatalf("%q: fast read event %q sid %q, encoding/json %q %q", b, m.Event, m.StreamSID, j.Event, j.StreamSID)
+		}
+		if (m.Media == nil) != (j.Media == nil) || (j.Media != nil && string(payload) != j.Media.Payload) {
+			t.Fatalf("%q: fast read payload %q (media %v), encoding/json %+v", b, payload, m.Media != nil, j.Media)
+		}
+		if (m.Mark == nil) != (j.Mark == nil) || (j.Mark != nil && m.Mark.Name != j.Mark.Name) {
+			t.Fatalf("%q: fast read mark %+v, encoding/json %+v", b, m.Mark, j.Mark)
+		}
+	})
+}
+
+func TestFastAppMessageReadsTwilioShapesAndLeavesTheRest(t *testing.T) {
+	var p appParser
+	for _, tc := range []struct {
+		msg  string
+		fast bool
+	}{
+		{string(appMediaMessage), true},
+		{`{"event":"mark","streamSid":"MZ1","mark":{"name":"end of turn"}}`, true},
+		{"{\"event\":\"clear\",\n\"streamSid\":\"MZ1\"}\n", true},
+		{`{"event":"media","media":{"payload":"a\/b"}}`, false}, // an escape
+		{`{"EVENT":"media"}`, false},                            // encoding/json matches keys case-insensitively
+		{`{"event":"media","event":"clear"}`, false},            // a duplicate: encoding/json takes the last
+		{`{"event":"media","media":{"payload":"AA==","track":"outbound"}}`, false},
+		{`{"event":"mark","mark":{"name":"caf` + "\xc3\xa9" + `"}}`, false}, // not ASCII
+		{`{"event":"media"} {}`, false},
+		{`{}`, false},
+	} {
+		if _, _, ok := p.fast([]byte(tc.msg)); ok != tc.fast {
+			t.Errorf("fast(%q) ok = %v, want %v", tc.msg, ok, tc.fast)
+		}
+	}
+}
+
+// TestParsingAMediaMessageAllocatesNothing: the reader's work on a 20 ms media message (a stream
+// reads fifty a second) allocates nothing once its parser has seen the stream's streamSid.
+func TestParsingAMediaMessageAllocatesNothing(t *testing.T) {
+	audio := make([]byte, 1024)
+	var p appParser
+	if n := testing.AllocsPerRun(100, func() {
+		if _, _, err := p.parse(appMediaMessage, audio); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per media message", n)
+	}
+}

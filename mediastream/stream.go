@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -91,7 +92,7 @@ func NewClient(cfg Config, deny []netip.Prefix, userAgent string) *Client {
 	return &Client{
 		cfg: cfg,
 		http: &http.Client{
-			Transport: httpfetch.NewGuardedTransport(deny),
+			Transport: withBatchConns(httpfetch.NewGuardedTransport(deny)),
 			// A stream URL answers 101 or fails: following a redirect would let it point the
 			// signed upgrade somewhere else.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -149,6 +150,8 @@ type Stream struct {
 	markID  uint64
 
 	dropped atomic.Uint64 // frames the application's queue could not take (see Run)
+
+	batch *batchConn // the connection under the WebSocket; nil when the transport reused one (batch.go)
 }
 
 // Dial opens the WebSocket: a GET upgrade to o.URL within streams.connect_timeout, signed like
@@ -168,7 +171,8 @@ func (c *Client) Dial(ctx context.Context, o Options) (*Stream, error) {
 	if o.SigningKey != "" {
 		h.Set(httpfetch.HeaderTwilioSignature, httpfetch.TwilioSignature(o.SigningKey, o.URL, nil))
 	}
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	slot := &batchSlot{}
+	dctx, cancel := context.WithTimeout(context.WithValue(ctx, batchSlotKey{}, slot), c.cfg.ConnectTimeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(dctx, o.URL, &websocket.DialOptions{
 		HTTPClient: c.http, HTTPHeader: h, CompressionMode: websocket.CompressionDisabled,
@@ -183,8 +187,13 @@ func (c *Client) Dial(ctx context.Context, o Options) (*Stream, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConnect, displayURL(o.URL), err)
 	}
 	conn.SetReadLimit(int64(c.cfg.MaxMessageBytes))
-	s := &Stream{c: c, conn: conn, opts: o, dtmf: make(chan byte, 32), marks: map[uint64]string{}}
+	s := &Stream{c: c, conn: conn, opts: o, dtmf: make(chan byte, 32), marks: map[uint64]string{}, batch: slot.conn}
 	s.connCtx, s.cancelConn = context.WithCancel(context.Background())
+	// Reads and writes are given no context of their own: coder/websocket registers a
+	// context.AfterFunc per call for one that can end (an allocation and the parent's lock for
+	// every 20 ms message both ways). Ending connCtx closes the socket once instead, which fails
+	// whatever read or write is under way.
+	context.AfterFunc(s.connCtx, func() { _ = s.conn.CloseNow() })
 	return s, nil
 }
 
@@ -242,6 +251,8 @@ func (s *Stream) Run(ctx context.Context, audio Audio, player Player) error {
 	}
 	var f Frame
 	for {
+		// The frames waiting (a tick's tracks, a catch-up's frames) leave in one write.
+		s.beginBatch()
 		for audio.Next(&f) {
 			track := "inbound"
 			if f.Outbound {
@@ -250,6 +261,9 @@ func (s *Stream) Run(ctx context.Context, audio Audio, player Player) error {
 			if err := s.write(enc.media(track, f.Chunk, f.Timestamp, f.Payload[:])); err != nil {
 				return err
 			}
+		}
+		if err := s.flushBatch(); err != nil {
+			return err
 		}
 		select {
 		case <-audio.Ready():
@@ -277,7 +291,33 @@ func (s *Stream) Run(ctx context.Context, audio Audio, player Player) error {
 // write sends one message, watched for stalls.
 func (s *Stream) write(b []byte) error {
 	s.writingAt.Store(time.Now().UnixNano())
-	err := s.conn.Write(s.connCtx, websocket.MessageText, b)
+	err := s.conn.Write(context.Background(), websocket.MessageText, b) // connCtx closes the socket (Dial)
+	s.writingAt.Store(0)
+	if err != nil {
+		if s.batch != nil {
+			// A close frame the reader wrote (fail) may be in the batch: it goes out before the
+			// socket is closed.
+			_ = s.batch.flush()
+		}
+		s.end(fmt.Errorf("%w: write: %v", ErrClosedByApp, err))
+		return s.cause()
+	}
+	return nil
+}
+
+func (s *Stream) beginBatch() {
+	if s.batch != nil {
+		s.batch.begin()
+	}
+}
+
+// flushBatch writes what the batch gathered, watched for stalls as write is.
+func (s *Stream) flushBatch() error {
+	if s.batch == nil {
+		return nil
+	}
+	s.writingAt.Store(time.Now().UnixNano())
+	err := s.batch.flush()
 	s.writingAt.Store(0)
 	if err != nil {
 		s.end(fmt.Errorf("%w: write: %v", ErrClosedByApp, err))
@@ -324,8 +364,11 @@ func (s *Stream) read(player Player) {
 	// less than it reads), not allocated at max_message_bytes up front, which was 64 KiB of every
 	// stream's memory for messages that are mostly 20 ms, a few hundred bytes.
 	var audio []byte
+	var p appParser
+	msg := make([]byte, 0, 512) // the message read: reused, grown to the largest one
 	for {
-		typ, b, err := s.conn.Read(s.connCtx)
+		typ, b, err := s.readMessage(msg[:0])
+		msg = b[:0]
 		if err != nil {
 			var ce websocket.CloseError
 			switch {
@@ -349,7 +392,7 @@ func (s *Stream) read(player Player) {
 		if need := base64.StdEncoding.DecodedLen(len(b)); cap(audio) < need {
 			audio = make([]byte, need)
 		}
-		m, pcm, err := parseAppMessage(b, audio)
+		m, pcm, err := p.parse(b, audio)
 		if err != nil {
 			s.fail(websocket.StatusPolicyViolation, err.Error())
 			return
@@ -375,6 +418,29 @@ func (s *Stream) read(player Player) {
 			player.Clear()
 		}
 		// Other events are Twilio's to add; an application may send them to another platform.
+	}
+}
+
+// readMessage reads the application's next message into buf (conn.Read allocates each one afresh,
+// growing it from 512 bytes: several allocations per 20 ms message). The read limit
+// (max_message_bytes) applies as to Read.
+func (s *Stream) readMessage(buf []byte) (websocket.MessageType, []byte, error) {
+	typ, r, err := s.conn.Reader(context.Background()) // connCtx closes the socket (Dial)
+	if err != nil {
+		return typ, buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return typ, buf, nil
+		}
+		if err != nil {
+			return typ, buf, err
+		}
 	}
 }
 

@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +268,86 @@ func TestReadingAllocatesForTheMessagesThatCome(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
 		t.Fatalf("a stream that read five 20 ms messages allocated %d bytes", n)
+	}
+}
+
+// tickAudio hands Run the frames of one tick, both tracks of a fork, each time the test asks.
+type tickAudio struct {
+	ready  chan struct{}
+	ticks  atomic.Uint64
+	served uint64
+	track  int
+}
+
+func (a *tickAudio) Next(f *Frame) bool {
+	if a.served == a.ticks.Load() {
+		return false
+	}
+	f.Outbound = a.track == 1
+	if a.track++; a.track == 2 {
+		a.track = 0
+		a.served++
+	}
+	return true
+}
+func (a *tickAudio) Ready() <-chan struct{} { return a.ready }
+
+// writeSyscalls is this process's write system calls so far (/proc/self/io).
+func writeSyscalls(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no syscw in /proc/self/io")
+	return 0
+}
+
+// TestATicksMessagesLeaveInOneWrite: a fork of both tracks has two media messages a tick; they
+// reach the kernel in one write system call, not one each (coder/websocket flushes every message).
+func TestATicksMessagesLeaveInOneWrite(t *testing.T) {
+	const ticks = 200
+	got := make(chan struct{}, 2*ticks+8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		for {
+			if _, _, err := c.Read(r.Context()); err != nil {
+				return
+			}
+			got <- struct{}{}
+		}
+	}))
+	defer srv.Close()
+	s, err := testClient().Dial(context.Background(), Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Inbound: true, Outbound: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio := &tickAudio{ready: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, audio, nil) }()
+	<-got // connected
+	<-got // start
+	before := writeSyscalls(t)
+	for range ticks {
+		audio.ticks.Add(1)
+		audio.ready <- struct{}{}
+		<-got
+		<-got
+	}
+	writes := writeSyscalls(t) - before
+	cancel()
+	<-done
+	if writes > ticks+ticks/10 {
+		t.Fatalf("%d ticks of two messages took %d write system calls, want about one a tick", ticks, writes)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +100,16 @@ func PurgeEvery(ctx context.Context, dir string, retention time.Duration, upload
 	}
 }
 
-// Purge removes recordings (names flow gives them, in account folders) last written
+// transcriptionFileName is a <Record transcribe> callback's body, kept beside its recording until the
+// spool delivered it (flow/transcribe.go); never served, but purged like the recording.
+var transcriptionFileName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}\.transcription$`)
+
+// purgeable reports whether a file of an account folder is one pivotua wrote and may purge.
+func purgeable(name string) bool {
+	return recordingFileName.MatchString(name) || transcriptionFileName.MatchString(name)
+}
+
+// Purge removes recordings and transcription bodies (names flow gives them, in account folders) last written
 // before cutoff, except those uploads or live still hold. It goes on past a file it cannot remove
 // and returns the first such error.
 func Purge(dir string, cutoff time.Time, uploads Uploads, live *LiveCalls) (int, error) {
@@ -124,7 +134,7 @@ func Purge(dir string, cutoff time.Time, uploads Uploads, live *LiveCalls) (int,
 			continue
 		}
 		for _, f := range files {
-			if !f.Type().IsRegular() || !recordingFileName.MatchString(f.Name()) {
+			if !f.Type().IsRegular() || !purgeable(f.Name()) {
 				continue
 			}
 			info, err := f.Info()

@@ -42,16 +42,18 @@ func TestPurgeRecordingsKeepsSpooledAndLiveCallRecordings(t *testing.T) {
 		write(filepath.Join(acc, "ended-call-1-1700000000000000000.wav"), old),
 		write(filepath.Join(acc, "ended-call-1-1700000000000000001.mp3"), old),
 		write(filepath.Join(acc, "ended-call-2-dial-1700000000000000000.wav"), old),
+		write(filepath.Join(acc, "ended-call-1-1700000000000000000.transcription"), old),
 	}
 	kept := map[string]string{
-		"recent":                 write(filepath.Join(acc, "recent-1-1700000000000000000.wav"), time.Now()),
-		"waiting in the spool":   write(filepath.Join(acc, "spooled-1-1700000000000000000.wav"), old),
-		"of a live call":         write(filepath.Join(acc, CallPart("live/call@example.com")+"-1700000000000000000.wav"), old),
-		"a live call's Dial":     write(filepath.Join(acc, CallPart("live/call@example.com")+"-dial-1700000000000000000.wav"), old),
-		"a Call-ID ending -dial": write(filepath.Join(acc, "x-dial-1700000000000000000.wav"), old),
-		"not a recording":        write(filepath.Join(acc, "notes.txt"), old),
-		"the spool's own files":  write(filepath.Join(dir, ".spool", "a.job"), old),
-		"not an account folder":  write(filepath.Join(dir, "archive", "a-1.wav"), old),
+		"recent":                      write(filepath.Join(acc, "recent-1-1700000000000000000.wav"), time.Now()),
+		"waiting in the spool":        write(filepath.Join(acc, "spooled-1-1700000000000000000.wav"), old),
+		"of a live call":              write(filepath.Join(acc, CallPart("live/call@example.com")+"-1700000000000000000.wav"), old),
+		"a live call's Dial":          write(filepath.Join(acc, CallPart("live/call@example.com")+"-dial-1700000000000000000.wav"), old),
+		"a Call-ID ending -dial":      write(filepath.Join(acc, "x-dial-1700000000000000000.wav"), old),
+		"a live call's transcription": write(filepath.Join(acc, CallPart("live/call@example.com")+"-1700000000000000000.transcription"), old),
+		"not a recording":             write(filepath.Join(acc, "notes.txt"), old),
+		"the spool's own files":       write(filepath.Join(dir, ".spool", "a.job"), old),
+		"not an account folder":       write(filepath.Join(dir, "archive", "a-1.wav"), old),
 	}
 	live := NewLiveCalls()
 	defer live.Track("live/call@example.com")()

@@ -57,6 +57,10 @@ type OutboundRequest struct {
 	// OnProgress is called (on a goroutine of Dial) for each 180/183 the
 	// callee sends. It must not block.
 	OnProgress func(Progress)
+	// CallID is the INVITE's Call-ID (RFC 3261 §8.1.1.4), from NewCallID, so
+	// the caller can name the leg before it is placed (a Dial callee's
+	// status callbacks); empty: a new one.
+	CallID string
 }
 
 // Progress is a provisional response of the callee.
@@ -194,7 +198,11 @@ func (s *Server) Dial(ctx context.Context, r OutboundRequest) (*OutboundCall, er
 	}
 
 	dest := netip.AddrPortFrom(peers[0], uint16(port))
-	oc := &OutboundCall{srv: s, callID: newCallID(), ua: ua, fromTag: sip.GenerateTagN(16), dest: dest}
+	callID := r.CallID
+	if callID == "" {
+		callID = NewCallID()
+	}
+	oc := &OutboundCall{srv: s, callID: callID, ua: ua, fromTag: sip.GenerateTagN(16), dest: dest}
 	oc.local.sessionID = randomSessionID()
 	oc.local.version = 1
 	oc.local.addr = r.LocalRTP
@@ -428,6 +436,10 @@ func (oc *OutboundCall) finishDial(md MediaDesc, err error, stopped error) (*Out
 	}
 	return nil, &DialError{Reason: err.Error(), kind: ErrDeclined}
 }
+
+// NewCallID returns a new random Call-ID of pivotua's (RFC 3261 §8.1.1.4: globally unique), for
+// OutboundRequest.CallID.
+func NewCallID() string { return newCallID() }
 
 func newCallID() string {
 	var b [12]byte

@@ -15,11 +15,11 @@ import (
 // shareCalls makes the Calls registry one node's part of the calls every node sharing the PostgreSQL
 // store sees (flow/calls_cluster.go, debugapi/store_calls.go): its calls go to the shared table, the
 // API of any node finds them, and updates other nodes forward to this node's calls are applied to
-// registry. With SQLite (one node) it does nothing. The returned func writes what is still queued and
-// stops; call it once the calls are over.
-func shareCalls(ctx context.Context, s *Settings, store *debugapi.SQLStore, registry *flow.Calls, log *slog.Logger) (func(), error) {
+// registry. With SQLite (one node) it does nothing (and the store returned is nil). The returned func
+// writes what is still queued and stops; call it once the calls are over.
+func shareCalls(ctx context.Context, s *Settings, store *debugapi.SQLStore, registry *flow.Calls, log *slog.Logger) (func(), *debugapi.CallStore, error) {
 	if s.Store.Driver != "postgres" {
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	cs, err := store.OpenCalls(ctx, debugapi.CallsConfig{
 		Node: s.Node, Heartbeat: s.Store.Heartbeat, DeadAfter: s.Store.DeadAfter, KeepEnded: s.API.KeepEnded, Logger: log,
@@ -47,7 +47,7 @@ func shareCalls(ctx context.Context, s *Settings, store *debugapi.SQLStore, regi
 		return callRow(rec), outcome, detail
 	})
 	if err != nil {
-		return nil, fmt.Errorf("shared table of calls: %w", err)
+		return nil, nil, fmt.Errorf("shared table of calls: %w", err)
 	}
 	registry.Share(sharedCalls{cs}, s.Node, s.Store.ForwardTimeout, log)
 	return func() {
@@ -56,7 +56,7 @@ func shareCalls(ctx context.Context, s *Settings, store *debugapi.SQLStore, regi
 		if err := cs.Close(ctx); err != nil {
 			log.Warn("shared table of calls: close", "error", err)
 		}
-	}, nil
+	}, cs, nil
 }
 
 // sharedCalls is debugapi's CallStore as flow's (debugapi imports none of pivotua's packages).

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -52,25 +49,6 @@ func channelsURL(p *pivotuaInstance, account, path string) string {
 func channelAction(t *testing.T, p *pivotuaInstance, token, uuid string, data map[string]any) (int, map[string]any) {
 	t.Helper()
 	return crossbar(t, "POST", channelsURL(p, "", "/"+url.PathEscape(uuid)), token, map[string]any{"data": data})
-}
-
-// rawChannelRequest sends body as it is (garbled or huge) and returns the status and the envelope.
-func rawChannelRequest(t *testing.T, method, target, token, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, target, strings.NewReader(body))
-	req.Header.Set("X-Auth-Token", token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var env map[string]any
-	if err := json.Unmarshal(raw, &env); err != nil {
-		t.Fatalf("%s %s: %d, not an envelope: %q", method, target, res.StatusCode, raw)
-	}
-	return res.StatusCode, env
 }
 
 // liveChannels lists the account's channels.
@@ -166,9 +144,9 @@ func TestE2EChannelsListPivotAndHangUpALiveCall(t *testing.T) {
 	wantChannelError(t, "B's token on A's channels", code, env, 403, "", "")
 	code, env = crossbar(t, "POST", channelsURL(p, channelsAccountB, "/"+url.PathEscape(uuid)), tokenB, map[string]any{"data": map[string]any{"action": "hangup"}})
 	wantChannelError(t, "B hangs up A's channel", code, env, 404, "", "channel not found")
-	code, env = rawChannelRequest(t, "POST", channelsURL(p, "", "/"+url.PathEscape(uuid)), token, `{"data":{"action":"hangup"`)
+	code, env = crossbarRaw(t, "POST", channelsURL(p, "", "/"+url.PathEscape(uuid)), token, "application/json", []byte(`{"data":{"action":"hangup"`))
 	wantChannelError(t, "a garbled body", code, env, 400, "data", "JSON")
-	code, env = rawChannelRequest(t, "POST", channelsURL(p, "", "/"+url.PathEscape(uuid)), token, `{"data":{"action":"pivot","voice_url":"http://x/`+strings.Repeat("a", 100<<10)+`"}}`)
+	code, env = crossbarRaw(t, "POST", channelsURL(p, "", "/"+url.PathEscape(uuid)), token, "application/json", []byte(`{"data":{"action":"pivot","voice_url":"http://x/`+strings.Repeat("a", 100<<10)+`"}}`))
 	wantChannelError(t, "a 100 KiB body", code, env, 413, "", "64 KiB")
 	code, env = channelAction(t, p, token, uuid, map[string]any{"action": "eavesdrop"})
 	wantChannelError(t, "an unknown action", code, env, 400, "data.action", "not one of hangup, transfer, pivot")

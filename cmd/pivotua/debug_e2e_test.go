@@ -16,10 +16,20 @@ import (
 // crossbar calls pivotua's Crossbar-compatible API and decodes the envelope.
 func crossbar(t *testing.T, method, target, token string, body any) (int, map[string]any) {
 	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	return crossbarRaw(t, method, target, token, "application/json", b)
+}
+
+// crossbarRaw sends body as it is (audio, garbled or huge JSON) with contentType and returns the
+// status and the envelope every Crossbar answer is.
+func crossbarRaw(t *testing.T, method, target, token, contentType string, body []byte) (int, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, target, rd)
 	if err != nil {
@@ -28,14 +38,18 @@ func crossbar(t *testing.T, method, target, token string, body any) (int, map[st
 	if token != "" {
 		req.Header.Set("X-Auth-Token", token)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
 	var env map[string]any
-	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
-		t.Fatalf("%s %s: %d, body is not a JSON envelope: %v", method, target, res.StatusCode, err)
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatalf("%s %s: %d, not a JSON envelope: %q", method, target, res.StatusCode, raw)
 	}
 	return res.StatusCode, env
 }

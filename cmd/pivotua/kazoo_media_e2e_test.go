@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,18 +53,7 @@ func (mc *mediaClient) create(t *testing.T, name string) string {
 // upload POSTs body to path (under the account's media) and returns the status and envelope.
 func (mc *mediaClient) upload(t *testing.T, path, contentType string, body []byte) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, mc.base+path, bytes.NewReader(body))
-	req.Header.Set("X-Auth-Token", mc.token)
-	req.Header.Set("Content-Type", contentType)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var env map[string]any
-	_ = json.Unmarshal(raw, &env)
-	return res.StatusCode, env
+	return crossbarRaw(t, http.MethodPost, mc.base+path, mc.token, contentType, body)
 }
 
 // toneWAV is 1.6 s of 1 kHz at 16 kHz, so the upload is resampled when it is played.

@@ -124,7 +124,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	var calls *flow.Server
 	registry := flow.NewCalls(s.API.MaxEnded, s.API.KeepEnded) // what the Calls API lists and steers
 	// With postgres, every node's API sees and steers every node's calls; closed after the drain.
-	closeShared, err := shareCalls(ctx, s, debug.store, registry, log)
+	closeShared, callsTable, err := shareCalls(ctx, s, debug.store, registry, log)
 	if err != nil {
 		return err
 	}
@@ -157,6 +157,10 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 			Recognizer: newRecognizer(s.Speech, &http.Client{Transport: httpfetch.NewGuardedTransport(s.DenyCIDRs)}, log),
 		},
 	})
+	// With postgres, a room lives on one node and the others' callers reach it by a SIP leg.
+	if err := shareRooms(ctx, s, debug.store, callsTable, calls.Conferences(), log); err != nil {
+		return err
+	}
 	if err := sipSrv.Listen(); err != nil {
 		return err
 	}

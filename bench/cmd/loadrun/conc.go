@@ -53,6 +53,12 @@ type ConcResult struct {
 	// The server threads' wait for a CPU over the window: how late a tick due at a given
 	// instant can run when the box has more work than cores.
 	Runq RunqWait `json:"runq_wait"`
+	// The rooms level: N parties spread over Rooms conference rooms of RoomSize, and the server's
+	// CPU µs per party and tick (CPU time / (N x 50 ticks/s x window)).
+	Rooms          int         `json:"rooms,omitempty"`
+	RoomSize       int         `json:"room_size,omitempty"`
+	UsPerPartyTick float64     `json:"us_per_party_tick,omitempty"`
+	Census         *RoomCensus `json:"room_census,omitempty"`
 }
 
 // plannedCalls is how many calls SIPp must place so that N stay up until the capture ends:
@@ -84,14 +90,15 @@ func (u sippUAS) stop()                       { live.stop(u.s.cmd, 3*time.Second
 func (u sippUAS) metrics() map[string]float64 { return map[string]float64{} }
 
 // loadKind is what a concurrency level runs: every call playing the prompt on pivotua (plain), on
-// SIPp's own UAS (ref), or on pivotua with a bidirectional media stream to the echo application
-// (stream).
+// SIPp's own UAS (ref), on pivotua with a bidirectional media stream to the echo application
+// (stream), or on pivotua in a conference room of o.roomSize parties (room).
 type loadKind int
 
 const (
 	kindPlain loadKind = iota
 	kindRef
 	kindStream
+	kindRoom
 )
 
 func (k loadKind) server() string {
@@ -100,14 +107,19 @@ func (k loadKind) server() string {
 		return "sipp-uas"
 	case kindStream:
 		return "pivotua+stream"
+	case kindRoom:
+		return "pivotua+room"
 	}
 	return "pivotua"
 }
 
 // profileName is the stem of the level's pprof files.
 func (k loadKind) profileName(n int) string {
-	if k == kindStream {
+	switch k {
+	case kindStream:
 		return fmt.Sprintf("stream-%d", n)
+	case kindRoom:
+		return fmt.Sprintf("room-%d", n)
 	}
 	return fmt.Sprintf("conc-%d", n)
 }
@@ -166,7 +178,12 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		}
 		ua = sippUAS{s}
 	} else {
-		hook, err := startWebhook(streamURL)
+		var hook *webhook
+		if kind == kindRoom {
+			hook, err = startWebhookDoc(roomDoc(n, o.roomSize))
+		} else {
+			hook, err = startWebhook(streamURL)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -243,6 +260,9 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 	r.ServerSocketDrops, r.GenProcDrops = udpDrops(uaIP)-uaDrops0, udpDrops(genIP)-genDrops0
 	r.ConcAtEnd = statInt(sp.lastStat(), "CurrentCall")
 	m1 := ua.metrics()
+	if p, ok := ua.(*pivotua); ok && kind == kindRoom { // after the window's figures: its requests are not in them
+		r.Census = roomCensus(p.httpURL)
+	}
 	if gerr != nil {
 		r.Notes = append(r.Notes, "rtpgen: "+gerr.Error())
 	} else {
@@ -261,6 +281,13 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 	r.RSSKB = statusKB(ua.pid(), "VmRSS")
 	r.Threads = threads(ua.pid())
 	r.KBPerCall = round(float64(r.RSSKB-r.IdleRSSKB)/float64(n), 1)
+	if kind == kindRoom {
+		r.RoomSize = o.roomSize
+		r.Rooms = max(1, n/o.roomSize)
+		if r.CPU.Seconds > 0 {
+			r.UsPerPartyTick = round((r.CPU.UAUserS+r.CPU.UASysS)*1e6/(float64(n)*50*r.CPU.Seconds), 2)
+		}
+	}
 	pk := (m1["pivotua_rtp_packets_sent_total"] - m0["pivotua_rtp_packets_sent_total"]) +
 		(m1["pivotua_rtp_packets_received_total"] - m0["pivotua_rtp_packets_received_total"])
 	if r.CPU.Seconds > 0 && pk > 0 {

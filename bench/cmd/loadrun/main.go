@@ -60,6 +60,10 @@ type options struct {
 	streamLevels []int
 	apiRates     []int
 	apiLive      int
+	roomLevels   []roomLevel
+	roomSize     int // the rooms level being run: parties a room
+	speechLevels []int
+	speechBench  bool // run the speech package's go benchmark too
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -73,10 +77,14 @@ type Result struct {
 	Setup       []SetupResult `json:"setup,omitempty"`
 	// Streams is the streams level: the same load as Concurrency with every call's audio carried by
 	// a bidirectional media stream to bench/cmd/streamecho (its plain level is in Concurrency).
-	Streams   []ConcResult `json:"streams,omitempty"`
-	SRTP      *SRTPResult  `json:"srtp,omitempty"`
-	API       *APIResult   `json:"calls_api,omitempty"`
-	SetupBest *SetupResult `json:"setup_best,omitempty"`
+	Streams []ConcResult `json:"streams,omitempty"`
+	SRTP    *SRTPResult  `json:"srtp,omitempty"`
+	API     *APIResult   `json:"calls_api,omitempty"`
+	// Rooms is the rooms level: parties in conference rooms, what each heard measured by rtpgen.
+	Rooms []ConcResult `json:"rooms,omitempty"`
+	// Speech is the speech engine's CPU per second of audio and the recognitions it sustains.
+	Speech    *SpeechResult `json:"speech,omitempty"`
+	SetupBest *SetupResult  `json:"setup_best,omitempty"`
 	// SetupOnTarget is the highest rate with zero failed calls and INVITE->200 p99 under 50 ms.
 	SetupOnTarget *SetupResult      `json:"setup_on_target,omitempty"`
 	Profiles      []string          `json:"profiles,omitempty"`
@@ -96,10 +104,13 @@ var live = newProcSet()
 
 func main() {
 	var o options
-	modes := flag.String("mode", envOr("BENCH_MODES", "micro,srtp,conc,ref,streams,setup,api"), "comma list of micro, srtp, conc, ref, streams, setup, api (env BENCH_MODES)")
+	modes := flag.String("mode", envOr("BENCH_MODES", "micro,srtp,conc,ref,streams,rooms,speech,setup,api"), "comma list of micro, srtp, conc, ref, streams, rooms, speech, setup, api (env BENCH_MODES)")
+	roomLvls := flag.String("room-levels", envOr("BENCH_ROOM_LEVELS", "200x5,1x100"), "rooms levels, ROOMSxPARTIES (env BENCH_ROOM_LEVELS)")
+	speechLevels := flag.String("speech-levels", envOr("BENCH_SPEECH_LEVELS", "1,2,3,4,5,6,8,12,16,24,32,48"), "speech ladder: recognitions at once (env BENCH_SPEECH_LEVELS)")
 	streamLevels := flag.String("stream-levels", envOr("BENCH_STREAM_LEVELS", "300,1000"), "streams level: concurrent streamed calls, each beside a plain level of as many (env BENCH_STREAM_LEVELS)")
 	apiRates := flag.String("api-rates", envOr("BENCH_API_RATES", "20,50,100"), "Calls API setup ladder, calls.create per second (env BENCH_API_RATES)")
 	flag.IntVar(&o.apiLive, "api-live", envInt("BENCH_API_LIVE", 500), "live placed calls while the Calls API's latency is measured (env BENCH_API_LIVE)")
+	flag.BoolVar(&o.speechBench, "speech-gobench", envOr("BENCH_SPEECH_GOBENCH", "1") != "0", "speech mode: run the speech package's BenchmarkPocketsphinx too (env BENCH_SPEECH_GOBENCH=0 skips it)")
 	levels := flag.String("levels", envOr("BENCH_LEVELS", "500,1000,2000,3000"), "concurrency ladder (env BENCH_LEVELS)")
 	refLevels := flag.String("ref-levels", envOr("BENCH_REF_LEVELS", "500,1000"), "SIPp UAS reference levels (env BENCH_REF_LEVELS)")
 	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700"), "setup-rate ladder, calls/s (env BENCH_RATES)")
@@ -127,6 +138,12 @@ func main() {
 	o.refLevels = ints(*refLevels)
 	o.streamLevels = ints(*streamLevels)
 	o.apiRates = ints(*apiRates)
+	o.speechLevels = ints(*speechLevels)
+	var err error
+	if o.roomLevels, err = roomLevels(*roomLvls); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -166,7 +183,7 @@ func run(ctx context.Context, o options) error {
 	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
 		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
 		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
-		"benchtime": o.benchTime, "stream_levels": fmt.Sprint(o.streamLevels), "api_rates": fmt.Sprint(o.apiRates), "api_live": strconv.Itoa(o.apiLive), "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
+		"benchtime": o.benchTime, "stream_levels": fmt.Sprint(o.streamLevels), "api_rates": fmt.Sprint(o.apiRates), "api_live": strconv.Itoa(o.apiLive), "room_levels": fmt.Sprint(o.roomLevels), "speech_levels": fmt.Sprint(o.speechLevels), "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
 	}}
 	save := func() error {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -195,7 +212,7 @@ func run(ctx context.Context, o options) error {
 		}
 		res.SRTP = sr
 	}
-	if o.modes["conc"] || o.modes["ref"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] {
+	if o.modes["conc"] || o.modes["ref"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] || o.modes["rooms"] {
 		gen = filepath.Join(work, "rtpgen")
 		fmt.Println("== go build ./bench/cmd/rtpgen")
 		b := exec.CommandContext(ctx, "go", "build", "-o", gen, "./bench/cmd/rtpgen")
@@ -207,7 +224,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.binary != "" {
 		bin = o.binary
-	} else if o.modes["conc"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] { // ref needs no pivotua
+	} else if o.modes["conc"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] || o.modes["rooms"] { // ref needs no pivotua
 		bin = filepath.Join(work, "pivotua")
 		fmt.Println("== go build ./cmd/pivotua")
 		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/pivotua")
@@ -270,6 +287,18 @@ func run(ctx context.Context, o options) error {
 		}
 		runStreams(ctx, o, bin, gen, work, resDir, res)
 	}
+	if o.modes["rooms"] && ctx.Err() == nil {
+		runRooms(ctx, o, bin, gen, work, resDir, res)
+	}
+	if o.modes["speech"] && ctx.Err() == nil {
+		fmt.Println("== speech: the offline engine's CPU per second of audio, and recognitions at once")
+		sr, err := runSpeech(ctx, o, work)
+		if err != nil {
+			res.Notes = append(res.Notes, "speech: "+err.Error())
+			fmt.Fprintln(os.Stderr, "speech:", err)
+		}
+		res.Speech = sr
+	}
 	if o.modes["setup"] && ctx.Err() == nil {
 		fmt.Println("== setup rate")
 		if err := runSetup(ctx, o, bin, gen, work, resDir, res); err != nil {
@@ -293,6 +322,8 @@ func run(ctx context.Context, o options) error {
 	printConc(res.Reference)
 	printRatios(res)
 	printStreams(res)
+	printRooms(res.Rooms)
+	printSpeech(res.Speech)
 	printSetup(res)
 	printAPI(res)
 	_ = os.Remove(resDir) // only when nothing was saved beside the result

@@ -22,13 +22,17 @@ type MicroResult struct {
 	BOp       int64   `json:"b_op"`
 	AllocsOp  int64   `json:"allocs_op"`
 	PerPacket bool    `json:"per_packet"`
+	// Metrics are the benchmark's own b.ReportMetric figures by unit (speech's cpu-s/audio-s).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // perPacket names the benchmarks on the path every RTP packet takes (send or receive, 50 a second per
 // direction per call): they must show 0 allocs/op.
 var perPacket = regexp.MustCompile(`^(SendPacket|BuildFrame|ReceivePacket|RecvFromAndReceive|EncodeFrame|DecodeFrame|Bridge|ParseTelephoneEvent)`)
 
-var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+(\d+) B/op\s+(\d+) allocs/op)?`)
+// benchHead is a result line's name (without its -GOMAXPROCS suffix) and iterations; the value-unit
+// pairs follow.
+var benchHead = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
 func runMicro(ctx context.Context, o options, res *Result, resDir, work string) error {
 	var pkgs []string
@@ -40,6 +44,9 @@ func runMicro(ctx context.Context, o options, res *Result, resDir, work string) 
 		if d.IsDir() {
 			n := d.Name()
 			if p != o.repo && (strings.HasPrefix(n, ".") || n == "testdata" || n == "bench" || n == "node_modules" || n == "bin") {
+				return filepath.SkipDir
+			}
+			if p == filepath.Join(o.repo, "speech") { // seconds an op: the speech mode runs it
 				return filepath.SkipDir
 			}
 			return nil
@@ -77,15 +84,11 @@ func runMicro(ctx context.Context, o options, res *Result, resDir, work string) 
 		}
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		for sc.Scan() {
-			m := benchLine.FindStringSubmatch(sc.Text())
-			if m == nil {
+			r, ok := parseBenchLine(sc.Text())
+			if !ok {
 				continue
 			}
-			r := MicroResult{Package: strings.TrimPrefix(pkg, "./"), Name: m[1]}
-			r.NsOp, _ = strconv.ParseFloat(m[2], 64)
-			r.BOp, _ = strconv.ParseInt(m[3], 10, 64)
-			r.AllocsOp, _ = strconv.ParseInt(m[4], 10, 64)
-			r.PerPacket = perPacket.MatchString(r.Name)
+			r.Package = strings.TrimPrefix(pkg, "./")
 			res.Micro = append(res.Micro, r)
 			if r.PerPacket && r.AllocsOp > 0 {
 				res.MicroFlags = append(res.MicroFlags, fmt.Sprintf("%s.%s: %d allocs/op on the per-packet path", r.Package, r.Name, r.AllocsOp))
@@ -101,4 +104,35 @@ func runMicro(ctx context.Context, o options, res *Result, resDir, work string) 
 		return fmt.Errorf("benchmarks failed in %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// parseBenchLine reads one result line of go test -bench: the name, the iterations, then value-unit
+// pairs, ns/op first, the benchmark's own metrics (b.ReportMetric) next and B/op, allocs/op last.
+func parseBenchLine(line string) (MicroResult, bool) {
+	m := benchHead.FindStringSubmatch(line)
+	if m == nil {
+		return MicroResult{}, false
+	}
+	r := MicroResult{Name: m[1], PerPacket: perPacket.MatchString(m[1])}
+	f := strings.Fields(m[2])
+	for i := 0; i+1 < len(f); i += 2 {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return MicroResult{}, false
+		}
+		switch unit := f[i+1]; unit {
+		case "ns/op":
+			r.NsOp = v
+		case "B/op":
+			r.BOp = int64(v)
+		case "allocs/op":
+			r.AllocsOp = int64(v)
+		default:
+			if r.Metrics == nil {
+				r.Metrics = map[string]float64{}
+			}
+			r.Metrics[unit] = v
+		}
+	}
+	return r, r.NsOp > 0 || len(r.Metrics) > 0
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -12,7 +13,7 @@ func printMicro(res *Result) {
 		return
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "package\tbenchmark\tns/op\tB/op\tallocs/op\tper-packet\t")
+	fmt.Fprintln(w, "package\tbenchmark\tns/op\tB/op\tallocs/op\tper-packet\tmetrics\t")
 	for _, m := range res.Micro {
 		pp := ""
 		if m.PerPacket {
@@ -21,7 +22,12 @@ func printMicro(res *Result) {
 				pp = "ALLOCS"
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.1f\t%d\t%d\t%s\t\n", m.Package, m.Name, m.NsOp, m.BOp, m.AllocsOp, pp)
+		var ms []string
+		for u, v := range m.Metrics {
+			ms = append(ms, fmt.Sprintf("%g %s", v, u))
+		}
+		sort.Strings(ms)
+		fmt.Fprintf(w, "%s\t%s\t%.1f\t%d\t%d\t%s\t%s\t\n", m.Package, m.Name, m.NsOp, m.BOp, m.AllocsOp, pp, strings.Join(ms, ", "))
 	}
 	w.Flush()
 	if len(res.MicroFlags) == 0 {

@@ -46,7 +46,8 @@ func promptWAV() []byte {
 }
 
 // webhook is the fast local application: every pivot request gets a play of the cached prompt,
-// or, for the streams level, a TwiML <Connect><Stream> to the echo application.
+// or, for the streams level, a TwiML <Connect><Stream> to the echo application, or, for the rooms
+// level, a TwiML <Dial><Conference> to one of its rooms.
 type webhook struct {
 	url  string
 	srv  *http.Server
@@ -56,22 +57,32 @@ type webhook struct {
 // startWebhook serves the prompt, and as /voice its play, or with streamURL set the TwiML of a
 // bidirectional stream to it.
 func startWebhook(streamURL string) (*webhook, error) {
+	if streamURL == "" {
+		return startWebhookDoc(nil)
+	}
+	doc := []byte(`<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="` + streamURL + `"/></Connect></Response>`)
+	return startWebhookDoc(func() []byte { return doc })
+}
+
+// startWebhookDoc serves the prompt, and as /voice the TwiML twiml returns for each request, or the
+// prompt's play when twiml is nil.
+func startWebhookDoc(twiml func() []byte) (*webhook, error) {
 	ln, err := net.Listen("tcp", uaIP+":0")
 	if err != nil {
 		return nil, err
 	}
 	base := "http://" + ln.Addr().String()
 	wav := promptWAV()
-	doc, _ := json.Marshal(map[string]any{"module": "play", "data": map[string]any{"id": base + "/prompt.wav", "loop_count": 1000}})
-	docType := "application/json"
-	if streamURL != "" {
-		doc = []byte(`<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="` + streamURL + `"/></Connect></Response>`)
-		docType = "text/xml"
-	}
+	play, _ := json.Marshal(map[string]any{"module": "play", "data": map[string]any{"id": base + "/prompt.wav", "loop_count": 1000}})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/voice", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", docType)
-		_, _ = w.Write(doc)
+		if twiml == nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(play)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = w.Write(twiml())
 	})
 	mux.HandleFunc("/prompt.wav", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "audio/wav")

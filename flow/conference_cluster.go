@@ -1,0 +1,346 @@
+package flow
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pivotua/pivotua/media"
+	"github.com/pivotua/pivotua/sip"
+)
+
+// Several nodes behind one SIP load balancer: a conference room lives on one node, the one that
+// claimed its name (per account) in a RoomDirectory all nodes share. A caller whose document names a
+// room another live node hosts is joined by a SIP leg from its own node to the hosting node: the
+// caller's node places an INVITE to RoomLegUser at the host's SIP address carrying a signed
+// RoomTokenHeader (the account, the room, the party's options, an expiry; HMAC-SHA256 keyed by the
+// account's api_key) and bridges the caller to that leg, as Dial bridges a callee; the hosting node
+// checks the token (403 without a valid one: a hostile INVITE cannot join a room) and runs the leg as
+// a party of the room. Without a directory (SQLite: one node) none of this runs.
+
+// RoomDirectory is the shared table of the rooms every node hosts; cmd/pivotua wires debugapi's
+// PostgreSQL implementation. Its methods are called from call goroutines, never on a media clock.
+type RoomDirectory interface {
+	// Claim makes this node the host of the account's room name unless a live node other than this
+	// one hosts it, and returns the host's SIP address ("host:port") and whether it is this node. A
+	// row of a node that stopped heartbeating is taken over.
+	Claim(ctx context.Context, accountID, name string) (host string, local bool, err error)
+	// Lookup returns the live host of the account's room name; found is false when none hosts it.
+	Lookup(ctx context.Context, accountID, name string) (host string, local, found bool, err error)
+	// Release forgets that this node hosts the account's room name (its last party left).
+	Release(ctx context.Context, accountID, name string) error
+}
+
+// The room leg's wire format.
+const (
+	// RoomLegUser is the Request-URI user of an INVITE that joins a room hosted here from another node.
+	RoomLegUser = "pivotua-room"
+	// RoomTokenHeader carries the room leg's signed token: base64url(JSON) "." base64url(HMAC).
+	RoomTokenHeader = "X-Pivotua-Room"
+	// roomTokenTTL is how long a token is valid: long enough for an INVITE to cross, short enough that
+	// one captured is soon worthless.
+	roomTokenTTL = 30 * time.Second
+	// maxRoomToken bounds the header read (sip's URI headers hold at most 1 KiB anyway).
+	maxRoomToken = 1024
+	// roomLegRing bounds the wait for the hosting node's answer.
+	roomLegRing = 10 * time.Second
+	// roomDirectoryTimeout bounds one request to the directory.
+	roomDirectoryTimeout = 3 * time.Second
+)
+
+// roomToken is what the caller's node says about the party it sends to the hosting node. Every option
+// of a join that the hosting node can honour is here; the rest (waitUrl's own audio, statusCallback
+// of a room the hosting node already runs, the Dial action) stay with the caller's node.
+type roomToken struct {
+	Account  string `json:"a"`
+	Room     string `json:"r"`
+	Expires  int64  `json:"e"` // Unix seconds
+	CallSid  string `json:"s"` // the caller's CallSid: the party's name in the room (coach, REST)
+	Muted    bool   `json:"m,omitempty"`
+	Deaf     bool   `json:"d,omitempty"`
+	Start    bool   `json:"so,omitempty"` // startConferenceOnEnter
+	End      bool   `json:"eo,omitempty"` // endConferenceOnExit
+	Beep     bool   `json:"be,omitempty"`
+	BeepExit bool   `json:"bx,omitempty"`
+	Max      int    `json:"x,omitempty"`
+	Record   bool   `json:"rc,omitempty"`
+	Trim     bool   `json:"t,omitempty"`
+	Coach    string `json:"c,omitempty"`
+	Silent   bool   `json:"w,omitempty"` // the document named its own wait audio: silence here
+}
+
+// signRoomToken encodes t signed with key.
+func signRoomToken(t roomToken, key string) (string, error) {
+	body, err := json.Marshal(t)
+	if err != nil {
+		return "", err
+	}
+	payload := base64.RawURLEncoding.EncodeToString(body)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(roomMAC(payload, key)), nil
+}
+
+func roomMAC(payload, key string) []byte {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte("pivotua-room-leg\x00"))
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+// verifyRoomToken checks a token from an INVITE: well formed, an account keys names, a MAC of that
+// key, not expired nor dated beyond one TTL, a room name within bounds. Any failure is
+// ErrRoomToken, with what was wrong.
+func verifyRoomToken(raw string, keys map[string]string, now time.Time) (roomToken, error) {
+	var t roomToken
+	if raw == "" {
+		return t, fmt.Errorf("%w: no %s header", ErrRoomToken, RoomTokenHeader)
+	}
+	if len(raw) > maxRoomToken {
+		return t, fmt.Errorf("%w: %d bytes, at most %d", ErrRoomToken, len(raw), maxRoomToken)
+	}
+	payload, mac64, ok := strings.Cut(raw, ".")
+	if !ok {
+		return t, fmt.Errorf("%w: not payload.signature", ErrRoomToken)
+	}
+	body, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return t, fmt.Errorf("%w: payload is not base64url", ErrRoomToken)
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(mac64)
+	if err != nil {
+		return t, fmt.Errorf("%w: signature is not base64url", ErrRoomToken)
+	}
+	if err := json.Unmarshal(body, &t); err != nil {
+		return roomToken{}, fmt.Errorf("%w: payload: %v", ErrRoomToken, err)
+	}
+	key, ok := keys[t.Account]
+	if !ok || key == "" {
+		return roomToken{}, fmt.Errorf("%w: unknown account", ErrRoomToken)
+	}
+	if !hmac.Equal(mac, roomMAC(payload, key)) {
+		return roomToken{}, fmt.Errorf("%w: bad signature", ErrRoomToken)
+	}
+	exp := time.Unix(t.Expires, 0)
+	if now.After(exp) || exp.Sub(now) > 2*roomTokenTTL {
+		return roomToken{}, fmt.Errorf("%w: expired or dated too far ahead", ErrRoomToken)
+	}
+	if t.Room == "" || len(t.Room) > maxConferenceName || hasControlChars(t.Room) ||
+		len(t.CallSid) > 256 || hasControlChars(t.CallSid) || len(t.Coach) > 256 || hasControlChars(t.Coach) {
+		return roomToken{}, fmt.Errorf("%w: room or call names out of bounds", ErrRoomToken)
+	}
+	return t, nil
+}
+
+// Share makes the registry's rooms part of the rooms every node sharing dir sees. Call it before the
+// first call.
+func (cs *Conferences) Share(dir RoomDirectory) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.dir = dir
+}
+
+// directory returns the shared directory, nil for one node.
+func (cs *Conferences) directory() RoomDirectory {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.dir
+}
+
+// roomClosed forgets, in the shared directory, that this node hosts cf: its last party left. cs.mu
+// is held, so it only starts the release.
+func (cs *Conferences) roomClosed(cf *conference) {
+	dir := cs.dir
+	if dir == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), roomDirectoryTimeout)
+		defer cancel()
+		if err := dir.Release(ctx, cf.account, cf.name); err != nil {
+			cf.log.Warn("conference: the shared room could not be released", "conference", cf.name, "err", err)
+		}
+	}()
+}
+
+// claimRoom asks the shared directory who hosts the account's room name, claiming it for this node
+// when nobody does. It returns the other node's SIP address, or "" when the room is (to be) hosted
+// here: one node, the directory down (logged: the room may then split), or this node's claim.
+func (cs *Conferences) claimRoom(ctx context.Context, accountID, name string, log *slog.Logger) string {
+	dir := cs.directory()
+	if dir == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, roomDirectoryTimeout)
+	defer cancel()
+	host, local, err := dir.Claim(ctx, accountID, name)
+	if err != nil {
+		log.Warn("conference: the shared room directory failed; the room is hosted here", "conference", name, "err", err)
+		return ""
+	}
+	if local {
+		return ""
+	}
+	return host
+}
+
+// joinRemoteRoom bridges the caller to the room hosted at host through a signed SIP leg and waits
+// as runConference does. ok is false when the leg could not be placed (the caller then joins a room
+// here).
+func (c *Call) joinRemoteRoom(ctx context.Context, spec conferenceSpec, verb, host string) (res conferenceResult, ok bool) {
+	res = conferenceResult{status: "failed"}
+	d := c.deps.Dial
+	bc := c.ch.Bridge()
+	if d.Outbound == nil || d.Engine == nil || bc == nil {
+		c.log.Warn(verb + ": no outbound SIP to reach the node hosting the room")
+		return res, false
+	}
+	tok, err := signRoomToken(roomToken{
+		Account: c.accountID, Room: spec.name, Expires: time.Now().Add(roomTokenTTL).Unix(), CallSid: c.callSid(),
+		Muted: spec.muted, Deaf: spec.deaf, Start: spec.startOnEnter, End: spec.endOnExit, Beep: spec.beepEnter,
+		BeepExit: spec.beepExit, Max: spec.max, Record: spec.record, Trim: spec.trim, Coach: spec.coach, Silent: spec.wait != nil,
+	}, c.signingKey)
+	if err != nil {
+		return res, false
+	}
+	target := "sip:" + RoomLegUser + "@" + host + "?" + RoomTokenHeader + "=" + tok
+	caller := bc.Session()
+	leg, local, err := openOutboundLeg(d, dialEndpoint{uri: "sip:" + RoomLegUser + "@" + host}, caller, c.log)
+	if err != nil {
+		c.log.Warn(verb+": no media for the leg to the room's node", "err", err)
+		return res, false
+	}
+	defer leg.close()
+	oc, err := d.Outbound.Dial(ctx, sip.OutboundRequest{Target: target, FromUser: c.info.CallerIDNumber, FromDisplay: c.info.CallerIDName,
+		LocalRTP: local, RingTimeout: roomLegRing})
+	if err != nil {
+		c.log.Warn(verb+": the node hosting the room refused the leg", "conference", spec.name, "host", host, "err", err)
+		return res, false
+	}
+	leg.call = oc
+	if err := leg.startMedia(oc.Media()); err != nil {
+		c.log.Warn(verb+": room leg media", "err", err)
+		return res, true
+	}
+	oc.OnMediaChange(func(md sip.MediaDesc) { _ = leg.startMedia(md) })
+	br, err := media.NewBridge(caller, leg.sess)
+	if err != nil {
+		c.log.Error(verb+": bridge to the room's node", "err", err)
+		return res, true
+	}
+	defer br.Stop()
+	c.activity++
+	joined := time.Now()
+	c.log.Info(verb+": joined on another node", "conference", spec.name, "host", host, "leg_call_id", oc.CallID())
+	var limit <-chan time.Time
+	if spec.timeLimit > 0 {
+		t := time.NewTimer(spec.timeLimit)
+		defer t.Stop()
+		limit = t.C
+	}
+	legDone, digits := leg.done(), c.ch.Digits()
+	reason := ""
+	for reason == "" {
+		select {
+		case <-c.ch.Context().Done():
+			reason, res.callerHungUp = leftHungUp, true
+		case <-ctx.Done():
+			reason, res.callerHungUp = leftFlowDone, true
+		case <-legDone: // the room ended, or the hosting node's API removed the party
+			reason = leftEnded
+		case <-limit:
+			reason = leftTimeUp
+		case k := <-digits:
+			if k == '*' && spec.hangupOnStar {
+				reason = leftStar
+			}
+		}
+	}
+	res.status, res.duration = "completed", int(time.Since(joined).Round(time.Second)/time.Second)
+	c.log.Info(verb+": left", "conference", spec.name, "host", host, "reason", reason, "duration", res.duration)
+	c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "conference": spec.name, "host": host,
+		"duration": res.duration, "reason": reason})
+	return res, true
+}
+
+// isRoomLeg reports whether an INVITE asks to join a room hosted here: its Request-URI user is
+// RoomLegUser or it carries a room token.
+func isRoomLeg(info sip.CallInfo) bool {
+	return info.RequestUser == RoomLegUser || roomTokenOf(info) != ""
+}
+
+func roomTokenOf(info sip.CallInfo) string {
+	for k, v := range info.CustomHeaders {
+		if strings.EqualFold(k, RoomTokenHeader) {
+			return v
+		}
+	}
+	return ""
+}
+
+// hostRoomLeg runs an INVITE from another node as a party of a room hosted here, after checking its
+// token (403 otherwise) and claiming the room (503 when another live node hosts it now: the caller's
+// node then hosts its caller itself).
+func (s *Server) hostRoomLeg(c *sip.InboundCall, log *slog.Logger) {
+	info := c.Info()
+	tok, err := verifyRoomToken(roomTokenOf(info), s.cfg.APIKeys, time.Now())
+	if err != nil {
+		log.Warn("room leg refused: 403", "source", info.Source, "err", err)
+		_ = c.Reject(403, "Forbidden")
+		return
+	}
+	log = log.With("account_id", tok.Account, "conference", tok.Room)
+	cs := s.cfg.Conferences
+	if host := cs.claimRoom(context.Background(), tok.Account, tok.Room, log); host != "" {
+		log.Warn("room leg refused: another node hosts the room: 503", "host", host)
+		_ = c.Reject(503, "Service Unavailable")
+		return
+	}
+	leg, err := newInboundLeg(c, s.cfg.Dial.Engine, s.cfg.Dial.Advertise, nil, log)
+	if err != nil {
+		log.Error("room leg: 503", "error", err)
+		_ = c.Reject(503, "Service Unavailable")
+		return
+	}
+	defer leg.close()
+	if err := leg.Answer(context.Background()); err != nil {
+		return
+	}
+	p := &confParty{callSid: tok.CallSid, sess: leg.media, joined: time.Now(), wait: defaultWaitAudio(),
+		startOnEnter: tok.Start, endOnExit: tok.End, coachOf: tok.Coach, kicked: make(chan struct{})}
+	if tok.Silent {
+		p.wait = silentWait()
+	}
+	if tok.BeepExit {
+		p.leave = beepPrompt()
+	}
+	req := joinRequest{account: tok.Account, name: tok.Room, party: p, max: tok.Max, muted: tok.Muted, deaf: tok.Deaf,
+		record: tok.Record, trim: tok.Trim, log: log,
+		store: recordingStore{dir: s.cfg.Recordings, links: s.cfg.RecordingLinks, observer: s.cfg.Observer}}
+	if tok.Beep {
+		req.enter = beepPrompt()
+	}
+	cf, err := cs.join(req)
+	if err != nil {
+		log.Warn("room leg: cannot join", "err", err)
+		_ = leg.Hangup()
+		return
+	}
+	log.Info("room leg joined", "conference_sid", cf.sid, "call_sid", tok.CallSid, "from_node", info.Source)
+	reason := ""
+	select {
+	case <-leg.Context().Done():
+		reason = leftHungUp
+	case <-cf.done:
+		reason = leftEnded
+	case <-p.kicked:
+		reason = leftRemoved
+	}
+	cs.leave(cf, p, reason)
+	_ = leg.Hangup()
+	log.Info("room leg left", "conference_sid", cf.sid, "reason", reason)
+}
