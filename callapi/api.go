@@ -231,7 +231,7 @@ func refuseUnknown(w http.ResponseWriter, form url.Values, known map[string]bool
 			writeError(w, http.StatusBadRequest, 21200, "%s is not a parameter pivotua supports", limitName(k))
 			return false
 		}
-		if len(vs) > 1 && k != "StatusCallbackEvent" {
+		if len(vs) > 1 && k != "StatusCallbackEvent" && k != "ConferenceStatusCallbackEvent" {
 			writeError(w, http.StatusBadRequest, 21200, "%s is given %d times", k, len(vs))
 			return false
 		}
@@ -359,33 +359,48 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := a.Place(req)
-	switch {
-	case errors.Is(err, ErrDraining):
-		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: this node is shutting down")
-		return
-	case errors.Is(err, ErrTooManyCalls):
-		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: %v", err)
-		return
-	case errors.Is(err, flow.ErrBadCallTarget):
-		writeError(w, http.StatusBadRequest, 21211, "Invalid 'To': %v", err)
-		return
-	case errors.Is(err, flow.ErrBadCallerID):
-		writeError(w, http.StatusBadRequest, 21212, "Invalid 'From': %v", err)
-		return
-	case errors.Is(err, flow.ErrNoCapacity):
-		a.log.Warn("calls API: call not placed", "account_id", acct, "err", err)
-		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: %v", err)
-		return
-	case err != nil:
-		writeError(w, http.StatusBadRequest, 21205, "FallbackUrl: %v", err)
+	if err != nil {
+		a.placeFailed(w, acct, err)
 		return
 	}
 	a.log.Info("calls API: call placed", "account_id", acct, "call_sid", rec.Sid, "to", req.To)
 	writeJSON(w, http.StatusCreated, callJSONOf(rec, r.PathValue("AccountSid")))
 }
 
+// placeFailed answers a call Place refused: 503 while draining or without capacity, 429 past the
+// account's limits, 400 for a To or From that cannot be dialled.
+func (a *API) placeFailed(w http.ResponseWriter, acct string, err error) {
+	switch {
+	case errors.Is(err, ErrDraining):
+		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: this node is shutting down")
+	case errors.Is(err, ErrTooManyCalls):
+		writeError(w, http.StatusTooManyRequests, 20429, "Too Many Requests: %v", err)
+	case errors.Is(err, flow.ErrBadCallTarget):
+		writeError(w, http.StatusBadRequest, 21211, "Invalid 'To': %v", err)
+	case errors.Is(err, flow.ErrBadCallerID):
+		writeError(w, http.StatusBadRequest, 21212, "Invalid 'From': %v", err)
+	case errors.Is(err, flow.ErrNoCapacity):
+		a.log.Warn("calls API: call not placed", "account_id", acct, "err", err)
+		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: %v", err)
+	default:
+		writeError(w, http.StatusBadRequest, 21205, "FallbackUrl: %v", err)
+	}
+}
+
 // originateRequest checks create's parameters; it answers 400 itself on the first wrong one.
 func (a *API) originateRequest(w http.ResponseWriter, acct string, form url.Values) (flow.OriginateRequest, bool) {
+	req, ok := callTarget(w, acct, form)
+	if !ok {
+		return req, false
+	}
+	if req.URL, req.TwiML, ok = instructions(w, form, true); !ok {
+		return req, false
+	}
+	return req, callOptions(w, form, &req)
+}
+
+// callTarget reads To and From (or CallerId) of a call to place; it answers 400 itself.
+func callTarget(w http.ResponseWriter, acct string, form url.Values) (flow.OriginateRequest, bool) {
 	req := flow.OriginateRequest{AccountID: acct, To: param(form, "To"), From: param(form, "From")}
 	if req.To == "" {
 		writeError(w, http.StatusBadRequest, 21201, "No 'To' number is specified")
@@ -402,59 +417,62 @@ func (a *API) originateRequest(w http.ResponseWriter, acct string, form url.Valu
 		writeError(w, http.StatusBadRequest, 21212, "Invalid 'From' %s: %s", limitName(req.From), msg)
 		return req, false
 	}
+	return req, true
+}
+
+// callOptions reads what a placed call does beside its instructions (Method, FallbackUrl, the status
+// callbacks, Timeout, TimeLimit, SendDigits, Record) into req; it answers 400 itself.
+func callOptions(w http.ResponseWriter, form url.Values, req *flow.OriginateRequest) bool {
 	var ok bool
-	if req.URL, req.TwiML, ok = instructions(w, form, true); !ok {
-		return req, false
-	}
 	if req.Method, ok = method(w, form, "Method"); !ok {
-		return req, false
+		return false
 	}
 	if req.FallbackURL = param(form, "FallbackUrl"); req.FallbackURL != "" {
 		if msg := checkURL(req.FallbackURL); msg != "" {
 			writeError(w, http.StatusBadRequest, 21205, "FallbackUrl %s", msg)
-			return req, false
+			return false
 		}
 	}
 	if req.FallbackMethod, ok = method(w, form, "FallbackMethod"); !ok {
-		return req, false
+		return false
 	}
 	if req.Callback.URL = param(form, "StatusCallback"); req.Callback.URL != "" {
 		if msg := checkURL(req.Callback.URL); msg != "" {
 			writeError(w, http.StatusBadRequest, 21205, "StatusCallback %s", msg)
-			return req, false
+			return false
 		}
 	}
 	if req.Callback.Method, ok = method(w, form, "StatusCallbackMethod"); !ok {
-		return req, false
+		return false
 	}
 	for _, v := range form["StatusCallbackEvent"] {
 		for _, ev := range strings.Fields(v) { // the libraries repeat the parameter; curl users write a list
 			if !callbackEvents[ev] {
 				writeError(w, http.StatusBadRequest, 21200, "StatusCallbackEvent %s is not one of initiated, ringing, answered, completed", limitName(ev))
-				return req, false
+				return false
 			}
 			req.Callback.Events = append(req.Callback.Events, ev)
 		}
 	}
 	if req.Timeout, ok = seconds(w, form, "Timeout", maxRingSeconds, 60*time.Second); !ok {
-		return req, false
+		return false
 	}
 	if req.TimeLimit, ok = seconds(w, form, "TimeLimit", maxTimeLimitSecs, defaultTimeLimit); !ok {
-		return req, false
+		return false
 	}
 	req.SendDigits = param(form, "SendDigits")
 	if len(req.SendDigits) > maxSendDigits || strings.Trim(req.SendDigits, "0123456789*#wW") != "" {
 		writeError(w, http.StatusBadRequest, 21200, "SendDigits must be at most %d of 0-9 * # w", maxSendDigits)
-		return req, false
+		return false
 	}
 	req.SendDigits = strings.ToLower(req.SendDigits)
 	switch strings.ToLower(param(form, "Record")) {
 	case "", "false":
 	default:
 		writeError(w, http.StatusBadRequest, 21200, "Record=true is not supported by pivotua: recording the whole call is not available, use <Record> in the document")
-		return req, false
+		return false
 	}
-	return req, true
+	return true
 }
 
 // liveOutbound counts the account's live calls placed through the API.

@@ -1,6 +1,7 @@
 package callapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -19,6 +20,15 @@ type ConferenceService interface {
 	SetMuted(accountID, sid, callSid string, muted bool) error
 	SetHold(accountID, sid, callSid string, hold bool) error
 	Kick(accountID, sid, callSid string) error
+	// The Participants resource's create and its other updates (flow/conference_control.go).
+	Lookup(accountID, sidOrName string) (flow.ConferenceInfo, error)
+	Reserve(accountID, name string) (string, error)
+	SetHoldAudio(accountID, sid, callSid string, r flow.AudioRequest) error
+	AnnounceTo(accountID, sid, callSid string, r flow.AudioRequest) error
+	Announce(accountID, sid string, r flow.AudioRequest) error
+	SetBeepOnExit(accountID, sid, callSid string, beep bool) error
+	SetEndOnExit(accountID, sid, callSid string, end bool) error
+	SetCoach(accountID, sid, callSid, target string) error
 }
 
 // ConferencesAPI serves Twilio's Conferences and Participants resources over the live rooms of this
@@ -26,6 +36,8 @@ type ConferenceService interface {
 type ConferencesAPI struct {
 	api   *API
 	rooms ConferenceService
+	// checkTarget refuses a sip: To of participants.create that sip.egress denies; nil: none.
+	checkTarget func(ctx context.Context, uri string) error
 }
 
 // Conferences is the Conferences and Participants resources over rooms, authenticated as a's.
@@ -33,14 +45,14 @@ func (a *API) Conferences(rooms ConferenceService) *ConferencesAPI {
 	return &ConferencesAPI{api: a, rooms: rooms}
 }
 
-// Register mounts the routes on mux. Adding a participant by calling out (POST Participants.json) is
-// not served yet: the mux answers it 405.
+// Register mounts the routes on mux.
 func (c *ConferencesAPI) Register(mux *http.ServeMux) {
 	const base = "/" + apiVersion + "/Accounts/{AccountSid}/Conferences"
 	mux.HandleFunc("GET "+base+".json", c.list)
 	mux.HandleFunc("GET "+base+"/{ConferenceSidJSON}", c.fetch)
 	mux.HandleFunc("POST "+base+"/{ConferenceSidJSON}", c.update)
 	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants.json", c.participants)
+	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants.json", c.createParticipant)
 	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.participant)
 	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.updateParticipant)
 	mux.HandleFunc("DELETE "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.kick)
@@ -123,23 +135,11 @@ var (
 		"DateUpdated": "only live conferences are kept", "DateUpdated<": "only live conferences are kept", "DateUpdated>": "only live conferences are kept",
 	}
 	participantListParams = map[string]bool{"Muted": true, "Hold": true, "Coaching": true, "Page": true, "PageSize": true, "PageToken": true}
-	conferenceUpdate      = map[string]bool{"Status": true}
-	conferenceRefused     = map[string]string{
-		"AnnounceUrl":    "announcements are not available",
-		"AnnounceMethod": "announcements are not available",
-	}
-	participantUpdate  = map[string]bool{"Muted": true, "Hold": true}
-	participantRefused = map[string]string{
-		"HoldUrl":             "a party on hold hears pivotua's default wait audio",
-		"HoldMethod":          "a party on hold hears pivotua's default wait audio",
-		"AnnounceUrl":         "announcements are not available",
-		"AnnounceMethod":      "announcements are not available",
-		"WaitUrl":             "the wait audio is the one the party joined with",
-		"WaitMethod":          "the wait audio is the one the party joined with",
-		"BeepOnExit":          "the exit beep is the one the party joined with",
-		"EndConferenceOnExit": "endConferenceOnExit is the one the party joined with",
-		"Coaching":            "coaching is set when the party joins (<Conference coach>)",
-		"CallSidToCoach":      "coaching is set when the party joins (<Conference coach>)",
+	conferenceUpdate      = map[string]bool{"Status": true, "AnnounceUrl": true, "AnnounceMethod": true}
+	conferenceRefused     = map[string]string{}
+	participantRefused    = map[string]string{
+		"WaitUrl":    "the wait audio is the one the party joined with",
+		"WaitMethod": "the wait audio is the one the party joined with",
 	}
 )
 
@@ -217,7 +217,7 @@ func (c *ConferencesAPI) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ci, ok := c.conference(w, r, acct, "ConferenceSidJSON")
-	if !ok {
+	if !ok || !c.announceRoom(w, r, form, acct, ci.Sid) {
 		return
 	}
 	switch param(form, "Status") {
@@ -316,48 +316,6 @@ func (c *ConferencesAPI) participant(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// updateParticipant is participants(callSid).update: Muted and Hold (true or false), acted on from
-// the room's next 20 ms tick.
-func (c *ConferencesAPI) updateParticipant(w http.ResponseWriter, r *http.Request) {
-	acct, ok := c.api.authenticate(w, r)
-	if !ok {
-		return
-	}
-	form, ok := readForm(w, r)
-	if !ok || !refuseUnknown(w, form, participantUpdate, participantRefused) {
-		return
-	}
-	ci, p, ok := c.findParticipant(w, r, acct)
-	if !ok {
-		return
-	}
-	for _, name := range []string{"Muted", "Hold"} {
-		v := param(form, name)
-		if v == "" {
-			continue
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, 21200, "%s must be true or false", name)
-			return
-		}
-		if name == "Muted" {
-			p.Muted = b
-			err = c.rooms.SetMuted(acct, ci.Sid, p.CallSid, b)
-		} else {
-			p.Hold = b
-			err = c.rooms.SetHold(acct, ci.Sid, p.CallSid, b)
-		}
-		if err != nil {
-			c.participantGone(w, r, err)
-			return
-		}
-	}
-	c.api.log.Info("conferences API: participant updated", "account_id", acct, "conference_sid", ci.Sid, "call_sid", p.CallSid,
-		"muted", p.Muted, "hold", p.Hold)
-	writeJSON(w, http.StatusOK, participantJSONOf(ci, p, r.PathValue("AccountSid")))
-}
-
 // kick is participants(callSid).delete: the party leaves the room (its call goes on); 204.
 func (c *ConferencesAPI) kick(w http.ResponseWriter, r *http.Request) {
 	acct, ok := c.api.authenticate(w, r)
@@ -383,5 +341,12 @@ func (c *ConferencesAPI) participantGone(w http.ResponseWriter, r *http.Request,
 		writeError(w, http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path)
 		return
 	}
-	writeError(w, http.StatusInternalServerError, 20500, "%v", err)
+	switch {
+	case errors.Is(err, flow.ErrBadCoach):
+		writeError(w, http.StatusBadRequest, 21200, "%v", err)
+	case errors.Is(err, flow.ErrConferenceBusy):
+		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: %v", err)
+	default:
+		writeError(w, http.StatusInternalServerError, 20500, "%v", err)
+	}
 }

@@ -137,7 +137,7 @@ func TestConferencesRefuseWhatTheyCannotDo(t *testing.T) {
 		{"unknown conference", "GET", confBase + "/CF00000000000000000000000000000000.json", account, apiKey, nil, 404, 20404, "not found"},
 		{"unknown participant", "POST", confBase + "/" + confSid + "/Participants/nobody.json", account, apiKey, url.Values{"Muted": {"true"}}, 404, 20404, "not found"},
 		{"Muted not a boolean", "POST", p, account, apiKey, url.Values{"Muted": {"yes please"}}, 400, 21200, "Muted must be true or false"},
-		{"HoldUrl", "POST", p, account, apiKey, url.Values{"HoldUrl": {"http://x/hold"}}, 400, 21200, "HoldUrl is not supported"},
+		{"WaitUrl", "POST", p, account, apiKey, url.Values{"WaitUrl": {"http://x/wait"}}, 400, 21200, "WaitUrl is not supported"},
 		{"unknown parameter", "POST", p, account, apiKey, url.Values{"Volume": {"11"}}, 400, 21200, "not a parameter"},
 		{"Status other than completed", "POST", confBase + "/" + confSid + ".json", account, apiKey, url.Values{"Status": {"paused"}}, 400, 21200, "Status can only be completed"},
 		{"list filter on dates", "GET", confBase + ".json?DateCreated=2026-12-03", account, apiKey, nil, 400, 21200, "DateCreated is not supported"},

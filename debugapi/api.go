@@ -46,6 +46,8 @@ type API struct {
 	auth     *authThrottle
 	log      *slog.Logger
 	channels ChannelControl // the channels API's calls (channels.go); set by UseChannels before serving
+	// conferences are the conferences API's rooms (conferences.go); set by UseConferences before serving.
+	conferences ConferenceControl
 }
 
 // NewAPI prepares the API; Register puts it on a mux.
@@ -74,6 +76,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug", a.listCalls)
 	mux.HandleFunc("/v2/accounts/{account_id}/pivot/debug/{call_id}", a.callDetail)
 	a.registerChannels(mux)
+	a.registerConferences(mux)
 	a.registerMedia(mux)
 	mux.Handle("GET /ui/", inspector())
 	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))

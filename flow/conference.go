@@ -51,6 +51,8 @@ type Conferences struct {
 	mu    sync.Mutex
 	rooms map[conferenceKey]*conference // live rooms; a room leaves when its last party does
 	dir   RoomDirectory                 // rooms shared with other nodes (conference_cluster.go); nil: one node
+	// reserved are the sids the Participants API gave for rooms not open yet (conference_control.go).
+	reserved map[conferenceKey]string
 }
 
 type conferenceKey struct{ account, name string }
@@ -85,6 +87,7 @@ type conference struct {
 	// goroutine that finishes it before it closes recFinished, read after.
 	recResult   recordingResult
 	waitDefault *codec.Prompt // hold audio of a party on hold through the API
+	joins       int           // parties that joined so far: the next one's id (Kazoo's participant_id)
 }
 
 // confParty is one call in a room. Its flags are guarded by the conference's mu.
@@ -101,6 +104,7 @@ type confParty struct {
 	kicked       chan struct{} // closed when the API removes it
 	kickOnce     sync.Once
 	leave        *codec.Prompt // exit tone played to the room when it leaves; nil none
+	control                    // what the Conferences APIs set on it (conference_control.go)
 }
 
 // joinRequest is how a call asks to enter a room.
@@ -136,7 +140,7 @@ func (cs *Conferences) join(r joinRequest) (*conference, error) {
 	opened := false
 	if cf == nil {
 		cf = &conference{
-			sid: newConferenceSid(), account: r.account, name: r.name, created: time.Now(),
+			sid: cs.openSid(key), account: r.account, name: r.name, created: time.Now(),
 			room: media.NewRoom(), max: r.max, done: make(chan struct{}), store: r.store,
 			log: r.log, waitDefault: defaultWaitAudio(),
 		}
@@ -168,7 +172,9 @@ func (cs *Conferences) join(r joinRequest) (*conference, error) {
 	if err := cf.room.Join(p.sess, opts); err != nil {
 		return nil, err
 	}
-	p.muted = r.muted
+	p.muted, p.deaf = r.muted, r.deaf
+	cf.joins++
+	p.id = cf.joins
 	cf.parties = append(cf.parties, p)
 	if opened {
 		cs.rooms[key] = cf
@@ -254,6 +260,10 @@ func (cf *conference) end(by, reason string) {
 func (cf *conference) applyHold(p *confParty) {
 	var wait *codec.Prompt
 	switch {
+	case p.announcing != nil:
+		wait = p.announcing
+	case p.hold && p.holdAudio != nil:
+		wait = p.holdAudio
 	case p.hold:
 		wait = cf.waitDefault
 	case !cf.started:
@@ -332,6 +342,9 @@ type ParticipantInfo struct {
 	StartConferenceOnEnter bool
 	EndConferenceOnExit    bool
 	Joined                 time.Time
+	ID                     int  // its order of joining, from 1 (Kazoo's participant_id)
+	Deaf                   bool // hears nothing of the room (Kazoo's deaf)
+	BeepOnExit             bool
 }
 
 // List returns the account's live conferences, oldest first.
@@ -444,6 +457,7 @@ func (cf *conference) info() ConferenceInfo {
 		ci.Participants = append(ci.Participants, ParticipantInfo{
 			CallSid: p.callSid, Muted: p.muted, Hold: p.hold, Coaching: p.coachOf != "", CallSidToCoach: p.coachOf,
 			StartConferenceOnEnter: p.startOnEnter, EndConferenceOnExit: p.endOnExit, Joined: p.joined,
+			ID: p.id, Deaf: p.deaf, BeepOnExit: p.leave != nil,
 		})
 	}
 	return ci
@@ -730,7 +744,8 @@ func (c *Call) runConference(ctx context.Context, spec conferenceSpec, verb stri
 		}
 	}
 	p := &confParty{callSid: c.callSid(), sess: bc.Session(), joined: time.Now(), wait: spec.wait,
-		startOnEnter: spec.startOnEnter, endOnExit: spec.endOnExit, coachOf: spec.coach, kicked: make(chan struct{})}
+		startOnEnter: spec.startOnEnter, endOnExit: spec.endOnExit, coachOf: spec.coach, kicked: make(chan struct{}),
+		control: control{tasks: make(chan func(context.Context), partyTasks), call: c}}
 	if p.wait == nil {
 		p.wait = defaultWaitAudio()
 	}
@@ -775,6 +790,8 @@ func (c *Call) runConference(ctx context.Context, spec conferenceSpec, verb stri
 			if k == '*' && spec.hangupOnStar {
 				reason = leftStar
 			}
+		case task := <-p.tasks:
+			c.runPartyTask(ctx, task)
 		}
 	}
 	c.deps.Conferences.leave(cf, p, reason)

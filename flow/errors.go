@@ -54,6 +54,12 @@ var (
 	ErrMemberNotFound = errors.New("no such queue member")
 	// ErrInvalidQueueSize reports a MaxSize out of range in a Queues API request.
 	ErrInvalidQueueSize = errors.New("invalid queue size")
+	// ErrBadConferenceName reports a room name no conference can have (the Participants API's path).
+	ErrBadConferenceName = errors.New("not a conference name")
+	// ErrBadCoach reports a coaching change a participant cannot make (coaching itself).
+	ErrBadCoach = errors.New("the coaching is not possible")
+	// ErrConferenceBusy reports an API action a participant's call cannot take now (too many waiting).
+	ErrConferenceBusy = errors.New("the participant is busy")
 	// ErrCallOwnerTimeout reports an update of a call another node holds that the node did not answer
 	// in time (it may be stopped, overloaded, or cut off from the store).
 	ErrCallOwnerTimeout = errors.New("the node holding the call did not answer in time")

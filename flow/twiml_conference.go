@@ -202,21 +202,30 @@ func (c *Call) conferenceWaitAudio(ctx context.Context, n *conferenceNoun) *code
 	case n.waitURL == "":
 		return silentWait()
 	}
+	return c.conferenceAudio(ctx, n.waitURL, n.waitMethod, "<Conference> waitUrl")
+}
+
+// conferenceAudio is the audio of ref's response, fetched as the call's pivot requests are (signed,
+// with its parameters): an audio file, or a TwiML document whose <Play>, <Say> and <Pause> are joined
+// into one prompt, following <Redirect> up to maxWaitRedirects times, at most maxWaitAudio long. The
+// loader of waitUrl, and of the Participants API's HoldUrl and AnnounceUrl (what names which in the
+// logs). nil when it could not be fetched (logged): the caller picks its default.
+func (c *Call) conferenceAudio(ctx context.Context, ref, method, what string) *codec.Prompt {
 	a := c.pivot.action
 	if a == nil || c.deps.Documents == nil {
 		return nil
 	}
-	target, err := c.resolveURL(n.waitURL)
+	target, err := c.resolveURL(ref)
 	if err != nil {
-		c.log.Warn("<Conference> waitUrl unusable, playing the default wait audio", "waitUrl", n.waitURL, "err", err)
+		c.log.Warn(what+" unusable", "url", ref, "err", err)
 		return nil
 	}
-	method := n.waitMethod
+
 	var pcm []int16
 	limit := int(maxWaitAudio * codec.SampleRate / time.Second)
 	for hop := 0; target != "" && len(pcm) < limit; hop++ {
 		if hop > maxWaitRedirects {
-			c.log.Warn("<Conference> waitUrl: too many Redirects, looping what was gathered", "redirects", maxWaitRedirects)
+			c.log.Warn(what+": too many Redirects, looping what was gathered", "redirects", maxWaitRedirects)
 			break
 		}
 		req := c.pivotRequest(a, target, method)
@@ -225,7 +234,7 @@ func (c *Call) conferenceWaitAudio(ctx context.Context, n *conferenceNoun) *code
 		doc, err := c.deps.Documents.FetchDocument(fctx, req)
 		cancel()
 		if err != nil {
-			c.log.Warn("<Conference> waitUrl failed, playing the default wait audio", "url", target, "err", err)
+			c.log.Warn(what+" failed", "url", target, "err", err)
 			return nil
 		}
 		base := target
@@ -235,7 +244,7 @@ func (c *Call) conferenceWaitAudio(ctx context.Context, n *conferenceNoun) *code
 		if strings.HasPrefix(doc.ContentType, "audio/") {
 			p, err := c.loadMedia(ctx, base)
 			if err != nil {
-				c.log.Warn("<Conference> waitUrl audio unusable, playing the default wait audio", "url", base, "err", err)
+				c.log.Warn(what+" audio unusable", "url", base, "err", err)
 				return nil
 			}
 			pcm = append(pcm, p.PCM()...)
@@ -243,7 +252,7 @@ func (c *Call) conferenceWaitAudio(ctx context.Context, n *conferenceNoun) *code
 		}
 		tw, err := ParseTwiML(doc.Body)
 		if err != nil {
-			c.log.Warn("<Conference> waitUrl document invalid, playing the default wait audio", "url", base, "err", err)
+			c.log.Warn(what+" document invalid", "url", base, "err", err)
 			return nil
 		}
 		target = ""
@@ -255,12 +264,12 @@ func (c *Call) conferenceWaitAudio(ctx context.Context, n *conferenceNoun) *code
 				}
 				u, err := resolveAgainst(base, v.url)
 				if err != nil {
-					c.log.Warn("<Conference> waitUrl <Play> URL unusable, skipped", "url", v.url, "err", err)
+					c.log.Warn(what+" <Play> URL unusable, skipped", "url", v.url, "err", err)
 					continue
 				}
 				p, err := c.loadMedia(ctx, u)
 				if err != nil {
-					c.log.Warn("<Conference> waitUrl <Play> media unavailable, skipped", "url", u, "err", err)
+					c.log.Warn(what+" <Play> media unavailable, skipped", "url", u, "err", err)
 					continue
 				}
 				for range max(1, min(v.loop, 10)) {
@@ -269,7 +278,7 @@ func (c *Call) conferenceWaitAudio(ctx context.Context, n *conferenceNoun) *code
 			case *sayVerb:
 				p, err := v.render(ctx, c)
 				if err != nil {
-					c.log.Warn("<Conference> waitUrl <Say> failed, skipped", "err", err)
+					c.log.Warn(what+" <Say> failed, skipped", "err", err)
 					continue
 				}
 				pcm = append(pcm, p.PCM()...)
@@ -278,12 +287,12 @@ func (c *Call) conferenceWaitAudio(ctx context.Context, n *conferenceNoun) *code
 			case *redirectVerb:
 				u, err := resolveAgainst(base, v.url)
 				if err != nil {
-					c.log.Warn("<Conference> waitUrl <Redirect> URL unusable", "url", v.url, "err", err)
+					c.log.Warn(what+" <Redirect> URL unusable", "url", v.url, "err", err)
 				} else {
 					target, method = u, v.method
 				}
 			default:
-				c.log.Warn("<Conference> waitUrl: only <Play>, <Say>, <Pause> and <Redirect> play while waiting; verb skipped", "url", base)
+				c.log.Warn(what+": only <Play>, <Say>, <Pause> and <Redirect> play while waiting; verb skipped", "url", base)
 			}
 			if target != "" || len(pcm) >= limit {
 				break

@@ -194,8 +194,10 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	callsAPI.RefuseWhile(draining.Load)
 	callsAPI.Register(mux)
 	debug.api.UseChannels(&channelControl{calls: calls, place: callsAPI.Place, checkTarget: sipSrv.CheckTarget}) // Kazoo's channels API
-	callsAPI.Conferences(calls.Conferences()).Register(mux)                                                      // list rooms, mute, hold or remove a party
-	callsAPI.Queues(calls.Queues()).Register(mux)                                                                // list queues and members, dequeue a member onto a new document
+	// Twilio's Conferences and Participants resources: add, mute, hold, announce, remove a party.
+	callsAPI.Conferences(calls.Conferences()).CheckTargets(sipSrv.CheckTarget).Register(mux)
+	debug.api.UseConferences(&conferenceControl{rooms: calls.Conferences()}) // Kazoo's conferences API, on the same rooms
+	callsAPI.Queues(calls.Queues()).Register(mux)                            // list queues and members, dequeue a member onto a new document
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
