@@ -76,10 +76,14 @@ var rtpRangeMu sync.Mutex
 var nextRTPBase = 30000
 
 // rtpRange hands each pivotua instance its own RTP ports, so a test never sees
-// packets meant for the previous one.
+// packets meant for the previous one. The band wraps before 65000: the suite starts
+// more instances than 35,000 ports hold, and the ones it reuses ended long before.
 func rtpRange() (int, int) {
 	rtpRangeMu.Lock()
 	defer rtpRangeMu.Unlock()
+	if nextRTPBase+200 > 65000 {
+		nextRTPBase = 30000
+	}
 	base := nextRTPBase
 	nextRTPBase += 200
 	return base, base + 198
