@@ -135,7 +135,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// filter is a list's filters and page.
+// filter is a Calls list's filters (its page is read by paging).
 type filter struct {
 	status, to, from              string
 	day                           string    // StartTime as a date: calls started that UTC day
