@@ -53,6 +53,7 @@ type Participant struct {
 	Joined             time.Time
 	StartsOnEnter      bool
 	EndsConferenceExit bool
+	Moderator          bool // joined as the room's moderator (the conference module's moderator)
 }
 
 // Why a conferences request was refused.
@@ -106,7 +107,8 @@ type conferenceRowJSON struct {
 }
 
 // participantJSON is a participant as Kazoo's _read_only.participants shows it (hear and speak are
-// false while deaf, muted or on hold), plus pivotua's muted, deaf and hold.
+// false while deaf, muted or on hold; is_moderator for a caller the conference module sent in as
+// moderator), plus pivotua's muted, deaf and hold.
 type participantJSON struct {
 	CallID         string `json:"call_id"`
 	ConferenceName string `json:"conference_name"`
@@ -117,6 +119,7 @@ type participantJSON struct {
 	Muted          bool   `json:"muted"`
 	Deaf           bool   `json:"deaf"`
 	Hold           bool   `json:"hold"`
+	IsModerator    bool   `json:"is_moderator"`
 	JoinTime       int64  `json:"join_time"`
 	Duration       int    `json:"duration"`
 }
@@ -146,7 +149,7 @@ func (a *API) participantsOf(c Conference) []participantJSON {
 		out = append(out, participantJSON{
 			CallID: p.CallID, ConferenceName: c.Name, ConferenceUUID: c.Sid, ParticipantID: p.ID,
 			Hear: !p.Deaf && !p.Hold, Speak: !p.Muted && !p.Hold, Muted: p.Muted, Deaf: p.Deaf, Hold: p.Hold,
-			JoinTime: GregorianSeconds(p.Joined), Duration: int(a.cfg.Now().Sub(p.Joined) / time.Second),
+			IsModerator: p.Moderator, JoinTime: GregorianSeconds(p.Joined), Duration: int(a.cfg.Now().Sub(p.Joined) / time.Second),
 		})
 	}
 	return out

@@ -19,7 +19,7 @@ const roomSid = "CF0123456789abcdef0123456789abcdef"
 
 func (f *fakeRooms) room() Conference {
 	return Conference{Name: "sales", Sid: roomSid, Started: true, Created: baseTime, Participants: []Participant{
-		{ID: 1, CallID: "call-1@host", Joined: baseTime}, {ID: 2, CallID: "CA" + strings.Repeat("2", 32), Muted: true, Joined: baseTime},
+		{ID: 1, CallID: "call-1@host", Joined: baseTime, Moderator: true}, {ID: 2, CallID: "CA" + strings.Repeat("2", 32), Muted: true, Joined: baseTime},
 	}}
 }
 
@@ -84,6 +84,13 @@ func TestConferencesAPIListActAndRefuse(t *testing.T) {
 	ps, _ := ro["participants"].([]any)
 	if r.code != 200 || len(ps) != 2 || ps[1].(map[string]any)["speak"] != false || ps[0].(map[string]any)["participant_id"] == nil {
 		t.Fatalf("document: %d %v", r.code, r.body)
+	}
+	// Kazoo's is_moderator: present on every participant, true for the one that joined as moderator.
+	if mod, ok := ps[0].(map[string]any)["is_moderator"]; !ok || mod != true {
+		t.Errorf("the moderator's is_moderator = %v (present %v)", mod, ok)
+	}
+	if mod, ok := ps[1].(map[string]any)["is_moderator"]; !ok || mod != false {
+		t.Errorf("a member's is_moderator = %v (present %v)", mod, ok)
 	}
 	for _, tc := range []struct{ path, body, want string }{
 		{base + "/sales/participants/1", `{"data":{"action":"mute"}}`, "mute " + roomSid + " 1"},

@@ -99,6 +99,7 @@ type confParty struct {
 	muted, hold  bool          // hold: put on hold by the API
 	startOnEnter bool
 	endOnExit    bool
+	moderator    bool   // joined as the moderator (the conference module's moderator)
 	coachOf      string // CallSid of the party it coaches; "" none
 	beepExit     bool
 	kicked       chan struct{} // closed when the API removes it
@@ -345,6 +346,7 @@ type ParticipantInfo struct {
 	ID                     int  // its order of joining, from 1 (Kazoo's participant_id)
 	Deaf                   bool // hears nothing of the room (Kazoo's deaf)
 	BeepOnExit             bool
+	Moderator              bool // joined as the room's moderator (Kazoo's is_moderator)
 }
 
 // List returns the account's live conferences, oldest first.
@@ -457,7 +459,7 @@ func (cf *conference) info() ConferenceInfo {
 		ci.Participants = append(ci.Participants, ParticipantInfo{
 			CallSid: p.callSid, Muted: p.muted, Hold: p.hold, Coaching: p.coachOf != "", CallSidToCoach: p.coachOf,
 			StartConferenceOnEnter: p.startOnEnter, EndConferenceOnExit: p.endOnExit, Joined: p.joined,
-			ID: p.id, Deaf: p.deaf, BeepOnExit: p.leave != nil,
+			ID: p.id, Deaf: p.deaf, BeepOnExit: p.leave != nil, Moderator: p.moderator,
 		})
 	}
 	return ci
@@ -688,6 +690,7 @@ type conferenceSpec struct {
 	muted, deaf             bool
 	beepEnter, beepExit     bool
 	startOnEnter, endOnExit bool
+	moderator               bool          // the conference module's moderator
 	wait                    *codec.Prompt // while the room has not started; nil: pivotua's default
 	max                     int           // for a room this call opens
 	record, trim            bool
@@ -744,7 +747,7 @@ func (c *Call) runConference(ctx context.Context, spec conferenceSpec, verb stri
 		}
 	}
 	p := &confParty{callSid: c.callSid(), sess: bc.Session(), joined: time.Now(), wait: spec.wait,
-		startOnEnter: spec.startOnEnter, endOnExit: spec.endOnExit, coachOf: spec.coach, kicked: make(chan struct{}),
+		startOnEnter: spec.startOnEnter, endOnExit: spec.endOnExit, moderator: spec.moderator, coachOf: spec.coach, kicked: make(chan struct{}),
 		control: control{tasks: make(chan func(context.Context), partyTasks), call: c}}
 	if p.wait == nil {
 		p.wait = defaultWaitAudio()

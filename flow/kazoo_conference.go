@@ -23,12 +23,14 @@ type conferenceAction struct {
 	muted, deaf         bool
 	entryTone, exitTone bool
 	max                 int
+	moderator           bool // joins as the room's moderator (Kazoo's is_moderator in the conferences API)
 }
 
 func parseConference(d *dataReader) kazooAction {
 	a := &conferenceAction{entryTone: true, exitTone: true, max: MaxConferenceParticipants}
 	id := strings.TrimSpace(d.str("id", ""))
 	moderator := d.boolean("moderator", false)
+	a.moderator = moderator
 	cfg := subReader(d, "config")
 	switch {
 	case id != "" && cfg != nil:
@@ -111,7 +113,7 @@ func (a *conferenceAction) run(ctx context.Context, c *Call, _ *Node) kazooOutco
 	c.activity++
 	res := c.runConference(ctx, conferenceSpec{
 		name: a.name, muted: a.muted, deaf: a.deaf, beepEnter: a.entryTone, beepExit: a.exitTone,
-		startOnEnter: true, max: a.max,
+		startOnEnter: true, max: a.max, moderator: a.moderator,
 	}, "conference")
 	switch {
 	case res.callerHungUp || c.ended() || ctx.Err() != nil:

@@ -22,7 +22,7 @@ func conferenceOf(ci flow.ConferenceInfo) debugapi.Conference {
 	for _, p := range ci.Participants {
 		c.Participants = append(c.Participants, debugapi.Participant{
 			ID: p.ID, CallID: p.CallSid, Muted: p.Muted, Deaf: p.Deaf, Hold: p.Hold, Joined: p.Joined,
-			StartsOnEnter: p.StartConferenceOnEnter, EndsConferenceExit: p.EndConferenceOnExit,
+			StartsOnEnter: p.StartConferenceOnEnter, EndsConferenceExit: p.EndConferenceOnExit, Moderator: p.Moderator,
 		})
 	}
 	return c
