@@ -75,7 +75,7 @@ func TestKazooConferenceReadsIDOrConfigAndRefusesWhatItCannotDo(t *testing.T) {
 			"member": {"join_muted": true}, "moderator": {"join_deaf": true}}}`,
 			want: conferenceAction{name: "Areacode 415", muted: true, entryTone: true, max: 3}},
 		{data: `{"moderator": true, "play_entry_tone": false, "config": {"name": "m", "member": {"join_muted": true}, "moderator": {"join_deaf": true, "pins": []}}}`,
-			want: conferenceAction{name: "m", deaf: true, exitTone: true, max: 250}},
+			want: conferenceAction{name: "m", deaf: true, exitTone: true, max: 250, moderator: true}},
 		{data: `{}`, err: "data.id: id or config.name is required"},
 		{data: `{"id": "a", "config": {"name": "b"}}`, err: "data.id: give id or config, not both"},
 		{data: `{"config": {"name": ""}}`, err: "data.config.name: a conference name is required"},
