@@ -73,7 +73,8 @@ type Recording interface {
 
 // BridgeLeg is the inbound leg as Dial (dial.go) joins it to a callee: flow's inboundLeg implements it
 // with its sip.InboundCall and media.Session. Dial needs the session itself because the bridge, the
-// ringback and the keys sent to the caller are media's (media.NewBridge joins two sessions).
+// ringback and the keys sent to the caller are media's (media.NewBridge joins two sessions); the Dial
+// attempt sees it only as a dialParty (dial_deps.go).
 type BridgeLeg interface {
 	// Session is the caller's RTP session, which Dial bridges to the callee's.
 	Session() *media.Session

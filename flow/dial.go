@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pivotua/pivotua/codec"
-	"github.com/pivotua/pivotua/media"
 	"github.com/pivotua/pivotua/sip"
 )
 
@@ -153,12 +152,12 @@ func (t *Trunk) openTo(account string) bool {
 }
 
 type dialAnswer struct {
-	leg *outboundLeg
+	leg dialLeg
 	err error
 }
 
 type dialProgress struct {
-	leg *outboundLeg
+	leg dialLeg
 	p   sip.Progress
 }
 
@@ -188,10 +187,15 @@ func (c *Call) runDial(ctx context.Context, plan dialPlan, verb string) dialResu
 func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 	d := c.deps.Dial
 	bc := c.ch.Bridge()
-	if bc == nil || d.Outbound == nil || d.Engine == nil {
+	if bc == nil || bc.Session() == nil || d.Outbound == nil || d.Engine == nil {
 		c.log.Warn("dial: no outbound SIP configured")
 		return dialResult{status: "failed"}
 	}
+	return c.attemptDial(ctx, plan, bc, sipDialEnv(d, bc.Session(), c.log))
+}
+
+// attemptDial is bridgeDial on env's media and legs (dial_deps.go).
+func (c *Call) attemptDial(ctx context.Context, plan dialPlan, bc BridgeLeg, env dialEnv) dialResult {
 	if len(plan.targets) == 0 {
 		return dialResult{status: "failed"}
 	}
@@ -200,7 +204,7 @@ func (c *Call) bridgeDial(ctx context.Context, plan dialPlan) dialResult {
 			return dialResult{status: "failed", callerHungUp: true}
 		}
 	}
-	a := newDialAttempt(c, plan, bc)
+	a := newDialAttempt(c, plan, bc, env)
 	defer a.cleanup()
 	a.ringTargets(ctx)
 	if a.waitForAnswer(ctx) && a.connect(ctx) {
@@ -216,7 +220,7 @@ type ringback struct {
 	done   chan struct{}
 }
 
-func startRingback(caller *media.Session, country string) *ringback {
+func startRingback(caller dialParty, country string) *ringback {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &ringback{cancel: cancel, done: make(chan struct{})}
 	p := codec.Ringback(country)

@@ -4,36 +4,38 @@ import (
 	"context"
 	"time"
 
-	"github.com/pivotua/pivotua/media"
 	"github.com/pivotua/pivotua/sip"
 )
 
 // dialAttempt is one Dial on its way: its targets ringing, then the caller bridged to the one that
 // answered until either side leaves. Each thing that can happen to it is one method, called on the
 // call's goroutine only; bridgeDial waits for the events and hands each to its method, and cleanup
-// undoes whatever was set up, however far the attempt got.
+// undoes whatever was set up, however far the attempt got. It reaches media and outbound SIP only
+// through the interfaces of dial_deps.go (its dialEnv), so it is tested without sockets.
 type dialAttempt struct {
 	c                 *Call
 	plan              dialPlan
 	bc                BridgeLeg
-	caller            *media.Session // the caller's own session: the bridge's, the ringback's, the ticks'
-	callerID, display string         // the From of every leg
+	caller            dialParty // the caller's own media: the bridge's, the ringback's
+	legs              dialLegs  // opens the targets' legs (on the caller's tick) and joins parties
+	clock             dialClock
+	callerID, display string // the From of every leg
 	res               dialResult
 
 	// While the targets ring.
 	cancelAll context.CancelFunc // CANCELs every target still ringing
 	progress  chan dialProgress
 	answers   chan dialAnswer
-	pending   int          // targets that have neither answered nor failed
-	failures  []error      // why targets failed
-	rang      bool         // the caller was sent 180
-	early     *outboundLeg // the target whose early media the caller hears; nil: none
-	tone      *ringback    // the ringback an answered caller hears; nil: none
+	pending   int       // targets that have neither answered nor failed
+	failures  []error   // why targets failed
+	rang      bool      // the caller was sent 180
+	early     dialLeg   // the target whose early media the caller hears; nil: none
+	tone      *ringback // the ringback an answered caller hears; nil: none
 
 	// Once a target answered. A transfer (dial_transfer.go) may replace either party: winner is the
 	// callee of the moment, callerLeg the leg that took the caller's place (nil: the caller itself).
-	winner     *outboundLeg
-	bridge     *media.Bridge  // the bridge of the moment: the early media's, then the call's
+	winner     dialLeg
+	bridge     dialBridge     // the bridge of the moment: the early media's, then the call's
 	rec        *dialRecording // the Dial's record; nil: none
 	answeredAt time.Time
 	relaying   bool // keys and transfers are relayed (startRelays); cleanup undoes it
@@ -41,8 +43,8 @@ type dialAttempt struct {
 	toCaller   *keySender
 	xfers      *transfers
 	run        *transferRun // a transfer whose target rings; nil: none
-	callerLeg  *outboundLeg
-	callerSess *media.Session // the caller's side of the bridge: callerLeg's session after a transfer
+	callerLeg  dialLeg
+	callerSess dialParty // the caller's side of the bridge: callerLeg's media after a transfer
 
 	// What ends the bridge; a transfer points them at the party that took a referrer's place, and a
 	// referrer that may hang up without ending the Dial (RFC 5589 §6) has its own set to nil.
@@ -50,8 +52,9 @@ type dialAttempt struct {
 	digits                          <-chan byte
 }
 
-func newDialAttempt(c *Call, plan dialPlan, bc BridgeLeg) *dialAttempt {
-	a := &dialAttempt{c: c, plan: plan, bc: bc, caller: bc.Session(), res: dialResult{status: "failed"}, callerID: plan.callerID}
+func newDialAttempt(c *Call, plan dialPlan, bc BridgeLeg, env dialEnv) *dialAttempt {
+	a := &dialAttempt{c: c, plan: plan, bc: bc, caller: env.caller, legs: env.legs, clock: env.clock,
+		res: dialResult{status: "failed"}, callerID: plan.callerID}
 	if a.callerID == "" {
 		a.callerID, a.display = c.info.CallerIDNumber, c.info.CallerIDName
 	}
@@ -62,21 +65,21 @@ func newDialAttempt(c *Call, plan dialPlan, bc BridgeLeg) *dialAttempt {
 // ringTargets sends every target its INVITE at once; their provisional responses arrive on
 // a.progress and their outcomes on a.answers.
 func (a *dialAttempt) ringTargets(ctx context.Context) {
-	c, d := a.c, a.c.deps.Dial
+	c := a.c
 	var dctx context.Context
 	dctx, a.cancelAll = context.WithCancel(ctx)
 	progress := make(chan dialProgress, 32)
 	answers := make(chan dialAnswer, len(a.plan.targets))
 	a.progress, a.answers = progress, answers
 	for _, t := range a.plan.targets {
-		leg, local, err := openOutboundLeg(d, t, a.caller, c.log)
+		leg, local, err := a.legs.open(t)
 		if err != nil {
 			a.failures = append(a.failures, err)
 			continue
 		}
 		a.pending++
 		legID := sip.NewCallID()
-		leg.events = c.startLegCallbacks(t, legID, a.callerID)
+		leg.setEvents(c.startLegCallbacks(t, legID, a.callerID))
 		req := sip.OutboundRequest{
 			Target: t.uri, FromUser: a.callerID, FromDisplay: a.display,
 			Username: t.username, Password: t.password,
@@ -90,11 +93,10 @@ func (a *dialAttempt) ringTargets(ctx context.Context) {
 			},
 		}
 		go func() {
-			oc, err := d.Outbound.Dial(dctx, req)
-			leg.call = oc
+			err := leg.ring(dctx, req)
 			answers <- dialAnswer{leg, err}
 		}()
-		leg.events.initiated()
+		leg.events().initiated()
 		c.log.Info("dial: ringing", "target", t.uri)
 	}
 }
@@ -133,7 +135,7 @@ func (a *dialAttempt) waitForAnswer(ctx context.Context) bool {
 // ringback, and the first early media is passed to the caller.
 func (a *dialAttempt) onProgress(ctx context.Context, pe dialProgress) {
 	c := a.c
-	pe.leg.events.ringing()
+	pe.leg.events().ringing()
 	if a.plan.record == recordFromRinging && a.rec == nil {
 		a.rec = c.startDialRecording(nil, a.caller, a.plan)
 	}
@@ -162,7 +164,7 @@ func (a *dialAttempt) onProgress(ctx context.Context, pe dialProgress) {
 			return
 		}
 	}
-	if br, err := media.NewBridge(a.caller, pe.leg.sess); err == nil {
+	if br, err := a.legs.bridge(a.caller, pe.leg.party()); err == nil {
 		a.early, a.bridge = pe.leg, br
 		a.tone.stop()
 	}
@@ -174,7 +176,7 @@ func (a *dialAttempt) onAnswer(ans dialAnswer) {
 	a.pending--
 	if ans.err != nil {
 		a.failures = append(a.failures, ans.err)
-		a.c.log.Info("dial: target failed", "target", ans.leg.target.uri, "err", ans.err)
+		a.c.log.Info("dial: target failed", "target", ans.leg.endpoint().uri, "err", ans.err)
 		if ans.leg == a.early {
 			a.bridge.Stop()
 			a.early, a.bridge = nil, nil
@@ -184,30 +186,31 @@ func (a *dialAttempt) onAnswer(ans dialAnswer) {
 		return
 	}
 	a.winner = ans.leg
-	a.winner.events.answer()
+	a.winner.events().answer()
 }
 
 // connect takes the winner's media, runs its whisper document, answers the caller and bridges the
 // two; false (with the result set) when one of those ends the Dial.
 func (a *dialAttempt) connect(ctx context.Context) bool {
 	c, w := a.c, a.winner
-	a.res.sid = w.call.CallID()
-	c.log.Info("dial: answered", "target", w.target.uri, "dial_call_id", a.res.sid)
+	dlg := w.dialog()
+	a.res.sid = dlg.CallID()
+	c.log.Info("dial: answered", "target", w.endpoint().uri, "dial_call_id", a.res.sid)
 	c.ctl.bridgedTo(a.res.sid)
 	if a.bridge != nil && a.early != w {
 		a.bridge.Stop()
 		a.bridge = nil
 	}
-	if err := w.startMedia(w.call.Media()); err != nil {
+	if err := w.startMedia(dlg.Media()); err != nil {
 		c.log.Warn("dial: callee media", "err", err)
 		return false
 	}
-	w.call.OnMediaChange(func(md sip.MediaDesc) {
+	dlg.OnMediaChange(func(md sip.MediaDesc) {
 		if err := w.startMedia(md); err != nil {
 			c.log.Warn("dial: callee re-INVITE media not applied", "err", err)
 		}
 	})
-	if w.target.whisper != "" {
+	if w.endpoint().whisper != "" {
 		if a.bridge != nil { // the callee's document is for the callee alone
 			a.bridge.Stop()
 			a.bridge = nil
@@ -215,7 +218,7 @@ func (a *dialAttempt) connect(ctx context.Context) bool {
 		if c.answered || a.early != nil {
 			a.tone = startRingback(a.caller, a.plan.ringTone)
 		}
-		connect := c.runWhisper(ctx, w, a.callerID, a.display)
+		connect := w.runDocument(ctx, c, a.callerID, a.display)
 		a.tone.stop()
 		if !connect {
 			a.res.status, a.res.callerHungUp = whisperStatus, c.ended()
@@ -227,14 +230,14 @@ func (a *dialAttempt) connect(ctx context.Context) bool {
 		return false
 	}
 	if a.bridge == nil {
-		br, err := media.NewBridge(a.caller, w.sess)
+		br, err := a.legs.bridge(a.caller, w.party())
 		if err != nil {
 			c.log.Error("dial: bridge", "err", err)
 			return false
 		}
 		a.bridge = br
 	}
-	a.answeredAt = time.Now()
+	a.answeredAt = a.clock.Now()
 	if a.rec == nil {
 		a.rec = c.startDialRecording(a.bridge, a.caller, a.plan)
 	}
@@ -249,13 +252,13 @@ func (a *dialAttempt) connect(ctx context.Context) bool {
 func (a *dialAttempt) startRelays() {
 	c, w := a.c, a.winner
 	a.relaying = true
-	a.toCallee = startKeySender(w.sess, w.target.sendDigits, c.log)
+	a.toCallee = startKeySender(w.party(), w.endpoint().sendDigits, c.log)
 	a.toCaller = startKeySender(a.caller, "", c.log)
 	a.bc.RelayInfoDigits(a.toCallee.send)
-	w.call.OnDigit(a.toCaller.send)
+	w.dialog().OnDigit(a.toCaller.send)
 	a.xfers = newTransfers()
 	a.bc.OnTransfer(a.xfers.handler(true))
-	w.call.OnTransfer(a.xfers.handler(false))
+	w.dialog().OnTransfer(a.xfers.handler(false))
 }
 
 // stayBridged holds the bridge until a party leaves, the time limit passes or the caller presses *
@@ -265,9 +268,9 @@ func (a *dialAttempt) stayBridged(ctx context.Context) {
 	a.calleeDone = a.winner.done()
 	var limit <-chan time.Time
 	if a.plan.timeLimit > 0 {
-		t := time.NewTimer(a.plan.timeLimit)
-		defer t.Stop()
-		limit = t.C
+		fire, stop := a.clock.NewTimer(a.plan.timeLimit)
+		defer stop()
+		limit = fire
 	}
 	a.res.status = "completed"
 	for end := false; !end; {
@@ -296,7 +299,7 @@ func (a *dialAttempt) stayBridged(ctx context.Context) {
 			end = a.onTransferAnswer(ans)
 		}
 	}
-	a.res.duration = int(time.Since(a.answeredAt).Round(time.Second) / time.Second)
+	a.res.duration = int(a.clock.Now().Sub(a.answeredAt).Round(time.Second) / time.Second)
 	a.bridge.Stop()
 	a.winner.close() // BYE to the callee at once when the caller hung up (cleanup's close is then a no-op)
 	if a.callerLeg != nil {
@@ -329,14 +332,14 @@ func (a *dialAttempt) onCalleeGone() (end bool) {
 
 // onTransferAsk is a REFER sip accepted from either party: its target is dialled.
 func (a *dialAttempt) onTransferAsk(ask transferAsk) {
-	from := a.winner.call.CallID()
+	from := a.winner.dialog().CallID()
 	switch {
 	case ask.byCaller && a.callerLeg != nil:
-		from = a.callerLeg.call.CallID()
+		from = a.callerLeg.dialog().CallID()
 	case ask.byCaller:
 		from = a.c.info.CallID
 	}
-	a.run = a.c.startTransfer(a.xfers, ask, a.plan, from, a.callerID, a.display, a.caller)
+	a.run = a.c.startTransfer(a.xfers, ask, a.plan, from, a.callerID, a.display, a.legs)
 }
 
 // onTransferAnswer is the transfer target's outcome: when it answered it takes the referrer's place
@@ -346,7 +349,7 @@ func (a *dialAttempt) onTransferAnswer(ans dialAnswer) (end bool) {
 	c, done := a.c, a.run
 	a.run = nil
 	if ans.err == nil {
-		ans.err = ans.leg.startMedia(ans.leg.call.Media())
+		ans.err = ans.leg.startMedia(ans.leg.dialog().Media())
 	}
 	if ans.err != nil {
 		ans.leg.close()
@@ -365,10 +368,10 @@ func (a *dialAttempt) onTransferAnswer(ans dialAnswer) (end bool) {
 	} else {
 		a.replaceCallee(ans.leg, done)
 	}
-	c.log.Info("dial: transferred", "by", done.by(), "target", done.t.Target, "dial_call_id", ans.leg.call.CallID())
+	c.log.Info("dial: transferred", "by", done.by(), "target", done.t.Target, "dial_call_id", ans.leg.dialog().CallID())
 	c.transferEvent(done, "completed", 200)
 	a.xfers.busy.Store(false)
-	br, err := media.NewBridge(a.callerSess, a.winner.sess)
+	br, err := a.legs.bridge(a.callerSess, a.winner.party())
 	if err != nil {
 		c.log.Error("dial: bridge after a transfer", "err", err)
 		return true
@@ -384,20 +387,20 @@ func (a *dialAttempt) onTransferAnswer(ans dialAnswer) (end bool) {
 
 // replaceCaller puts newLeg in the caller's place: the caller's own dialog (or the leg that had
 // replaced it) no longer ends the Dial, and keys and transfers follow the new leg.
-func (a *dialAttempt) replaceCaller(newLeg *outboundLeg, done *transferRun) {
+func (a *dialAttempt) replaceCaller(newLeg dialLeg, done *transferRun) {
 	old := a.callerLeg // nil: the caller itself, which sip hangs up after its NOTIFY
 	a.bc.OnTransfer(nil)
 	if old != nil {
-		old.call.OnTransfer(nil)
+		old.dialog().OnTransfer(nil)
 	}
-	a.callerLeg, a.callerSess = newLeg, newLeg.sess
+	a.callerLeg, a.callerSess = newLeg, newLeg.party()
 	a.callerDone, a.ctxDone, a.digits = newLeg.done(), nil, nil
 	a.toCaller.stop()
-	a.toCaller = startKeySender(newLeg.sess, "", a.c.log)
-	a.winner.call.OnDigit(a.toCaller.send)
+	a.toCaller = startKeySender(newLeg.party(), "", a.c.log)
+	a.winner.dialog().OnDigit(a.toCaller.send)
 	a.bc.RelayInfoDigits(nil)
-	newLeg.call.OnDigit(a.toCallee.send)
-	newLeg.call.OnTransfer(a.xfers.handler(true))
+	newLeg.dialog().OnDigit(a.toCallee.send)
+	newLeg.dialog().OnTransfer(a.xfers.handler(true))
 	a.xfers.report(done.t, 200, "OK", func() {
 		if old != nil {
 			old.close()
@@ -406,20 +409,20 @@ func (a *dialAttempt) replaceCaller(newLeg *outboundLeg, done *transferRun) {
 }
 
 // replaceCallee puts newLeg in the callee's place.
-func (a *dialAttempt) replaceCallee(newLeg *outboundLeg, done *transferRun) {
+func (a *dialAttempt) replaceCallee(newLeg dialLeg, done *transferRun) {
 	old := a.winner
-	old.call.OnTransfer(nil)
+	old.dialog().OnTransfer(nil)
 	a.winner, a.calleeDone = newLeg, newLeg.done()
-	a.c.ctl.bridgedTo(newLeg.call.CallID())
+	a.c.ctl.bridgedTo(newLeg.dialog().CallID())
 	a.toCallee.stop()
-	a.toCallee = startKeySender(newLeg.sess, "", a.c.log)
+	a.toCallee = startKeySender(newLeg.party(), "", a.c.log)
 	if a.callerLeg != nil {
-		a.callerLeg.call.OnDigit(a.toCallee.send)
+		a.callerLeg.dialog().OnDigit(a.toCallee.send)
 	} else {
 		a.bc.RelayInfoDigits(a.toCallee.send)
 	}
-	newLeg.call.OnDigit(a.toCaller.send)
-	newLeg.call.OnTransfer(a.xfers.handler(false))
+	newLeg.dialog().OnDigit(a.toCaller.send)
+	newLeg.dialog().OnTransfer(a.xfers.handler(false))
 	a.xfers.report(done.t, 200, "OK", old.close)
 }
 
@@ -428,9 +431,9 @@ func (a *dialAttempt) replaceCallee(newLeg *outboundLeg, done *transferRun) {
 func (a *dialAttempt) cleanup() {
 	if a.relaying {
 		a.bc.OnTransfer(nil)
-		a.winner.call.OnTransfer(nil)
+		a.winner.dialog().OnTransfer(nil)
 		if a.callerLeg != nil {
-			a.callerLeg.call.OnTransfer(nil)
+			a.callerLeg.dialog().OnTransfer(nil)
 			a.callerLeg.close()
 		}
 		a.xfers.stop(a.run)

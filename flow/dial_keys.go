@@ -3,14 +3,13 @@ package flow
 import (
 	"context"
 	"log/slog"
-
-	"github.com/pivotua/pivotua/media"
+	"time"
 )
 
 // keySender sends DTMF keys to one leg of a bridge as RFC 4733 events, one
 // SendDigits at a time and in order: <Number sendDigits> first, then the keys
 // the other party sends by SIP INFO (RFC 4733 keys cross the bridge in the
-// media already). Its goroutine owns the SendDigits calls on sess.
+// media already). Its goroutine owns the SendDigits calls on to.
 type keySender struct {
 	keys   chan string
 	cancel context.CancelFunc
@@ -21,7 +20,12 @@ type keySender struct {
 // tones for long, so beyond it a key is dropped.
 const keyBuffer = 32
 
-func startKeySender(sess *media.Session, first string, log *slog.Logger) *keySender {
+// keyReceiver is a party keys are sent to: a media.Session, a Dial's dialParty.
+type keyReceiver interface {
+	SendDigits(ctx context.Context, digits string, toneDuration time.Duration) error
+}
+
+func startKeySender(to keyReceiver, first string, log *slog.Logger) *keySender {
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &keySender{keys: make(chan string, keyBuffer), cancel: cancel, done: make(chan struct{})}
 	if first != "" {
@@ -34,7 +38,7 @@ func startKeySender(sess *media.Session, first string, log *slog.Logger) *keySen
 			case <-ctx.Done():
 				return
 			case keys := <-k.keys:
-				if err := sess.SendDigits(ctx, keys, 0); err != nil {
+				if err := to.SendDigits(ctx, keys, 0); err != nil {
 					log.Info("dial: keys not sent to the other party", "digits", keys, "err", err)
 					if ctx.Err() != nil {
 						return

@@ -68,8 +68,7 @@ func (s *stereoWAV) Close() error {
 // is mono (mixed) or dual (left: the caller, right: the callee), and trim-silence cuts the silence
 // before and after the speech once it is stopped.
 type dialRecording struct {
-	rec      *media.BridgeRecording // from the answer; nil from ringing
-	tap      *tapRecording          // from ringing; nil from the answer
+	rec      Recording // of the bridge (from the answer) or of the caller's media both ways (from ringing)
 	file     io.Closer
 	meter    *levelMeter
 	channels int
@@ -81,9 +80,9 @@ type dialRecording struct {
 }
 
 // startDialRecording starts plan's recording: of br from now when it is not nil, else of caller's
-// session from now (record-from-ringing before the bridge exists). nil when plan records nothing or
-// the file cannot be made (logged).
-func (c *Call) startDialRecording(br *media.Bridge, caller *media.Session, plan dialPlan) *dialRecording {
+// media both ways from now (record-from-ringing before the bridge exists). nil when plan records
+// nothing or the file cannot be made (logged).
+func (c *Call) startDialRecording(br dialBridge, caller dialParty, plan dialPlan) *dialRecording {
 	if plan.record == recordNone || plan.record == "" {
 		return nil
 	}
@@ -107,7 +106,7 @@ func (c *Call) startDialRecording(br *media.Bridge, caller *media.Session, plan 
 	if br != nil {
 		r.rec, err = br.Record(r.meter, plan.dual)
 	} else {
-		r.tap, err = startTapRecording(caller, r.meter, plan.dual)
+		r.rec, err = caller.RecordBothWays(r.meter, plan.dual)
 	}
 	if err != nil {
 		_ = w.Close()
@@ -129,11 +128,7 @@ func (r *dialRecording) finish(c *Call) {
 	r.done = true
 	var samples int64
 	var err error
-	if r.rec != nil {
-		samples, err = r.rec.Stop()
-	} else {
-		samples, err = r.tap.stop()
-	}
+	samples, err = r.rec.Stop()
 	if cerr := r.file.Close(); err == nil {
 		err = cerr
 	}
@@ -189,8 +184,8 @@ func startTapRecording(s *media.Session, w io.Writer, dual bool) (*tapRecording,
 	return t, nil
 }
 
-// stop ends the recording once what was tapped is written; it returns the samples per channel.
-func (t *tapRecording) stop() (int64, error) {
+// Stop ends the recording once what was tapped is written; it returns the samples per channel.
+func (t *tapRecording) Stop() (int64, error) {
 	t.tap.Stop()
 	close(t.stopping)
 	<-t.done

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pivotua/pivotua/media"
 	"github.com/pivotua/pivotua/sip"
 )
 
@@ -101,9 +100,9 @@ func (x *transfers) stop(run *transferRun) {
 	x.finishing.Wait()
 }
 
-// startTransfer dials the target of ask as a new leg, on the caller's tick like every Dial leg; nil
-// when it cannot be dialled at all (the referrer then has its failure).
-func (c *Call) startTransfer(x *transfers, ask transferAsk, plan dialPlan, from, callerID, display string, tick *media.Session) *transferRun {
+// startTransfer dials the target of ask as a new leg opened by legs (on the caller's tick like every
+// Dial leg); nil when it cannot be dialled at all (the referrer then has its failure).
+func (c *Call) startTransfer(x *transfers, ask transferAsk, plan dialPlan, from, callerID, display string, legs dialLegs) *transferRun {
 	run := &transferRun{transferAsk: ask, from: from, answers: make(chan dialAnswer, 1), started: time.Now(), callerID: callerID}
 	c.log.Info("dial: transfer asked", "by", run.by(), "target", ask.t.Target, "referred_by", ask.t.ReferredBy)
 	ep, err := c.transferEndpoint(ask.t.Target)
@@ -111,7 +110,7 @@ func (c *Call) startTransfer(x *transfers, ask transferAsk, plan dialPlan, from,
 		c.transferFailed(x, run, 403, "Forbidden", err)
 		return nil
 	}
-	leg, local, err := openOutboundLeg(c.deps.Dial, ep, tick, c.log)
+	leg, local, err := legs.open(ep)
 	if err != nil {
 		c.transferFailed(x, run, 503, "Service Unavailable", err)
 		return nil
@@ -126,8 +125,7 @@ func (c *Call) startTransfer(x *transfers, ask transferAsk, plan dialPlan, from,
 		LocalRTP: local, RingTimeout: timeout, SRTP: ep.srtp, ReferredBy: ask.t.ReferredBy,
 	}
 	go func() {
-		oc, err := c.deps.Dial.Outbound.Dial(x.ctx, req)
-		leg.call = oc
+		err := leg.ring(x.ctx, req)
 		run.answers <- dialAnswer{leg, err}
 	}()
 	return run

@@ -8,7 +8,10 @@
 // dial_whisper.go for a Dial callee, placedLeg in leg_placed.go for a call the API placed), the BridgeLeg Dial joins to a callee, and the services in Deps
 // that cmd/pivotua wires (DocumentFetcher, MediaFetcher, Speaker, Uploader, RecordingLinker,
 // OutboundSIP, Observer), each with who implements it. No behaviour depends on a type assertion: what
-// a Channel can do is in its method set.
+// a Channel can do is in its method set. A Dial attempt (dial_attempt.go: one method per event) reaches
+// media and outbound SIP only through the small interfaces of dial_deps.go (a party's media, a bridge of
+// two, an outbound leg, a clock), which thin adapters over media.Session, media.Bridge and outboundLeg
+// implement; its unit tests drive it with fakes, without sockets.
 //
 // A Call is owned by one goroutine: the one that runs Call.Run. Call's own fields are what every
 // module and verb shares (the channel, the call's identity, answered, activity); each feature's state
