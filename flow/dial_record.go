@@ -126,9 +126,7 @@ func (r *dialRecording) finish(c *Call) {
 		return
 	}
 	r.done = true
-	var samples int64
-	var err error
-	samples, err = r.rec.Stop()
+	samples, err := r.rec.Stop()
 	if cerr := r.file.Close(); err == nil {
 		err = cerr
 	}
