@@ -54,6 +54,9 @@ type Engine struct {
 	// when a stream's consumer is slower than real time (rare, and an atomic add only), metrics
 	// read it.
 	tapDropped atomic.Uint64
+	// streamDiscarded counts the frames of applications' audio every StreamFeed of the engine
+	// discarded because their tick had passed (StreamFeed.Discarded); a clock adds to it.
+	streamDiscarded atomic.Uint64
 
 	mu       sync.Mutex // guards sessions, closed and ended; never held across a syscall
 	sessions map[*Session]struct{}

@@ -7,7 +7,11 @@ type Totals struct {
 	// TapFramesDropped is frames a media stream's tap dropped because its consumer (the
 	// stream's socket writer) fell two seconds behind: audio the application never got.
 	TapFramesDropped uint64
-	Sessions         int // live sessions
+	// StreamFramesDiscarded is frames of a media stream's application audio discarded because
+	// their tick had passed (the clock fell behind, or the application sent late): audio the
+	// caller never heard.
+	StreamFramesDiscarded uint64
+	Sessions              int // live sessions
 }
 
 func (t *Totals) add(st Stats) {
@@ -30,5 +34,6 @@ func (e *Engine) Totals() Totals {
 	}
 	t.Sessions = len(live)
 	t.TapFramesDropped = e.tapDropped.Load()
+	t.StreamFramesDiscarded = e.streamDiscarded.Load()
 	return t
 }

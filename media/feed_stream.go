@@ -2,6 +2,7 @@ package media
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/pivotua/pivotua/codec"
 )
@@ -44,6 +45,9 @@ type StreamFeed struct {
 	dry       int
 	idle      bool
 	discarded uint64
+	// engineDiscarded is the engine-wide count of discarded frames (Totals) of the session that
+	// plays f, set by PlayStream; nil until then.
+	engineDiscarded *atomic.Uint64
 
 	// The clock alone owns frame.
 	frame [codec.FrameSamples]byte
@@ -287,6 +291,9 @@ func (f *StreamFeed) discard(frames int) {
 	f.played += uint64(b)
 	f.late -= frames
 	f.discarded += uint64(frames)
+	if f.engineDiscarded != nil {
+		f.engineDiscarded.Add(uint64(frames))
+	}
 	f.releaseMarks()
 }
 
@@ -320,6 +327,9 @@ func (s *Session) PlayStream(f *StreamFeed) error {
 	if f == nil {
 		return ErrInvalidParams
 	}
+	f.mu.Lock()
+	f.engineDiscarded = &s.e.streamDiscarded
+	f.mu.Unlock()
 	if !s.streamFeed.CompareAndSwap(nil, f) {
 		return ErrBusy
 	}

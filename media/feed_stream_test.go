@@ -328,6 +328,9 @@ func TestStreamFeedSkippedTicksTakeTheirFrames(t *testing.T) {
 	if d := f.Discarded(); d != 3 {
 		t.Fatalf("discarded %d frames, want 3", d)
 	}
+	if d := s.e.Totals().StreamFramesDiscarded; d != 3 {
+		t.Fatalf("the engine counts %d discarded frames, want 3", d)
+	}
 	s.skipFrames(20) // more than is queued: the mark comes back with the last frame taken
 	if ids := marksNow(f); len(ids) != 1 || ids[0] != 7 {
 		t.Fatalf("marks %v after the queue was skipped through, want [7]", ids)

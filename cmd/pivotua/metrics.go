@@ -78,6 +78,8 @@ func newMetrics(src metricSources) *metrics {
 		counter("pivotua_rtp_packets_lost_total", "RTP packets lost, from sequence gaps.", func() float64 { return float64(src.rtp().PacketsLost) }),
 		counter("pivotua_stream_frames_dropped_total", "20 ms frames of a call's audio a media stream dropped because its application read slower than real time.",
 			func() float64 { return float64(src.rtp().TapFramesDropped) }),
+		counter("pivotua_stream_frames_discarded_total", "20 ms frames of a media stream application's audio discarded because their tick had passed (the clock fell behind, or the application sent late): audio the caller did not hear.",
+			func() float64 { return float64(src.rtp().StreamFramesDiscarded) }),
 		counter("pivotua_debug_records_total", "Pivot debug records written to the store.", func() float64 { return float64(src.debugWritten()) }),
 		gauge("pivotua_debug_queue_bytes", "Bytes of debug records waiting for the store (bounded by store.queue_bytes).",
 			func() float64 { return float64(src.debugStats().QueuedBytes) }),

@@ -287,8 +287,8 @@ func TestE2EStreamConnectEchoesTheCallerBack(t *testing.T) {
 	}
 	// An application that keeps up loses no frame, and /metrics says so (the series is there at 0,
 	// not absent).
-	if body := metricsBody(t, p); !regexp.MustCompile(`(?m)^pivotua_stream_frames_dropped_total 0$`).MatchString(body) {
-		t.Errorf("/metrics has no pivotua_stream_frames_dropped_total 0, only %q", regexp.MustCompile(`(?m)^pivotua_stream.*$`).FindAllString(body, -1))
+	if body := metricsBody(t, p); !regexp.MustCompile(`(?m)^pivotua_stream_frames_dropped_total 0$`).MatchString(body) || !regexp.MustCompile(`(?m)^pivotua_stream_frames_discarded_total \d+$`).MatchString(body) {
+		t.Errorf("/metrics lacks pivotua_stream_frames_dropped_total 0 or pivotua_stream_frames_discarded_total, only %q", regexp.MustCompile(`(?m)^pivotua_stream.*$`).FindAllString(body, -1))
 	}
 }
 
