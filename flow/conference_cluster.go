@@ -61,13 +61,13 @@ const (
 	roomLegRing = 10 * time.Second
 	// roomDirectoryTimeout bounds one request to the directory.
 	roomDirectoryTimeout = 3 * time.Second
-	// maxRoomTokensSeen bounds the tokens a hosting node remembers (about 100 bytes each): with
+	// maxRoomTokensSeen bounds the tokens a hosting node remembers (about 150 bytes each): with
 	// tokens valid for at most two TTLs, 50,000 is over 800 room legs a second.
 	maxRoomTokensSeen = 50_000
 )
 
 // The hosting node's refusals of a room leg, one per cause; the caller's node maps them back
-// (roomRefusal).
+// (joinRemoteRoom): on 503 it hosts its caller itself, on any other the Dial fails.
 const (
 	roomRefusedToken     = 403 // no valid token, a token used already or signed for another Call-ID
 	roomRefusedCoach     = 404 // coach: the party to coach is not in the room
