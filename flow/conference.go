@@ -51,6 +51,8 @@ type Conferences struct {
 	mu    sync.Mutex
 	rooms map[conferenceKey]*conference // live rooms; a room leaves when its last party does
 	dir   RoomDirectory                 // rooms shared with other nodes (conference_cluster.go); nil: one node
+	// tokens are the room leg tokens accepted here, so each joins once (conference_cluster.go).
+	tokens roomTokenLedger
 	// reserved are the sids the Participants API gave for rooms not open yet (conference_control.go).
 	reserved map[conferenceKey]string
 }

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pivotua/pivotua/media"
@@ -23,6 +25,13 @@ import (
 // account's api_key) and bridges the caller to that leg, as Dial bridges a callee; the hosting node
 // checks the token (403 without a valid one: a hostile INVITE cannot join a room) and runs the leg as
 // a party of the room. Without a directory (SQLite: one node) none of this runs.
+//
+// A token joins once, and only the leg it was signed for: it names the leg's Call-ID, and the hosting
+// node remembers every token it accepted until the token expires, so an INVITE captured by a host on
+// the path and sent again (a new transaction, the same Call-ID) gets 403. A leg the hosting node
+// refuses gets a status that says why, and the caller's node reads it as a local refusal reads
+// (DialCallStatus=failed), except 503: the room moved to, or could not be hosted by, that node, and
+// the caller's node hosts its caller itself.
 
 // RoomDirectory is the shared table of the rooms every node hosts; cmd/pivotua wires debugapi's
 // PostgreSQL implementation. Its methods are called from call goroutines, never on a media clock.
@@ -52,6 +61,20 @@ const (
 	roomLegRing = 10 * time.Second
 	// roomDirectoryTimeout bounds one request to the directory.
 	roomDirectoryTimeout = 3 * time.Second
+	// maxRoomTokensSeen bounds the tokens a hosting node remembers (about 150 bytes each): with
+	// tokens valid for at most two TTLs, 50,000 is over 800 room legs a second.
+	maxRoomTokensSeen = 50_000
+)
+
+// The hosting node's refusals of a room leg, one per cause; the caller's node maps them back
+// (joinRemoteRoom): on 503 it hosts its caller itself, on any other the Dial fails.
+const (
+	roomRefusedToken     = 403 // no valid token, a token used already or signed for another Call-ID
+	roomRefusedCoach     = 404 // coach: the party to coach is not in the room
+	roomRefusedBusy      = 480 // this node remembers maxRoomTokensSeen tokens already
+	roomRefusedFull      = 486 // the room holds its maxParticipants
+	roomRefusedFailed    = 500 // the join failed otherwise
+	roomRefusedElsewhere = 503 // another live node hosts the room, or no media here: the caller's node hosts its caller
 )
 
 // roomToken is what the caller's node says about the party it sends to the hosting node. Every option
@@ -73,6 +96,7 @@ type roomToken struct {
 	Trim     bool   `json:"t,omitempty"`
 	Coach    string `json:"c,omitempty"`
 	Silent   bool   `json:"w,omitempty"` // the document named its own wait audio: silence here
+	CallID   string `json:"ci"`          // the leg's SIP Call-ID: the token is good for that INVITE only
 }
 
 // signRoomToken encodes t signed with key.
@@ -92,10 +116,11 @@ func roomMAC(payload, key string) []byte {
 	return m.Sum(nil)
 }
 
-// verifyRoomToken checks a token from an INVITE: well formed, an account keys names, a MAC of that
-// key, not expired nor dated beyond one TTL, a room name within bounds. Any failure is
-// ErrRoomToken, with what was wrong.
-func verifyRoomToken(raw string, keys map[string]string, now time.Time) (roomToken, error) {
+// verifyRoomToken checks a token from the INVITE of Call-ID callID: well formed, an account keys
+// names, a MAC of that key, not expired nor dated beyond one TTL, a room name within bounds, signed
+// for that Call-ID. Any failure is ErrRoomToken, with what was wrong. Whether it was used before is
+// roomTokenLedger's to say.
+func verifyRoomToken(raw string, keys map[string]string, callID string, now time.Time) (roomToken, error) {
 	var t roomToken
 	if raw == "" {
 		return t, fmt.Errorf("%w: no %s header", ErrRoomToken, RoomTokenHeader)
@@ -133,7 +158,61 @@ func verifyRoomToken(raw string, keys map[string]string, now time.Time) (roomTok
 		len(t.CallSid) > 256 || hasControlChars(t.CallSid) || len(t.Coach) > 256 || hasControlChars(t.Coach) {
 		return roomToken{}, fmt.Errorf("%w: room or call names out of bounds", ErrRoomToken)
 	}
+	if t.CallID == "" || t.CallID != callID {
+		return roomToken{}, fmt.Errorf("%w: signed for another Call-ID", ErrRoomToken)
+	}
 	return t, nil
+}
+
+// roomTokenLedger is the tokens a hosting node accepted, by signature, until each expires: a token
+// joins once. Its memory is bounded by maxRoomTokensSeen; past it a token is refused
+// (errRoomTokensFull) rather than forgotten early, which would let a replay in.
+type roomTokenLedger struct {
+	mu    sync.Mutex
+	seen  map[string]struct{}
+	order []seenRoomToken // in the order accepted: expiries nearly ordered, every node signs now+TTL
+}
+
+type seenRoomToken struct {
+	sig     string
+	expires time.Time
+}
+
+// roomTokenSig is the signature of a token verifyRoomToken accepted, decoded: base64 lets a few
+// spellings of one signature through, and a replay must not pass for a new token by another one.
+func roomTokenSig(raw string) string {
+	_, mac64, _ := strings.Cut(raw, ".")
+	mac, _ := base64.RawURLEncoding.DecodeString(mac64)
+	return string(mac)
+}
+
+// errRoomTokensFull is the ledger holding maxRoomTokensSeen live tokens.
+var errRoomTokensFull = errors.New("too many room tokens live at once")
+
+// use records the token whose signature is sig and that expires at expires, unless it was used
+// before (ErrRoomToken) or the ledger is full (errRoomTokensFull). Tokens that expired are forgotten
+// first, from the oldest accepted; one behind a later expiry is kept a little longer, never less.
+func (l *roomTokenLedger) use(sig string, expires, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]struct{}{}
+	}
+	n := 0
+	for n < len(l.order) && now.After(l.order[n].expires) {
+		delete(l.seen, l.order[n].sig)
+		n++
+	}
+	l.order = l.order[n:]
+	if _, dup := l.seen[sig]; dup {
+		return fmt.Errorf("%w: token already used", ErrRoomToken)
+	}
+	if len(l.seen) >= maxRoomTokensSeen {
+		return fmt.Errorf("%w: %d", errRoomTokensFull, len(l.seen))
+	}
+	l.seen[sig] = struct{}{}
+	l.order = append(l.order, seenRoomToken{sig: sig, expires: expires})
+	return nil
 }
 
 // Share makes the registry's rooms part of the rooms every node sharing dir sees. Call it before the
@@ -199,10 +278,12 @@ func (c *Call) joinRemoteRoom(ctx context.Context, spec conferenceSpec, verb, ho
 		c.log.Warn(verb + ": no outbound SIP to reach the node hosting the room")
 		return res, false
 	}
+	legID := sip.NewCallID()
 	tok, err := signRoomToken(roomToken{
 		Account: c.accountID, Room: spec.name, Expires: time.Now().Add(roomTokenTTL).Unix(), CallSid: c.callSid(),
 		Muted: spec.muted, Deaf: spec.deaf, Start: spec.startOnEnter, End: spec.endOnExit, Beep: spec.beepEnter,
 		BeepExit: spec.beepExit, Max: spec.max, Record: spec.record, Trim: spec.trim, Coach: spec.coach, Silent: spec.wait != nil,
+		CallID: legID,
 	}, c.signingKey)
 	if err != nil {
 		return res, false
@@ -216,10 +297,17 @@ func (c *Call) joinRemoteRoom(ctx context.Context, spec conferenceSpec, verb, ho
 	}
 	defer leg.close()
 	oc, err := d.Outbound.Dial(ctx, sip.OutboundRequest{Target: target, FromUser: c.info.CallerIDNumber, FromDisplay: c.info.CallerIDName,
-		LocalRTP: local, RingTimeout: roomLegRing})
+		LocalRTP: local, RingTimeout: roomLegRing, CallID: legID})
 	if err != nil {
 		c.log.Warn(verb+": the node hosting the room refused the leg", "conference", spec.name, "host", host, "err", err)
-		return res, false
+		var de *sip.DialError
+		if !errors.As(err, &de) || de.Code == 0 || de.Code == roomRefusedElsewhere {
+			return res, false // no answer, or the room is not there: the caller joins a room here
+		}
+		// The hosting node said why it cannot take the party: as a local refusal, the Dial fails.
+		c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "conference": spec.name, "host": host,
+			"reason": fmt.Sprintf("%d %s", de.Code, de.Reason)})
+		return res, true
 	}
 	leg.call = oc
 	if err := leg.startMedia(oc.Media()); err != nil {
@@ -284,32 +372,44 @@ func roomTokenOf(info sip.CallInfo) string {
 
 // hostRoomLeg runs an INVITE from another node as a party of a room hosted here, after checking its
 // token (403 otherwise) and claiming the room (503 when another live node hosts it now: the caller's
-// node then hosts its caller itself).
+// node then hosts its caller itself). The party joins before the leg is answered, so a room that
+// cannot take it refuses the INVITE with why (roomRefused*) instead of answering and hanging up,
+// which the caller's node could only read as a call that completed.
 func (s *Server) hostRoomLeg(c *sip.InboundCall, log *slog.Logger) {
 	info := c.Info()
-	tok, err := verifyRoomToken(roomTokenOf(info), s.cfg.APIKeys, time.Now())
+	raw := roomTokenOf(info)
+	now := time.Now()
+	tok, err := verifyRoomToken(raw, s.cfg.APIKeys, info.CallID, now)
 	if err != nil {
 		log.Warn("room leg refused: 403", "source", info.Source, "err", err)
-		_ = c.Reject(403, "Forbidden")
+		_ = c.Reject(roomRefusedToken, "Room Token Refused")
 		return
 	}
 	log = log.With("account_id", tok.Account, "conference", tok.Room)
 	cs := s.cfg.Conferences
+	if err := cs.tokens.use(roomTokenSig(raw), time.Unix(tok.Expires, 0), now); err != nil {
+		if errors.Is(err, errRoomTokensFull) {
+			log.Error("room leg refused: this node remembers as many room tokens as it may (they expire within a minute): 480",
+				"source", info.Source, "err", err, "max", maxRoomTokensSeen)
+			_ = c.Reject(roomRefusedBusy, "Too Many Room Legs")
+			return
+		}
+		log.Warn("room leg refused: 403", "source", info.Source, "err", err)
+		_ = c.Reject(roomRefusedToken, "Room Token Refused")
+		return
+	}
 	if host := cs.claimRoom(context.Background(), tok.Account, tok.Room, log); host != "" {
 		log.Warn("room leg refused: another node hosts the room: 503", "host", host)
-		_ = c.Reject(503, "Service Unavailable")
+		_ = c.Reject(roomRefusedElsewhere, "Room Hosted Elsewhere")
 		return
 	}
 	leg, err := newInboundLeg(c, s.cfg.Dial.Engine, s.cfg.Dial.Advertise, nil, log)
 	if err != nil {
 		log.Error("room leg: 503", "error", err)
-		_ = c.Reject(503, "Service Unavailable")
+		_ = c.Reject(roomRefusedElsewhere, "Service Unavailable")
 		return
 	}
 	defer leg.close()
-	if err := leg.Answer(context.Background()); err != nil {
-		return
-	}
 	p := &confParty{callSid: tok.CallSid, sess: leg.media, joined: time.Now(), wait: defaultWaitAudio(),
 		startOnEnter: tok.Start, endOnExit: tok.End, coachOf: tok.Coach, kicked: make(chan struct{})}
 	if tok.Silent {
@@ -326,8 +426,19 @@ func (s *Server) hostRoomLeg(c *sip.InboundCall, log *slog.Logger) {
 	}
 	cf, err := cs.join(req)
 	if err != nil {
-		log.Warn("room leg: cannot join", "err", err)
-		_ = leg.Hangup()
+		code, reason, why := roomRefusedFailed, "Cannot Join", "the join failed"
+		switch {
+		case errors.Is(err, ErrConferenceFull):
+			code, reason, why = roomRefusedFull, "Conference Full", "the room is full"
+		case errors.Is(err, ErrParticipantNotFound):
+			code, reason, why = roomRefusedCoach, "Coach Target Not Found", "the party to coach is not in the room"
+		}
+		log.Warn(fmt.Sprintf("room leg refused: %s: %d", why, code), "err", err)
+		_ = c.Reject(code, reason)
+		return
+	}
+	if err := leg.Answer(context.Background()); err != nil {
+		cs.leave(cf, p, leftHungUp)
 		return
 	}
 	log.Info("room leg joined", "conference_sid", cf.sid, "call_sid", tok.CallSid, "from_node", info.Source)

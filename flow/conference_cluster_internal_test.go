@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,7 @@ import (
 func TestRoomTokenRefusesWhatWasNotSignedByTheAccount(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	keys := map[string]string{"acct": "secret", "other": "other-secret"}
-	good := roomToken{Account: "acct", Room: "team room", Expires: now.Add(roomTokenTTL).Unix(), CallSid: "CA1", Muted: true, End: true}
+	good := roomToken{Account: "acct", Room: "team room", Expires: now.Add(roomTokenTTL).Unix(), CallSid: "CA1", Muted: true, End: true, CallID: "leg1@pivotua"}
 	sign := func(tk roomToken, key string) string {
 		s, err := signRoomToken(tk, key)
 		if err != nil {
@@ -21,7 +23,7 @@ func TestRoomTokenRefusesWhatWasNotSignedByTheAccount(t *testing.T) {
 		return s
 	}
 	valid := sign(good, "secret")
-	got, err := verifyRoomToken(valid, keys, now)
+	got, err := verifyRoomToken(valid, keys, "leg1@pivotua", now)
 	if err != nil || got != good {
 		t.Fatalf("a valid token: %+v %v", got, err)
 	}
@@ -33,8 +35,9 @@ func TestRoomTokenRefusesWhatWasNotSignedByTheAccount(t *testing.T) {
 	noRoom.Room = ""
 	longRoom.Room = strings.Repeat("r", maxConferenceName+1)
 	ctl.CallSid = "CA\r\nX-Evil: 1"
-	renamed := good
+	renamed, unbound := good, good
 	renamed.Account = "other"
+	unbound.CallID = ""
 	for name, tok := range map[string]string{
 		"empty":              "",
 		"no signature":       payload,
@@ -49,9 +52,63 @@ func TestRoomTokenRefusesWhatWasNotSignedByTheAccount(t *testing.T) {
 		"control characters": sign(ctl, "secret"),
 		"too long":           strings.Repeat("A", maxRoomToken+1),
 		"json junk":          "bm90IGpzb24." + strings.Split(valid, ".")[1],
+		"no Call-ID":         sign(unbound, "secret"),
 	} {
-		if _, err := verifyRoomToken(tok, keys, now); !errors.Is(err, ErrRoomToken) {
+		if _, err := verifyRoomToken(tok, keys, "leg1@pivotua", now); !errors.Is(err, ErrRoomToken) {
 			t.Errorf("%s: %v, want ErrRoomToken", name, err)
 		}
+	}
+}
+
+// TestRoomTokenIsGoodForItsOwnLegOnly: a valid token carried by an INVITE of another Call-ID than the
+// one it was signed for is refused: a captured token cannot be moved onto another leg.
+func TestRoomTokenIsGoodForItsOwnLegOnly(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tok, err := signRoomToken(roomToken{Account: "acct", Room: "r", Expires: now.Add(roomTokenTTL).Unix(), CallID: "leg1@pivotua"}, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifyRoomToken(tok, map[string]string{"acct": "secret"}, "leg2@pivotua", now); !errors.Is(err, ErrRoomToken) {
+		t.Errorf("a token on another Call-ID: %v, want ErrRoomToken", err)
+	}
+}
+
+// TestRoomTokenLedgerAcceptsATokenOnce: a token is accepted once until it expires, whatever spelling
+// of its signature; once expired it is forgotten; a ledger full of live tokens refuses new ones
+// rather than forget a live one.
+func TestRoomTokenLedgerAcceptsATokenOnce(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	exp := now.Add(roomTokenTTL)
+	var l roomTokenLedger
+	if err := l.use("sig-1", exp, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.use("sig-1", exp, now.Add(time.Second)); !errors.Is(err, ErrRoomToken) {
+		t.Errorf("the same token again: %v, want ErrRoomToken", err)
+	}
+	if err := l.use("sig-2", exp, now); err != nil {
+		t.Errorf("another token: %v", err)
+	}
+	later := exp.Add(time.Second)
+	if err := l.use("sig-3", later.Add(roomTokenTTL), later); err != nil || len(l.seen) != 1 {
+		t.Errorf("after the first two expired: %v, %d remembered, want 1", err, len(l.seen))
+	}
+	for i := len(l.seen); i < maxRoomTokensSeen; i++ {
+		if err := l.use(fmt.Sprint("fill-", i), later.Add(roomTokenTTL), later); err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+	}
+	if err := l.use("one-more", later.Add(roomTokenTTL), later); !errors.Is(err, errRoomTokensFull) {
+		t.Errorf("a full ledger: %v, want errRoomTokensFull", err)
+	}
+	if err := l.use("sig-3", later.Add(roomTokenTTL), later); !errors.Is(err, ErrRoomToken) {
+		t.Errorf("a used token while full: %v, want ErrRoomToken", err)
+	}
+	// The signature decoded: another base64 spelling of the same MAC is the same token.
+	mac := make([]byte, 32)
+	a, b := "p."+base64.RawURLEncoding.EncodeToString(mac), "p."+base64.RawURLEncoding.EncodeToString(mac)
+	b = b[:len(b)-1] + "B" // the last character's unused low bits set: decodes to the same bytes
+	if roomTokenSig(a) != roomTokenSig(b) || roomTokenSig(a) != string(mac) {
+		t.Errorf("two spellings of one signature read as two tokens")
 	}
 }
