@@ -90,8 +90,9 @@ type steer struct {
 	flow        *Node
 }
 
-// callEntry is one call in the registry. sid and steers never change; rec, cancelDial and interrupt
-// are guarded by the registry's mutex.
+// callEntry is one call in the registry. sid never changes, nor steers until the call ended (end
+// drops it: nothing steers an ended call, and the registry keeps thousands of them); rec, cancelDial
+// and interrupt are guarded by the registry's mutex.
 type callEntry struct {
 	reg       *Calls
 	sid       string
@@ -170,6 +171,7 @@ func (r *Calls) end(e *callEntry, status string) CallRecord {
 		return e.rec
 	}
 	e.rec.Status, e.rec.Ended, e.rec.Updated, e.cancelDial = status, now, now, nil
+	e.steers = nil // the call's goroutine, its only reader without the lock, ended the call: it is done with it
 	r.shareLocked(&e.rec)
 	r.ended = append(r.ended, e)
 	r.pruneLocked(now)
