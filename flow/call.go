@@ -79,7 +79,7 @@ func (c *Call) Run(ctx context.Context, flow *Node) { c.run(ctx, flow, nil) }
 // run is Run with first, when set, run before flow's first node (whose children it may take): the
 // document of a call the Calls API placed. The call's goroutine waits in its actions below this frame
 // for the call's life, so what is rare (errors, a steer's log lines) is in functions of its own: the
-// stack a call keeps at rest stays under 4 KB, which the runtime shrinks to 8 KB (HandleCall).
+// stack in use at rest stays under 4 KB, so the runtime shrinks the call's stack to 8 KB (HandleCall).
 func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer c.wrapUp(cancel, context.AfterFunc(c.ch.Context(), cancel)) // no goroutine per call waits for the hangup
