@@ -161,7 +161,7 @@ func runSoak(ctx context.Context, o options, bin, genBin, work, resDir string, n
 	prev := start
 	var worst *Pacing
 	var lost, expected int
-	for at := first; ; at += soakEvery {
+	for at := first; at <= last; at += soakEvery {
 		if at > first {
 			if err := sleepUntil(at); err != nil {
 				r.Notes = append(r.Notes, err.Error())
@@ -192,9 +192,6 @@ func runSoak(ctx context.Context, o options, bin, genBin, work, resDir string, n
 		fmt.Printf("   +%5.0fs  calls %4d  RSS %6.1f MB (%4.1f of files)  heap %6.1f MB live, %6.1f in use  stacks %5.1f MB  goroutines %5d  fds %5d  core %5.1f %%  p99 %.2f ms  lost %d/%d\n",
 			s.AtS, s.CallsUp, float64(s.RSSKB)/1024, float64(s.RSSFileKB)/1024, float64(s.HeapLiveKB)/1024, float64(s.HeapInuseKB)/1024,
 			float64(s.StackKB)/1024, s.Goroutines, s.FDs, s.CorePct, s.DevP99Ms, s.Lost, s.Expected)
-		if at+soakEvery > last {
-			break
-		}
 	}
 	r.CPU = cpuBetween(start, prev)
 	if worst != nil {
