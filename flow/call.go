@@ -77,20 +77,14 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 func (c *Call) Run(ctx context.Context, flow *Node) { c.run(ctx, flow, nil) }
 
 // run is Run with first, when set, run before flow's first node (whose children it may take): the
-// document of a call the Calls API placed.
+// document of a call the Calls API placed. The call's goroutine waits in its actions below this frame
+// for the call's life, so what is rare (errors, a steer's log lines) is in functions of its own: the
+// stack in use at rest stays under 4 KB, so the runtime shrinks the call's stack to 8 KB (HandleCall).
 func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer c.postCDR()                                 // last: the call is over and its events are out
-	defer context.AfterFunc(c.ch.Context(), cancel)() // no goroutine per call waits for the hangup
-	defer c.hangupEvent()                             // after finish: the call is over
-	defer c.stopStreams()                             // after finish: forks send stop once the call is over
-	defer c.endCallRecording()                        // after finish: record_call records to the end of the call
-	defer c.finish()
+	defer c.wrapUp(cancel, context.AfterFunc(c.ch.Context(), cancel)) // no goroutine per call waits for the hangup
 
-	if errs := ValidateNode(flow, "flow"); first == nil && len(errs) > 0 {
-		c.log.Error("callflow is invalid", "errors", errors.Join(errs...))
-		c.endCall()
+	if first == nil && !c.validFlow(flow) {
 		return
 	}
 	steered := first // the document a Calls API update gave the call, run next
@@ -98,26 +92,16 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 		action := steered
 		if steered != nil {
 			steered = nil
-		} else {
-			var errs []error
-			if action, errs = compileNode(n, ""); len(errs) > 0 { // every node was validated on arrival; this is a bug, not input
-				c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
-				c.endCall()
-				return
-			}
-			if n.Module != "pivot" { // a pivot's event is its request record
-				c.event(EventVerb, moduleSummary(n))
-			}
+		} else if action = c.compile(n); action == nil {
+			return
 		}
 		out, s := c.runSteerable(ctx, action, n)
 		switch {
 		case s != nil && s.hangup:
-			c.log.Info("calls API: hanging up")
-			c.hangup()
+			c.steeredHangup()
 			return
 		case s != nil && !c.ended():
-			c.log.Info("calls API: running new instructions", "url", s.url, "inline", s.doc != nil, "flow", s.flow != nil)
-			steered, n = c.steerAction(s)
+			steered, n = c.steered(s)
 			continue
 		case out.stop:
 			return
@@ -127,6 +111,56 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 			n = nextNode(n, out.child)
 		}
 	}
+}
+
+// wrapUp is what follows run: the call hung up if it is still up, then what needs the call over.
+// stopHangup is the AfterFunc that cancels run's context on the hangup, cancel that cancel.
+func (c *Call) wrapUp(cancel context.CancelFunc, stopHangup func() bool) {
+	defer cancel()
+	defer c.postCDR() // last: the call is over and its events are out
+	defer stopHangup()
+	defer c.hangupEvent()      // after finish: the call is over
+	defer c.stopStreams()      // after finish: forks send stop once the call is over
+	defer c.endCallRecording() // after finish: record_call records to the end of the call
+	c.finish()
+}
+
+// validFlow reports whether flow is valid; the call ends when it is not.
+func (c *Call) validFlow(flow *Node) bool {
+	errs := ValidateNode(flow, "flow")
+	if len(errs) == 0 {
+		return true
+	}
+	c.log.Error("callflow is invalid", "errors", errors.Join(errs...))
+	c.endCall()
+	return false
+}
+
+// compile makes n's action and notes it among the call's events; nil, the call ended, when n does
+// not compile.
+func (c *Call) compile(n *Node) kazooAction {
+	action, errs := compileNode(n, "")
+	if len(errs) > 0 { // every node was validated on arrival; this is a bug, not input
+		c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
+		c.endCall()
+		return nil
+	}
+	if n.Module != "pivot" { // a pivot's event is its request record
+		c.event(EventVerb, moduleSummary(n))
+	}
+	return action
+}
+
+// steeredHangup hangs up as a Calls API update asked.
+func (c *Call) steeredHangup() {
+	c.log.Info("calls API: hanging up")
+	c.hangup()
+}
+
+// steered is the action and node a Calls API update asked for, to run next.
+func (c *Call) steered(s *steer) (kazooAction, *Node) {
+	c.log.Info("calls API: running new instructions", "url", s.url, "inline", s.doc != nil, "flow", s.flow != nil)
+	return c.steerAction(s)
 }
 
 // finish hangs up a call that is still up when Run returns: the flow or document ran out, or ctx ended.

@@ -12,8 +12,8 @@ import (
 // flow.Server takes and every call Server.Originate places gets a sid (Twilio's form, CA + 32 hex,
 // which its helper libraries accept) and an entry, kept while the call is live and for a bounded
 // while after it ended. The entry's steers channel is how a request from outside reaches the call:
-// the call's goroutine reads it while it runs an action (Call.runSteerable), so nothing outside
-// that goroutine touches the Call.
+// a steer cancels the action the call's goroutine runs (Call.runSteerable), which then reads it, so
+// nothing outside that goroutine touches the Call and no other goroutine per call waits for one.
 
 // Call directions as the Calls API reports them (Twilio's names).
 const (
@@ -90,8 +90,9 @@ type steer struct {
 	flow        *Node
 }
 
-// callEntry is one call in the registry. sid and steers never change; rec and cancelDial are guarded
-// by the registry's mutex.
+// callEntry is one call in the registry. sid never changes, nor steers until the call ended (end
+// drops it: nothing steers an ended call, and the registry keeps thousands of them); rec, cancelDial
+// and interrupt are guarded by the registry's mutex.
 type callEntry struct {
 	reg       *Calls
 	sid       string
@@ -101,6 +102,9 @@ type callEntry struct {
 	// cancelDial ends an outbound call's INVITE while it rings (Status canceled or completed before
 	// an answer); nil once answered or for an inbound call.
 	cancelDial context.CancelFunc
+	// interrupt cancels the action the call's goroutine runs (Call.runSteerable), while one runs: a
+	// steer sent calls it, so no goroutine per call waits for steers.
+	interrupt context.CancelFunc
 }
 
 // Calls is the registry of live and recently ended calls. Its methods are safe for concurrent use.
@@ -167,6 +171,7 @@ func (r *Calls) end(e *callEntry, status string) CallRecord {
 		return e.rec
 	}
 	e.rec.Status, e.rec.Ended, e.rec.Updated, e.cancelDial = status, now, now, nil
+	e.steers = nil // the call's goroutine, its only reader without the lock, ended the call: it is done with it
 	r.shareLocked(&e.rec)
 	r.ended = append(r.ended, e)
 	r.pruneLocked(now)
@@ -283,11 +288,7 @@ func (r *Calls) HangupPlaced() {
 			e.cancelDial()
 			continue
 		}
-		select {
-		case <-e.steers:
-		default:
-		}
-		e.steers <- steer{hangup: true}
+		e.steerLocked(steer{hangup: true})
 	}
 }
 
@@ -318,13 +319,32 @@ func (r *Calls) Update(accountID, key string, u CallUpdate) (CallRecord, error) 
 		}
 		s = steer{hangup: true}
 	}
-	// The latest update wins: one not yet taken by the call is replaced.
+	e.steerLocked(s)
+	return e.rec, nil
+}
+
+// steerLocked hands s to the call's goroutine and interrupts the action it runs. The latest update
+// wins: one not yet taken by the call is replaced. The registry's mutex is held.
+func (e *callEntry) steerLocked(s steer) {
 	select {
 	case <-e.steers:
 	default:
 	}
 	e.steers <- s
-	return e.rec, nil
+	if e.interrupt != nil {
+		e.interrupt()
+	}
+}
+
+// running sets (or, with nil, clears) the cancel of the action the call's goroutine runs; a steer
+// that came before the action started cancels it at once.
+func (e *callEntry) running(cancel context.CancelFunc) {
+	e.reg.mu.Lock()
+	defer e.reg.mu.Unlock()
+	e.interrupt = cancel
+	if cancel != nil && len(e.steers) > 0 {
+		cancel()
+	}
 }
 
 // answeredNow notes the answer of a call that has an entry (nil: none).
@@ -352,19 +372,16 @@ func (c *Call) runSteerable(ctx context.Context, a kazooAction, n *Node) (kazooO
 		return a.run(ctx, c, n), nil
 	}
 	actx, cancel := context.WithCancel(ctx)
-	got := make(chan *steer, 1)
-	go func() {
-		select {
-		case s := <-c.ctl.steers:
-			cancel()
-			got <- &s
-		case <-actx.Done():
-			got <- nil
-		}
-	}()
+	c.ctl.running(cancel)
 	out := a.run(actx, c, n)
+	c.ctl.running(nil)
 	cancel()
-	return out, <-got
+	select {
+	case s := <-c.ctl.steers: // it interrupted the action, or came as it ended: either way it is next
+		return out, &s
+	default:
+		return out, nil
+	}
 }
 
 // steerAction is what a steer runs, and the node it runs as: the new document, fetched (with the

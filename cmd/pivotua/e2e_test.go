@@ -120,6 +120,16 @@ func (p *pivotuaInstance) rtpFilter() string {
 // adjust may change the config further.
 func startPivotua(t *testing.T, flow any, adjust ...func(*Config)) *pivotuaInstance {
 	t.Helper()
+	cfg := e2eConfig(t, flow)
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	return startPivotuaWithConfig(t, cfg)
+}
+
+// e2eConfig is startPivotua's config before adjust: its own ports, the e2e account, flow for 3004.
+func e2eConfig(t *testing.T, flow any) Config {
+	t.Helper()
 	sipPort, httpPort := testkit.FreePort(t), testkit.FreePort(t)
 	pmin, pmax := rtpRange()
 	cfg := defaultConfig()
@@ -130,14 +140,17 @@ func startPivotua(t *testing.T, flow any, adjust ...func(*Config)) *pivotuaInsta
 	cfg.Log.Level = "debug"
 	cfg.Accounts = []AccountConfig{{ID: e2eAccount, Name: "e2e", APIKey: "e2e-key"}}
 	cfg.Callflows = []CallflowConfig{{AccountID: e2eAccount, Numbers: []string{"3004"}, Flow: flow}}
-	for _, f := range adjust {
-		f(&cfg)
-	}
-	return startPivotuaWithConfig(t, cfg)
+	return cfg
 }
 
 // startPivotuaWithConfig runs the binary on cfg (its SIP listeners must share one port).
 func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
+	t.Helper()
+	return startBinaryWithConfig(t, e2eBinary, cfg)
+}
+
+// startBinaryWithConfig is startPivotuaWithConfig for another build of pivotua than e2eBinary.
+func startBinaryWithConfig(t *testing.T, bin string, cfg Config) *pivotuaInstance {
 	t.Helper()
 	dir := t.TempDir()
 	_, sipAddr, err := sip.ParseListen(cfg.SIP.Listen[0])
@@ -154,7 +167,7 @@ func startPivotuaWithConfig(t *testing.T, cfg Config) *pivotuaInstance {
 	}
 	inst := &pivotuaInstance{sipHost: sipAddr.Addr().String(), sipPort: int(sipAddr.Port()), httpURL: "http://" + cfg.HTTP.Listen, log: &testkit.SyncBuffer{}}
 	inst.rtpMin, inst.rtpMax = cfg.RTP.PortMin, cfg.RTP.PortMax
-	inst.cmd = exec.Command(e2eBinary, "serve", "--config", path)
+	inst.cmd = exec.Command(bin, "serve", "--config", path)
 	inst.cmd.Dir = dir
 	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log
 	if err := inst.cmd.Start(); err != nil {

@@ -28,11 +28,13 @@ import (
 
 // serveGCPercent is the GC's heap growth target while serving, unless GOGC
 // is set. pivotua's heap is mostly call state that lives as long as the call,
-// and it allocates nothing per RTP packet, so collections are rare and cheap
-// (under 1 % of CPU at 2,000 calls): Go's default of 100 % would let the heap
-// double the live call state between them. At 50 % a call costs 45-49 KB of
-// RSS instead of 57-62 (make bench, 1,000 and 2,000 calls).
-const serveGCPercent = 50
+// and it allocates nothing per RTP packet, so collections are rare and cheap:
+// Go's default of 100 % would let the heap double the live call state (and
+// grow by the goroutine stacks) between them. At 1,000 calls (make bench, two
+// rounds each) 25 % costs 46 KB of RSS a call against 52 at 50 %, for 1.6 %
+// of a core in GC marking against 0.9, and no pacing change the box's noise
+// shows.
+const serveGCPercent = 25
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"

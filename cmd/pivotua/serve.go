@@ -133,7 +133,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	sipCfg.Egress, sipCfg.UserAgent, sipCfg.Logger = s.SIPEgress, "pivotua/"+version, log
 	sipCfg.SRTP = sip.SRTPPolicy(s.RTP.SRTP)
 	sipSrv, err = sip.NewServer(sipCfg, func(c *sip.InboundCall) {
-		defer live.Track(c.Info().CallID)() // its recordings are not purged meanwhile
+		defer live.Track(c.CallID())() // its recordings are not purged meanwhile
 		calls.HandleCall(c)
 	})
 	if err != nil {

@@ -25,10 +25,14 @@ type ConcResult struct {
 	IdleRSSKB    int64     `json:"idle_rss_kb"`
 	RSSKB        int64     `json:"rss_kb"`
 	KBPerCall    float64   `json:"kb_per_call"`
-	Threads      int64     `json:"threads"`
-	Successful   int       `json:"successful_calls"`
-	Failed       int       `json:"failed_calls"`
-	SIPpExit     int       `json:"sipp_exit"`
+	// Of RSS, the pages of files (RssFile): the binary's code, paged in as calls first run it, which
+	// KBPerCall counts though no call owns it.
+	IdleRSSFileKB int64 `json:"idle_rss_file_kb"`
+	RSSFileKB     int64 `json:"rss_file_kb"`
+	Threads       int64 `json:"threads"`
+	Successful    int   `json:"successful_calls"`
+	Failed        int   `json:"failed_calls"`
+	SIPpExit      int   `json:"sipp_exit"`
 	// rtpgen's frames to pivotua that pivotua counted lost / received over the window (its
 	// /metrics): loss in.
 	EchoLost     float64 `json:"echo_lost_pivotua"`
@@ -196,7 +200,8 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 	}
 	defer ua.stop()
 	time.Sleep(time.Second)
-	r := &ConcResult{Server: name, N: n, HoldS: o.hold.Seconds(), IdleRSSKB: statusKB(ua.pid(), "VmRSS"), GenRcvBuf: gen.rcvbuf}
+	r := &ConcResult{Server: name, N: n, HoldS: o.hold.Seconds(), IdleRSSKB: statusKB(ua.pid(), "VmRSS"),
+		IdleRSSFileKB: statusKB(ua.pid(), "RssFile"), GenRcvBuf: gen.rcvbuf}
 	r.Rate = rate
 	r.CallsPlanned = plannedCalls(n, rate, o.hold, end)
 	sp, err := startSIPp(o.repo, filepath.Join(dir, "sipp"), sippArgs{limit: n, rate: rate, calls: r.CallsPlanned,
@@ -278,7 +283,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 		}
 	}
 	r.CPU = cpuBetween(a, b)
-	r.RSSKB = statusKB(ua.pid(), "VmRSS")
+	r.RSSKB, r.RSSFileKB = statusKB(ua.pid(), "VmRSS"), statusKB(ua.pid(), "RssFile")
 	r.Threads = threads(ua.pid())
 	r.KBPerCall = round(float64(r.RSSKB-r.IdleRSSKB)/float64(n), 1)
 	if kind == kindRoom {

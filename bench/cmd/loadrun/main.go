@@ -64,6 +64,8 @@ type options struct {
 	roomSize     int // the rooms level being run: parties a room
 	speechLevels []int
 	speechBench  bool // run the speech package's go benchmark too
+	soak         time.Duration
+	soakCalls    int
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -83,8 +85,10 @@ type Result struct {
 	// Rooms is the rooms level: parties in conference rooms, what each heard measured by rtpgen.
 	Rooms []ConcResult `json:"rooms,omitempty"`
 	// Speech is the speech engine's CPU per second of audio and the recognitions it sustains.
-	Speech    *SpeechResult `json:"speech,omitempty"`
-	SetupBest *SetupResult  `json:"setup_best,omitempty"`
+	Speech *SpeechResult `json:"speech,omitempty"`
+	// Soak is the soak mode: calls held for BENCH_SOAK, the server's memory sampled all along.
+	Soak      *SoakResult  `json:"soak,omitempty"`
+	SetupBest *SetupResult `json:"setup_best,omitempty"`
 	// SetupOnTarget is the highest rate with zero failed calls and INVITE->200 p99 under 50 ms.
 	SetupOnTarget *SetupResult      `json:"setup_on_target,omitempty"`
 	Profiles      []string          `json:"profiles,omitempty"`
@@ -104,7 +108,7 @@ var live = newProcSet()
 
 func main() {
 	var o options
-	modes := flag.String("mode", envOr("BENCH_MODES", "micro,srtp,conc,ref,streams,rooms,speech,setup,api"), "comma list of micro, srtp, conc, ref, streams, rooms, speech, setup, api (env BENCH_MODES)")
+	modes := flag.String("mode", envOr("BENCH_MODES", "micro,srtp,conc,ref,streams,rooms,speech,setup,api"), "comma list of micro, srtp, conc, ref, streams, rooms, speech, setup, api, soak (env BENCH_MODES)")
 	roomLvls := flag.String("room-levels", envOr("BENCH_ROOM_LEVELS", "200x5,1x100"), "rooms levels, ROOMSxPARTIES (env BENCH_ROOM_LEVELS)")
 	speechLevels := flag.String("speech-levels", envOr("BENCH_SPEECH_LEVELS", "1,2,3,4,5,6,8,12,16,24,32,48"), "speech ladder: recognitions at once (env BENCH_SPEECH_LEVELS)")
 	streamLevels := flag.String("stream-levels", envOr("BENCH_STREAM_LEVELS", "300,1000"), "streams level: concurrent streamed calls, each beside a plain level of as many (env BENCH_STREAM_LEVELS)")
@@ -114,6 +118,8 @@ func main() {
 	levels := flag.String("levels", envOr("BENCH_LEVELS", "500,1000,2000,3000"), "concurrency ladder (env BENCH_LEVELS)")
 	refLevels := flag.String("ref-levels", envOr("BENCH_REF_LEVELS", "500,1000"), "SIPp UAS reference levels (env BENCH_REF_LEVELS)")
 	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700"), "setup-rate ladder, calls/s (env BENCH_RATES)")
+	flag.DurationVar(&o.soak, "soak", envDur("BENCH_SOAK", 30*time.Minute), "soak mode: how long the calls are held (env BENCH_SOAK)")
+	flag.IntVar(&o.soakCalls, "soak-calls", envInt("BENCH_SOAK_CALLS", 1000), "soak mode: concurrent calls (env BENCH_SOAK_CALLS)")
 	flag.DurationVar(&o.hold, "hold", envDur("BENCH_HOLD", 25*time.Second), "call duration in the concurrency runs (env BENCH_HOLD)")
 	flag.DurationVar(&o.warm, "warm", 4*time.Second, "settle time after the ramp before the CPU window")
 	flag.DurationVar(&o.window, "window", envDur("BENCH_WINDOW", 20*time.Second), "CPU/RSS window (env BENCH_WINDOW)")
@@ -183,7 +189,7 @@ func run(ctx context.Context, o options) error {
 	res := &Result{Started: time.Now().UTC(), Host: hostInfo(repo), Params: map[string]string{
 		"levels": fmt.Sprint(o.levels), "rates": fmt.Sprint(o.rates), "hold": o.hold.String(),
 		"window": o.window.String(), "capture": o.capture.String(), "rate_dur": o.rateDur.String(),
-		"benchtime": o.benchTime, "stream_levels": fmt.Sprint(o.streamLevels), "api_rates": fmt.Sprint(o.apiRates), "api_live": strconv.Itoa(o.apiLive), "room_levels": fmt.Sprint(o.roomLevels), "speech_levels": fmt.Sprint(o.speechLevels), "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
+		"benchtime": o.benchTime, "stream_levels": fmt.Sprint(o.streamLevels), "api_rates": fmt.Sprint(o.apiRates), "api_live": strconv.Itoa(o.apiLive), "room_levels": fmt.Sprint(o.roomLevels), "speech_levels": fmt.Sprint(o.speechLevels), "soak": o.soak.String(), "soak_calls": strconv.Itoa(o.soakCalls), "pivotua_ip": uaIP, "sipp_ip": sippIP, "rtpgen": fmt.Sprintf("%s:%d", genIP, genPort), "realtime_priority": strconv.Itoa(o.rtPrio), "peer_priority": strconv.Itoa(o.peerPrio), "server_env": strings.Join(o.serverEnv, " "), "binary": o.binary,
 	}}
 	save := func() error {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -212,7 +218,7 @@ func run(ctx context.Context, o options) error {
 		}
 		res.SRTP = sr
 	}
-	if o.modes["conc"] || o.modes["ref"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] || o.modes["rooms"] {
+	if o.modes["conc"] || o.modes["ref"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] || o.modes["rooms"] || o.modes["soak"] {
 		gen = filepath.Join(work, "rtpgen")
 		fmt.Println("== go build ./bench/cmd/rtpgen")
 		b := exec.CommandContext(ctx, "go", "build", "-o", gen, "./bench/cmd/rtpgen")
@@ -224,7 +230,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.binary != "" {
 		bin = o.binary
-	} else if o.modes["conc"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] || o.modes["rooms"] { // ref needs no pivotua
+	} else if o.modes["conc"] || o.modes["setup"] || o.modes["streams"] || o.modes["api"] || o.modes["rooms"] || o.modes["soak"] { // ref needs no pivotua
 		bin = filepath.Join(work, "pivotua")
 		fmt.Println("== go build ./cmd/pivotua")
 		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/pivotua")
@@ -315,6 +321,16 @@ func run(ctx context.Context, o options) error {
 		}
 		res.API = ar
 	}
+	if o.modes["soak"] && ctx.Err() == nil {
+		fmt.Printf("== soak: %d calls for %s, memory, goroutines and open files every %s\n", o.soakCalls, o.soak, soakEvery)
+		sr, err := runSoak(ctx, o, bin, gen, work, resDir, o.soakCalls)
+		if err != nil {
+			res.Notes = append(res.Notes, "soak: "+err.Error())
+			fmt.Fprintln(os.Stderr, "soak:", err)
+		}
+		res.Soak = sr
+		_ = save() // a soak is long: its figures are kept even if what follows fails
+	}
 	fmt.Println()
 	printMicro(res)
 	printSRTP(res)
@@ -326,6 +342,7 @@ func run(ctx context.Context, o options) error {
 	printSpeech(res.Speech)
 	printSetup(res)
 	printAPI(res)
+	printSoak(res.Soak)
 	_ = os.Remove(resDir) // only when nothing was saved beside the result
 	return save()
 }
