@@ -113,7 +113,7 @@ func main() {
 	flag.BoolVar(&o.speechBench, "speech-gobench", envOr("BENCH_SPEECH_GOBENCH", "1") != "0", "speech mode: run the speech package's BenchmarkPocketsphinx too (env BENCH_SPEECH_GOBENCH=0 skips it)")
 	levels := flag.String("levels", envOr("BENCH_LEVELS", "500,1000,2000,3000"), "concurrency ladder (env BENCH_LEVELS)")
 	refLevels := flag.String("ref-levels", envOr("BENCH_REF_LEVELS", "500,1000"), "SIPp UAS reference levels (env BENCH_REF_LEVELS)")
-	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700"), "setup-rate ladder, calls/s (env BENCH_RATES)")
+	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700,1000"), "setup-rate ladder, calls/s (env BENCH_RATES)")
 	flag.DurationVar(&o.hold, "hold", envDur("BENCH_HOLD", 25*time.Second), "call duration in the concurrency runs (env BENCH_HOLD)")
 	flag.DurationVar(&o.warm, "warm", 4*time.Second, "settle time after the ramp before the CPU window")
 	flag.DurationVar(&o.window, "window", envDur("BENCH_WINDOW", 20*time.Second), "CPU/RSS window (env BENCH_WINDOW)")
