@@ -64,6 +64,7 @@ type options struct {
 	roomSize     int // the rooms level being run: parties a room
 	speechLevels []int
 	speechBench  bool // run the speech package's go benchmark too
+	trace        bool // save a 3 s runtime trace in each setup step
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -127,6 +128,7 @@ func main() {
 	flag.IntVar(&o.peerPrio, "peer-prio", envInt("BENCH_PEER_PRIO", 0), "SCHED_FIFO priority of SIPp and dumpcap, 0 for off (env BENCH_PEER_PRIO)")
 	serverEnv := flag.String("server-env", os.Getenv("BENCH_SERVER_ENV"), "space-separated NAME=VALUE added to pivotua's environment only, e.g. GOGC=400 (env BENCH_SERVER_ENV)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
+	flag.BoolVar(&o.trace, "trace", os.Getenv("BENCH_TRACE") != "", "save a 3 s runtime trace in the middle of each setup step (env BENCH_TRACE)")
 	flag.Parse()
 	o.modes = map[string]bool{}
 	for _, m := range strings.Split(*modes, ",") {

@@ -121,12 +121,24 @@ func runSetup(ctx context.Context, o options, bin, genBin, work, resDir string, 
 		go func() {
 			profiled <- ua.allocs(filepath.Join(resDir, fmt.Sprintf("setup-%d.allocs.pprof", rate)), o.rateDur)
 		}()
+		traced := make(chan error, 1)
+		go func() { // a runtime trace of 3 s in the step's middle: what a stalled goroutine waited for
+			if !o.trace {
+				traced <- nil
+				return
+			}
+			time.Sleep(o.rateDur / 2)
+			traced <- saveURL(ua.pprofURL+"/debug/pprof/trace?seconds=3", filepath.Join(resDir, fmt.Sprintf("setup-%d.trace", rate)), 15*time.Second)
+		}()
 		code, werr := sp.wait(bound)
 		b := takeSnapshot(ua.pid(), 0, gen.pid(), self)
 		for range 2 {
 			if err := <-profiled; err != nil {
 				fmt.Fprintln(os.Stderr, "setup profile:", err)
 			}
+		}
+		if err := <-traced; err != nil {
+			fmt.Fprintln(os.Stderr, "setup trace:", err)
 		}
 		m1 := ua.metrics()
 		st := sp.lastStat()
