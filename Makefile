@@ -54,7 +54,7 @@ test-cluster: deps
 # (calls.create to the callee's 200, API answer times with live calls); bounded, loopback only.
 # Writes bench/results/<timestamp>.json and prints tables (bench/README.md). Override with
 # BENCH_MODES=micro,srtp,conc,ref,streams,rooms,speech,setup,api BENCH_LEVELS=500,1000,2000,3000
-# BENCH_RATES=50,100,200,300,500,700 BENCH_REF_LEVELS=500,1000 BENCH_STREAM_LEVELS=300,1000
+# BENCH_RATES=50,100,200,300,500,700,1000 BENCH_REF_LEVELS=500,1000 BENCH_STREAM_LEVELS=300,1000
 # BENCH_ROOM_LEVELS=200x5,1x100 BENCH_SPEECH_LEVELS=1,2,3,4,5,6,8,12,16,24,32,48 BENCH_API_RATES=20,50,100 BENCH_API_LIVE=500
 # BENCH_HOLD=25s BENCH_WINDOW=20s BENCH_CAPTURE=10s BENCH_RATE_DUR=10s BENCH_TIME=500ms BENCH_KEEP=1.
 bench: deps

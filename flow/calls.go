@@ -190,7 +190,12 @@ func (r *Calls) pruneLocked(now time.Time) {
 		drop++
 	}
 	if drop > 0 {
-		r.ended = slices.Delete(r.ended, 0, drop)
+		// Reslice rather than shift: at max_ended (10,000 by default) a shift copied every kept
+		// entry for each call that ended, under the registry's lock (5 % of pivotua's CPU at 1,000
+		// setups a second). append moves the kept ones to a new array when this one is used up;
+		// until then the slots before the start are cleared so the GC can have their calls.
+		clear(r.ended[:drop])
+		r.ended = r.ended[drop:]
 	}
 }
 

@@ -51,6 +51,9 @@ func validPort(p string) bool {
 // only when a port is there and out of range. A URI sipgo cannot parse
 // passes here: the parse of the whole message refuses it later.
 func uriPort(uri string) (port string, ok bool) {
+	if !mayHoldBadPort(uri) {
+		return "", true
+	}
 	var u sip.Uri
 	if err := sip.ParseUri(strings.TrimSpace(uri), &u); err != nil {
 		return "", true
@@ -59,6 +62,27 @@ func uriPort(uri string) (port string, ok bool) {
 		return strconv.Itoa(u.Port), false
 	}
 	return "", true
+}
+
+// mayHoldBadPort is false when uri cannot give sipgo a port outside 0-65535:
+// sipgo reads a port with strconv.Atoi, which needs a "-" for a negative one
+// and five digits in a row for one above 65535. Most URIs have neither, and
+// are spared a parse here (sipgo parses them once more anyway).
+func mayHoldBadPort(uri string) bool {
+	run := 0
+	for i := 0; i < len(uri); i++ {
+		switch c := uri[i]; {
+		case c == '-':
+			return true
+		case c >= '0' && c <= '9':
+			if run++; run >= 5 {
+				return true
+			}
+		default:
+			run = 0
+		}
+	}
+	return false
 }
 
 // hostPortPort is the port of "host[:port]" (host may be an [IPv6] reference).

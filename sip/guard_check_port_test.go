@@ -39,3 +39,22 @@ func TestOutOfRangePortsAreRefusedWith400(t *testing.T) {
 		t.Fatalf("port 65535 refused: %q", reply)
 	}
 }
+
+// A URI that cannot hold a port outside 0-65535 (no sign, no run of five digits) is not parsed
+// again to find out: those parses were about 8 % of the guard's allocations and 5 % of its time
+// per INVITE (BenchmarkGuardInvite). A negative or padded port still is parsed, and refused.
+func TestPortCheckOfAnOrdinaryURIAllocatesNothing(t *testing.T) {
+	for _, uri := range []string{"sip:bench@127.43.0.1:5080", "sip:1000@127.43.0.2:5060;transport=UDP", "sip:3004@[::1]:5060"} {
+		if _, ok := uriPort(uri); !ok {
+			t.Fatalf("%s refused", uri)
+		}
+		if n := testing.AllocsPerRun(50, func() { uriPort(uri) }); n != 0 {
+			t.Errorf("uriPort(%s): %.0f allocations, want 0", uri, n)
+		}
+	}
+	for _, uri := range []string{"sip:a@127.0.0.1:-1", "sip:a@127.0.0.1:0000070000", "sip:a@h:65536"} {
+		if _, ok := uriPort(uri); ok {
+			t.Errorf("%s passed", uri)
+		}
+	}
+}

@@ -302,7 +302,7 @@ func (s *Server) Listen() error {
 func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPort, serve func(), err error) {
 	switch transport {
 	case "udp":
-		pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		pc, err := listenUDP(addr)
 		if err != nil {
 			return addr, nil, fmt.Errorf("sip: listen udp %s: %w", addr, err)
 		}
@@ -330,6 +330,25 @@ func (s *Server) bind(transport string, addr netip.AddrPort) (bound netip.AddrPo
 		s.closers = append(s.closers, ln.Close)
 		return ln.Addr().(*net.TCPAddr).AddrPort(), func() { _ = s.srv.ServeTCP(ln) }, nil
 	}
+}
+
+// udpReadBuffer is the SIP UDP socket's receive buffer (SO_RCVBUF; the kernel caps it at
+// net.core.rmem_max). One goroutine reads the socket; while it is held up (a GC cycle, a busy
+// CPU) what arrives waits here, and what does not fit is dropped and retransmitted by the caller
+// 500 ms later (RFC 3261 §17.1.1.2, Timer A). 4 MiB holds about a second of 1,000 call setups.
+const udpReadBuffer = 4 << 20
+
+// listenUDP opens a UDP listener with udpReadBuffer.
+func listenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.SetReadBuffer(udpReadBuffer); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("receive buffer: %w", err)
+	}
+	return pc, nil
 }
 
 // dialogUAFor picks the dialog UA (and so the Contact) of the request's transport.

@@ -66,6 +66,7 @@ type options struct {
 	speechBench  bool // run the speech package's go benchmark too
 	soak         time.Duration
 	soakCalls    int
+	trace        bool // save a 3 s runtime trace in each setup step
 }
 
 // Result is what a run writes to bench/results/<timestamp>.json.
@@ -117,7 +118,7 @@ func main() {
 	flag.BoolVar(&o.speechBench, "speech-gobench", envOr("BENCH_SPEECH_GOBENCH", "1") != "0", "speech mode: run the speech package's BenchmarkPocketsphinx too (env BENCH_SPEECH_GOBENCH=0 skips it)")
 	levels := flag.String("levels", envOr("BENCH_LEVELS", "500,1000,2000,3000"), "concurrency ladder (env BENCH_LEVELS)")
 	refLevels := flag.String("ref-levels", envOr("BENCH_REF_LEVELS", "500,1000"), "SIPp UAS reference levels (env BENCH_REF_LEVELS)")
-	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700"), "setup-rate ladder, calls/s (env BENCH_RATES)")
+	rates := flag.String("rates", envOr("BENCH_RATES", "50,100,200,300,500,700,1000"), "setup-rate ladder, calls/s (env BENCH_RATES)")
 	flag.DurationVar(&o.soak, "soak", envDur("BENCH_SOAK", 30*time.Minute), "soak mode: how long the calls are held (env BENCH_SOAK)")
 	flag.IntVar(&o.soakCalls, "soak-calls", envInt("BENCH_SOAK_CALLS", 1000), "soak mode: concurrent calls (env BENCH_SOAK_CALLS)")
 	flag.DurationVar(&o.hold, "hold", envDur("BENCH_HOLD", 25*time.Second), "call duration in the concurrency runs (env BENCH_HOLD)")
@@ -133,6 +134,7 @@ func main() {
 	flag.IntVar(&o.peerPrio, "peer-prio", envInt("BENCH_PEER_PRIO", 0), "SCHED_FIFO priority of SIPp and dumpcap, 0 for off (env BENCH_PEER_PRIO)")
 	serverEnv := flag.String("server-env", os.Getenv("BENCH_SERVER_ENV"), "space-separated NAME=VALUE added to pivotua's environment only, e.g. GOGC=400 (env BENCH_SERVER_ENV)")
 	flag.BoolVar(&o.keepWork, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory (configs, SIPp traces, captures)")
+	flag.BoolVar(&o.trace, "trace", os.Getenv("BENCH_TRACE") != "", "save a 3 s runtime trace in the middle of each setup step (env BENCH_TRACE)")
 	flag.Parse()
 	o.modes = map[string]bool{}
 	for _, m := range strings.Split(*modes, ",") {

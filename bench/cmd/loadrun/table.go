@@ -86,10 +86,16 @@ func printSetup(res *Result) {
 		return
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "calls/s\tcalls\tok\tfailed\tINVITE->200 p50 ms\tp99 ms\tmax ms\tpivot reqs\tcore %\tother %\tsteal %\t")
+	fmt.Fprintln(w, "calls/s\tplaced/s\tcalls\tok\tfailed\tINVITE->100 p99 ms\tINVITE->200 p50 ms\tp99 ms\tmax ms\tretx INVITE/200/BYE\tpivot mean ms\t>10 ms %\tcore %\tSIPp %\twatchdog\trtpgen %\thook %\tother %\tsteal %\tdrops srv/SIPp/cap\t")
 	for _, s := range res.Setup {
-		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", s.Rate, s.Calls, s.Successful, s.Failed,
-			s.P50Ms, s.P99Ms, s.MaxMs, s.PivotReqs, s.CPU.UACorePct, s.CPU.OtherPct, s.CPU.StealPct)
+		wire := setupWire{}
+		if s.Wire != nil {
+			wire = *s.Wire
+		}
+		fmt.Fprintf(w, "%d\t%.0f\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d/%d/%d\t%.2f\t%.2f\t%.1f\t%.1f\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%d/%d/%d\t\n", s.Rate, wire.PlacedPerSec, s.Calls, s.Successful, s.Failed,
+			wire.Trying99Ms, s.P50Ms, s.P99Ms, s.MaxMs, wire.InviteRetx, wire.OKRetx, wire.ByeRetx, s.PivotMeanMs, s.PivotOver10Ms,
+			s.CPU.UACorePct, s.SIPpCorePct, s.SIPpWatchdog, s.CPU.GenCorePct, s.HarnessCorePct, s.CPU.OtherPct, s.CPU.StealPct,
+			s.ServerDrops, s.SIPpDrops, s.CaptureDropped)
 	}
 	w.Flush()
 	if res.SetupBest != nil {

@@ -235,6 +235,11 @@ func (p *pivotua) profile(path string, d time.Duration) error {
 	return saveURL(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.pprofURL, int(d.Seconds())), path, d+10*time.Second)
 }
 
+// allocs saves what pivotua allocated over d (blocking; a delta profile) to path.
+func (p *pivotua) allocs(path string, d time.Duration) error {
+	return saveURL(fmt.Sprintf("%s/debug/pprof/allocs?seconds=%d", p.pprofURL, int(d.Seconds())), path, d+10*time.Second)
+}
+
 // heap saves pivotua's heap profile to base.heap.pprof, and beside it the
 // runtime's memory statistics (base.memstats.txt: where RSS goes besides the
 // heap, e.g. stacks) and its goroutines grouped by stack (base.goroutines.txt).
