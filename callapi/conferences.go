@@ -58,7 +58,7 @@ func (c *ConferencesAPI) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+base+"/{ConferenceSidJSON}", c.routed("ConferenceSidJSON", c.fetch))
 	mux.HandleFunc("POST "+base+"/{ConferenceSidJSON}", c.routed("ConferenceSidJSON", c.update))
 	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants.json", c.routed("ConferenceSid", c.participants))
-	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants.json", c.routed("ConferenceSid", c.createParticipant))
+	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants.json", c.routedCreate(c.createParticipant))
 	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.routed("ConferenceSid", c.participant))
 	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.routed("ConferenceSid", c.updateParticipant))
 	mux.HandleFunc("DELETE "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.routed("ConferenceSid", c.kick))

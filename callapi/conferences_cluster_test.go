@@ -154,3 +154,53 @@ func TestConferenceRequestsAcrossNodesRefuseWhatTheyMust(t *testing.T) {
 		t.Errorf("fetch with a silent node beside: %d %v", status, body)
 	}
 }
+
+// hostedPeers is a PeerSource that also knows which node hosts a room by name (pivot_rooms).
+type hostedPeers struct {
+	staticPeers
+	hosts map[string]debugapi.Peer
+}
+
+func (h hostedPeers) RoomHost(_ context.Context, _, name string) (debugapi.Peer, bool, error) {
+	p, ok := h.hosts[name]
+	return p, ok, nil
+}
+
+// participants.create by friendly name reaches the node hosting a room of that name, and only that
+// one (each node asked would call the party out); a name no node hosts opens the room here.
+func TestParticipantCreateByNameGoesToTheNodeHostingTheRoom(t *testing.T) {
+	keys := map[string]string{account: apiKey}
+	aRooms, aCalls := newFakeRooms(), &fakeCalls{}
+	muxA := http.NewServeMux()
+	New(aCalls, keys, defaultConfig(t), slog.New(slog.DiscardHandler)).Conferences(aRooms).Register(muxA)
+	a := httptest.NewServer(muxA)
+	t.Cleanup(a.Close)
+	other := &seenRequests{} // a live node that does not host it: never asked
+	o := httptest.NewServer(other.wrap(http.NotFoundHandler()))
+	t.Cleanup(o.Close)
+
+	bRooms, bCalls := newFakeRooms(), &fakeCalls{}
+	bRooms.conf.Sid, bRooms.conf.FriendlyName = "CFbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "room of b"
+	peerA := debugapi.Peer{Node: "node-a", BaseURL: a.URL}
+	peers := hostedPeers{staticPeers{peerA, {Node: "node-o", BaseURL: o.URL}}, map[string]debugapi.Peer{"room 1": peerA}}
+	muxB := http.NewServeMux()
+	New(bCalls, keys, defaultConfig(t), slog.New(slog.DiscardHandler)).Conferences(bRooms).
+		Forward(debugapi.NewForwarder(peers, "node-b", time.Second)).Register(muxB)
+	b := httptest.NewServer(muxB)
+	t.Cleanup(b.Close)
+
+	form := url.Values{"To": {"sip:carol@example.com"}, "From": {"+15550100"}}
+	status, body := call(t, b, "POST", confBase+"/room%201/Participants.json", account, apiKey, form)
+	if status != 201 || body["conference_sid"] != confSid || len(aCalls.created) != 1 || len(bCalls.created) != 0 {
+		t.Fatalf("create by the name of node A's room through node B: %d %v; A placed %d, B %d", status, body, len(aCalls.created), len(bCalls.created))
+	}
+	status, body = call(t, b, "POST", confBase+"/new%20room/Participants.json", account, apiKey, form)
+	if status != 201 || len(aCalls.created) != 1 || len(bCalls.created) != 1 || strings.Join(bRooms.log, ",") != "reserve new room" {
+		t.Errorf("create by a name no node hosts: %d %v; A placed %d, B %d, B did %v", status, body, len(aCalls.created), len(bCalls.created), bRooms.log)
+	}
+	status, body = call(t, b, "POST", confBase+"/room%201/Participants.json", account, "wrong", form)
+	wantError(t, "wrong credentials", status, body, 401, 20003, "Authenticate")
+	if other.count() != 0 || len(aCalls.created) != 1 {
+		t.Errorf("a node not hosting the room was asked %d times; A placed %d", other.count(), len(aCalls.created))
+	}
+}

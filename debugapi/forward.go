@@ -134,6 +134,31 @@ func (f *Forwarder) ask(ctx context.Context, p Peer, r *http.Request, rawQuery s
 	return a
 }
 
+// RoomHosts finds the node hosting an account's room by name (pivot_rooms); *CallStore implements it.
+type RoomHosts interface {
+	RoomHost(ctx context.Context, accountID, name string) (Peer, bool, error)
+}
+
+// AskHost sends r (with body) to the live node hosting the account's room name, found false when no
+// other node hosts it (or the PeerSource cannot tell). Used where asking every node would not do: a
+// request that creates what it names on whichever node it reaches.
+func (f *Forwarder) AskHost(r *http.Request, accountID, name string, body []byte) (PeerAnswer, bool, error) {
+	rh, ok := f.peers.(RoomHosts)
+	if !ok {
+		return PeerAnswer{}, false, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
+	defer cancel()
+	p, found, err := rh.RoomHost(ctx, accountID, name)
+	if err != nil {
+		return PeerAnswer{}, false, fmt.Errorf("%w: %v", ErrPeersUnavailable, err)
+	}
+	if !found {
+		return PeerAnswer{}, false, nil
+	}
+	return f.ask(ctx, p, r, r.URL.RawQuery, body), true, nil
+}
+
 // Holder returns the answer of the node that has what the request named: the first that answered
 // with anything but 404. Otherwise found is false and silent names the nodes that gave no answer.
 func Holder(answers []PeerAnswer) (a PeerAnswer, found bool, silent []string) {

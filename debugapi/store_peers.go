@@ -2,6 +2,8 @@ package debugapi
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -100,4 +102,25 @@ func splitHostPort(addr string) (string, string, error) {
 		return "", "", fmt.Errorf("no host")
 	}
 	return host, port, nil
+}
+
+// RoomHost returns the HTTP API of the live node hosting the account's room name (pivot_rooms),
+// when another node hosts it and wrote its address; found is false otherwise (none, or this node).
+func (c *CallStore) RoomHost(ctx context.Context, accountID, name string) (Peer, bool, error) {
+	account, room := cut(StoredText(accountID), maxCallAccountLen), cut(StoredText(name), maxRoomNameLen)
+	var node, addr string
+	err := c.db.QueryRowContext(ctx, `SELECT n.node, n.http_addr FROM pivot_rooms r JOIN pivot_nodes n ON n.boot = r.boot
+		WHERE r.account_id = $1 AND r.name = $2 AND r.boot <> $3 AND n.http_addr <> ''
+		AND n.beat_at > now() - make_interval(secs => $4)`, account, room, c.boot, c.cfg.DeadAfter.Seconds()).Scan(&node, &addr)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Peer{}, false, nil
+	}
+	if err != nil {
+		return Peer{}, false, fmt.Errorf("%w: look up room host: %v", ErrCallsUnavailable, err)
+	}
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return Peer{}, false, nil // junk in the shared table: not forwarded to
+	}
+	return Peer{Node: cut(node, maxCallNodeLen), BaseURL: "http://" + net.JoinHostPort(host, port)}, true, nil
 }

@@ -67,3 +67,32 @@ func TestPeersAreTheOtherLiveNodesHTTPAddresses(t *testing.T) {
 		t.Fatalf("c's peers once a beat again: %v", p)
 	}
 }
+
+// TestRoomHostIsTheLiveNodeThatClaimedTheRoom: a room b claimed is found at b's HTTP address by a,
+// by name; b itself, another name and another account find none.
+func TestRoomHostIsTheLiveNodeThatClaimedTheRoom(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	a, b := openCallsNode(t, dsn, "a", nil), openCallsNode(t, dsn, "b", nil)
+	if err := b.AdvertiseHTTP(ctx, b.store, "127.0.0.12:8080"); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.OpenRooms(ctx, b.store, "127.0.0.12:5060")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rb.Claim(ctx, "acct1", "room"); err != nil {
+		t.Fatal(err)
+	}
+	if p, found, err := a.RoomHost(ctx, "acct1", "room"); err != nil || !found || p != (Peer{Node: "b", BaseURL: "http://127.0.0.12:8080"}) {
+		t.Fatalf("a looking the room up: %v %v %v", p, found, err)
+	}
+	for _, tc := range []struct {
+		n             *callsNode
+		account, name string
+	}{{b, "acct1", "room"}, {a, "acct1", "other"}, {a, "acct2", "room"}} {
+		if p, found, err := tc.n.RoomHost(ctx, tc.account, tc.name); err != nil || found {
+			t.Errorf("%s looking up %s/%s: %v %v %v, want none", tc.n.cfg.Node, tc.account, tc.name, p, found, err)
+		}
+	}
+}
