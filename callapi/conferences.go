@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/pivotua/pivotua/debugapi"
 	"github.com/pivotua/pivotua/flow"
 )
 
@@ -38,6 +41,9 @@ type ConferencesAPI struct {
 	rooms ConferenceService
 	// checkTarget refuses a sip: To of participants.create that sip.egress denies; nil: none.
 	checkTarget func(ctx context.Context, uri string) error
+	// fwd asks the other live nodes for the conferences this one does not host; nil: one node
+	// (conferences_cluster.go).
+	fwd *debugapi.Forwarder
 }
 
 // Conferences is the Conferences and Participants resources over rooms, authenticated as a's.
@@ -49,13 +55,13 @@ func (a *API) Conferences(rooms ConferenceService) *ConferencesAPI {
 func (c *ConferencesAPI) Register(mux *http.ServeMux) {
 	const base = "/" + apiVersion + "/Accounts/{AccountSid}/Conferences"
 	mux.HandleFunc("GET "+base+".json", c.list)
-	mux.HandleFunc("GET "+base+"/{ConferenceSidJSON}", c.fetch)
-	mux.HandleFunc("POST "+base+"/{ConferenceSidJSON}", c.update)
-	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants.json", c.participants)
-	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants.json", c.createParticipant)
-	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.participant)
-	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.updateParticipant)
-	mux.HandleFunc("DELETE "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.kick)
+	mux.HandleFunc("GET "+base+"/{ConferenceSidJSON}", c.routed("ConferenceSidJSON", c.fetch))
+	mux.HandleFunc("POST "+base+"/{ConferenceSidJSON}", c.routed("ConferenceSidJSON", c.update))
+	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants.json", c.routed("ConferenceSid", c.participants))
+	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants.json", c.routedCreate(c.createParticipant))
+	mux.HandleFunc("GET "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.routed("ConferenceSid", c.participant))
+	mux.HandleFunc("POST "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.routed("ConferenceSid", c.updateParticipant))
+	mux.HandleFunc("DELETE "+base+"/{ConferenceSid}/Participants/{CallSidJSON}", c.routed("ConferenceSid", c.kick))
 }
 
 // conferenceJSON is Twilio's Conference resource.
@@ -159,21 +165,29 @@ func (c *ConferencesAPI) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, 21200, "Status must be init, in-progress or completed")
 		return
 	}
-	var matched []flow.ConferenceInfo
+	pathSid := r.PathValue("AccountSid")
+	var matched []conferenceJSON
 	for _, ci := range c.rooms.List(acct) {
 		if (name == "" || ci.FriendlyName == name) && (status == "" || ci.Status == status) {
-			matched = append(matched, ci)
+			matched = append(matched, conferenceJSONOf(ci, pathSid))
 		}
 	}
-	pathSid := r.PathValue("AccountSid")
+	// With several nodes, theirs too (the node hosting a room knows its state; pivot_rooms does not).
+	remote, ok := c.remoteConferences(w, r)
+	if !ok {
+		return
+	}
+	if len(remote) > 0 {
+		matched = append(matched, remote...)
+		created := func(cj conferenceJSON) time.Time { t, _ := time.Parse(rfc2822, cj.DateCreated); return t }
+		slices.SortStableFunc(matched, func(x, y conferenceJSON) int { return created(x).Compare(created(y)) })
+	}
 	start, end, pf, ok := paging(w, q, len(matched), conferencesURI(pathSid)+".json")
 	if !ok {
 		return
 	}
 	page := conferencePage{Conferences: []conferenceJSON{}, pageFields: pf}
-	for _, ci := range matched[start:end] {
-		page.Conferences = append(page.Conferences, conferenceJSONOf(ci, pathSid))
-	}
+	page.Conferences = append(page.Conferences, matched[start:end]...)
 	writeJSON(w, http.StatusOK, page)
 }
 

@@ -36,7 +36,7 @@ func (f *fakeRooms) List(acct string) []flow.ConferenceInfo {
 }
 
 func (f *fakeRooms) Get(acct, sid string) (flow.ConferenceInfo, error) {
-	if acct != account || sid != confSid {
+	if acct != account || sid != f.conf.Sid {
 		return flow.ConferenceInfo{}, flow.ErrConferenceNotFound
 	}
 	return f.conf, nil

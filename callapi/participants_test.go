@@ -14,7 +14,7 @@ import (
 )
 
 func (f *fakeRooms) Lookup(acct, ref string) (flow.ConferenceInfo, error) {
-	if acct != account || (ref != confSid && ref != f.conf.FriendlyName) {
+	if acct != account || (ref != f.conf.Sid && ref != f.conf.FriendlyName) {
 		return flow.ConferenceInfo{}, flow.ErrConferenceNotFound
 	}
 	return f.conf, nil

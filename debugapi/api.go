@@ -48,6 +48,7 @@ type API struct {
 	channels ChannelControl // the channels API's calls (channels.go); set by UseChannels before serving
 	// conferences are the conferences API's rooms (conferences.go); set by UseConferences before serving.
 	conferences ConferenceControl
+	confFwd     *Forwarder // asks the other live nodes for rooms this one does not host; nil: one node
 }
 
 // NewAPI prepares the API; Register puts it on a mux.

@@ -184,7 +184,11 @@ func (a *API) conferencesList(w http.ResponseWriter, r *http.Request) {
 	for _, c := range list {
 		out = append(out, a.conferenceRow(c))
 	}
-	rp.ok(http.StatusOK, out)
+	remote, ok := a.remoteConferences(rp, r)
+	if !ok {
+		return
+	}
+	rp.ok(http.StatusOK, append(out, remote...))
 }
 
 // findConference answers 404 itself for a room the account does not have live.
@@ -193,6 +197,9 @@ func (a *API) findConference(rp *reply, r *http.Request, account string) (Confer
 	if id != "" && len(id) <= maxConferenceID {
 		if c, ok := a.conferences.Get(account, id); ok {
 			return c, true
+		}
+		if a.forwardConference(rp, r) {
+			return Conference{}, false
 		}
 	}
 	rp.fail(http.StatusNotFound, "conference not found: the account has no live conference "+strconv.Quote(limitText(id)))

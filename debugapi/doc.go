@@ -32,6 +32,9 @@
 // With PostgreSQL it also keeps the shared table of calls (store_calls*.go, OpenCalls): every node's
 // Calls API calls, the nodes' heartbeats, and the updates one node forwards to the node that holds a
 // call (a row and LISTEN/NOTIFY); a dead node's live calls are ended there once, with a reason.
+// Beside each heartbeat a node writes its HTTP API's address (store_peers.go), so a conference
+// request for a room another node hosts is passed to that node's API (forward.go: Forwarder, used
+// by Kazoo's conferences API here and by callapi's Conferences resources).
 //
 // It owns its settings: the store: section of pivotua's config file is StoreSettings
 // (config.go), with its YAML keys, defaults and the checks that turn it into a StoreConfig,

@@ -92,6 +92,8 @@ type CallStore struct {
 
 	lastReap atomic.Int64 // Unix nanoseconds of the last reapDead from a read (readReap)
 
+	httpAddr atomic.Pointer[string] // this boot's HTTP API address in pivot_nodes; nil none (store_peers.go)
+
 	stop    context.CancelFunc
 	stopped sync.WaitGroup
 }

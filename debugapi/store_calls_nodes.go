@@ -59,6 +59,9 @@ func (c *CallStore) beat(ctx context.Context) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		_, err = c.db.ExecContext(ctx, `INSERT INTO pivot_nodes (boot, node) VALUES ($1, $2) ON CONFLICT (boot) DO UPDATE SET beat_at = now()`,
 			c.boot, cut(StoredText(c.cfg.Node), maxCallNodeLen))
+		if err == nil {
+			err = c.writeHTTPAddr(ctx) // the new row must lead the other nodes' forwards here again
+		}
 	}
 	return err
 }

@@ -195,14 +195,20 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 	callsAPI.Register(mux)
 	debug.api.UseChannels(&channelControl{calls: calls, place: callsAPI.Place, checkTarget: sipSrv.CheckTarget}) // Kazoo's channels API
 	// Twilio's Conferences and Participants resources: add, mute, hold, announce, remove a party.
-	callsAPI.Conferences(calls.Conferences()).CheckTargets(sipSrv.CheckTarget).Register(mux)
+	// With postgres, both answer for the rooms of every live node (conference_api_cluster.go).
+	confFwd := conferencesForwarder(s, callsTable)
+	callsAPI.Conferences(calls.Conferences()).CheckTargets(sipSrv.CheckTarget).Forward(confFwd).Register(mux)
 	debug.api.UseConferences(&conferenceControl{rooms: calls.Conferences()}) // Kazoo's conferences API, on the same rooms
 	callsAPI.Queues(calls.Queues()).Register(mux)                            // list queues and members, dequeue a member onto a new document
+	debug.api.ForwardConferences(confFwd)
 	ln, err := net.Listen("tcp", s.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	ln = newLimitListener(ln, s.HTTPLimits.MaxConnections)
+	if err := advertiseAPI(ctx, s, debug.store, callsTable, ln.Addr(), log); err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
 	httpSrv := newHTTPServer(mux, s.HTTPLimits)
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
