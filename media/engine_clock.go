@@ -1,6 +1,7 @@
 package media
 
 import (
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ type sendClock struct {
 	timeout    time.Duration // media timeout, <0 disabled; immutable
 	rb         *readBatch    // the run goroutine's receive buffers
 	backstop   *backstop     // armed by run behind each sleep on its timer
+	late       lateness      // how late run served each tick
+	// serving is odd while run serves or skips sessions of a slot, which it may hold from a slice
+	// loaded before a remove: leave waits for that to end.
+	serving atomic.Uint64
 
 	// slots hold the sessions by phase. Writers (add, remove) copy the
 	// slice under mu and publish it; run reads the published slices without a
@@ -115,6 +120,18 @@ func (c *sendClock) remove(s *Session) {
 	c.slots[k].Store(&next)
 }
 
+// leave takes s off the clock and waits until the clock cannot be using it: a serve under way may
+// hold s from a slice loaded before remove. serve counts itself in serving before it loads its
+// slice, so a serve that starts after remove sees the slice without s.
+func (c *sendClock) leave(s *Session) {
+	c.remove(s)
+	if g := c.serving.Load(); g%2 == 1 {
+		for c.serving.Load() == g {
+			runtime.Gosched()
+		}
+	}
+}
+
 // stop ends run, then the backstop, which run may arm until it returns.
 func (c *sendClock) stop() {
 	c.once.Do(func() {
@@ -142,7 +159,9 @@ func (c *sendClock) run() {
 			tick += skip
 		}
 		for ; tick <= until; tick++ {
-			c.serve(int(tick % phaseSlots))
+			if c.serve(int(tick % phaseSlots)) {
+				c.late.observe(now - time.Duration(tick)*tickInterval)
+			}
 		}
 		if now-lastCheck >= timeoutCheckEvery {
 			lastCheck = now
@@ -174,9 +193,13 @@ func (c *sendClock) run() {
 		}
 		c.backstop.arm(c.originMono + next*int64(tickInterval) + backstopDelay)
 		timer.Reset(wait)
+		// A busy clock is not woken by add: a session added to a slot before next is served from
+		// its slot's next tick after next, up to a frame later, which no one hears. Waking it
+		// would reset a timer not yet fired, which makes the runtime adjust its heap of timers,
+		// tens of thousands at 1000 calls a second (sipgo's transaction timers): 1-10 % of a
+		// core (bench/README.md, "Call setup rate").
 		select {
 		case <-timer.C:
-		case <-c.wake:
 		case <-c.quit:
 			timer.Stop()
 			return
@@ -212,19 +235,27 @@ func (c *sendClock) nextBusyTick(tick int64) (int64, bool) {
 // an epoll set over the sockets took a wake-up callback per packet sent and
 // received and a poll per ready socket (about a seventh of the engine's CPU
 // at two thousand calls), and a goroutine of its own.
-func (c *sendClock) serve(slot int) {
+func (c *sendClock) serve(slot int) bool {
+	c.serving.Add(1) // before the load: see leave
+	defer c.serving.Add(1)
 	sessions := *c.slots[slot].Load()
+	if len(sessions) == 0 {
+		return false
+	}
 	for _, s := range sessions {
 		s.readTick(c.rb)
 	}
 	for _, s := range sessions {
 		s.sendTick()
 	}
+	return true
 }
 
 // skip drops count ticks from tick on: each session loses the frames its slot
 // had in them, and its timestamp jumps over them so the stream stays on time.
 func (c *sendClock) skip(tick, count int64) {
+	c.serving.Add(1)
+	defer c.serving.Add(1)
 	full, rest := count/phaseSlots, count%phaseSlots
 	for i := range int64(phaseSlots) {
 		frames := full

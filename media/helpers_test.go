@@ -64,8 +64,7 @@ func idleClock(t testing.TB) *sendClock {
 // offClock takes s off its clock, so that the test goroutine alone drives
 // its send and receive paths.
 func offClock(s *Session) {
-	s.clock.remove(s)
-	s.waitClockLeft()
+	s.clock.leave(s)
 }
 
 // receivedPacket is one datagram a testPeer decoded, copied out of its buffer.

@@ -32,6 +32,7 @@ var _ flow.Observer = (*metrics)(nil)
 type metricSources struct {
 	activeCalls  func() int
 	rtp          func() media.Totals
+	lateness     func() media.Lateness // how late the send clocks served their ticks
 	debugWritten func() uint64
 	debugStats   func() debugapi.RecorderStats  // drops by reason, queued bytes
 	mediaBytes   func() (prompts, speech int64) // the decoded-media and speech caches' sizes
@@ -91,6 +92,7 @@ func newMetrics(src metricSources) *metrics {
 			func() float64 { return float64(src.processes()) }),
 		counter("pivotua_session_timer_expired_total", "Calls ended with BYE because their session was not refreshed in time (RFC 4028).",
 			func() float64 { return float64(src.sessionExpired()) }),
+		latenessCollector{src.lateness},
 	)
 	for reason, n := range map[string]func(debugapi.RecorderStats) uint64{
 		debugapi.DropQueueFull: func(s debugapi.RecorderStats) uint64 { return s.DroppedQueueFull },
@@ -135,4 +137,25 @@ func (m *metrics) uploadEvent(ev httpfetch.UploadEvent) {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// latenessCollector exposes the send clocks' lateness as a histogram read at scrape time.
+type latenessCollector struct{ read func() media.Lateness }
+
+var latenessDesc = prometheus.NewDesc("pivotua_clock_tick_lateness_seconds",
+	"How late the RTP send clocks served each 1 ms tick that had calls to serve: every frame of the tick left that late. A tail here is the machine's scheduler or a stalled process, and what callers hear as jitter.",
+	nil, nil)
+
+func (latenessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- latenessDesc }
+
+func (c latenessCollector) Collect(ch chan<- prometheus.Metric) {
+	l := c.read()
+	buckets := make(map[float64]uint64, len(media.LatenessBounds))
+	var n uint64
+	for i, b := range media.LatenessBounds {
+		n += l.Counts[i]
+		buckets[b.Seconds()] = n
+	}
+	n += l.Counts[len(media.LatenessBounds)]
+	ch <- prometheus.MustNewConstHistogram(latenessDesc, n, l.Sum.Seconds(), buckets)
 }

@@ -75,6 +75,7 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger, out io.Writer) er
 			return sipSrv.ActiveCalls()
 		},
 		rtp:          engine.Totals,
+		lateness:     engine.Lateness,
 		debugWritten: func() uint64 { return debug.recorder.Stats().Written },
 		debugStats:   debug.recorder.Stats,
 		mediaBytes:   func() (int64, int64) { return prompts.Bytes(), tts.Bytes() },

@@ -57,6 +57,9 @@ type ConcResult struct {
 	// The server threads' wait for a CPU over the window: how late a tick due at a given
 	// instant can run when the box has more work than cores.
 	Runq RunqWait `json:"runq_wait"`
+	// How late pivotua's send clocks served their ticks over the window (its
+	// pivotua_clock_tick_lateness_seconds histogram): what its own threads saw of the box.
+	ClockLate *ClockLate `json:"clock_lateness,omitempty"`
 	// The rooms level: N parties spread over Rooms conference rooms of RoomSize, and the server's
 	// CPU µs per party and tick (CPU time / (N x 50 ticks/s x window)).
 	Rooms          int         `json:"rooms,omitempty"`
@@ -305,6 +308,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 	}
 	r.EchoReceived = m1["pivotua_rtp_packets_received_total"] - m0["pivotua_rtp_packets_received_total"]
 	r.EchoLost = m1["pivotua_rtp_packets_lost_total"] - m0["pivotua_rtp_packets_lost_total"]
+	r.ClockLate = clockLateness(m0, m1)
 
 	var cerr error
 	if o.capture > 0 { // the cross-check: the same packets' capture timestamps, after the window

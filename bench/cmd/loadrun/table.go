@@ -69,6 +69,10 @@ func printConc(cs []ConcResult) {
 			fmt.Printf("  %s %d rtpgen: %d streams, rx %d, tx %d (%d refused), avg recv batch %.1f, %d late ticks (max lag %.2f ms, %d skipped), rcvbuf %d KiB\n",
 				c.Server, c.N, g.Streams, g.RxPackets, g.TxPackets, g.TxFailed, g.AvgBatch, g.LateTicks, g.MaxLagMs, g.SkippedTicks, g.RcvBuf>>10)
 		}
+		if l := c.ClockLate; l != nil {
+			fmt.Printf("  %s %d clocks: %d ticks served, mean %.0f µs late, over 1 / 2 / 5 ms late: %.2f / %.2f / %.3f %%, p99 <= %s\n",
+				c.Server, c.N, l.Ticks, l.MeanUs, l.Over1Pct, l.Over2Pct, l.Over5Pct, l.P99)
+		}
 		if p := c.CapturePacing; p != nil {
 			fmt.Printf("  %s %d capture cross-check: loss %d/%d, p50/p99/p99.9 %.3f/%.3f/%.3f ms, max Δ %.2f ms %s\n",
 				c.Server, c.N, p.Lost, p.Expected, p.DevP50Ms, p.DevP99Ms, p.DevP999Ms, p.MaxDeltaMs, p.Dropped)
