@@ -74,17 +74,19 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 
 // Run executes flow on the call until the flow ends (the call is then hung up), a module ends the call,
 // the far end hangs up (ch.Context ends) or ctx is cancelled (the call is hung up).
-func (c *Call) Run(ctx context.Context, flow *Node) { c.run(ctx, flow, nil) }
+func (c *Call) Run(ctx context.Context, flow *Node) { c.run(ctx, flow, nil, false) }
 
 // run is Run with first, when set, run before flow's first node (whose children it may take): the
 // document of a call the Calls API placed. The call's goroutine waits in its actions below this frame
 // for the call's life, so what is rare (errors, a steer's log lines) is in functions of its own: the
 // stack in use at rest stays under 4 KB, so the runtime shrinks the call's stack to 8 KB (HandleCall).
-func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
+//
+// checked says flow was validated already (a route's flow, once for all its calls: NewRouter).
+func (c *Call) run(ctx context.Context, flow *Node, first kazooAction, checked bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer c.wrapUp(cancel, context.AfterFunc(c.ch.Context(), cancel)) // no goroutine per call waits for the hangup
 
-	if first == nil && !c.validFlow(flow) {
+	if first == nil && !checked && !c.validFlow(flow) {
 		return
 	}
 	steered := first // the document a Calls API update gave the call, run next

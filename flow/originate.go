@@ -249,7 +249,7 @@ func (s *Server) runOriginated(ctx context.Context, cancel context.CancelFunc, e
 			log.Warn("calls API: SendDigits not sent", "err", err)
 		}
 	}
-	c.run(runCtx, flow, first)
+	c.run(runCtx, flow, first, false)
 	s.placedEnded(cb, calls.end(e, StatusCompleted))
 }
 

@@ -8,6 +8,8 @@ type Route struct {
 	Numbers   []string         // exact matches on the user part
 	Patterns  []*regexp.Regexp // tried in order after every route's numbers
 	Flow      *Node
+
+	checked bool // Flow is valid (ValidateNode, once in NewRouter): its calls need not validate it again
 }
 
 // Router maps a dialled user to a callflow. It is immutable and safe for concurrent use.
@@ -20,6 +22,9 @@ type Router struct {
 func NewRouter(routes []Route) *Router {
 	r := &Router{routes: append([]Route(nil), routes...), byNumber: map[string]int{}}
 	for i, rt := range r.routes {
+		// The config validated every flow as it was read; a flow that fails here is still run, and
+		// each of its calls ends with the errors logged (Call.run).
+		r.routes[i].checked = rt.Flow != nil && len(ValidateNode(rt.Flow, "flow")) == 0
 		for _, num := range rt.Numbers {
 			if _, taken := r.byNumber[num]; !taken {
 				r.byNumber[num] = i

@@ -48,3 +48,19 @@ func TestRouterReportsNoMatchForAnUnroutedRequestURI(t *testing.T) {
 		t.Error("empty router matched")
 	}
 }
+
+// A route's flow is validated once, by NewRouter: a valid one is marked so its calls skip it; an
+// invalid one is not, so each of its calls still validates it and ends with the errors (Call.run).
+func TestRouterValidatesEachFlowOnce(t *testing.T) {
+	router := NewRouter([]Route{
+		{AccountID: "a", Numbers: []string{"1"}, Flow: &Node{Module: "hangup"}},
+		{AccountID: "b", Numbers: []string{"2"}, Flow: &Node{Module: "no-such-module"}},
+		{AccountID: "c", Numbers: []string{"3"}},
+	})
+	for user, want := range map[string]bool{"1": true, "2": false, "3": false} {
+		rt, ok := router.Match(user, "")
+		if !ok || rt.checked != want {
+			t.Errorf("route %s: checked %v, want %v", user, rt.checked, want)
+		}
+	}
+}

@@ -68,17 +68,18 @@ func (s *Server) HandleCall(c *sip.InboundCall) {
 		return
 	}
 	defer t.end()
-	t.call.Run(context.Background(), t.flow)
+	t.call.run(context.Background(), t.flow, nil, t.checked)
 }
 
 // takenCall is an inbound call HandleCall runs: its state machine, its callflow, and what ends it.
 type takenCall struct {
-	call *Call
-	flow *Node
-	leg  *inboundLeg
-	sip  *sip.InboundCall
-	reg  *Calls // nil: the call is in no registry
-	log  *slog.Logger
+	call    *Call
+	flow    *Node
+	checked bool // flow was validated once for its route
+	leg     *inboundLeg
+	sip     *sip.InboundCall
+	reg     *Calls // nil: the call is in no registry
+	log     *slog.Logger
 }
 
 // takeCall routes c and prepares its call; nil when the call is already dealt with (refused, or a
@@ -107,7 +108,7 @@ func (s *Server) takeCall(c *sip.InboundCall) *takenCall {
 	deps := s.cfg.Deps
 	deps.Logger = s.log.With("account_id", route.AccountID) // NewCall adds call_id
 	call := NewCall(leg, route.AccountID, s.cfg.APIKeys[route.AccountID], deps)
-	t := &takenCall{call: call, flow: route.Flow, leg: leg, sip: c, log: log}
+	t := &takenCall{call: call, flow: route.Flow, checked: route.checked, leg: leg, sip: c, log: log}
 	if s.cfg.Calls != nil {
 		t.reg = s.cfg.Calls
 		call.ctl = t.reg.register(CallRecord{SIPCallID: info.CallID, AccountID: route.AccountID,
