@@ -215,17 +215,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 	t0 := time.Now()
 	fmt.Printf("   SIPp: %d calls, limit %d, %d calls/s, hold %s; window at +%s, bound %s\n",
 		r.CallsPlanned, n, rate, o.hold, winStart.Round(time.Second), bound.Round(time.Second))
-	sleepUntil := func(d time.Duration) error {
-		select {
-		case <-time.After(time.Until(t0.Add(d))):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-sp.done:
-			sp.done <- err
-			return fmt.Errorf("SIPp ended early (%v): %s", err, tail(sp.out.String(), 800))
-		}
-	}
+	sleepUntil := func(d time.Duration) error { return sp.runUntil(ctx, t0.Add(d)) }
 	if err := sleepUntil(winStart); err != nil {
 		sp.wait(time.Second)
 		return r, err

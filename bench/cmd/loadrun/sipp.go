@@ -196,3 +196,17 @@ func round(v float64, d int) float64 {
 	}
 	return float64(int64(v*p+0.5)) / p
 }
+
+// runUntil waits until at while SIPp runs: an error if ctx ends first or SIPp ends early (its exit
+// stays on done for whoever waits for it next).
+func (sp *sipp) runUntil(ctx context.Context, at time.Time) error {
+	select {
+	case <-time.After(time.Until(at)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-sp.done:
+		sp.done <- err
+		return fmt.Errorf("SIPp ended early (%v): %s", err, tail(sp.out.String(), 800))
+	}
+}
