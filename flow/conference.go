@@ -275,6 +275,19 @@ func (cf *conference) applyHold(p *confParty) {
 	_ = cf.room.SetHold(p.sess, wait)
 }
 
+// setWait makes w the party's wait audio, heard at once while the conference has not started: a room
+// leg's waitUrl, which the hosting node fetches once the party is in (conference_cluster.go). A party
+// that left already is left alone.
+func (cf *conference) setWait(p *confParty, w *codec.Prompt) {
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	if !slices.Contains(cf.parties, p) {
+		return
+	}
+	p.wait = w
+	cf.applyHold(p)
+}
+
 // finished returns the conference's recording once it ended (zero before, or without one), waiting
 // for its file to be finished.
 func (cf *conference) finished() recordingResult {
@@ -694,6 +707,7 @@ type conferenceSpec struct {
 	startOnEnter, endOnExit bool
 	moderator               bool          // the conference module's moderator
 	wait                    *codec.Prompt // while the room has not started; nil: pivotua's default
+	waitURL, waitMethod     string        // the absolute waitUrl that gave wait: another node hosting the room fetches it
 	max                     int           // for a room this call opens
 	record, trim            bool
 	coach                   string // CallSid of the party to coach

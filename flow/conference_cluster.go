@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pivotua/pivotua/codec"
+	"github.com/pivotua/pivotua/httpfetch"
 	"github.com/pivotua/pivotua/media"
 	"github.com/pivotua/pivotua/sip"
 )
@@ -59,6 +61,11 @@ const (
 	maxRoomToken = 1024
 	// roomLegRing bounds the wait for the hosting node's answer.
 	roomLegRing = 10 * time.Second
+	// maxRoomWaitURL bounds a waitUrl carried in a token: with the rest of the token it stays within
+	// maxRoomToken once encoded.
+	maxRoomWaitURL = 400
+	// roomWaitTimeout bounds the hosting node's fetch of a room leg's waitUrl (a pivot's default).
+	roomWaitTimeout = 5 * time.Second
 	// roomDirectoryTimeout bounds one request to the directory.
 	roomDirectoryTimeout = 3 * time.Second
 	// maxRoomTokensSeen bounds the tokens a hosting node remembers (about 150 bytes each): with
@@ -78,8 +85,9 @@ const (
 )
 
 // roomToken is what the caller's node says about the party it sends to the hosting node. Every option
-// of a join that the hosting node can honour is here; the rest (waitUrl's own audio, statusCallback
-// of a room the hosting node already runs, the Dial action) stay with the caller's node.
+// of a join that the hosting node can honour is here, the waitUrl too (the hosting node fetches and runs
+// it for the party, as for its own); the rest (statusCallback of a room the hosting node already runs,
+// the Dial action) stay with the caller's node.
 type roomToken struct {
 	Account  string `json:"a"`
 	Room     string `json:"r"`
@@ -95,8 +103,10 @@ type roomToken struct {
 	Record   bool   `json:"rc,omitempty"`
 	Trim     bool   `json:"t,omitempty"`
 	Coach    string `json:"c,omitempty"`
-	Silent   bool   `json:"w,omitempty"` // the document named its own wait audio: silence here
-	CallID   string `json:"ci"`          // the leg's SIP Call-ID: the token is good for that INVITE only
+	Silent   bool   `json:"w,omitempty"`  // an empty waitUrl, or one not carried: silence here
+	WaitURL  string `json:"wu,omitempty"` // the absolute waitUrl the hosting node runs for the party
+	WaitGet  bool   `json:"wg,omitempty"` // waitMethod GET (else POST)
+	CallID   string `json:"ci"`           // the leg's SIP Call-ID: the token is good for that INVITE only
 }
 
 // signRoomToken encodes t signed with key.
@@ -157,6 +167,9 @@ func verifyRoomToken(raw string, keys map[string]string, callID string, now time
 	if t.Room == "" || len(t.Room) > maxConferenceName || hasControlChars(t.Room) ||
 		len(t.CallSid) > 256 || hasControlChars(t.CallSid) || len(t.Coach) > 256 || hasControlChars(t.Coach) {
 		return roomToken{}, fmt.Errorf("%w: room or call names out of bounds", ErrRoomToken)
+	}
+	if t.WaitURL != "" && (len(t.WaitURL) > maxRoomWaitURL || hasControlChars(t.WaitURL) || !isHTTPURL(t.WaitURL)) {
+		return roomToken{}, fmt.Errorf("%w: waitUrl out of bounds or not http(s)", ErrRoomToken)
 	}
 	if t.CallID == "" || t.CallID != callID {
 		return roomToken{}, fmt.Errorf("%w: signed for another Call-ID", ErrRoomToken)
@@ -279,12 +292,7 @@ func (c *Call) joinRemoteRoom(ctx context.Context, spec conferenceSpec, verb, ho
 		return res, false
 	}
 	legID := sip.NewCallID()
-	tok, err := signRoomToken(roomToken{
-		Account: c.accountID, Room: spec.name, Expires: time.Now().Add(roomTokenTTL).Unix(), CallSid: c.callSid(),
-		Muted: spec.muted, Deaf: spec.deaf, Start: spec.startOnEnter, End: spec.endOnExit, Beep: spec.beepEnter,
-		BeepExit: spec.beepExit, Max: spec.max, Record: spec.record, Trim: spec.trim, Coach: spec.coach, Silent: spec.wait != nil,
-		CallID: legID,
-	}, c.signingKey)
+	tok, err := c.roomLegToken(spec, verb, legID)
 	if err != nil {
 		return res, false
 	}
@@ -355,6 +363,50 @@ func (c *Call) joinRemoteRoom(ctx context.Context, spec conferenceSpec, verb, ho
 	return res, true
 }
 
+// roomLegToken signs the token of the leg legID that takes the caller to spec's room. The waitUrl
+// goes with it when it fits (maxRoomWaitURL, and maxRoomToken once signed); one that does not is
+// logged and the party waits in silence there.
+func (c *Call) roomLegToken(spec conferenceSpec, verb, legID string) (string, error) {
+	t := roomToken{
+		Account: c.accountID, Room: spec.name, Expires: time.Now().Add(roomTokenTTL).Unix(), CallSid: c.callSid(),
+		Muted: spec.muted, Deaf: spec.deaf, Start: spec.startOnEnter, End: spec.endOnExit, Beep: spec.beepEnter,
+		BeepExit: spec.beepExit, Max: spec.max, Record: spec.record, Trim: spec.trim, Coach: spec.coach,
+		Silent: spec.wait != nil && spec.waitURL == "", WaitURL: spec.waitURL, WaitGet: spec.waitMethod == "GET",
+		CallID: legID,
+	}
+	if len(t.WaitURL) > maxRoomWaitURL {
+		c.log.Warn(verb+": waitUrl too long to send to the node hosting the room; the party waits in silence there",
+			"url_bytes", len(t.WaitURL), "max", maxRoomWaitURL)
+		t.Silent, t.WaitURL, t.WaitGet = true, "", false
+	}
+	tok, err := signRoomToken(t, c.signingKey)
+	if err != nil || len(tok) <= maxRoomToken || t.WaitURL == "" {
+		return tok, err
+	}
+	c.log.Warn(verb+": the room's token with the waitUrl is too long; the party waits in silence there",
+		"token_bytes", len(tok), "max", maxRoomToken)
+	t.Silent, t.WaitURL, t.WaitGet = true, "", false
+	return signRoomToken(t, c.signingKey)
+}
+
+// roomLegWait is the audio of a room leg's waitUrl, fetched and run by this node as it runs a local
+// party's (conferenceAudio: this node's fetcher and its deny list, signed with the account's key, the
+// party's CallSid), on a Call made for that only; pivotua's default when it cannot be had (logged).
+func (s *Server) roomLegWait(ctx context.Context, leg *inboundLeg, tok roomToken, log *slog.Logger) *codec.Prompt {
+	c := NewCall(leg, tok.Account, s.cfg.APIKeys[tok.Account], s.cfg.Deps)
+	c.log, c.answered, c.info.CallID = log, true, tok.CallSid
+	method := "POST"
+	if tok.WaitGet {
+		method = "GET"
+	}
+	c.pivot.action = &pivotAction{method: method, format: httpfetch.FormatTwiML, bodyFormat: httpfetch.BodyForm, timeout: roomWaitTimeout}
+	c.pivot.documentURL = tok.WaitURL
+	if w := c.conferenceAudio(ctx, tok.WaitURL, method, "<Conference> waitUrl (room leg)"); w != nil {
+		return w
+	}
+	return defaultWaitAudio()
+}
+
 // isRoomLeg reports whether an INVITE asks to join a room hosted here: its Request-URI user is
 // RoomLegUser or it carries a room token.
 func isRoomLeg(info sip.CallInfo) bool {
@@ -412,7 +464,7 @@ func (s *Server) hostRoomLeg(c *sip.InboundCall, log *slog.Logger) {
 	defer leg.close()
 	p := &confParty{callSid: tok.CallSid, sess: leg.media, joined: time.Now(), wait: defaultWaitAudio(),
 		startOnEnter: tok.Start, endOnExit: tok.End, coachOf: tok.Coach, kicked: make(chan struct{})}
-	if tok.Silent {
+	if tok.Silent || tok.WaitURL != "" { // a waitUrl is heard once fetched, below
 		p.wait = silentWait()
 	}
 	if tok.BeepExit {
@@ -442,14 +494,26 @@ func (s *Server) hostRoomLeg(c *sip.InboundCall, log *slog.Logger) {
 		return
 	}
 	log.Info("room leg joined", "conference_sid", cf.sid, "call_sid", tok.CallSid, "from_node", info.Source)
+	var waited chan *codec.Prompt // the waitUrl's audio, fetched off this loop; nil: none to fetch
+	if tok.WaitURL != "" && !cs.started(tok.Account, tok.Room) {
+		ctx, cancel := context.WithCancel(leg.Context())
+		defer cancel()
+		waited = make(chan *codec.Prompt, 1)
+		go func() { waited <- s.roomLegWait(ctx, leg, tok, log) }()
+	}
 	reason := ""
-	select {
-	case <-leg.Context().Done():
-		reason = leftHungUp
-	case <-cf.done:
-		reason = leftEnded
-	case <-p.kicked:
-		reason = leftRemoved
+	for reason == "" {
+		select {
+		case <-leg.Context().Done():
+			reason = leftHungUp
+		case <-cf.done:
+			reason = leftEnded
+		case <-p.kicked:
+			reason = leftRemoved
+		case w := <-waited:
+			cf.setWait(p, w)
+			waited = nil
+		}
 	}
 	cs.leave(cf, p, reason)
 	_ = leg.Hangup()

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,10 @@ func TestRoomTokenRefusesWhatWasNotSignedByTheAccount(t *testing.T) {
 	renamed, unbound := good, good
 	renamed.Account = "other"
 	unbound.CallID = ""
+	fileWait, ctlWait, longWait := good, good, good
+	fileWait.WaitURL = "file:///etc/passwd"
+	ctlWait.WaitURL = "http://hooks.example/wait\r\nX-Evil: 1"
+	longWait.WaitURL = "http://hooks.example/" + strings.Repeat("w", maxRoomWaitURL)
 	for name, tok := range map[string]string{
 		"empty":              "",
 		"no signature":       payload,
@@ -53,6 +59,9 @@ func TestRoomTokenRefusesWhatWasNotSignedByTheAccount(t *testing.T) {
 		"too long":           strings.Repeat("A", maxRoomToken+1),
 		"json junk":          "bm90IGpzb24." + strings.Split(valid, ".")[1],
 		"no Call-ID":         sign(unbound, "secret"),
+		"waitUrl not http":   sign(fileWait, "secret"),
+		"waitUrl control":    sign(ctlWait, "secret"),
+		"waitUrl too long":   sign(longWait, "secret"),
 	} {
 		if _, err := verifyRoomToken(tok, keys, "leg1@pivotua", now); !errors.Is(err, ErrRoomToken) {
 			t.Errorf("%s: %v, want ErrRoomToken", name, err)
@@ -111,4 +120,39 @@ func TestRoomTokenLedgerAcceptsATokenOnce(t *testing.T) {
 	if roomTokenSig(a) != roomTokenSig(b) || roomTokenSig(a) != string(mac) {
 		t.Errorf("two spellings of one signature read as two tokens")
 	}
+}
+
+// TestRoomTokenCarriesTheWaitUrlWithinBounds: the caller's node sends its party's waitUrl and method in
+// the token, for the hosting node to run; a waitUrl too long to carry, alone or once the token is
+// signed, is dropped (the party waits in silence there) rather than making a token the hosting node
+// would refuse.
+func TestRoomTokenCarriesTheWaitUrlWithinBounds(t *testing.T) {
+	keys := map[string]string{"acct": "secret"}
+	c := &Call{accountID: "acct", signingKey: "secret", info: CallInfo{CallID: "CA1"}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	check := func(name string, spec conferenceSpec, wantURL string, wantGet, wantSilent bool) {
+		t.Helper()
+		raw, err := c.roomLegToken(spec, "<Dial><Conference>", "leg1@pivotua")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := verifyRoomToken(raw, keys, "leg1@pivotua", time.Now())
+		if err != nil {
+			t.Fatalf("%s: the hosting node refuses the token (%d bytes): %v", name, len(raw), err)
+		}
+		if got.WaitURL != wantURL || got.WaitGet != wantGet || got.Silent != wantSilent {
+			t.Errorf("%s: waitUrl %q GET %v silent %v, want %q %v %v", name, got.WaitURL, got.WaitGet, got.Silent, wantURL, wantGet, wantSilent)
+		}
+	}
+	const wait = "http://hooks.example/wait?room=1&x=2"
+	check("a waitUrl", conferenceSpec{name: "team room", wait: silentWait(), waitURL: wait, waitMethod: "GET"}, wait, true, false)
+	check("a waitUrl by POST", conferenceSpec{name: "team room", waitURL: wait, waitMethod: "POST"}, wait, false, false)
+	check("an empty waitUrl", conferenceSpec{name: "team room", wait: silentWait()}, "", false, true)
+	check("no waitUrl", conferenceSpec{name: "team room"}, "", false, false)
+	bound := "http://hooks.example/" + strings.Repeat("w", maxRoomWaitURL-len("http://hooks.example/"))
+	check("a waitUrl at its bound, in a room of the longest name", conferenceSpec{name: strings.Repeat("r", maxConferenceName), waitURL: bound}, bound, false, false)
+	long := bound + "w"
+	check("a waitUrl too long", conferenceSpec{name: "team room", wait: silentWait(), waitURL: long}, "", false, true)
+	// Within maxRoomWaitURL, but JSON escapes each & into six bytes: the signed token would not fit.
+	amps := "http://hooks.example/w?" + strings.Repeat("&", maxRoomWaitURL-30)
+	check("a waitUrl whose token is too long", conferenceSpec{name: strings.Repeat("r", maxConferenceName), waitURL: amps}, "", false, true)
 }

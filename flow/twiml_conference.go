@@ -166,6 +166,11 @@ func (v *dialVerb) runConference(ctx context.Context, c *Call) twimlOutcome {
 	if c.deps.Conferences != nil && !c.deps.Conferences.started(c.accountID, n.name) {
 		spec.wait = c.conferenceWaitAudio(ctx, n)
 	}
+	if n.waitURL != "" { // for a room another node hosts: that node runs the waitUrl (conference_cluster.go)
+		if u, err := c.resolveURL(n.waitURL); err == nil {
+			spec.waitURL, spec.waitMethod = u, n.waitMethod
+		}
+	}
 	spec.events = c.conferenceCallbacks(n)
 	res := c.runConference(ctx, spec, "<Dial><Conference>")
 	c.dial.last = dialResult{status: res.status, duration: res.duration, callerHungUp: res.callerHungUp}

@@ -20,8 +20,8 @@ import (
 )
 
 // startRoomNodes starts two nodes sharing one PostgreSQL that take INVITEs from each other (room legs)
-// and from 127.0.0.1 (SIPp and the test's raw peers).
-func startRoomNodes(t *testing.T, voiceURL string) (a, b *pivotuaInstance) {
+// and from 127.0.0.1 (SIPp and the test's raw peers); opts apply to both.
+func startRoomNodes(t *testing.T, voiceURL string, opts ...func(*Config)) (a, b *pivotuaInstance) {
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	nodes := []clusterNode{newClusterNode(t, "pivotua-a", "127.0.0.11"), newClusterNode(t, "pivotua-b", "127.0.0.12")}
@@ -29,6 +29,9 @@ func startRoomNodes(t *testing.T, voiceURL string) (a, b *pivotuaInstance) {
 		c.Store.Heartbeat, c.Store.DeadAfter, c.Store.ForwardTimeout = clusterHeartbeat.String(), clusterDeadAfter.String(), clusterForward.String()
 		c.SIP.AllowCIDRs = append(c.SIP.AllowCIDRs, "127.0.0.11/32", "127.0.0.12/32", "127.0.0.1/32")
 		c.SIP.RateLimit.ExemptCIDRs = append(c.SIP.RateLimit.ExemptCIDRs, "127.0.0.11/32", "127.0.0.12/32", "127.0.0.1/32")
+		for _, o := range opts {
+			o(c)
+		}
 	}
 	a = startClusterNode(t, dialTwiMLFlow(voiceURL), nodes[0], dsn, shared)
 	b = startClusterNode(t, dialTwiMLFlow(voiceURL), nodes[1], dsn, shared)
@@ -204,4 +207,60 @@ func TestE2EClusterConferenceRemotePartyHearsTheDefaultWaitAudio(t *testing.T) {
 	}
 	hears(t, "the party on node B", pb.heard(0), 10, []float64{440, 660}, []float64{500})
 	hears(t, "the party on node A", pa.heard(0), 0, nil, []float64{1200, 440, 660})
+}
+
+// TestE2EClusterConferenceRemotePartyHearsItsWaitUrl: a party landing on node B whose document names a
+// waitUrl (a TwiML <Play> of a 400 Hz tone) hears that tone while it waits in the room hosted on node A,
+// as a party on node A would: the hosting node fetches and runs the waitUrl document for it. The other
+// waiting party (waitUrl="": silence) hears neither it nor the tone.
+func TestE2EClusterConferenceRemotePartyHearsItsWaitUrl(t *testing.T) {
+	needE2E(t)
+	const first = `<Response><Dial action="/after" timeLimit="7"><Conference waitUrl="" beep="false" startConferenceOnEnter="false">waiturl room</Conference></Dial></Response>`
+	const second = `<Response><Dial action="/after" timeLimit="5"><Conference waitUrl="/wait" waitMethod="GET" beep="false" startConferenceOnEnter="false">waiturl room</Conference></Dial></Response>`
+	hook := conferenceHook(t, `<Response><Play>/tone400.wav</Play><Pause length="1"/></Response>`, first, second)
+	a, b := startRoomNodes(t, hook.URL+"/voice")
+	pa, pb := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 1200)
+	ra := callNode(t, a, pa)
+	time.Sleep(time.Second)
+	rb := callNode(t, b, pb)
+	for i, run := range []*sipptest.Running{ra, rb} {
+		if err := run.Wait(20 * time.Second); err != nil {
+			t.Fatalf("caller %d: %v\nA:\n%s\nB:\n%s", i, err, sipptest.LastLines(a.logs(), 30), sipptest.LastLines(b.logs(), 30))
+		}
+	}
+	if !strings.Contains(b.logs(), "joined on another node") {
+		t.Fatalf("the caller on node B did not reach the room on node A by a leg\nB:\n%s", sipptest.LastLines(b.logs(), 20))
+	}
+	hears(t, "the party on node B", pb.heard(0), 25, []float64{400}, []float64{500, 440, 660})
+	hears(t, "the party on node A", pa.heard(0), 0, nil, []float64{1200, 400})
+	if t.Failed() {
+		t.Logf("A:\n%s\nB:\n%s", sipptest.LastLines(a.logs(), 30), sipptest.LastLines(b.logs(), 30))
+	}
+}
+
+// TestE2EClusterConferenceRemotePartyWaitUrlDeniedHearsTheDefault: a waitUrl the hosting node's fetch
+// deny list refuses is not fetched there either: node A says so, and the party on node B hears
+// pivotua's default chime, as a local party whose waitUrl fails does.
+func TestE2EClusterConferenceRemotePartyWaitUrlDeniedHearsTheDefault(t *testing.T) {
+	needE2E(t)
+	const first = `<Response><Dial action="/after" timeLimit="7"><Conference waitUrl="" beep="false" startConferenceOnEnter="false">denied wait room</Conference></Dial></Response>`
+	const second = `<Response><Dial action="/after" timeLimit="5"><Conference waitUrl="http://127.0.0.2:9/wait" beep="false" startConferenceOnEnter="false">denied wait room</Conference></Dial></Response>`
+	hook := conferenceHook(t, "", first, second)
+	a, b := startRoomNodes(t, hook.URL+"/voice", func(c *Config) { c.Fetch.DenyCIDRs = []string{"127.0.0.2/32"} })
+	pa, pb := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 1200)
+	ra := callNode(t, a, pa)
+	time.Sleep(time.Second)
+	rb := callNode(t, b, pb)
+	for i, run := range []*sipptest.Running{ra, rb} {
+		if err := run.Wait(20 * time.Second); err != nil {
+			t.Fatalf("caller %d: %v\nA:\n%s\nB:\n%s", i, err, sipptest.LastLines(a.logs(), 30), sipptest.LastLines(b.logs(), 30))
+		}
+	}
+	if !strings.Contains(b.logs(), "joined on another node") {
+		t.Fatalf("the caller on node B did not reach the room on node A by a leg\nB:\n%s", sipptest.LastLines(b.logs(), 20))
+	}
+	hears(t, "the party on node B", pb.heard(0), 10, []float64{440, 660}, []float64{500})
+	if logs := a.logs(); !strings.Contains(logs, "waitUrl (room leg) failed") || !strings.Contains(logs, "127.0.0.2 is in 127.0.0.2/32") {
+		t.Errorf("node A does not say it refused the waitUrl:\n%s", sipptest.LastLines(logs, 20))
+	}
 }
