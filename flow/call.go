@@ -54,18 +54,24 @@ type Call struct {
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
 // signingKey.
 func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
-	info := ch.Info()
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
+	return newCall(ch, accountID, signingKey, deps, logger.With("call_id", ch.Info().CallID))
+}
+
+// newCall is NewCall logging to log, which already carries the call's attributes: an inbound call
+// shares its leg's logger.
+func newCall(ch Channel, accountID, signingKey string, deps Deps, log *slog.Logger) *Call {
+	info := ch.Info()
 	return &Call{
 		ch:         ch,
 		info:       info,
 		accountID:  accountID,
 		signingKey: signingKey,
 		deps:       deps,
-		log:        logger.With("call_id", info.CallID),
+		log:        log,
 		started:    time.Now(),
 		keys:       keyState{digits: map[string]string{}},
 		vars:       callVariables{cavs: map[string]string{}, twiml: map[string]string{}},

@@ -120,9 +120,10 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 	if info.CallerIDName == "" {
 		info.CallerIDName = callerID
 	}
-	ch := newCalleeLeg(winner, info, c.deps.Observer, c.log.With("dial_call_id", info.CallID))
+	log := c.log.With("dial_call_id", info.CallID) // the caller's attributes and the callee's Call-ID
+	ch := newCalleeLeg(winner, info, c.deps.Observer, log)
 	defer ch.stop()
-	wc := NewCall(ch, c.accountID, c.signingKey, c.deps)
+	wc := newCall(ch, c.accountID, c.signingKey, c.deps, log)
 	wc.answered, wc.pivot.parentID = true, c.info.CallID
 	a := *c.pivot.action
 	a.voiceURL, a.method, a.cdrURL = target, t.whisperMethod, ""
