@@ -87,8 +87,8 @@ func (c *Call) Run(ctx context.Context, flow *Node) { c.run(ctx, flow, nil) }
 // for the call's life, so what is rare (errors, a steer's log lines) is in functions of its own: the
 // stack in use at rest stays under 4 KB, so the runtime shrinks the call's stack to 8 KB (HandleCall).
 func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer c.wrapUp(cancel, context.AfterFunc(c.ch.Context(), cancel)) // no goroutine per call waits for the hangup
+	ctx, release := c.callContext(ctx)
+	defer c.wrapUp(release)
 
 	if first == nil && !c.validFlow(flow) {
 		return
@@ -119,12 +119,24 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction) {
 	}
 }
 
-// wrapUp is what follows run: the call hung up if it is still up, then what needs the call over.
-// stopHangup is the AfterFunc that cancels run's context on the hangup, cancel that cancel.
-func (c *Call) wrapUp(cancel context.CancelFunc, stopHangup func() bool) {
-	defer cancel()
+// callContext is ctx ended by the hangup too (the channel's context ends), and what releases it. A ctx
+// that never ends, as HandleCall's, adds nothing to the channel's context, so the call runs under
+// that one: a context of its own and a callback that cancels it on the hangup would be kept for the
+// call's life (about 450 bytes). No goroutine per call waits for the hangup (context.AfterFunc).
+func (c *Call) callContext(ctx context.Context) (context.Context, func()) {
+	if ctx.Done() == nil {
+		return c.ch.Context(), func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stopHangup := context.AfterFunc(c.ch.Context(), cancel)
+	return ctx, func() { stopHangup(); cancel() }
+}
+
+// wrapUp is what follows run: the call hung up if it is still up, then what needs the call over;
+// release ends run's context (callContext).
+func (c *Call) wrapUp(release func()) {
+	defer release()
 	defer c.postCDR() // last: the call is over and its events are out
-	defer stopHangup()
 	defer c.hangupEvent()      // after finish: the call is over
 	defer c.stopStreams()      // after finish: forks send stop once the call is over
 	defer c.endCallRecording() // after finish: record_call records to the end of the call

@@ -36,7 +36,7 @@ var _ Channel = (*calleeLeg)(nil)
 // newCalleeLeg makes an answered outbound leg a Channel: a Dial callee's (runWhisper) or a call the
 // Calls API placed (originate.go). log is the leg's logger.
 func newCalleeLeg(leg *outboundLeg, info CallInfo, obs Observer, log *slog.Logger) *calleeLeg {
-	l := &calleeLeg{legMedia: newLegMedia(leg.sess, obs, log), leg: leg, info: info}
+	l := &calleeLeg{legMedia: newLegMedia(context.Background(), leg.sess, obs, log), leg: leg, info: info}
 	leg.sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
 	leg.call.OnDigit(func(k byte) { l.deliverDigit(k, "sip-info") })
 	go func() { // the leg is over when the callee hangs up or its media times out
