@@ -27,7 +27,7 @@ type Call struct {
 	info       CallInfo
 	accountID  string
 	signingKey string // the account's api_key; signs every pivot request
-	deps       Deps
+	deps       *Deps  // shared with the server's other calls (280 bytes a call as a copy); read only
 	log        *slog.Logger
 
 	answered   bool      // we answered (or played, which answers)
@@ -58,12 +58,12 @@ func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return newCall(ch, accountID, signingKey, deps, logger.With("call_id", ch.Info().CallID))
+	return newCall(ch, accountID, signingKey, &deps, logger.With("call_id", ch.Info().CallID))
 }
 
 // newCall is NewCall logging to log, which already carries the call's attributes: an inbound call
-// shares its leg's logger.
-func newCall(ch Channel, accountID, signingKey string, deps Deps, log *slog.Logger) *Call {
+// shares its leg's logger, and its server's deps.
+func newCall(ch Channel, accountID, signingKey string, deps *Deps, log *slog.Logger) *Call {
 	info := ch.Info()
 	return &Call{
 		ch:         ch,
@@ -136,7 +136,7 @@ func (c *Call) callContext(ctx context.Context) (context.Context, func()) {
 // release ends run's context (callContext).
 func (c *Call) wrapUp(release func()) {
 	defer release()
-	defer c.postCDR() // last: the call is over and its events are out
+	defer c.postCDR()          // last: the call is over and its events are out
 	defer c.hangupEvent()      // after finish: the call is over
 	defer c.stopStreams()      // after finish: forks send stop once the call is over
 	defer c.endCallRecording() // after finish: record_call records to the end of the call

@@ -14,8 +14,8 @@ type ServerConfig struct {
 	// Calls is the registry the Calls API reads and steers: every call taken or placed is in it;
 	// nil keeps none (and Originate refuses).
 	Calls *Calls
-	// Deps are handed to every call as they are, its Logger given the call's account_id and
-	// call_id; Deps.Dial's Engine and Advertise open the inbound leg too (nil Prompts:
+	// Deps are shared by every call, each logging through Logger with its call_id and account_id;
+	// Deps.Dial's Engine and Advertise open the inbound leg too (nil Prompts:
 	// NewPromptCache(0, nil); nil Logger: slog.Default()).
 	Deps
 }
@@ -106,7 +106,7 @@ func (s *Server) takeCall(c *sip.InboundCall) *takenCall {
 		return nil
 	}
 	log.Info("call start", "request", info.RequestUser, "from", info.FromUser, "transport", info.Transport, "source", info.Source)
-	call := newCall(leg, route.AccountID, s.cfg.APIKeys[route.AccountID], s.cfg.Deps, log)
+	call := newCall(leg, route.AccountID, s.cfg.APIKeys[route.AccountID], &s.cfg.Deps, log)
 	t := &takenCall{call: call, flow: route.Flow, leg: leg, sip: c, log: log}
 	if s.cfg.Calls != nil {
 		t.reg = s.cfg.Calls
