@@ -27,7 +27,7 @@ type Call struct {
 	info       CallInfo
 	accountID  string
 	signingKey string // the account's api_key; signs every pivot request
-	deps       Deps
+	deps       *Deps  // shared with the server's other calls (280 bytes a call as a copy); read only
 	log        *slog.Logger
 
 	answered   bool      // we answered (or played, which answers)
@@ -54,18 +54,24 @@ type Call struct {
 // NewCall prepares the state machine for one call on ch, for the account accountID whose api_key is
 // signingKey.
 func NewCall(ch Channel, accountID, signingKey string, deps Deps) *Call {
-	info := ch.Info()
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
+	return newCall(ch, accountID, signingKey, &deps, logger.With("call_id", ch.Info().CallID))
+}
+
+// newCall is NewCall logging to log, which already carries the call's attributes: an inbound call
+// shares its leg's logger, and its server's deps.
+func newCall(ch Channel, accountID, signingKey string, deps *Deps, log *slog.Logger) *Call {
+	info := ch.Info()
 	return &Call{
 		ch:         ch,
 		info:       info,
 		accountID:  accountID,
 		signingKey: signingKey,
 		deps:       deps,
-		log:        logger.With("call_id", info.CallID),
+		log:        log,
 		started:    time.Now(),
 		keys:       keyState{digits: map[string]string{}},
 		vars:       callVariables{cavs: map[string]string{}, twiml: map[string]string{}},
@@ -83,8 +89,8 @@ func (c *Call) Run(ctx context.Context, flow *Node) { c.run(ctx, flow, nil, fals
 //
 // checked says flow was validated already (a route's flow, once for all its calls: NewRouter).
 func (c *Call) run(ctx context.Context, flow *Node, first kazooAction, checked bool) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer c.wrapUp(cancel, context.AfterFunc(c.ch.Context(), cancel)) // no goroutine per call waits for the hangup
+	ctx, release := c.callContext(ctx)
+	defer c.wrapUp(release)
 
 	if first == nil && !checked && !c.validFlow(flow) {
 		return
@@ -115,12 +121,24 @@ func (c *Call) run(ctx context.Context, flow *Node, first kazooAction, checked b
 	}
 }
 
-// wrapUp is what follows run: the call hung up if it is still up, then what needs the call over.
-// stopHangup is the AfterFunc that cancels run's context on the hangup, cancel that cancel.
-func (c *Call) wrapUp(cancel context.CancelFunc, stopHangup func() bool) {
-	defer cancel()
-	defer c.postCDR() // last: the call is over and its events are out
-	defer stopHangup()
+// callContext is ctx ended by the hangup too (the channel's context ends), and what releases it. A ctx
+// that never ends, as HandleCall's, adds nothing to the channel's context, so the call runs under
+// that one: a context of its own and a callback that cancels it on the hangup would be kept for the
+// call's life (about 450 bytes). No goroutine per call waits for the hangup (context.AfterFunc).
+func (c *Call) callContext(ctx context.Context) (context.Context, func()) {
+	if ctx.Done() == nil {
+		return c.ch.Context(), func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stopHangup := context.AfterFunc(c.ch.Context(), cancel)
+	return ctx, func() { stopHangup(); cancel() }
+}
+
+// wrapUp is what follows run: the call hung up if it is still up, then what needs the call over;
+// release ends run's context (callContext).
+func (c *Call) wrapUp(release func()) {
+	defer release()
+	defer c.postCDR()          // last: the call is over and its events are out
 	defer c.hangupEvent()      // after finish: the call is over
 	defer c.stopStreams()      // after finish: forks send stop once the call is over
 	defer c.endCallRecording() // after finish: record_call records to the end of the call

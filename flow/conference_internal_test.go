@@ -212,7 +212,7 @@ func TestConferenceWaitAudioIsBounded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			docs := &fakeWaitDocs{docs: map[string][2]string{"http://app/wait": tc.doc}}
-			c := &Call{ch: liveChannel{}, deps: Deps{Documents: docs}, log: slog.Default(),
+			c := &Call{ch: liveChannel{}, deps: &Deps{Documents: docs}, log: slog.Default(),
 				pivot: pivotState{action: &pivotAction{format: httpfetch.FormatTwiML, timeout: time.Second}, documentURL: "http://app/voice"}}
 			p := c.conferenceWaitAudio(context.Background(), &conferenceNoun{waitSet: true, waitURL: "/wait", waitMethod: "POST"})
 			got := -1

@@ -11,7 +11,7 @@ import (
 // TestTransferEndpointChecksTheTargetAndItsTrunk: a Refer-To target is dialled as a <Sip> noun is;
 // one on a trunk's host takes that trunk's credentials, and only when the trunk is open to the account.
 func TestTransferEndpointChecksTheTargetAndItsTrunk(t *testing.T) {
-	c := &Call{accountID: "acct1", deps: Deps{Dial: DialDeps{Trunks: []Trunk{
+	c := &Call{accountID: "acct1", deps: &Deps{Dial: DialDeps{Trunks: []Trunk{
 		{Name: "open", URI: "sip:gw.example.net:5060", Username: "u", Password: "p"},
 		{Name: "closed", URI: "sip:other.example.net", Accounts: []string{"acct2"}},
 	}}}}

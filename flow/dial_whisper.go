@@ -36,7 +36,7 @@ var _ Channel = (*calleeLeg)(nil)
 // newCalleeLeg makes an answered outbound leg a Channel: a Dial callee's (runWhisper) or a call the
 // Calls API placed (originate.go). log is the leg's logger.
 func newCalleeLeg(leg *outboundLeg, info CallInfo, obs Observer, log *slog.Logger) *calleeLeg {
-	l := &calleeLeg{legMedia: newLegMedia(leg.sess, obs, log), leg: leg, info: info}
+	l := &calleeLeg{legMedia: newLegMedia(context.Background(), leg.sess, obs, log), leg: leg, info: info}
 	leg.sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
 	leg.call.OnDigit(func(k byte) { l.deliverDigit(k, "sip-info") })
 	go func() { // the leg is over when the callee hangs up or its media times out
@@ -120,9 +120,10 @@ func (c *Call) runWhisper(ctx context.Context, winner *outboundLeg, callerID, di
 	if info.CallerIDName == "" {
 		info.CallerIDName = callerID
 	}
-	ch := newCalleeLeg(winner, info, c.deps.Observer, c.log.With("dial_call_id", info.CallID))
+	log := c.log.With("dial_call_id", info.CallID) // the caller's attributes and the callee's Call-ID
+	ch := newCalleeLeg(winner, info, c.deps.Observer, log)
 	defer ch.stop()
-	wc := NewCall(ch, c.accountID, c.signingKey, c.deps)
+	wc := newCall(ch, c.accountID, c.signingKey, c.deps, log)
 	wc.answered, wc.pivot.parentID = true, c.info.CallID
 	a := *c.pivot.action
 	a.voiceURL, a.method, a.cdrURL = target, t.whisperMethod, ""

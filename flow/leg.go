@@ -41,9 +41,16 @@ type legMedia struct {
 	finish context.CancelFunc
 }
 
-func newLegMedia(sess *media.Session, obs Observer, log *slog.Logger) legMedia {
-	ctx, finish := context.WithCancel(context.Background())
-	return legMedia{media: sess, obs: obs, log: log, digits: make(chan byte, digitBuffer), ctx: ctx, finish: finish, now: time.Now}
+// legContextKey marks a leg's context with the leg's digits channel, which no other leg has: bound
+// knows by it a context that already ends with the leg.
+type legContextKey struct{}
+
+// newLegMedia makes a leg whose context ends with parent (the dialog's, for an inbound leg) or when
+// finished.
+func newLegMedia(parent context.Context, sess *media.Session, obs Observer, log *slog.Logger) legMedia {
+	digits := make(chan byte, digitBuffer)
+	ctx, finish := context.WithCancel(context.WithValue(parent, legContextKey{}, digits))
+	return legMedia{media: sess, obs: obs, log: log, digits: digits, ctx: ctx, finish: finish, now: time.Now}
 }
 
 // inboundLeg is the Channel of one inbound call: its SIP dialog and its RTP
@@ -61,8 +68,8 @@ type inboundLeg struct {
 	// infoRelay, set by a Dial while bridged, also gets the INFO keys (to send them to the callee).
 	infoRelay atomic.Pointer[func(key byte)]
 
-	// unwatch stops the watches newInboundLeg set on the dialog and the media session.
-	unwatch func()
+	// unwatch stops the watch newInboundLeg set on the media session.
+	unwatch func() bool
 }
 
 var _ Channel = (*inboundLeg)(nil)
@@ -82,7 +89,10 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 	if !advertise.IsValid() || advertise.IsUnspecified() {
 		advertise = sess.LocalAddr().Addr()
 	}
-	l := &inboundLeg{legMedia: newLegMedia(sess, obs, log), sip: call, advertise: advertise}
+	// The call ends when the dialog ends (BYE, CANCEL): the leg's context is the dialog's child. It
+	// ends too when the media times out: context.AfterFunc waits without a goroutine (one would cost
+	// a stack a call).
+	l := &inboundLeg{legMedia: newLegMedia(call.Context(), sess, obs, log), sip: call, advertise: advertise}
 	sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
 	call.OnDigit(func(k byte) {
 		if relay := l.infoRelay.Load(); relay != nil {
@@ -90,11 +100,7 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 		}
 		l.deliverDigit(k, "sip-info")
 	})
-	// The call ends when the dialog ends (BYE, CANCEL) or the media times out. context.AfterFunc
-	// waits without a goroutine (two per call would cost a stack each).
-	stopDialog := context.AfterFunc(call.Context(), l.finish)
-	stopMedia := context.AfterFunc(sess.Context(), l.mediaEnded)
-	l.unwatch = func() { stopDialog(); stopMedia() }
+	l.unwatch = context.AfterFunc(sess.Context(), l.mediaEnded)
 	return l, nil
 }
 
@@ -223,9 +229,14 @@ func (l *legMedia) play(ctx context.Context, p *codec.Prompt, stopKeys string) (
 	return false, err
 }
 
-// bound derives a context that also ends when the leg ends, so media operations stop with it.
+// bound derives a context that also ends when the leg ends, so media operations stop with it. A ctx
+// that already ends with the leg (a call's verbs run under the leg's context) needs no callback on
+// the leg's context, which would be kept as long as the operation runs (a prompt: for minutes).
 func (l *legMedia) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
+	if ctx.Value(legContextKey{}) == any(l.digits) {
+		return ctx, cancel
+	}
 	stop := context.AfterFunc(l.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
 }

@@ -77,7 +77,7 @@ func TestConcurrentPlaysOfOneURLDownloadAndDecodeOnce(t *testing.T) {
 	// Slow enough that every play below is waiting before the first decode ends.
 	_, runsFile := wrapLame(t, fmt.Sprintf("echo run >> \"$RUNS\"\nsleep 0.5\nexec %s \"$@\"", lame))
 	srv, requests := mediaServer(t, mp3)
-	c := &Call{deps: Deps{Media: httpfetch.NewClient(), Prompts: NewPromptCache(0, nil)}}
+	c := &Call{deps: &Deps{Media: httpfetch.NewClient(), Prompts: NewPromptCache(0, nil)}}
 
 	const plays = 8
 	var wg sync.WaitGroup
@@ -109,7 +109,7 @@ func TestConcurrentPlaysOfOneURLDownloadAndDecodeOnce(t *testing.T) {
 func TestDecoderIsKilledWhenTheOnlyWaitingCallHangsUp(t *testing.T) {
 	srv, _ := mediaServer(t, toneMP3(t))
 	pidFile, _ := wrapLame(t, "echo $$ > \"$PIDFILE.tmp\" && mv \"$PIDFILE.tmp\" \"$PIDFILE\"\nexec sleep 60")
-	c := &Call{deps: Deps{Media: httpfetch.NewClient(), Prompts: NewPromptCache(0, nil)}}
+	c := &Call{deps: &Deps{Media: httpfetch.NewClient(), Prompts: NewPromptCache(0, nil)}}
 	ctx, hangUp := context.WithCancel(context.Background())
 	errs := make(chan error, 1)
 	go func() {
@@ -146,7 +146,7 @@ func BenchmarkFiveHundredHourLongPrompts(b *testing.B) {
 	}))
 	defer srv.Close()
 	cache := NewPromptCache(0, codec.NewProcessLimit(0))
-	c := &Call{deps: Deps{Media: httpfetch.NewClient(), Prompts: cache}}
+	c := &Call{deps: &Deps{Media: httpfetch.NewClient(), Prompts: cache}}
 	var most int64
 	b.ResetTimer()
 	for range b.N {

@@ -26,10 +26,7 @@ func benchSessionEvents(tb testing.TB, remote netip.AddrPort, eventPT uint8) *Se
 	e := newTestEngine(tb, 4, nil)
 	s := openSession(tb, e)
 	offClock(s)
-	cfg := &sendConfig{law: codec.PCMU, payloadType: 0, eventPayloadType: eventPT}
-	for i := range cfg.silence {
-		cfg.silence[i] = codec.SilenceByte(codec.PCMU)
-	}
+	cfg := &sendConfig{law: codec.PCMU, payloadType: 0, eventPayloadType: eventPT, silence: lawSilence(codec.PCMU)}
 	s.cfg.Store(cfg)
 	s.remote.Store(&remote)
 	s.startGen.Store(1)

@@ -47,8 +47,27 @@ type sendConfig struct {
 	law              codec.Law
 	payloadType      uint8
 	eventPayloadType uint8
-	silence          [codec.FrameSamples]byte
-	srtp             *srtpState // nil for plain RTP; its contexts are the clock's (srtp.go)
+	silence          *[codec.FrameSamples]byte // the law's silence frame, shared by every session: never written
+	srtp             *srtpState                // nil for plain RTP; its contexts are the clock's (srtp.go)
+}
+
+// silenceFrames are the two laws' silence frames, one for all sessions rather than a copy in each
+// session's sendConfig (160 of its 192 bytes, kept for the call's life).
+var silenceFrames = func() (f [2][codec.FrameSamples]byte) {
+	for i, l := range []codec.Law{codec.PCMU, codec.PCMA} {
+		for j := range f[i] {
+			f[i][j] = codec.SilenceByte(l)
+		}
+	}
+	return f
+}()
+
+// lawSilence is l's silence frame (silenceFrames).
+func lawSilence(l codec.Law) *[codec.FrameSamples]byte {
+	if l == codec.PCMA {
+		return &silenceFrames[1]
+	}
+	return &silenceFrames[0]
 }
 
 // lawOf names the G.711 law of an audio payload type: the static PCMU and PCMA
@@ -166,11 +185,7 @@ func (s *Session) Start(p Params) error {
 	if pt > 127 || p.EventPayloadType > 127 {
 		return fmt.Errorf("%w: payload type %d/%d", ErrInvalidParams, pt, p.EventPayloadType)
 	}
-	cfg := &sendConfig{law: p.Law, payloadType: pt, eventPayloadType: p.EventPayloadType}
-	silence := codec.SilenceByte(p.Law)
-	for i := range cfg.silence {
-		cfg.silence[i] = silence
-	}
+	cfg := &sendConfig{law: p.Law, payloadType: pt, eventPayloadType: p.EventPayloadType, silence: lawSilence(p.Law)}
 	if pb := s.play.Load(); pb != nil {
 		pb.prompt.Frames(p.Law) // encode now, not on the clock, if the law changes mid-prompt
 	}

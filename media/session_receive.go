@@ -24,9 +24,9 @@ type rxState struct {
 	seq     seqTracker
 	carried uint64 // loss of the peer's earlier streams (SSRC changes, restarts)
 
-	events eventTracker // RFC 4733 events seen
-	tones  toneDetector // in-band DTMF, when no telephone-event was negotiated
-	pcm    []int16      // the packet's audio, decoded once for tones and recording; made at first use (3 KB a call)
+	events eventTracker  // RFC 4733 events seen
+	tones  *toneDetector // in-band DTMF; made at the first audio heard without a telephone-event negotiated (312 B)
+	pcm    []int16       // the packet's audio, decoded once for tones and recording; made at first use (3 KB a call)
 }
 
 // readTick reads the datagrams that arrived on s's socket since its last tick
@@ -437,6 +437,9 @@ func (s *Session) consume(h *rtp.Header, payload []byte, now int64) {
 		rec.receive(h.SSRC, h.Timestamp, pcm, now)
 	}
 	if onDigit != nil {
+		if s.rx.tones == nil {
+			s.rx.tones = new(toneDetector)
+		}
 		for rest := pcm; len(rest) > 0; {
 			n, key, dur := s.rx.tones.write(rest)
 			rest = rest[n:]

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,7 @@ func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*In
 		}
 		return nil, 400, "Bad Request: " + err.Error()
 	}
+	pruneDialogInvite(dlg.InviteRequest)
 	c.dlg = dlg
 	var id [8]byte
 	_, _ = rand.Read(id[:])
@@ -172,6 +174,32 @@ func telNumber(raw string) string {
 		}
 		return r
 	}, number)
+}
+
+// dialogInviteHeaders are the INVITE's headers the dialog reads for the call's life: the responses to
+// the INVITE copy Via, From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2) and Record-Route (§12.1.1);
+// our requests in the dialog take the remote target from Contact, the route set from Record-Route,
+// the tags from From and To, and the CSeq (§12.2.1.1); Require and Supported say whether a 18x is
+// sent reliably (RFC 3262 §3). Compact forms beside the long ones (§7.3.3).
+var dialogInviteHeaders = []string{"Via", "v", "From", "f", "To", "t", "Call-ID", "i", "CSeq", "Contact", "m",
+	"Record-Route", "Require", "Supported", "k", "Content-Length", "l"}
+
+// pruneDialogInvite drops from the dialog's copy of the INVITE (sipgo's, kept for the call's life)
+// what the dialog does not read: the body, parsed already, and the other headers, read into CallInfo
+// (a carrier's INVITE carries a kilobyte or two of both). It runs before the call is published, so
+// nothing reads the copy meanwhile; the server transaction keeps the INVITE as received.
+func pruneDialogInvite(inv *sip.Request) {
+	var drop []string
+	for _, h := range inv.Headers() {
+		name := h.Name()
+		if !slices.ContainsFunc(dialogInviteHeaders, func(keep string) bool { return strings.EqualFold(keep, name) }) {
+			drop = append(drop, name)
+		}
+	}
+	for _, name := range drop {
+		inv.RemoveHeader(name)
+	}
+	inv.SetBody(nil)
 }
 
 // Info describes the call as the INVITE did.

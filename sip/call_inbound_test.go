@@ -60,3 +60,63 @@ func TestCallInfoAssertedIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestDialogInviteKeepsWhatTheDialogReads: the dialog's copy of the INVITE, kept for the call's life,
+// loses the body and the headers nothing reads after setup, and still answers and builds in-dialog
+// requests as the whole INVITE did (RFC 3261 §8.2.6.2, §12.1.1, §12.2.1.1).
+func TestDialogInviteKeepsWhatTheDialogReads(t *testing.T) {
+	raw := "INVITE sip:3004@127.0.0.1:5060 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1;rport\r\n" +
+		"v: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-0\r\n" +
+		"Record-Route: <sip:10.0.0.9;lr>\r\n" +
+		"Record-Route: <sip:10.0.0.8;lr>\r\n" +
+		"f: \"Alice\" <sip:1000@10.0.0.1>;tag=abc\r\n" +
+		"To: <sip:3004@127.0.0.1>\r\n" +
+		"Call-ID: prune-1@10.0.0.1\r\n" +
+		"CSeq: 7 INVITE\r\n" +
+		"m: <sip:1000@10.0.0.1:5070;transport=udp>\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"User-Agent: carrier SBC\r\n" +
+		"P-Asserted-Identity: <tel:+15551234567>\r\n" +
+		"X-Account: 42\r\n" +
+		"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n" +
+		"k: 100rel, timer\r\n" +
+		"Session-Expires: 1800\r\n" +
+		"Content-Type: application/sdp\r\n" +
+		"Content-Length: 11\r\n\r\n" +
+		"v=0\r\ns=-\r\n\r\n"
+	whole := parseInvite(t, []byte(raw))
+	inv := parseInvite(t, []byte(raw))
+	pruneDialogInvite(inv)
+
+	var names []string
+	for _, h := range inv.Headers() {
+		names = append(names, h.Name())
+	}
+	if got, want := strings.Join(names, ","), "Via,Via,Record-Route,Record-Route,From,To,Call-ID,CSeq,Contact,k,Content-Length"; got != want {
+		t.Errorf("headers kept: %s\nwant %s", got, want)
+	}
+	if len(inv.Body()) != 0 {
+		t.Errorf("body kept: %q", inv.Body())
+	}
+	if _, supported := peerReliable(inv); !supported {
+		t.Error("100rel in Supported lost")
+	}
+	if got, want := sipgosip.NewResponseFromRequest(inv, 200, "OK", nil).String(), sipgosip.NewResponseFromRequest(whole, 200, "OK", nil).String(); stripToTag(got) != stripToTag(want) {
+		t.Errorf("200 from the pruned INVITE:\n%s\nfrom the whole one:\n%s", got, want)
+	}
+	if inv.Contact().Address.String() != whole.Contact().Address.String() || inv.CSeq().SeqNo != 7 {
+		t.Errorf("remote target %s, CSeq %d", inv.Contact().Address.String(), inv.CSeq().SeqNo)
+	}
+}
+
+// stripToTag drops the To tag, which NewResponseFromRequest makes up for each response.
+func stripToTag(msg string) string {
+	lines := strings.Split(msg, "\r\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "To:") {
+			lines[i], _, _ = strings.Cut(l, ";tag=")
+		}
+	}
+	return strings.Join(lines, "\r\n")
+}
