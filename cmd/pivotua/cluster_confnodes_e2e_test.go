@@ -193,18 +193,7 @@ func TestE2EClusterConferenceRemotePartyHearsTheDefaultWaitAudio(t *testing.T) {
 	const second = `<Response><Dial action="/after" timeLimit="5"><Conference beep="false" startConferenceOnEnter="false">wait room</Conference></Dial></Response>`
 	hook := conferenceHook(t, "", first, second)
 	a, b := startRoomNodes(t, hook.URL+"/voice")
-	pa, pb := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 1200)
-	ra := callNode(t, a, pa)
-	time.Sleep(time.Second)
-	rb := callNode(t, b, pb)
-	for i, run := range []*sipptest.Running{ra, rb} {
-		if err := run.Wait(20 * time.Second); err != nil {
-			t.Fatalf("caller %d: %v\nA:\n%s\nB:\n%s", i, err, sipptest.LastLines(a.logs(), 30), sipptest.LastLines(b.logs(), 30))
-		}
-	}
-	if !strings.Contains(b.logs(), "joined on another node") {
-		t.Fatalf("the caller on node B did not reach the room on node A by a leg\nB:\n%s", sipptest.LastLines(b.logs(), 20))
-	}
+	pa, pb := waitInRoomAcrossNodes(t, a, b)
 	hears(t, "the party on node B", pb.heard(0), 10, []float64{440, 660}, []float64{500})
 	hears(t, "the party on node A", pa.heard(0), 0, nil, []float64{1200, 440, 660})
 }
@@ -219,18 +208,7 @@ func TestE2EClusterConferenceRemotePartyHearsItsWaitUrl(t *testing.T) {
 	const second = `<Response><Dial action="/after" timeLimit="5"><Conference waitUrl="/wait" waitMethod="GET" beep="false" startConferenceOnEnter="false">waiturl room</Conference></Dial></Response>`
 	hook := conferenceHook(t, `<Response><Play>/tone400.wav</Play><Pause length="1"/></Response>`, first, second)
 	a, b := startRoomNodes(t, hook.URL+"/voice")
-	pa, pb := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 1200)
-	ra := callNode(t, a, pa)
-	time.Sleep(time.Second)
-	rb := callNode(t, b, pb)
-	for i, run := range []*sipptest.Running{ra, rb} {
-		if err := run.Wait(20 * time.Second); err != nil {
-			t.Fatalf("caller %d: %v\nA:\n%s\nB:\n%s", i, err, sipptest.LastLines(a.logs(), 30), sipptest.LastLines(b.logs(), 30))
-		}
-	}
-	if !strings.Contains(b.logs(), "joined on another node") {
-		t.Fatalf("the caller on node B did not reach the room on node A by a leg\nB:\n%s", sipptest.LastLines(b.logs(), 20))
-	}
+	pa, pb := waitInRoomAcrossNodes(t, a, b)
 	hears(t, "the party on node B", pb.heard(0), 25, []float64{400}, []float64{500, 440, 660})
 	hears(t, "the party on node A", pa.heard(0), 0, nil, []float64{1200, 400})
 	if t.Failed() {
@@ -247,7 +225,19 @@ func TestE2EClusterConferenceRemotePartyWaitUrlDeniedHearsTheDefault(t *testing.
 	const second = `<Response><Dial action="/after" timeLimit="5"><Conference waitUrl="http://127.0.0.2:9/wait" beep="false" startConferenceOnEnter="false">denied wait room</Conference></Dial></Response>`
 	hook := conferenceHook(t, "", first, second)
 	a, b := startRoomNodes(t, hook.URL+"/voice", func(c *Config) { c.Fetch.DenyCIDRs = []string{"127.0.0.2/32"} })
-	pa, pb := newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 1200)
+	_, pb := waitInRoomAcrossNodes(t, a, b)
+	hears(t, "the party on node B", pb.heard(0), 10, []float64{440, 660}, []float64{500})
+	if logs := a.logs(); !strings.Contains(logs, "waitUrl (room leg) failed") || !strings.Contains(logs, "127.0.0.2 is in 127.0.0.2/32") {
+		t.Errorf("node A does not say it refused the waitUrl:\n%s", sipptest.LastLines(logs, 20))
+	}
+}
+
+// waitInRoomAcrossNodes calls node A with a 500 Hz caller, then a second later node B with a 1200 Hz
+// one, waits for both calls to end, and checks that B's caller reached A's room by a leg; the peers
+// hold what each heard.
+func waitInRoomAcrossNodes(t *testing.T, a, b *pivotuaInstance) (pa, pb *dialPeer) {
+	t.Helper()
+	pa, pb = newDialPeer(t, codec.PCMU, 500), newDialPeer(t, codec.PCMU, 1200)
 	ra := callNode(t, a, pa)
 	time.Sleep(time.Second)
 	rb := callNode(t, b, pb)
@@ -259,8 +249,5 @@ func TestE2EClusterConferenceRemotePartyWaitUrlDeniedHearsTheDefault(t *testing.
 	if !strings.Contains(b.logs(), "joined on another node") {
 		t.Fatalf("the caller on node B did not reach the room on node A by a leg\nB:\n%s", sipptest.LastLines(b.logs(), 20))
 	}
-	hears(t, "the party on node B", pb.heard(0), 10, []float64{440, 660}, []float64{500})
-	if logs := a.logs(); !strings.Contains(logs, "waitUrl (room leg) failed") || !strings.Contains(logs, "127.0.0.2 is in 127.0.0.2/32") {
-		t.Errorf("node A does not say it refused the waitUrl:\n%s", sipptest.LastLines(logs, 20))
-	}
+	return pa, pb
 }
