@@ -138,9 +138,7 @@ func runConcurrency(ctx context.Context, o options, bin, genBin, work, resDir st
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	// Calls are replaced continuously: each slot needs n/hold calls/s; ramp at least at o.rampRate.
-	rate := int(math.Max(float64(o.rampRate), math.Ceil(1.25*float64(n)/o.hold.Seconds())))
-	ramp := time.Duration(float64(n) / float64(rate) * float64(time.Second))
+	rate, ramp := holdRate(o, n)
 	winStart := ramp + o.warm
 	winEnd := winStart + o.window
 	capStart := winEnd + time.Second
@@ -371,4 +369,12 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// holdRate is the call rate that keeps n calls of o.hold up, replaced continuously (each slot needs
+// n/hold calls a second, with a quarter more to spare; at least o.rampRate), and how long the ramp to
+// n takes at it.
+func holdRate(o options, n int) (rate int, ramp time.Duration) {
+	rate = int(math.Max(float64(o.rampRate), math.Ceil(1.25*float64(n)/o.hold.Seconds())))
+	return rate, time.Duration(float64(n) / float64(rate) * float64(time.Second))
 }

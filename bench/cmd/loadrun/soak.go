@@ -99,8 +99,7 @@ func runSoak(ctx context.Context, o options, bin, genBin, work, resDir string, n
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	rate := int(math.Max(float64(o.rampRate), math.Ceil(1.25*float64(n)/o.hold.Seconds())))
-	ramp := time.Duration(float64(n) / float64(rate) * float64(time.Second))
+	rate, ramp := holdRate(o, n)
 	first := ramp + o.warm
 	last := first + o.soak
 	end := last + time.Second
