@@ -206,19 +206,25 @@ func (a *API) findConference(rp *reply, r *http.Request, account string) (Confer
 	return Conference{}, false
 }
 
+// conferenceOf is the preamble of a request on one room (GET, or PUT of an action): the method, the
+// account's readiness and the room the path names; false once rp has answered.
+func (a *API) conferenceOf(rp *reply, r *http.Request) (account string, c Conference, ok bool) {
+	if !isRead(r) && r.Method != http.MethodPut {
+		rp.methodNotAllowed(http.MethodGet, http.MethodPut)
+		return "", Conference{}, false
+	}
+	if account, ok = a.conferencesReady(rp, r); !ok {
+		return "", Conference{}, false
+	}
+	c, ok = a.findConference(rp, r, account)
+	return account, c, ok
+}
+
 // conferenceResource serves GET (the document) and PUT (a conference action: none is done, each
 // refused with why) on .../conferences/{ID}.
 func (a *API) conferenceResource(w http.ResponseWriter, r *http.Request) {
 	rp := a.newReply(w, r)
-	if !isRead(r) && r.Method != http.MethodPut {
-		rp.methodNotAllowed(http.MethodGet, http.MethodPut)
-		return
-	}
-	account, ok := a.conferencesReady(rp, r)
-	if !ok {
-		return
-	}
-	c, ok := a.findConference(rp, r, account)
+	_, c, ok := a.conferenceOf(rp, r)
 	if !ok {
 		return
 	}
@@ -248,15 +254,7 @@ func (a *API) conferenceResource(w http.ResponseWriter, r *http.Request) {
 // them or one.
 func (a *API) participantsResource(w http.ResponseWriter, r *http.Request) {
 	rp := a.newReply(w, r)
-	if !isRead(r) && r.Method != http.MethodPut {
-		rp.methodNotAllowed(http.MethodGet, http.MethodPut)
-		return
-	}
-	account, ok := a.conferencesReady(rp, r)
-	if !ok {
-		return
-	}
-	c, ok := a.findConference(rp, r, account)
+	account, c, ok := a.conferenceOf(rp, r)
 	if !ok {
 		return
 	}
