@@ -266,14 +266,7 @@ func (c *Call) runQueueDocument(ctx context.Context, target, method string, para
 	if a == nil || c.deps.Documents == nil {
 		return queueDocResult{err: fmt.Errorf("no document fetcher")}
 	}
-	req := c.pivotRequest(a, target, method)
-	req.Format, req.BodyFormat = httpfetch.FormatTwiML, httpfetch.BodyForm
-	vars := maps.Clone(req.Params.Variables)
-	if vars == nil {
-		vars = map[string]string{}
-	}
-	maps.Copy(vars, params)
-	req.Params.Variables = vars
+	req := c.queueRequest(a, target, method, params)
 	fctx, cancel := context.WithTimeout(ctx, req.Timeout+fetchGrace)
 	doc, err := c.deps.Documents.FetchDocument(fctx, req)
 	cancel()
@@ -350,10 +343,10 @@ func (c *Call) runQueueDocument(ctx context.Context, target, method string, para
 	return queueDocResult{}
 }
 
-// sideRequest requests target with the call's parameters and params and ignores what it returns
-// (the Enqueue action of a call the Members API moves on).
-func (c *Call) sideRequest(ctx context.Context, target, method string, params map[string]string) {
-	req := c.pivotRequest(c.pivot.action, target, method)
+// queueRequest is the TwiML request of a queue's document or action: the call's parameters, with
+// params (the queue's: QueueSid, QueuePosition, ...) added to a copy of its variables.
+func (c *Call) queueRequest(a *pivotAction, target, method string, params map[string]string) httpfetch.PivotRequest {
+	req := c.pivotRequest(a, target, method)
 	req.Format, req.BodyFormat = httpfetch.FormatTwiML, httpfetch.BodyForm
 	vars := maps.Clone(req.Params.Variables)
 	if vars == nil {
@@ -361,6 +354,13 @@ func (c *Call) sideRequest(ctx context.Context, target, method string, params ma
 	}
 	maps.Copy(vars, params)
 	req.Params.Variables = vars
+	return req
+}
+
+// sideRequest requests target with the call's parameters and params and ignores what it returns
+// (the Enqueue action of a call the Members API moves on).
+func (c *Call) sideRequest(ctx context.Context, target, method string, params map[string]string) {
+	req := c.queueRequest(c.pivot.action, target, method, params)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), req.Timeout+fetchGrace)
 	defer cancel()
 	if _, err := c.deps.Documents.FetchDocument(fctx, req); err != nil {
