@@ -140,26 +140,24 @@ func (c *ConferencesAPI) remoteConferences(w http.ResponseWriter, r *http.Reques
 			q.Set(k, v)
 		}
 	}
-	answers, err := c.fwd.Ask(r, q.Encode(), nil)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: %v", err)
-		return nil, false
-	}
 	var out []conferenceJSON
-	for _, a := range answers {
+	err := c.fwd.Gather(r, q.Encode(), func(body []byte) error {
 		var page conferencePage
-		if a.Err == nil && a.Status != http.StatusOK {
-			a.Err = errors.New("status " + strconv.Itoa(a.Status))
-		}
-		if a.Err == nil {
-			a.Err = json.Unmarshal(a.Body, &page)
-		}
-		if a.Err != nil {
-			c.api.log.Warn("conferences API: a node did not list its conferences", "node", a.Peer.Node, "err", a.Err)
-			writeError(w, http.StatusGatewayTimeout, 20504, "Gateway Timeout: node %s did not list its conferences", a.Peer.Node)
-			return nil, false
+		if err := json.Unmarshal(body, &page); err != nil {
+			return err
 		}
 		out = append(out, page.Conferences...)
+		return nil
+	})
+	var pe *debugapi.PeerError
+	switch {
+	case errors.As(err, &pe):
+		c.api.log.Warn("conferences API: a node did not list its conferences", "node", pe.Node, "err", pe.Err)
+		writeError(w, http.StatusGatewayTimeout, 20504, "Gateway Timeout: node %s did not list its conferences", pe.Node)
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, 20503, "Service Unavailable: %v", err)
+		return nil, false
 	}
 	return out, true
 }

@@ -173,6 +173,38 @@ func Holder(answers []PeerAnswer) (a PeerAnswer, found bool, silent []string) {
 	return PeerAnswer{}, false, silent
 }
 
+// PeerError is a node that did not answer as a list needs (no answer, a status other than 200, or a
+// body its caller could not read).
+type PeerError struct {
+	Node string
+	Err  error
+}
+
+func (e *PeerError) Error() string { return "node " + e.Node + ": " + e.Err.Error() }
+func (e *PeerError) Unwrap() error { return e.Err }
+
+// Gather asks every other live node r with rawQuery and hands each one's 200 answer body to add, for
+// a list that is whole or refused: ErrPeersUnavailable when the nodes cannot be listed, a *PeerError
+// naming the first node that did not answer 200 or whose body add refused.
+func (f *Forwarder) Gather(r *http.Request, rawQuery string, add func(body []byte) error) error {
+	answers, err := f.Ask(r, rawQuery, nil)
+	if err != nil {
+		return err
+	}
+	for _, a := range answers {
+		if a.Err == nil && a.Status != http.StatusOK {
+			a.Err = fmt.Errorf("status %d", a.Status)
+		}
+		if a.Err == nil {
+			a.Err = add(a.Body)
+		}
+		if a.Err != nil {
+			return &PeerError{Node: a.Peer.Node, Err: a.Err}
+		}
+	}
+	return nil
+}
+
 // Relay writes a node's answer to w as this node's.
 func Relay(w http.ResponseWriter, a PeerAnswer) {
 	for _, h := range relayHeaders {
@@ -246,28 +278,26 @@ func (a *API) remoteConferences(rp *reply, r *http.Request) ([]conferenceRowJSON
 	if a.confFwd == nil || IsForwarded(r) {
 		return nil, true
 	}
-	answers, err := a.confFwd.Ask(r, r.URL.RawQuery, nil)
-	if err != nil {
-		rp.fail(http.StatusServiceUnavailable, err.Error())
-		return nil, false
-	}
 	var out []conferenceRowJSON
-	for _, ans := range answers {
+	err := a.confFwd.Gather(r, r.URL.RawQuery, func(body []byte) error {
 		var env struct {
 			Data []conferenceRowJSON `json:"data"`
 		}
-		if ans.Err == nil && ans.Status != http.StatusOK {
-			ans.Err = fmt.Errorf("status %d", ans.Status)
-		}
-		if ans.Err == nil {
-			ans.Err = json.Unmarshal(ans.Body, &env)
-		}
-		if ans.Err != nil {
-			a.log.Warn("conferences API: a node did not list its rooms", "node", ans.Peer.Node, "err", ans.Err)
-			rp.fail(http.StatusGatewayTimeout, "node "+ans.Peer.Node+" did not list its conferences")
-			return nil, false
+		if err := json.Unmarshal(body, &env); err != nil {
+			return err
 		}
 		out = append(out, env.Data...)
+		return nil
+	})
+	var pe *PeerError
+	switch {
+	case errors.As(err, &pe):
+		a.log.Warn("conferences API: a node did not list its rooms", "node", pe.Node, "err", pe.Err)
+		rp.fail(http.StatusGatewayTimeout, "node "+pe.Node+" did not list its conferences")
+		return nil, false
+	case err != nil:
+		rp.fail(http.StatusServiceUnavailable, err.Error())
+		return nil, false
 	}
 	return out, true
 }
