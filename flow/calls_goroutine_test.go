@@ -48,9 +48,11 @@ func goroutinesPerCall(t *testing.T, calls int, register bool) float64 {
 // learns of an update from the action's context, which the update cancels. (A watcher goroutine per
 // action was 4 KB of stack a call at a thousand calls.)
 func TestSteerableCallCostsNoGoroutineOfItsOwn(t *testing.T) {
-	plain := goroutinesPerCall(t, 20, false)
-	steerable := goroutinesPerCall(t, 20, true)
-	if steerable > plain {
+	// Goroutines other tests left behind may end while a count is taken, so a count is good to a few
+	// goroutines, a tenth of one per call here; a watcher per call would add a whole one.
+	plain := goroutinesPerCall(t, 40, false)
+	steerable := goroutinesPerCall(t, 40, true)
+	if steerable > plain+0.5 {
 		t.Errorf("a steerable call runs %.2f goroutines, one the registry does not know %.2f", steerable, plain)
 	}
 }
