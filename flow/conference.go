@@ -785,34 +785,8 @@ func (c *Call) runConference(ctx context.Context, spec conferenceSpec, verb stri
 	}
 	c.activity++
 	c.log.Info(verb+": joined", "conference", spec.name, "conference_sid", cf.sid)
-	var limit <-chan time.Time
-	if spec.timeLimit > 0 {
-		t := time.NewTimer(spec.timeLimit)
-		defer t.Stop()
-		limit = t.C
-	}
-	reason := ""
-	digits := c.ch.Digits()
-	for reason == "" {
-		select {
-		case <-c.ch.Context().Done():
-			reason, res.callerHungUp = leftHungUp, true
-		case <-ctx.Done():
-			reason, res.callerHungUp = leftFlowDone, true
-		case <-cf.done:
-			reason = leftEnded
-		case <-p.kicked:
-			reason = leftRemoved
-		case <-limit:
-			reason = leftTimeUp
-		case k := <-digits:
-			if k == '*' && spec.hangupOnStar {
-				reason = leftStar
-			}
-		case task := <-p.tasks:
-			c.runPartyTask(ctx, task)
-		}
-	}
+	var reason string
+	reason, res.callerHungUp = c.stayInRoom(ctx, spec, cf.done, p.kicked, p.tasks)
 	c.deps.Conferences.leave(cf, p, reason)
 	res.status, res.duration = "completed", int(time.Since(p.joined).Round(time.Second)/time.Second)
 	if r := cf.finished(); r.url != "" {
@@ -822,4 +796,39 @@ func (c *Call) runConference(ctx context.Context, spec conferenceSpec, verb stri
 	c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "conference": spec.name, "conference_sid": cf.sid,
 		"duration": res.duration, "reason": reason})
 	return res
+}
+
+// stayInRoom waits while the caller is in a room and says why it left: the caller hung up or the flow
+// ended (callerHungUp), the room ended (ended), the API removed the party (kicked), its timeLimit, or
+// '*' with hangupOnStar. Meanwhile it runs the API's tasks for the party. A party in a room on another
+// node has no kicked or tasks (nil): its leg ending is ended.
+func (c *Call) stayInRoom(ctx context.Context, spec conferenceSpec, ended, kicked <-chan struct{},
+	tasks <-chan func(context.Context)) (reason string, callerHungUp bool) {
+	var limit <-chan time.Time
+	if spec.timeLimit > 0 {
+		t := time.NewTimer(spec.timeLimit)
+		defer t.Stop()
+		limit = t.C
+	}
+	digits := c.ch.Digits()
+	for {
+		select {
+		case <-c.ch.Context().Done():
+			return leftHungUp, true
+		case <-ctx.Done():
+			return leftFlowDone, true
+		case <-ended:
+			return leftEnded, false
+		case <-kicked:
+			return leftRemoved, false
+		case <-limit:
+			return leftTimeUp, false
+		case k := <-digits:
+			if k == '*' && spec.hangupOnStar {
+				return leftStar, false
+			}
+		case task := <-tasks:
+			c.runPartyTask(ctx, task)
+		}
+	}
 }

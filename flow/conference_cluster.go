@@ -332,30 +332,9 @@ func (c *Call) joinRemoteRoom(ctx context.Context, spec conferenceSpec, verb, ho
 	c.activity++
 	joined := time.Now()
 	c.log.Info(verb+": joined on another node", "conference", spec.name, "host", host, "leg_call_id", oc.CallID())
-	var limit <-chan time.Time
-	if spec.timeLimit > 0 {
-		t := time.NewTimer(spec.timeLimit)
-		defer t.Stop()
-		limit = t.C
-	}
-	legDone, digits := leg.done(), c.ch.Digits()
-	reason := ""
-	for reason == "" {
-		select {
-		case <-c.ch.Context().Done():
-			reason, res.callerHungUp = leftHungUp, true
-		case <-ctx.Done():
-			reason, res.callerHungUp = leftFlowDone, true
-		case <-legDone: // the room ended, or the hosting node's API removed the party
-			reason = leftEnded
-		case <-limit:
-			reason = leftTimeUp
-		case k := <-digits:
-			if k == '*' && spec.hangupOnStar {
-				reason = leftStar
-			}
-		}
-	}
+	// The leg ends when the room does, or when the hosting node's API removes the party.
+	var reason string
+	reason, res.callerHungUp = c.stayInRoom(ctx, spec, leg.done(), nil, nil)
 	res.status, res.duration = "completed", int(time.Since(joined).Round(time.Second)/time.Second)
 	c.log.Info(verb+": left", "conference", spec.name, "host", host, "reason", reason, "duration", res.duration)
 	c.event(EventDial, map[string]any{"verb": verb, "status": res.status, "conference": spec.name, "host": host,
