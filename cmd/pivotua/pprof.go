@@ -7,6 +7,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"strings"
 )
 
 // pprofEnv names the address of an optional profiling listener: Go's
@@ -27,7 +28,9 @@ func startPprof(log *slog.Logger) {
 	}
 	// Sample the heap eight times finer than Go's default (one sample per 512 KB), so that a
 	// heap profile at a thousand calls tells the per-call structures apart.
-	runtime.MemProfileRate = 64 << 10
+	if !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
+		runtime.MemProfileRate = 64 << 10
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
