@@ -171,21 +171,12 @@ func runCallsAPI(ctx context.Context, o options, bin, genBin, work, resDir strin
 		total += r * int(o.rateDur.Seconds())
 	}
 	bound := time.Duration(len(o.apiRates))*(o.rateDur+30*time.Second) + 4*time.Minute
-	gen, err := startGen(genBin, o.peerPrio, bound+time.Minute)
+	rg, err := startRig(ctx, o, bin, genBin, dir, bound+time.Minute, apiYAML)
 	if err != nil {
 		return nil, err
 	}
-	defer gen.stop()
-	hook, err := startWebhook("")
-	if err != nil {
-		return nil, err
-	}
-	defer hook.close()
-	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv, apiYAML)
-	if err != nil {
-		return nil, err
-	}
-	defer ua.stop()
+	defer rg.stop()
+	gen, hook, ua := rg.gen, rg.hook, rg.ua
 	callee, err := startSIPp(o.repo, filepath.Join(dir, "callee"), sippArgs{callee: true, calls: total, timeout: bound, prio: o.peerPrio})
 	if err != nil {
 		return nil, err

@@ -73,21 +73,12 @@ const setupTargetP99Ms = 50
 // and stops at the first rate with a failed call.
 func runSetup(ctx context.Context, o options, bin, genBin, work, resDir string, res *Result) error {
 	dir := filepath.Join(work, "setup")
-	gen, err := startGen(genBin, o.peerPrio, time.Duration(len(o.rates))*(o.rateDur+45*time.Second)+time.Minute)
+	rg, err := startRig(ctx, o, bin, genBin, dir, time.Duration(len(o.rates))*(o.rateDur+45*time.Second)+time.Minute, "")
 	if err != nil {
 		return err
 	}
-	defer gen.stop()
-	hook, err := startWebhook("")
-	if err != nil {
-		return err
-	}
-	defer hook.close()
-	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv, "")
-	if err != nil {
-		return err
-	}
-	defer ua.stop()
+	defer rg.stop()
+	gen, ua := rg.gen, rg.ua
 	self := os.Getpid()
 	for i, rate := range o.rates {
 		if ctx.Err() != nil {

@@ -105,21 +105,12 @@ func runSoak(ctx context.Context, o options, bin, genBin, work, resDir string, n
 	end := last + time.Second
 	bound := end + o.hold + 30*time.Second
 
-	gen, err := startGen(genBin, o.peerPrio, bound+time.Minute)
+	rg, err := startRig(ctx, o, bin, genBin, dir, bound+time.Minute, "")
 	if err != nil {
 		return nil, err
 	}
-	defer gen.stop()
-	hook, err := startWebhook("")
-	if err != nil {
-		return nil, err
-	}
-	defer hook.close()
-	p, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv, "")
-	if err != nil {
-		return nil, err
-	}
-	defer p.stop()
+	defer rg.stop()
+	gen, p := rg.gen, rg.ua
 	time.Sleep(time.Second)
 	r := &SoakResult{N: n, DurationS: o.soak.Seconds(), HoldS: o.hold.Seconds(), Rate: rate,
 		CallsPlanned: plannedCalls(n, rate, o.hold, end)}

@@ -269,3 +269,38 @@ func saveURL(url, path string, timeout time.Duration) error {
 	}
 	return os.WriteFile(path, b, 0o644)
 }
+
+// rig is what the setup, soak and Calls API parts measure against: rtpgen answering the RTP, the
+// webhook serving the prompt's play, and pivotua fetching it.
+type rig struct {
+	gen  *rtpGen
+	hook *webhook
+	ua   *pivotua
+}
+
+// startRig starts rtpgen (which exits by itself after genBound), the webhook and pivotua (with extra
+// config sections); stop ends them, pivotua first.
+func startRig(ctx context.Context, o options, bin, genBin, dir string, genBound time.Duration, extra string) (*rig, error) {
+	gen, err := startGen(genBin, o.peerPrio, genBound)
+	if err != nil {
+		return nil, err
+	}
+	hook, err := startWebhook("")
+	if err != nil {
+		gen.stop()
+		return nil, err
+	}
+	ua, err := startPivotua(ctx, bin, dir, hook.url, o.rtPrio, o.serverEnv, extra)
+	if err != nil {
+		hook.close()
+		gen.stop()
+		return nil, err
+	}
+	return &rig{gen: gen, hook: hook, ua: ua}, nil
+}
+
+func (r *rig) stop() {
+	r.ua.stop()
+	r.hook.close()
+	r.gen.stop()
+}
