@@ -1,5 +1,7 @@
 package flow
 
+import "context"
+
 // What flow's external tests (package flow_test, which drive calls on flowtest.Channel) may see of
 // its internals: the limits they test against and the call state they set up or check. Test
 // builds only; nothing here is part of flow's API.
@@ -34,3 +36,7 @@ func RefusedTwiMLAttrs() map[string][]string {
 	}
 	return out
 }
+
+// RunRoute runs flow as Server.HandleCall runs a route's: under a context that never ends (the
+// channel's ends the call) and validated already, once for the route.
+func (c *Call) RunRoute(flow *Node) { c.run(context.Background(), flow, nil, true) }
