@@ -62,7 +62,12 @@ func BenchmarkCallSetupPivotPlay(b *testing.B) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(wav)))
 		w.Write(wav)
 	})
-	route := flowtest.MustNode(b, `{"module":"pivot","data":{"voice_url":"`+srv.URL+`/voice","method":"get","req_format":"kazoo"}}`)
+	router := flow.NewRouter([]flow.Route{{AccountID: flowtest.AccountID, Numbers: []string{"3004"},
+		Flow: flowtest.MustNode(b, `{"module":"pivot","data":{"voice_url":"`+srv.URL+`/voice","method":"get","req_format":"kazoo"}}`)}})
+	route, ok := router.Match("3004", "")
+	if !ok {
+		b.Fatal("no route for 3004")
+	}
 	client := httpfetch.NewClient()
 	deps := flow.Deps{
 		Documents: client,
@@ -74,7 +79,7 @@ func BenchmarkCallSetupPivotPlay(b *testing.B) {
 	var plays atomic.Int64
 	setup := func() {
 		ch := hangupOnPlay{Channel: flowtest.NewChannel(), plays: &plays}
-		flow.NewCall(ch, flowtest.AccountID, flowtest.SigningKey, deps).RunRoute(route)
+		flow.NewCall(ch, flowtest.AccountID, flowtest.SigningKey, deps).RunRoute(route.Flow)
 	}
 	setup() // the prompt decoded and cached, the webhook's connection open
 	b.ReportAllocs()
