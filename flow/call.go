@@ -156,10 +156,10 @@ func (c *Call) validFlow(flow *Node) bool {
 	return false
 }
 
-// compile makes n's action and notes it among the call's events; nil, the call ended, when n does
-// not compile.
+// compile makes n's action (compileFlow made it already for a route's flow and a pivot's document)
+// and notes it among the call's events; nil, the call ended, when n does not compile.
 func (c *Call) compile(n *Node) kazooAction {
-	action, errs := compileNode(n, "")
+	action, errs := n.compiled()
 	if len(errs) > 0 { // every node was validated on arrival; this is a bug, not input
 		c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
 		c.endCall()

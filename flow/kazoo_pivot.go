@@ -352,7 +352,7 @@ func parseKazooDocument(body []byte) (pivotDocument, error) {
 	if err != nil {
 		return pivotDocument{}, err
 	}
-	if errs := ValidateNode(n, ""); len(errs) > 0 {
+	if errs := compileFlow(n, ""); len(errs) > 0 { // the call's own: compiled once, run as compiled
 		return pivotDocument{}, errors.Join(errs...)
 	}
 	return pivotDocument{kazoo: n}, nil

@@ -26,6 +26,12 @@ type Node struct {
 	Module   string           `json:"module"`
 	Data     json.RawMessage  `json:"data,omitempty"`
 	Children map[string]*Node `json:"children,omitempty"`
+
+	// action is the node compiled, by compileFlow: set before anything else can see the node (a
+	// route's flow in NewRouter, a pivot's document in its call's goroutine) and only read after, so
+	// a route's calls share one (actions are read only once parsed) and a document's nodes are not
+	// parsed again to run. nil: Call.compile compiles the node as it runs.
+	action kazooAction
 }
 
 // ParseNode parses a Kazoo JSON callflow node. path names the node in errors ("" for a pivot response,
@@ -101,11 +107,20 @@ func buildNode(raw json.RawMessage, path string, depth int, errs *[]error) *Node
 // data schema, nesting. Every problem is a *ValidationError carrying its path below path.
 func ValidateNode(n *Node, path string) []error {
 	var errs []error
-	validateNode(n, path, 0, &errs)
+	validateNode(n, path, 0, &errs, false)
 	return errs
 }
 
-func validateNode(n *Node, path string, depth int, errs *[]error) {
+// compileFlow is ValidateNode keeping each valid node's action in it for Call.compile. It writes to
+// the nodes: only for a flow no other goroutine can see yet.
+func compileFlow(n *Node, path string) []error {
+	var errs []error
+	validateNode(n, path, 0, &errs, true)
+	return errs
+}
+
+// validateNode checks n and its children; keep stores each valid node's action in it.
+func validateNode(n *Node, path string, depth int, errs *[]error, keep bool) {
 	if n == nil {
 		addError(errs, path, "must be an object")
 		return
@@ -114,11 +129,14 @@ func validateNode(n *Node, path string, depth int, errs *[]error) {
 		addError(errs, path, fmt.Sprintf("nested deeper than %d levels", maxNodeDepth))
 		return
 	}
-	if _, derrs := compileNode(n, path); len(derrs) > 0 {
+	action, derrs := compileNode(n, path)
+	if len(derrs) > 0 {
 		*errs = append(*errs, derrs...)
+	} else if keep {
+		n.action = action
 	}
 	for _, key := range sortedKeys(n.Children) {
-		validateNode(n.Children[key], joinPath(path, "children."+key), depth+1, errs)
+		validateNode(n.Children[key], joinPath(path, "children."+key), depth+1, errs, keep)
 	}
 }
 
@@ -160,6 +178,14 @@ func walkNodes(n *Node, path string, depth int, visit func(*Node, string)) {
 	for _, key := range sortedKeys(n.Children) {
 		walkNodes(n.Children[key], joinPath(path, "children."+key), depth+1, visit)
 	}
+}
+
+// compiled is n's action: the one compileFlow kept, else n compiled now.
+func (n *Node) compiled() (kazooAction, []error) {
+	if n.action != nil {
+		return n.action, nil
+	}
+	return compileNode(n, "")
 }
 
 // compileNode checks a node's module and data (not its children) and returns the action that runs it.

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/json"
 	"regexp"
 	"testing"
 )
@@ -62,5 +63,30 @@ func TestRouterValidatesEachFlowOnce(t *testing.T) {
 		if !ok || rt.checked != want {
 			t.Errorf("route %s: checked %v, want %v", user, rt.checked, want)
 		}
+	}
+}
+
+// A route's flow is compiled once, by NewRouter, and a pivot's document once, as it is validated:
+// running a node then parses none of its data again (a route's calls share its actions, which
+// nothing changes once parsed).
+func TestRouterAndDocumentNodesAreCompiledOnce(t *testing.T) {
+	route := &Node{Module: "pivot", Data: json.RawMessage(`{"voice_url":"http://hook.test/ivr","method":"post"}`),
+		Children: map[string]*Node{"_": {Module: "response", Data: json.RawMessage(`{"code":480,"message":"Fallback"}`)}}}
+	NewRouter([]Route{{AccountID: "a", Numbers: []string{"1"}, Flow: route}})
+	doc, err := parsePivotDocument("application/json", []byte(`{"module":"play","data":{"id":"http://hook.test/a.wav","loop_count":3},"children":{"_":{"module":"hangup"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, n := range map[string]*Node{"route": route, "route's _": route.Children["_"], "document": doc.kazoo, "document's _": doc.kazoo.Children["_"]} {
+		if a, errs := n.compiled(); a == nil || len(errs) > 0 {
+			t.Fatalf("%s: %v %v", name, a, errs)
+		}
+		if allocs := testing.AllocsPerRun(10, func() { n.compiled() }); allocs != 0 {
+			t.Errorf("%s: compiling it for a run allocates %.0f times: its data is parsed again", name, allocs)
+		}
+	}
+	plain := &Node{Module: "hangup"}
+	if errs := ValidateNode(plain, ""); len(errs) > 0 || plain.action != nil {
+		t.Errorf("ValidateNode wrote to the node it checked (%v): it may be a flow calls share", errs)
 	}
 }
