@@ -97,7 +97,9 @@ func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedR
 	p.user, u.User = u.User, nil
 	p.displayURL = displayURL(u)
 
-	fields := buildParams(format, &r.Params)
+	params := paramSets.Get().(*paramSet)
+	defer params.release()
+	fields := params.build(format, &r.Params)
 	switch {
 	case p.method == http.MethodGet:
 		u.RawQuery = joinQuery(u.RawQuery, encodeForm(fields))

@@ -3,10 +3,12 @@ package httpfetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -312,6 +314,46 @@ func BenchmarkBuildPivotRequest(b *testing.B) {
 	for b.Loop() {
 		if _, err := c.preparePivotRequest(&r, now); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The buffers a pivot request is built in are reused from one request to the next: nothing of one
+// (another account's parameters, its URL, its body) may show in the next, whatever their sizes.
+func TestPivotRequestsShareNothingThroughReusedBuffers(t *testing.T) {
+	c := NewClient()
+	now := time.Unix(1700000000, 0)
+	vars := map[string]string{}
+	for i := range 10 {
+		vars[fmt.Sprintf("SecretOfA%d", i)] = strings.Repeat("a", 100)
+	}
+	other := []PivotRequest{
+		{URL: "https://a.example.com/ivr?x=" + strings.Repeat("y", 2000), Format: FormatTwiML, SigningKey: "key-a", Params: CallParams{AccountID: "acct-a", Variables: vars}},
+		{URL: "https://a.example.com/ivr", Method: "POST", Format: FormatTwiML, SigningKey: "key-a", Params: CallParams{AccountID: "acct-a", Variables: vars}},
+		{URL: "https://a.example.com/ivr", Method: "POST", BodyFormat: BodyJSON, SigningKey: "key-a", Params: CallParams{AccountID: "acct-a", Variables: vars}},
+	}
+	for _, r := range []PivotRequest{
+		{URL: "https://b.example.com/ivr", SigningKey: "key-b", Params: goldenParams},
+		{URL: "https://b.example.com/ivr", Method: "POST", SigningKey: "key-b", Params: goldenParams},
+		{URL: "https://b.example.com/ivr", Method: "POST", BodyFormat: BodyJSON, SigningKey: "key-b", Params: goldenParams},
+	} {
+		want, err := c.preparePivotRequest(&r, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 { // a pool may drop what it is given (it does at random under -race): many rounds
+			for _, o := range other {
+				if _, err := c.preparePivotRequest(&o, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := c.preparePivotRequest(&r, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.url != want.url || string(got.body) != string(want.body) || !reflect.DeepEqual(got.header, want.header) || !reflect.DeepEqual(got.pairs, want.pairs) {
+				t.Fatalf("%s %s after other requests:\n url %q\nbody %q\n hdr %v\nwant url %q\nbody %q\n hdr %v", r.Method, r.BodyFormat, got.url, got.body, got.header, want.url, want.body, want.header)
+			}
 		}
 	}
 }
