@@ -135,6 +135,25 @@ func (s *paramSet) sorted() []paramField {
 // be 1.3 KB allocated per request.
 var paramSets = sync.Pool{New: func() any { return &paramSet{fields: make([]paramField, 0, 32)} }}
 
+// buffers are the scratch space a pivot request is encoded and signed in:
+// what is built there is copied out at its exact size, or only hashed.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledBuffer bounds the buffer a request gives back to the pool.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+// putBuffer pools b emptied; what it held is never read again, only
+// written over.
+func putBuffer(b *[]byte) {
+	if cap(*b) > maxPooledBuffer {
+		return
+	}
+	*b = (*b)[:0]
+	buffers.Put(b)
+}
+
 // maxPooledFields bounds the list a paramSet goes back to the pool with:
 // one request with many <Set> variables does not keep its size for good.
 const maxPooledFields = 64

@@ -102,7 +102,7 @@ func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedR
 	fields := params.build(format, &r.Params)
 	switch {
 	case p.method == http.MethodGet:
-		u.RawQuery = joinQuery(u.RawQuery, encodeForm(fields))
+		p.url = queryURL(u, fields)
 	case bodyFormat == BodyJSON:
 		p.header.Set("Content-Type", "application/json")
 		if p.body, err = encodeJSON(fields); err != nil {
@@ -115,12 +115,16 @@ func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedR
 			p.bodyHash = hex.EncodeToString(sum[:])
 			u.RawQuery = joinQuery(u.RawQuery, BodySHA256Param+"="+p.bodyHash)
 		}
+		p.url = u.String()
 	default:
 		p.header.Set("Content-Type", "application/x-www-form-urlencoded")
-		p.body = []byte(encodeForm(fields))
+		buf := getBuffer()
+		*buf = appendForm(*buf, fields)
+		p.body = bytes.Clone(*buf)
+		putBuffer(buf)
 		p.pairs = flatten(fields)
+		p.url = u.String()
 	}
-	p.url = u.String()
 	if r.SigningKey != "" {
 		signHeader(p.header, r.SigningKey, p.url, p.pairs, p.body, now)
 	}
