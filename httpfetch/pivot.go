@@ -166,8 +166,11 @@ func (c *Client) FetchDocument(ctx context.Context, r PivotRequest) (*Document, 
 	if p.body == nil {
 		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
 	}
-	req.Header = p.header.Clone()
+	// The request sends the recorded header itself (net/http reads it, a redirect copies it) unless
+	// credentials go on the wire: they stay out of the debug record.
+	req.Header = p.header
 	if p.user != nil {
+		req.Header = p.header.Clone()
 		pass, _ := p.user.Password()
 		req.SetBasicAuth(p.user.Username(), pass)
 	}

@@ -357,3 +357,20 @@ func TestPivotRequestsShareNothingThroughReusedBuffers(t *testing.T) {
 		}
 	}
 }
+
+// URL credentials become the request's Basic Authorization (doc.go) and stay out of the request
+// header kept for the debug records.
+func TestURLCredentialsAreSentButNotRecorded(t *testing.T) {
+	srv := testkit.NewWebhook(t, replyXML)
+	u := strings.Replace(srv.URL, "http://", "http://alice:s3cret@", 1)
+	doc, err := NewClient().FetchDocument(t.Context(), PivotRequest{URL: u, SigningKey: "k", Params: goldenParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user, pass, ok := (&http.Request{Header: srv.Requests()[0].Header}).BasicAuth(); !ok || user != "alice" || pass != "s3cret" {
+		t.Errorf("the webhook got %v %q %q, want alice's Basic credentials", ok, user, pass)
+	}
+	if got := doc.RequestHeader.Get("Authorization"); got != "" || strings.Contains(doc.RequestURL, "s3cret") {
+		t.Errorf("credentials recorded: Authorization %q, URL %s", got, doc.RequestURL)
+	}
+}
