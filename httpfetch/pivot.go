@@ -181,7 +181,10 @@ func (c *Client) FetchDocument(ctx context.Context, r PivotRequest) (*Document, 
 		return doc, transportError(reqCtx, ctx, what, p.timeout, err)
 	}
 	defer resp.Body.Close()
-	doc.URL = displayURLWithQuery(resp.Request.URL)
+	doc.URL = p.url // not redirected: the URL sent, which has neither credentials nor fragment
+	if resp.Request.URL != req.URL {
+		doc.URL = displayURLWithQuery(resp.Request.URL)
+	}
 	doc.Status = resp.StatusCode
 	doc.Header = resp.Header
 	doc.ContentType = mediaType(resp.Header)

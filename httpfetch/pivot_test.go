@@ -374,3 +374,28 @@ func TestURLCredentialsAreSentButNotRecorded(t *testing.T) {
 		t.Errorf("credentials recorded: Authorization %q, URL %s", got, doc.RequestURL)
 	}
 }
+
+// A response that was not redirected came from the URL sent, which FetchDocument reports as the
+// document's URL without writing it out again: it must be what writing out the parsed request URL
+// gives (credentials and fragment dropped), whatever the URL's shape.
+func TestDocumentURLIsTheURLSentWhenNotRedirected(t *testing.T) {
+	srv := testkit.NewWebhook(t, replyXML)
+	c := NewClient()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, path := range []string{"", "/", "/ivr", "/a%20b/c;d=1", "/%E2%82%AC/x?q=%2F&r", "/p?", "/p?a=1&#frag", "/a+b/~c?x=a+b"} {
+		for _, method := range []string{"GET", "POST"} {
+			raw := "http://u:p@" + host + path
+			doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: raw, Method: method, SigningKey: "k", Params: goldenParams})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, err := url.Parse(doc.RequestURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := displayURLWithQuery(sent); doc.URL != want {
+				t.Errorf("%s %s: URL %s, want %s", method, raw, doc.URL, want)
+			}
+		}
+	}
+}
