@@ -193,7 +193,7 @@ func (c *Client) FetchDocument(ctx context.Context, r PivotRequest) (*Document, 
 		doc.Elapsed = time.Since(start)
 		return doc, fmt.Errorf("%w: %s: Content-Length %d exceeds %d bytes", ErrTooLarge, what, resp.ContentLength, c.maxDocumentBytes)
 	}
-	body, tooLarge, err := readCapped(resp.Body, c.maxDocumentBytes)
+	body, tooLarge, err := readDocument(resp.Body, c.maxDocumentBytes)
 	doc.Body = body
 	doc.Elapsed = time.Since(start)
 	switch {

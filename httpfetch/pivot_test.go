@@ -1,6 +1,7 @@
 package httpfetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/pivotua/pivotua/internal/testkit"
@@ -395,6 +397,26 @@ func TestDocumentURLIsTheURLSentWhenNotRedirected(t *testing.T) {
 			}
 			if want := displayURLWithQuery(sent); doc.URL != want {
 				t.Errorf("%s %s: URL %s, want %s", method, raw, doc.URL, want)
+			}
+		}
+	}
+}
+
+// readDocument reads a document into a reused buffer: it gives what readCapped gives, for bodies
+// under, at and over the cap, read in any pieces, cut short by an error, one after another.
+func TestReadDocumentReadsWhatReadCappedReads(t *testing.T) {
+	const limit = 5000
+	for _, size := range []int{0, 1, 100, 2047, 2048, 2049, limit - 1, limit, limit + 1, 3 * limit} {
+		body := bytes.Repeat([]byte{byte('a' + size%26)}, size)
+		for name, reader := range map[string]func() io.Reader{
+			"whole":        func() io.Reader { return bytes.NewReader(body) },
+			"byte by byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(body)) },
+			"then failing": func() io.Reader { return io.MultiReader(bytes.NewReader(body), iotest.ErrReader(io.ErrUnexpectedEOF)) },
+		} {
+			want, wantLarge, wantErr := readCapped(reader(), limit)
+			got, gotLarge, gotErr := readDocument(reader(), limit)
+			if !bytes.Equal(got, want) || gotLarge != wantLarge || !errors.Is(gotErr, wantErr) {
+				t.Errorf("%d bytes %s: %d bytes, %v, %v; want %d, %v, %v", size, name, len(got), gotLarge, gotErr, len(want), wantLarge, wantErr)
 			}
 		}
 	}
