@@ -165,7 +165,8 @@ func (c *Call) compile(n *Node) kazooAction {
 		c.endCall()
 		return nil
 	}
-	if n.Module != "pivot" { // a pivot's event is its request record
+	// A pivot's event is its request record; a summary is built only for a call that reports events.
+	if n.Module != "pivot" && c.events.debug {
 		c.event(EventVerb, moduleSummary(n))
 	}
 	return action
