@@ -45,12 +45,14 @@ func ParseNode(b []byte, path string) (*Node, error) {
 	if len(b) > maxDocumentBytes {
 		return nil, fmt.Errorf("%w: document is over %d bytes", ErrInvalidJSON, maxDocumentBytes)
 	}
-	var top json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
+	// Checked whole once; buildNode then decodes each node's object, each value a slice of b.
+	if !json.Valid(b) {
+		var top json.RawMessage
+		err := json.Unmarshal(b, &top) // says what is wrong, and where
 		return nil, fmt.Errorf("%w: %v%s", ErrInvalidJSON, err, jsonErrorPosition(b, err))
 	}
 	var errs []error
-	n := buildNode(top, path, 0, &errs)
+	n := buildNode(b, path, 0, &errs)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -72,7 +74,7 @@ func buildNode(raw json.RawMessage, path string, depth int, errs *[]error) *Node
 		}
 	}
 	if d, ok := obj["data"]; ok && !isJSONNull(d) {
-		if _, ok := jsonObject(d); ok {
+		if isJSONObject(d) {
 			n.Data = d
 		} else {
 			addError(errs, joinPath(path, "data"), "must be an object")
@@ -214,6 +216,13 @@ func compileNode(n *Node, path string) (kazooAction, []error) {
 		return skipAction{}, nil
 	}
 	return action, nil
+}
+
+// isJSONObject reports whether raw, a value of a document already checked to be JSON (ParseNode),
+// is an object: its first byte says so, without decoding it once more.
+func isJSONObject(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '{'
 }
 
 func addError(errs *[]error, path, msg string) {
