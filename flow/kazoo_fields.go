@@ -216,11 +216,26 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	if len(t) == 0 || t[0] != '"' {
 		return "", false
 	}
+	if inner := t[1:]; len(inner) > 0 && inner[len(inner)-1] == '"' && plainJSONString(inner[:len(inner)-1]) {
+		return string(inner[:len(inner)-1]), true
+	}
 	var s string
 	if err := json.Unmarshal(t, &s); err != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plainJSONString reports whether b, the bytes between a JSON string's quotes, is the string itself,
+// as json.Unmarshal would decode it: no escape, quote or control character (RFC 8259 §7), valid
+// UTF-8 (which Unmarshal would otherwise replace). Most strings are, and need no decoder.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 func jsonInteger(raw json.RawMessage) (int64, bool) {
