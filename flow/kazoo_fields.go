@@ -18,7 +18,9 @@ type dataReader struct {
 	fields map[string]json.RawMessage
 	path   string // of the data object, e.g. "flow.children._.data"
 	errs   []error
-	asked  map[string]bool // every field the module asked for, present or not
+	// asked is every field the module asked for, present or not, when UnknownDataFields wants to
+	// know (it makes the map); nil: not kept, as when a call compiles a node.
+	asked map[string]bool
 }
 
 func newDataReader(raw json.RawMessage, path string) *dataReader {
@@ -41,10 +43,9 @@ func (d *dataReader) fail(field, msg string) {
 
 // raw returns a field's JSON, or false when it is absent or null.
 func (d *dataReader) raw(field string) (json.RawMessage, bool) {
-	if d.asked == nil {
-		d.asked = map[string]bool{}
+	if d.asked != nil {
+		d.asked[field] = true
 	}
-	d.asked[field] = true
 	v, ok := d.fields[field]
 	if !ok || isJSONNull(v) {
 		return nil, false

@@ -154,6 +154,7 @@ func UnknownDataFields(n *Node, path string) []error {
 			return
 		}
 		d := newDataReader(n.Data, joinPath(path, "data"))
+		d.asked = map[string]bool{}
 		d.boolean("skip_module", false)
 		parse(d)
 		var unknown []string
