@@ -238,7 +238,7 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			RequestRealm:          c.info.RequestRealm,
 			Language:              "en-us",
 			CallStatus:            status,
-			CustomSIPHeaders:      maps.Clone(c.info.CustomSIPHeaders),
+			CustomSIPHeaders:      c.info.CustomSIPHeaders, // the INVITE's, never written: no copy per request
 			CustomApplicationVars: nilIfEmpty(c.vars.cavs),
 			Digits:                nilIfEmpty(c.keys.digits),
 			RecordingURL:          recURL,
