@@ -181,7 +181,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 // https, /ivr to /ivr/). It keeps the requested URL's own query (the one written in voice_url or an
 // action, without the parameters a GET appended) and its credentials while on the same host.
 func documentBase(requested, final string) string {
-	if final == "" {
+	if final == "" || sameDocument(requested, final) {
 		return requested
 	}
 	req, err1 := url.Parse(requested)
@@ -197,6 +197,25 @@ func documentBase(requested, final string) string {
 		fin.User = req.User
 	}
 	return fin.String()
+}
+
+// sameDocument reports, without parsing either URL, what documentBase finds by parsing both when a
+// request was not redirected: final is requested with the GET's parameters joined to its query, so
+// its scheme, host and path are requested's (both end before the first "?", and requested has no
+// fragment to end at instead).
+func sameDocument(requested, final string) bool {
+	rest, ok := strings.CutPrefix(final, requested)
+	switch {
+	case !ok || strings.Contains(requested, "#"):
+		return false
+	case rest == "":
+		return true
+	case rest[0] == '?':
+		return !strings.Contains(requested, "?")
+	case rest[0] == '&':
+		return strings.Contains(requested, "?")
+	}
+	return false
 }
 
 func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.PivotRequest {
