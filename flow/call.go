@@ -73,8 +73,6 @@ func newCall(ch Channel, accountID, signingKey string, deps *Deps, log *slog.Log
 		deps:       deps,
 		log:        log,
 		started:    time.Now(),
-		keys:       keyState{digits: map[string]string{}},
-		vars:       callVariables{cavs: map[string]string{}, twiml: map[string]string{}},
 	}
 }
 

@@ -16,11 +16,22 @@ const (
 // Speech is speech (twiml_record_internal_test.go) for the external record tests.
 var Speech = speech
 
-// Digits is the call's collected DTMF by collection name, as the next pivot request sends it.
-func (c *Call) Digits() map[string]string { return c.keys.digits }
+// Digits is the call's collected DTMF by collection name, as the next pivot request sends it (made
+// for a test to set some).
+func (c *Call) Digits() map[string]string {
+	if c.keys.digits == nil {
+		c.keys.digits = map[string]string{}
+	}
+	return c.keys.digits
+}
 
-// CustomVars is the call's custom application vars (set_variables).
-func (c *Call) CustomVars() map[string]string { return c.vars.cavs }
+// CustomVars is the call's custom application vars (set_variables; made for a test to set some).
+func (c *Call) CustomVars() map[string]string {
+	if c.vars.cavs == nil {
+		c.vars.cavs = map[string]string{}
+	}
+	return c.vars.cavs
+}
 
 // RunAsCallee makes the call what runWhisper makes a Dial callee's: answered, with the caller's
 // Call-ID as its parent.
