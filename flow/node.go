@@ -60,27 +60,27 @@ func ParseNode(b []byte, path string) (*Node, error) {
 }
 
 func buildNode(raw json.RawMessage, path string, depth int, errs *[]error) *Node {
-	obj, ok := jsonObject(raw)
+	obj, ok := jsonMembers(raw)
 	if !ok {
 		addError(errs, path, "must be an object")
 		return nil
 	}
 	n := &Node{}
-	if m, ok := obj["module"]; ok && !isJSONNull(m) {
+	if m, ok := lookup(obj, "module"); ok && !isJSONNull(m) {
 		if s, ok := jsonString(m); ok {
 			n.Module = s
 		} else {
 			addError(errs, joinPath(path, "module"), "must be a string")
 		}
 	}
-	if d, ok := obj["data"]; ok && !isJSONNull(d) {
+	if d, ok := lookup(obj, "data"); ok && !isJSONNull(d) {
 		if isJSONObject(d) {
-			n.Data = d
+			n.Data = bytes.Clone(d) // its own: the node does not keep the whole document alive
 		} else {
 			addError(errs, joinPath(path, "data"), "must be an object")
 		}
 	}
-	c, ok := obj["children"]
+	c, ok := lookup(obj, "children")
 	if !ok || isJSONNull(c) {
 		return n
 	}
@@ -158,12 +158,13 @@ func UnknownDataFields(n *Node, path string) []error {
 		d.boolean("skip_module", false)
 		parse(d)
 		var unknown []string
-		for field := range d.fields {
-			if !d.asked[field] {
-				unknown = append(unknown, field)
+		for _, m := range d.fields {
+			if !d.asked[m.key] {
+				unknown = append(unknown, m.key)
 			}
 		}
 		slices.Sort(unknown)
+		unknown = slices.Compact(unknown) // a key repeated is one mistake
 		read := slices.Sorted(maps.Keys(d.asked))
 		for _, field := range unknown {
 			addError(&errs, joinPath(d.path, field), fmt.Sprintf("unknown field of module %q; it reads %s", n.Module, strings.Join(read, ", ")))
