@@ -59,8 +59,8 @@ type preparedRequest struct {
 
 // preparePivotRequest builds the method, URL, headers and body of r, signing
 // with now as the timestamp.
-func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedRequest, error) {
-	p := &preparedRequest{
+func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (preparedRequest, error) {
+	p := preparedRequest{ // a value: FetchDocument keeps it on its stack
 		method:     strings.ToUpper(strings.TrimSpace(r.Method)),
 		url:        r.URL,
 		displayURL: r.URL,
