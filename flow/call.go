@@ -73,8 +73,6 @@ func newCall(ch Channel, accountID, signingKey string, deps *Deps, log *slog.Log
 		deps:       deps,
 		log:        log,
 		started:    time.Now(),
-		keys:       keyState{digits: map[string]string{}},
-		vars:       callVariables{cavs: map[string]string{}, twiml: map[string]string{}},
 	}
 }
 
@@ -156,16 +154,17 @@ func (c *Call) validFlow(flow *Node) bool {
 	return false
 }
 
-// compile makes n's action and notes it among the call's events; nil, the call ended, when n does
-// not compile.
+// compile makes n's action (compileFlow made it already for a route's flow and a pivot's document)
+// and notes it among the call's events; nil, the call ended, when n does not compile.
 func (c *Call) compile(n *Node) kazooAction {
-	action, errs := compileNode(n, "")
+	action, errs := n.compiled()
 	if len(errs) > 0 { // every node was validated on arrival; this is a bug, not input
 		c.log.Error("callflow node is invalid", "module", n.Module, "errors", errors.Join(errs...))
 		c.endCall()
 		return nil
 	}
-	if n.Module != "pivot" { // a pivot's event is its request record
+	// A pivot's event is its request record; a summary is built only for a call that reports events.
+	if n.Module != "pivot" && c.events.debug {
 		c.event(EventVerb, moduleSummary(n))
 	}
 	return action

@@ -17,7 +17,16 @@ const maxTypeAhead = 128
 // keyState is what a call keeps of the caller's keys.
 type keyState struct {
 	typeAhead []byte            // keys pressed and not collected yet
-	digits    map[string]string // DTMF by collection name; cleared after each pivot request is sent
+	digits    map[string]string // DTMF by collection name; cleared after each pivot request is sent; nil until set
+}
+
+// setDigits keeps digits under collection for the next pivot request. The map is made by the first
+// call that collects any: most never do.
+func (k *keyState) setDigits(collection, digits string) {
+	if k.digits == nil {
+		k.digits = map[string]string{}
+	}
+	k.digits[collection] = digits
 }
 
 // pressed keeps a key the caller pressed until collect_dtmf (or a pivot request) consumes it.
@@ -51,7 +60,7 @@ func (c *Call) takeTypeAhead() []byte {
 // request, as Kazoo does with DTMF received during tts and play.
 func (c *Call) flushTypeAhead() {
 	if keys := c.takeTypeAhead(); len(keys) > 0 {
-		c.keys.digits["default"] += string(keys)
+		c.keys.setDigits("default", c.keys.digits["default"]+string(keys))
 		c.event(EventDigits, map[string]any{"digits": string(keys), "collection": "default", "type_ahead": true})
 	}
 }

@@ -72,7 +72,7 @@ func (a *collectDTMFAction) run(ctx context.Context, c *Call, _ *Node) kazooOutc
 	if !ok {
 		return stopFlow()
 	}
-	c.keys.digits[a.collection] = digits
+	c.keys.setDigits(a.collection, digits)
 	c.log.Info("collect_dtmf", "collection", a.collection, "digits", digits)
 	c.event(EventDigits, map[string]any{"digits": digits, "collection": a.collection})
 	return continueWith("_")

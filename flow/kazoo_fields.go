@@ -15,10 +15,12 @@ import (
 // field of the wrong type or out of range. Unknown fields are ignored: Kazoo schemas allow extra
 // properties. A null field counts as absent.
 type dataReader struct {
-	fields map[string]json.RawMessage
+	fields []jsonMember
 	path   string // of the data object, e.g. "flow.children._.data"
 	errs   []error
-	asked  map[string]bool // every field the module asked for, present or not
+	// asked is every field the module asked for, present or not, when UnknownDataFields wants to
+	// know (it makes the map); nil: not kept, as when a call compiles a node.
+	asked map[string]bool
 }
 
 func newDataReader(raw json.RawMessage, path string) *dataReader {
@@ -26,12 +28,12 @@ func newDataReader(raw json.RawMessage, path string) *dataReader {
 	if len(raw) == 0 || isJSONNull(raw) {
 		return d
 	}
-	obj, ok := jsonObject(raw)
+	members, ok := jsonMembers(raw)
 	if !ok {
 		d.errs = append(d.errs, &ValidationError{Path: path, Message: "must be an object"})
 		return d
 	}
-	d.fields = obj
+	d.fields = members
 	return d
 }
 
@@ -41,11 +43,10 @@ func (d *dataReader) fail(field, msg string) {
 
 // raw returns a field's JSON, or false when it is absent or null.
 func (d *dataReader) raw(field string) (json.RawMessage, bool) {
-	if d.asked == nil {
-		d.asked = map[string]bool{}
+	if d.asked != nil {
+		d.asked[field] = true
 	}
-	d.asked[field] = true
-	v, ok := d.fields[field]
+	v, ok := lookup(d.fields, field)
 	if !ok || isJSONNull(v) {
 		return nil, false
 	}
@@ -211,16 +212,123 @@ func jsonObject(raw json.RawMessage) (map[string]json.RawMessage, bool) {
 	return obj, true
 }
 
+// jsonMember is one member of a JSON object: its key decoded, its value as it is written.
+type jsonMember struct {
+	key   string
+	value json.RawMessage // a slice of the object's bytes, not a copy
+}
+
+// jsonMembers returns the members of the JSON object raw in order, as jsonObject's map holds them
+// (a key repeated: the last one counts) but without decoding into a map through reflection or
+// copying each value: a call setup reads a few objects (the node, its data) once each. false when
+// raw is not a valid JSON object.
+func jsonMembers(raw json.RawMessage) ([]jsonMember, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return nil, false
+	}
+	var members []jsonMember
+	i := skipJSONSpace(t, 1)
+	for t[i] != '}' { // valid JSON: a member, then "," or "}"
+		end := skipJSONValue(t, i)
+		key, ok := jsonString(t[i:end])
+		if !ok {
+			return nil, false
+		}
+		i = skipJSONSpace(t, skipJSONSpace(t, end)+1) // past ":"
+		end = skipJSONValue(t, i)
+		members = append(members, jsonMember{key: key, value: t[i:end:end]})
+		if i = skipJSONSpace(t, end); t[i] == ',' {
+			i = skipJSONSpace(t, i+1)
+		}
+	}
+	return members, true
+}
+
+// lookup is the value of the last member named key.
+func lookup(members []jsonMember, key string) (json.RawMessage, bool) {
+	for i := len(members) - 1; i >= 0; i-- {
+		if members[i].key == key {
+			return members[i].value, true
+		}
+	}
+	return nil, false
+}
+
+// skipJSONSpace is the index of the first byte at or after i that is not JSON whitespace (RFC 8259
+// §2).
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipJSONValue is the index just past the value that starts at b[i], in valid JSON.
+func skipJSONValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipJSONString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipJSONString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) { // a number, true, false or null
+		i++
+	}
+	return i
+}
+
+// skipJSONString is the index just past the string that starts at b[i] (its opening quote).
+func skipJSONString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
 func jsonString(raw json.RawMessage) (string, bool) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || t[0] != '"' {
 		return "", false
+	}
+	if inner := t[1:]; len(inner) > 0 && inner[len(inner)-1] == '"' && plainJSONString(inner[:len(inner)-1]) {
+		return string(inner[:len(inner)-1]), true
 	}
 	var s string
 	if err := json.Unmarshal(t, &s); err != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plainJSONString reports whether b, the bytes between a JSON string's quotes, is the string itself,
+// as json.Unmarshal would decode it: no escape, quote or control character (RFC 8259 §7), valid
+// UTF-8 (which Unmarshal would otherwise replace). Most strings are, and need no decoder.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 func jsonInteger(raw json.RawMessage) (int64, bool) {

@@ -181,7 +181,7 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 // https, /ivr to /ivr/). It keeps the requested URL's own query (the one written in voice_url or an
 // action, without the parameters a GET appended) and its credentials while on the same host.
 func documentBase(requested, final string) string {
-	if final == "" {
+	if final == "" || sameDocument(requested, final) {
 		return requested
 	}
 	req, err1 := url.Parse(requested)
@@ -197,6 +197,25 @@ func documentBase(requested, final string) string {
 		fin.User = req.User
 	}
 	return fin.String()
+}
+
+// sameDocument reports, without parsing either URL, what documentBase finds by parsing both when a
+// request was not redirected: final is requested with the GET's parameters joined to its query, so
+// its scheme, host and path are requested's (both end before the first "?", and requested has no
+// fragment to end at instead).
+func sameDocument(requested, final string) bool {
+	rest, ok := strings.CutPrefix(final, requested)
+	switch {
+	case !ok || strings.Contains(requested, "#"):
+		return false
+	case rest == "":
+		return true
+	case rest[0] == '?':
+		return !strings.Contains(requested, "?")
+	case rest[0] == '&':
+		return strings.Contains(requested, "?")
+	}
+	return false
 }
 
 func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.PivotRequest {
@@ -238,7 +257,7 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 			RequestRealm:          c.info.RequestRealm,
 			Language:              "en-us",
 			CallStatus:            status,
-			CustomSIPHeaders:      maps.Clone(c.info.CustomSIPHeaders),
+			CustomSIPHeaders:      c.info.CustomSIPHeaders, // the INVITE's, never written: no copy per request
 			CustomApplicationVars: nilIfEmpty(c.vars.cavs),
 			Digits:                nilIfEmpty(c.keys.digits),
 			RecordingURL:          recURL,
@@ -352,7 +371,7 @@ func parseKazooDocument(body []byte) (pivotDocument, error) {
 	if err != nil {
 		return pivotDocument{}, err
 	}
-	if errs := ValidateNode(n, ""); len(errs) > 0 {
+	if errs := compileFlow(n, ""); len(errs) > 0 { // the call's own: compiled once, run as compiled
 		return pivotDocument{}, errors.Join(errs...)
 	}
 	return pivotDocument{kazoo: n}, nil

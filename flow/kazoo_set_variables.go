@@ -4,8 +4,16 @@ import "context"
 
 // callVariables are the variables a call's documents set, sent with every later pivot request.
 type callVariables struct {
-	cavs  map[string]string // custom application vars (set_variables)
-	twiml map[string]string // TwiML <Set> variables (twiml_set.go)
+	cavs  map[string]string // custom application vars (set_variables); nil until one is set
+	twiml map[string]string // TwiML <Set> variables (twiml_set.go); nil until one is set
+}
+
+// setIn sets m[k] = v, making m for the call's first variable: most calls set none.
+func setIn(m *map[string]string, k, v string) {
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	(*m)[k] = v
 }
 
 // setVariablesAction sets custom application vars (module "set_variables"); they travel in every later
@@ -46,7 +54,7 @@ func parseSetVariables(d *dataReader) kazooAction {
 
 func (a *setVariablesAction) run(_ context.Context, c *Call, _ *Node) kazooOutcome {
 	for k, v := range a.set {
-		c.vars.cavs[k] = v
+		setIn(&c.vars.cavs, k, v)
 	}
 	for _, k := range a.unset {
 		delete(c.vars.cavs, k)

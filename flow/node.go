@@ -26,6 +26,12 @@ type Node struct {
 	Module   string           `json:"module"`
 	Data     json.RawMessage  `json:"data,omitempty"`
 	Children map[string]*Node `json:"children,omitempty"`
+
+	// action is the node compiled, by compileFlow: set before anything else can see the node (a
+	// route's flow in NewRouter, a pivot's document in its call's goroutine) and only read after, so
+	// a route's calls share one (actions are read only once parsed) and a document's nodes are not
+	// parsed again to run. nil: Call.compile compiles the node as it runs.
+	action kazooAction
 }
 
 // ParseNode parses a Kazoo JSON callflow node. path names the node in errors ("" for a pivot response,
@@ -39,12 +45,14 @@ func ParseNode(b []byte, path string) (*Node, error) {
 	if len(b) > maxDocumentBytes {
 		return nil, fmt.Errorf("%w: document is over %d bytes", ErrInvalidJSON, maxDocumentBytes)
 	}
-	var top json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
+	// Checked whole once; buildNode then decodes each node's object, each value a slice of b.
+	if !json.Valid(b) {
+		var top json.RawMessage
+		err := json.Unmarshal(b, &top) // says what is wrong, and where
 		return nil, fmt.Errorf("%w: %v%s", ErrInvalidJSON, err, jsonErrorPosition(b, err))
 	}
 	var errs []error
-	n := buildNode(top, path, 0, &errs)
+	n := buildNode(b, path, 0, &errs)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -52,27 +60,27 @@ func ParseNode(b []byte, path string) (*Node, error) {
 }
 
 func buildNode(raw json.RawMessage, path string, depth int, errs *[]error) *Node {
-	obj, ok := jsonObject(raw)
+	obj, ok := jsonMembers(raw)
 	if !ok {
 		addError(errs, path, "must be an object")
 		return nil
 	}
 	n := &Node{}
-	if m, ok := obj["module"]; ok && !isJSONNull(m) {
+	if m, ok := lookup(obj, "module"); ok && !isJSONNull(m) {
 		if s, ok := jsonString(m); ok {
 			n.Module = s
 		} else {
 			addError(errs, joinPath(path, "module"), "must be a string")
 		}
 	}
-	if d, ok := obj["data"]; ok && !isJSONNull(d) {
-		if _, ok := jsonObject(d); ok {
-			n.Data = d
+	if d, ok := lookup(obj, "data"); ok && !isJSONNull(d) {
+		if isJSONObject(d) {
+			n.Data = bytes.Clone(d) // its own: the node does not keep the whole document alive
 		} else {
 			addError(errs, joinPath(path, "data"), "must be an object")
 		}
 	}
-	c, ok := obj["children"]
+	c, ok := lookup(obj, "children")
 	if !ok || isJSONNull(c) {
 		return n
 	}
@@ -101,11 +109,20 @@ func buildNode(raw json.RawMessage, path string, depth int, errs *[]error) *Node
 // data schema, nesting. Every problem is a *ValidationError carrying its path below path.
 func ValidateNode(n *Node, path string) []error {
 	var errs []error
-	validateNode(n, path, 0, &errs)
+	validateNode(n, path, 0, &errs, false)
 	return errs
 }
 
-func validateNode(n *Node, path string, depth int, errs *[]error) {
+// compileFlow is ValidateNode keeping each valid node's action in it for Call.compile. It writes to
+// the nodes: only for a flow no other goroutine can see yet.
+func compileFlow(n *Node, path string) []error {
+	var errs []error
+	validateNode(n, path, 0, &errs, true)
+	return errs
+}
+
+// validateNode checks n and its children; keep stores each valid node's action in it.
+func validateNode(n *Node, path string, depth int, errs *[]error, keep bool) {
 	if n == nil {
 		addError(errs, path, "must be an object")
 		return
@@ -114,11 +131,14 @@ func validateNode(n *Node, path string, depth int, errs *[]error) {
 		addError(errs, path, fmt.Sprintf("nested deeper than %d levels", maxNodeDepth))
 		return
 	}
-	if _, derrs := compileNode(n, path); len(derrs) > 0 {
+	action, derrs := compileNode(n, path)
+	if len(derrs) > 0 {
 		*errs = append(*errs, derrs...)
+	} else if keep {
+		n.action = action
 	}
 	for _, key := range sortedKeys(n.Children) {
-		validateNode(n.Children[key], joinPath(path, "children."+key), depth+1, errs)
+		validateNode(n.Children[key], joinPath(path, "children."+key), depth+1, errs, keep)
 	}
 }
 
@@ -134,15 +154,17 @@ func UnknownDataFields(n *Node, path string) []error {
 			return
 		}
 		d := newDataReader(n.Data, joinPath(path, "data"))
+		d.asked = map[string]bool{}
 		d.boolean("skip_module", false)
 		parse(d)
 		var unknown []string
-		for field := range d.fields {
-			if !d.asked[field] {
-				unknown = append(unknown, field)
+		for _, m := range d.fields {
+			if !d.asked[m.key] {
+				unknown = append(unknown, m.key)
 			}
 		}
 		slices.Sort(unknown)
+		unknown = slices.Compact(unknown) // a key repeated is one mistake
 		read := slices.Sorted(maps.Keys(d.asked))
 		for _, field := range unknown {
 			addError(&errs, joinPath(d.path, field), fmt.Sprintf("unknown field of module %q; it reads %s", n.Module, strings.Join(read, ", ")))
@@ -160,6 +182,14 @@ func walkNodes(n *Node, path string, depth int, visit func(*Node, string)) {
 	for _, key := range sortedKeys(n.Children) {
 		walkNodes(n.Children[key], joinPath(path, "children."+key), depth+1, visit)
 	}
+}
+
+// compiled is n's action: the one compileFlow kept, else n compiled now.
+func (n *Node) compiled() (kazooAction, []error) {
+	if n.action != nil {
+		return n.action, nil
+	}
+	return compileNode(n, "")
 }
 
 // compileNode checks a node's module and data (not its children) and returns the action that runs it.
@@ -188,6 +218,13 @@ func compileNode(n *Node, path string) (kazooAction, []error) {
 		return skipAction{}, nil
 	}
 	return action, nil
+}
+
+// isJSONObject reports whether raw, a value of a document already checked to be JSON (ParseNode),
+// is an object: its first byte says so, without decoding it once more.
+func isJSONObject(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '{'
 }
 
 func addError(errs *[]error, path, msg string) {

@@ -23,8 +23,9 @@ func NewRouter(routes []Route) *Router {
 	r := &Router{routes: append([]Route(nil), routes...), byNumber: map[string]int{}}
 	for i, rt := range r.routes {
 		// The config validated every flow as it was read; a flow that fails here is still run, and
-		// each of its calls ends with the errors logged (Call.run).
-		r.routes[i].checked = rt.Flow != nil && len(ValidateNode(rt.Flow, "flow")) == 0
+		// each of its calls ends with the errors logged (Call.run). Compiled here, before any call
+		// can see it, its nodes are not parsed again for each call.
+		r.routes[i].checked = rt.Flow != nil && len(compileFlow(rt.Flow, "flow")) == 0
 		for _, num := range rt.Numbers {
 			if _, taken := r.byNumber[num]; !taken {
 				r.byNumber[num] = i

@@ -1,6 +1,8 @@
 package flow
 
 import (
+	"encoding/json"
+	"log/slog"
 	"regexp"
 	"testing"
 )
@@ -62,5 +64,40 @@ func TestRouterValidatesEachFlowOnce(t *testing.T) {
 		if !ok || rt.checked != want {
 			t.Errorf("route %s: checked %v, want %v", user, rt.checked, want)
 		}
+	}
+}
+
+// A route's flow is compiled once, by NewRouter, and a pivot's document once, as it is validated:
+// running a node then parses none of its data again (a route's calls share its actions, which
+// nothing changes once parsed), and builds no event a call without debug would not send.
+func TestRouterAndDocumentNodesAreCompiledOnce(t *testing.T) {
+	var events []Event
+	c := &Call{deps: &Deps{Events: func(e Event) { events = append(events, e) }}, log: slog.New(slog.DiscardHandler)}
+	route := &Node{Module: "pivot", Data: json.RawMessage(`{"voice_url":"http://hook.test/ivr","method":"post"}`),
+		Children: map[string]*Node{"_": {Module: "response", Data: json.RawMessage(`{"code":480,"message":"Fallback"}`)}}}
+	NewRouter([]Route{{AccountID: "a", Numbers: []string{"1"}, Flow: route}})
+	doc, err := parsePivotDocument("application/json", []byte(`{"module":"play","data":{"id":"http://hook.test/a.wav","loop_count":3},"children":{"_":{"module":"hangup"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, n := range map[string]*Node{"route": route, "route's _": route.Children["_"], "document": doc.kazoo, "document's _": doc.kazoo.Children["_"]} {
+		if a := c.compile(n); a == nil {
+			t.Fatalf("%s: did not compile", name)
+		}
+		if allocs := testing.AllocsPerRun(10, func() { c.compile(n) }); allocs != 0 {
+			t.Errorf("%s: compiling it for a run allocates %.0f times: its data is parsed again, or an event built", name, allocs)
+		}
+	}
+	if len(events) != 0 {
+		t.Errorf("a call without debug sent %d events", len(events))
+	}
+	c.events.debug = true
+	c.compile(doc.kazoo)
+	if len(events) != 1 || events[0].Name != EventVerb || events[0].Data["name"] != "play" {
+		t.Errorf("a debug call's events: %+v, want the play verb's", events)
+	}
+	plain := &Node{Module: "hangup"}
+	if errs := ValidateNode(plain, ""); len(errs) > 0 || plain.action != nil {
+		t.Errorf("ValidateNode wrote to the node it checked (%v): it may be a flow calls share", errs)
 	}
 }

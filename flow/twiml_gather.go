@@ -132,7 +132,7 @@ func (v *gatherVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	}
 	out, ok := v.toAction(c)
 	if ok {
-		c.keys.digits["default"] = digits
+		c.keys.setDigits("default", digits)
 	}
 	return out
 }

@@ -117,9 +117,9 @@ func (v *recordVerb) run(ctx context.Context, c *Call, _ int) twimlOutcome {
 	c.rec.last = recordingResult{url: recURL, duration: rec.seconds()}
 	switch {
 	case hungUp:
-		c.keys.digits["default"] = "hangup"
+		c.keys.setDigits("default", "hangup")
 	case rec.reason == "key":
-		c.keys.digits["default"] = string(rec.key)
+		c.keys.setDigits("default", string(rec.key))
 	}
 	return twimlOutcome{redirect: target, method: v.method, final: hungUp}
 }

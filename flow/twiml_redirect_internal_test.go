@@ -1,6 +1,9 @@
 package flow
 
-import "testing"
+import (
+	"net/url"
+	"testing"
+)
 
 func TestDocumentBase(t *testing.T) {
 	for _, tc := range []struct{ requested, final, want string }{
@@ -8,9 +11,52 @@ func TestDocumentBase(t *testing.T) {
 		{"http://h/a?x=1", "http://h/a?x=1&CallSid=c", "http://h/a?x=1"},
 		{"http://u:p@h/a?x=1", "https://h/a/?x=1&CallSid=c", "https://u:p@h/a/?x=1"},
 		{"http://u:p@h/a", "https://other/a", "https://other/a"},
+		{"http://h/a", "http://h/a?CallSid=c", "http://h/a"},
+		{"http://h", "http://h?CallSid=c", "http://h"},
+		{"http://h/a", "http://h/a/b?CallSid=c", "http://h/a/b"},
+		{"http://h/a", "http://h/a&b/?CallSid=c", "http://h/a&b/"}, // no query was joined with "&"
+		{"http://h", "http://h&evil.example/?CallSid=c", "http://h&evil.example/"},
+		{"http://h/a?x", "http://h/a?x?y", "http://h/a?x"},
+		{"http://h/a#f", "http://h/a#f?CallSid=c", "http://h/a#f"},
+		{"http://h/a#f", "http://h/a#f/b/?CallSid=c", "http://h/a#f"},
 	} {
+		if got, want := documentBase(tc.requested, tc.final), slowDocumentBase(tc.requested, tc.final); got != want {
+			t.Errorf("documentBase(%q, %q) = %q, parsing both gives %q", tc.requested, tc.final, got, want)
+		}
 		if got := documentBase(tc.requested, tc.final); got != tc.want {
 			t.Errorf("documentBase(%q, %q) = %q, want %q", tc.requested, tc.final, got, tc.want)
 		}
 	}
+}
+
+// slowDocumentBase is documentBase parsing both URLs whatever they are: what sameDocument must agree
+// with.
+func slowDocumentBase(requested, final string) string {
+	req, err1 := url.Parse(requested)
+	fin, err2 := url.Parse(final)
+	if final == "" || err1 != nil || err2 != nil {
+		return requested
+	}
+	if fin.Scheme == req.Scheme && fin.Host == req.Host && fin.Path == req.Path {
+		return requested
+	}
+	fin.RawQuery, fin.Fragment = req.RawQuery, ""
+	if fin.Host == req.Host {
+		fin.User = req.User
+	}
+	return fin.String()
+}
+
+func FuzzDocumentBaseAgreesWithParsing(f *testing.F) {
+	f.Add("http://h/a", "?CallSid=c")
+	f.Add("http://h/a?x=1", "&CallSid=c")
+	f.Add("http://h", "&evil.example/?x")
+	f.Add("http://h/a#f", "?x")
+	f.Add("https://u:p@h:8443/a%20b/", "?x=%zz")
+	f.Fuzz(func(t *testing.T, requested, appended string) {
+		final := requested + appended // what a request not redirected reports, and what looks like it
+		if got, want := documentBase(requested, final), slowDocumentBase(requested, final); got != want {
+			t.Fatalf("documentBase(%q, %q) = %q, parsing both gives %q", requested, final, got, want)
+		}
+	})
 }

@@ -37,7 +37,7 @@ func parseVariables(p *twimlParser, e *xmlElement, path string) []twimlVariable 
 
 func setVariables(c *Call, vars []twimlVariable) {
 	for _, v := range vars {
-		c.vars.twiml[v.key] = v.value
+		setIn(&c.vars.twiml, v.key, v.value)
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpfetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -233,6 +234,35 @@ func readCapped(r io.Reader, limit int64) (body []byte, tooLarge bool, err error
 		return body[:limit], true, err
 	}
 	return body, false, err
+}
+
+// readDocument is readCapped for a pivot document: read into a pooled
+// buffer and copied out at its size, where io.ReadAll would start at 512
+// bytes and double (a document is often a few hundred bytes, read once a
+// call setup).
+func readDocument(r io.Reader, limit int64) (body []byte, tooLarge bool, err error) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	lr := io.LimitedReader{R: r, N: limit + 1}
+	b := *buf
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, rerr := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if rerr != nil {
+			if rerr != io.EOF {
+				err = rerr
+			}
+			break
+		}
+	}
+	*buf = b
+	if int64(len(b)) > limit {
+		return bytes.Clone(b[:limit]), true, err
+	}
+	return bytes.Clone(b), false, err
 }
 
 // mediaType returns the Content-Type's media type, lower-cased, without

@@ -33,57 +33,65 @@ func flatten(fields []paramField) []paramPair {
 // (see escapeFormValue); keys are escaped only where they would break the
 // form (see escapeFormKey), brackets of PHP-style keys stay literal.
 func encodeForm(fields []paramField) string {
-	var b strings.Builder
-	b.Grow(64 * len(fields))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	*buf = appendForm(*buf, fields)
+	return string(*buf)
+}
+
+// appendForm is encodeForm appending to b: the form starts at len(b).
+func appendForm(b []byte, fields []paramField) []byte {
+	start := len(b)
 	for _, f := range fields {
 		if f.object == nil {
-			writeFormPair(&b, f.name, "", f.value)
+			b = appendFormPair(b, start, f.name, "", f.value)
 			continue
 		}
 		for _, m := range f.object {
-			writeFormPair(&b, f.name, m.key, m.value)
+			b = appendFormPair(b, start, f.name, m.key, m.value)
 		}
 	}
-	return b.String()
+	return b
 }
 
-func writeFormPair(b *strings.Builder, name, member, value string) {
-	if b.Len() > 0 {
-		b.WriteByte('&')
+// appendFormPair appends one name=value, after "&" unless it is the first
+// pair of the form that starts at start.
+func appendFormPair(b []byte, start int, name, member, value string) []byte {
+	if len(b) > start {
+		b = append(b, '&')
 	}
-	escapeFormKey(b, name)
+	b = escapeFormKey(b, name)
 	if member != "" {
-		b.WriteByte('[')
-		escapeFormKey(b, member)
-		b.WriteByte(']')
+		b = append(b, '[')
+		b = escapeFormKey(b, member)
+		b = append(b, ']')
 	}
-	b.WriteByte('=')
-	escapeFormValue(b, value)
+	b = append(b, '=')
+	return escapeFormValue(b, value)
 }
 
 const upperHex = "0123456789ABCDEF"
 
-func writePercent(b *strings.Builder, c byte) {
-	b.WriteByte('%')
-	b.WriteByte(upperHex[c>>4])
-	b.WriteByte(upperHex[c&15])
+func appendPercent(b []byte, c byte) []byte {
+	return append(b, '%', upperHex[c>>4], upperHex[c&15])
 }
 
 // escapeFormValue escapes as Kazoo's form encoder: alphanumerics and
 // ". - ~ _" stay, space becomes "+", every other byte is %XX.
-func escapeFormValue(b *strings.Builder, s string) {
+func escapeFormValue(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
 			c == '.', c == '-', c == '~', c == '_':
-			b.WriteByte(c)
+			b = append(b, c)
 		case c == ' ':
-			b.WriteByte('+')
+			b = append(b, '+')
 		default:
-			writePercent(b, c)
+			b = appendPercent(b, c)
 		}
 	}
+	return b
 }
 
 // escapeFormKey leaves a key as it is where that is safe (Kazoo does not
@@ -93,15 +101,16 @@ func escapeFormValue(b *strings.Builder, s string) {
 // nesting: space and controls, non-ASCII, & = + % # ; [ ] and the characters
 // RFC 3986 does not allow in a query. (Go's url.ParseQuery rejects a raw ";",
 // "+" would read back as a space, "[" and "]" would change the nesting.)
-func escapeFormKey(b *strings.Builder, s string) {
+func escapeFormKey(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if keyByteNeedsEscape(c) {
-			writePercent(b, c)
+			b = appendPercent(b, c)
 		} else {
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
+	return b
 }
 
 func keyByteNeedsEscape(c byte) bool {
@@ -138,6 +147,38 @@ func encodeJSON(fields []paramField) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// queryURL is u as a GET pivot request sends it: the form of fields joined
+// to u's query as joinQuery joins them, and the whole URL as u.String()
+// writes it with that query. It is built in one pooled buffer rather than
+// through the form, the joined query and the URL as three strings. u has no
+// fragment (parseHTTPURL): nothing follows the query.
+func queryURL(u *url.URL, fields []paramField) string {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	query, force := u.RawQuery, u.ForceQuery
+	u.RawQuery, u.ForceQuery = "", false
+	b := append(*buf, u.String()...)
+	u.RawQuery, u.ForceQuery = query, force
+	noQuery := len(b)
+	b = append(b, '?')
+	b = append(b, query...)
+	joined := len(b)
+	if query != "" && !strings.HasSuffix(query, "&") {
+		b = append(b, '&')
+	}
+	form := len(b)
+	b = appendForm(b, fields)
+	switch {
+	case len(b) > form:
+	case query != "" || force: // nothing to add: the query as it was
+		b = b[:joined]
+	default:
+		b = b[:noQuery]
+	}
+	*buf = b
+	return string(b)
 }
 
 // joinQuery appends an encoded query to a URL's raw query with "&".

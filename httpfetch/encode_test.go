@@ -320,3 +320,26 @@ func TestGETJoinsAnyExistingQuery(t *testing.T) {
 		t.Errorf("joinQuery with nothing to add = %q", got)
 	}
 }
+
+// queryURL builds a GET's URL in one buffer; it must be what joining the form to the query and
+// writing the URL gives, for every shape of URL and with nothing to add too.
+func TestQueryURLIsTheURLWithTheFormJoined(t *testing.T) {
+	golden := buildParams(FormatKazoo, &goldenParams)
+	for _, raw := range []string{
+		"http://h/p", "http://h/p?", "http://h/p?a=1", "http://h/p?a=1&", "http://h", "https://h:8443/",
+		"http://[::1]:80/a%20b/c?x=%2F", "http://h/p/%E2%82%AC?q=%E2%82%AC&", "http://h/p;x=1?",
+	} {
+		for _, fields := range [][]paramField{nil, golden} {
+			u, err := parseHTTPURL(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := queryURL(u, fields)
+			ref := *u
+			ref.RawQuery = joinQuery(ref.RawQuery, encodeForm(fields))
+			if want := ref.String(); got != want {
+				t.Errorf("%s with %d fields: %s, want %s", raw, len(fields), got, want)
+			}
+		}
+	}
+}

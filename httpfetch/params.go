@@ -3,6 +3,7 @@ package httpfetch
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // CallParams is what the pivot request tells the developer's server about the
@@ -129,10 +130,54 @@ func (s *paramSet) sorted() []paramField {
 	return s.fields
 }
 
+// paramSets are the field lists of the pivot requests being built: a list
+// is read only while its request is encoded and signed, and would otherwise
+// be 1.3 KB allocated per request.
+var paramSets = sync.Pool{New: func() any { return &paramSet{fields: make([]paramField, 0, 32)} }}
+
+// buffers are the scratch space a pivot request is encoded and signed in:
+// what is built there is copied out at its exact size, or only hashed.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledBuffer bounds the buffer a request gives back to the pool.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+// putBuffer pools b emptied; what it held is never read again, only
+// written over.
+func putBuffer(b *[]byte) {
+	if cap(*b) > maxPooledBuffer {
+		return
+	}
+	*b = (*b)[:0]
+	buffers.Put(b)
+}
+
+// maxPooledFields bounds the list a paramSet goes back to the pool with:
+// one request with many <Set> variables does not keep its size for good.
+const maxPooledFields = 64
+
+// release empties s (no call's values stay referenced) and pools it.
+func (s *paramSet) release() {
+	if cap(s.fields) > maxPooledFields {
+		return
+	}
+	clear(s.fields)
+	s.fields = s.fields[:0]
+	paramSets.Put(s)
+}
+
 // buildParams returns the parameter set for format (FormatKazoo or
 // FormatTwiML), sorted by name.
 func buildParams(format string, p *CallParams) []paramField {
 	s := paramSet{fields: make([]paramField, 0, 24+len(p.Variables))}
+	return s.build(format, p)
+}
+
+// build adds the parameters for format to the empty s and returns them
+// sorted by name.
+func (s *paramSet) build(format string, p *CallParams) []paramField {
 	if format == FormatTwiML {
 		s.add("AccountSid", p.AccountID)
 		s.add("ApiVersion", twimlAPIVersion)

@@ -59,8 +59,8 @@ type preparedRequest struct {
 
 // preparePivotRequest builds the method, URL, headers and body of r, signing
 // with now as the timestamp.
-func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedRequest, error) {
-	p := &preparedRequest{
+func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (preparedRequest, error) {
+	p := preparedRequest{ // a value: FetchDocument keeps it on its stack
 		method:     strings.ToUpper(strings.TrimSpace(r.Method)),
 		url:        r.URL,
 		displayURL: r.URL,
@@ -97,10 +97,12 @@ func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedR
 	p.user, u.User = u.User, nil
 	p.displayURL = displayURL(u)
 
-	fields := buildParams(format, &r.Params)
+	params := paramSets.Get().(*paramSet)
+	defer params.release()
+	fields := params.build(format, &r.Params)
 	switch {
 	case p.method == http.MethodGet:
-		u.RawQuery = joinQuery(u.RawQuery, encodeForm(fields))
+		p.url = queryURL(u, fields)
 	case bodyFormat == BodyJSON:
 		p.header.Set("Content-Type", "application/json")
 		if p.body, err = encodeJSON(fields); err != nil {
@@ -113,12 +115,16 @@ func (c *Client) preparePivotRequest(r *PivotRequest, now time.Time) (*preparedR
 			p.bodyHash = hex.EncodeToString(sum[:])
 			u.RawQuery = joinQuery(u.RawQuery, BodySHA256Param+"="+p.bodyHash)
 		}
+		p.url = u.String()
 	default:
 		p.header.Set("Content-Type", "application/x-www-form-urlencoded")
-		p.body = []byte(encodeForm(fields))
+		buf := getBuffer()
+		*buf = appendForm(*buf, fields)
+		p.body = bytes.Clone(*buf)
+		putBuffer(buf)
 		p.pairs = flatten(fields)
+		p.url = u.String()
 	}
-	p.url = u.String()
 	if r.SigningKey != "" {
 		signHeader(p.header, r.SigningKey, p.url, p.pairs, p.body, now)
 	}
@@ -160,8 +166,11 @@ func (c *Client) FetchDocument(ctx context.Context, r PivotRequest) (*Document, 
 	if p.body == nil {
 		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
 	}
-	req.Header = p.header.Clone()
+	// The request sends the recorded header itself (net/http reads it, a redirect copies it) unless
+	// credentials go on the wire: they stay out of the debug record.
+	req.Header = p.header
 	if p.user != nil {
+		req.Header = p.header.Clone()
 		pass, _ := p.user.Password()
 		req.SetBasicAuth(p.user.Username(), pass)
 	}
@@ -172,7 +181,10 @@ func (c *Client) FetchDocument(ctx context.Context, r PivotRequest) (*Document, 
 		return doc, transportError(reqCtx, ctx, what, p.timeout, err)
 	}
 	defer resp.Body.Close()
-	doc.URL = displayURLWithQuery(resp.Request.URL)
+	doc.URL = p.url // not redirected: the URL sent, which has neither credentials nor fragment
+	if resp.Request.URL != req.URL {
+		doc.URL = displayURLWithQuery(resp.Request.URL)
+	}
 	doc.Status = resp.StatusCode
 	doc.Header = resp.Header
 	doc.ContentType = mediaType(resp.Header)
@@ -181,7 +193,7 @@ func (c *Client) FetchDocument(ctx context.Context, r PivotRequest) (*Document, 
 		doc.Elapsed = time.Since(start)
 		return doc, fmt.Errorf("%w: %s: Content-Length %d exceeds %d bytes", ErrTooLarge, what, resp.ContentLength, c.maxDocumentBytes)
 	}
-	body, tooLarge, err := readCapped(resp.Body, c.maxDocumentBytes)
+	body, tooLarge, err := readDocument(resp.Body, c.maxDocumentBytes)
 	doc.Body = body
 	doc.Elapsed = time.Since(start)
 	switch {

@@ -1,15 +1,19 @@
 package httpfetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/pivotua/pivotua/internal/testkit"
@@ -312,6 +316,108 @@ func BenchmarkBuildPivotRequest(b *testing.B) {
 	for b.Loop() {
 		if _, err := c.preparePivotRequest(&r, now); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The buffers a pivot request is built in are reused from one request to the next: nothing of one
+// (another account's parameters, its URL, its body) may show in the next, whatever their sizes.
+func TestPivotRequestsShareNothingThroughReusedBuffers(t *testing.T) {
+	c := NewClient()
+	now := time.Unix(1700000000, 0)
+	vars := map[string]string{}
+	for i := range 10 {
+		vars[fmt.Sprintf("SecretOfA%d", i)] = strings.Repeat("a", 100)
+	}
+	other := []PivotRequest{
+		{URL: "https://a.example.com/ivr?x=" + strings.Repeat("y", 2000), Format: FormatTwiML, SigningKey: "key-a", Params: CallParams{AccountID: "acct-a", Variables: vars}},
+		{URL: "https://a.example.com/ivr", Method: "POST", Format: FormatTwiML, SigningKey: "key-a", Params: CallParams{AccountID: "acct-a", Variables: vars}},
+		{URL: "https://a.example.com/ivr", Method: "POST", BodyFormat: BodyJSON, SigningKey: "key-a", Params: CallParams{AccountID: "acct-a", Variables: vars}},
+	}
+	for _, r := range []PivotRequest{
+		{URL: "https://b.example.com/ivr", SigningKey: "key-b", Params: goldenParams},
+		{URL: "https://b.example.com/ivr", Method: "POST", SigningKey: "key-b", Params: goldenParams},
+		{URL: "https://b.example.com/ivr", Method: "POST", BodyFormat: BodyJSON, SigningKey: "key-b", Params: goldenParams},
+	} {
+		want, err := c.preparePivotRequest(&r, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 { // a pool may drop what it is given (it does at random under -race): many rounds
+			for _, o := range other {
+				if _, err := c.preparePivotRequest(&o, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := c.preparePivotRequest(&r, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.url != want.url || string(got.body) != string(want.body) || !reflect.DeepEqual(got.header, want.header) || !reflect.DeepEqual(got.pairs, want.pairs) {
+				t.Fatalf("%s %s after other requests:\n url %q\nbody %q\n hdr %v\nwant url %q\nbody %q\n hdr %v", r.Method, r.BodyFormat, got.url, got.body, got.header, want.url, want.body, want.header)
+			}
+		}
+	}
+}
+
+// URL credentials become the request's Basic Authorization (doc.go) and stay out of the request
+// header kept for the debug records.
+func TestURLCredentialsAreSentButNotRecorded(t *testing.T) {
+	srv := testkit.NewWebhook(t, replyXML)
+	u := strings.Replace(srv.URL, "http://", "http://alice:s3cret@", 1)
+	doc, err := NewClient().FetchDocument(t.Context(), PivotRequest{URL: u, SigningKey: "k", Params: goldenParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user, pass, ok := (&http.Request{Header: srv.Requests()[0].Header}).BasicAuth(); !ok || user != "alice" || pass != "s3cret" {
+		t.Errorf("the webhook got %v %q %q, want alice's Basic credentials", ok, user, pass)
+	}
+	if got := doc.RequestHeader.Get("Authorization"); got != "" || strings.Contains(doc.RequestURL, "s3cret") {
+		t.Errorf("credentials recorded: Authorization %q, URL %s", got, doc.RequestURL)
+	}
+}
+
+// A response that was not redirected came from the URL sent, which FetchDocument reports as the
+// document's URL without writing it out again: it must be what writing out the parsed request URL
+// gives (credentials and fragment dropped), whatever the URL's shape.
+func TestDocumentURLIsTheURLSentWhenNotRedirected(t *testing.T) {
+	srv := testkit.NewWebhook(t, replyXML)
+	c := NewClient()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, path := range []string{"", "/", "/ivr", "/a%20b/c;d=1", "/%E2%82%AC/x?q=%2F&r", "/p?", "/p?a=1&#frag", "/a+b/~c?x=a+b"} {
+		for _, method := range []string{"GET", "POST"} {
+			raw := "http://u:p@" + host + path
+			doc, err := c.FetchDocument(t.Context(), PivotRequest{URL: raw, Method: method, SigningKey: "k", Params: goldenParams})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, err := url.Parse(doc.RequestURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := displayURLWithQuery(sent); doc.URL != want {
+				t.Errorf("%s %s: URL %s, want %s", method, raw, doc.URL, want)
+			}
+		}
+	}
+}
+
+// readDocument reads a document into a reused buffer: it gives what readCapped gives, for bodies
+// under, at and over the cap, read in any pieces, cut short by an error, one after another.
+func TestReadDocumentReadsWhatReadCappedReads(t *testing.T) {
+	const limit = 5000
+	for _, size := range []int{0, 1, 100, 2047, 2048, 2049, limit - 1, limit, limit + 1, 3 * limit} {
+		body := bytes.Repeat([]byte{byte('a' + size%26)}, size)
+		for name, reader := range map[string]func() io.Reader{
+			"whole":        func() io.Reader { return bytes.NewReader(body) },
+			"byte by byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(body)) },
+			"then failing": func() io.Reader { return io.MultiReader(bytes.NewReader(body), iotest.ErrReader(io.ErrUnexpectedEOF)) },
+		} {
+			want, wantLarge, wantErr := readCapped(reader(), limit)
+			got, gotLarge, gotErr := readDocument(reader(), limit)
+			if !bytes.Equal(got, want) || gotLarge != wantLarge || !errors.Is(gotErr, wantErr) {
+				t.Errorf("%d bytes %s: %d bytes, %v, %v; want %d, %v, %v", size, name, len(got), gotLarge, gotErr, len(want), wantLarge, wantErr)
+			}
 		}
 	}
 }

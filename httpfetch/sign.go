@@ -43,18 +43,16 @@ func twilioMAC(key, rawURL string, pairs []paramPair) []byte {
 		}
 		return strings.Compare(a.value, b.value)
 	})
-	// One buffer, one Write: converting each string for Write would
-	// allocate per parameter.
-	n := len(rawURL)
-	for _, p := range sorted {
-		n += len(p.key) + len(p.value)
-	}
-	msg := make([]byte, 0, n)
-	msg = append(msg, rawURL...)
+	// One pooled buffer, one Write: converting each string for Write would
+	// allocate per parameter, and a buffer per request the URL's size.
+	buf := getBuffer()
+	defer putBuffer(buf)
+	msg := append(*buf, rawURL...)
 	for _, p := range sorted {
 		msg = append(msg, p.key...)
 		msg = append(msg, p.value...)
 	}
+	*buf = msg
 	mac := hmac.New(sha1.New, []byte(key))
 	mac.Write(msg)
 	return mac.Sum(nil)
@@ -133,11 +131,13 @@ func pivotSignature(key string, t int64, rawURL string, body []byte) string {
 }
 
 func pivotMAC(key string, t int64, rawURL string, body []byte) []byte {
-	msg := make([]byte, 0, 22+len(rawURL)+len(body))
-	msg = strconv.AppendInt(msg, t, 10)
+	buf := getBuffer() // the URL's size per request otherwise
+	defer putBuffer(buf)
+	msg := strconv.AppendInt(*buf, t, 10)
 	msg = append(msg, '.')
 	msg = append(msg, rawURL...)
 	msg = append(msg, '.')
+	*buf = msg
 	mac := hmac.New(sha256.New, []byte(key))
 	mac.Write(msg)
 	mac.Write(body)
