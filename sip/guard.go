@@ -68,7 +68,10 @@ type guard struct {
 	userAgent string
 	limiter   *rateLimiter
 	summary   *inputSummary
-	parser    *sip.Parser // sipgo's, to refuse here what it would drop with an ERROR line
+	// parser is the one sipgo parses with (its MaxMessageLength is ours);
+	// the guard parses only responses with it: requests it checks against
+	// what this parser refuses (checkParsable) instead.
+	parser *sip.Parser
 
 	mu   sync.Mutex               // guards live and every liveDialog in it
 	live map[string][]*liveDialog // dialogs of live calls, inbound and outbound (Dial), by Call-ID
@@ -270,6 +273,9 @@ func (g *guard) judgeDatagram(h *sipHead, data []byte, src netip.AddrPort, limit
 		return data, nil // RFC 5626 keep-alive: sipgo answers it
 	}
 	if bytes.HasPrefix(data, []byte("SIP/")) {
+		// A response is passed as it came, so it is parsed here as sipgo
+		// will: responses come from peers we called, not on an inbound
+		// call's hot path, and this keeps their rules in one place (sipgo's).
 		if !validStatusLine(data) {
 			g.summary.note("bad-response", src.String(), "malformed Status-Line", data)
 			return nil, nil
@@ -302,14 +308,15 @@ func (g *guard) judgeDatagram(h *sipHead, data []byte, src netip.AddrPort, limit
 		contentLength, _ = strconv.Atoi(h.first("content-length"))
 	}
 	size := h.tighten(contentLength)
+	// What sipgo's parser would refuse is refused here, with a 400 instead
+	// of its silent drop, and without parsing the message twice.
+	if f := checkParsable(h, size, min(limit, g.parser.MaxMessageLength)); f != nil {
+		return nil, g.refuse(h, f, src, data)
+	}
 	if cap(out) < size {
 		out = make([]byte, 0, size)
 	}
-	pass = h.appendCanonical(out[:0])
-	if _, err := g.parser.ParseSIP(pass); err != nil {
-		return nil, g.refuse(h, badRequest("unparsable: %v", err), src, pass)
-	}
-	return pass, nil
+	return h.appendCanonical(out[:0]), nil
 }
 
 // refuse logs a refused request and builds its stateless answer (none for ACK).

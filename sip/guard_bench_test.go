@@ -31,7 +31,7 @@ func benchmarkGuard(b *testing.B, msg []byte) {
 }
 
 // BenchmarkGuardInvite is the guard's cost for each INVITE, before sipgo
-// parses it again: scan, checks, canonical form and sipgo's parse.
+// parses it: scan, checks and canonical form.
 func BenchmarkGuardInvite(b *testing.B) {
 	benchmarkGuard(b, inviteRequest("bench-1", "User-Agent: SIPp\r\nSubject: Performance Test\r\n"))
 }
@@ -41,3 +41,28 @@ func BenchmarkGuardInvite(b *testing.B) {
 func BenchmarkGuardAck(b *testing.B) { benchmarkGuard(b, sippInDialog("ACK", 1)) }
 
 func BenchmarkGuardBye(b *testing.B) { benchmarkGuard(b, sippInDialog("BYE", 2)) }
+
+// TestGuardAllocatesOnceForACallsRequests: the GC's share of a call setup is
+// paid per byte allocated, and the guard reads every datagram. Its scan,
+// checks and canonical form of an INVITE, ACK or BYE cost one allocation
+// (the copy of the header section that its strings point into); the
+// canonical form goes into the caller's buffer.
+func TestGuardAllocatesOnceForACallsRequests(t *testing.T) {
+	g := newGuard(GuardConfig{}, "test", quietLogger())
+	src := netip.MustParseAddrPort("192.0.2.1:5060")
+	out := make([]byte, DefaultMaxMessageBytes)
+	for name, msg := range map[string][]byte{
+		"INVITE": inviteRequest("allocs-1", "User-Agent: SIPp\r\nSubject: Performance Test\r\n"),
+		"ACK":    sippInDialog("ACK", 1),
+		"BYE":    sippInDialog("BYE", 2),
+	} {
+		allocs := testing.AllocsPerRun(100, func() {
+			if pass, _, _ := g.inspectDatagram(msg, src, DefaultMaxMessageBytes, out); pass == nil {
+				t.Fatalf("%s not passed", name)
+			}
+		})
+		if allocs > 1 {
+			t.Errorf("%s: %.1f allocations, want 1", name, allocs)
+		}
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // portHeaders are the fields whose URIs sipgo reads a port from and pivotua
@@ -54,20 +52,20 @@ func validPort(p string) bool {
 	return err == nil && isDigits(p) && n > 0
 }
 
-// uriPort reads a URI's port the way sipgo will (its own parser: sipgo
-// keeps what it reads from the Request-URI, Contact and routes); ok is false
-// only when a port is there and out of range. A URI sipgo cannot parse
-// passes here: the parse of the whole message refuses it later.
+// uriPort reads a URI's port the way sipgo will (readURI follows its
+// parser: sipgo keeps what it reads from the Request-URI, Contact and
+// routes); ok is false only when a port is there and out of range. A URI
+// sipgo cannot parse passes here: checkParsable refuses it.
 func uriPort(uri string) (port string, ok bool) {
 	if !mayHoldBadPort(uri) {
 		return "", true
 	}
-	var u sip.Uri
-	if err := sip.ParseUri(strings.TrimSpace(uri), &u); err != nil {
+	p, _, problem := readURI(strings.TrimSpace(uri))
+	if problem != "" {
 		return "", true
 	}
-	if u.Port < 0 || u.Port > 65535 {
-		return strconv.Itoa(u.Port), false
+	if p < 0 || p > 65535 {
+		return strconv.Itoa(p), false
 	}
 	return "", true
 }
