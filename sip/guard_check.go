@@ -701,12 +701,6 @@ func (h *sipHead) appendCanonical(b []byte) []byte {
 	return append(b, h.body...)
 }
 
-// canonical is the canonical form in a buffer of its own.
-func (h *sipHead) canonical(contentLength int) []byte {
-	size := h.tighten(contentLength)
-	return h.appendCanonical(make([]byte, 0, size))
-}
-
 // tightenLWS drops whitespace around ";", "=", "," (and "/" in Via) outside
 // quoted strings and <>, and collapses other whitespace runs to one SP. A
 // value it leaves as it was comes back without a copy.
