@@ -235,7 +235,8 @@ func (g *guard) inspectDatagram(data []byte, src netip.AddrPort, limit int, out 
 }
 
 // headPool recycles the sipHeads of datagrams: sipgo's reader goroutines
-// judge one datagram at a time each, and a sipHead with its fields is 2 KiB.
+// judge one datagram at a time each, and a sipHead with room for its fields
+// is 1.7 KiB.
 var headPool = sync.Pool{New: func() any { return new(sipHead) }}
 
 // responseAddr is where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4):

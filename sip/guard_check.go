@@ -11,8 +11,8 @@ import (
 // sipHead is a SIP request's start line and header fields as sent, before
 // (and independent of) sipgo's parser, which accepts too much (RFC 4475
 // messages it lets through) and too little to answer (it drops what it cannot
-// parse). The guard judges requests on this view. Its strings are substrings
-// of one copy of the header section.
+// parse). The guard judges requests on this view. Its strings are parts of
+// one copy of the header section (a folded value excepted).
 type sipHead struct {
 	line                 string // the request line as sent
 	method, uri, version string
