@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // unparsableRequests are requests the guard's other checks let through and
@@ -118,4 +119,45 @@ func FuzzGuardPassesOnlyParsable(f *testing.F) {
 			t.Fatalf("the guard passed what sipgo cannot parse: %v\n%q", err, pass)
 		}
 	})
+}
+
+// TestUnparsableRequestsGet400OverUDP: the same requests sent to a server
+// get their 400 on the wire, and the server goes on answering.
+func TestUnparsableRequestsGet400OverUDP(t *testing.T) {
+	srv := startTestServer(t, Config{}, rejectAll(486))
+	for _, c := range unparsableRequests {
+		if c.warning == "" {
+			continue // the ACK: nothing to wait for
+		}
+		t.Run(c.name, func(t *testing.T) {
+			p := newUDPPeer(t, srv.addr("udp"))
+			p.send(viaToPeer([]byte(c.msg), p.local()))
+			res := p.final(2 * time.Second)
+			if statusOf(res) != 400 || !bytes.Contains(res, []byte("Warning: 399 pivotua \""+c.warning)) {
+				t.Errorf("answer:\n%s", res)
+			}
+		})
+	}
+	p := newUDPPeer(t, srv.addr("udp"))
+	if code := p.ask(optionsRequest("after-unparsable", ""), 2*time.Second); code != 200 {
+		t.Fatalf("OPTIONS afterwards: %d", code)
+	}
+}
+
+// TestDatagramOutgrowingSipgosBufferGets400: sipgo reads UDP into 32 KiB
+// (sip.TransportBufferReadSize), under the 64 KiB cap. A 32,600-byte OPTIONS
+// whose 240 "X:a" lines end in a bare LF grows by 480 bytes once rebuilt;
+// cut to 32 KiB, it would still parse (no Content-Length: the body ends
+// where the datagram does) and be answered as if whole.
+func TestDatagramOutgrowingSipgosBufferGets400(t *testing.T) {
+	srv := startTestServer(t, Config{}, rejectAll(486))
+	p := newUDPPeer(t, srv.addr("udp"))
+	msg := bytes.Replace(optionsRequest("outgrow", ""), []byte("Content-Length: 0\r\n\r\n"), bytes.Repeat([]byte("X:a\n"), 240), 1)
+	msg = append(msg, '\n') // the empty line
+	msg = append(msg, bytes.Repeat([]byte("b"), 32600-len(msg))...)
+	p.send(viaToPeer(msg, p.local()))
+	res := p.final(2 * time.Second)
+	if statusOf(res) != 400 || !bytes.Contains(res, []byte("over the 32768-byte cap")) {
+		t.Fatalf("answer to a datagram of %d bytes:\n%s", len(msg), res)
+	}
 }
