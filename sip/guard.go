@@ -40,9 +40,19 @@ var scannerUserAgents = []string{
 }
 
 func isScanner(userAgent string) bool {
-	ua := strings.ToLower(userAgent)
 	for _, s := range scannerUserAgents {
-		if strings.Contains(ua, s) {
+		if containsFoldASCII(userAgent, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFoldASCII is strings.Contains with ASCII letters folded; sub is
+// lower case.
+func containsFoldASCII(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if equalFoldASCII(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
@@ -58,7 +68,10 @@ type guard struct {
 	userAgent string
 	limiter   *rateLimiter
 	summary   *inputSummary
-	parser    *sip.Parser // sipgo's, to refuse here what it would drop with an ERROR line
+	// parser is the one sipgo parses with (its MaxMessageLength is ours);
+	// the guard parses only responses with it: requests it checks against
+	// what this parser refuses (checkParsable) instead.
+	parser *sip.Parser
 
 	mu   sync.Mutex               // guards live and every liveDialog in it
 	live map[string][]*liveDialog // dialogs of live calls, inbound and outbound (Dial), by Call-ID
@@ -157,14 +170,14 @@ func (g *guard) counted(k requestKey) bool {
 	return true
 }
 
-// admit applies the scanner filter and the rate limit; false means drop silently.
-func (g *guard) admit(k requestKey, srcText, userAgent string, msg []byte) bool {
+// admit applies the scanner filter and the rate limit. A refusal (drop
+// silently) comes with the kind and detail to note it under.
+func (g *guard) admit(k requestKey, userAgent string) (ok bool, kind, detail string) {
 	if isScanner(userAgent) {
-		g.summary.note("scanner", srcText, userAgent, msg)
-		return false
+		return false, "scanner", userAgent
 	}
 	if !g.counted(k) {
-		return true
+		return true, "", ""
 	}
 	src := k.src
 	ok, blockedNow := g.limiter.allow(src)
@@ -173,9 +186,9 @@ func (g *guard) admit(k requestKey, srcText, userAgent string, msg []byte) bool 
 			"requests", g.cfg.RateLimit.Requests, "window", g.cfg.RateLimit.Window, "block", g.cfg.RateLimit.Block)
 	}
 	if !ok {
-		g.summary.note("rate-limited", srcText, "", msg)
+		return false, "rate-limited", ""
 	}
-	return ok
+	return true, "", ""
 }
 
 // tagParam is the tag parameter of a From or To value (RFC 3261 §19.3):
@@ -189,11 +202,14 @@ func tagParam(v string) string {
 		if gt < 0 {
 			return ""
 		}
-		params = v[lt+gt+1:]
+		// What precedes the first ";" outside quotes is not a parameter.
+		_, params, _ = cutOutsideQuotes(v[lt+gt+1:], ';')
 	} else if _, p, ok := strings.Cut(v, ";"); ok {
-		params = ";" + p
+		params = p
+	} else {
+		return ""
 	}
-	for _, p := range splitOutsideQuotes(params, ';')[1:] {
+	for p := range outsideQuotes(params, ';') {
 		k, val, _ := strings.Cut(p, "=")
 		if strings.EqualFold(strings.TrimSpace(k), "tag") {
 			return strings.TrimSpace(val)
@@ -204,92 +220,109 @@ func tagParam(v string) string {
 
 // inspectDatagram judges one UDP datagram from src. It returns the bytes to
 // hand to sipgo (nil: none) and a stateless response to send back (nil: none)
-// with its destination.
-func (g *guard) inspectDatagram(data []byte, src netip.AddrPort, limit int) (pass, reply []byte, replyTo netip.AddrPort) {
-	pass, reply, h := g.judgeDatagram(data, src, limit)
+// with its destination. A request the guard rebuilds (sipHead.appendCanonical)
+// is written into out when it fits there, else into a new buffer; limit caps
+// what pass may hold.
+func (g *guard) inspectDatagram(data []byte, src netip.AddrPort, limit int, out []byte) (pass, reply []byte, replyTo netip.AddrPort) {
+	h := headPool.Get().(*sipHead)
+	pass, reply = g.judgeDatagram(h, data, src, limit, out)
 	if reply != nil {
 		replyTo = responseAddr(h, src)
 	}
+	*h = sipHead{} // let go of the datagram's text
+	headPool.Put(h)
 	return pass, reply, replyTo
 }
+
+// headPool recycles the sipHeads of datagrams: sipgo's reader goroutines
+// judge one datagram at a time each, and a sipHead with room for its fields
+// is 1.7 KiB.
+var headPool = sync.Pool{New: func() any { return new(sipHead) }}
 
 // responseAddr is where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4):
 // the source address, and the port of the top Via's sent-by (5060 when it
 // has none) unless the Via asks for rport.
 func responseAddr(h *sipHead, src netip.AddrPort) netip.AddrPort {
-	hop := splitOutsideQuotes(h.first("via"), ',')[0]
-	parts := splitOutsideQuotes(hop, ';')
-	for _, p := range parts[1:] {
+	hop, _, _ := cutOutsideQuotes(h.first("via"), ',')
+	protocol, params, _ := cutOutsideQuotes(hop, ';')
+	for p := range outsideQuotes(params, ';') {
 		if strings.EqualFold(strings.TrimSpace(p), "rport") {
 			return src
 		}
 	}
-	// sent-by follows "SIP/2.0/UDP" (LWS allowed around the slashes).
-	f := strings.Fields(strings.ReplaceAll(parts[0], "/", " / "))
-	if len(f) == 0 {
+	by := sentBy(protocol)
+	if by == "" {
 		return src
 	}
-	sentBy := f[len(f)-1]
 	port := uint16(5060)
-	if i := strings.LastIndexByte(sentBy, ':'); i >= 0 && !strings.HasSuffix(sentBy, "]") {
-		if p, err := strconv.ParseUint(sentBy[i+1:], 10, 16); err == nil && p > 0 {
+	if i := strings.LastIndexByte(by, ':'); i >= 0 && !strings.HasSuffix(by, "]") {
+		if p, err := strconv.ParseUint(by[i+1:], 10, 16); err == nil && p > 0 {
 			port = uint16(p)
 		}
 	}
 	return netip.AddrPortFrom(src.Addr(), port)
 }
 
-func (g *guard) judgeDatagram(data []byte, src netip.AddrPort, limit int) (pass, reply []byte, h *sipHead) {
-	srcText := src.String()
+// judgeDatagram judges a datagram into h (which the caller owns and reads
+// back for the reply's destination; see inspectDatagram).
+func (g *guard) judgeDatagram(h *sipHead, data []byte, src netip.AddrPort, limit int, out []byte) (pass, reply []byte) {
 	if len(data) > limit {
-		g.summary.note("oversize", srcText, fmt.Sprintf("%d bytes over the %d-byte cap", len(data), limit), data)
-		return nil, nil, nil
+		g.summary.note("oversize", src.String(), fmt.Sprintf("%d bytes over the %d-byte cap", len(data), limit), data)
+		return nil, nil
 	}
 	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
-		return data, nil, nil // RFC 5626 keep-alive: sipgo answers it
+		return data, nil // RFC 5626 keep-alive: sipgo answers it
 	}
 	if bytes.HasPrefix(data, []byte("SIP/")) {
+		// A response is passed as it came, so it is parsed here as sipgo
+		// will: responses come from peers we called, not on an inbound
+		// call's hot path, and this keeps their rules in one place (sipgo's).
 		if !validStatusLine(data) {
-			g.summary.note("bad-response", srcText, "malformed Status-Line", data)
-			return nil, nil, nil
+			g.summary.note("bad-response", src.String(), "malformed Status-Line", data)
+			return nil, nil
 		}
 		if _, err := g.parser.ParseSIP(data); err != nil {
-			g.summary.note("bad-response", srcText, err.Error(), data)
-			return nil, nil, nil
+			g.summary.note("bad-response", src.String(), err.Error(), data)
+			return nil, nil
 		}
-		return data, nil, nil
+		return data, nil
 	}
-	h, err := scanRequest(data, g.cfg.MaxHeaders)
-	if err != nil {
-		g.summary.note("malformed", srcText, err.Error(), data)
-		return nil, nil, nil
+	if err := h.scan(data, g.cfg.MaxHeaders); err != nil {
+		g.summary.note("malformed", src.String(), err.Error(), data)
+		return nil, nil
 	}
 	k := requestKey{method: h.method, callID: h.first("call-id"), fromTag: tagParam(h.first("from")), toTag: tagParam(h.first("to")), src: src.Addr().Unmap()}
-	if !g.admit(k, srcText, h.first("user-agent"), data) {
-		return nil, nil, nil
+	if ok, kind, detail := g.admit(k, h.first("user-agent")); !ok {
+		g.summary.note(kind, src.String(), detail, data)
+		return nil, nil
 	}
 	if !answerable(h) {
-		g.summary.note("unanswerable", srcText, "no Via or CSeq to answer with", data)
-		return nil, nil, nil
+		g.summary.note("unanswerable", src.String(), "no Via or CSeq to answer with", data)
+		return nil, nil
 	}
 	if f := checkRequest(h); f != nil {
-		return nil, g.refuse(h, f, srcText, data), h
+		return nil, g.refuse(h, f, src, data)
 	}
 	// RFC 3261 §18.3: octets past Content-Length are discarded (RFC 4475 §3.1.1.8).
 	contentLength := -1
-	if cl := h.get("content-length"); len(cl) == 1 {
-		contentLength, _ = strconv.Atoi(cl[0])
+	if h.count("content-length") == 1 {
+		contentLength, _ = strconv.Atoi(h.first("content-length"))
 	}
-	data = h.canonical(contentLength)
-	if _, err := g.parser.ParseSIP(data); err != nil {
-		return nil, g.refuse(h, badRequest("unparsable: %v", err), srcText, data), h
+	size := h.tighten(contentLength)
+	// What sipgo's parser would refuse is refused here, with a 400 instead
+	// of its silent drop, and without parsing the message twice.
+	if f := checkParsable(h, size, min(limit, g.parser.MaxMessageLength)); f != nil {
+		return nil, g.refuse(h, f, src, data)
 	}
-	return data, nil, h
+	if cap(out) < size {
+		out = make([]byte, 0, size)
+	}
+	return h.appendCanonical(out[:0]), nil
 }
 
 // refuse logs a refused request and builds its stateless answer (none for ACK).
-func (g *guard) refuse(h *sipHead, f *fault, src string, data []byte) []byte {
-	g.summary.note("refused-"+strconv.Itoa(f.code), src, f.warning, data)
+func (g *guard) refuse(h *sipHead, f *fault, src netip.AddrPort, data []byte) []byte {
+	g.summary.note("refused-"+strconv.Itoa(f.code), src.String(), f.warning, data)
 	if h.method == "ACK" {
 		return nil // RFC 3261 §17.2.3: ACK is never answered
 	}
@@ -331,8 +364,10 @@ func validStatusLine(data []byte) bool {
 func statelessResponse(h *sipHead, f *fault, server string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", f.code, f.reason)
-	for _, v := range h.get("via") {
-		b.WriteString("Via: " + v + "\r\n")
+	for _, f := range h.fields {
+		if f.name == "via" {
+			b.WriteString("Via: " + f.value + "\r\n")
+		}
 	}
 	if v := h.first("from"); v != "" {
 		b.WriteString("From: " + v + "\r\n")
@@ -379,11 +414,7 @@ func warningValue(text string) string {
 func headOf(req *sip.Request) *sipHead {
 	h := &sipHead{method: string(req.Method), uri: req.Recipient.String(), version: req.SipVersion}
 	for _, hd := range req.Headers() {
-		name := strings.ToLower(hd.Name())
-		if long, ok := compactHeaders[name]; ok {
-			name = long
-		}
-		h.fields = append(h.fields, headerField{name: name, value: hd.Value()})
+		h.fields = append(h.fields, headerField{name: headerName(hd.Name()), value: hd.Value()})
 	}
 	return h
 }
@@ -403,7 +434,8 @@ func (g *guard) inspectParsed(req *sip.Request) (f *fault, drop bool) {
 	if to := req.To(); to != nil {
 		k.toTag, _ = to.Params.Get("tag")
 	}
-	if !g.admit(k, req.Source(), ua, nil) {
+	if ok, kind, detail := g.admit(k, ua); !ok {
+		g.summary.note(kind, req.Source(), detail, nil)
 		return nil, true
 	}
 	h := headOf(req)

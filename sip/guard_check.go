@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -10,7 +11,8 @@ import (
 // sipHead is a SIP request's start line and header fields as sent, before
 // (and independent of) sipgo's parser, which accepts too much (RFC 4475
 // messages it lets through) and too little to answer (it drops what it cannot
-// parse). The guard judges requests on this view.
+// parse). The guard judges requests on this view. Its strings are parts of
+// one copy of the header section (a folded value excepted).
 type sipHead struct {
 	line                 string // the request line as sent
 	method, uri, version string
@@ -19,18 +21,64 @@ type sipHead struct {
 	lineErr string
 	fields  []headerField
 	body    []byte
+	// fieldBuf holds fields when they fit: a call's requests take no second
+	// allocation for them.
+	fieldBuf [24]headerField
 }
 
 type headerField struct {
 	name  string // lower-case long form ("v" becomes "via")
 	sent  string // the name as sent ("v", "X-Account")
 	value string // folded lines joined with one space, trimmed
+	wire  string // value as handed to sipgo (see tighten); set by tighten
 }
 
 // compactHeaders maps RFC 3261 §7.3.3 compact forms to long names.
 var compactHeaders = map[string]string{
 	"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
 	"c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to", "v": "via",
+}
+
+// knownHeaders maps the lower-case names (long and compact) of the fields
+// the guard looks at or commonly sees to their long form, so that naming a
+// field costs no allocation (headerName).
+var knownHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"via", "from", "to", "call-id", "cseq", "contact", "max-forwards", "content-length", "content-type",
+		"route", "record-route", "refer-to", "referred-by", "user-agent", "server", "subject", "supported",
+		"require", "proxy-require", "accept", "allow", "date", "expires", "content-encoding", "session-expires",
+		"min-se", "rseq", "rack", "event", "p-asserted-identity", "privacy", "authorization", "www-authenticate",
+		"proxy-authorization", "diversion", "warning", "reason", "replaces",
+	} {
+		m[n] = n
+	}
+	for short, long := range compactHeaders {
+		m[short] = long
+	}
+	return m
+}()
+
+// headerName is the lower-case long form of a field name as sent.
+func headerName(sent string) string {
+	var buf [24]byte
+	if len(sent) <= len(buf) {
+		for i := 0; i < len(sent); i++ {
+			c := sent[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if long, ok := knownHeaders[string(buf[:len(sent)])]; ok {
+			return long
+		}
+	}
+	name := strings.ToLower(sent)
+	if long, ok := compactHeaders[name]; ok {
+		return long
+	}
+	return name
 }
 
 // get returns the values of every field named name (lower-case long form).
@@ -53,6 +101,17 @@ func (h *sipHead) first(name string) string {
 	return ""
 }
 
+// count is how many fields are named name.
+func (h *sipHead) count(name string) int {
+	n := 0
+	for _, f := range h.fields {
+		if f.name == name {
+			n++
+		}
+	}
+	return n
+}
+
 // splitMessage cuts a datagram into its header section and body at the first
 // empty line. A message without one is all header section.
 func splitMessage(data []byte) (head, body []byte) {
@@ -69,39 +128,50 @@ func splitMessage(data []byte) (head, body []byte) {
 // when there is nothing to answer: not a request, or header lines that are
 // not "name: value", or more than maxHeaders of them.
 func scanRequest(data []byte, maxHeaders int) (*sipHead, error) {
-	head, body := splitMessage(data)
-	lines := strings.Split(string(head), "\n")
-	for i := range len(lines) - 1 {
-		lines[i] = strings.TrimSuffix(lines[i], "\r") // the line ended in CRLF, or a bare LF
+	h := new(sipHead)
+	if err := h.scan(data, maxHeaders); err != nil {
+		return nil, err
 	}
-	h := &sipHead{body: body, line: lines[0], fields: make([]headerField, 0, len(lines)-1)}
-	start := lines[0]
+	return h, nil
+}
+
+// scan is scanRequest into h, which it resets first.
+func (h *sipHead) scan(data []byte, maxHeaders int) error {
+	*h = sipHead{}
+	h.fields = h.fieldBuf[:0]
+	head, body := splitMessage(data)
+	h.body = body
+	rest := string(head) // the one copy: every string of h is a part of it
+	start := nextHeadLine(&rest)
+	h.line = start
 	// RFC 3261 §25.1: Request-Line = Method SP Request-URI SP SIP-Version CRLF,
 	// single spaces, no LWS inside the URI (RFC 4475 §3.1.2.7-3.1.2.10).
-	parts := strings.Split(start, " ")
+	method, tail, _ := strings.Cut(start, " ")
+	uri, version, ok := strings.Cut(tail, " ")
 	switch {
-	case len(parts) != 3:
+	case !ok || strings.IndexByte(version, ' ') >= 0:
 		h.lineErr = "malformed Request-Line (want Method SP Request-URI SP SIP-Version)"
 		if f := strings.Fields(start); len(f) > 0 {
 			h.method = f[0]
 		}
 	default:
-		h.method, h.uri, h.version = parts[0], parts[1], parts[2]
+		h.method, h.uri, h.version = method, uri, version
 		if strings.ContainsAny(h.uri, "<>\t") {
 			h.lineErr = "Request-URI must not be enclosed in <>"
 		}
 	}
 	if h.method == "" || !isToken(h.method) {
-		return nil, fmt.Errorf("not a SIP request line: %.40q", start)
+		return fmt.Errorf("not a SIP request line: %.40q", start)
 	}
-	for _, l := range lines[1:] {
+	for rest != "" {
+		l := nextHeadLine(&rest)
 		if l == "" {
 			continue
 		}
 		if l[0] == ' ' || l[0] == '\t' {
 			// RFC 3261 §7.3.1: a line starting with whitespace continues the previous field.
 			if len(h.fields) == 0 {
-				return nil, fmt.Errorf("continuation line before any header field")
+				return fmt.Errorf("continuation line before any header field")
 			}
 			f := &h.fields[len(h.fields)-1]
 			f.value = strings.TrimSpace(f.value + " " + strings.TrimSpace(l))
@@ -110,19 +180,25 @@ func scanRequest(data []byte, maxHeaders int) (*sipHead, error) {
 		name, value, ok := strings.Cut(l, ":")
 		name = strings.TrimRight(name, " \t")
 		if !ok || !isToken(name) {
-			return nil, fmt.Errorf("malformed header line %.40q", l)
+			return fmt.Errorf("malformed header line %.40q", l)
 		}
 		if len(h.fields) >= maxHeaders {
-			return nil, fmt.Errorf("more than %d header fields", maxHeaders)
+			return fmt.Errorf("more than %d header fields", maxHeaders)
 		}
-		sent := name
-		name = strings.ToLower(name)
-		if long, ok := compactHeaders[name]; ok {
-			name = long
-		}
-		h.fields = append(h.fields, headerField{name: name, sent: sent, value: strings.TrimSpace(value)})
+		h.fields = append(h.fields, headerField{name: headerName(name), sent: name, value: strings.TrimSpace(value)})
 	}
-	return h, nil
+	return nil
+}
+
+// nextHeadLine cuts the next line off *rest: a line ends in CRLF or a bare
+// LF; the last line of the header section has no end and keeps any CR.
+func nextHeadLine(rest *string) string {
+	line, after, found := strings.Cut(*rest, "\n")
+	*rest = after
+	if found {
+		line = strings.TrimSuffix(line, "\r")
+	}
+	return line
 }
 
 // fault is why a request is refused. An answerable fault gets a response with
@@ -149,14 +225,14 @@ func checkRequest(h *sipHead) *fault {
 	if !strings.EqualFold(h.version, "SIP/2.0") {
 		return &fault{code: 505, reason: "Version Not Supported", warning: "SIP version " + h.version + " is not SIP/2.0"}
 	}
-	for _, name := range []string{"via", "call-id", "from", "to", "cseq"} {
-		if len(h.get(name)) == 0 {
+	for _, name := range [...]string{"via", "call-id", "from", "to", "cseq"} {
+		if h.count(name) == 0 {
 			return badRequest("missing %s header", headerDisplayName(name))
 		}
 	}
 	// RFC 3261 §7.3.1: these may appear once (RFC 4475 §3.3.9, §3.3.10).
-	for _, name := range []string{"call-id", "from", "to", "cseq", "max-forwards", "content-length", "content-type"} {
-		if n := len(h.get(name)); n > 1 {
+	for _, name := range [...]string{"call-id", "from", "to", "cseq", "max-forwards", "content-length", "content-type"} {
+		if n := h.count(name); n > 1 {
 			return badRequest("%d %s headers where one is allowed", n, headerDisplayName(name))
 		}
 	}
@@ -179,36 +255,41 @@ func checkRequest(h *sipHead) *fault {
 	}
 	// RFC 3261 §20.22: Max-Forwards is 0-255. It may be missing (RFC 2543
 	// peers, RFC 4475 §3.4.1), and 0 is processed by a UAS (RFC 4475 §3.3.7).
-	if mf := h.get("max-forwards"); len(mf) == 1 {
-		if n, err := strconv.ParseUint(mf[0], 10, 16); err != nil || !isDigits(mf[0]) || n > 255 {
-			return badRequest("Max-Forwards %q is not 0 to 255", mf[0])
+	if h.count("max-forwards") == 1 {
+		mf := h.first("max-forwards")
+		if n, err := strconv.ParseUint(mf, 10, 16); err != nil || !isDigits(mf) || n > 255 {
+			return badRequest("Max-Forwards %q is not 0 to 255", mf)
 		}
 	}
-	if f := checkVia(h.get("via")); f != nil {
+	if f := checkVia(h); f != nil {
 		return f
 	}
-	for _, name := range []string{"from", "to"} {
+	for _, name := range [...]string{"from", "to"} {
 		if err := checkNameAddr(h.first(name), true); err != "" {
 			return badRequest("%s header: %s", headerDisplayName(name), err)
 		}
 	}
-	for _, c := range h.get("contact") {
-		if err := checkNameAddr(c, false); err != "" {
+	for _, f := range h.fields {
+		if f.name != "contact" {
+			continue
+		}
+		if err := checkNameAddr(f.value, false); err != "" {
 			return badRequest("Contact header: %s", err)
 		}
 	}
-	if d := h.get("date"); len(d) > 0 && !strings.HasSuffix(strings.TrimSpace(d[0]), " GMT") {
+	if h.count("date") > 0 {
 		// RFC 3261 §20.17: SIP-date is an RFC 1123 date in GMT (RFC 4475 §3.1.2.11).
-		return badRequest("Date %q is not in GMT", d[0])
+		if d := h.first("date"); !strings.HasSuffix(strings.TrimSpace(d), " GMT") {
+			return badRequest("Date %q is not in GMT", d)
+		}
 	}
 	if f := checkContentLength(h); f != nil {
 		return f
 	}
 	// RFC 3261 §8.2.2.1: a URI scheme we do not serve gets 416 (RFC 4475 §3.3.2-3).
 	scheme, rest, _ := strings.Cut(h.uri, ":")
-	scheme = strings.ToLower(scheme)
-	if scheme != "sip" && scheme != "sips" {
-		return &fault{code: 416, reason: "Unsupported URI Scheme", warning: "Request-URI scheme " + scheme + " is not sip or sips"}
+	if !equalFoldASCII(scheme, "sip") && !equalFoldASCII(scheme, "sips") {
+		return &fault{code: 416, reason: "Unsupported URI Scheme", warning: "Request-URI scheme " + strings.ToLower(scheme) + " is not sip or sips"}
 	}
 	// RFC 3261 §19.1.5: header fields in a Request-URI are not allowed (RFC 4475 §3.1.2.10).
 	// A user part may hold "?" (user-unreserved), so look after the last "@".
@@ -226,17 +307,8 @@ func checkRequest(h *sipHead) *fault {
 	}
 	// RFC 3261 §8.2.2.3: pivotua supports only the extensions of supportedExtensions;
 	// Proxy-Require is for proxies.
-	var unsupported []string
-	for _, r := range h.get("require") {
-		for _, tag := range strings.Split(r, ",") {
-			if tag = strings.TrimSpace(tag); tag != "" && !supportedExtensions[strings.ToLower(tag)] {
-				unsupported = append(unsupported, tag)
-			}
-		}
-	}
-	if len(unsupported) > 0 {
-		return &fault{code: 420, reason: "Bad Extension", warning: "unsupported extension " + strings.Join(unsupported, ", "),
-			extra: []string{"Unsupported: " + strings.Join(unsupported, ", ")}}
+	if f := checkRequire(h); f != nil {
+		return f
 	}
 	if h.method == "INVITE" {
 		if f := checkInviteBody(h); f != nil {
@@ -246,22 +318,67 @@ func checkRequest(h *sipHead) *fault {
 	return nil
 }
 
-// supportedExtensions are the option tags a request may Require of us:
+// isSupportedExtension: the option tags a request may Require of us are
 // session timers (RFC 4028, session_timer.go) and reliable provisional
 // responses (RFC 3262, prack.go).
-var supportedExtensions = map[string]bool{"timer": true, "100rel": true}
+func isSupportedExtension(tag string) bool {
+	return equalFoldASCII(tag, "timer") || equalFoldASCII(tag, "100rel")
+}
+
+// equalFoldASCII compares with ASCII letters folded, and nothing else: an
+// ASCII keyword must not match look-alikes such as "ſ" (U+017F), which
+// strings.EqualFold folds to "s".
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRequire answers 420 with Unsupported for option tags of Require that
+// are not supportedExtensions.
+func checkRequire(h *sipHead) *fault {
+	var unsupported []string
+	for _, f := range h.fields {
+		if f.name != "require" {
+			continue
+		}
+		for tag := range strings.SplitSeq(f.value, ",") {
+			if tag = strings.TrimSpace(tag); tag != "" && !isSupportedExtension(tag) {
+				unsupported = append(unsupported, tag)
+			}
+		}
+	}
+	if len(unsupported) == 0 {
+		return nil
+	}
+	return &fault{code: 420, reason: "Bad Extension", warning: "unsupported extension " + strings.Join(unsupported, ", "),
+		extra: []string{"Unsupported: " + strings.Join(unsupported, ", ")}}
+}
 
 // checkContentLength checks RFC 3261 §20.14 on a datagram: one non-negative
 // number no larger than the body (RFC 4475 §3.1.2.2, §3.1.2.3). A body longer
 // than Content-Length is cut by the caller (§18.3; RFC 4475 §3.1.1.8).
 func checkContentLength(h *sipHead) *fault {
-	cl := h.get("content-length")
-	if len(cl) == 0 {
+	if h.count("content-length") == 0 {
 		return nil
 	}
-	n, err := strconv.ParseUint(cl[0], 10, 31)
-	if err != nil || !isDigits(cl[0]) {
-		return badRequest("Content-Length %q is not a non-negative number", cl[0])
+	cl := h.first("content-length")
+	n, err := strconv.ParseUint(cl, 10, 31)
+	if err != nil || !isDigits(cl) {
+		return badRequest("Content-Length %q is not a non-negative number", cl)
 	}
 	if h.body != nil && int(n) > len(h.body) {
 		return badRequest("Content-Length %d is larger than the %d-byte body", n, len(h.body))
@@ -280,18 +397,20 @@ func checkInviteBody(h *sipHead) *fault {
 				extra: []string{"Accept: application/sdp"}}
 		}
 	}
-	accepts := h.get("accept")
-	if len(accepts) == 0 {
+	if h.count("accept") == 0 {
 		return nil
 	}
-	for _, a := range accepts {
-		if strings.TrimSpace(a) == "" {
+	for _, f := range h.fields {
+		if f.name != "accept" {
+			continue
+		}
+		if strings.TrimSpace(f.value) == "" {
 			return nil
 		}
-		for _, t := range strings.Split(a, ",") {
+		for t := range strings.SplitSeq(f.value, ",") {
 			mt, _, _ := strings.Cut(t, ";")
-			switch strings.ToLower(strings.TrimSpace(mt)) {
-			case "application/sdp", "application/*", "*/*":
+			mt = strings.TrimSpace(mt)
+			if equalFoldASCII(mt, "application/sdp") || equalFoldASCII(mt, "application/*") || mt == "*/*" {
 				return nil
 			}
 		}
@@ -302,9 +421,13 @@ func checkInviteBody(h *sipHead) *fault {
 // checkVia rejects empty Via values or parameters (RFC 4475 §3.1.2.1) and a
 // branch that is only the RFC 3261 magic cookie, which would match every other
 // such request as one transaction (RFC 4475 §3.2.1: reject statelessly).
-func checkVia(vias []string) *fault {
-	for i, v := range vias {
-		for j, hop := range splitOutsideQuotes(v, ',') {
+func checkVia(h *sipHead) *fault {
+	top := true
+	for _, f := range h.fields {
+		if f.name != "via" {
+			continue
+		}
+		for hop := range outsideQuotes(f.value, ',') {
 			hop = strings.TrimSpace(hop)
 			if hop == "" {
 				return badRequest("empty Via value")
@@ -312,17 +435,26 @@ func checkVia(vias []string) *fault {
 			if err := checkParams(hop); err != "" {
 				return badRequest("Via: %s", err)
 			}
-			if i == 0 && j == 0 {
-				for _, p := range splitOutsideQuotes(hop, ';')[1:] {
-					k, val, _ := strings.Cut(p, "=")
-					if strings.EqualFold(strings.TrimSpace(k), "branch") && strings.TrimSpace(val) == "z9hG4bK" {
-						return badRequest("Via branch z9hG4bK has no transaction ID")
-					}
+			if top {
+				top = false
+				if branchIsOnlyCookie(hop) {
+					return badRequest("Via branch z9hG4bK has no transaction ID")
 				}
 			}
 		}
 	}
 	return nil
+}
+
+func branchIsOnlyCookie(hop string) bool {
+	_, params, _ := cutOutsideQuotes(hop, ';')
+	for p := range outsideQuotes(params, ';') {
+		k, val, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "branch") && strings.TrimSpace(val) == "z9hG4bK" {
+			return true
+		}
+	}
+	return false
 }
 
 // checkNameAddr checks a From, To or Contact value: balanced quotes, no
@@ -336,64 +468,72 @@ func checkNameAddr(v string, single bool) string {
 	if !quotesBalanced(v) {
 		return "unterminated quoted string"
 	}
-	values := []string{v}
-	if !single {
-		values = splitOutsideQuotes(v, ',')
+	sep := byte(',')
+	if single {
+		sep = 0 // no split: the whole value is one
 	}
-	for _, one := range values {
-		one = strings.TrimSpace(one)
-		if one == "" {
-			return "empty value"
-		}
-		lt := indexOutsideQuotes(one, '<')
-		var params string
-		if lt >= 0 {
-			gt := strings.IndexByte(one[lt:], '>')
-			if gt < 0 {
-				return "< without >"
-			}
-			spec := one[lt+1 : lt+gt]
-			if strings.ContainsAny(spec, " \t") {
-				return "whitespace inside <addr-spec>"
-			}
-			display := strings.TrimSpace(one[:lt])
-			if display != "" && display[0] != '"' {
-				for _, w := range strings.Fields(display) {
-					if !isToken(w) {
-						return "display name " + strconv.Quote(display) + " must be quoted"
-					}
-				}
-			}
-			params = one[lt+gt+1:]
-		} else {
-			uri, p, _ := strings.Cut(one, ";")
-			if strings.ContainsAny(uri, "?,") {
-				return "a URI with header fields or commas must be enclosed in <>"
-			}
-			if strings.ContainsAny(strings.TrimSpace(uri), " \t\"") {
-				return "malformed address " + strconv.Quote(uri)
-			}
-			params = ";" + p
-			if p == "" && !strings.Contains(one, ";") {
-				params = ""
-			}
-		}
-		if err := checkParams("x" + params); err != "" {
+	for one := range outsideQuotes(v, sep) {
+		if err := checkOneNameAddr(strings.TrimSpace(one)); err != "" {
 			return err
 		}
 	}
 	return ""
 }
 
-// checkParams rejects ";;" and a trailing ";" in a value's parameters.
-func checkParams(v string) string {
-	parts := splitOutsideQuotes(v, ';')
-	for _, p := range parts[1:] {
-		if strings.TrimSpace(p) == "" {
+func checkOneNameAddr(one string) string {
+	if one == "" {
+		return "empty value"
+	}
+	lt := indexOutsideQuotes(one, '<')
+	if lt < 0 {
+		uri, params, hasParams := strings.Cut(one, ";")
+		if strings.ContainsAny(uri, "?,") {
+			return "a URI with header fields or commas must be enclosed in <>"
+		}
+		if strings.ContainsAny(strings.TrimSpace(uri), " \t\"") {
+			return "malformed address " + strconv.Quote(uri)
+		}
+		if hasParams && hasEmptyPiece(params) {
 			return "empty parameter"
 		}
+		return ""
+	}
+	gt := strings.IndexByte(one[lt:], '>')
+	if gt < 0 {
+		return "< without >"
+	}
+	spec := one[lt+1 : lt+gt]
+	if strings.ContainsAny(spec, " \t") {
+		return "whitespace inside <addr-spec>"
+	}
+	display := strings.TrimSpace(one[:lt])
+	if display != "" && display[0] != '"' {
+		for w := range strings.FieldsSeq(display) {
+			if !isToken(w) {
+				return "display name " + strconv.Quote(display) + " must be quoted"
+			}
+		}
+	}
+	return checkParams(one[lt+gt+1:])
+}
+
+// checkParams rejects ";;" and a trailing ";" in a value's parameters (what
+// follows its first ";" outside quotes and <>).
+func checkParams(v string) string {
+	if _, params, found := cutOutsideQuotes(v, ';'); found && hasEmptyPiece(params) {
+		return "empty parameter"
 	}
 	return ""
+}
+
+// hasEmptyPiece: some part of s between ";" (outside quotes and <>) is blank.
+func hasEmptyPiece(s string) bool {
+	for p := range outsideQuotes(s, ';') {
+		if strings.TrimSpace(p) == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func quotesBalanced(s string) bool {
@@ -412,7 +552,33 @@ func quotesBalanced(s string) bool {
 // splitOutsideQuotes splits s at sep outside quoted strings and <...>.
 func splitOutsideQuotes(s string, sep byte) []string {
 	var out []string
-	in, angle, start := false, 0, 0
+	for p := range outsideQuotes(s, sep) {
+		out = append(out, p)
+	}
+	return out
+}
+
+// outsideQuotes yields the parts of s between seps outside quoted strings and
+// <...>, as splitOutsideQuotes does, without a slice. Sep 0 yields s whole.
+func outsideQuotes(s string, sep byte) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for {
+			before, after, found := cutOutsideQuotes(s, sep)
+			if !yield(before) || !found {
+				return
+			}
+			s = after
+		}
+	}
+}
+
+// cutOutsideQuotes is strings.Cut at the first sep outside quoted strings and
+// <...>: a cut there leaves no quote or <> open, so each part can be read alone.
+func cutOutsideQuotes(s string, sep byte) (before, after string, found bool) {
+	if sep == 0 {
+		return s, "", false
+	}
+	in, angle := false, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -425,11 +591,10 @@ func splitOutsideQuotes(s string, sep byte) []string {
 		case !in && c == '>' && angle > 0:
 			angle--
 		case !in && angle == 0 && c == sep:
-			out = append(out, s[start:i])
-			start = i + 1
+			return s[:i], s[i+1:], true
 		}
 	}
-	return append(out, s[start:])
+	return s, "", false
 }
 
 func indexOutsideQuotes(s string, c byte) int {
@@ -500,44 +665,55 @@ var structuredHeaders = map[string]bool{
 	"cseq": true, "call-id": true, "max-forwards": true, "content-length": true, "content-type": true,
 }
 
-// canonical rebuilds the message the way sipgo parses best: one line per
-// field, no folding, and in structured fields no LWS around separators
-// (RFC 3261 §7.3.1 lets a recipient replace LWS with a single SP).
-func (h *sipHead) canonical(contentLength int) []byte {
-	body := h.body
-	if contentLength >= 0 && contentLength < len(body) {
-		body = body[:contentLength]
+// tighten sets each field's wire form (its value, with tightenLWS applied to
+// structuredHeaders) and cuts the body to contentLength (-1: none); it
+// returns the size of the canonical form.
+func (h *sipHead) tighten(contentLength int) int {
+	if contentLength >= 0 && contentLength < len(h.body) {
+		h.body = h.body[:contentLength]
 	}
-	values := make([]string, len(h.fields))
-	size := len(h.line) + 4 + len(body)
-	for i, f := range h.fields {
-		values[i] = f.value
+	size := len(h.line) + 4 + len(h.body)
+	for i := range h.fields {
+		f := &h.fields[i]
+		f.wire = f.value
 		if structuredHeaders[f.name] {
-			values[i] = tightenLWS(f.value, f.name == "via")
+			f.wire = tightenLWS(f.value, f.name == "via")
 		}
-		size += len(f.sent) + 2 + len(values[i]) + 2
+		size += len(f.sent) + 2 + len(f.wire) + 2
 	}
-	b := make([]byte, 0, size)
+	return size
+}
+
+// appendCanonical appends the message the way sipgo parses best: one line
+// per field, no folding, and in structured fields no LWS around separators
+// (RFC 3261 §7.3.1 lets a recipient replace LWS with a single SP). tighten
+// must have run.
+func (h *sipHead) appendCanonical(b []byte) []byte {
 	b = append(b, h.line...)
 	b = append(b, "\r\n"...)
-	for i, f := range h.fields {
+	for _, f := range h.fields {
 		b = append(b, f.sent...)
 		b = append(b, ": "...)
-		b = append(b, values[i]...)
+		b = append(b, f.wire...)
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	return append(b, body...)
+	return append(b, h.body...)
 }
 
 // tightenLWS drops whitespace around ";", "=", "," (and "/" in Via) outside
-// quoted strings and <>, and collapses other whitespace runs to one SP.
+// quoted strings and <>, and collapses other whitespace runs to one SP. A
+// value it leaves as it was comes back without a copy.
 func tightenLWS(v string, slash bool) string {
 	if !strings.ContainsAny(v, " \t") {
 		return v // only whitespace changes
 	}
 	sep := func(c byte) bool { return c == ';' || c == '=' || c == ',' || (slash && c == '/') }
-	out := make([]byte, 0, len(v)) // never longer: a run of whitespace becomes at most one SP
+	var stack [256]byte
+	out := stack[:0] // never longer than v: a run of whitespace becomes at most one SP
+	if len(v) > len(stack) {
+		out = make([]byte, 0, len(v))
+	}
 	in, angle := false, 0
 	pendingSpace := false
 	for i := 0; i < len(v); i++ {
@@ -569,6 +745,9 @@ func tightenLWS(v string, slash bool) string {
 			angle--
 		}
 		out = append(out, c)
+	}
+	if string(out) == v {
+		return v
 	}
 	return string(out)
 }

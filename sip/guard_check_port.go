@@ -3,8 +3,8 @@ package sip
 import (
 	"strconv"
 	"strings"
-
-	"github.com/emiago/sipgo/sip"
+	"unicode"
+	"unicode/utf8"
 )
 
 // portHeaders are the fields whose URIs sipgo reads a port from and pivotua
@@ -21,16 +21,22 @@ func checkPorts(h *sipHead) *fault {
 	if p, ok := uriPort(h.uri); !ok {
 		return badRequest("Request-URI port %s is not 1 to 65535", p)
 	}
-	for _, v := range h.get("via") {
-		for _, hop := range splitOutsideQuotes(v, ',') {
+	for _, f := range h.fields {
+		if f.name != "via" {
+			continue
+		}
+		for hop := range outsideQuotes(f.value, ',') {
 			if p, ok := viaPort(hop); !ok {
 				return badRequest("Via port %s is not 1 to 65535", p)
 			}
 		}
 	}
 	for _, name := range portHeaders {
-		for _, v := range h.get(name) {
-			for _, one := range splitOutsideQuotes(v, ',') {
+		for _, f := range h.fields {
+			if f.name != name {
+				continue
+			}
+			for one := range outsideQuotes(f.value, ',') {
 				if p, ok := uriPort(nameAddrURI(one)); !ok {
 					return badRequest("%s port %s is not 1 to 65535", headerDisplayName(name), p)
 				}
@@ -46,20 +52,20 @@ func validPort(p string) bool {
 	return err == nil && isDigits(p) && n > 0
 }
 
-// uriPort reads a URI's port the way sipgo will (its own parser: sipgo
-// keeps what it reads from the Request-URI, Contact and routes); ok is false
-// only when a port is there and out of range. A URI sipgo cannot parse
-// passes here: the parse of the whole message refuses it later.
+// uriPort reads a URI's port the way sipgo will (readURI follows its
+// parser: sipgo keeps what it reads from the Request-URI, Contact and
+// routes); ok is false only when a port is there and out of range. A URI
+// sipgo cannot parse passes here: checkParsable refuses it.
 func uriPort(uri string) (port string, ok bool) {
 	if !mayHoldBadPort(uri) {
 		return "", true
 	}
-	var u sip.Uri
-	if err := sip.ParseUri(strings.TrimSpace(uri), &u); err != nil {
+	p, _, problem := readURI(strings.TrimSpace(uri))
+	if problem != "" {
 		return "", true
 	}
-	if u.Port < 0 || u.Port > 65535 {
-		return strconv.Itoa(u.Port), false
+	if p < 0 || p > 65535 {
+		return strconv.Itoa(p), false
 	}
 	return "", true
 }
@@ -121,19 +127,31 @@ func nameAddrURI(v string) string {
 // viaPort checks one Via hop's sent-by port and its rport and received-port
 // values: sipgo answers to them (RFC 3261 §18.2.2, RFC 3581 §4).
 func viaPort(hop string) (port string, ok bool) {
-	parts := splitOutsideQuotes(hop, ';')
-	// sent-by follows "SIP/2.0/UDP" (LWS allowed around the slashes).
-	f := strings.Fields(strings.ReplaceAll(parts[0], "/", " / "))
-	if len(f) > 0 {
-		if p, ok := hostPortPort(f[len(f)-1]); !ok {
-			return p, false
-		}
+	protocol, params, _ := cutOutsideQuotes(hop, ';')
+	if p, ok := hostPortPort(sentBy(protocol)); !ok {
+		return p, false
 	}
-	for _, p := range parts[1:] {
+	for p := range outsideQuotes(params, ';') {
 		k, val, found := strings.Cut(p, "=")
 		if found && strings.EqualFold(strings.TrimSpace(k), "rport") && !validPort(strings.TrimSpace(val)) {
 			return strings.TrimSpace(val), false
 		}
 	}
 	return "", true
+}
+
+// sentBy is the sent-by of a Via hop's "SIP/2.0/UDP host:port" (LWS allowed
+// around the slashes): its last word, words being separated by white space
+// or "/", which is a word of its own. "" when there is none.
+func sentBy(protocol string) string {
+	s := strings.TrimRightFunc(protocol, unicode.IsSpace)
+	if s == "" || s[len(s)-1] == '/' {
+		return s[max(0, len(s)-1):]
+	}
+	i := strings.LastIndexFunc(s, func(r rune) bool { return r == '/' || unicode.IsSpace(r) })
+	if i < 0 {
+		return s
+	}
+	_, size := utf8.DecodeRuneInString(s[i:])
+	return s[i+size:]
 }

@@ -26,7 +26,7 @@ func TestOutOfRangePortsAreRefusedWith400(t *testing.T) {
 			if msg == good {
 				t.Fatalf("no %q in the request", tc.old)
 			}
-			pass, reply, _ := g.inspectDatagram([]byte(msg), src, DefaultMaxMessageBytes)
+			pass, reply, _ := g.inspectDatagram([]byte(msg), src, DefaultMaxMessageBytes, nil)
 			if pass != nil || !bytes.HasPrefix(reply, []byte("SIP/2.0 400 ")) {
 				t.Fatalf("passed %v, answered %q; want 400", pass != nil, firstLine(reply))
 			}
@@ -35,7 +35,7 @@ func TestOutOfRangePortsAreRefusedWith400(t *testing.T) {
 			}
 		})
 	}
-	if pass, reply, _ := g.inspectDatagram([]byte(strings.Replace(good, "127.0.0.1:5999;rport", "127.0.0.1:65535;rport", 1)), src, DefaultMaxMessageBytes); pass == nil {
+	if pass, reply, _ := g.inspectDatagram([]byte(strings.Replace(good, "127.0.0.1:5999;rport", "127.0.0.1:65535;rport", 1)), src, DefaultMaxMessageBytes, nil); pass == nil {
 		t.Fatalf("port 65535 refused: %q", reply)
 	}
 }

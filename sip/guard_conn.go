@@ -35,7 +35,8 @@ func (c *guardedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if !ok {
 			continue
 		}
-		pass, reply, to := c.guard.inspectDatagram(c.buf[:n], ua.AddrPort(), limit)
+		// A rebuilt request is written straight into sipgo's buffer b.
+		pass, reply, to := c.guard.inspectDatagram(c.buf[:n], ua.AddrPort(), limit, b)
 		if reply != nil {
 			_, _ = c.PacketConn.WriteTo(reply, net.UDPAddrFromAddrPort(to))
 		}

@@ -250,7 +250,7 @@ func FuzzGuardDatagram(f *testing.F) {
 	g := newGuard(GuardConfig{MaxMessageBytes: 8192}, "fuzz", quietLogger())
 	src := netip.MustParseAddrPort("192.0.2.1:5060")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		pass, reply, _ := g.inspectDatagram(data, src, 8192)
+		pass, reply, _ := g.inspectDatagram(data, src, 8192, nil)
 		if pass != nil && reply != nil {
 			t.Fatal("both passed and answered")
 		}

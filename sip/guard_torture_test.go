@@ -90,7 +90,7 @@ func TestTortureMessagesThroughTheGuard(t *testing.T) {
 	for _, m := range loadTorture(t) {
 		t.Run(m.name, func(t *testing.T) {
 			want := tortureAnswers[m.name]
-			pass, reply, _ := g.inspectDatagram(m.data, src, DefaultMaxMessageBytes)
+			pass, reply, _ := g.inspectDatagram(m.data, src, DefaultMaxMessageBytes, nil)
 			switch {
 			case reply != nil:
 				if code := statusOf(reply); code != want {
