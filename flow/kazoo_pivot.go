@@ -181,12 +181,17 @@ func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, m
 // https, /ivr to /ivr/). It keeps the requested URL's own query (the one written in voice_url or an
 // action, without the parameters a GET appended) and its credentials while on the same host.
 func documentBase(requested, final string) string {
-	if final == "" || sameDocument(requested, final) {
+	if sameDocument(requested, final) {
 		return requested
 	}
+	return parsedDocumentBase(requested, final)
+}
+
+// parsedDocumentBase is documentBase found by parsing both URLs, whatever they are.
+func parsedDocumentBase(requested, final string) string {
 	req, err1 := url.Parse(requested)
 	fin, err2 := url.Parse(final)
-	if err1 != nil || err2 != nil {
+	if final == "" || err1 != nil || err2 != nil {
 		return requested
 	}
 	if fin.Scheme == req.Scheme && fin.Host == req.Host && fin.Path == req.Path {
