@@ -1,8 +1,6 @@
 package flow
 
-import (
-	"testing"
-)
+import "testing"
 
 func TestDocumentBase(t *testing.T) {
 	for _, tc := range []struct{ requested, final, want string }{
