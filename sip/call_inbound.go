@@ -435,7 +435,9 @@ func (c *InboundCall) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	if err := c.dlg.ReadBye(req, tx); err != nil {
 		c.srv.respond(req, tx, 500, "Server Internal Error")
+		return
 	}
+	forget(req) // answered: its transaction resends that 200 (a copy) to a retransmitted BYE
 }
 
 // handleReinvite answers a re-INVITE once the dialog is established (see answerReinvite).

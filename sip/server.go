@@ -528,7 +528,28 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}()
 	select {
 	case <-c.settled:
+		if c.FinalStatus() != 0 {
+			forget(req)
+		}
 	case <-c.Done():
+	}
+}
+
+// forget empties a request whose server transaction outlives our use of it: once the final response
+// is out, a transaction reads only the request's method (to match a retransmission), yet keeps the
+// request until Timer L or J ends it, 32 s on UDP (RFC 6026 §8.7, RFC 3261 §17.2.2), and sipgo
+// v1.7.2 keeps an INVITE's that long even when the call's BYE ended the transaction first. What the
+// call needs of it was copied when it arrived (CallInfo, the offer, the dialog's own copy). Its
+// headers and body are a few KB a call, which the garbage collector would otherwise mark for half a
+// minute after every call.
+func forget(req *sip.Request) {
+	req.SetBody(nil) // first: it writes a Content-Length
+	for range len(req.Headers()) { // each pass removes one: bounded even if a name did not match
+		hs := req.Headers()
+		if len(hs) == 0 {
+			break
+		}
+		req.RemoveHeader(hs[0].Name())
 	}
 }
 

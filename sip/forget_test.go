@@ -1,0 +1,79 @@
+package sip
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pivotua/pivotua/internal/testkit"
+)
+
+func TestForgetEmptiesARequestButItsStartLine(t *testing.T) {
+	req := parseInvite(t, inviteRequest("forget-1", "User-Agent: SIPp\r\nSubject: Performance Test\r\n"))
+	line := req.StartLine()
+	forget(req)
+	if hs := req.Headers(); len(hs) != 0 {
+		t.Errorf("%d headers left, the first %q", len(hs), hs[0].Name())
+	}
+	if req.Body() != nil || req.Via() != nil || req.CSeq() != nil || req.CallID() != nil {
+		t.Errorf("body or a header still readable: body %q via %v cseq %v call-id %v", req.Body(), req.Via(), req.CSeq(), req.CallID())
+	}
+	if got := req.StartLine(); got != line || !req.IsInvite() {
+		t.Errorf("start line %q, want %q", got, line)
+	}
+}
+
+// TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten: once an INVITE is answered and
+// acknowledged, and once a BYE is answered, pivotua empties the requests sipgo's transactions keep for
+// 32 s (forget). A retransmitted INVITE is still absorbed by its transaction (no second call, no
+// answer), and a retransmitted BYE still gets the same 200 (RFC 3261 §17.2.2).
+func TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten(t *testing.T) {
+	var calls atomic.Int32
+	local := netip.MustParseAddrPort("127.0.0.1:40004")
+	srv := startTestServer(t, Config{}, func(c *InboundCall) {
+		calls.Add(1)
+		if _, err := c.Answer(context.Background(), local); err != nil {
+			return
+		}
+		<-c.Done()
+	})
+	caller := callPeer(t, srv)
+	caller.invite("forgotten")
+	ok := caller.final(3 * time.Second)
+	if statusOf(ok) != 200 {
+		t.Fatalf("INVITE: %q, want 200", firstLine(ok))
+	}
+	caller.ack(ok, "forgotten")
+	waitActive(t, srv, 1)
+
+	caller.invite("forgotten") // the same branch: a retransmission
+	if res := caller.final(500 * time.Millisecond); res != nil {
+		t.Fatalf("a retransmitted INVITE after the ACK was answered: %q", firstLine(res))
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls reached the handler, want 1", n)
+	}
+
+	bye := []byte("BYE sip:pivotua@" + caller.to.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + caller.local().String() + ";rport;branch=z9hG4bKbyeforgotten\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + testkit.SIPHeader(string(ok), "To") + "\r\n" +
+		"Call-ID: forgotten\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+	caller.send(bye)
+	first := caller.final(3 * time.Second)
+	if statusOf(first) != 200 {
+		t.Fatalf("BYE: %q, want 200", firstLine(first))
+	}
+	waitActive(t, srv, 0)
+	caller.send(bye)
+	again := caller.final(3 * time.Second)
+	if statusOf(again) != 200 {
+		t.Fatalf("retransmitted BYE: %q, want 200", firstLine(again))
+	}
+	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+		if a, b := testkit.SIPHeader(string(first), h), testkit.SIPHeader(string(again), h); a != b || a == "" {
+			t.Errorf("%s of the 200 to the retransmitted BYE: %q, the first 200's %q", h, b, a)
+		}
+	}
+}
