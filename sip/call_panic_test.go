@@ -32,6 +32,14 @@ func (p *udpPeer) ack(ok []byte, callID string) {
 		"Call-ID: " + callID + "\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"))
 }
 
+// bye is the caller's BYE in the dialog its INVITE callID got ok for.
+func (p *udpPeer) bye(ok []byte, callID string) []byte {
+	return []byte("BYE sip:pivotua@" + p.to.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + p.local().String() + ";rport;branch=z9hG4bKbye" + callID + "\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + testkit.SIPHeader(string(ok), "To") + "\r\n" +
+		"Call-ID: " + callID + "\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+}
+
 // request waits for a request of method and answers it 200.
 func (p *udpPeer) request(method string, wait time.Duration) []byte {
 	deadline := time.Now().Add(wait)
@@ -115,11 +123,7 @@ func TestPanicInOneCallCostsThatCallOnly(t *testing.T) {
 		t.Fatalf("the steady call was hung up by the others' panics:\n%s", bye)
 	}
 	waitActive(t, srv, 1)
-	byeReq := []byte("BYE sip:pivotua@" + steady.to.String() + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + steady.local().String() + ";rport;branch=z9hG4bKbyesteady\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + testkit.SIPHeader(string(ok), "To") + "\r\n" +
-		"Call-ID: steady\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
-	steady.send(byeReq)
+	steady.send(steady.bye(ok, "steady"))
 	if res := steady.final(3 * time.Second); statusOf(res) != 200 {
 		t.Fatalf("BYE on the steady call: %q", firstLine(res))
 	}

@@ -56,10 +56,7 @@ func TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten(t *testing.T) 
 		t.Fatalf("%d calls reached the handler, want 1", n)
 	}
 
-	bye := []byte("BYE sip:pivotua@" + caller.to.String() + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + caller.local().String() + ";rport;branch=z9hG4bKbyeforgotten\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c1\r\nTo: " + testkit.SIPHeader(string(ok), "To") + "\r\n" +
-		"Call-ID: forgotten\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
+	bye := caller.bye(ok, "forgotten")
 	caller.send(bye)
 	first := caller.final(3 * time.Second)
 	if statusOf(first) != 200 {

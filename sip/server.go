@@ -543,8 +543,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // headers and body are a few KB a call, which the garbage collector would otherwise mark for half a
 // minute after every call.
 func forget(req *sip.Request) {
-	req.SetBody(nil) // first: it writes a Content-Length
-	for range len(req.Headers()) { // each pass removes one: bounded even if a name did not match
+	// The body first: SetBody writes a Content-Length. Then a header a pass, bounded even if a name
+	// did not match.
+	req.SetBody(nil)
+	for range len(req.Headers()) {
 		hs := req.Headers()
 		if len(hs) == 0 {
 			break
