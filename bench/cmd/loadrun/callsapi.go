@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -337,33 +336,23 @@ func apiSetupStep(ctx context.Context, o options, api *apiClient, ua *pivotua, d
 // calleeTimes reads a capture of the callee's SIP: per Request-URI user, when its first INVITE went
 // out and when the first 200 OK to it came back (Unix seconds).
 func calleeTimes(ctx context.Context, path string) (invites, oks map[string]float64, err error) {
-	c := exec.CommandContext(ctx, "tshark", "-r", path, "-d", fmt.Sprintf("udp.port==%d,sip", calleePort), "-Y", "sip", "-T", "fields",
-		"-e", "frame.time_epoch", "-e", "sip.Call-ID", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.CSeq.method", "-e", "sip.r-uri.user")
-	out, err := c.Output()
+	pkts, err := sipPackets(ctx, path, calleePort)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tshark: %w", err)
+		return nil, nil, err
 	}
 	user := map[string]string{} // Call-ID -> Request-URI user of its INVITE
 	invites, oks = map[string]float64{}, map[string]float64{}
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Split(l, "\t")
-		if len(f) < 6 {
-			continue
-		}
-		t, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
+	for _, p := range pkts {
 		switch {
-		case f[2] == "INVITE" && f[5] != "":
-			if _, ok := user[f[1]]; !ok {
-				user[f[1]] = f[5]
-				invites[f[5]] = t
+		case p.method == "INVITE" && p.ruriUser != "":
+			if _, ok := user[p.callID]; !ok {
+				user[p.callID] = p.ruriUser
+				invites[p.ruriUser] = p.t
 			}
-		case f[3] == "200" && f[4] == "INVITE":
-			if u, ok := user[f[1]]; ok {
+		case p.status == "200" && p.cseqMethod == "INVITE":
+			if u, ok := user[p.callID]; ok {
 				if _, seen := oks[u]; !seen {
-					oks[u] = t
+					oks[u] = p.t
 				}
 			}
 		}

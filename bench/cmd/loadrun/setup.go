@@ -223,14 +223,50 @@ func dumpcapDropped(line string) int64 {
 	return n
 }
 
+// sipPacket is one SIP message of a capture, as tshark reads it.
+type sipPacket struct {
+	t          float64 // capture time, Unix seconds
+	callID     string
+	method     string // a request's; "" for a response
+	status     string // a response's; "" for a request
+	cseqMethod string
+	ruriUser   string // a request's Request-URI user
+}
+
+// sipPackets reads the SIP messages of a capture in order. decodePort, unless 0, is a UDP port tshark
+// is told carries SIP.
+func sipPackets(ctx context.Context, path string, decodePort int) ([]sipPacket, error) {
+	args := []string{"-r", path}
+	if decodePort != 0 {
+		args = append(args, "-d", fmt.Sprintf("udp.port==%d,sip", decodePort))
+	}
+	args = append(args, "-Y", "sip", "-T", "fields", "-e", "frame.time_epoch", "-e", "sip.Call-ID", "-e", "sip.Method",
+		"-e", "sip.Status-Code", "-e", "sip.CSeq.method", "-e", "sip.r-uri.user")
+	out, err := exec.CommandContext(ctx, "tshark", args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("tshark: %w", err)
+	}
+	var pkts []sipPacket
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Split(l, "\t")
+		if len(f) < 6 {
+			continue
+		}
+		t, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		pkts = append(pkts, sipPacket{t: t, callID: f[1], method: f[2], status: f[3], cseqMethod: f[4], ruriUser: f[5]})
+	}
+	return pkts, nil
+}
+
 // sipWireTimes reads a SIP capture and returns, per Call-ID, the time from the first INVITE to the
 // first 200 to it (ms, sorted), and the rest of what the wire shows (setupWire).
 func sipWireTimes(ctx context.Context, path string) ([]float64, *setupWire, error) {
-	c := exec.CommandContext(ctx, "tshark", "-r", path, "-Y", "sip", "-T", "fields",
-		"-e", "frame.time_epoch", "-e", "sip.Call-ID", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.CSeq.method")
-	out, err := c.Output()
+	pkts, err := sipPackets(ctx, path, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tshark: %w", err)
+		return nil, nil, err
 	}
 	inv := map[string]float64{}
 	ok := map[string]bool{}
@@ -238,34 +274,26 @@ func sipWireTimes(ctx context.Context, path string) ([]float64, *setupWire, erro
 	byes := map[string]int{}
 	w := &setupWire{}
 	var rt, tr, firsts []float64
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Split(l, "\t")
-		if len(f) < 5 {
-			continue
-		}
-		t, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		id := f[1]
+	for _, p := range pkts {
+		t, id := p.t, p.callID
 		switch {
-		case f[2] == "INVITE":
+		case p.method == "INVITE":
 			if _, seen := inv[id]; seen {
 				w.InviteRetx++
 				continue
 			}
 			inv[id] = t
 			firsts = append(firsts, t)
-		case f[2] == "BYE":
+		case p.method == "BYE":
 			if byes[id]++; byes[id] > 1 {
 				w.ByeRetx++
 			}
-		case f[3] == "100" && f[4] == "INVITE" && !trying[id]:
+		case p.status == "100" && p.cseqMethod == "INVITE" && !trying[id]:
 			if t0, seen := inv[id]; seen {
 				trying[id] = true
 				tr = append(tr, (t-t0)*1000)
 			}
-		case f[3] == "200" && f[4] == "INVITE":
+		case p.status == "200" && p.cseqMethod == "INVITE":
 			if ok[id] {
 				w.OKRetx++
 				continue
