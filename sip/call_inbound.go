@@ -142,7 +142,7 @@ func callInfoOf(req *sip.Request) CallInfo {
 func assertedIdentity(req *sip.Request) (number, display string) {
 	for _, h := range req.GetHeaders("P-Asserted-Identity") {
 		// Commas inside a quoted display name do not separate identities.
-		for _, v := range splitOutsideQuotes(h.Value(), ',') {
+		for v := range outsideQuotes(h.Value(), ',') {
 			var u sip.Uri
 			name, err := sip.ParseAddressValue(strings.TrimSpace(v), &u, nil)
 			if err != nil {

@@ -549,17 +549,8 @@ func quotesBalanced(s string) bool {
 	return !in
 }
 
-// splitOutsideQuotes splits s at sep outside quoted strings and <...>.
-func splitOutsideQuotes(s string, sep byte) []string {
-	var out []string
-	for p := range outsideQuotes(s, sep) {
-		out = append(out, p)
-	}
-	return out
-}
-
 // outsideQuotes yields the parts of s between seps outside quoted strings and
-// <...>, as splitOutsideQuotes does, without a slice. Sep 0 yields s whole.
+// <...>. Sep 0 yields s whole.
 func outsideQuotes(s string, sep byte) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for {

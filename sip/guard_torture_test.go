@@ -174,9 +174,12 @@ func viaToPeer(data []byte, peer netip.AddrPort) []byte {
 	if err != nil || len(h.get("via")) == 0 {
 		return data
 	}
-	hop := splitOutsideQuotes(splitOutsideQuotes(h.first("via"), ',')[0], ';')[0]
-	f := strings.Fields(strings.ReplaceAll(hop, "/", " / "))
-	sentBy := f[len(f)-1]
+	hop, _, _ := cutOutsideQuotes(h.first("via"), ',')
+	hop, _, _ = cutOutsideQuotes(hop, ';')
+	by := sentBy(hop)
+	if by == "" {
+		return data
+	}
 	// The top Via is the first line named Via or v.
 	at := 0
 	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
@@ -187,13 +190,13 @@ func viaToPeer(data []byte, peer netip.AddrPort) []byte {
 		}
 		at += len(line)
 	}
-	i := bytes.Index(data[at:], []byte(sentBy))
+	i := bytes.Index(data[at:], []byte(by))
 	if i < 0 {
 		return data
 	}
 	out := append([]byte(nil), data[:at+i]...)
 	out = append(out, peer.String()...)
-	return append(out, data[at+i+len(sentBy):]...)
+	return append(out, data[at+i+len(by):]...)
 }
 
 func (p *udpPeer) send(msg []byte) {
