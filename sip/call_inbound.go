@@ -297,6 +297,7 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 			res.AppendHeader(h)
 		}
 		err := c.dlg.WriteResponse(res)
+		forgetAnswer(res) // it is not sent again: the ACK came, or never will
 		c.settle()
 		done <- err
 	}()
@@ -437,7 +438,7 @@ func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 		c.srv.respond(req, tx, 500, "Server Internal Error")
 		return
 	}
-	forget(req) // answered: its transaction resends that 200 (a copy) to a retransmitted BYE
+	c.srv.byeAnswered(req, tx)
 }
 
 // handleReinvite answers a re-INVITE once the dialog is established (see answerReinvite).

@@ -536,7 +536,9 @@ func (s *Server) outboundInDialog(req *sip.Request, tx sip.ServerTransaction) bo
 	case sip.BYE:
 		if err := oc.dlg.ReadBye(req, tx); err != nil {
 			s.respond(req, tx, 500, "Server Internal Error")
+			break
 		}
+		s.byeAnswered(req, tx)
 	case sip.INVITE:
 		oc.handleReinvite(req, tx)
 	case sip.ACK:

@@ -100,6 +100,7 @@ type Server struct {
 	udpServing []chan struct{}
 	guard      *guard         // set in Listen, read by the handlers and the UDP sockets
 	inbound    *inboundDigest // nil without Config.InboundAuth; set in NewServer
+	byes       *byeMemory     // dialogs whose BYE we answered, for its retransmissions (bye_memory.go)
 
 	// calls maps sipgo dialog IDs to live calls; guarded by mu.
 	mu    sync.Mutex
@@ -129,7 +130,8 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		cfg.UserAgent = "pivotua"
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{},
-		sources: map[sourceKey]*sipgo.DialogUA{}, uaSource: map[*sipgo.DialogUA]netip.Addr{}, streams: newStreamDialer()}
+		sources: map[sourceKey]*sipgo.DialogUA{}, uaSource: map[*sipgo.DialogUA]netip.Addr{}, streams: newStreamDialer(),
+		byes: newByeMemory(sip.Timer_J)}
 	if len(cfg.InboundAuth) > 0 {
 		s.inbound = newInboundDigest(cfg.InboundAuth)
 	}
@@ -555,6 +557,24 @@ func forget(req *sip.Request) {
 	}
 }
 
+// forgetAnswer empties our 2xx to an INVITE once it will not be sent again, all but its status and
+// To header: the dialog keeps it for the call's life (and the INVITE transaction for Timer L), and
+// reads only those two from then on, to build our in-dialog requests (the To, with our tag, is their
+// From) and to check that a BYE may go. Another goroutine may be doing that meanwhile; neither the
+// status nor the To header is written here.
+func forgetAnswer(res *sip.Response) {
+	res.SetBody(nil)
+	var drop []string
+	for _, h := range res.Headers() {
+		if h.Name() != "To" {
+			drop = append(drop, h.Name())
+		}
+	}
+	for _, name := range drop {
+		res.RemoveHeader(name)
+	}
+}
+
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if c := s.lookup(req); c != nil {
 		c.handleAck(req, tx)
@@ -566,12 +586,25 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c := s.lookup(req)
 	if c == nil {
-		if !s.outboundInDialog(req, tx) {
+		switch {
+		case s.outboundInDialog(req, tx):
+		case s.byes.ended(req):
+			s.respond(req, tx, 200, "OK") // a retransmission: our 200 was lost
+		default:
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		}
 		return
 	}
 	c.handleBye(req, tx)
+}
+
+// byeAnswered ends the transaction of a BYE just answered with 200, which would otherwise keep the
+// BYE and the 200 for Timer J, 32 s after the call on UDP (sipgo's keeps the BYE whole): byes
+// remembers the dialog instead, and answers a retransmission (onBye). The dialog first, so no
+// retransmission falls between the two.
+func (s *Server) byeAnswered(req *sip.Request, tx sip.ServerTransaction) {
+	s.byes.answered(req)
+	tx.Terminate()
 }
 
 func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
