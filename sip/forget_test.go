@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"sync/atomic"
@@ -72,5 +73,50 @@ func TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten(t *testing.T) 
 		if a, b := testkit.SIPHeader(string(first), h), testkit.SIPHeader(string(again), h); a != b || a == "" {
 			t.Errorf("%s of the 200 to the retransmitted BYE: %q, the first 200's %q", h, b, a)
 		}
+	}
+}
+
+// TestCalleesRetransmittedByeIsAnswered: the BYE of a Dial's callee ends its transaction once
+// answered too; resent after the leg is gone (our 200 was lost), it gets 200 again, while a BYE
+// naming a dialog that never was gets 481.
+func TestCalleesRetransmittedByeIsAnswered(t *testing.T) {
+	caller := startTestServer(t, Config{}, rejectAll(486))
+	callee := &calleePeer{udpPeer: newUDPPeer(t, caller.addr("udp"))}
+	type dialed struct {
+		oc  *OutboundCall
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), FromUser: "alice", LocalRTP: testRTP})
+		done <- dialed{oc, err}
+	}()
+	callee.answer(func(string) {})
+	d := <-done
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	bye := callee.inDialog("BYE", "Content-Length: 0\r\n\r\n")
+	if code := callee.ask(bye, 2*time.Second); code != 200 {
+		t.Fatalf("the callee's BYE: %d", code)
+	}
+	<-d.oc.Done()
+	known := func() bool {
+		caller.mu.Lock()
+		defer caller.mu.Unlock()
+		return caller.outbound[d.oc.CallID()] != nil
+	}
+	for deadline := time.Now().Add(2 * time.Second); known(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended leg is still known")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := callee.ask(bye, 2*time.Second); code != 200 {
+		t.Errorf("the callee's BYE resent after the leg ended: %d, want 200", code)
+	}
+	stranger := bytes.Replace(bytes.Replace(bye, []byte("tag=callee"), []byte("tag=someone-else"), 1), []byte("branch=z9hG4bK"), []byte("branch=z9hG4bKother"), 1)
+	if code := callee.ask(stranger, 2*time.Second); code != 481 {
+		t.Errorf("a BYE of another dialog: %d, want 481", code)
 	}
 }
