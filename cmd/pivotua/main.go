@@ -179,7 +179,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	log := newLogger(stderr, settings.LogLevel, settings.LogFormat)
+	log, flushLog := newLogger(stderr, settings.LogLevel, settings.LogFormat)
+	defer flushLog()
 	slog.SetDefault(log) // libraries (sipgo) log through the default logger
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
@@ -196,12 +197,16 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(w io.Writer, level, format string) *slog.Logger {
+// newLogger is serve's logger, writing to w on a goroutine of its own (newQueuedHandler); flush
+// returns once every line logged before it is written.
+func newLogger(w io.Writer, level, format string) (log *slog.Logger, flush func()) {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	h, flush = newQueuedHandler(h)
+	return slog.New(h), flush
 }
