@@ -130,7 +130,7 @@ func (p *callbackPoster) deliver(cp callbackPost) {
 		doc, err := p.fetch.FetchDocument(ctx, cp.req)
 		cancel()
 		if p.debug != nil && (p.keep || err != nil) {
-			ex := newExchange(cp.callID, cp.iteration, cp.req, doc, time.Since(start))
+			ex := newExchange(cp.callID, cp.iteration, &cp.req, doc, time.Since(start))
 			ex.AccountID, ex.Debug, ex.Err = p.accountID, p.keep, err
 			p.debug(ex)
 		}

@@ -40,7 +40,7 @@ func (c *Call) postCDR() {
 	c.pivot.iteration++
 	start := time.Now()
 	resp, err := c.deps.Documents.FetchDocument(context.Background(), req)
-	ex := c.exchange(req, resp, time.Since(start))
+	ex := c.exchange(&req, resp, time.Since(start))
 	if err != nil {
 		ex.Err = err
 		c.log.Warn("cdr_url: the call record was not delivered", "url", a.cdrURL, "err", err)

@@ -24,7 +24,7 @@ func (l *inboundLeg) EarlyMedia(_ context.Context) error {
 	if err != nil {
 		return fmt.Errorf("early media: %w", err)
 	}
-	return l.applyMedia(md)
+	return l.applyMedia(&md)
 }
 
 // RelayInfoDigits hands the caller's INFO keys to fn too (nil: no more); a bridged Dial sends them to the callee.

@@ -135,45 +135,65 @@ func (c *Call) fetchLoops() bool {
 }
 
 // fetchPivotDocument sends one pivot request and parses and validates the response.
+//
+// The request (half a kilobyte of parameters) is on the heap and the response is read in a frame
+// of its own: this one is under the request's building and the document's parsing, which must fit
+// the 4 KB stack a call starts with (takeCall).
 func (c *Call) fetchPivotDocument(ctx context.Context, a *pivotAction, target, method string) (pivotDocument, error) {
 	c.flushTypeAhead()
-	req := c.pivotRequest(a, target, method)
+	req := new(httpfetch.PivotRequest)
+	c.fillPivotRequest(req, a, target, method)
 	if c.fetchLoops() {
-		err := fmt.Errorf("%w: %d fetches in a row played nothing; %s not requested", ErrFetchLoop, maxIdleFetches, target)
-		c.report(a, Exchange{CallID: c.info.CallID, Iteration: c.pivot.iteration, Method: req.Method, URL: req.URL, Err: err})
-		return pivotDocument{}, err
+		return c.refuseFetchLoop(a, req, target)
 	}
 	start := time.Now()
-	resp, err := c.fetchWithRing(ctx, req)
+	got := c.fetchWithRing(ctx, req)
+	return c.readPivotDocument(a, req, target, got, time.Since(start))
+}
+
+// refuseFetchLoop is what fetchPivotDocument returns when the fetch would be one too many in a row.
+func (c *Call) refuseFetchLoop(a *pivotAction, req *httpfetch.PivotRequest, target string) (pivotDocument, error) {
+	err := fmt.Errorf("%w: %d fetches in a row played nothing; %s not requested", ErrFetchLoop, maxIdleFetches, target)
+	c.report(a, Exchange{CallID: c.info.CallID, Iteration: c.pivot.iteration, Method: req.Method, URL: req.URL, Err: err})
+	return pivotDocument{}, err
+}
+
+// readPivotDocument takes the document fetched for req (or notes that none came), and reports the
+// exchange.
+func (c *Call) readPivotDocument(a *pivotAction, req *httpfetch.PivotRequest, target string, got fetched, elapsed time.Duration) (pivotDocument, error) {
 	if c.deps.Observer != nil {
-		c.deps.Observer.PivotRequest(pivotStatus(resp, err), time.Since(start))
+		c.deps.Observer.PivotRequest(pivotStatus(got.resp, got.err), elapsed)
 	}
 	clear(c.keys.digits)           // Kazoo erases collected digits once a request has been sent
 	c.rec.last = recordingResult{} // and a recording is reported once
 	c.dial.last = dialResult{}     // and so is a Dial's result
 	c.refer = referState{}         // and a <Refer>'s
 	c.heard = heardState{}         // and what speech input heard
-	ex := c.exchange(req, resp, time.Since(start))
-	if err == nil && resp == nil {
+	err := got.err
+	if err == nil && got.resp == nil {
 		err = ErrEmptyDocument
 	}
 	if err != nil {
-		ex.Err = err
-		c.report(a, ex)
+		c.reportFetch(a, req, got.resp, elapsed, err, false)
 		return pivotDocument{}, err
 	}
-	c.pivot.documentURL = documentBase(target, resp.URL)
-	contentType := resp.ContentType
-	if contentType == "" && resp.Header != nil {
-		contentType = resp.Header.Get("Content-Type")
+	c.pivot.documentURL = documentBase(target, got.resp.URL)
+	c.reportFetch(a, req, got.resp, elapsed, got.parseErr, true)
+	return got.doc, got.parseErr
+}
+
+// reportFetch reports a pivot exchange (report): err is why it failed, parsing the document when
+// parsed.
+func (c *Call) reportFetch(a *pivotAction, req *httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration, err error, parsed bool) {
+	if !c.reports(a, err) {
+		return
 	}
-	doc, err := parsePivotDocument(contentType, resp.Body)
-	if err != nil {
-		ex.Err = err
+	ex := c.exchange(req, resp, elapsed)
+	ex.Err = err
+	if err != nil && parsed {
 		ex.ErrorKind, ex.Errors = classifyDocumentError(err)
 	}
 	c.report(a, ex)
-	return doc, err
 }
 
 // documentBase is the URL relative URLs in a document resolve against (RFC 3986 §5.2): where the
@@ -224,6 +244,14 @@ func sameDocument(requested, final string) bool {
 }
 
 func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.PivotRequest {
+	var req httpfetch.PivotRequest
+	c.fillPivotRequest(&req, a, target, method)
+	return req
+}
+
+// fillPivotRequest sets req to the request of a pivot: a's format, timeout and key, the call's
+// parameters.
+func (c *Call) fillPivotRequest(req *httpfetch.PivotRequest, a *pivotAction, target, method string) {
 	status := "ringing"
 	switch {
 	case c.ended():
@@ -240,7 +268,7 @@ func (c *Call) pivotRequest(a *pivotAction, target, method string) httpfetch.Piv
 		// Set before the call ran and never changed: the API's sid is the call's CallSid.
 		direction, sid = DirectionOutboundAPI, c.ctl.sid
 	}
-	return httpfetch.PivotRequest{
+	*req = httpfetch.PivotRequest{
 		URL:        target,
 		Method:     method,
 		Format:     a.format,
@@ -284,29 +312,40 @@ func nilIfEmpty(m map[string]string) map[string]string {
 	return maps.Clone(m)
 }
 
-// fetchWithRing fetches the document, sending 180 Ringing from this goroutine (the call's owner) when
-// the fetch takes longer than ringDelay on an unanswered call.
-func (c *Call) fetchWithRing(ctx context.Context, req httpfetch.PivotRequest) (*httpfetch.Document, error) {
+// fetched is a pivot request's outcome: the response, and the document it holds parsed and
+// validated.
+type fetched struct {
+	resp     *httpfetch.Document
+	err      error // no response (or a failed one)
+	doc      pivotDocument
+	parseErr error // the response's body is no valid document
+}
+
+// fetchWithRing fetches the document and parses it on a goroutine of its own, sending 180 Ringing
+// from this goroutine (the call's owner) when the fetch takes longer than ringDelay on an unanswered
+// call. Parsing there keeps its depth (a TwiML document's XML decoder above all) off the stack the
+// call keeps for its life (takeCall).
+func (c *Call) fetchWithRing(ctx context.Context, req *httpfetch.PivotRequest) fetched {
 	if c.deps.Documents == nil {
-		return nil, errors.New("no document fetcher configured")
+		return fetched{err: errors.New("no document fetcher configured")}
 	}
 	fctx, cancel := context.WithTimeout(ctx, req.Timeout+fetchGrace)
 	defer cancel()
-	type result struct {
-		doc *httpfetch.Document
-		err error
-	}
-	done := make(chan result, 1)
+	done := make(chan fetched, 1)
 	go func() {
-		doc, err := c.deps.Documents.FetchDocument(fctx, req)
-		done <- result{doc, err}
+		var got fetched
+		got.resp, got.err = c.deps.Documents.FetchDocument(fctx, *req)
+		if got.err == nil && got.resp != nil {
+			got.doc, got.parseErr = parsePivotDocument(documentType(got.resp), got.resp.Body)
+		}
+		done <- got
 	}()
 	ring := time.NewTimer(ringDelay)
 	defer ring.Stop()
 	for {
 		select {
-		case r := <-done:
-			return r.doc, r.err
+		case got := <-done:
+			return got
 		case <-ring.C:
 			if !c.answered {
 				if err := c.ch.Ring(); err != nil && !c.ended() {
@@ -317,12 +356,20 @@ func (c *Call) fetchWithRing(ctx context.Context, req httpfetch.PivotRequest) (*
 	}
 }
 
-func (c *Call) exchange(req httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
+// documentType is the media type resp says its body is.
+func documentType(resp *httpfetch.Document) string {
+	if resp.ContentType == "" && resp.Header != nil {
+		return resp.Header.Get("Content-Type")
+	}
+	return resp.ContentType
+}
+
+func (c *Call) exchange(req *httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
 	return newExchange(c.info.CallID, c.pivot.iteration, req, resp, elapsed)
 }
 
 // newExchange is the debug record of one request of call callID's pivot iteration iteration.
-func newExchange(callID string, iteration int, req httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
+func newExchange(callID string, iteration int, req *httpfetch.PivotRequest, resp *httpfetch.Document, elapsed time.Duration) Exchange {
 	ex := Exchange{CallID: callID, Iteration: iteration, Method: req.Method, URL: req.URL, Elapsed: elapsed}
 	if resp == nil {
 		return ex
@@ -341,10 +388,15 @@ func newExchange(callID string, iteration int, req httpfetch.PivotRequest, resp 
 	return ex
 }
 
+// reports says whether an exchange that failed with err (nil: did not) goes to the debug hook:
+// failures are always kept, so a failover can be explained; successes only with debug: true.
+func (c *Call) reports(a *pivotAction, err error) bool {
+	return c.deps.Debug != nil && (a.debug || err != nil)
+}
+
 // report hands an exchange to the debug hook: always for a failed one, otherwise when debug is on.
 func (c *Call) report(a *pivotAction, ex Exchange) {
-	// Failures are always kept, so a failover can be explained; successes only with debug: true.
-	if c.deps.Debug == nil || (!a.debug && ex.Err == nil) {
+	if !c.reports(a, ex.Err) {
 		return
 	}
 	ex.AccountID, ex.Debug = c.accountID, a.debug

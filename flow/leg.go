@@ -62,7 +62,8 @@ type inboundLeg struct {
 	sip       *sip.InboundCall
 	advertise netip.Addr // the address put in our SDP
 
-	answerOnce sync.Once
+	answerMu   sync.Mutex // held while answering: a second Answer waits for the first's outcome
+	answerDone bool
 	answerErr  error
 
 	// infoRelay, set by a Dial while bridged, also gets the INFO keys (to send them to the callee).
@@ -155,34 +156,42 @@ func (l *inboundLeg) EndedBy() string {
 }
 
 func (l *inboundLeg) Answer(ctx context.Context) error {
-	l.answerOnce.Do(func() {
-		local := netip.AddrPortFrom(l.advertise, l.media.LocalAddr().Port())
-		md, err := l.sip.Answer(ctx, local)
-		if err != nil {
-			l.answerErr = fmt.Errorf("answer: %w", err)
-			l.finish()
-			return
-		}
-		if err := l.applyMedia(md); err != nil {
-			l.answerErr = err
-			return
-		}
-		l.sip.OnMediaChange(func(md sip.MediaDesc) {
-			if err := l.applyMedia(md); err != nil {
-				l.log.Warn("re-INVITE media not applied", "error", err)
-			}
-		})
-	})
+	l.answerMu.Lock()
+	defer l.answerMu.Unlock()
+	if !l.answerDone {
+		l.answerDone, l.answerErr = true, l.answer(ctx)
+	}
 	return l.answerErr
 }
 
-func (l *inboundLeg) applyMedia(md sip.MediaDesc) error {
+// answer answers the call and starts its media, once (Answer).
+func (l *inboundLeg) answer(ctx context.Context) error {
+	md, err := l.sip.Answer(ctx, netip.AddrPortFrom(l.advertise, l.media.LocalAddr().Port()))
+	if err != nil {
+		l.finish()
+		return fmt.Errorf("answer: %w", err)
+	}
+	if err := l.applyMedia(&md); err != nil {
+		return err
+	}
+	l.sip.OnMediaChange(l.mediaChanged)
+	return nil
+}
+
+// mediaChanged applies the media a re-INVITE negotiated.
+func (l *inboundLeg) mediaChanged(md sip.MediaDesc) {
+	if err := l.applyMedia(&md); err != nil {
+		l.log.Warn("re-INVITE media not applied", "error", err)
+	}
+}
+
+func (l *inboundLeg) applyMedia(md *sip.MediaDesc) error {
 	err := l.media.Start(media.Params{
 		Remote:           md.Addr,
 		Law:              codec.Law(md.PayloadType),
 		PayloadType:      md.PayloadType,
 		EventPayloadType: md.EventPayloadType,
-		SRTP:             srtpOf(md),
+		SRTP:             srtpOf(*md),
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)

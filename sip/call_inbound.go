@@ -264,17 +264,50 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	// RFC 3262 §3: no 2xx while a reliable 18x with SDP waits for its PRACK.
 	c.reliable.send.Lock()
 	c.reliable.send.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	if !c.claimAnswer(local) {
+		return c.answerAgain()
+	}
+
+	// The 200 is built and sent on a goroutine of its own, ctx watched beside it: sipgo's WriteResponse
+	// blocks until the ACK (or 64*T1), and the SDP's marshalling is deeper than the stack a call keeps
+	// for its life (flow's takeCall).
+	done := make(chan error, 1)
+	go c.sendAnswer(done)
+	select {
+	case err := <-done:
+		return c.answerSent(err)
+	case <-ctx.Done():
+		return MediaDesc{}, ctx.Err()
+	}
+}
+
+// claimAnswer makes our final response a 200 from local; false when a final response was chosen
+// already.
+func (c *InboundCall) claimAnswer(local netip.AddrPort) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.final {
-		answered, md := c.answered, c.media
-		c.mu.Unlock()
-		if answered {
-			return md, nil
-		}
-		return MediaDesc{}, ErrAlreadyAnswered
+		return false
 	}
 	c.final, c.answered, c.status = true, true, 200
 	c.local.addr = local
+	return true
+}
+
+// answerAgain is Answer once a final response was chosen: the media when it was a 200.
+func (c *InboundCall) answerAgain() (MediaDesc, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.answered {
+		return c.media, nil
+	}
+	return MediaDesc{}, ErrAlreadyAnswered
+}
+
+// sendAnswer sends our 200 with the SDP answer (or, to a delayed-offer INVITE, our offer) and tells
+// done how it went once the ACK came, or never will.
+func (c *InboundCall) sendAnswer(done chan<- error) {
+	c.mu.Lock()
 	var body []byte
 	var err error
 	if c.offer != nil {
@@ -284,41 +317,45 @@ func (c *InboundCall) Answer(ctx context.Context, local netip.AddrPort) (MediaDe
 	}
 	c.mu.Unlock()
 	if err != nil {
-		return MediaDesc{}, err
-	}
-
-	// RespondSDP blocks until the ACK (or 64*T1); watch ctx beside it.
-	done := make(chan error, 1)
-	go func() {
-		res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
-		res.AppendHeader(sip.NewHeader("Allow", c.srv.allow()))
-		res.AppendHeader(sip.NewHeader("Supported", "timer"))
-		for _, h := range c.session.current().headers() {
-			res.AppendHeader(h)
-		}
-		err := c.dlg.WriteResponse(res)
-		forgetAnswer(res) // it is not sent again: the ACK came, or never will
-		c.settle()
 		done <- err
-	}()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		return MediaDesc{}, ctx.Err()
+		return
 	}
-	if err == nil {
-		c.session.start()
+	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
+	res.AppendHeader(sip.NewHeader("Allow", c.srv.allow()))
+	res.AppendHeader(sip.NewHeader("Supported", "timer"))
+	for _, h := range c.session.current().headers() {
+		res.AppendHeader(h)
 	}
+	err = c.dlg.WriteResponse(res)
+	forgetAnswer(res) // it is not sent again: the ACK came, or never will
+	c.settle()
+	done <- err
+}
+
+// answerSent is Answer's outcome once the 200 went out (err: it did not, or no ACK came): the
+// negotiated media, from the INVITE's offer or the ACK's answer.
+func (c *InboundCall) answerSent(err error) (MediaDesc, error) {
 	if err != nil {
-		if strings.Contains(err.Error(), "No ACK") {
-			_ = c.bye(context.Background())
-			return MediaDesc{}, ErrNoAck
-		}
-		return MediaDesc{}, c.ended(err)
+		return MediaDesc{}, c.answerFailed(err)
 	}
+	c.session.start()
 	if c.offer != nil {
 		return c.media, nil
 	}
+	return c.mediaFromAck()
+}
+
+func (c *InboundCall) answerFailed(err error) error {
+	if strings.Contains(err.Error(), "No ACK") {
+		_ = c.bye(context.Background())
+		return ErrNoAck
+	}
+	return c.ended(err)
+}
+
+// mediaFromAck is the media of a delayed-offer call: our offer in the 200, the caller's answer in the
+// ACK.
+func (c *InboundCall) mediaFromAck() (MediaDesc, error) {
 	c.mu.Lock()
 	ackBody := c.ackBody
 	c.mu.Unlock()
