@@ -73,7 +73,8 @@ func figuresAfterGC(t *testing.T, pprofURL string) runtimeFigures {
 }
 
 // startMemoryBinary starts pivotua built without -race, with its pprof listener, answering every
-// call with a prompt of 2 s played up to 100 times; it returns the binary and the listener's URL.
+// call with a pivot whose document plays a prompt of 2 s up to 100 times; it returns the binary and
+// the listener's URL.
 func startMemoryBinary(t *testing.T) (*pivotuaInstance, string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pivotua")
@@ -85,13 +86,19 @@ func startMemoryBinary(t *testing.T) (*pivotuaInstance, string) {
 	if err := codec.EncodeWAV(&wav, testkit.Sine(440, 8000, testkit.Samples(2*time.Second, 8000), 0.4), 8000); err != nil {
 		t.Fatal(err)
 	}
-	app := testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+	var app *testkit.Webhook
+	app = testkit.NewWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/voice" {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"module":"play","data":{"id":%q,"loop_count":100}}`, app.URL+"/tone.wav")
+			return
+		}
 		w.Header().Set("Content-Type", "audio/wav")
 		w.Write(wav.Bytes())
 	})
 	pprofAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	t.Setenv(pprofEnv, pprofAddr) // the binary inherits the test's environment
-	cfg := e2eConfig(t, map[string]any{"module": "play", "data": map[string]any{"id": app.URL + "/tone.wav", "loop_count": 100}})
+	cfg := e2eConfig(t, map[string]any{"module": "pivot", "data": map[string]any{"voice_url": app.URL + "/voice", "method": "get"}})
 	cfg.RTP.MediaTimeout = "60s" // the callers send no RTP
 	// Two bands in a row: 200 even ports for 100 calls (one band holds 100, cooling ones among them).
 	for {
