@@ -228,6 +228,23 @@ func (p *calleePeer) inDialog(method, extra string) []byte {
 		"Contact: <sip:bob@" + p.local().String() + ">\r\n" + extra)
 }
 
+// dialed is the outcome of a Dial started by dialAsync.
+type dialed struct {
+	oc  *OutboundCall
+	err error
+}
+
+// dialAsync starts caller's Dial of req, whose callee the test answers meanwhile; the outcome comes on
+// the channel returned.
+func dialAsync(t *testing.T, caller *Server, req OutboundRequest) <-chan dialed {
+	done := make(chan dialed, 1)
+	go func() {
+		oc, err := caller.Dial(t.Context(), req)
+		done <- dialed{oc, err}
+	}()
+	return done
+}
+
 // TestOutboundInDialogRequestsAreNotRateLimited: a Dial leg's Call-ID is
 // exempt from the source's rate limit from the moment its INVITE leaves until
 // the dialog ends, so the callee's INFO, OPTIONS, UPDATE and BYE always get
@@ -235,15 +252,7 @@ func (p *calleePeer) inDialog(method, extra string) []byte {
 func TestOutboundInDialogRequestsAreNotRateLimited(t *testing.T) {
 	caller := startTestServer(t, Config{Guard: GuardConfig{RateLimit: RateLimit{Requests: 2, Window: 10 * time.Second, Block: time.Minute}}}, rejectAll(486))
 	callee := &calleePeer{udpPeer: newUDPPeer(t, caller.addr("udp"))}
-	type dialed struct {
-		oc  *OutboundCall
-		err error
-	}
-	done := make(chan dialed, 1)
-	go func() {
-		oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), FromUser: "alice", LocalRTP: testRTP})
-		done <- dialed{oc, err}
-	}()
+	done := dialAsync(t, caller, OutboundRequest{Target: "sip:bob@" + callee.local().String(), FromUser: "alice", LocalRTP: testRTP})
 	loopback := netip.MustParseAddr("127.0.0.1")
 	callee.answer(func(callID string) {
 		ourTag := tagParam(testkit.SIPHeader(string(callee.invite), "From"))

@@ -56,15 +56,7 @@ func TestDialPinsTheCheckedNextHop(t *testing.T) {
 	peers := peersOnOnePort(t, caller.addr("udp"), "127.0.0.2", "127.0.0.1")
 	callee, denied := &calleePeer{udpPeer: peers[0]}, peers[1]
 	caller.dns = fakeDNS{hosts: map[string][]netip.Addr{"localhost": {netip.MustParseAddr("127.0.0.2")}}}
-	type dialed struct {
-		oc  *OutboundCall
-		err error
-	}
-	done := make(chan dialed, 1)
-	go func() {
-		oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), LocalRTP: testRTP})
-		done <- dialed{oc, err}
-	}()
+	done := dialAsync(t, caller, OutboundRequest{Target: "sip:bob@" + callee.local().String(), LocalRTP: testRTP})
 	callee.answerWithContact(fmt.Sprintf("localhost:%d", callee.local().Port()))
 	d := <-done
 	if d.err != nil {

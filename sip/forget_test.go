@@ -82,15 +82,7 @@ func TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten(t *testing.T) 
 func TestCalleesRetransmittedByeIsAnswered(t *testing.T) {
 	caller := startTestServer(t, Config{}, rejectAll(486))
 	callee := &calleePeer{udpPeer: newUDPPeer(t, caller.addr("udp"))}
-	type dialed struct {
-		oc  *OutboundCall
-		err error
-	}
-	done := make(chan dialed, 1)
-	go func() {
-		oc, err := caller.Dial(t.Context(), OutboundRequest{Target: "sip:bob@" + callee.local().String(), FromUser: "alice", LocalRTP: testRTP})
-		done <- dialed{oc, err}
-	}()
+	done := dialAsync(t, caller, OutboundRequest{Target: "sip:bob@" + callee.local().String(), FromUser: "alice", LocalRTP: testRTP})
 	callee.answer(func(string) {})
 	d := <-done
 	if d.err != nil {

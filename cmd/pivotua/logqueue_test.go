@@ -1,19 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pivotua/pivotua/internal/testkit"
 )
 
 // TestQueuedLoggerWritesEveryLineInOrder: lines logged from several goroutines are all written once
 // flush returns, each goroutine's in the order it logged them, with the attributes a With gave and
 // more than slog keeps inline in a record.
 func TestQueuedLoggerWritesEveryLineInOrder(t *testing.T) {
-	var out lockedBuffer
+	var out testkit.SyncBuffer
 	log, flush := newLogger(&out, "info", "text")
 	log.Debug("not written")
 	var wg sync.WaitGroup
@@ -43,23 +44,6 @@ func TestQueuedLoggerWritesEveryLineInOrder(t *testing.T) {
 			next[key]++
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 var _ slog.Handler = queuedHandler{}

@@ -113,6 +113,14 @@ func startMemoryBinary(t *testing.T) (*pivotuaInstance, string) {
 	return startBinaryWithConfig(t, bin, cfg), "http://" + pprofAddr
 }
 
+// startMemoryCallers has SIPp place n calls at 50 a second, each hanging up after pauseMs.
+func startMemoryCallers(t *testing.T, p *pivotuaInstance, n, pauseMs int) *sipptest.Running {
+	sink := sipptest.NewCapture(t)
+	return sipptest.Start(t, sipptest.Call{Scenario: "uac_bye_after.xml", Target: p.sipAddr(), PeerLogs: p.logs,
+		Data: byeAfterData{Service: "3004", RTPPort: sink.Port(), Codec: 0, CodecName: "PCMU", PauseMs: pauseMs},
+		Args: []string{"-m", strconv.Itoa(n), "-l", strconv.Itoa(n), "-r", "50"}})
+}
+
 // A call playing a prompt costs one goroutine, whose stack is 4 KB (flow's takeCall keeps a call's
 // setup within the stack it starts with), and its live heap stays under 16 KB; the heap may grow by a
 // quarter of the live heap and stacks before the next collection (serveGCPercent). Measured on a build
@@ -128,10 +136,7 @@ func TestE2EMemoryPerPlayingCall(t *testing.T) {
 	p, pprofURL := startMemoryBinary(t)
 	idle := figuresAfterGC(t, pprofURL)
 
-	sink := sipptest.NewCapture(t)
-	run := sipptest.Start(t, sipptest.Call{Scenario: "uac_bye_after.xml", Target: p.sipAddr(), PeerLogs: p.logs,
-		Data: byeAfterData{Service: "3004", RTPPort: sink.Port(), Codec: 0, CodecName: "PCMU", PauseMs: 20000},
-		Args: []string{"-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls), "-r", "50"}})
+	run := startMemoryCallers(t, p, calls, 20000)
 	for deadline := time.Now().Add(15 * time.Second); metricValue(p, "pivotua_calls_active") < calls; {
 		if time.Now().After(deadline) {
 			t.Fatalf("%v calls up after 15 s, want %d\n%s", metricValue(p, "pivotua_calls_active"), calls, p.logs())
@@ -181,10 +186,7 @@ func TestE2EMemoryPerEndedCall(t *testing.T) {
 	const calls = 100 // the guard's rate limit for one source takes no more in a few seconds
 	p, pprofURL := startMemoryBinary(t)
 	idle := figuresAfterGC(t, pprofURL)
-	sink := sipptest.NewCapture(t)
-	run := sipptest.Start(t, sipptest.Call{Scenario: "uac_bye_after.xml", Target: p.sipAddr(), PeerLogs: p.logs,
-		Data: byeAfterData{Service: "3004", RTPPort: sink.Port(), Codec: 0, CodecName: "PCMU", PauseMs: 200},
-		Args: []string{"-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls), "-r", "50"}})
+	run := startMemoryCallers(t, p, calls, 200)
 	if err := run.Wait(30 * time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, sipptest.LastLines(p.logs(), 20))
 	}
