@@ -203,7 +203,7 @@ func (l *inboundLeg) applyMedia(md *sip.MediaDesc) error {
 // barge stops a playing prompt when a key among keys arrives.
 type barge struct {
 	keys string
-	stop context.CancelFunc
+	stop func()
 	hit  atomic.Bool
 }
 
@@ -221,14 +221,20 @@ func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt, stopKeys string)
 	return l.play(ctx, p, stopKeys)
 }
 
-// play plays p on the leg's session; a key among stopKeys stops it (stopped is true).
+// play plays p on the leg's session; a key among stopKeys stops it (stopped is true), interrupting
+// the session's prompt. A call's goroutine rests in a prompt, so it takes no context of its own when
+// ctx already ends with the leg: a context, its Done channel and its place among its parent's children
+// are half a kilobyte a call for the call's life.
 func (l *legMedia) play(ctx context.Context, p *codec.Prompt, stopKeys string) (stopped bool, err error) {
-	ctx, cancel := l.bound(ctx)
-	defer cancel()
+	if ctx.Value(legContextKey{}) != any(l.digits) {
+		var cancel context.CancelFunc
+		ctx, cancel = l.bound(ctx)
+		defer cancel()
+	}
 	if stopKeys == "" {
 		return false, l.media.Play(ctx, p)
 	}
-	b := &barge{keys: stopKeys, stop: cancel}
+	b := &barge{keys: stopKeys, stop: l.media.Interrupt}
 	l.barge.Store(b)
 	defer l.barge.Store(nil)
 	err = l.media.Play(ctx, p)
@@ -240,7 +246,7 @@ func (l *legMedia) play(ctx context.Context, p *codec.Prompt, stopKeys string) (
 
 // bound derives a context that also ends when the leg ends, so media operations stop with it. A ctx
 // that already ends with the leg (a call's verbs run under the leg's context) needs no callback on
-// the leg's context, which would be kept as long as the operation runs (a prompt: for minutes).
+// the leg's context, which would be kept as long as the operation runs.
 func (l *legMedia) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	if ctx.Value(legContextKey{}) == any(l.digits) {

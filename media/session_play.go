@@ -16,8 +16,16 @@ type playback struct {
 	frames [][]byte
 	pos    int
 
-	stop atomic.Bool   // set by Play when its ctx ends or the session closes; the clock then sends silence
-	done chan struct{} // closed by the clock after the last frame was written
+	stop  atomic.Bool   // set by Play when its ctx ends or the session closes, or by Interrupt; the clock then sends silence
+	ended atomic.Bool   // done is closed (finish)
+	done  chan struct{} // closed after the last frame was written (by the clock), or by Interrupt
+}
+
+// finish closes done, once: the clock after the last frame, or Interrupt, whichever comes first.
+func (pb *playback) finish() {
+	if pb.ended.CompareAndSwap(false, true) {
+		close(pb.done)
+	}
 }
 
 // nextFrame returns the next frame in law and whether it is the last one.
@@ -79,6 +87,16 @@ func (s *Session) Play(ctx context.Context, p *codec.Prompt) error {
 	case <-s.done:
 		s.abandon(pb)
 		return s.errOrClosed()
+	}
+}
+
+// Interrupt stops the prompt being played: its Play returns nil at once, as when the prompt ends,
+// and the clock sends silence from its next frame. Without a prompt playing it does nothing. A stop
+// key (barge-in) ends a prompt this way, so a prompt needs no context of its own to be stoppable.
+func (s *Session) Interrupt() {
+	if pb := s.play.Load(); pb != nil {
+		s.abandon(pb)
+		pb.finish()
 	}
 }
 

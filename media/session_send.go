@@ -157,7 +157,7 @@ func (s *Session) completePlayback() {
 	if pb := s.tx.finishing; pb != nil {
 		s.tx.finishing = nil
 		s.play.CompareAndSwap(pb, nil) // first, so the next Play is not ErrBusy
-		close(pb.done)
+		pb.finish()
 	}
 }
 

@@ -644,3 +644,40 @@ func TestStartRejectsBadParams(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptEndsThePromptAtOnce: Interrupt makes the waiting Play return nil at once, the clock
+// sends silence from then on, and the session is free for the next prompt; without a prompt playing
+// it does nothing.
+func TestInterruptEndsThePromptAtOnce(t *testing.T) {
+	e := newTestEngine(t, 4, nil)
+	s := openSession(t, e)
+	s.Interrupt() // nothing plays: no effect
+	peer := newTestPeer(t)
+	if err := s.Start(Params{Remote: peer.addr(), Law: codec.PCMU}); err != nil {
+		t.Fatal(err)
+	}
+	played := make(chan error, 1)
+	go func() { played <- s.Play(context.Background(), tonePrompt(440, 5*time.Second)) }()
+	testkit.WaitFor(t, time.Second, "playback", func() bool { return s.play.Load() != nil })
+	s.Interrupt()
+	select {
+	case err := <-played:
+		if err != nil {
+			t.Fatalf("interrupted Play: %v, want nil", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Play still waiting a second after Interrupt")
+	}
+	s.Interrupt() // after the prompt: no effect, no second close
+	time.Sleep(60 * time.Millisecond)
+	peer.drain()
+	silence := silenceFrame(codec.PCMU)
+	for range 3 {
+		if p := peer.next(time.Second); !bytes.Equal(p.payload, silence) {
+			t.Fatal("prompt still playing after Interrupt")
+		}
+	}
+	if err := s.Play(context.Background(), tonePrompt(440, 40*time.Millisecond)); err != nil {
+		t.Fatalf("next Play: %v", err)
+	}
+}
