@@ -125,8 +125,8 @@ func startMemoryCallers(t *testing.T, p *pivotuaInstance, n, pauseMs int) *sippt
 // setup within the stack it starts with), and its live heap stays under 16 KB; the heap may grow by a
 // quarter of the live heap and stacks before the next collection (serveGCPercent). Measured on a build
 // without -race: the race detector doubles every stack's guard (and so the stack a call keeps) and adds
-// its own heap. The bounds hold what a call cost when measured (1 goroutine, 5.1 KB of stack with the
-// few other goroutines' own, 14.7-14.8 KB of heap) with room for noise, and fail what it cost before
+// its own heap. The bounds hold what a call cost when measured (1 goroutine, 4.8-5.1 KB of stack with
+// the few other goroutines' own, 14.6-15.1 KB of heap) with room for noise, and fail what it cost before
 // (8.3-9.6 KB of stack while a call's setup grew its stack to 8 KB; 2 goroutines, 20 KB of stacks, the
 // GC at 50 %; 16.4-16.7 KB of heap while the INVITE as received was kept whole for the call's first
 // 32 s, 18.7-18.8 KB with four loggers, seven contexts and a whole INVITE's copy a call).
