@@ -540,18 +540,7 @@ func TestPlayStopsAtNextFrameWhenContextEnds(t *testing.T) {
 	if d := time.Since(begin); d > time.Second {
 		t.Errorf("Play returned %v after its context ended", d)
 	}
-	time.Sleep(60 * time.Millisecond)
-	peer.drain()
-	silence := silenceFrame(codec.PCMU)
-	for range 3 {
-		if p := peer.next(time.Second); !bytes.Equal(p.payload, silence) {
-			t.Fatal("prompt still playing after its context ended")
-		}
-	}
-	// The session is free for the next prompt.
-	if err := s.Play(context.Background(), tonePrompt(440, 40*time.Millisecond)); err != nil {
-		t.Fatalf("next Play: %v", err)
-	}
+	expectPromptStopped(t, s, peer, "its context ended")
 }
 
 func TestPlayRefusesConcurrentPlayAndUnstartedSession(t *testing.T) {
@@ -669,12 +658,19 @@ func TestInterruptEndsThePromptAtOnce(t *testing.T) {
 		t.Fatal("Play still waiting a second after Interrupt")
 	}
 	s.Interrupt() // after the prompt: no effect, no second close
+	expectPromptStopped(t, s, peer, "Interrupt")
+}
+
+// expectPromptStopped checks that a stopped prompt is no longer sent (silence follows, after what was
+// in flight) and that the session is free for the next prompt.
+func expectPromptStopped(t *testing.T, s *Session, peer *testPeer, after string) {
+	t.Helper()
 	time.Sleep(60 * time.Millisecond)
 	peer.drain()
 	silence := silenceFrame(codec.PCMU)
 	for range 3 {
 		if p := peer.next(time.Second); !bytes.Equal(p.payload, silence) {
-			t.Fatal("prompt still playing after Interrupt")
+			t.Fatalf("prompt still playing after %s", after)
 		}
 	}
 	if err := s.Play(context.Background(), tonePrompt(440, 40*time.Millisecond)); err != nil {
