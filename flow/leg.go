@@ -222,15 +222,10 @@ func (l *inboundLeg) Play(ctx context.Context, p *codec.Prompt, stopKeys string)
 }
 
 // play plays p on the leg's session; a key among stopKeys stops it (stopped is true), interrupting
-// the session's prompt. A call's goroutine rests in a prompt, so it takes no context of its own when
-// ctx already ends with the leg: a context, its Done channel and its place among its parent's children
-// are half a kilobyte a call for the call's life.
+// the session's prompt, so the prompt needs no context of its own (bound).
 func (l *legMedia) play(ctx context.Context, p *codec.Prompt, stopKeys string) (stopped bool, err error) {
-	if ctx.Value(legContextKey{}) != any(l.digits) {
-		var cancel context.CancelFunc
-		ctx, cancel = l.bound(ctx)
-		defer cancel()
-	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
 	if stopKeys == "" {
 		return false, l.media.Play(ctx, p)
 	}
@@ -245,13 +240,15 @@ func (l *legMedia) play(ctx context.Context, p *codec.Prompt, stopKeys string) (
 }
 
 // bound derives a context that also ends when the leg ends, so media operations stop with it. A ctx
-// that already ends with the leg (a call's verbs run under the leg's context) needs no callback on
-// the leg's context, which would be kept as long as the operation runs.
+// that already ends with the leg (a call's verbs run under the leg's context) is returned as it is: a
+// call's goroutine rests in a media operation (a prompt), and a derived context, its Done channel and
+// its place among its parent's children, or a callback on the leg's context, would be half a kilobyte
+// a call for the call's life.
 func (l *legMedia) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
 	if ctx.Value(legContextKey{}) == any(l.digits) {
-		return ctx, cancel
+		return ctx, func() {}
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(l.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
 }

@@ -345,6 +345,8 @@ func (c *InboundCall) answerSent(err error) (MediaDesc, error) {
 	return c.mediaFromAck()
 }
 
+// answerFailed is Answer's error when the 200 did not go out or got no ACK (then the call is ended
+// with a BYE).
 func (c *InboundCall) answerFailed(err error) error {
 	if strings.Contains(err.Error(), "No ACK") {
 		_ = c.bye(context.Background())

@@ -16,8 +16,8 @@ type queuedRecord struct {
 	flushed chan struct{}
 }
 
-// queuedHandler formats and writes its records on one goroutine of the process's own (runLogQueue)
-// instead of the caller's. slog's text and JSON handlers need about 3 KB of stack, and a call's
+// queuedHandler formats and writes its records on one goroutine of the process's own (started by
+// newQueuedHandler) instead of the caller's. slog's text and JSON handlers need about 3 KB of stack, and a call's
 // goroutine keeps the stack it grew to for the call's life: one "call start" line in it would double
 // that stack from 4 KB to 8 (flow.takeCall), at every call. Records are written in the order they were
 // logged.
