@@ -37,6 +37,7 @@ type CallInfo struct {
 type InboundCall struct {
 	srv  *Server
 	dlg  *sipgo.DialogServerSession
+	tx   sip.ServerTransaction // the INVITE's
 	info CallInfo
 	// offer is the INVITE's SDP; nil for a delayed-offer INVITE (we offer in the 200).
 	offer      *remoteOffer
@@ -63,6 +64,9 @@ type InboundCall struct {
 	settleOnce sync.Once
 
 	byeSent atomic.Bool // our BYE went out (once)
+	// acceptedHeld counts who still holds the INVITE's transaction once we answered it with 2xx
+	// (invite_accepted.go): acceptedHolders from then on, 0 while not answered.
+	acceptedHeld atomic.Int32
 
 	// targetMu guards target: where our requests in the call go under
 	// sip.egress, set by the first one (egressDestination).
@@ -97,7 +101,7 @@ func (s *Server) newInboundCall(req *sip.Request, tx sip.ServerTransaction) (*In
 		return nil, 400, "Bad Request: " + err.Error()
 	}
 	pruneDialogInvite(dlg.InviteRequest)
-	c.dlg = dlg
+	c.dlg, c.tx = dlg, tx
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	c.local.sessionID = binary.BigEndian.Uint64(id[:]) >> 1
@@ -291,6 +295,7 @@ func (c *InboundCall) claimAnswer(local netip.AddrPort) bool {
 	}
 	c.final, c.answered, c.status = true, true, 200
 	c.local.addr = local
+	c.acceptedHeld.Store(acceptedHolders)
 	return true
 }
 
@@ -307,6 +312,7 @@ func (c *InboundCall) answerAgain() (MediaDesc, error) {
 // sendAnswer sends our 200 with the SDP answer (or, to a delayed-offer INVITE, our offer) and tells
 // done how it went once the ACK came, or never will.
 func (c *InboundCall) sendAnswer(done chan<- error) {
+	defer c.releaseAccepted()
 	c.mu.Lock()
 	var body []byte
 	var err error

@@ -28,13 +28,16 @@ func TestForgetEmptiesARequestButItsStartLine(t *testing.T) {
 
 // TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten: once an INVITE is answered and
 // acknowledged, and once a BYE is answered, pivotua empties the requests sipgo's transactions keep for
-// 32 s (forget). A retransmitted INVITE is still absorbed by its transaction (no second call, no
-// answer), and a retransmitted BYE still gets the same 200 (RFC 3261 §17.2.2).
+// 32 s (forget), and once the call is over it ends both transactions (endedMemory). A retransmitted
+// INVITE is still absorbed (no second call, no answer), before and after the call ended, and a
+// retransmitted BYE still gets the same 200 (RFC 3261 §17.2.2).
 func TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten(t *testing.T) {
 	var calls atomic.Int32
+	var first atomic.Pointer[InboundCall]
 	local := netip.MustParseAddrPort("127.0.0.1:40004")
 	srv := startTestServer(t, Config{}, func(c *InboundCall) {
 		calls.Add(1)
+		first.CompareAndSwap(nil, c)
 		if _, err := c.Answer(context.Background(), local); err != nil {
 			return
 		}
@@ -59,9 +62,9 @@ func TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten(t *testing.T) 
 
 	bye := caller.bye(ok, "forgotten")
 	caller.send(bye)
-	first := caller.final(3 * time.Second)
-	if statusOf(first) != 200 {
-		t.Fatalf("BYE: %q, want 200", firstLine(first))
+	byeOK := caller.final(3 * time.Second)
+	if statusOf(byeOK) != 200 {
+		t.Fatalf("BYE: %q, want 200", firstLine(byeOK))
 	}
 	waitActive(t, srv, 0)
 	caller.send(bye)
@@ -70,9 +73,30 @@ func TestRetransmissionsAreAnsweredAfterTheirRequestsAreForgotten(t *testing.T) 
 		t.Fatalf("retransmitted BYE: %q, want 200", firstLine(again))
 	}
 	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-		if a, b := testkit.SIPHeader(string(first), h), testkit.SIPHeader(string(again), h); a != b || a == "" {
+		if a, b := testkit.SIPHeader(string(byeOK), h), testkit.SIPHeader(string(again), h); a != b || a == "" {
 			t.Errorf("%s of the 200 to the retransmitted BYE: %q, the first 200's %q", h, b, a)
 		}
+	}
+
+	// The INVITE's transaction ended with the call, and its Timer L, which would hold it 32 s after
+	// our 200, is stopped.
+	tx := first.Load().tx
+	select {
+	case <-tx.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("the INVITE's transaction outlived its call by 2 s")
+	}
+	if l := timerL(tx); l == nil {
+		t.Error("no Timer L found in the answered INVITE's transaction: has sipgo moved it?")
+	} else if l.Stop() {
+		t.Error("the INVITE's Timer L is still armed after the call")
+	}
+	caller.invite("forgotten")
+	if res := caller.final(500 * time.Millisecond); res != nil {
+		t.Fatalf("a retransmitted INVITE after the call was answered: %q", firstLine(res))
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls reached the handler, want 1", n)
 	}
 }
 

@@ -100,7 +100,7 @@ type Server struct {
 	udpServing []chan struct{}
 	guard      *guard         // set in Listen, read by the handlers and the UDP sockets
 	inbound    *inboundDigest // nil without Config.InboundAuth; set in NewServer
-	byes       *byeMemory     // dialogs whose BYE we answered, for its retransmissions (bye_memory.go)
+	ended      *endedMemory   // what we ended early: answered BYEs and accepted INVITEs (ended_memory.go)
 
 	// calls maps sipgo dialog IDs to live calls; guarded by mu.
 	mu    sync.Mutex
@@ -131,7 +131,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, handler: h, calls: map[string]*InboundCall{}, dialogUA: map[string]*sipgo.DialogUA{},
 		sources: map[sourceKey]*sipgo.DialogUA{}, uaSource: map[*sipgo.DialogUA]netip.Addr{}, streams: newStreamDialer(),
-		byes: newByeMemory(sip.Timer_J)}
+		ended: newEndedMemory(sip.Timer_J)}
 	if len(cfg.InboundAuth) > 0 {
 		s.inbound = newInboundDigest(cfg.InboundAuth)
 	}
@@ -451,6 +451,9 @@ func (s *Server) lookup(req *sip.Request) *InboundCall {
 }
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if s.ended.inviteEnded(req) {
+		return // a retransmission of an INVITE we accepted, whose transaction we ended (invite_accepted.go)
+	}
 	// RFC 3261 §17.2.1: 100 Trying at once, before anything that may take time.
 	s.respond(req, tx, 100, "Trying")
 
@@ -524,6 +527,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			s.mu.Lock()
 			delete(s.calls, c.dlg.ID)
 			s.mu.Unlock()
+			c.releaseAccepted() // the call is over
 			s.active.Add(-1)
 		}()
 		c.run(s.handler)
@@ -588,7 +592,7 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if c == nil {
 		switch {
 		case s.outboundInDialog(req, tx):
-		case s.byes.ended(req):
+		case s.ended.byeEnded(req):
 			s.respond(req, tx, 200, "OK") // a retransmission: our 200 was lost
 		default:
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
@@ -599,11 +603,11 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // byeAnswered ends the transaction of a BYE just answered with 200, which would otherwise keep the
-// BYE and the 200 for Timer J, 32 s after the call on UDP (sipgo's keeps the BYE whole): byes
+// BYE and the 200 for Timer J, 32 s after the call on UDP (sipgo's keeps the BYE whole): ended
 // remembers the dialog instead, and answers a retransmission (onBye). The dialog first, so no
 // retransmission falls between the two.
 func (s *Server) byeAnswered(req *sip.Request, tx sip.ServerTransaction) {
-	s.byes.answered(req)
+	s.ended.byeAnswered(req)
 	tx.Terminate()
 }
 

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -19,15 +20,15 @@ func byeOf(t *testing.T, callID, fromTag, toTag string) *sipgosip.Request {
 		"Call-ID: "+callID+"\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"))
 }
 
-// TestByeMemoryRemembersADialogForItsSpan: a dialog whose BYE was answered is recalled for at least
+// TestEndedMemoryRemembersADialogForItsSpan: a dialog whose BYE was answered is recalled for at least
 // the span (Timer J) and at most twice it; another dialog (another Call-ID or tag) is not, nor a
 // request without a To tag, which is within no dialog.
-func TestByeMemoryRemembersADialogForItsSpan(t *testing.T) {
+func TestEndedMemoryRemembersADialogForItsSpan(t *testing.T) {
 	const span = 32 * time.Second
-	m := newByeMemory(span)
+	m := newEndedMemory(span)
 	t0 := m.since
 	key := func(req *sipgosip.Request) uint64 {
-		k, ok := m.key(req)
+		k, ok := m.dialogKey(req)
 		if !ok {
 			t.Fatalf("no key for %s", req.StartLine())
 		}
@@ -51,12 +52,12 @@ func TestByeMemoryRemembersADialogForItsSpan(t *testing.T) {
 			t.Errorf("%s of %s at +%v: recalled %v, want %v", tc.req.CallID().Value(), tc.req.From().Value(), tc.at, got, tc.want)
 		}
 	}
-	if _, ok := m.key(byeOf(t, "mem-1", "c1", "")); ok {
+	if _, ok := m.dialogKey(byeOf(t, "mem-1", "c1", "")); ok {
 		t.Error("a BYE without a To tag has a key")
 	}
 
 	// After an idle of two spans nothing is recalled, however recent the last generation began.
-	m = newByeMemory(span)
+	m = newEndedMemory(span)
 	t0 = m.since
 	m.remember(key(bye), t0.Add(span+time.Second)) // rotates: cur began at span+1 s
 	if !m.recalls(key(bye), t0.Add(2*span)) {
@@ -82,5 +83,29 @@ func TestForgetAnswerKeepsTheStatusAndTo(t *testing.T) {
 	}
 	if !res.IsSuccess() || res.To().Value() != to {
 		t.Errorf("status %d, To %q; want 200 and %q", res.StatusCode, res.To().Value(), to)
+	}
+}
+
+// TestEndedMemoryRemembersAnInviteTransaction: an INVITE is recalled by its retransmission (no To
+// tag) though the dialog's copy it was remembered by carries our tag, and not by another INVITE of
+// the same caller (a new branch and CSeq, as after a 401) or another call.
+func TestEndedMemoryRemembersAnInviteTransaction(t *testing.T) {
+	m := newEndedMemory(32 * time.Second)
+	inv := parseInvite(t, inviteRequest("mem-inv", ""))
+	ours := inv.Clone()
+	ours.To().Params.Add("tag", "ours")
+	m.inviteAccepted(ours)
+	if !m.inviteEnded(parseInvite(t, inviteRequest("mem-inv", ""))) {
+		t.Error("the INVITE's retransmission is not recalled")
+	}
+	raw := bytes.Replace(inviteRequest("mem-inv", ""), []byte("CSeq: 1 INVITE"), []byte("CSeq: 2 INVITE"), 1)
+	if m.inviteEnded(parseInvite(t, bytes.Replace(raw, []byte("branch=z9hG4bKmem-inv"), []byte("branch=z9hG4bKafter-401"), 1))) {
+		t.Error("a new INVITE of the same call (new branch and CSeq) is recalled")
+	}
+	if m.inviteEnded(parseInvite(t, inviteRequest("mem-inv-2", ""))) {
+		t.Error("another call's INVITE is recalled")
+	}
+	if m.byeEnded(byeOf(t, "mem-inv", "c1", "ours")) {
+		t.Error("an accepted INVITE is taken for an answered BYE")
 	}
 }
