@@ -91,8 +91,8 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 		advertise = sess.LocalAddr().Addr()
 	}
 	// The call ends when the dialog ends (BYE, CANCEL): the leg's context is the dialog's child. It
-	// ends too when the media times out: context.AfterFunc waits without a goroutine (one would cost
-	// a stack a call).
+	// ends too when the media times out: AfterDone waits without a goroutine (one would cost a stack
+	// a call).
 	l := &inboundLeg{legMedia: newLegMedia(call.Context(), sess, obs, log), sip: call, advertise: advertise}
 	sess.OnDigit(func(d media.Digit) { l.deliverDigit(d.Key, d.Source) })
 	call.OnDigit(func(k byte) {
@@ -101,7 +101,7 @@ func newInboundLeg(call *sip.InboundCall, engine *media.Engine, advertise netip.
 		}
 		l.deliverDigit(k, "sip-info")
 	})
-	l.unwatch = context.AfterFunc(sess.Context(), l.mediaEnded)
+	l.unwatch = sess.AfterDone(l.mediaEnded)
 	return l, nil
 }
 

@@ -68,3 +68,54 @@ func TestCloseNeverSendsOnAReusedSocket(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterDoneRunsOnceUnlessStopped: what AfterDone arranges runs once the session ends, on a
+// goroutine of its own, and at once when it has ended already; stopped before, it does not run, and
+// stop reports whether it kept it from running.
+func TestAfterDoneRunsOnceUnlessStopped(t *testing.T) {
+	e := newTestEngine(t, 4, nil)
+	open := func() *Session {
+		s, err := e.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ran := make(chan string, 4)
+	s := open()
+	stop := s.AfterDone(func() { ran <- "first" })
+	s.Close()
+	s.Close()
+	select {
+	case got := <-ran:
+		if got != "first" {
+			t.Fatalf("ran %q", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("nothing ran 2 s after Close")
+	}
+	if stop() {
+		t.Error("stop after the run reports it kept it from running")
+	}
+	s.AfterDone(func() { ran <- "late" }) // the session has ended: at once
+	select {
+	case got := <-ran:
+		if got != "late" {
+			t.Fatalf("ran %q", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("arranged after the end, nothing ran within 2 s")
+	}
+
+	s = open()
+	stop = s.AfterDone(func() { ran <- "stopped" })
+	if !stop() {
+		t.Error("stop before the end reports it did not keep it from running")
+	}
+	s.Close()
+	select {
+	case got := <-ran:
+		t.Fatalf("%q ran though stopped", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

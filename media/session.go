@@ -1,7 +1,6 @@
 package media
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -131,11 +130,10 @@ type Session struct {
 	rx   rxState     // owned by the clock goroutine
 	busy atomic.Bool // set by the clock while it may use fd (see Close)
 
-	ctx      context.Context    // ends when done closes (Context)
-	end      context.CancelFunc // closes done; called once, by finish
-	done     <-chan struct{}    // ctx.Done()
-	err      error              // written once before done closes; read after it
+	done     chan struct{} // closed once, by finish
+	err      error         // written once before done closes; read after it
 	doneOnce sync.Once
+	ended    atomic.Pointer[func()] // what AfterDone arranged to run once done closes
 }
 
 func newSession(e *Engine, fd int, local netip.AddrPort, port int, opts []SessionOption) *Session {
@@ -150,8 +148,7 @@ func newSession(e *Engine, fd int, local netip.AddrPort, port int, opts []Sessio
 		slot:  -1,
 		clock: e.clocks[e.nextClock.Add(1)%uint32(len(e.clocks))],
 	}
-	s.ctx, s.end = context.WithCancel(context.Background())
-	s.done = s.ctx.Done()
+	s.done = make(chan struct{})
 	s.sending.Store(true)
 	s.tx = txState{
 		header: rtp.Header{Version: 2, SSRC: ssrc},
@@ -236,9 +233,28 @@ func (s *Session) SetReceiver(fn func(h *rtp.Header, payload []byte)) {
 // Done is closed on media timeout or Close.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// Context ends when Done closes, so that waiting for the session's end costs
-// no goroutine (context.AfterFunc).
-func (s *Session) Context() context.Context { return s.ctx }
+// AfterDone arranges for f to run on a goroutine of its own once Done closes
+// (at once if it has), so that waiting for the session's end costs no
+// goroutine; the session holds one f at a time. stop keeps f from running and
+// reports whether it did; false: f has started, or was replaced. It is
+// context.AfterFunc without a context and its children: 0.4 KB a session.
+func (s *Session) AfterDone(f func()) (stop func() bool) {
+	p := &f
+	s.ended.Store(p)
+	select {
+	case <-s.done:
+		s.runEnded()
+	default:
+	}
+	return func() bool { return s.ended.CompareAndSwap(p, nil) }
+}
+
+// runEnded starts what AfterDone arranged, once: whoever takes it runs it.
+func (s *Session) runEnded() {
+	if f := s.ended.Swap(nil); f != nil {
+		go (*f)()
+	}
+}
 
 // Err is nil while the session runs, then ErrMediaTimeout or ErrClosed.
 func (s *Session) Err() error {
@@ -267,7 +283,8 @@ func (s *Session) finish(err error, before func()) {
 		if before != nil {
 			before() // e.g. the timeout's log line, ahead of whatever Done wakes
 		}
-		s.end()
+		close(s.done)
+		s.runEnded()
 	})
 }
 
