@@ -82,30 +82,27 @@ func TestAfterDoneRunsOnceUnlessStopped(t *testing.T) {
 		return s
 	}
 	ran := make(chan string, 4)
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-ran:
+			if got != want {
+				t.Fatalf("ran %q, want %q", got, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%q did not run within 2 s", want)
+		}
+	}
 	s := open()
 	stop := s.AfterDone(func() { ran <- "first" })
 	s.Close()
 	s.Close()
-	select {
-	case got := <-ran:
-		if got != "first" {
-			t.Fatalf("ran %q", got)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("nothing ran 2 s after Close")
-	}
+	expect("first")
 	if stop() {
 		t.Error("stop after the run reports it kept it from running")
 	}
 	s.AfterDone(func() { ran <- "late" }) // the session has ended: at once
-	select {
-	case got := <-ran:
-		if got != "late" {
-			t.Fatalf("ran %q", got)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("arranged after the end, nothing ran within 2 s")
-	}
+	expect("late")
 
 	s = open()
 	stop = s.AfterDone(func() { ran <- "stopped" })

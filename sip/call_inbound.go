@@ -332,6 +332,7 @@ func (c *InboundCall) sendAnswer(done chan<- error) {
 	for _, h := range c.session.current().headers() {
 		res.AppendHeader(h)
 	}
+	c.srv.ended.inviteAccepted(c.dlg.InviteRequest) // for Timer L, as the transaction (invite_accepted.go)
 	err = c.dlg.WriteResponse(res)
 	forgetAnswer(res) // it is not sent again: the ACK came, or never will
 	c.settle()

@@ -14,18 +14,18 @@ import (
 // have treated it:
 //   - the dialogs whose BYE we answered with 200: a retransmitted BYE (our 200 was lost) gets 200
 //     again from a new transaction, which asks here before it would answer 481;
-//   - the INVITEs we answered with 2xx whose calls are over: a retransmitted INVITE is absorbed (RFC
-//     6026 §7.1, the "Accepted" state), not taken for a new call.
+//   - the INVITEs we answered with 2xx: a retransmitted INVITE that finds no transaction is absorbed
+//     (RFC 6026 §7.1, the "Accepted" state), not taken for a new call.
 //
 // Those transactions would do it themselves, but they keep their requests and responses (the BYE
-// and its 200, about 2 KB; the INVITE's transaction and sipgo's dialog, about 4.5 KB) for those 32 s
-// after every call; this keeps 8 bytes each.
+// and its 200, about 2 KB; the INVITE's transaction and sipgo's dialog, about 4.5 KB) for those 32 s,
+// however soon the call ended; this keeps 8 bytes each.
 //
 // A key is a hash, with a seed of the process's own, of what identifies the request: who sends one
 // cannot choose a collision with another, and if one happened by chance that BYE would get 200
-// instead of 481, or that INVITE would go unanswered and be sent again by its UAC. Only what ended a
-// live call is remembered, so the memory holds at most the calls that ended in the last one to two
-// spans.
+// instead of 481, or that INVITE would go unanswered and be sent again by its UAC. Only what a call
+// of ours answered is remembered, so the memory holds at most the calls answered or ended in the last
+// one to two spans.
 type endedMemory struct {
 	seed maphash.Seed
 	span time.Duration // how long at least an entry is remembered
@@ -40,30 +40,26 @@ func newEndedMemory(span time.Duration) *endedMemory {
 }
 
 // byeAnswered remembers req's dialog: a BYE we answered with 200.
-func (m *endedMemory) byeAnswered(req *sip.Request) {
-	if k, ok := m.dialogKey(req); ok {
-		m.remember(k, time.Now())
-	}
-}
+func (m *endedMemory) byeAnswered(req *sip.Request) { m.note(m.dialogKey(req)) }
 
 // byeEnded reports whether req is a BYE of a dialog whose BYE we answered within the span.
-func (m *endedMemory) byeEnded(req *sip.Request) bool {
-	k, ok := m.dialogKey(req)
-	return ok && m.recalls(k, time.Now())
-}
+func (m *endedMemory) byeEnded(req *sip.Request) bool { return m.recalled(m.dialogKey(req)) }
 
-// inviteAccepted remembers inv, an INVITE we answered with 2xx whose transaction is being ended.
-func (m *endedMemory) inviteAccepted(inv *sip.Request) {
-	if k, ok := m.inviteKey(inv); ok {
+// inviteAccepted remembers inv, an INVITE we answer with 2xx.
+func (m *endedMemory) inviteAccepted(inv *sip.Request) { m.note(m.inviteKey(inv)) }
+
+// inviteEnded reports whether req is a retransmission of an INVITE remembered within the span.
+func (m *endedMemory) inviteEnded(req *sip.Request) bool { return m.recalled(m.inviteKey(req)) }
+
+// note remembers k now, if the request had a key (ok).
+func (m *endedMemory) note(k uint64, ok bool) {
+	if ok {
 		m.remember(k, time.Now())
 	}
 }
 
-// inviteEnded reports whether req is a retransmission of an INVITE remembered within the span.
-func (m *endedMemory) inviteEnded(req *sip.Request) bool {
-	k, ok := m.inviteKey(req)
-	return ok && m.recalls(k, time.Now())
-}
+// recalled reports whether k, if the request had a key (ok), is remembered now.
+func (m *endedMemory) recalled(k uint64, ok bool) bool { return ok && m.recalls(k, time.Now()) }
 
 func (m *endedMemory) remember(k uint64, now time.Time) {
 	m.mu.Lock()

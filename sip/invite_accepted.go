@@ -17,9 +17,10 @@ import (
 // of a CPU for the call setups meanwhile. And once the transaction is gone, a retransmitted INVITE
 // is no longer absorbed but taken for a new call.
 //
-// So once both the call is over and our 200 is no longer being sent, the server remembers the INVITE
-// (endedMemory: a retransmission is absorbed, as the Accepted state would), ends the transaction if
-// no BYE did, and stops its Timer L.
+// So the server remembers the INVITE as it sends our 200, for Timer L at least (endedMemory: a
+// retransmission that finds no transaction is absorbed, as the Accepted state would), and once both
+// the call is over and our 200 is no longer being sent, it ends the transaction if no BYE did and
+// stops its Timer L.
 
 // acceptedHolders is how many hold an answered INVITE's transaction: the goroutine sending our 200,
 // until sipgo's WriteResponse returns (the ACK came, or never will), and the call, until it is over.
@@ -32,7 +33,6 @@ func (c *InboundCall) releaseAccepted() {
 	if c.acceptedHeld.Add(-1) != 0 {
 		return
 	}
-	c.srv.ended.inviteAccepted(c.dlg.InviteRequest) // first, so no retransmission falls between the two
 	c.tx.Terminate()
 	if t := timerL(c.tx); t != nil {
 		t.Stop()
