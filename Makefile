@@ -33,6 +33,7 @@ lint:
 test: deps lint
 	$(GO) test -count=1 -run '^TestHotPathsDoNotAllocate$$' ./media
 	$(GO) test -race -count=1 -timeout 45m ./...
+	MEDIA_TEST_IO_URING=off $(GO) test -race -count=1 ./media
 
 unit: lint
 	$(GO) test -race -count=1 -short ./...

@@ -317,4 +317,14 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, s3.sendTick); n != 0 {
 		t.Errorf("send path during SendDigits: %v allocs per packet", n)
 	}
+
+	// A slot's reads and sends through the clock's ring.
+	if r, err := newURing(); err == nil {
+		r.close()
+		c, slot := slotOfSessions(t, 300, false) // more than one submit carries
+		c.serve(slot)
+		if n := testing.AllocsPerRun(50, func() { c.serve(slot) }); n != 0 {
+			t.Errorf("a slot's tick through the ring: %v allocs", n)
+		}
+	}
 }

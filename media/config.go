@@ -22,6 +22,9 @@ type Settings struct {
 	// mandatory (refuse plain RTP with 488). The signalling applies it; the engine encrypts
 	// what it is given.
 	SRTP string `yaml:"srtp" json:"srtp"`
+	// IOUring is auto (the send clocks batch their reads and sends through io_uring when the
+	// kernel gives one) or off (a system call a packet).
+	IOUring string `yaml:"io_uring" json:"io_uring"`
 }
 
 // ValidSRTPPolicy reports whether p is an SRTP policy: off, optional or mandatory.
@@ -32,7 +35,7 @@ const MaxRealtimePriority = 99
 
 // DefaultSettings is the rtp: section when the file leaves a key out.
 func DefaultSettings() Settings {
-	return Settings{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s", SRTP: "off"}
+	return Settings{IP: "127.0.0.1", PortMin: 16384, PortMax: 32767, MediaTimeout: "15s", SRTP: "off", IOUring: "auto"}
 }
 
 // Config checks s and returns the engine's Config, or every problem at once, each
@@ -62,5 +65,9 @@ func (s Settings) Config(path string) (Config, []error) {
 	if s.SRTP != "" && !ValidSRTPPolicy(s.SRTP) {
 		bad(path+".srtp", "must be off, optional or mandatory, not %q", s.SRTP)
 	}
-	return Config{IP: ip, PortMin: s.PortMin, PortMax: s.PortMax, MediaTimeout: timeout, SRTP: s.SRTP}, errs
+	if s.IOUring != "" && s.IOUring != "auto" && s.IOUring != "off" {
+		bad(path+".io_uring", "must be auto or off, not %q", s.IOUring)
+	}
+	return Config{IP: ip, PortMin: s.PortMin, PortMax: s.PortMax, MediaTimeout: timeout, SRTP: s.SRTP,
+		DisableIOUring: s.IOUring == "off"}, errs
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// SRTP is rtp.srtp, the SRTP policy, carried for the signalling that negotiates keys
 	// (Params.SRTP); the engine itself encrypts whatever a session is started with.
 	SRTP string
+	// DisableIOUring makes each send clock read and send with a system call a packet instead
+	// of one io_uring submit a slot (rtp.io_uring: off). Without it a clock uses a ring when
+	// the kernel gives one, and the engine logs a warning when it does not.
+	DisableIOUring bool
 	// Logger receives session-level events (never one line per packet).
 	// Nil discards them.
 	Logger *slog.Logger
@@ -48,6 +52,7 @@ type Engine struct {
 	log       *slog.Logger
 	ports     *rtpPortAllocator
 	clocks    []*sendClock  // one per CPU the runtime uses (at most maxClocks); immutable
+	batchedIO bool          // the clocks started with rings; immutable
 	nextClock atomic.Uint32 // round robin over clocks for new sessions
 	origin    time.Time     // monotonic base of every engine-relative time (nanos since origin)
 	// tapDropped counts the frames every Tap of the engine had no room for: a clock adds to it
@@ -100,11 +105,35 @@ func NewEngine(cfg Config) (*Engine, error) {
 			}
 			return nil, err
 		}
+		c.log = log
+		c.ring, c.batch, err = useRing(cfg.DisableIOUring)
+		if len(e.clocks) == 0 {
+			e.batchedIO = err == nil
+			if err != nil && !cfg.DisableIOUring {
+				log.Warn("rtp: no io_uring; each packet is a system call of its own", "err", err)
+			}
+		}
 		e.clocks = append(e.clocks, c)
 		go c.run()
 	}
 	return e, nil
 }
+
+// useRing gives a send clock its ring and the batch it submits, or says why not.
+func useRing(off bool) (*uring, *ringBatch, error) {
+	if off {
+		return nil, nil, errURingOff
+	}
+	r, err := newURing()
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, newRingBatch(), nil
+}
+
+// BatchedIO reports whether the engine's send clocks started with io_uring (a clock whose
+// ring fails goes on without it, and logs so).
+func (e *Engine) BatchedIO() bool { return e.batchedIO }
 
 // now is the engine-relative monotonic time in nanoseconds; it never allocates.
 func (e *Engine) now() int64 { return int64(time.Since(e.origin)) }

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
@@ -34,7 +35,14 @@ type sendClock struct {
 	timeout    time.Duration // media timeout, <0 disabled; immutable
 	rb         *readBatch    // the run goroutine's receive buffers
 	backstop   *backstop     // armed by run behind each sleep on its timer
-	late       lateness      // how late run served each tick
+	log        *slog.Logger  // never nil
+	// ring carries the clock's reads and sends, a submit for each slot's (clock_ring.go); nil
+	// when the kernel refused one, or the config turned it off, or it failed: then each is a
+	// system call of its own. A failed ring stays open in failedRing until stop.
+	ring       *uring
+	failedRing *uring
+	batch      *ringBatch
+	late       lateness // how late run served each tick
 	// serving is odd while run serves or skips sessions of a slot, which it may hold from a slice
 	// loaded before a remove: leave waits for that to end.
 	serving atomic.Uint64
@@ -64,6 +72,7 @@ func newSendClock(origin time.Time, timeout time.Duration) (*sendClock, error) {
 		timeout:    timeout,
 		rb:         newReadBatch(),
 		backstop:   b,
+		log:        slog.New(slog.DiscardHandler),
 		wake:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		stopped:    make(chan struct{}),
@@ -138,6 +147,11 @@ func (c *sendClock) stop() {
 		close(c.quit)
 		<-c.stopped
 		c.backstop.close()
+		for _, r := range []*uring{c.ring, c.failedRing} {
+			if r != nil {
+				r.close()
+			}
+		}
 	})
 	<-c.stopped
 }
@@ -241,6 +255,10 @@ func (c *sendClock) serve(slot int) bool {
 	sessions := *c.slots[slot].Load()
 	if len(sessions) == 0 {
 		return false
+	}
+	if c.ring != nil {
+		c.serveRing(sessions)
+		return true
 	}
 	for _, s := range sessions {
 		s.readTick(c.rb)

@@ -31,21 +31,32 @@ type txState struct {
 }
 
 // sendTick is one frame time of a session: called by the clock goroutine
-// every 20 ms. Each session sends from its own socket (symmetric RTP: the
-// peer sends to the port it receives from), so sendmmsg, which takes one
-// socket, has nothing to batch: one sendto per packet is the floor here.
+// every 20 ms when it has no ring (clock_ring.go). Each session sends from its
+// own socket (symmetric RTP: the peer sends to the port it receives from), so
+// sendmmsg, which takes one socket, has nothing to batch.
 func (s *Session) sendTick() {
 	s.busy.Store(true) // before buildFrame checks finished: see Close
-	if pkt, dst, ok := s.buildFrame(); ok {
-		s.tx.dst.set(dst)
-		payloadLen := len(pkt) - rtpHeaderSize
-		pkt, err := s.protect(pkt)
+	if pkt, payloadLen, err, ok := s.nextPacket(); ok {
 		if err == nil {
 			err = sendTo(s.fd, pkt, &s.tx.dst)
 		}
 		s.afterWrite(payloadLen, err)
 	}
 	s.busy.Store(false)
+}
+
+// nextPacket builds the session's next packet, protected, its destination in
+// tx.dst; ok is false when none leaves this tick. An error (SRTP) is for
+// afterWrite.
+func (s *Session) nextPacket() (pkt []byte, payloadLen int, err error, ok bool) {
+	pkt, dst, ok := s.buildFrame()
+	if !ok {
+		return nil, 0, nil, false
+	}
+	s.tx.dst.set(dst)
+	payloadLen = len(pkt) - rtpHeaderSize
+	pkt, err = s.protect(pkt)
+	return pkt, payloadLen, err, true
 }
 
 // buildFrame advances the stream by one frame and, if a packet should leave,

@@ -147,13 +147,16 @@ func (rb *readBatch) read(fd int) int {
 
 // datagram is the i-th datagram of the last read and its source.
 func (rb *readBatch) datagram(i int) ([]byte, netip.AddrPort) {
-	sa := &rb.names[i]
+	return rb.bufs[i][:rb.hdrs[i].Len], sourceOf(&rb.names[i])
+}
+
+// sourceOf is the address the kernel wrote to sa for a received datagram.
+func sourceOf(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
 	p := uint16(port[0])<<8 | uint16(port[1])
-	data := rb.bufs[i][:rb.hdrs[i].Len]
 	if sa.Family == unix.AF_INET {
 		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return data, netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), p)
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), p)
 	}
-	return data, netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), p)
+	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), p)
 }

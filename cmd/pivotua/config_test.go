@@ -48,6 +48,7 @@ rtp:
   port_max: 10000
   media_timeout: soon
   realtime_priority: 120
+  io_uring: sometimes
 accounts:
   - id: 4B31DD1D32CE6D249897C06332375D65
     api_key: k
@@ -71,7 +72,7 @@ callflows:
 	out := stderr.String()
 	for _, want := range []string{
 		"sip.listen[1]: ", "sip.allow_cidrs[1]: ", "rtp.port_max: ", "rtp.media_timeout: ", "rtp.realtime_priority: ",
-		"accounts[0].id: ", "callflows[0].account_id: ", "callflows[0].patterns[0]: ",
+		"rtp.io_uring: ", "accounts[0].id: ", "callflows[0].account_id: ", "callflows[0].patterns[0]: ",
 		"callflows[0].flow.data.voice_url", "callflows[0].flow.data.req_format", "callflows[1].flow.data.text",
 	} {
 		if !strings.Contains(out, want) {
