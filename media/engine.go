@@ -94,9 +94,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 		origin:   time.Now(),
 		sessions: make(map[*Session]struct{}),
 	}
-	// One clock per CPU: at two thousand calls the sends and reads (a system
-	// call each) take more than a core, more than one thread reliably gets on a
-	// busy machine.
+	// One clock per CPU: at two thousand calls a clock's reads and sends take
+	// about a third of a core even batched, more without io_uring, and one
+	// clock for all of them was no better at p99 (bench/README.md, "Batched
+	// system calls").
 	for range max(1, min(runtime.GOMAXPROCS(0), maxClocks)) {
 		c, err := newSendClock(e.origin, timeout)
 		if err != nil {
