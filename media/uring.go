@@ -96,8 +96,8 @@ type uring struct {
 // errURingOff says the ring was turned off by configuration.
 var errURingOff = errors.New("io_uring is off (rtp.io_uring)")
 
-// newURing sets up a ring, or says why the kernel would not (ENOSYS on old kernels, EPERM under
-// a seccomp filter or kernel.io_uring_disabled).
+// newURing sets up a ring, or says why the kernel would not: ENOSYS or EPERM under a seccomp
+// filter or kernel.io_uring_disabled, EINVAL before Linux 5.19 (uringSetupCoopTask).
 func newURing() (*uring, error) {
 	var p uringParams
 	p.flags = uringSetupSubmitAll | uringSetupCoopTask
@@ -108,7 +108,7 @@ func newURing() (*uring, error) {
 	r := &uring{fd: int(fd)}
 	if p.features&uringFeatSingleMmap == 0 {
 		r.close()
-		return nil, errors.New("io_uring: kernel older than 5.4 (no single mmap)")
+		return nil, errors.New("io_uring: the kernel maps its rings apart (older than 5.4)")
 	}
 	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
 	var err error
