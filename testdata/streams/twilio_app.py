@@ -115,9 +115,15 @@ async def handler(ws, path):
                     await ws.send("{this is not json")
             elif event == "media" and route == "/echo":
                 frames += 1
-                await send(ws, conn, {"event": "media", "streamSid": sid, "media": {"payload": msg["media"]["payload"]}})
-                if frames % 25 == 0:
-                    await send(ws, conn, {"event": "mark", "streamSid": sid, "mark": {"name": "echo-%d" % frames}})
+                try:
+                    await send(ws, conn, {"event": "media", "streamSid": sid, "media": {"payload": msg["media"]["payload"]}})
+                    if frames % 25 == 0:
+                        await send(ws, conn, {"event": "mark", "streamSid": sid, "mark": {"name": "echo-%d" % frames}})
+                except websockets.ConnectionClosed:
+                    # pivotua sent stop and its close frame while this echo was going out: a send on a
+                    # closing socket raises, but what arrived before the close (stop) is still queued
+                    # for the loop to read.
+                    pass
     except websockets.ConnectionClosed:
         pass
     finally:
