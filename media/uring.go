@@ -179,16 +179,21 @@ func (r *uring) submit(res []int32) error {
 		pending -= done
 		if done > 0 {
 			stalls = 0
-		} else if errno != 0 {
-			if stalls++; stalls == uringMaxStalls {
-				return fmt.Errorf("io_uring_enter: %w with %d of %d operations outstanding", errno, pending, want)
+			continue
+		}
+		if stalls++; stalls == uringMaxStalls {
+			last := "none"
+			if errno != 0 {
+				last = errno.Error()
 			}
+			return fmt.Errorf("io_uring_enter: %d of %d operations not completed after %d enters (last error: %s)", pending, want, stalls, last)
 		}
 	}
 	return nil
 }
 
-// uringMaxStalls bounds the interrupted or refused enters in a row that submit retries.
+// uringMaxStalls bounds the enters in a row, interrupted, refused or simply without a completion,
+// that submit retries.
 const uringMaxStalls = 100
 
 // reap moves the completions waiting in the ring to res and says how many there were.
