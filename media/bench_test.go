@@ -23,7 +23,11 @@ func benchSession(tb testing.TB, remote netip.AddrPort) *Session {
 
 // benchSessionEvents is benchSession with a telephone-event payload type.
 func benchSessionEvents(tb testing.TB, remote netip.AddrPort, eventPT uint8) *Session {
-	e := newTestEngine(tb, 4, nil)
+	return benchSessionOn(tb, newTestEngine(tb, 4, nil), remote, eventPT)
+}
+
+// benchSessionOn is benchSessionEvents on engine e.
+func benchSessionOn(tb testing.TB, e *Engine, remote netip.AddrPort, eventPT uint8) *Session {
 	s := openSession(tb, e)
 	offClock(s)
 	cfg := &sendConfig{law: codec.PCMU, payloadType: 0, eventPayloadType: eventPT, silence: lawSilence(codec.PCMU)}

@@ -130,9 +130,10 @@ func slotOfSessions(tb testing.TB, n int, noRing bool) (*sendClock, int) {
 		c.ring, c.batch = r, newRingBatch()
 	}
 	sink := newSink(tb)
+	e := newTestEngine(tb, n, nil)
 	var first *Session
 	for range n {
-		s := benchSession(tb, sink)
+		s := benchSessionOn(tb, e, sink, 0)
 		s.clock = c // so that add puts it beside first
 		c.add(s, first)
 		tb.Cleanup(func() { c.remove(s) })

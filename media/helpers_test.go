@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,13 +17,14 @@ import (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-// newTestEngine starts an engine on 127.0.0.1 with a random port range of
-// ports ports (other tests on the box may hold some: Open skips those).
+// newTestEngine starts an engine on 127.0.0.1 with ports ports of its own in
+// this test process (testPortRange; other processes on the box may hold some:
+// Open skips those).
 // MEDIA_TEST_IO_URING=off runs it without a ring, as `make test` does once more
 // for this package, so both I/O paths pass every test.
 func newTestEngine(t testing.TB, ports int, mod func(*Config)) *Engine {
 	t.Helper()
-	base := 20000 + 2*rand.IntN(18000)
+	base := testPortRange(ports)
 	cfg := Config{IP: loopback, PortMin: base, PortMax: base + 2*ports - 1, MediaTimeout: -1,
 		DisableIOUring: os.Getenv("MEDIA_TEST_IO_URING") == "off"}
 	if mod != nil {
@@ -34,6 +36,32 @@ func newTestEngine(t testing.TB, ports int, mod func(*Config)) *Engine {
 	}
 	t.Cleanup(func() { e.Close() })
 	return e
+}
+
+// testPorts is where the next test engine's ports begin.
+var testPorts struct {
+	sync.Mutex
+	next int
+}
+
+// testPortRange hands a test engine n RTP/RTCP pairs no other engine of this process
+// holds (random ranges once collided: a slot of 300 sessions on engines of their own held
+// 2,400 ports while the next engine found its range taken). The ranges follow each other
+// from a random start, wrapping, between 20000 and 30000: below the kernel's ephemeral ports
+// (32768 up), where the tests' peers bind, and the end-to-end tests' pivotua instances (30000 up).
+func testPortRange(n int) int {
+	const lo, hi = 20000, 30000
+	testPorts.Lock()
+	defer testPorts.Unlock()
+	if testPorts.next == 0 {
+		testPorts.next = lo + 2*rand.IntN((hi-lo)/4)
+	}
+	if testPorts.next+2*n > hi {
+		testPorts.next = lo
+	}
+	base := testPorts.next
+	testPorts.next += 2 * n
+	return base
 }
 
 func openSession(t testing.TB, e *Engine) *Session {
