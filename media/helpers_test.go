@@ -45,10 +45,10 @@ var testPorts struct {
 }
 
 // testPortRange hands a test engine n RTP/RTCP pairs no other engine of this process
-// holds (random ranges once collided: a slot of 300 sessions on engines of their own held
-// 2,400 ports while the next engine found its range taken). The ranges follow each other
-// from a random start, wrapping, between 20000 and 30000: below the kernel's ephemeral ports
-// (32768 up), where the tests' peers bind, and the end-to-end tests' pivotua instances (30000 up).
+// holds, so that an engine of many sessions never takes the whole range of a small one
+// started beside it. The ranges follow each other from a random start, wrapping, between
+// 20000 and 30000: below the kernel's ephemeral ports (32768 up), where the tests' peers
+// bind, and the end-to-end tests' pivotua instances (30000 up).
 func testPortRange(n int) int {
 	const lo, hi = 20000, 30000
 	testPorts.Lock()
