@@ -95,7 +95,7 @@ func judge(t *testing.T, name string, pcm []int16, want, not []float64) {
 // made), then drops what the peers got since the last talk, so that the next talk hears only
 // what follows the change.
 func settle(ps []*testPeer) {
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	for _, p := range ps {
 		p.drain()
 	}
@@ -350,10 +350,7 @@ func TestRoomChangesWhileMixing(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	r.Leave(ss[3])
-	time.Sleep(100 * time.Millisecond) // what left during the churn is not judged
-	for _, p := range ps {
-		p.drain()
-	}
+	settle(ps) // what left during the churn is not judged
 	got := talk(t, ss[:3], ps[:3], laws[:3], []float64{500, 800, 1200}, 800*time.Millisecond)
 	judge(t, "party 500", got[0], []float64{800, 1200}, []float64{500, 300})
 	judge(t, "party 800", got[1], []float64{500, 1200}, []float64{800, 300})
